@@ -1,0 +1,88 @@
+//! Dates as a French reader sees them: the civil date in Paris (CET/CEST), computed from the EU
+//! summer-time rule, so the domain needs no time-zone database.
+
+use time::{Date, Month, OffsetDateTime, UtcOffset, Weekday};
+
+/// The last Sunday of a month, at 01:00 UTC: when EU summer time starts (March) or ends (October).
+fn last_sunday_0100_utc(year: i32, month: Month) -> OffsetDateTime {
+    let days = month.length(year);
+    let mut day = Date::from_calendar_date(year, month, days).unwrap_or(Date::MIN);
+    while day.weekday() != Weekday::Sunday {
+        day = day.previous_day().unwrap_or(day);
+    }
+    day.with_hms(1, 0, 0)
+        .map(|dt| dt.assume_utc())
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// The UTC offset of Paris at an instant (+1 in winter, +2 in summer).
+pub fn paris_offset(at: OffsetDateTime) -> UtcOffset {
+    let utc = at.to_offset(UtcOffset::UTC);
+    let start = last_sunday_0100_utc(utc.year(), Month::March);
+    let end = last_sunday_0100_utc(utc.year(), Month::October);
+    let hours = if utc >= start && utc < end { 2 } else { 1 };
+    UtcOffset::from_hms(hours, 0, 0).unwrap_or(UtcOffset::UTC)
+}
+
+/// The civil date in Paris at an instant.
+pub fn paris_date(at: OffsetDateTime) -> Date {
+    at.to_offset(paris_offset(at)).date()
+}
+
+/// `21/11/2026`.
+pub fn french_date(d: Date) -> String {
+    format!("{:02}/{:02}/{:04}", d.day(), u8::from(d.month()), d.year())
+}
+
+/// `2026-11-21`.
+pub fn iso_date(d: Date) -> String {
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+/// `20261121` (the CII date format 102).
+pub fn compact_date(d: Date) -> String {
+    format!("{:04}{:02}{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn paris_is_utc_plus_one_in_winter_and_two_in_summer() {
+        assert_eq!(
+            paris_offset(datetime!(2026-01-15 12:00 UTC)).whole_hours(),
+            1
+        );
+        assert_eq!(
+            paris_offset(datetime!(2026-07-15 12:00 UTC)).whole_hours(),
+            2
+        );
+        // 2026: summer time from 29 March 01:00 UTC to 25 October 01:00 UTC.
+        assert_eq!(
+            paris_offset(datetime!(2026-03-29 00:59 UTC)).whole_hours(),
+            1
+        );
+        assert_eq!(
+            paris_offset(datetime!(2026-03-29 01:00 UTC)).whole_hours(),
+            2
+        );
+        assert_eq!(
+            paris_offset(datetime!(2026-10-25 00:59 UTC)).whole_hours(),
+            2
+        );
+        assert_eq!(
+            paris_offset(datetime!(2026-10-25 01:00 UTC)).whole_hours(),
+            1
+        );
+    }
+
+    #[test]
+    fn late_evening_utc_is_already_tomorrow_in_paris() {
+        let d = paris_date(datetime!(2026-12-31 23:30 UTC));
+        assert_eq!(iso_date(d), "2027-01-01");
+        assert_eq!(french_date(d), "01/01/2027");
+        assert_eq!(compact_date(d), "20270101");
+    }
+}

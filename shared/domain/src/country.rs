@@ -1,0 +1,203 @@
+//! Countries: ISO 3166-1 alpha-2 codes, EU membership and the VAT rates of each member state.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::money::VatRate;
+
+/// An ISO 3166-1 alpha-2 country code, upper case (`FR`, `DE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CountryCode([u8; 2]);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a country is a two-letter ISO 3166 code such as \"FR\", got {0:?}")]
+pub struct CountryCodeError(pub String);
+
+impl CountryCode {
+    pub const FR: CountryCode = CountryCode(*b"FR");
+
+    pub fn as_str(&self) -> &str {
+        // Only ASCII upper-case letters are ever stored.
+        std::str::from_utf8(&self.0).unwrap_or("??")
+    }
+
+    pub fn is_france(self) -> bool {
+        self == Self::FR
+    }
+
+    pub fn is_eu(self) -> bool {
+        EU_VAT_RATES.iter().any(|(c, _, _)| c.as_bytes() == self.0)
+    }
+
+    /// The prefix of VAT numbers of this country (Greece uses `EL`).
+    pub fn vat_prefix(self) -> &'static str {
+        match self.as_str() {
+            "GR" => "EL",
+            other => EU_VAT_RATES
+                .iter()
+                .find(|(c, _, _)| *c == other)
+                .map(|(c, _, _)| *c)
+                .unwrap_or("??"),
+        }
+    }
+
+    /// The VAT rates in force in this member state (standard first); empty outside the EU.
+    pub fn vat_rates(self) -> Vec<VatRate> {
+        EU_VAT_RATES
+            .iter()
+            .find(|(c, _, _)| c.as_bytes() == self.0)
+            .map(|(_, standard, reduced)| {
+                std::iter::once(standard)
+                    .chain(reduced.iter())
+                    .filter_map(|s| Decimal::from_str(s).ok())
+                    .filter_map(|d| VatRate::new(d).ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// French name of the country, for addresses printed on invoices.
+    pub fn french_name(self) -> &'static str {
+        COUNTRY_NAMES_FR
+            .iter()
+            .find(|(c, _)| c.as_bytes() == self.0)
+            .map(|(_, n)| *n)
+            .unwrap_or("")
+    }
+}
+
+impl FromStr for CountryCode {
+    type Err = CountryCodeError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim();
+        let b = t.as_bytes();
+        if b.len() == 2 && b.iter().all(|c| c.is_ascii_alphabetic()) {
+            Ok(CountryCode([
+                b[0].to_ascii_uppercase(),
+                b[1].to_ascii_uppercase(),
+            ]))
+        } else {
+            Err(CountryCodeError(s.to_owned()))
+        }
+    }
+}
+
+impl fmt::Display for CountryCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for CountryCode {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for CountryCode {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// VAT rates of the EU member states (standard, then reduced/super-reduced), as published by
+/// the European Commission's "VAT rates applied in the Member States" (state of 2025-2026).
+/// Data, not logic: update it when a member state changes its rates.
+const EU_VAT_RATES: &[(&str, &str, &[&str])] = &[
+    ("AT", "20", &["13", "10"]),
+    ("BE", "21", &["12", "6"]),
+    ("BG", "20", &["9"]),
+    ("CY", "19", &["9", "5", "3"]),
+    ("CZ", "21", &["12"]),
+    ("DE", "19", &["7"]),
+    ("DK", "25", &[]),
+    ("EE", "24", &["13", "9"]),
+    ("ES", "21", &["10", "4"]),
+    ("FI", "25.5", &["14", "13.5", "10"]),
+    ("FR", "20", &["10", "5.5", "2.1"]),
+    ("GR", "24", &["13", "6"]),
+    ("HR", "25", &["13", "5"]),
+    ("HU", "27", &["18", "5"]),
+    ("IE", "23", &["13.5", "9", "4.8"]),
+    ("IT", "22", &["10", "5", "4"]),
+    ("LT", "21", &["12", "9", "5"]),
+    ("LU", "17", &["14", "8", "3"]),
+    ("LV", "21", &["12", "5"]),
+    ("MT", "18", &["7", "5"]),
+    ("NL", "21", &["9"]),
+    ("PL", "23", &["8", "5"]),
+    ("PT", "23", &["13", "6"]),
+    ("RO", "21", &["11"]),
+    ("SE", "25", &["12", "6"]),
+    ("SI", "22", &["9.5", "5"]),
+    ("SK", "23", &["19", "5"]),
+];
+
+const COUNTRY_NAMES_FR: &[(&str, &str)] = &[
+    ("AT", "Autriche"),
+    ("BE", "Belgique"),
+    ("BG", "Bulgarie"),
+    ("CY", "Chypre"),
+    ("CZ", "Tchéquie"),
+    ("DE", "Allemagne"),
+    ("DK", "Danemark"),
+    ("EE", "Estonie"),
+    ("ES", "Espagne"),
+    ("FI", "Finlande"),
+    ("FR", "France"),
+    ("GR", "Grèce"),
+    ("HR", "Croatie"),
+    ("HU", "Hongrie"),
+    ("IE", "Irlande"),
+    ("IT", "Italie"),
+    ("LT", "Lituanie"),
+    ("LU", "Luxembourg"),
+    ("LV", "Lettonie"),
+    ("MT", "Malte"),
+    ("NL", "Pays-Bas"),
+    ("PL", "Pologne"),
+    ("PT", "Portugal"),
+    ("RO", "Roumanie"),
+    ("SE", "Suède"),
+    ("SI", "Slovénie"),
+    ("SK", "Slovaquie"),
+    ("CH", "Suisse"),
+    ("GB", "Royaume-Uni"),
+    ("US", "États-Unis"),
+    ("CN", "Chine"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_upper_cased_and_checked() {
+        assert_eq!("fr".parse::<CountryCode>(), Ok(CountryCode::FR));
+        assert!("FRA".parse::<CountryCode>().is_err());
+        assert!("F1".parse::<CountryCode>().is_err());
+    }
+
+    #[test]
+    fn eu_membership_and_rates() {
+        let de: CountryCode = "DE".parse().unwrap();
+        assert!(de.is_eu());
+        assert_eq!(
+            de.vat_rates()
+                .iter()
+                .map(|r| r.to_string())
+                .collect::<Vec<_>>(),
+            ["19", "7"]
+        );
+        let ch: CountryCode = "CH".parse().unwrap();
+        assert!(!ch.is_eu());
+        assert!(ch.vat_rates().is_empty());
+        let gr: CountryCode = "GR".parse().unwrap();
+        assert_eq!(gr.vat_prefix(), "EL");
+        assert_eq!(CountryCode::FR.vat_rates().len(), 4);
+    }
+}

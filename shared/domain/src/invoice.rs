@@ -1,0 +1,971 @@
+//! Invoices and credit notes: from a marketplace order and a seller profile to a document that
+//! carries every mandatory mention (invoicing rules §1) with amounts that add up (§4).
+//!
+//! Building is pure and happens before a number exists: [`draft_invoice`] returns a [`Draft`];
+//! storage takes the next number of the draft's series in the same atomic write that records
+//! it, then calls [`Draft::finalize`]. A failed render or send therefore never burns a number.
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use time::{Date, OffsetDateTime};
+
+use crate::buyer::{BuyerBillingData, BuyerKind};
+use crate::calendar::{french_date, paris_date};
+use crate::country::CountryCode;
+use crate::ids::{InvoiceNumber, OrderId, Series, Siren, Siret, VatNumber};
+use crate::money::{VatRate, round_cents};
+use crate::order::{BillingAddress, Order, OrderLine, ShippingAddress, SupplyMode};
+use crate::regime::{Refusal, RegimeFacts, ShipFrom, VatCategory, VatRegime, decide_regime};
+use crate::seller::{Language, SellerProfile, StockLocation};
+
+time::serde::format_description!(iso_day, Date, "[year]-[month]-[day]");
+
+/// A postal address as printed on an invoice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvoiceAddress {
+    /// One to three street lines.
+    pub lines: Vec<String>,
+    pub postal_code: String,
+    pub city: String,
+    pub country: CountryCode,
+}
+
+impl InvoiceAddress {
+    fn same_place(&self, other: &InvoiceAddress) -> bool {
+        let norm = |s: &str| {
+            s.split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_lowercase()
+        };
+        self.lines
+            .iter()
+            .map(|l| norm(l))
+            .eq(other.lines.iter().map(|l| norm(l)))
+            && norm(&self.postal_code) == norm(&other.postal_code)
+            && norm(&self.city) == norm(&other.city)
+            && self.country == other.country
+    }
+}
+
+/// The issuer block: who sells, with the legal mentions French law requires.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SellerParty {
+    pub legal_name: String,
+    pub address: InvoiceAddress,
+    /// The VAT number this invoice is issued under (home or French, by regime).
+    pub vat_number: Option<VatNumber>,
+    pub siren: Option<Siren>,
+    pub siret: Option<Siret>,
+    /// Legal form, share capital, RCS (BT-33).
+    pub legal_mentions: String,
+    pub email: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuyerParty {
+    pub kind: BuyerKind,
+    pub name: String,
+    pub address: InvoiceAddress,
+    pub vat_number: Option<VatNumber>,
+    pub siren: Option<Siren>,
+    /// The marketplace's opaque customer reference.
+    pub marketplace_reference: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryParty {
+    pub name: String,
+    pub address: InvoiceAddress,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum LineKind {
+    Goods,
+    Shipping,
+}
+
+/// One invoice line. `net_amount` is authoritative; `unit_price_net` is derived from it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvoiceLine {
+    /// 1, 2, 3… in document order.
+    pub id: u32,
+    pub kind: LineKind,
+    pub description: String,
+    pub sku: Option<String>,
+    pub gtin: Option<String>,
+    pub quantity: Decimal,
+    /// Unit price excluding VAT, up to 6 decimals (BT-146).
+    pub unit_price_net: Decimal,
+    /// Line amount excluding VAT, 2 decimals (BT-131).
+    pub net_amount: Decimal,
+    /// What the buyer paid for the line, VAT included.
+    pub gross_amount: Decimal,
+    pub category: VatCategory,
+    pub vat_rate: VatRate,
+}
+
+/// The VAT of one category and rate (BG-23).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VatBreakdown {
+    pub category: VatCategory,
+    pub rate: VatRate,
+    pub taxable_amount: Decimal,
+    pub vat_amount: Decimal,
+    pub exemption_code: Option<String>,
+    pub exemption_text: Option<String>,
+}
+
+/// Document totals (BG-22). Nothing is due: marketplace orders are paid before shipping.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Totals {
+    /// BT-106, sum of line net amounts.
+    pub line_net_total: Decimal,
+    /// BT-109 (no document-level allowances or charges).
+    pub tax_exclusive: Decimal,
+    /// BT-110.
+    pub vat_total: Decimal,
+    /// BT-112, equal to what the buyer paid.
+    pub tax_inclusive: Decimal,
+    /// BT-113.
+    pub prepaid: Decimal,
+    /// BT-115, zero.
+    pub payable: Decimal,
+}
+
+/// A free-text note with an optional UNTDID 4451 subject (`PMD`, `PMT`, `AAB`, `TXD`, `AAI`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Note {
+    pub subject: Option<String>,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentInfo {
+    #[serde(with = "iso_day")]
+    pub paid_on: Date,
+    pub method: Option<String>,
+    /// Payment terms as printed (BT-20).
+    pub terms: String,
+}
+
+/// The reference of the invoice a credit note corrects.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvoiceRef {
+    pub number: InvoiceNumber,
+    #[serde(with = "iso_day")]
+    pub issue_date: Date,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "type")]
+pub enum DocumentKind {
+    /// UNTDID 1001 code 380.
+    Invoice,
+    /// UNTDID 1001 code 381.
+    CreditNote { corrects: InvoiceRef },
+}
+
+impl DocumentKind {
+    pub fn type_code(&self) -> &'static str {
+        match self {
+            DocumentKind::Invoice => "380",
+            DocumentKind::CreditNote { .. } => "381",
+        }
+    }
+
+    pub fn is_credit_note(&self) -> bool {
+        matches!(self, DocumentKind::CreditNote { .. })
+    }
+}
+
+/// Everything on the document but its number and date.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvoiceBody {
+    pub currency: String,
+    /// The marketplace order (BT-13, always printed).
+    pub order_id: OrderId,
+    #[serde(with = "iso_day")]
+    pub delivery_date: Date,
+    pub payment: PaymentInfo,
+    pub seller: SellerParty,
+    pub buyer: BuyerParty,
+    /// Present when the delivery address differs from the billing address.
+    pub delivery: Option<DeliveryParty>,
+    pub lines: Vec<InvoiceLine>,
+    pub vat_breakdown: Vec<VatBreakdown>,
+    pub totals: Totals,
+    pub regime: VatRegime,
+    /// B2B invoices carry the payment-penalty mentions.
+    pub business: bool,
+    pub notes: Vec<Note>,
+    pub language: Language,
+}
+
+/// A document ready to be numbered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Draft {
+    pub kind: DocumentKind,
+    #[serde(with = "iso_day")]
+    pub issue_date: Date,
+    /// The series the number must come from.
+    pub series: Series,
+    pub body: InvoiceBody,
+}
+
+/// A final, numbered invoice or credit note. Never edited once issued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Invoice {
+    pub number: InvoiceNumber,
+    pub kind: DocumentKind,
+    #[serde(with = "iso_day")]
+    pub issue_date: Date,
+    pub body: InvoiceBody,
+}
+
+impl Draft {
+    pub fn finalize(self, number: InvoiceNumber) -> Invoice {
+        Invoice {
+            number,
+            kind: self.kind,
+            issue_date: self.issue_date,
+            body: self.body,
+        }
+    }
+}
+
+/// What is needed to draft the invoice of one order.
+#[derive(Debug, Clone, Copy)]
+pub struct IssueRequest<'a> {
+    pub order: &'a Order,
+    pub seller: &'a SellerProfile,
+    /// Billing data the buyer asked for, replacing the order's.
+    pub buyer_data: Option<&'a BuyerBillingData>,
+    pub issued_at: OffsetDateTime,
+}
+
+/// A supplied line with its amounts read and checked.
+struct PricedLine<'a> {
+    line: &'a OrderLine,
+    label: String,
+    quantity: Decimal,
+    goods_gross: Decimal,
+    shipping_gross: Decimal,
+}
+
+const MAX_QUANTITY: Decimal = Decimal::from_parts(100_000, 0, 0, false, 0);
+const MAX_DESCRIPTION: usize = 500;
+
+fn clean_text(s: &str, max: usize) -> String {
+    let cleaned: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    cleaned.chars().take(max).collect()
+}
+
+fn non_empty(s: &Option<String>) -> Option<String> {
+    s.as_deref()
+        .map(|v| clean_text(v, 200))
+        .filter(|v| !v.is_empty())
+}
+
+fn person_name(first: &Option<String>, last: &Option<String>) -> Option<String> {
+    let parts: Vec<String> = [first, last].into_iter().filter_map(non_empty).collect();
+    (!parts.is_empty()).then(|| parts.join(" "))
+}
+
+fn billing_to_address(b: &BillingAddress) -> Option<InvoiceAddress> {
+    let lines: Vec<String> = [&b.address_line1, &b.address_line2]
+        .into_iter()
+        .filter_map(non_empty)
+        .collect();
+    let country = b.country_code.as_deref()?.parse().ok()?;
+    Some(InvoiceAddress {
+        lines: (!lines.is_empty()).then_some(lines)?,
+        postal_code: non_empty(&b.postal_code)?,
+        city: non_empty(&b.city)?,
+        country,
+    })
+}
+
+fn shipping_to_address(s: &ShippingAddress) -> Option<InvoiceAddress> {
+    let lines: Vec<String> = [&s.address_line1, &s.address_line2, &s.address_line3]
+        .into_iter()
+        .filter_map(non_empty)
+        .collect();
+    let country = s.country_code.as_deref()?.parse().ok()?;
+    Some(InvoiceAddress {
+        lines: (!lines.is_empty()).then_some(lines)?,
+        postal_code: non_empty(&s.postal_code)?,
+        city: non_empty(&s.city)?,
+        country,
+    })
+}
+
+fn line_label(line: &OrderLine, index: usize) -> String {
+    line.order_line_id
+        .clone()
+        .unwrap_or_else(|| (index + 1).to_string())
+}
+
+/// Splits a VAT-inclusive amount into a base and a VAT so that base + VAT = gross exactly and,
+/// whenever some base allows it, VAT = base × rate rounded to the cent. Otherwise (a gross such
+/// as 0.03 € at 20 % that no base reaches), VAT = gross − base, within one cent of base × rate.
+pub fn split_gross(gross: Decimal, rate: VatRate) -> (Decimal, Decimal) {
+    if rate.is_zero() {
+        return (gross, Decimal::ZERO);
+    }
+    let exact = gross / (Decimal::ONE + rate.fraction());
+    let nearest = round_cents(exact);
+    let cent = Decimal::new(1, 2);
+    let mut candidates: Vec<Decimal> = (-2..=2)
+        .map(|k| nearest + cent * Decimal::from(k))
+        .collect();
+    candidates.sort_by_key(|b| (*b - exact).abs());
+    candidates
+        .into_iter()
+        .filter(|b| *b >= Decimal::ZERO)
+        .find(|b| *b + rate.vat_on(*b) == gross)
+        .map(|b| (b, gross - b))
+        .unwrap_or((nearest, gross - nearest))
+}
+
+/// Spreads a group's base over its lines: each line near gross / (1 + rate), the cents left
+/// over going to the largest lines first, so the lines add up to the base exactly.
+fn spread_base(grosses: &[Decimal], base: Decimal, rate: VatRate) -> Vec<Decimal> {
+    let divisor = Decimal::ONE + rate.fraction();
+    let mut nets: Vec<Decimal> = grosses.iter().map(|g| round_cents(*g / divisor)).collect();
+    let mut left = base - nets.iter().copied().sum::<Decimal>();
+    let cent = Decimal::new(1, 2);
+    let mut order: Vec<usize> = (0..grosses.len()).collect();
+    order.sort_by(|a, b| grosses[*b].cmp(&grosses[*a]).then(a.cmp(b)));
+    // Each pass moves at most one cent per line; the leftover is a few cents at most.
+    while !left.is_zero() {
+        let step = if left > Decimal::ZERO { cent } else { -cent };
+        let mut moved = false;
+        for &i in &order {
+            if left.is_zero() {
+                break;
+            }
+            if nets[i] + step >= Decimal::ZERO {
+                nets[i] += step;
+                left -= step;
+                moved = true;
+            }
+        }
+        if !moved {
+            break;
+        }
+    }
+    nets
+}
+
+/// Drafts the invoice of a shipped order, or says why it gets none.
+pub fn draft_invoice(req: &IssueRequest<'_>) -> Result<Draft, Refusal> {
+    let order = req.order;
+    let seller = req.seller;
+
+    if let Some(order_seller) = order.seller.as_ref().and_then(|s| s.id.as_deref())
+        && order_seller != seller.marketplace_seller_id
+    {
+        return Err(Refusal::OtherSeller {
+            order_seller: order_seller.to_owned(),
+        });
+    }
+    if !order.status.is_shipped() {
+        return Err(Refusal::NotShipped {
+            status: order.status.to_string(),
+        });
+    }
+    if let Some(currency) = order.currency_code.as_deref()
+        && !currency.eq_ignore_ascii_case("EUR")
+    {
+        return Err(Refusal::UnsupportedCurrency {
+            currency: currency.to_owned(),
+        });
+    }
+    let supplied: Vec<(usize, &OrderLine)> = order
+        .lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| !l.is_void())
+        .collect();
+    if supplied.is_empty() {
+        return Err(Refusal::NoSuppliedLines);
+    }
+
+    // Delivery: every supplied line must ship to France.
+    let billing_country = order
+        .billing_address
+        .as_ref()
+        .and_then(|b| b.country_code.as_deref())
+        .and_then(|c| c.parse::<CountryCode>().ok());
+    let mut foreign: Vec<String> = Vec::new();
+    for (i, line) in &supplied {
+        let country = line
+            .shipping_address
+            .as_ref()
+            .and_then(|a| a.country_code.as_deref())
+            .and_then(|c| c.parse::<CountryCode>().ok())
+            .or(billing_country)
+            .ok_or_else(|| Refusal::NoDeliveryCountry {
+                line: line_label(line, *i),
+            })?;
+        if !country.is_france() && !foreign.contains(&country.to_string()) {
+            foreign.push(country.to_string());
+        }
+    }
+    if !foreign.is_empty() {
+        return Err(Refusal::NotShippedToFrance {
+            countries: foreign.join(", "),
+        });
+    }
+
+    // Where the goods leave from.
+    let seller_country = seller.country();
+    let mut ship_from: Option<ShipFrom> = None;
+    for (_, line) in &supplied {
+        let fulfilled = line
+            .offer
+            .as_ref()
+            .and_then(|o| o.supply_mode.as_ref())
+            .is_some_and(|m| *m == SupplyMode::Fulfillment);
+        let from = if fulfilled {
+            ShipFrom::France
+        } else {
+            match seller.stock_location {
+                StockLocation::France => ShipFrom::France,
+                StockLocation::OutsideEu => ShipFrom::OutsideEu,
+                StockLocation::SellerCountry if seller_country.is_france() => ShipFrom::France,
+                StockLocation::SellerCountry => ShipFrom::EuCountry(seller_country),
+            }
+        };
+        match ship_from {
+            None => ship_from = Some(from),
+            Some(previous) if previous != from => return Err(Refusal::MixedShipFrom),
+            Some(_) => {}
+        }
+    }
+    let ship_from = ship_from.unwrap_or(ShipFrom::France);
+
+    // Amounts as the marketplace states them, checked against each other.
+    let mut priced: Vec<PricedLine<'_>> = Vec::with_capacity(supplied.len());
+    for (i, line) in &supplied {
+        let label = line_label(line, *i);
+        let invalid = |problem: &str| Refusal::InvalidLine {
+            line: label.clone(),
+            problem: problem.to_owned(),
+        };
+        let quantity = line
+            .quantity
+            .ok_or_else(|| invalid("the quantity is missing"))?;
+        if quantity <= Decimal::ZERO || quantity > MAX_QUANTITY || quantity.normalize().scale() > 4
+        {
+            return Err(invalid(
+                "the quantity must be positive, at most 100,000, with at most 4 decimals",
+            ));
+        }
+        let price = line
+            .selling_price
+            .as_ref()
+            .ok_or_else(|| invalid("the selling price is missing"))?;
+        let unit = price
+            .unit_sales_price
+            .ok_or_else(|| invalid("the unit sales price is missing"))?;
+        let shipping = price.shipping_cost.unwrap_or(Decimal::ZERO);
+        if unit < Decimal::ZERO || shipping < Decimal::ZERO {
+            return Err(invalid("prices must not be negative"));
+        }
+        if unit.normalize().scale() > 2 || shipping.normalize().scale() > 2 {
+            return Err(invalid("prices must be whole cents"));
+        }
+        let goods_gross = round_cents(unit * quantity);
+        if goods_gross != unit * quantity {
+            return Err(invalid(
+                "quantity × unit price is not a whole number of cents",
+            ));
+        }
+        if let Some(stated) = line.total_price.as_ref().and_then(|t| t.selling_price) {
+            let computed = goods_gross + shipping;
+            if stated != computed {
+                return Err(Refusal::TotalsMismatch {
+                    what: format!("line {label} total"),
+                    stated,
+                    computed,
+                });
+            }
+        }
+        priced.push(PricedLine {
+            line,
+            label,
+            quantity,
+            goods_gross,
+            shipping_gross: shipping,
+        });
+    }
+    let paid: Decimal = priced
+        .iter()
+        .map(|p| p.goods_gross + p.shipping_gross)
+        .sum();
+    if let Some(stated) = order.total_price.as_ref().and_then(|t| t.selling_price)
+        && stated != paid
+    {
+        return Err(Refusal::TotalsMismatch {
+            what: "order total".into(),
+            stated,
+            computed: paid,
+        });
+    }
+
+    // Parties.
+    let buyer = buyer_party(order, req.buyer_data)?;
+    let business = buyer.kind == BuyerKind::Company;
+    let delivery = delivery_party(order, &buyer);
+
+    let regime = decide_regime(&RegimeFacts {
+        seller_country,
+        seller_scheme: seller.vat_scheme,
+        seller_has_french_vat_number: seller.french_vat_number.is_some(),
+        ship_from,
+        buyer_vat_number: buyer.vat_number.as_ref(),
+        consignment_value: paid,
+    })?;
+
+    // VAT rate of each line.
+    let allowed = seller.allowed_rates();
+    let mut rates: Vec<VatRate> = Vec::with_capacity(priced.len());
+    for p in &priced {
+        let rate = if !regime.is_taxed() {
+            VatRate::ZERO
+        } else {
+            line_rate(p, seller, regime, &allowed)?
+        };
+        rates.push(rate);
+    }
+
+    let seller_party = seller_party(seller, regime);
+    let lines_and_breakdown = compute_lines(&priced, &rates, regime);
+    let (lines, vat_breakdown) = lines_and_breakdown;
+    let line_net_total: Decimal = lines.iter().map(|l| l.net_amount).sum();
+    let vat_total: Decimal = vat_breakdown.iter().map(|b| b.vat_amount).sum();
+    let totals = Totals {
+        line_net_total,
+        tax_exclusive: line_net_total,
+        vat_total,
+        tax_inclusive: line_net_total + vat_total,
+        prepaid: line_net_total + vat_total,
+        payable: Decimal::ZERO,
+    };
+
+    let issue_date = paris_date(req.issued_at);
+    let delivery_date = order
+        .updated_at
+        .or(order.created_at)
+        .map(paris_date)
+        .filter(|d| *d <= issue_date)
+        .unwrap_or(issue_date);
+    let paid_on = order
+        .purchased_at
+        .or(order.created_at)
+        .map(paris_date)
+        .filter(|d| *d <= issue_date)
+        .unwrap_or(issue_date);
+    let method = order.payment.as_ref().and_then(|p| non_empty(&p.method));
+    let terms = match &method {
+        Some(m) => format!(
+            "Payée le {} ({m}) sur la place de marché",
+            french_date(paid_on)
+        ),
+        None => format!("Payée le {} sur la place de marché", french_date(paid_on)),
+    };
+
+    let notes = standard_notes(regime, business);
+    Ok(Draft {
+        kind: DocumentKind::Invoice,
+        issue_date,
+        series: Series::new(seller.invoice_prefix.clone(), issue_date.year()),
+        body: InvoiceBody {
+            currency: "EUR".into(),
+            order_id: order.order_id.clone(),
+            delivery_date,
+            payment: PaymentInfo {
+                paid_on,
+                method,
+                terms,
+            },
+            seller: seller_party,
+            buyer,
+            delivery,
+            lines,
+            vat_breakdown,
+            totals,
+            regime,
+            business,
+            notes,
+            language: seller.language,
+        },
+    })
+}
+
+fn line_rate(
+    p: &PricedLine<'_>,
+    seller: &SellerProfile,
+    regime: VatRegime,
+    allowed: &[VatRate],
+) -> Result<VatRate, Refusal> {
+    let sku = p
+        .line
+        .offer
+        .as_ref()
+        .and_then(|o| o.seller_product_id.as_deref());
+    let from_order = match regime {
+        // The marketplace's taxes are French; the home-country scheme uses the seller's own.
+        VatRegime::HomeCountry { .. } => None,
+        _ => p
+            .line
+            .selling_price
+            .as_ref()
+            .into_iter()
+            .flat_map(|s| s.taxes.iter())
+            .filter(|t| {
+                !t.target
+                    .as_deref()
+                    .is_some_and(|x| x.eq_ignore_ascii_case("shipping"))
+            })
+            .find_map(|t| t.rate),
+    };
+    let rate = match from_order {
+        Some(percent) => VatRate::new(percent).map_err(|_| Refusal::UnknownVatRate {
+            line: p.label.clone(),
+            rate: percent.to_string(),
+            allowed: list_rates(allowed),
+        })?,
+        None => seller.configured_rate(sku),
+    };
+    if !allowed.contains(&rate) {
+        return Err(Refusal::UnknownVatRate {
+            line: p.label.clone(),
+            rate: rate.to_string(),
+            allowed: list_rates(allowed),
+        });
+    }
+    Ok(rate)
+}
+
+fn list_rates(rates: &[VatRate]) -> String {
+    rates
+        .iter()
+        .map(|r| r.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Builds the lines (goods, then one shipping line per rate) and the VAT breakdown.
+fn compute_lines(
+    priced: &[PricedLine<'_>],
+    rates: &[VatRate],
+    regime: VatRegime,
+) -> (Vec<InvoiceLine>, Vec<VatBreakdown>) {
+    let category = regime.category();
+    struct Pending {
+        kind: LineKind,
+        description: String,
+        sku: Option<String>,
+        gtin: Option<String>,
+        quantity: Decimal,
+        gross: Decimal,
+        rate: VatRate,
+    }
+    let mut pending: Vec<Pending> = Vec::with_capacity(priced.len() + 2);
+    let mut shipping_by_rate: BTreeMap<VatRate, Decimal> = BTreeMap::new();
+    for (p, rate) in priced.iter().zip(rates) {
+        let offer = p.line.offer.as_ref();
+        let title = offer.and_then(|o| non_empty(&o.product_title));
+        let sku = offer.and_then(|o| non_empty(&o.seller_product_id));
+        let description = title
+            .map(|t| clean_text(&t, MAX_DESCRIPTION))
+            .or_else(|| sku.as_ref().map(|s| format!("Article {s}")))
+            .unwrap_or_else(|| format!("Article de la ligne {}", p.label));
+        pending.push(Pending {
+            kind: LineKind::Goods,
+            description,
+            sku,
+            gtin: offer.and_then(|o| non_empty(&o.product_gtin)),
+            quantity: p.quantity,
+            gross: p.goods_gross,
+            rate: *rate,
+        });
+        if p.shipping_gross > Decimal::ZERO {
+            *shipping_by_rate.entry(*rate).or_default() += p.shipping_gross;
+        }
+    }
+    let several_rates = shipping_by_rate.len() > 1;
+    for (rate, gross) in shipping_by_rate.iter().rev() {
+        let description = if several_rates {
+            format!("Frais de livraison (part au taux de {})", rate.to_french())
+        } else {
+            "Frais de livraison".to_owned()
+        };
+        pending.push(Pending {
+            kind: LineKind::Shipping,
+            description,
+            sku: None,
+            gtin: None,
+            quantity: Decimal::ONE,
+            gross: *gross,
+            rate: *rate,
+        });
+    }
+
+    // Per rate: one base for the whole group, then spread over its lines.
+    let mut groups: BTreeMap<VatRate, Vec<usize>> = BTreeMap::new();
+    for (i, p) in pending.iter().enumerate() {
+        groups.entry(p.rate).or_default().push(i);
+    }
+    let mut nets = vec![Decimal::ZERO; pending.len()];
+    let mut breakdown = Vec::with_capacity(groups.len());
+    for (rate, members) in groups.iter().rev() {
+        let grosses: Vec<Decimal> = members.iter().map(|&i| pending[i].gross).collect();
+        let gross: Decimal = grosses.iter().copied().sum();
+        let (base, vat) = split_gross(gross, *rate);
+        for (&i, net) in members.iter().zip(spread_base(&grosses, base, *rate)) {
+            nets[i] = net;
+        }
+        let exemption = regime.exemption();
+        breakdown.push(VatBreakdown {
+            category,
+            rate: *rate,
+            taxable_amount: base,
+            vat_amount: vat,
+            exemption_code: exemption.map(|(code, _)| code.to_owned()),
+            exemption_text: exemption.map(|(_, text)| text.to_owned()),
+        });
+    }
+
+    let lines = pending
+        .into_iter()
+        .zip(nets)
+        .enumerate()
+        .map(|(i, (p, net))| InvoiceLine {
+            id: u32::try_from(i + 1).unwrap_or(u32::MAX),
+            kind: p.kind,
+            description: p.description,
+            sku: p.sku,
+            gtin: p.gtin,
+            quantity: p.quantity,
+            unit_price_net: (net / p.quantity)
+                .round_dp_with_strategy(6, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+                .normalize(),
+            net_amount: net,
+            gross_amount: p.gross,
+            category,
+            vat_rate: p.rate,
+        })
+        .collect();
+    (lines, breakdown)
+}
+
+fn buyer_party(order: &Order, data: Option<&BuyerBillingData>) -> Result<BuyerParty, Refusal> {
+    let reference = order
+        .customer
+        .as_ref()
+        .and_then(|c| non_empty(&c.reference));
+    if let Some(d) = data {
+        return Ok(BuyerParty {
+            kind: d.kind,
+            name: clean_text(&d.name, 200),
+            address: InvoiceAddress {
+                lines: [Some(d.address.line1.clone()), d.address.line2.clone()]
+                    .iter()
+                    .filter_map(non_empty)
+                    .collect(),
+                postal_code: clean_text(&d.address.postal_code, 20),
+                city: clean_text(&d.address.city, 100),
+                country: d.address.country_code,
+            },
+            vat_number: d.vat_number().cloned(),
+            siren: d.siren(),
+            marketplace_reference: reference,
+        });
+    }
+    let billing = order.billing_address.as_ref();
+    let first_shipping = order
+        .supplied_lines()
+        .find_map(|l| l.shipping_address.as_ref());
+    let company = billing
+        .and_then(|b| non_empty(&b.company_name))
+        .filter(|_| order.is_business());
+    let person = billing
+        .and_then(|b| person_name(&b.first_name, &b.last_name))
+        .or_else(|| first_shipping.and_then(|s| person_name(&s.first_name, &s.last_name)));
+    let name = company.clone().or(person).ok_or(Refusal::MissingBuyer)?;
+    let address = billing
+        .and_then(billing_to_address)
+        .or_else(|| first_shipping.and_then(shipping_to_address))
+        .ok_or(Refusal::MissingBuyer)?;
+    Ok(BuyerParty {
+        kind: if company.is_some() {
+            BuyerKind::Company
+        } else {
+            BuyerKind::Individual
+        },
+        name,
+        address,
+        vat_number: None,
+        siren: None,
+        marketplace_reference: reference,
+    })
+}
+
+fn delivery_party(order: &Order, buyer: &BuyerParty) -> Option<DeliveryParty> {
+    let shipping = order
+        .supplied_lines()
+        .find_map(|l| l.shipping_address.as_ref())?;
+    let address = shipping_to_address(shipping)?;
+    if address.same_place(&buyer.address) {
+        return None;
+    }
+    let name = non_empty(&shipping.pickup_name)
+        .map(
+            |relay| match person_name(&shipping.first_name, &shipping.last_name) {
+                Some(person) => format!("{person} — point relais {relay}"),
+                None => format!("Point relais {relay}"),
+            },
+        )
+        .or_else(|| person_name(&shipping.first_name, &shipping.last_name))
+        .unwrap_or_else(|| buyer.name.clone());
+    Some(DeliveryParty { name, address })
+}
+
+fn seller_party(seller: &SellerProfile, regime: VatRegime) -> SellerParty {
+    let vat_number = match regime {
+        VatRegime::Franchise => None,
+        VatRegime::FrenchVat => seller
+            .french_vat_number
+            .clone()
+            .or_else(|| seller.vat_number.clone()),
+        VatRegime::ReverseCharge => seller
+            .french_vat_number
+            .clone()
+            .or_else(|| seller.vat_number.clone()),
+        VatRegime::Oss | VatRegime::HomeCountry { .. } | VatRegime::IntraEuExempt => {
+            seller.vat_number.clone()
+        }
+    };
+    let vat_number = if seller.country().is_france() {
+        seller.vat_number.clone().or(vat_number)
+    } else {
+        vat_number
+    };
+    let a = &seller.address;
+    SellerParty {
+        legal_name: seller.legal_name.clone(),
+        address: InvoiceAddress {
+            lines: std::iter::once(a.line1.clone())
+                .chain(a.line2.clone())
+                .collect(),
+            postal_code: a.postal_code.clone(),
+            city: a.city.clone(),
+            country: a.country_code,
+        },
+        vat_number: if regime == VatRegime::Franchise {
+            None
+        } else {
+            vat_number
+        },
+        siren: seller.siren.clone(),
+        siret: seller.siret.clone(),
+        legal_mentions: seller.legal_mentions(),
+        email: seller.email.clone(),
+    }
+}
+
+fn standard_notes(regime: VatRegime, business: bool) -> Vec<Note> {
+    let mut notes = vec![Note {
+        subject: Some("AAI".into()),
+        text: "Nature de l'opération : livraison de biens".into(),
+    }];
+    if let Some(text) = regime.notice() {
+        notes.push(Note {
+            subject: Some("TXD".into()),
+            text,
+        });
+    }
+    if business {
+        notes.push(Note {
+            subject: Some("PMD".into()),
+            text: "Pénalités de retard : trois fois le taux d'intérêt légal (facture déjà payée)"
+                .into(),
+        });
+        notes.push(Note {
+            subject: Some("PMT".into()),
+            text: "Indemnité forfaitaire pour frais de recouvrement en cas de retard de paiement : 40 €".into(),
+        });
+        notes.push(Note {
+            subject: Some("AAB".into()),
+            text: "Pas d'escompte pour paiement anticipé".into(),
+        });
+    }
+    notes
+}
+
+impl Invoice {
+    /// A credit note cancelling this invoice in full, to be numbered in the credit-note series.
+    pub fn credit_note(
+        &self,
+        seller: &SellerProfile,
+        issued_at: OffsetDateTime,
+        reason: &str,
+    ) -> Draft {
+        let issue_date = paris_date(issued_at).max(self.issue_date);
+        let mut body = self.body.clone();
+        body.notes.insert(
+            0,
+            Note {
+                subject: Some("AAI".into()),
+                text: format!(
+                    "Avoir annulant intégralement la facture {} du {} — {}",
+                    self.number,
+                    french_date(self.issue_date),
+                    clean_text(reason, 200)
+                ),
+            },
+        );
+        Draft {
+            kind: DocumentKind::CreditNote {
+                corrects: InvoiceRef {
+                    number: self.number.clone(),
+                    issue_date: self.issue_date,
+                },
+            },
+            issue_date,
+            series: Series::new(seller.credit_note_prefix.clone(), issue_date.year()),
+            body,
+        }
+    }
+
+    /// What the buyer paid (equals the total incl. VAT).
+    pub fn amount_paid(&self) -> Decimal {
+        self.body.totals.tax_inclusive
+    }
+}

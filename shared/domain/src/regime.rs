@@ -1,0 +1,419 @@
+//! Which VAT regime applies to an order (invoicing rules §3), and why an order is refused.
+
+use std::fmt;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::country::CountryCode;
+use crate::ids::VatNumber;
+
+/// The EN 16931 VAT category of a line or a breakdown (UNTDID 5305 subset).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum VatCategory {
+    /// Standard rate (any positive rate).
+    S,
+    /// Intra-community supply, exempt.
+    K,
+    /// Reverse charge.
+    AE,
+    /// Exempt (here: the French franchise).
+    E,
+}
+
+impl VatCategory {
+    pub fn code(self) -> &'static str {
+        match self {
+            VatCategory::S => "S",
+            VatCategory::K => "K",
+            VatCategory::AE => "AE",
+            VatCategory::E => "E",
+        }
+    }
+}
+
+/// The regime under which an invoice is issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum VatRegime {
+    /// French VAT declared in France (French sellers; EU sellers selling from French stock or
+    /// registered in France).
+    FrenchVat,
+    /// French VAT declared by an EU seller through the One-Stop-Shop.
+    Oss,
+    /// VAT of the seller's own member state (distance sales under €10,000).
+    HomeCountry { country: CountryCode },
+    /// Exempt intra-EU supply to a business with a VAT number.
+    IntraEuExempt,
+    /// Reverse charge: the French business buyer pays the VAT.
+    ReverseCharge,
+    /// French micro-entrepreneur under the VAT franchise.
+    Franchise,
+}
+
+impl VatRegime {
+    pub fn category(self) -> VatCategory {
+        match self {
+            VatRegime::FrenchVat | VatRegime::Oss | VatRegime::HomeCountry { .. } => VatCategory::S,
+            VatRegime::IntraEuExempt => VatCategory::K,
+            VatRegime::ReverseCharge => VatCategory::AE,
+            VatRegime::Franchise => VatCategory::E,
+        }
+    }
+
+    /// Whether lines carry VAT.
+    pub fn is_taxed(self) -> bool {
+        self.category() == VatCategory::S
+    }
+
+    /// The text the invoice must print for this regime, if any.
+    pub fn notice(self) -> Option<String> {
+        match self {
+            VatRegime::FrenchVat => None,
+            VatRegime::Oss => {
+                Some("TVA due en France, déclarée via le guichet unique (OSS)".into())
+            }
+            VatRegime::HomeCountry { country } => Some(format!(
+                "Vente à distance intracommunautaire sous le seuil de 10 000 € : TVA du pays du vendeur ({}) appliquée",
+                match country.french_name() {
+                    "" => country.as_str(),
+                    name => name,
+                }
+            )),
+            VatRegime::IntraEuExempt => {
+                Some("Exonération de TVA, art. 138 directive 2006/112/CE".into())
+            }
+            VatRegime::ReverseCharge => {
+                Some("Autoliquidation : TVA due par le preneur (art. 283-1 du CGI)".into())
+            }
+            VatRegime::Franchise => Some("TVA non applicable, art. 293 B du CGI".into()),
+        }
+    }
+
+    /// The exemption reason (BT-121 code, BT-120 text) of a zero-VAT regime.
+    pub fn exemption(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            VatRegime::IntraEuExempt => Some((
+                "VATEX-EU-IC",
+                "Exonération de TVA, art. 138 directive 2006/112/CE",
+            )),
+            VatRegime::ReverseCharge => Some(("VATEX-EU-AE", "Autoliquidation")),
+            VatRegime::Franchise => Some((
+                "VATEX-FR-FRANCHISE",
+                "TVA non applicable, art. 293 B du CGI",
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// Where the goods of an order leave from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShipFrom {
+    France,
+    /// Another member state (the seller's, in practice).
+    EuCountry(CountryCode),
+    /// Outside the EU: an import.
+    OutsideEu,
+}
+
+/// Why an order gets no invoice. Each reason has a stable code recorded on the order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(rename_all = "camelCase", tag = "reason")]
+pub enum Refusal {
+    #[error("the order is {status}, not shipped: no invoice is due")]
+    NotShipped { status: String },
+    #[error("the order has no line that was supplied")]
+    NoSuppliedLines,
+    #[error(
+        "the order ships to {countries}, not to France: the service only invoices orders shipped to France"
+    )]
+    NotShippedToFrance { countries: String },
+    #[error("no delivery country is known for line {line}")]
+    NoDeliveryCountry { line: String },
+    #[error(
+        "the marketplace is the deemed supplier ({why}): the seller must not invoice the buyer"
+    )]
+    DeemedSupplier { why: String },
+    #[error("an import of goods over €150 from outside the EU is not supported")]
+    ImportNotSupported,
+    #[error(
+        "the order mixes goods shipped from France and from abroad; it must be invoiced by hand"
+    )]
+    MixedShipFrom,
+    #[error("{what}: the marketplace says {stated} but the lines add up to {computed}")]
+    TotalsMismatch {
+        what: String,
+        stated: Decimal,
+        computed: Decimal,
+    },
+    #[error("line {line}: {problem}")]
+    InvalidLine { line: String, problem: String },
+    #[error("line {line}: VAT rate {rate} % is not a rate of the regime ({allowed})")]
+    UnknownVatRate {
+        line: String,
+        rate: String,
+        allowed: String,
+    },
+    #[error("the order is in {currency}; only EUR is invoiced")]
+    UnsupportedCurrency { currency: String },
+    #[error(
+        "goods leave from France: the seller's French VAT number is needed for a domestic sale"
+    )]
+    FrenchVatNumberRequired,
+    #[error("the order belongs to marketplace seller {order_seller}, not to this seller")]
+    OtherSeller { order_seller: String },
+    #[error("the buyer's name or billing address is missing")]
+    MissingBuyer,
+}
+
+impl Refusal {
+    /// A stable, machine-readable code (`notShippedToFrance`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::NotShipped { .. } => "notShipped",
+            Refusal::NoSuppliedLines => "noSuppliedLines",
+            Refusal::NotShippedToFrance { .. } => "notShippedToFrance",
+            Refusal::NoDeliveryCountry { .. } => "noDeliveryCountry",
+            Refusal::DeemedSupplier { .. } => "deemedSupplier",
+            Refusal::ImportNotSupported => "importNotSupported",
+            Refusal::MixedShipFrom => "mixedShipFrom",
+            Refusal::TotalsMismatch { .. } => "totalsMismatch",
+            Refusal::InvalidLine { .. } => "invalidLine",
+            Refusal::UnknownVatRate { .. } => "unknownVatRate",
+            Refusal::UnsupportedCurrency { .. } => "unsupportedCurrency",
+            Refusal::FrenchVatNumberRequired => "frenchVatNumberRequired",
+            Refusal::OtherSeller { .. } => "otherSeller",
+            Refusal::MissingBuyer => "missingBuyer",
+        }
+    }
+
+    /// Whether the order may become invoiceable later without anyone changing it by hand
+    /// (it is not shipped yet).
+    pub fn may_change(&self) -> bool {
+        matches!(self, Refusal::NotShipped { .. })
+    }
+}
+
+/// The facts that decide the regime of an order.
+#[derive(Debug, Clone, Copy)]
+pub struct RegimeFacts<'a> {
+    /// Where the seller is established.
+    pub seller_country: CountryCode,
+    pub seller_scheme: crate::seller::VatScheme,
+    pub seller_has_french_vat_number: bool,
+    pub ship_from: ShipFrom,
+    /// The buyer's VAT number, when the buyer is a business that gave one.
+    pub buyer_vat_number: Option<&'a VatNumber>,
+    /// What the buyer paid for the whole consignment, VAT included.
+    pub consignment_value: Decimal,
+}
+
+/// The €150 threshold of low-value consignments imported from outside the EU.
+const LOW_VALUE_IMPORT: Decimal = Decimal::from_parts(150, 0, 0, false, 0);
+
+/// Decides the regime of one order shipped to France (invoicing rules §3).
+pub fn decide_regime(f: &RegimeFacts<'_>) -> Result<VatRegime, Refusal> {
+    use crate::seller::VatScheme;
+    if !f.seller_country.is_eu() {
+        return Err(Refusal::DeemedSupplier {
+            why: format!("seller established outside the EU ({})", f.seller_country),
+        });
+    }
+    if f.ship_from == ShipFrom::OutsideEu {
+        return if f.consignment_value <= LOW_VALUE_IMPORT {
+            Err(Refusal::DeemedSupplier {
+                why: "goods imported from outside the EU in a consignment of €150 or less".into(),
+            })
+        } else {
+            Err(Refusal::ImportNotSupported)
+        };
+    }
+    if f.seller_scheme == VatScheme::Franchise {
+        return Ok(VatRegime::Franchise);
+    }
+    if f.seller_country.is_france() {
+        return Ok(VatRegime::FrenchVat);
+    }
+    let buyer_vat = f.buyer_vat_number;
+    let buyer_vat_is_french = buyer_vat.is_some_and(|v| v.prefix() == "FR");
+    match f.ship_from {
+        ShipFrom::France => {
+            if buyer_vat_is_french {
+                Ok(VatRegime::ReverseCharge)
+            } else if f.seller_has_french_vat_number {
+                Ok(VatRegime::FrenchVat)
+            } else {
+                Err(Refusal::FrenchVatNumberRequired)
+            }
+        }
+        ShipFrom::EuCountry(from) => {
+            let buyer_in_other_state = buyer_vat
+                .and_then(VatNumber::country)
+                .is_some_and(|c| c != from);
+            if buyer_in_other_state {
+                return Ok(VatRegime::IntraEuExempt);
+            }
+            match f.seller_scheme {
+                VatScheme::Oss => Ok(VatRegime::Oss),
+                VatScheme::HomeCountry => Ok(VatRegime::HomeCountry {
+                    country: f.seller_country,
+                }),
+                VatScheme::Standard | VatScheme::Franchise => {
+                    if f.seller_has_french_vat_number {
+                        Ok(VatRegime::FrenchVat)
+                    } else {
+                        Err(Refusal::FrenchVatNumberRequired)
+                    }
+                }
+            }
+        }
+        ShipFrom::OutsideEu => Err(Refusal::ImportNotSupported),
+    }
+}
+
+impl fmt::Display for VatRegime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VatRegime::FrenchVat => f.write_str("French VAT"),
+            VatRegime::Oss => f.write_str("French VAT via OSS"),
+            VatRegime::HomeCountry { country } => {
+                write!(f, "{country} VAT (under the distance-sales threshold)")
+            }
+            VatRegime::IntraEuExempt => f.write_str("exempt intra-EU supply"),
+            VatRegime::ReverseCharge => f.write_str("reverse charge"),
+            VatRegime::Franchise => f.write_str("VAT franchise"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seller::VatScheme;
+    use rust_decimal_macros::dec;
+
+    fn facts(country: &str, scheme: VatScheme, ship_from: ShipFrom) -> RegimeFacts<'static> {
+        RegimeFacts {
+            seller_country: country.parse().unwrap(),
+            seller_scheme: scheme,
+            seller_has_french_vat_number: false,
+            ship_from,
+            buyer_vat_number: None,
+            consignment_value: dec!(50),
+        }
+    }
+
+    fn de() -> ShipFrom {
+        ShipFrom::EuCountry("DE".parse().unwrap())
+    }
+
+    fn buyer_fr() -> &'static VatNumber {
+        Box::leak(Box::new("FR44732829320".parse().unwrap()))
+    }
+
+    #[test]
+    fn french_seller_consumer_and_business_pay_french_vat() {
+        let mut f = facts("FR", VatScheme::Standard, ShipFrom::France);
+        assert_eq!(decide_regime(&f), Ok(VatRegime::FrenchVat));
+        f.buyer_vat_number = Some(buyer_fr());
+        assert_eq!(decide_regime(&f), Ok(VatRegime::FrenchVat));
+    }
+
+    #[test]
+    fn eu_seller_under_threshold_applies_home_vat() {
+        let f = facts("DE", VatScheme::HomeCountry, de());
+        assert_eq!(
+            decide_regime(&f),
+            Ok(VatRegime::HomeCountry {
+                country: "DE".parse().unwrap()
+            })
+        );
+    }
+
+    #[test]
+    fn eu_seller_over_threshold_declares_french_vat_via_oss() {
+        let f = facts("DE", VatScheme::Oss, de());
+        let regime = decide_regime(&f).unwrap();
+        assert_eq!(regime, VatRegime::Oss);
+        assert_eq!(regime.category(), VatCategory::S);
+        assert!(regime.notice().unwrap().contains("guichet unique (OSS)"));
+    }
+
+    #[test]
+    fn eu_seller_shipping_from_france_to_consumer_is_a_domestic_sale() {
+        let mut f = facts("DE", VatScheme::Oss, ShipFrom::France);
+        assert_eq!(decide_regime(&f), Err(Refusal::FrenchVatNumberRequired));
+        f.seller_has_french_vat_number = true;
+        assert_eq!(decide_regime(&f), Ok(VatRegime::FrenchVat));
+    }
+
+    #[test]
+    fn eu_seller_to_french_business_from_abroad_is_exempt_intra_eu() {
+        let mut f = facts("DE", VatScheme::Oss, de());
+        f.buyer_vat_number = Some(buyer_fr());
+        let regime = decide_regime(&f).unwrap();
+        assert_eq!(regime, VatRegime::IntraEuExempt);
+        assert_eq!(regime.category(), VatCategory::K);
+        assert_eq!(
+            regime.notice().unwrap(),
+            "Exonération de TVA, art. 138 directive 2006/112/CE"
+        );
+    }
+
+    #[test]
+    fn eu_seller_to_french_business_from_france_is_reverse_charge() {
+        let mut f = facts("IT", VatScheme::Oss, ShipFrom::France);
+        f.buyer_vat_number = Some(buyer_fr());
+        let regime = decide_regime(&f).unwrap();
+        assert_eq!(regime, VatRegime::ReverseCharge);
+        assert_eq!(regime.category(), VatCategory::AE);
+        assert!(regime.notice().unwrap().starts_with("Autoliquidation"));
+    }
+
+    #[test]
+    fn franchise_seller_charges_no_vat() {
+        let mut f = facts("FR", VatScheme::Franchise, ShipFrom::France);
+        assert_eq!(decide_regime(&f), Ok(VatRegime::Franchise));
+        f.buyer_vat_number = Some(buyer_fr());
+        let regime = decide_regime(&f).unwrap();
+        assert_eq!(regime.category(), VatCategory::E);
+        assert_eq!(
+            regime.notice().unwrap(),
+            "TVA non applicable, art. 293 B du CGI"
+        );
+    }
+
+    #[test]
+    fn outside_the_eu_the_marketplace_is_the_deemed_supplier() {
+        let f = facts("CN", VatScheme::Standard, ShipFrom::OutsideEu);
+        assert_eq!(decide_regime(&f).unwrap_err().code(), "deemedSupplier");
+        let f = facts("FR", VatScheme::Standard, ShipFrom::OutsideEu);
+        assert_eq!(decide_regime(&f).unwrap_err().code(), "deemedSupplier");
+        let mut f = facts("FR", VatScheme::Standard, ShipFrom::OutsideEu);
+        f.consignment_value = dec!(150.01);
+        assert_eq!(decide_regime(&f), Err(Refusal::ImportNotSupported));
+    }
+
+    #[test]
+    fn standard_scheme_abroad_needs_a_french_vat_number() {
+        let mut f = facts(
+            "ES",
+            VatScheme::Standard,
+            ShipFrom::EuCountry("ES".parse().unwrap()),
+        );
+        assert_eq!(decide_regime(&f), Err(Refusal::FrenchVatNumberRequired));
+        f.seller_has_french_vat_number = true;
+        assert_eq!(decide_regime(&f), Ok(VatRegime::FrenchVat));
+    }
+
+    #[test]
+    fn refusals_serialize_with_their_code() {
+        let r = Refusal::NotShippedToFrance {
+            countries: "BE".into(),
+        };
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["reason"], "notShippedToFrance");
+        assert_eq!(r.code(), "notShippedToFrance");
+    }
+}
