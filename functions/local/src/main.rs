@@ -1,1 +1,62 @@
-fn main() {}
+//! `marketbill`: Marketbill's jobs on one machine, with embedded stand-ins for the cloud.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod demo;
+
+#[derive(Parser)]
+#[command(
+    name = "marketbill",
+    version,
+    about = "Automatic, legally complete invoices for marketplace sellers"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate sample sellers and orders, and issue their invoices into a local folder.
+    Demo {
+        /// Where invoices and state are kept.
+        #[arg(long, default_value = "./marketbill-data")]
+        data_dir: PathBuf,
+        /// Number of sample sellers.
+        #[arg(long, default_value_t = 2)]
+        sellers: usize,
+        /// Shipped orders per seller (ineligible ones are added on top).
+        #[arg(long, default_value_t = 25)]
+        orders: usize,
+        /// Seed of the order generator.
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo {
+            data_dir,
+            sellers,
+            orders,
+            seed,
+        } => demo::run(&demo::DemoOptions {
+            data_dir,
+            sellers,
+            orders,
+            seed,
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("marketbill: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

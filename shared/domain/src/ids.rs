@@ -78,7 +78,7 @@ fn luhn_ok(s: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// The 9-digit French company number, Luhn-checked.
@@ -122,7 +122,7 @@ impl FromStr for Siret {
             return Err(IdError::SiretFormat(s.to_owned()));
         }
         let ok = if compact.starts_with(LA_POSTE_SIREN) && compact != "35600000000048" {
-            digits(&compact).sum::<u32>() % 5 == 0
+            digits(&compact).sum::<u32>().is_multiple_of(5)
         } else {
             luhn_ok(&compact)
         };

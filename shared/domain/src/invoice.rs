@@ -552,7 +552,12 @@ pub fn draft_invoice(req: &IssueRequest<'_>) -> Result<Draft, Refusal> {
     })?;
 
     // VAT rate of each line.
-    let allowed = seller.allowed_rates();
+    // The rates of the regime, not of the scheme: a home-country seller whose goods leave from
+    // France makes a French sale at French rates.
+    let allowed = match regime {
+        VatRegime::HomeCountry { country } => country.vat_rates(),
+        _ => CountryCode::FR.vat_rates(),
+    };
     let mut rates: Vec<VatRate> = Vec::with_capacity(priced.len());
     for p in &priced {
         let rate = if !regime.is_taxed() {

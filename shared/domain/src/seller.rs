@@ -149,15 +149,6 @@ impl SellerProfile {
         self.address.country_code
     }
 
-    /// The rates this seller's invoices may carry on a taxed line: French rates, except under
-    /// the home-country scheme where the seller's own country's rates apply.
-    pub fn allowed_rates(&self) -> Vec<VatRate> {
-        match self.vat_scheme {
-            VatScheme::HomeCountry => self.country().vat_rates(),
-            _ => CountryCode::FR.vat_rates(),
-        }
-    }
-
     /// The configured rate for a SKU, else the default rate.
     pub fn configured_rate(&self, sku: Option<&str>) -> VatRate {
         sku.and_then(|s| self.sku_vat_rates.get(s))
