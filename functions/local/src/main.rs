@@ -6,13 +6,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod demo;
+mod render;
 
 #[derive(Parser)]
-#[command(
-    name = "marketbill",
-    version,
-    about = "Automatic, legally complete invoices for marketplace sellers"
-)]
+#[command(name = "marketbill", version, about = "Automatic, legally complete invoices for marketplace sellers")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -35,22 +32,39 @@ enum Command {
         #[arg(long, default_value_t = 2026)]
         seed: u64,
     },
+    /// Render the Factur-X PDF and UBL XML of one marketplace order for one seller.
+    Render {
+        /// Seller profile (JSON).
+        #[arg(long)]
+        seller: PathBuf,
+        /// Marketplace order (Octopia JSON).
+        #[arg(long)]
+        order: PathBuf,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Invoice number (default: the first of the seller's series for the year).
+        #[arg(long)]
+        number: Option<String>,
+        /// Issue date, YYYY-MM-DD (default: the day the order was last updated).
+        #[arg(long)]
+        issue_date: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Demo {
-            data_dir,
-            sellers,
-            orders,
-            seed,
-        } => demo::run(&demo::DemoOptions {
-            data_dir,
-            sellers,
-            orders,
-            seed,
-        }),
+        Command::Demo { data_dir, sellers, orders, seed } => {
+            demo::run(&demo::DemoOptions { data_dir, sellers, orders, seed })
+        }
+        Command::Render { seller, order, out, number, issue_date } => {
+            render::run(&render::RenderOptions { seller, order, out, number, issue_date }).map(|files| {
+                for f in files {
+                    println!("{}", f.display());
+                }
+            })
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

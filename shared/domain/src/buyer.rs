@@ -79,14 +79,8 @@ mod tests {
 
     #[test]
     fn tax_numbers_are_recognised() {
-        assert!(matches!(
-            TaxNumber::parse("732 829 320"),
-            Ok(TaxNumber::Siren(_))
-        ));
-        assert!(matches!(
-            TaxNumber::parse("FR44732829320"),
-            Ok(TaxNumber::Vat(_))
-        ));
+        assert!(matches!(TaxNumber::parse("732 829 320"), Ok(TaxNumber::Siren(_))));
+        assert!(matches!(TaxNumber::parse("FR44732829320"), Ok(TaxNumber::Vat(_))));
         assert!(TaxNumber::parse("732829321").is_err());
         assert!(TaxNumber::parse("hello").is_err());
     }

@@ -10,9 +10,7 @@ fn last_sunday_0100_utc(year: i32, month: Month) -> OffsetDateTime {
     while day.weekday() != Weekday::Sunday {
         day = day.previous_day().unwrap_or(day);
     }
-    day.with_hms(1, 0, 0)
-        .map(|dt| dt.assume_utc())
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    day.with_hms(1, 0, 0).map(|dt| dt.assume_utc()).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
 /// The UTC offset of Paris at an instant (+1 in winter, +2 in summer).
@@ -51,31 +49,13 @@ mod tests {
 
     #[test]
     fn paris_is_utc_plus_one_in_winter_and_two_in_summer() {
-        assert_eq!(
-            paris_offset(datetime!(2026-01-15 12:00 UTC)).whole_hours(),
-            1
-        );
-        assert_eq!(
-            paris_offset(datetime!(2026-07-15 12:00 UTC)).whole_hours(),
-            2
-        );
+        assert_eq!(paris_offset(datetime!(2026-01-15 12:00 UTC)).whole_hours(), 1);
+        assert_eq!(paris_offset(datetime!(2026-07-15 12:00 UTC)).whole_hours(), 2);
         // 2026: summer time from 29 March 01:00 UTC to 25 October 01:00 UTC.
-        assert_eq!(
-            paris_offset(datetime!(2026-03-29 00:59 UTC)).whole_hours(),
-            1
-        );
-        assert_eq!(
-            paris_offset(datetime!(2026-03-29 01:00 UTC)).whole_hours(),
-            2
-        );
-        assert_eq!(
-            paris_offset(datetime!(2026-10-25 00:59 UTC)).whole_hours(),
-            2
-        );
-        assert_eq!(
-            paris_offset(datetime!(2026-10-25 01:00 UTC)).whole_hours(),
-            1
-        );
+        assert_eq!(paris_offset(datetime!(2026-03-29 00:59 UTC)).whole_hours(), 1);
+        assert_eq!(paris_offset(datetime!(2026-03-29 01:00 UTC)).whole_hours(), 2);
+        assert_eq!(paris_offset(datetime!(2026-10-25 00:59 UTC)).whole_hours(), 2);
+        assert_eq!(paris_offset(datetime!(2026-10-25 01:00 UTC)).whole_hours(), 1);
     }
 
     #[test]

@@ -36,11 +36,7 @@ impl CountryCode {
     pub fn vat_prefix(self) -> &'static str {
         match self.as_str() {
             "GR" => "EL",
-            other => EU_VAT_RATES
-                .iter()
-                .find(|(c, _, _)| *c == other)
-                .map(|(c, _, _)| *c)
-                .unwrap_or("??"),
+            other => EU_VAT_RATES.iter().find(|(c, _, _)| *c == other).map(|(c, _, _)| *c).unwrap_or("??"),
         }
     }
 
@@ -61,11 +57,7 @@ impl CountryCode {
 
     /// French name of the country, for addresses printed on invoices.
     pub fn french_name(self) -> &'static str {
-        COUNTRY_NAMES_FR
-            .iter()
-            .find(|(c, _)| c.as_bytes() == self.0)
-            .map(|(_, n)| *n)
-            .unwrap_or("")
+        COUNTRY_NAMES_FR.iter().find(|(c, _)| c.as_bytes() == self.0).map(|(_, n)| *n).unwrap_or("")
     }
 }
 
@@ -75,10 +67,7 @@ impl FromStr for CountryCode {
         let t = s.trim();
         let b = t.as_bytes();
         if b.len() == 2 && b.iter().all(|c| c.is_ascii_alphabetic()) {
-            Ok(CountryCode([
-                b[0].to_ascii_uppercase(),
-                b[1].to_ascii_uppercase(),
-            ]))
+            Ok(CountryCode([b[0].to_ascii_uppercase(), b[1].to_ascii_uppercase()]))
         } else {
             Err(CountryCodeError(s.to_owned()))
         }
@@ -186,13 +175,7 @@ mod tests {
     fn eu_membership_and_rates() {
         let de: CountryCode = "DE".parse().unwrap();
         assert!(de.is_eu());
-        assert_eq!(
-            de.vat_rates()
-                .iter()
-                .map(|r| r.to_string())
-                .collect::<Vec<_>>(),
-            ["19", "7"]
-        );
+        assert_eq!(de.vat_rates().iter().map(|r| r.to_string()).collect::<Vec<_>>(), ["19", "7"]);
         let ch: CountryCode = "CH".parse().unwrap();
         assert!(!ch.is_eu());
         assert!(ch.vat_rates().is_empty());

@@ -81,8 +81,7 @@ impl FeePlans {
     /// 0–100 €9.99, 101–200 €19.99, 201–300 €29.99, 301+ €39.99 by the previous month.
     pub fn bundled() -> FeePlans {
         // The bundled file is checked by a test; a broken build would fail there first.
-        FeePlans::from_json(include_str!("../data/fee-plans.json"))
-            .unwrap_or_else(|_| FeePlans::fallback())
+        FeePlans::from_json(include_str!("../data/fee-plans.json")).unwrap_or_else(|_| FeePlans::fallback())
     }
 
     fn fallback() -> FeePlans {
@@ -96,22 +95,10 @@ impl FeePlans {
                 currency: "EUR".into(),
                 basis: TierBasis::PreviousMonth,
                 tiers: vec![
-                    Tier {
-                        up_to: Some(100),
-                        price: Decimal::new(999, 2),
-                    },
-                    Tier {
-                        up_to: Some(200),
-                        price: Decimal::new(1999, 2),
-                    },
-                    Tier {
-                        up_to: Some(300),
-                        price: Decimal::new(2999, 2),
-                    },
-                    Tier {
-                        up_to: None,
-                        price: Decimal::new(3999, 2),
-                    },
+                    Tier { up_to: Some(100), price: Decimal::new(999, 2) },
+                    Tier { up_to: Some(200), price: Decimal::new(1999, 2) },
+                    Tier { up_to: Some(300), price: Decimal::new(2999, 2) },
+                    Tier { up_to: None, price: Decimal::new(3999, 2) },
                 ],
             },
         }
@@ -119,8 +106,7 @@ impl FeePlans {
 
     /// Reads and checks a catalogue.
     pub fn from_json(text: &str) -> Result<FeePlans, FeePlanError> {
-        let plans: FeePlans =
-            serde_json::from_str(text).map_err(|e| FeePlanError::Json(e.to_string()))?;
+        let plans: FeePlans = serde_json::from_str(text).map_err(|e| FeePlanError::Json(e.to_string()))?;
         plans.check()?;
         Ok(plans)
     }
@@ -167,12 +153,7 @@ impl FeePlans {
                     .find(|tier| tier.up_to.is_none_or(|max| counted <= max))
                     .map(|tier| tier.price)
                     .unwrap_or(Decimal::ZERO);
-                MonthlyFee {
-                    plan,
-                    currency: t.currency.clone(),
-                    amount_excl_vat: price,
-                    invoices_counted: counted,
-                }
+                MonthlyFee { plan, currency: t.currency.clone(), amount_excl_vat: price, invoices_counted: counted }
             }
         }
     }
@@ -192,11 +173,7 @@ mod tests {
     #[test]
     fn per_invoice_plan_bills_the_first_400_invoices() {
         let plans = FeePlans::bundled();
-        let fee = |n| {
-            plans
-                .monthly_fee(PlanKind::PerInvoice, n, 0)
-                .amount_excl_vat
-        };
+        let fee = |n| plans.monthly_fee(PlanKind::PerInvoice, n, 0).amount_excl_vat;
         let cases = [
             (0, dec!(0)),
             (1, dec!(0.10)),
@@ -215,11 +192,7 @@ mod tests {
     #[test]
     fn tiered_plan_uses_the_previous_month() {
         let plans = FeePlans::bundled();
-        let fee = |prev| {
-            plans
-                .monthly_fee(PlanKind::Tiered, 9999, prev)
-                .amount_excl_vat
-        };
+        let fee = |prev| plans.monthly_fee(PlanKind::Tiered, 9999, prev).amount_excl_vat;
         let cases = [
             (0, dec!(9.99)),
             (1, dec!(9.99)),
@@ -242,16 +215,8 @@ mod tests {
         let text = r#"{"perInvoice":{"currency":"EUR","pricePerInvoice":"0.05","billedInvoicesPerMonth":10},
           "tiered":{"currency":"EUR","basis":"currentMonth","tiers":[{"upTo":5,"price":"1"},{"upTo":null,"price":"2"}]}}"#;
         let plans = FeePlans::from_json(text).unwrap();
-        assert_eq!(
-            plans
-                .monthly_fee(PlanKind::PerInvoice, 20, 0)
-                .amount_excl_vat,
-            dec!(0.50)
-        );
-        assert_eq!(
-            plans.monthly_fee(PlanKind::Tiered, 6, 0).amount_excl_vat,
-            dec!(2)
-        );
+        assert_eq!(plans.monthly_fee(PlanKind::PerInvoice, 20, 0).amount_excl_vat, dec!(0.50));
+        assert_eq!(plans.monthly_fee(PlanKind::Tiered, 6, 0).amount_excl_vat, dec!(2));
     }
 
     #[test]
@@ -262,9 +227,6 @@ mod tests {
         let no_open = r#"{"perInvoice":{"currency":"EUR","pricePerInvoice":"0.1","billedInvoicesPerMonth":1},
           "tiered":{"currency":"EUR","basis":"previousMonth","tiers":[{"upTo":5,"price":"1"}]}}"#;
         assert_eq!(FeePlans::from_json(no_open), Err(FeePlanError::Tiers));
-        assert!(matches!(
-            FeePlans::from_json("{"),
-            Err(FeePlanError::Json(_))
-        ));
+        assert!(matches!(FeePlans::from_json("{"), Err(FeePlanError::Json(_))));
     }
 }

@@ -157,11 +157,7 @@ impl VatNumber {
 
     /// The French VAT number derived from a SIREN (key = (12 + 3 × (SIREN mod 97)) mod 97).
     pub fn french_from_siren(siren: &Siren) -> VatNumber {
-        VatNumber(format!(
-            "FR{:02}{}",
-            french_key(siren.as_str()),
-            siren.as_str()
-        ))
+        VatNumber(format!("FR{:02}{}", french_key(siren.as_str()), siren.as_str()))
     }
 
     /// For a French number, the SIREN it embeds.
@@ -178,54 +174,27 @@ fn french_key(siren: &str) -> u64 {
 impl FromStr for VatNumber {
     type Err = IdError;
     fn from_str(s: &str) -> Result<Self, IdError> {
-        let compact: String = s
-            .chars()
-            .filter(|c| !c.is_whitespace() && *c != '.' && *c != '-')
-            .collect::<String>()
-            .to_ascii_uppercase();
+        let compact: String =
+            s.chars().filter(|c| !c.is_whitespace() && *c != '.' && *c != '-').collect::<String>().to_ascii_uppercase();
         if compact.len() < 4 || !compact.is_ascii() {
             return Err(IdError::VatFormat(s.to_owned()));
         }
         let (prefix, body) = compact.split_at(2);
         let format_ok = match prefix {
-            "FR" => {
-                body.len() == 11
-                    && body[..2].bytes().all(|b| b.is_ascii_alphanumeric())
-                    && all_digits(&body[2..])
-            }
+            "FR" => body.len() == 11 && body[..2].bytes().all(|b| b.is_ascii_alphanumeric()) && all_digits(&body[2..]),
             "DE" | "EE" | "PT" | "EL" => body.len() == 9 && all_digits(body),
             "IT" | "LV" => body.len() == 11 && all_digits(body),
-            "ES" => {
-                body.len() == 9
-                    && body.bytes().all(|b| b.is_ascii_alphanumeric())
-                    && all_digits(&body[1..8])
-            }
-            "BE" => {
-                body.len() == 10
-                    && all_digits(body)
-                    && (body.starts_with('0') || body.starts_with('1'))
-            }
-            "NL" => {
-                body.len() == 12
-                    && all_digits(&body[..9])
-                    && &body[9..10] == "B"
-                    && all_digits(&body[10..])
-            }
+            "ES" => body.len() == 9 && body.bytes().all(|b| b.is_ascii_alphanumeric()) && all_digits(&body[1..8]),
+            "BE" => body.len() == 10 && all_digits(body) && (body.starts_with('0') || body.starts_with('1')),
+            "NL" => body.len() == 12 && all_digits(&body[..9]) && &body[9..10] == "B" && all_digits(&body[10..]),
             "LU" | "DK" | "FI" | "HU" | "MT" | "SI" => body.len() == 8 && all_digits(body),
             "PL" | "SK" => body.len() == 10 && all_digits(body),
             "AT" => body.len() == 9 && body.starts_with('U') && all_digits(&body[1..]),
             "BG" => (body.len() == 9 || body.len() == 10) && all_digits(body),
-            "CY" => {
-                body.len() == 9
-                    && all_digits(&body[..8])
-                    && body.as_bytes()[8].is_ascii_alphabetic()
-            }
+            "CY" => body.len() == 9 && all_digits(&body[..8]) && body.as_bytes()[8].is_ascii_alphabetic(),
             "CZ" => (8..=10).contains(&body.len()) && all_digits(body),
             "HR" => body.len() == 11 && all_digits(body),
-            "IE" => {
-                (body.len() == 8 || body.len() == 9)
-                    && body.bytes().all(|b| b.is_ascii_alphanumeric())
-            }
+            "IE" => (body.len() == 8 || body.len() == 9) && body.bytes().all(|b| b.is_ascii_alphanumeric()),
             "LT" => (body.len() == 9 || body.len() == 12) && all_digits(body),
             "RO" => (2..=10).contains(&body.len()) && all_digits(body),
             "SE" => body.len() == 12 && all_digits(body) && body.ends_with("01"),
@@ -333,12 +302,8 @@ fn check_be(body: &str) -> bool {
 /// ISO 7064 MOD 97-10 over the whole number with letters as numbers.
 fn check_nl(compact: &str) -> bool {
     let d: Vec<u32> = digits(&compact[2..11]).collect();
-    let weighted: i64 = d[..8]
-        .iter()
-        .enumerate()
-        .map(|(i, &x)| i64::from(x) * (9 - i as i64))
-        .sum::<i64>()
-        - i64::from(d[8]);
+    let weighted: i64 =
+        d[..8].iter().enumerate().map(|(i, &x)| i64::from(x) * (9 - i as i64)).sum::<i64>() - i64::from(d[8]);
     if weighted % 11 == 0 {
         return true;
     }
@@ -373,14 +338,8 @@ string_newtype!(OrderId);
 impl FromStr for OrderId {
     type Err = IdError;
     fn from_str(s: &str) -> Result<Self, IdError> {
-        let ok = (1..=64).contains(&s.len())
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if ok {
-            Ok(OrderId(s.to_owned()))
-        } else {
-            Err(IdError::OrderId(s.to_owned()))
-        }
+        let ok = (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if ok { Ok(OrderId(s.to_owned())) } else { Err(IdError::OrderId(s.to_owned())) }
     }
 }
 
@@ -430,14 +389,7 @@ impl Series {
 
     /// The `counter`-th number of the series (`F2026-000123`).
     pub fn number(&self, counter: u64) -> Result<InvoiceNumber, IdError> {
-        format!(
-            "{}{:04}-{:0width$}",
-            self.prefix,
-            self.year,
-            counter,
-            width = COUNTER_WIDTH
-        )
-        .parse()
+        format!("{}{:04}-{:0width$}", self.prefix, self.year, counter, width = COUNTER_WIDTH).parse()
     }
 }
 
@@ -472,32 +424,17 @@ mod tests {
     fn siren_accepts_valid_and_rejects_bad_check_digit() {
         assert!("732829320".parse::<Siren>().is_ok());
         assert!("732 829 320".parse::<Siren>().is_ok());
-        assert_eq!(
-            "732829321".parse::<Siren>(),
-            Err(IdError::SirenCheck("732829321".into()))
-        );
-        assert!(matches!(
-            "73282932".parse::<Siren>(),
-            Err(IdError::SirenFormat(_))
-        ));
-        assert!(matches!(
-            "73282932A".parse::<Siren>(),
-            Err(IdError::SirenFormat(_))
-        ));
+        assert_eq!("732829321".parse::<Siren>(), Err(IdError::SirenCheck("732829321".into())));
+        assert!(matches!("73282932".parse::<Siren>(), Err(IdError::SirenFormat(_))));
+        assert!(matches!("73282932A".parse::<Siren>(), Err(IdError::SirenFormat(_))));
     }
 
     #[test]
     fn siret_checks_luhn_and_embeds_its_siren() {
         let siret: Siret = "73282932000074".parse().unwrap();
         assert_eq!(siret.siren().as_str(), "732829320");
-        assert!(matches!(
-            "73282932000075".parse::<Siret>(),
-            Err(IdError::SiretCheck(_))
-        ));
-        assert!(matches!(
-            "7328293200007".parse::<Siret>(),
-            Err(IdError::SiretFormat(_))
-        ));
+        assert!(matches!("73282932000075".parse::<Siret>(), Err(IdError::SiretCheck(_))));
+        assert!(matches!("7328293200007".parse::<Siret>(), Err(IdError::SiretFormat(_))));
         // La Poste establishments follow the sum-of-digits rule.
         assert!("35600000049837".parse::<Siret>().is_ok());
     }
@@ -505,88 +442,46 @@ mod tests {
     #[test]
     fn french_vat_key_matches_siren() {
         let siren: Siren = "303265045".parse().unwrap();
-        assert_eq!(
-            VatNumber::french_from_siren(&siren).as_str(),
-            "FR40303265045"
-        );
+        assert_eq!(VatNumber::french_from_siren(&siren).as_str(), "FR40303265045");
         assert!("FR40303265045".parse::<VatNumber>().is_ok());
         assert!("fr 40 303 265 045".parse::<VatNumber>().is_ok());
-        assert!(matches!(
-            "FR41303265045".parse::<VatNumber>(),
-            Err(IdError::VatCheck(_))
-        ));
-        assert!(matches!(
-            "FR4030326504".parse::<VatNumber>(),
-            Err(IdError::VatFormat(_))
-        ));
+        assert!(matches!("FR41303265045".parse::<VatNumber>(), Err(IdError::VatCheck(_))));
+        assert!(matches!("FR4030326504".parse::<VatNumber>(), Err(IdError::VatFormat(_))));
     }
 
     #[test]
     fn german_italian_spanish_vat_numbers() {
         assert!("DE136695976".parse::<VatNumber>().is_ok());
-        assert!(matches!(
-            "DE136695977".parse::<VatNumber>(),
-            Err(IdError::VatCheck(_))
-        ));
+        assert!(matches!("DE136695977".parse::<VatNumber>(), Err(IdError::VatCheck(_))));
         assert!("IT00743110157".parse::<VatNumber>().is_ok());
-        assert!(matches!(
-            "IT00743110158".parse::<VatNumber>(),
-            Err(IdError::VatCheck(_))
-        ));
+        assert!(matches!("IT00743110158".parse::<VatNumber>(), Err(IdError::VatCheck(_))));
         assert!("ESA28015865".parse::<VatNumber>().is_ok()); // CIF, digit control
         assert!("ESQ2826000H".parse::<VatNumber>().is_ok()); // CIF, letter control
         assert!("ES12345678Z".parse::<VatNumber>().is_ok()); // DNI
         assert!("ESX1234567L".parse::<VatNumber>().is_ok()); // NIE
-        assert!(matches!(
-            "ESA28015866".parse::<VatNumber>(),
-            Err(IdError::VatCheck(_))
-        ));
-        assert!(matches!(
-            "ES12345678A".parse::<VatNumber>(),
-            Err(IdError::VatCheck(_))
-        ));
+        assert!(matches!("ESA28015866".parse::<VatNumber>(), Err(IdError::VatCheck(_))));
+        assert!(matches!("ES12345678A".parse::<VatNumber>(), Err(IdError::VatCheck(_))));
     }
 
     #[test]
     fn belgian_dutch_luxembourg_polish_vat_numbers() {
         assert!("BE0403170701".parse::<VatNumber>().is_ok());
-        assert!(matches!(
-            "BE0403170702".parse::<VatNumber>(),
-            Err(IdError::VatCheck(_))
-        ));
+        assert!(matches!("BE0403170702".parse::<VatNumber>(), Err(IdError::VatCheck(_))));
         assert!("NL004495445B01".parse::<VatNumber>().is_ok());
         assert!("NL000099998B57".parse::<VatNumber>().is_ok()); // mod 97 (sole proprietor)
-        assert!(matches!(
-            "NL004495446B01".parse::<VatNumber>(),
-            Err(IdError::VatCheck(_))
-        ));
-        assert!(matches!(
-            "NL004495445X01".parse::<VatNumber>(),
-            Err(IdError::VatFormat(_))
-        ));
+        assert!(matches!("NL004495446B01".parse::<VatNumber>(), Err(IdError::VatCheck(_))));
+        assert!(matches!("NL004495445X01".parse::<VatNumber>(), Err(IdError::VatFormat(_))));
         assert!("LU15027442".parse::<VatNumber>().is_ok());
-        assert!(matches!(
-            "LU15027443".parse::<VatNumber>(),
-            Err(IdError::VatCheck(_))
-        ));
+        assert!(matches!("LU15027443".parse::<VatNumber>(), Err(IdError::VatCheck(_))));
         assert!("PL5260250274".parse::<VatNumber>().is_ok());
-        assert!(matches!(
-            "PL5260250275".parse::<VatNumber>(),
-            Err(IdError::VatCheck(_))
-        ));
+        assert!(matches!("PL5260250275".parse::<VatNumber>(), Err(IdError::VatCheck(_))));
     }
 
     #[test]
     fn other_member_states_are_checked_on_format_and_unknown_prefixes_refused() {
         assert!("ATU12345678".parse::<VatNumber>().is_ok());
-        assert!(matches!(
-            "AT12345678".parse::<VatNumber>(),
-            Err(IdError::VatFormat(_))
-        ));
-        assert!(matches!(
-            "US123456789".parse::<VatNumber>(),
-            Err(IdError::VatFormat(_))
-        ));
+        assert!(matches!("AT12345678".parse::<VatNumber>(), Err(IdError::VatFormat(_))));
+        assert!(matches!("US123456789".parse::<VatNumber>(), Err(IdError::VatFormat(_))));
         let el: VatNumber = "EL123456789".parse().unwrap();
         assert_eq!(el.country().map(|c| c.to_string()), Some("GR".into()));
     }

@@ -35,16 +35,8 @@ pub struct InvoiceAddress {
 
 impl InvoiceAddress {
     fn same_place(&self, other: &InvoiceAddress) -> bool {
-        let norm = |s: &str| {
-            s.split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
-                .to_lowercase()
-        };
-        self.lines
-            .iter()
-            .map(|l| norm(l))
-            .eq(other.lines.iter().map(|l| norm(l)))
+        let norm = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+        self.lines.iter().map(|l| norm(l)).eq(other.lines.iter().map(|l| norm(l)))
             && norm(&self.postal_code) == norm(&other.postal_code)
             && norm(&self.city) == norm(&other.city)
             && self.country == other.country
@@ -241,12 +233,7 @@ pub struct Invoice {
 
 impl Draft {
     pub fn finalize(self, number: InvoiceNumber) -> Invoice {
-        Invoice {
-            number,
-            kind: self.kind,
-            issue_date: self.issue_date,
-            body: self.body,
-        }
+        Invoice { number, kind: self.kind, issue_date: self.issue_date, body: self.body }
     }
 }
 
@@ -284,9 +271,7 @@ fn clean_text(s: &str, max: usize) -> String {
 }
 
 fn non_empty(s: &Option<String>) -> Option<String> {
-    s.as_deref()
-        .map(|v| clean_text(v, 200))
-        .filter(|v| !v.is_empty())
+    s.as_deref().map(|v| clean_text(v, 200)).filter(|v| !v.is_empty())
 }
 
 fn person_name(first: &Option<String>, last: &Option<String>) -> Option<String> {
@@ -295,10 +280,7 @@ fn person_name(first: &Option<String>, last: &Option<String>) -> Option<String> 
 }
 
 fn billing_to_address(b: &BillingAddress) -> Option<InvoiceAddress> {
-    let lines: Vec<String> = [&b.address_line1, &b.address_line2]
-        .into_iter()
-        .filter_map(non_empty)
-        .collect();
+    let lines: Vec<String> = [&b.address_line1, &b.address_line2].into_iter().filter_map(non_empty).collect();
     let country = b.country_code.as_deref()?.parse().ok()?;
     Some(InvoiceAddress {
         lines: (!lines.is_empty()).then_some(lines)?,
@@ -309,10 +291,8 @@ fn billing_to_address(b: &BillingAddress) -> Option<InvoiceAddress> {
 }
 
 fn shipping_to_address(s: &ShippingAddress) -> Option<InvoiceAddress> {
-    let lines: Vec<String> = [&s.address_line1, &s.address_line2, &s.address_line3]
-        .into_iter()
-        .filter_map(non_empty)
-        .collect();
+    let lines: Vec<String> =
+        [&s.address_line1, &s.address_line2, &s.address_line3].into_iter().filter_map(non_empty).collect();
     let country = s.country_code.as_deref()?.parse().ok()?;
     Some(InvoiceAddress {
         lines: (!lines.is_empty()).then_some(lines)?,
@@ -323,9 +303,7 @@ fn shipping_to_address(s: &ShippingAddress) -> Option<InvoiceAddress> {
 }
 
 fn line_label(line: &OrderLine, index: usize) -> String {
-    line.order_line_id
-        .clone()
-        .unwrap_or_else(|| (index + 1).to_string())
+    line.order_line_id.clone().unwrap_or_else(|| (index + 1).to_string())
 }
 
 /// Splits a VAT-inclusive amount into a base and a VAT so that base + VAT = gross exactly and,
@@ -338,9 +316,7 @@ pub fn split_gross(gross: Decimal, rate: VatRate) -> (Decimal, Decimal) {
     let exact = gross / (Decimal::ONE + rate.fraction());
     let nearest = round_cents(exact);
     let cent = Decimal::new(1, 2);
-    let mut candidates: Vec<Decimal> = (-2..=2)
-        .map(|k| nearest + cent * Decimal::from(k))
-        .collect();
+    let mut candidates: Vec<Decimal> = (-2..=2).map(|k| nearest + cent * Decimal::from(k)).collect();
     candidates.sort_by_key(|b| (*b - exact).abs());
     candidates
         .into_iter()
@@ -388,28 +364,17 @@ pub fn draft_invoice(req: &IssueRequest<'_>) -> Result<Draft, Refusal> {
     if let Some(order_seller) = order.seller.as_ref().and_then(|s| s.id.as_deref())
         && order_seller != seller.marketplace_seller_id
     {
-        return Err(Refusal::OtherSeller {
-            order_seller: order_seller.to_owned(),
-        });
+        return Err(Refusal::OtherSeller { order_seller: order_seller.to_owned() });
     }
     if !order.status.is_shipped() {
-        return Err(Refusal::NotShipped {
-            status: order.status.to_string(),
-        });
+        return Err(Refusal::NotShipped { status: order.status.to_string() });
     }
     if let Some(currency) = order.currency_code.as_deref()
         && !currency.eq_ignore_ascii_case("EUR")
     {
-        return Err(Refusal::UnsupportedCurrency {
-            currency: currency.to_owned(),
-        });
+        return Err(Refusal::UnsupportedCurrency { currency: currency.to_owned() });
     }
-    let supplied: Vec<(usize, &OrderLine)> = order
-        .lines
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| !l.is_void())
-        .collect();
+    let supplied: Vec<(usize, &OrderLine)> = order.lines.iter().enumerate().filter(|(_, l)| !l.is_void()).collect();
     if supplied.is_empty() {
         return Err(Refusal::NoSuppliedLines);
     }
@@ -428,28 +393,33 @@ pub fn draft_invoice(req: &IssueRequest<'_>) -> Result<Draft, Refusal> {
             .and_then(|a| a.country_code.as_deref())
             .and_then(|c| c.parse::<CountryCode>().ok())
             .or(billing_country)
-            .ok_or_else(|| Refusal::NoDeliveryCountry {
-                line: line_label(line, *i),
-            })?;
+            .ok_or_else(|| Refusal::NoDeliveryCountry { line: line_label(line, *i) })?;
         if !country.is_france() && !foreign.contains(&country.to_string()) {
             foreign.push(country.to_string());
         }
+        // Overseas departments and territories (postal codes 97… and 98…) are outside the
+        // French VAT territory: a sale there is an export, not a French sale.
+        let postal = line
+            .shipping_address
+            .as_ref()
+            .and_then(|a| a.postal_code.as_deref())
+            .or_else(|| order.billing_address.as_ref().and_then(|b| b.postal_code.as_deref()))
+            .map(str::trim)
+            .unwrap_or("");
+        if country.is_france() && (postal.starts_with("97") || postal.starts_with("98")) {
+            return Err(Refusal::OverseasDelivery { line: line_label(line, *i), postal_code: postal.to_owned() });
+        }
     }
     if !foreign.is_empty() {
-        return Err(Refusal::NotShippedToFrance {
-            countries: foreign.join(", "),
-        });
+        return Err(Refusal::NotShippedToFrance { countries: foreign.join(", ") });
     }
 
     // Where the goods leave from.
     let seller_country = seller.country();
     let mut ship_from: Option<ShipFrom> = None;
     for (_, line) in &supplied {
-        let fulfilled = line
-            .offer
-            .as_ref()
-            .and_then(|o| o.supply_mode.as_ref())
-            .is_some_and(|m| *m == SupplyMode::Fulfillment);
+        let fulfilled =
+            line.offer.as_ref().and_then(|o| o.supply_mode.as_ref()).is_some_and(|m| *m == SupplyMode::Fulfillment);
         let from = if fulfilled {
             ShipFrom::France
         } else {
@@ -472,26 +442,13 @@ pub fn draft_invoice(req: &IssueRequest<'_>) -> Result<Draft, Refusal> {
     let mut priced: Vec<PricedLine<'_>> = Vec::with_capacity(supplied.len());
     for (i, line) in &supplied {
         let label = line_label(line, *i);
-        let invalid = |problem: &str| Refusal::InvalidLine {
-            line: label.clone(),
-            problem: problem.to_owned(),
-        };
-        let quantity = line
-            .quantity
-            .ok_or_else(|| invalid("the quantity is missing"))?;
-        if quantity <= Decimal::ZERO || quantity > MAX_QUANTITY || quantity.normalize().scale() > 4
-        {
-            return Err(invalid(
-                "the quantity must be positive, at most 100,000, with at most 4 decimals",
-            ));
+        let invalid = |problem: &str| Refusal::InvalidLine { line: label.clone(), problem: problem.to_owned() };
+        let quantity = line.quantity.ok_or_else(|| invalid("the quantity is missing"))?;
+        if quantity <= Decimal::ZERO || quantity > MAX_QUANTITY || quantity.normalize().scale() > 4 {
+            return Err(invalid("the quantity must be positive, at most 100,000, with at most 4 decimals"));
         }
-        let price = line
-            .selling_price
-            .as_ref()
-            .ok_or_else(|| invalid("the selling price is missing"))?;
-        let unit = price
-            .unit_sales_price
-            .ok_or_else(|| invalid("the unit sales price is missing"))?;
+        let price = line.selling_price.as_ref().ok_or_else(|| invalid("the selling price is missing"))?;
+        let unit = price.unit_sales_price.ok_or_else(|| invalid("the unit sales price is missing"))?;
         let shipping = price.shipping_cost.unwrap_or(Decimal::ZERO);
         if unit < Decimal::ZERO || shipping < Decimal::ZERO {
             return Err(invalid("prices must not be negative"));
@@ -501,40 +458,21 @@ pub fn draft_invoice(req: &IssueRequest<'_>) -> Result<Draft, Refusal> {
         }
         let goods_gross = round_cents(unit * quantity);
         if goods_gross != unit * quantity {
-            return Err(invalid(
-                "quantity × unit price is not a whole number of cents",
-            ));
+            return Err(invalid("quantity × unit price is not a whole number of cents"));
         }
         if let Some(stated) = line.total_price.as_ref().and_then(|t| t.selling_price) {
             let computed = goods_gross + shipping;
             if stated != computed {
-                return Err(Refusal::TotalsMismatch {
-                    what: format!("line {label} total"),
-                    stated,
-                    computed,
-                });
+                return Err(Refusal::TotalsMismatch { what: format!("line {label} total"), stated, computed });
             }
         }
-        priced.push(PricedLine {
-            line,
-            label,
-            quantity,
-            goods_gross,
-            shipping_gross: shipping,
-        });
+        priced.push(PricedLine { line, label, quantity, goods_gross, shipping_gross: shipping });
     }
-    let paid: Decimal = priced
-        .iter()
-        .map(|p| p.goods_gross + p.shipping_gross)
-        .sum();
+    let paid: Decimal = priced.iter().map(|p| p.goods_gross + p.shipping_gross).sum();
     if let Some(stated) = order.total_price.as_ref().and_then(|t| t.selling_price)
         && stated != paid
     {
-        return Err(Refusal::TotalsMismatch {
-            what: "order total".into(),
-            stated,
-            computed: paid,
-        });
+        return Err(Refusal::TotalsMismatch { what: "order total".into(), stated, computed: paid });
     }
 
     // Parties.
@@ -560,11 +498,7 @@ pub fn draft_invoice(req: &IssueRequest<'_>) -> Result<Draft, Refusal> {
     };
     let mut rates: Vec<VatRate> = Vec::with_capacity(priced.len());
     for p in &priced {
-        let rate = if !regime.is_taxed() {
-            VatRate::ZERO
-        } else {
-            line_rate(p, seller, regime, &allowed)?
-        };
+        let rate = if !regime.is_taxed() { VatRate::ZERO } else { line_rate(p, seller, regime, &allowed)? };
         rates.push(rate);
     }
 
@@ -583,24 +517,13 @@ pub fn draft_invoice(req: &IssueRequest<'_>) -> Result<Draft, Refusal> {
     };
 
     let issue_date = paris_date(req.issued_at);
-    let delivery_date = order
-        .updated_at
-        .or(order.created_at)
-        .map(paris_date)
-        .filter(|d| *d <= issue_date)
-        .unwrap_or(issue_date);
-    let paid_on = order
-        .purchased_at
-        .or(order.created_at)
-        .map(paris_date)
-        .filter(|d| *d <= issue_date)
-        .unwrap_or(issue_date);
+    let delivery_date =
+        order.updated_at.or(order.created_at).map(paris_date).filter(|d| *d <= issue_date).unwrap_or(issue_date);
+    let paid_on =
+        order.purchased_at.or(order.created_at).map(paris_date).filter(|d| *d <= issue_date).unwrap_or(issue_date);
     let method = order.payment.as_ref().and_then(|p| non_empty(&p.method));
     let terms = match &method {
-        Some(m) => format!(
-            "Payée le {} ({m}) sur la place de marché",
-            french_date(paid_on)
-        ),
+        Some(m) => format!("Payée le {} ({m}) sur la place de marché", french_date(paid_on)),
         None => format!("Payée le {} sur la place de marché", french_date(paid_on)),
     };
 
@@ -613,11 +536,7 @@ pub fn draft_invoice(req: &IssueRequest<'_>) -> Result<Draft, Refusal> {
             currency: "EUR".into(),
             order_id: order.order_id.clone(),
             delivery_date,
-            payment: PaymentInfo {
-                paid_on,
-                method,
-                terms,
-            },
+            payment: PaymentInfo { paid_on, method, terms },
             seller: seller_party,
             buyer,
             delivery,
@@ -638,11 +557,7 @@ fn line_rate(
     regime: VatRegime,
     allowed: &[VatRate],
 ) -> Result<VatRate, Refusal> {
-    let sku = p
-        .line
-        .offer
-        .as_ref()
-        .and_then(|o| o.seller_product_id.as_deref());
+    let sku = p.line.offer.as_ref().and_then(|o| o.seller_product_id.as_deref());
     let from_order = match regime {
         // The marketplace's taxes are French; the home-country scheme uses the seller's own.
         VatRegime::HomeCountry { .. } => None,
@@ -652,11 +567,7 @@ fn line_rate(
             .as_ref()
             .into_iter()
             .flat_map(|s| s.taxes.iter())
-            .filter(|t| {
-                !t.target
-                    .as_deref()
-                    .is_some_and(|x| x.eq_ignore_ascii_case("shipping"))
-            })
+            .filter(|t| !t.target.as_deref().is_some_and(|x| x.eq_ignore_ascii_case("shipping")))
             .find_map(|t| t.rate),
     };
     let rate = match from_order {
@@ -678,11 +589,7 @@ fn line_rate(
 }
 
 fn list_rates(rates: &[VatRate]) -> String {
-    rates
-        .iter()
-        .map(|r| r.to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
+    rates.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(", ")
 }
 
 /// Builds the lines (goods, then one shipping line per rate) and the VAT breakdown.
@@ -791,19 +698,13 @@ fn compute_lines(
 }
 
 fn buyer_party(order: &Order, data: Option<&BuyerBillingData>) -> Result<BuyerParty, Refusal> {
-    let reference = order
-        .customer
-        .as_ref()
-        .and_then(|c| non_empty(&c.reference));
+    let reference = order.customer.as_ref().and_then(|c| non_empty(&c.reference));
     if let Some(d) = data {
         return Ok(BuyerParty {
             kind: d.kind,
             name: clean_text(&d.name, 200),
             address: InvoiceAddress {
-                lines: [Some(d.address.line1.clone()), d.address.line2.clone()]
-                    .iter()
-                    .filter_map(non_empty)
-                    .collect(),
+                lines: [Some(d.address.line1.clone()), d.address.line2.clone()].iter().filter_map(non_empty).collect(),
                 postal_code: clean_text(&d.address.postal_code, 20),
                 city: clean_text(&d.address.city, 100),
                 country: d.address.country_code,
@@ -814,12 +715,8 @@ fn buyer_party(order: &Order, data: Option<&BuyerBillingData>) -> Result<BuyerPa
         });
     }
     let billing = order.billing_address.as_ref();
-    let first_shipping = order
-        .supplied_lines()
-        .find_map(|l| l.shipping_address.as_ref());
-    let company = billing
-        .and_then(|b| non_empty(&b.company_name))
-        .filter(|_| order.is_business());
+    let first_shipping = order.supplied_lines().find_map(|l| l.shipping_address.as_ref());
+    let company = billing.and_then(|b| non_empty(&b.company_name)).filter(|_| order.is_business());
     let person = billing
         .and_then(|b| person_name(&b.first_name, &b.last_name))
         .or_else(|| first_shipping.and_then(|s| person_name(&s.first_name, &s.last_name)));
@@ -829,11 +726,7 @@ fn buyer_party(order: &Order, data: Option<&BuyerBillingData>) -> Result<BuyerPa
         .or_else(|| first_shipping.and_then(shipping_to_address))
         .ok_or(Refusal::MissingBuyer)?;
     Ok(BuyerParty {
-        kind: if company.is_some() {
-            BuyerKind::Company
-        } else {
-            BuyerKind::Individual
-        },
+        kind: if company.is_some() { BuyerKind::Company } else { BuyerKind::Individual },
         name,
         address,
         vat_number: None,
@@ -843,20 +736,16 @@ fn buyer_party(order: &Order, data: Option<&BuyerBillingData>) -> Result<BuyerPa
 }
 
 fn delivery_party(order: &Order, buyer: &BuyerParty) -> Option<DeliveryParty> {
-    let shipping = order
-        .supplied_lines()
-        .find_map(|l| l.shipping_address.as_ref())?;
+    let shipping = order.supplied_lines().find_map(|l| l.shipping_address.as_ref())?;
     let address = shipping_to_address(shipping)?;
     if address.same_place(&buyer.address) {
         return None;
     }
     let name = non_empty(&shipping.pickup_name)
-        .map(
-            |relay| match person_name(&shipping.first_name, &shipping.last_name) {
-                Some(person) => format!("{person} — point relais {relay}"),
-                None => format!("Point relais {relay}"),
-            },
-        )
+        .map(|relay| match person_name(&shipping.first_name, &shipping.last_name) {
+            Some(person) => format!("{person} — point relais {relay}"),
+            None => format!("Point relais {relay}"),
+        })
         .or_else(|| person_name(&shipping.first_name, &shipping.last_name))
         .unwrap_or_else(|| buyer.name.clone());
     Some(DeliveryParty { name, address })
@@ -865,39 +754,21 @@ fn delivery_party(order: &Order, buyer: &BuyerParty) -> Option<DeliveryParty> {
 fn seller_party(seller: &SellerProfile, regime: VatRegime) -> SellerParty {
     let vat_number = match regime {
         VatRegime::Franchise => None,
-        VatRegime::FrenchVat => seller
-            .french_vat_number
-            .clone()
-            .or_else(|| seller.vat_number.clone()),
-        VatRegime::ReverseCharge => seller
-            .french_vat_number
-            .clone()
-            .or_else(|| seller.vat_number.clone()),
-        VatRegime::Oss | VatRegime::HomeCountry { .. } | VatRegime::IntraEuExempt => {
-            seller.vat_number.clone()
-        }
+        VatRegime::FrenchVat => seller.french_vat_number.clone().or_else(|| seller.vat_number.clone()),
+        VatRegime::ReverseCharge => seller.french_vat_number.clone().or_else(|| seller.vat_number.clone()),
+        VatRegime::Oss | VatRegime::HomeCountry { .. } | VatRegime::IntraEuExempt => seller.vat_number.clone(),
     };
-    let vat_number = if seller.country().is_france() {
-        seller.vat_number.clone().or(vat_number)
-    } else {
-        vat_number
-    };
+    let vat_number = if seller.country().is_france() { seller.vat_number.clone().or(vat_number) } else { vat_number };
     let a = &seller.address;
     SellerParty {
         legal_name: seller.legal_name.clone(),
         address: InvoiceAddress {
-            lines: std::iter::once(a.line1.clone())
-                .chain(a.line2.clone())
-                .collect(),
+            lines: std::iter::once(a.line1.clone()).chain(a.line2.clone()).collect(),
             postal_code: a.postal_code.clone(),
             city: a.city.clone(),
             country: a.country_code,
         },
-        vat_number: if regime == VatRegime::Franchise {
-            None
-        } else {
-            vat_number
-        },
+        vat_number: if regime == VatRegime::Franchise { None } else { vat_number },
         siren: seller.siren.clone(),
         siret: seller.siret.clone(),
         legal_mentions: seller.legal_mentions(),
@@ -906,42 +777,28 @@ fn seller_party(seller: &SellerProfile, regime: VatRegime) -> SellerParty {
 }
 
 fn standard_notes(regime: VatRegime, business: bool) -> Vec<Note> {
-    let mut notes = vec![Note {
-        subject: Some("AAI".into()),
-        text: "Nature de l'opération : livraison de biens".into(),
-    }];
+    let mut notes =
+        vec![Note { subject: Some("AAI".into()), text: "Nature de l'opération : livraison de biens".into() }];
     if let Some(text) = regime.notice() {
-        notes.push(Note {
-            subject: Some("TXD".into()),
-            text,
-        });
+        notes.push(Note { subject: Some("TXD".into()), text });
     }
     if business {
         notes.push(Note {
             subject: Some("PMD".into()),
-            text: "Pénalités de retard : trois fois le taux d'intérêt légal (facture déjà payée)"
-                .into(),
+            text: "Pénalités de retard : trois fois le taux d'intérêt légal (facture déjà payée)".into(),
         });
         notes.push(Note {
             subject: Some("PMT".into()),
             text: "Indemnité forfaitaire pour frais de recouvrement en cas de retard de paiement : 40 €".into(),
         });
-        notes.push(Note {
-            subject: Some("AAB".into()),
-            text: "Pas d'escompte pour paiement anticipé".into(),
-        });
+        notes.push(Note { subject: Some("AAB".into()), text: "Pas d'escompte pour paiement anticipé".into() });
     }
     notes
 }
 
 impl Invoice {
     /// A credit note cancelling this invoice in full, to be numbered in the credit-note series.
-    pub fn credit_note(
-        &self,
-        seller: &SellerProfile,
-        issued_at: OffsetDateTime,
-        reason: &str,
-    ) -> Draft {
+    pub fn credit_note(&self, seller: &SellerProfile, issued_at: OffsetDateTime, reason: &str) -> Draft {
         let issue_date = paris_date(issued_at).max(self.issue_date);
         let mut body = self.body.clone();
         body.notes.insert(
@@ -958,10 +815,7 @@ impl Invoice {
         );
         Draft {
             kind: DocumentKind::CreditNote {
-                corrects: InvoiceRef {
-                    number: self.number.clone(),
-                    issue_date: self.issue_date,
-                },
+                corrects: InvoiceRef { number: self.number.clone(), issue_date: self.issue_date },
             },
             issue_date,
             series: Series::new(seller.credit_note_prefix.clone(), issue_date.year()),

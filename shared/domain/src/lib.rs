@@ -25,9 +25,7 @@ pub use buyer::{BuyerBillingData, BuyerKind, TaxNumber};
 pub use country::CountryCode;
 pub use fees::{FeePlans, MonthlyFee, PlanKind};
 pub use ids::{InvoiceNumber, OrderId, Series, SeriesPrefix, Siren, Siret, VatNumber};
-pub use invoice::{
-    DocumentKind, Draft, Invoice, InvoiceLine, IssueRequest, VatBreakdown, draft_invoice,
-};
+pub use invoice::{DocumentKind, Draft, Invoice, InvoiceLine, IssueRequest, VatBreakdown, draft_invoice};
 pub use money::VatRate;
 pub use order::{Order, OrderParseError, OrderStatus};
 pub use regime::{Refusal, VatCategory, VatRegime};

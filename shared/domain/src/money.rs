@@ -65,10 +65,7 @@ impl VatRate {
 
     pub fn new(percent: Decimal) -> Result<Self, VatRateError> {
         let normalized = percent.normalize();
-        if normalized < Decimal::ZERO
-            || normalized >= Decimal::ONE_HUNDRED
-            || normalized.scale() > 2
-        {
+        if normalized < Decimal::ZERO || normalized >= Decimal::ONE_HUNDRED || normalized.scale() > 2 {
             return Err(VatRateError::OutOfRange(percent.to_string()));
         }
         Ok(VatRate(normalized))
@@ -150,10 +147,7 @@ mod tests {
     fn amounts_format_with_two_decimals() {
         assert_eq!(format_amount(dec!(12.5)), "12.50");
         assert_eq!(format_amount(dec!(0)), "0.00");
-        assert_eq!(
-            format_euros_fr(dec!(1234567.5)),
-            "1\u{202f}234\u{202f}567,50\u{a0}€"
-        );
+        assert_eq!(format_euros_fr(dec!(1234567.5)), "1\u{202f}234\u{202f}567,50\u{a0}€");
         assert_eq!(format_euros_fr(dec!(-3)), "-3,00\u{a0}€");
     }
 
@@ -166,21 +160,12 @@ mod tests {
 
     #[test]
     fn vat_rates_are_validated_and_normalized() {
-        assert_eq!(
-            "5.50".parse::<VatRate>().map(|r| r.percent()),
-            Ok(dec!(5.5))
-        );
-        assert_eq!(
-            "20.0".parse::<VatRate>().map(|r| r.to_xml()),
-            Ok("20.00".into())
-        );
+        assert_eq!("5.50".parse::<VatRate>().map(|r| r.percent()), Ok(dec!(5.5)));
+        assert_eq!("20.0".parse::<VatRate>().map(|r| r.to_xml()), Ok("20.00".into()));
         assert!("100".parse::<VatRate>().is_err());
         assert!("-1".parse::<VatRate>().is_err());
         assert!("5.555".parse::<VatRate>().is_err());
         assert!("twenty".parse::<VatRate>().is_err());
-        assert_eq!(
-            "5.5".parse::<VatRate>().map(|r| r.to_french()),
-            Ok("5,5\u{a0}%".into())
-        );
+        assert_eq!("5.5".parse::<VatRate>().map(|r| r.to_french()), Ok("5,5\u{a0}%".into()));
     }
 }

@@ -50,10 +50,7 @@ impl OrderStatus {
 
     /// Cancelled, refused or rejected: nothing will be supplied for it.
     pub fn is_void(&self) -> bool {
-        matches!(
-            self,
-            OrderStatus::Cancelled | OrderStatus::Refused | OrderStatus::Rejected
-        )
+        matches!(self, OrderStatus::Cancelled | OrderStatus::Refused | OrderStatus::Rejected)
     }
 
     pub const ALL: [OrderStatus; 9] = [
@@ -164,11 +161,7 @@ pub struct SalesChannel {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SellerRef {
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "string_or_number"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "string_or_number")]
     pub id: Option<String>,
 }
 
@@ -305,29 +298,17 @@ pub struct OfferPrice {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Offer {
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "string_or_number"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "string_or_number")]
     pub id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seller_product_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub supply_mode: Option<SupplyMode>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "string_or_number"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "string_or_number")]
     pub product_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub product_title: Option<String>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "string_or_number"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "string_or_number")]
     pub product_gtin: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub condition: Option<String>,
@@ -338,23 +319,11 @@ pub struct Offer {
 pub struct Delivery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<String>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "time::serde::rfc3339::option"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
     pub promised_at_min: Option<OffsetDateTime>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "time::serde::rfc3339::option"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
     pub promised_at_max: Option<OffsetDateTime>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "time::serde::rfc3339::option"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
     pub shipped_at_max: Option<OffsetDateTime>,
 }
 
@@ -372,11 +341,7 @@ pub struct Parcel {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderLine {
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "string_or_number"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "string_or_number")]
     pub order_line_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<OrderStatus>,
@@ -420,29 +385,13 @@ pub struct Order {
     pub seller: Option<SellerRef>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer: Option<CustomerRef>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "time::serde::rfc3339::option"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
     pub purchased_at: Option<OffsetDateTime>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "time::serde::rfc3339::option"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
     pub created_at: Option<OffsetDateTime>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "time::serde::rfc3339::option"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
     pub updated_at: Option<OffsetDateTime>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "time::serde::rfc3339::option"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
     pub shipped_at_max: Option<OffsetDateTime>,
     pub status: OrderStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -490,11 +439,7 @@ impl Order {
             .unwrap_or_else(|| "<unknown>".into());
         serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
-            OrderParseError {
-                order,
-                field: path,
-                reason: e.into_inner().to_string(),
-            }
+            OrderParseError { order, field: path, reason: e.into_inner().to_string() }
         })
     }
 
@@ -509,10 +454,7 @@ impl Order {
 
     /// The relay or buyer e-mail of the order (first line that has one).
     pub fn buyer_email(&self) -> Option<&str> {
-        self.lines
-            .iter()
-            .filter_map(|l| l.shipping_address.as_ref()?.email.as_deref())
-            .find(|e| !e.trim().is_empty())
+        self.lines.iter().filter_map(|l| l.shipping_address.as_ref()?.email.as_deref()).find(|e| !e.trim().is_empty())
     }
 }
 
@@ -523,9 +465,7 @@ fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D
         None | Some(serde_json::Value::Null) => Ok(None),
         Some(serde_json::Value::String(s)) => Ok(Some(s)),
         Some(serde_json::Value::Number(n)) => Ok(Some(n.to_string())),
-        Some(other) => Err(serde::de::Error::custom(format!(
-            "expected a string or a number, got {other}"
-        ))),
+        Some(other) => Err(serde::de::Error::custom(format!("expected a string or a number, got {other}"))),
     }
 }
 
@@ -572,10 +512,7 @@ mod tests {
         assert_eq!(price.taxes[0].rate, Some(dec!(20.0)));
         assert_eq!(order.seller.as_ref().unwrap().id.as_deref(), Some("12345"));
         assert_eq!(order.buyer_email(), Some("x8f2k@relay.cdiscount.example"));
-        assert_eq!(
-            line.offer.as_ref().unwrap().supply_mode,
-            Some(SupplyMode::Seller)
-        );
+        assert_eq!(line.offer.as_ref().unwrap().supply_mode, Some(SupplyMode::Seller));
     }
 
     #[test]
@@ -603,10 +540,7 @@ mod tests {
             "lines":[{"status":"OnTheMoon","somethingElse":[1,2]}]}"#;
         let order = Order::from_json(json).unwrap();
         assert_eq!(order.status, OrderStatus::Other("PartiallyShipped".into()));
-        assert_eq!(
-            order.lines[0].status,
-            Some(OrderStatus::Other("OnTheMoon".into()))
-        );
+        assert_eq!(order.lines[0].status, Some(OrderStatus::Other("OnTheMoon".into())));
         assert!(order.billing_address.is_none());
         assert!(!order.is_business());
     }
@@ -623,13 +557,9 @@ mod tests {
 
     #[test]
     fn malformed_date_and_missing_required_field_are_named() {
-        let bad_date =
-            r#"{"orderId":"D4","status":"Shipped","purchasedAt":"yesterday","lines":[]}"#;
+        let bad_date = r#"{"orderId":"D4","status":"Shipped","purchasedAt":"yesterday","lines":[]}"#;
         let err = Order::from_json(bad_date).unwrap_err();
-        assert_eq!(
-            (err.order.as_str(), err.field.as_str()),
-            ("D4", "purchasedAt")
-        );
+        assert_eq!((err.order.as_str(), err.field.as_str()), ("D4", "purchasedAt"));
         let no_lines = r#"{"orderId":"E5","status":"Shipped"}"#;
         let err = Order::from_json(no_lines).unwrap_err();
         assert_eq!(err.order, "E5");

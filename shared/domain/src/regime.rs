@@ -70,9 +70,7 @@ impl VatRegime {
     pub fn notice(self) -> Option<String> {
         match self {
             VatRegime::FrenchVat => None,
-            VatRegime::Oss => {
-                Some("TVA due en France, déclarée via le guichet unique (OSS)".into())
-            }
+            VatRegime::Oss => Some("TVA due en France, déclarée via le guichet unique (OSS)".into()),
             VatRegime::HomeCountry { country } => Some(format!(
                 "Vente à distance intracommunautaire sous le seuil de 10 000 € : TVA du pays du vendeur ({}) appliquée",
                 match country.french_name() {
@@ -80,12 +78,8 @@ impl VatRegime {
                     name => name,
                 }
             )),
-            VatRegime::IntraEuExempt => {
-                Some("Exonération de TVA, art. 138 directive 2006/112/CE".into())
-            }
-            VatRegime::ReverseCharge => {
-                Some("Autoliquidation : TVA due par le preneur (art. 283-1 du CGI)".into())
-            }
+            VatRegime::IntraEuExempt => Some("Exonération de TVA, art. 138 directive 2006/112/CE".into()),
+            VatRegime::ReverseCharge => Some("Autoliquidation : TVA due par le preneur (art. 283-1 du CGI)".into()),
             VatRegime::Franchise => Some("TVA non applicable, art. 293 B du CGI".into()),
         }
     }
@@ -93,15 +87,9 @@ impl VatRegime {
     /// The exemption reason (BT-121 code, BT-120 text) of a zero-VAT regime.
     pub fn exemption(self) -> Option<(&'static str, &'static str)> {
         match self {
-            VatRegime::IntraEuExempt => Some((
-                "VATEX-EU-IC",
-                "Exonération de TVA, art. 138 directive 2006/112/CE",
-            )),
+            VatRegime::IntraEuExempt => Some(("VATEX-EU-IC", "Exonération de TVA, art. 138 directive 2006/112/CE")),
             VatRegime::ReverseCharge => Some(("VATEX-EU-AE", "Autoliquidation")),
-            VatRegime::Franchise => Some((
-                "VATEX-FR-FRANCHISE",
-                "TVA non applicable, art. 293 B du CGI",
-            )),
+            VatRegime::Franchise => Some(("VATEX-FR-FRANCHISE", "TVA non applicable, art. 293 B du CGI")),
             _ => None,
         }
     }
@@ -125,41 +113,29 @@ pub enum Refusal {
     NotShipped { status: String },
     #[error("the order has no line that was supplied")]
     NoSuppliedLines,
-    #[error(
-        "the order ships to {countries}, not to France: the service only invoices orders shipped to France"
-    )]
+    #[error("the order ships to {countries}, not to France: the service only invoices orders shipped to France")]
     NotShippedToFrance { countries: String },
+    #[error(
+        "line {line} ships to {postal_code}, a French overseas territory outside the French VAT territory (an export): it must be invoiced by hand"
+    )]
+    OverseasDelivery { line: String, postal_code: String },
     #[error("no delivery country is known for line {line}")]
     NoDeliveryCountry { line: String },
-    #[error(
-        "the marketplace is the deemed supplier ({why}): the seller must not invoice the buyer"
-    )]
+    #[error("the marketplace is the deemed supplier ({why}): the seller must not invoice the buyer")]
     DeemedSupplier { why: String },
     #[error("an import of goods over €150 from outside the EU is not supported")]
     ImportNotSupported,
-    #[error(
-        "the order mixes goods shipped from France and from abroad; it must be invoiced by hand"
-    )]
+    #[error("the order mixes goods shipped from France and from abroad; it must be invoiced by hand")]
     MixedShipFrom,
     #[error("{what}: the marketplace says {stated} but the lines add up to {computed}")]
-    TotalsMismatch {
-        what: String,
-        stated: Decimal,
-        computed: Decimal,
-    },
+    TotalsMismatch { what: String, stated: Decimal, computed: Decimal },
     #[error("line {line}: {problem}")]
     InvalidLine { line: String, problem: String },
     #[error("line {line}: VAT rate {rate} % is not a rate of the regime ({allowed})")]
-    UnknownVatRate {
-        line: String,
-        rate: String,
-        allowed: String,
-    },
+    UnknownVatRate { line: String, rate: String, allowed: String },
     #[error("the order is in {currency}; only EUR is invoiced")]
     UnsupportedCurrency { currency: String },
-    #[error(
-        "goods leave from France: the seller's French VAT number is needed for a domestic sale"
-    )]
+    #[error("goods leave from France: the seller's French VAT number is needed for a domestic sale")]
     FrenchVatNumberRequired,
     #[error("the order belongs to marketplace seller {order_seller}, not to this seller")]
     OtherSeller { order_seller: String },
@@ -174,6 +150,7 @@ impl Refusal {
             Refusal::NotShipped { .. } => "notShipped",
             Refusal::NoSuppliedLines => "noSuppliedLines",
             Refusal::NotShippedToFrance { .. } => "notShippedToFrance",
+            Refusal::OverseasDelivery { .. } => "overseasDelivery",
             Refusal::NoDeliveryCountry { .. } => "noDeliveryCountry",
             Refusal::DeemedSupplier { .. } => "deemedSupplier",
             Refusal::ImportNotSupported => "importNotSupported",
@@ -248,17 +225,13 @@ pub fn decide_regime(f: &RegimeFacts<'_>) -> Result<VatRegime, Refusal> {
             }
         }
         ShipFrom::EuCountry(from) => {
-            let buyer_in_other_state = buyer_vat
-                .and_then(VatNumber::country)
-                .is_some_and(|c| c != from);
+            let buyer_in_other_state = buyer_vat.and_then(VatNumber::country).is_some_and(|c| c != from);
             if buyer_in_other_state {
                 return Ok(VatRegime::IntraEuExempt);
             }
             match f.seller_scheme {
                 VatScheme::Oss => Ok(VatRegime::Oss),
-                VatScheme::HomeCountry => Ok(VatRegime::HomeCountry {
-                    country: f.seller_country,
-                }),
+                VatScheme::HomeCountry => Ok(VatRegime::HomeCountry { country: f.seller_country }),
                 VatScheme::Standard | VatScheme::Franchise => {
                     if f.seller_has_french_vat_number {
                         Ok(VatRegime::FrenchVat)
@@ -323,12 +296,7 @@ mod tests {
     #[test]
     fn eu_seller_under_threshold_applies_home_vat() {
         let f = facts("DE", VatScheme::HomeCountry, de());
-        assert_eq!(
-            decide_regime(&f),
-            Ok(VatRegime::HomeCountry {
-                country: "DE".parse().unwrap()
-            })
-        );
+        assert_eq!(decide_regime(&f), Ok(VatRegime::HomeCountry { country: "DE".parse().unwrap() }));
     }
 
     #[test]
@@ -355,10 +323,7 @@ mod tests {
         let regime = decide_regime(&f).unwrap();
         assert_eq!(regime, VatRegime::IntraEuExempt);
         assert_eq!(regime.category(), VatCategory::K);
-        assert_eq!(
-            regime.notice().unwrap(),
-            "Exonération de TVA, art. 138 directive 2006/112/CE"
-        );
+        assert_eq!(regime.notice().unwrap(), "Exonération de TVA, art. 138 directive 2006/112/CE");
     }
 
     #[test]
@@ -378,10 +343,7 @@ mod tests {
         f.buyer_vat_number = Some(buyer_fr());
         let regime = decide_regime(&f).unwrap();
         assert_eq!(regime.category(), VatCategory::E);
-        assert_eq!(
-            regime.notice().unwrap(),
-            "TVA non applicable, art. 293 B du CGI"
-        );
+        assert_eq!(regime.notice().unwrap(), "TVA non applicable, art. 293 B du CGI");
     }
 
     #[test]
@@ -397,11 +359,7 @@ mod tests {
 
     #[test]
     fn standard_scheme_abroad_needs_a_french_vat_number() {
-        let mut f = facts(
-            "ES",
-            VatScheme::Standard,
-            ShipFrom::EuCountry("ES".parse().unwrap()),
-        );
+        let mut f = facts("ES", VatScheme::Standard, ShipFrom::EuCountry("ES".parse().unwrap()));
         assert_eq!(decide_regime(&f), Err(Refusal::FrenchVatNumberRequired));
         f.seller_has_french_vat_number = true;
         assert_eq!(decide_regime(&f), Ok(VatRegime::FrenchVat));
@@ -409,9 +367,7 @@ mod tests {
 
     #[test]
     fn refusals_serialize_with_their_code() {
-        let r = Refusal::NotShippedToFrance {
-            countries: "BE".into(),
-        };
+        let r = Refusal::NotShippedToFrance { countries: "BE".into() };
         let v = serde_json::to_value(&r).unwrap();
         assert_eq!(v["reason"], "notShippedToFrance");
         assert_eq!(r.code(), "notShippedToFrance");

@@ -115,11 +115,7 @@ fn default_credit_note_prefix() -> String {
 
 /// A validated seller profile. Build it with [`SellerProfileInput::validate`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(
-    rename_all = "camelCase",
-    try_from = "SellerProfileInput",
-    into = "SellerProfileInput"
-)]
+#[serde(rename_all = "camelCase", try_from = "SellerProfileInput", into = "SellerProfileInput")]
 pub struct SellerProfile {
     pub legal_name: String,
     pub legal_form: String,
@@ -151,9 +147,7 @@ impl SellerProfile {
 
     /// The configured rate for a SKU, else the default rate.
     pub fn configured_rate(&self, sku: Option<&str>) -> VatRate {
-        sku.and_then(|s| self.sku_vat_rates.get(s))
-            .copied()
-            .unwrap_or(self.default_vat_rate)
+        sku.and_then(|s| self.sku_vat_rates.get(s)).copied().unwrap_or(self.default_vat_rate)
     }
 
     /// The legal mentions line of the seller (`SAS au capital de 10 000 € — RCS Paris 732 829 320`).
@@ -161,10 +155,7 @@ impl SellerProfile {
         let mut parts = Vec::new();
         let mut form = self.legal_form.clone();
         if let Some(capital) = self.share_capital {
-            form.push_str(&format!(
-                " au capital de {}",
-                crate::money::format_euros_fr(capital)
-            ));
+            form.push_str(&format!(" au capital de {}", crate::money::format_euros_fr(capital)));
         }
         parts.push(form);
         if let (Some(city), Some(siren)) = (&self.rcs_city, &self.siren) {
@@ -185,26 +176,17 @@ impl SellerProfile {
 pub struct ProfileErrors(pub BTreeMap<String, Vec<String>>);
 
 fn summary(errors: &BTreeMap<String, Vec<String>>) -> String {
-    errors
-        .iter()
-        .map(|(field, msgs)| format!("{field}: {}", msgs.join("; ")))
-        .collect::<Vec<_>>()
-        .join(", ")
+    errors.iter().map(|(field, msgs)| format!("{field}: {}", msgs.join("; "))).collect::<Vec<_>>().join(", ")
 }
 
 impl ProfileErrors {
     fn add(&mut self, field: &str, message: impl Into<String>) {
-        self.0
-            .entry(field.to_owned())
-            .or_default()
-            .push(message.into());
+        self.0.entry(field.to_owned()).or_default().push(message.into());
     }
 }
 
 /// Legal forms of companies whose invoices must show the share capital and the RCS city.
-const CAPITAL_FORMS: &[&str] = &[
-    "SA", "SAS", "SASU", "SARL", "EURL", "SNC", "SCA", "SCS", "SELARL", "SELAS",
-];
+const CAPITAL_FORMS: &[&str] = &["SA", "SAS", "SASU", "SARL", "EURL", "SNC", "SCA", "SCS", "SELARL", "SELAS"];
 
 const MAX_TEXT: usize = 200;
 
@@ -243,18 +225,8 @@ impl SellerProfileInput {
         text_field(&mut e, "legalName", &self.legal_name, true);
         text_field(&mut e, "legalForm", &self.legal_form, true);
         text_field(&mut e, "address.line1", &self.address.line1, true);
-        text_field(
-            &mut e,
-            "address.line2",
-            self.address.line2.as_deref().unwrap_or(""),
-            false,
-        );
-        text_field(
-            &mut e,
-            "address.postalCode",
-            &self.address.postal_code,
-            true,
-        );
+        text_field(&mut e, "address.line2", self.address.line2.as_deref().unwrap_or(""), false);
+        text_field(&mut e, "address.postalCode", &self.address.postal_code, true);
         text_field(&mut e, "address.city", &self.address.city, true);
         if let Some(city) = &self.rcs_city {
             text_field(&mut e, "rcsCity", city, true);
@@ -265,9 +237,7 @@ impl SellerProfileInput {
             Ok(c) => {
                 e.add(
                     "address.countryCode",
-                    format!(
-                        "sellers must be established in the European Union; {c} is not eligible"
-                    ),
+                    format!("sellers must be established in the European Union; {c} is not eligible"),
                 );
                 None
             }
@@ -283,21 +253,13 @@ impl SellerProfileInput {
         {
             e.add("shareCapital", "must not be negative");
         }
-        let is_company_form = CAPITAL_FORMS
-            .iter()
-            .any(|f| f.eq_ignore_ascii_case(self.legal_form.trim()));
+        let is_company_form = CAPITAL_FORMS.iter().any(|f| f.eq_ignore_ascii_case(self.legal_form.trim()));
         if is_fr && is_company_form {
             if self.share_capital.is_none() {
-                e.add(
-                    "shareCapital",
-                    format!("is required for a French {}", self.legal_form.trim()),
-                );
+                e.add("shareCapital", format!("is required for a French {}", self.legal_form.trim()));
             }
             if self.rcs_city.as_deref().is_none_or(|c| c.trim().is_empty()) {
-                e.add(
-                    "rcsCity",
-                    format!("is required for a French {}", self.legal_form.trim()),
-                );
+                e.add("rcsCity", format!("is required for a French {}", self.legal_form.trim()));
             }
         }
 
@@ -332,13 +294,7 @@ impl SellerProfileInput {
                 if let Some(c) = country
                     && v.prefix() != c.vat_prefix()
                 {
-                    e.add(
-                        "vatNumber",
-                        format!(
-                            "must be the VAT number of the seller's country ({}…)",
-                            c.vat_prefix()
-                        ),
-                    );
+                    e.add("vatNumber", format!("must be the VAT number of the seller's country ({}…)", c.vat_prefix()));
                 }
                 if let (Some(siren), Some(embedded)) = (&siren, v.french_siren())
                     && embedded != siren.as_str()
@@ -354,17 +310,10 @@ impl SellerProfileInput {
             None => None,
         };
         if self.vat_number.is_none() && self.vat_scheme != VatScheme::Franchise {
-            e.add(
-                "vatNumber",
-                "is required unless the seller is under the French VAT franchise",
-            );
+            e.add("vatNumber", "is required unless the seller is under the French VAT franchise");
         }
 
-        let french_vat_number = match self
-            .french_vat_number
-            .as_deref()
-            .map(str::parse::<VatNumber>)
-        {
+        let french_vat_number = match self.french_vat_number.as_deref().map(str::parse::<VatNumber>) {
             Some(Ok(v)) if v.prefix() == "FR" => Some(v),
             Some(Ok(_)) => {
                 e.add("frenchVatNumber", "must be a French VAT number (FR…)");
@@ -379,22 +328,13 @@ impl SellerProfileInput {
 
         match (self.vat_scheme, is_fr, country.is_some()) {
             (VatScheme::Franchise, false, true) => {
-                e.add(
-                    "vatScheme",
-                    "the franchise (art. 293 B du CGI) is for sellers established in France",
-                );
+                e.add("vatScheme", "the franchise (art. 293 B du CGI) is for sellers established in France");
             }
             (VatScheme::Oss | VatScheme::HomeCountry, true, _) => {
-                e.add(
-                    "vatScheme",
-                    "oss and homeCountry are for sellers established outside France",
-                );
+                e.add("vatScheme", "oss and homeCountry are for sellers established outside France");
             }
             (VatScheme::Standard, false, true) if self.french_vat_number.is_none() => {
-                e.add(
-                    "frenchVatNumber",
-                    "is required to charge French VAT directly (vatScheme standard)",
-                );
+                e.add("frenchVatNumber", "is required to charge French VAT directly (vatScheme standard)");
             }
             _ => {}
         }
@@ -403,19 +343,10 @@ impl SellerProfileInput {
             && self.stock_location == StockLocation::France
             && self.french_vat_number.is_none()
         {
-            e.add(
-                "frenchVatNumber",
-                "is required when goods ship from France (a domestic French sale)",
-            );
+            e.add("frenchVatNumber", "is required when goods ship from France (a domestic French sale)");
         }
-        if self.vat_scheme == VatScheme::Franchise
-            && self.vat_number.is_some()
-            && self.french_vat_number.is_some()
-        {
-            e.add(
-                "frenchVatNumber",
-                "must be empty for a seller under the franchise",
-            );
+        if self.vat_scheme == VatScheme::Franchise && self.vat_number.is_some() && self.french_vat_number.is_some() {
+            e.add("frenchVatNumber", "must be empty for a seller under the franchise");
         }
 
         if !looks_like_email(&self.email) {
@@ -423,10 +354,7 @@ impl SellerProfileInput {
         }
         let msid = self.marketplace_seller_id.trim();
         if msid.is_empty() || msid.len() > 20 || !msid.bytes().all(|b| b.is_ascii_digit()) {
-            e.add(
-                "marketplaceSellerId",
-                "is the numeric seller id of the marketplace",
-            );
+            e.add("marketplaceSellerId", "is the numeric seller id of the marketplace");
         }
 
         let allowed = match (self.vat_scheme, country) {
@@ -437,15 +365,8 @@ impl SellerProfileInput {
             match raw.parse::<VatRate>() {
                 Ok(r) if self.vat_scheme == VatScheme::Franchise || allowed.contains(&r) => Some(r),
                 Ok(r) => {
-                    let list = allowed
-                        .iter()
-                        .map(|a| a.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ");
-                    e.add(
-                        field,
-                        format!("{r} % is not a rate of this seller's VAT regime ({list})"),
-                    );
+                    let list = allowed.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ");
+                    e.add(field, format!("{r} % is not a rate of this seller's VAT regime ({list})"));
                     None
                 }
                 Err(err) => {
@@ -461,76 +382,56 @@ impl SellerProfileInput {
         }
         for (sku, raw) in &self.sku_vat_rates {
             if sku.is_empty() || sku.len() > 100 {
-                e.add(
-                    "skuVatRates",
-                    format!("SKU {sku:?} must be 1 to 100 characters"),
-                );
+                e.add("skuVatRates", format!("SKU {sku:?} must be 1 to 100 characters"));
             }
             if let Some(r) = check_rate(&mut e, &format!("skuVatRates.{sku}"), raw) {
                 sku_vat_rates.insert(sku.clone(), r);
             }
         }
 
-        let invoice_prefix = self
-            .invoice_prefix
-            .parse::<SeriesPrefix>()
-            .map_err(|err| e.add("invoicePrefix", err.to_string()))
-            .ok();
+        let invoice_prefix =
+            self.invoice_prefix.parse::<SeriesPrefix>().map_err(|err| e.add("invoicePrefix", err.to_string())).ok();
         let credit_note_prefix = self
             .credit_note_prefix
             .parse::<SeriesPrefix>()
             .map_err(|err| e.add("creditNotePrefix", err.to_string()))
             .ok();
         if self.invoice_prefix == self.credit_note_prefix {
-            e.add(
-                "creditNotePrefix",
-                "must differ from invoicePrefix (two series)",
-            );
+            e.add("creditNotePrefix", "must differ from invoicePrefix (two series)");
         }
 
-        match (
-            country,
-            default_vat_rate,
-            invoice_prefix,
-            credit_note_prefix,
-        ) {
-            (
-                Some(country_code),
-                Some(default_vat_rate),
-                Some(invoice_prefix),
-                Some(credit_note_prefix),
-            ) if e.0.is_empty() => Ok(SellerProfile {
-                legal_name: self.legal_name.trim().to_owned(),
-                legal_form: self.legal_form.trim().to_owned(),
-                share_capital: self.share_capital,
-                siren,
-                siret,
-                rcs_city: self.rcs_city.as_ref().map(|c| c.trim().to_owned()),
-                vat_number,
-                french_vat_number,
-                address: PostalAddress {
-                    line1: self.address.line1.trim().to_owned(),
-                    line2: self
-                        .address
-                        .line2
-                        .as_ref()
-                        .map(|l| l.trim().to_owned())
-                        .filter(|l| !l.is_empty()),
-                    postal_code: self.address.postal_code.trim().to_owned(),
-                    city: self.address.city.trim().to_owned(),
-                    country_code,
-                },
-                email: self.email.trim().to_owned(),
-                marketplace_seller_id: msid.to_owned(),
-                vat_scheme: self.vat_scheme,
-                stock_location: self.stock_location,
-                default_vat_rate,
-                sku_vat_rates,
-                invoice_prefix,
-                credit_note_prefix,
-                plan: self.plan,
-                language: self.language,
-            }),
+        match (country, default_vat_rate, invoice_prefix, credit_note_prefix) {
+            (Some(country_code), Some(default_vat_rate), Some(invoice_prefix), Some(credit_note_prefix))
+                if e.0.is_empty() =>
+            {
+                Ok(SellerProfile {
+                    legal_name: self.legal_name.trim().to_owned(),
+                    legal_form: self.legal_form.trim().to_owned(),
+                    share_capital: self.share_capital,
+                    siren,
+                    siret,
+                    rcs_city: self.rcs_city.as_ref().map(|c| c.trim().to_owned()),
+                    vat_number,
+                    french_vat_number,
+                    address: PostalAddress {
+                        line1: self.address.line1.trim().to_owned(),
+                        line2: self.address.line2.as_ref().map(|l| l.trim().to_owned()).filter(|l| !l.is_empty()),
+                        postal_code: self.address.postal_code.trim().to_owned(),
+                        city: self.address.city.trim().to_owned(),
+                        country_code,
+                    },
+                    email: self.email.trim().to_owned(),
+                    marketplace_seller_id: msid.to_owned(),
+                    vat_scheme: self.vat_scheme,
+                    stock_location: self.stock_location,
+                    default_vat_rate,
+                    sku_vat_rates,
+                    invoice_prefix,
+                    credit_note_prefix,
+                    plan: self.plan,
+                    language: self.language,
+                })
+            }
             _ => Err(e),
         }
     }
@@ -566,11 +467,7 @@ impl From<SellerProfile> for SellerProfileInput {
             vat_scheme: p.vat_scheme,
             stock_location: p.stock_location,
             default_vat_rate: p.default_vat_rate.to_string(),
-            sku_vat_rates: p
-                .sku_vat_rates
-                .into_iter()
-                .map(|(k, v)| (k, v.to_string()))
-                .collect(),
+            sku_vat_rates: p.sku_vat_rates.into_iter().map(|(k, v)| (k, v.to_string())).collect(),
             invoice_prefix: p.invoice_prefix.to_string(),
             credit_note_prefix: p.credit_note_prefix.to_string(),
             plan: p.plan,
@@ -616,10 +513,7 @@ pub(crate) mod tests {
     #[test]
     fn the_french_vat_key_of_the_fixture_is_right() {
         let siren: Siren = "732829320".parse().unwrap();
-        assert_eq!(
-            VatNumber::french_from_siren(&siren).as_str(),
-            "FR44732829320"
-        );
+        assert_eq!(VatNumber::french_from_siren(&siren).as_str(), "FR44732829320");
     }
 
     #[test]
@@ -628,15 +522,8 @@ pub(crate) mod tests {
         assert_eq!(p.country(), CountryCode::FR);
         assert_eq!(p.configured_rate(Some("BOOK-1")).to_string(), "5.5");
         assert_eq!(p.configured_rate(Some("OTHER")).to_string(), "20");
-        assert!(
-            p.legal_mentions().contains("RCS Lyon 732829320"),
-            "{}",
-            p.legal_mentions()
-        );
-        assert_eq!(
-            german_oss().validate().unwrap().invoice_prefix.as_str(),
-            "F"
-        );
+        assert!(p.legal_mentions().contains("RCS Lyon 732829320"), "{}", p.legal_mentions());
+        assert_eq!(german_oss().validate().unwrap().invoice_prefix.as_str(), "F");
     }
 
     #[test]
@@ -747,12 +634,7 @@ pub(crate) mod tests {
         i.email = "not-an-email".into();
         i.marketplace_seller_id = "abc".into();
         let errs = errors_of(i);
-        for f in [
-            "invoicePrefix",
-            "creditNotePrefix",
-            "email",
-            "marketplaceSellerId",
-        ] {
+        for f in ["invoicePrefix", "creditNotePrefix", "email", "marketplaceSellerId"] {
             assert!(errs.contains_key(f), "{f} missing in {errs:?}");
         }
     }

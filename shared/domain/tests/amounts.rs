@@ -19,12 +19,7 @@ fn cents(c: u32) -> String {
 
 /// (quantity, unit price in cents, shipping in cents, rate index)
 fn line_strategy() -> impl Strategy<Value = (u32, u32, u32, usize)> {
-    (
-        1u32..=20,
-        prop_oneof![1u32..=100, 1u32..=999_999],
-        prop_oneof![Just(0u32), 0u32..=5_000],
-        0usize..RATES.len(),
-    )
+    (1u32..=20, prop_oneof![1u32..=100, 1u32..=999_999], prop_oneof![Just(0u32), 0u32..=5_000], 0usize..RATES.len())
 }
 
 /// Whether some base B reaches `gross` with B + round(B × rate) — found by brute force,

@@ -49,8 +49,7 @@ pub fn sample_seller(n: usize, seller_id: &str) -> Result<SellerProfile, SampleE
     };
     let mut value = value;
     value["marketplaceSellerId"] = seller_id.into();
-    let input: SellerProfileInput =
-        serde_json::from_value(value).map_err(|e| SampleError::Json(n, e.to_string()))?;
+    let input: SellerProfileInput = serde_json::from_value(value).map_err(|e| SampleError::Json(n, e.to_string()))?;
     input.validate().map_err(|e| SampleError::Invalid(n, e))
 }
 

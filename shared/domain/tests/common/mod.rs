@@ -36,15 +36,8 @@ pub fn num(text: &str) -> Value {
 }
 
 pub fn order_value(id: &str, lines: Vec<Value>) -> Value {
-    let total: Decimal = lines
-        .iter()
-        .map(|l| {
-            l["totalPrice"]["sellingPrice"]
-                .to_string()
-                .parse::<Decimal>()
-                .unwrap()
-        })
-        .sum();
+    let total: Decimal =
+        lines.iter().map(|l| l["totalPrice"]["sellingPrice"].to_string().parse::<Decimal>().unwrap()).sum();
     json!({
         "orderId": id, "status": "Shipped", "currencyCode": "EUR", "businessOrder": false,
         "seller": {"id": "12345"}, "customer": {"reference": "C-1"},

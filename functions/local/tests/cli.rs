@@ -1,0 +1,136 @@
+//! The `marketbill` command as a user runs it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn marketbill(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_marketbill")).args(args).output().expect("run marketbill")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+const SELLER: &str = r#"{"legalName": "Maison Lumière", "legalForm": "SAS", "shareCapital": "10000",
+ "siren": "732829320", "siret": "73282932000074", "rcsCity": "Lyon", "vatNumber": "FR44732829320",
+ "address": {"line1": "12 quai Saint-Antoine", "postalCode": "69002", "city": "Lyon", "countryCode": "FR"},
+ "email": "factures@maison-lumiere.example", "marketplaceSellerId": "12345",
+ "vatScheme": "standard", "stockLocation": "sellerCountry", "defaultVatRate": "20",
+ "invoicePrefix": "F", "creditNotePrefix": "AV", "plan": "perInvoice"}"#;
+
+fn order(status: &str) -> String {
+    format!(
+        r#"{{"orderId": "2611211432ABCD", "status": "{status}", "seller": {{"id": "12345"}},
+ "purchasedAt": "2026-11-21T14:32:00Z", "updatedAt": "2026-11-21T18:00:00Z",
+ "billingAddress": {{"firstName": "Élodie", "lastName": "Durand", "addressLine1": "3 rue des Lilas",
+                    "postalCode": "69003", "city": "Lyon", "countryCode": "FR"}},
+ "totalPrice": {{"sellingPrice": 64.97}},
+ "lines": [{{"orderLineId": "1", "status": "{status}", "quantity": 2,
+   "offer": {{"productTitle": "Théière en fonte"}},
+   "sellingPrice": {{"unitSalesPrice": 29.99, "shippingCost": 4.99, "taxes": [{{"rate": 20.0}}]}},
+   "shippingAddress": {{"countryCode": "FR"}}}}]}}"#
+    )
+}
+
+fn inputs(dir: &Path, status: &str) -> (String, String) {
+    let seller = dir.join("seller.json");
+    let order_path = dir.join("order.json");
+    std::fs::write(&seller, SELLER).unwrap();
+    std::fs::write(&order_path, order(status)).unwrap();
+    (seller.display().to_string(), order_path.display().to_string())
+}
+
+#[test]
+fn render_writes_the_factur_x_pdf_and_the_ubl_of_an_order() {
+    let dir = scratch("render-ok");
+    let (seller, order) = inputs(&dir, "Shipped");
+    let out = dir.join("out");
+    let o = marketbill(&["render", "--seller", &seller, "--order", &order, "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let pdf = std::fs::read(out.join("F2026-000001.pdf")).unwrap();
+    let xml = std::fs::read_to_string(out.join("F2026-000001.xml")).unwrap();
+    assert!(pdf.starts_with(b"%PDF-1.7"));
+    assert!(xml.contains("<cbc:ID>F2026-000001</cbc:ID>"));
+    assert!(xml.contains("<cbc:TaxInclusiveAmount currencyID=\"EUR\">64.97</cbc:TaxInclusiveAmount>"));
+    // The same input renders the same bytes.
+    let again = dir.join("again");
+    let o = marketbill(&["render", "--seller", &seller, "--order", &order, "--out", again.to_str().unwrap()]);
+    assert!(o.status.success());
+    assert_eq!(std::fs::read(again.join("F2026-000001.pdf")).unwrap(), pdf);
+}
+
+#[test]
+fn render_takes_a_number_and_an_issue_date() {
+    let dir = scratch("render-number");
+    let (seller, order) = inputs(&dir, "Delivered");
+    let out = dir.join("out");
+    let o = marketbill(&[
+        "render",
+        "--seller",
+        &seller,
+        "--order",
+        &order,
+        "--out",
+        out.to_str().unwrap(),
+        "--number",
+        "F2027-000042",
+        "--issue-date",
+        "2027-01-03",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let xml = std::fs::read_to_string(out.join("F2027-000042.xml")).unwrap();
+    assert!(xml.contains("<cbc:IssueDate>2027-01-03</cbc:IssueDate>"));
+}
+
+fn assert_refused(o: &Output, out: &Path, expect: &str) {
+    assert!(!o.status.success());
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains(expect), "{stderr}");
+    assert!(!out.exists() || std::fs::read_dir(out).unwrap().next().is_none(), "files were written");
+}
+
+#[test]
+fn a_refused_order_writes_nothing_and_says_why_in_one_line() {
+    let dir = scratch("render-refused");
+    let (seller, order) = inputs(&dir, "Cancelled");
+    let out = dir.join("out");
+    let o = marketbill(&["render", "--seller", &seller, "--order", &order, "--out", out.to_str().unwrap()]);
+    assert_refused(&o, &out, "not shipped");
+}
+
+#[test]
+fn invalid_input_writes_nothing_and_says_why_in_one_line() {
+    let dir = scratch("render-invalid");
+    let (seller, order) = inputs(&dir, "Shipped");
+    std::fs::write(&seller, SELLER.replace("732829320\", \"siret", "732829321\", \"siret")).unwrap();
+    let out = dir.join("out");
+    let o = marketbill(&["render", "--seller", &seller, "--order", &order, "--out", out.to_str().unwrap()]);
+    assert_refused(&o, &out, "siren");
+
+    let (seller, order) = inputs(&dir, "Shipped");
+    std::fs::write(&order, "{\"orderId\": \"X1\", \"status\": \"Shipped\", \"lines\": [{\"quantity\": \"many\"}]}")
+        .unwrap();
+    let o = marketbill(&["render", "--seller", &seller, "--order", &order, "--out", out.to_str().unwrap()]);
+    assert_refused(&o, &out, "lines[0].quantity");
+
+    let o = marketbill(&["render", "--seller", "/nonexistent.json", "--order", &order, "--out", out.to_str().unwrap()]);
+    assert_refused(&o, &out, "/nonexistent.json");
+}
+
+#[test]
+fn demo_issues_invoices_once_and_a_second_run_issues_nothing_new() {
+    let dir = scratch("demo");
+    let data = dir.join("data");
+    let first = marketbill(&["demo", "--data-dir", data.to_str().unwrap(), "--orders", "6"]);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let text = String::from_utf8_lossy(&first.stdout);
+    assert!(text.contains("invoices issued:    6"), "{text}");
+    let second = marketbill(&["demo", "--data-dir", data.to_str().unwrap(), "--orders", "6"]);
+    let text = String::from_utf8_lossy(&second.stdout);
+    assert!(text.contains("invoices issued:    0"), "{text}");
+    assert!(text.contains("already invoiced:   6"), "{text}");
+}

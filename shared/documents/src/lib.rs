@@ -1,0 +1,53 @@
+//! # marketbill-documents
+//!
+//! Pure renderers from a domain [`Invoice`] (or credit note) to bytes:
+//! - [`ubl::to_ubl`]: UBL 2.1 `Invoice` / `CreditNote`, EN 16931;
+//! - [`cii::to_cii`]: UN/CEFACT CII, Factur-X profile EN 16931;
+//! - [`render_pdf`]: a Factur-X PDF/A-3b with the CII embedded as `factur-x.xml`;
+//! - [`bundle::zip_documents`]: a ZIP of many documents with stable names.
+//!
+//! Deterministic: the same invoice always gives the same bytes (ids and dates come from the
+//! invoice), so a retry rewrites the same object and tests can compare hashes. No I/O.
+
+pub mod bundle;
+pub mod cii;
+pub mod font;
+mod hinting;
+mod icc;
+pub mod labels;
+pub mod layout;
+pub mod pdf;
+pub mod ubl;
+mod xml;
+
+use marketbill_domain::Invoice;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RenderError {
+    #[error("the embedded font cannot be used: {0}")]
+    Font(String),
+    #[error("the archive cannot be written: {0}")]
+    Archive(String),
+}
+
+/// The two documents of an invoice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// Factur-X PDF/A-3.
+    pub pdf: Vec<u8>,
+    /// UBL 2.1 XML.
+    pub ubl: Vec<u8>,
+}
+
+/// Renders the Factur-X PDF of an invoice.
+pub fn render_pdf(inv: &Invoice) -> Result<Vec<u8>, RenderError> {
+    let fonts = font::family()?;
+    let cii = cii::to_cii(inv);
+    let pages = layout::layout(inv, fonts);
+    pdf::write_pdf(inv, &pages, fonts, &cii)
+}
+
+/// Renders both documents of an invoice.
+pub fn render(inv: &Invoice) -> Result<Rendered, RenderError> {
+    Ok(Rendered { pdf: render_pdf(inv)?, ubl: ubl::to_ubl(inv) })
+}
