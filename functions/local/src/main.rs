@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod demo;
 mod render;
+mod simulate;
 
 #[derive(Parser)]
 #[command(name = "marketbill", version, about = "Automatic, legally complete invoices for marketplace sellers")]
@@ -31,6 +32,21 @@ enum Command {
         /// Seed of the order generator.
         #[arg(long, default_value_t = 2026)]
         seed: u64,
+    },
+    /// Serve the Octopia Seller API simulator with seeded orders until stopped.
+    Simulate {
+        /// Loopback port (0 picks a free one).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Seed of the orders and credentials.
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
+        /// Number of sellers (one API client each).
+        #[arg(long, default_value_t = 2)]
+        sellers: usize,
+        /// Shipped orders per seller (ineligible ones are added on top).
+        #[arg(long, default_value_t = 25)]
+        orders: usize,
     },
     /// Render the Factur-X PDF and UBL XML of one marketplace order for one seller.
     Render {
@@ -57,6 +73,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo { data_dir, sellers, orders, seed } => {
             demo::run(&demo::DemoOptions { data_dir, sellers, orders, seed })
+        }
+        Command::Simulate { port, seed, sellers, orders } => {
+            simulate::run(&simulate::SimulateOptions { port, seed, sellers, orders })
         }
         Command::Render { seller, order, out, number, issue_date } => {
             render::run(&render::RenderOptions { seller, order, out, number, issue_date }).map(|files| {

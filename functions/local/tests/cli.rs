@@ -134,3 +134,58 @@ fn demo_issues_invoices_once_and_a_second_run_issues_nothing_new() {
     assert!(text.contains("invoices issued:    0"), "{text}");
     assert!(text.contains("already invoiced:   6"), "{text}");
 }
+
+/// A child process killed when the test ends, whatever happens.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn simulate_prints_where_it_listens_and_serves_the_api() {
+    use std::io::BufRead;
+    let child = Command::new(env!("CARGO_BIN_EXE_marketbill"))
+        .args(["simulate", "--sellers", "2", "--orders", "7", "--seed", "5"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = Child(child);
+    let stdout = child.0.stdout.take().unwrap();
+    // The ready line; a reader thread and a bounded wait, so a silent child fails the test.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(std::time::Duration::from_secs(30)).expect("no ready line");
+    let ready: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let clients = ready["clients"].as_array().unwrap();
+    assert_eq!(clients.len(), 2);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let config = marketbill_octopia::OctopiaConfig::new(
+            ready["apiBase"].as_str().unwrap(),
+            ready["authBase"].as_str().unwrap(),
+        );
+        let client = marketbill_octopia::OctopiaClient::new(config).unwrap();
+        let c = &clients[0];
+        let creds = marketbill_octopia::Credentials {
+            client_id: c["clientId"].as_str().unwrap().into(),
+            client_secret: marketbill_octopia::Secret::new(c["clientSecret"].as_str().unwrap()),
+            seller_id: c["sellerId"].as_str().unwrap().into(),
+        };
+        let q = marketbill_octopia::OrderQuery {
+            statuses: vec!["Shipped".into(), "Delivered".into()],
+            shipping_country: Some("FR".into()),
+            ..Default::default()
+        };
+        let orders = client.list_orders(&creds, &q).await.unwrap();
+        assert_eq!(orders.len(), 7);
+    });
+}

@@ -80,7 +80,9 @@ fn rfc3339(t: OffsetDateTime) -> Value {
 impl OrderGenerator {
     pub fn new(seed: u64, seller_id: &str) -> Self {
         let salt = seller_id.bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
-        OrderGenerator { rng: SplitMix64::new(seed ^ salt), seller_id: seller_id.to_owned(), counter: 0, max_lines: 60 }
+        // Fork rather than xor: nearby seeds and seller ids must not give the same stream.
+        let rng = SplitMix64::new(seed).fork(salt);
+        OrderGenerator { rng, seller_id: seller_id.to_owned(), counter: 0, max_lines: 60 }
     }
 
     fn order_id(&mut self, at: OffsetDateTime) -> String {
