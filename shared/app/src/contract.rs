@@ -1,0 +1,422 @@
+//! The contract every adapter set must honour, written once and run on both: the AWS adapters
+//! against moto, the embedded ones on SQLite and folders. Each function is one behaviour;
+//! the adapter crates call them from their tests.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use marketbill_domain::{Draft, IssueRequest, Order, Refusal, SellerProfile, draft_invoice};
+use marketbill_testkit::OrderGenerator;
+use marketbill_testkit::sellers::sample_seller;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use time::macros::datetime;
+
+use crate::mail::{decode_header, invoice_mail, parse_mail};
+use crate::model::{
+    BuyerRequestRecord, ImportRecord, InvoiceQuery, OrderStage, RunRecord, SellerId, SellerRecord, SellerStatus,
+    month_key,
+};
+use crate::ports::{DocumentStore, Ledger, LedgerError, Mailer, Queue, SecretBox, SellerRunMessage};
+
+/// The adapter set under test.
+pub struct Subject {
+    pub ledger: Arc<dyn Ledger>,
+    pub store: Arc<dyn DocumentStore>,
+    pub mailer: Arc<dyn Mailer>,
+    pub queue: Arc<dyn Queue>,
+    pub secrets: Arc<dyn SecretBox>,
+}
+
+/// What the tests need to look behind an adapter.
+#[async_trait]
+pub trait Probe: Send + Sync {
+    /// The raw MIME of every mail the mailer sent.
+    async fn sent_mails(&self) -> Vec<Vec<u8>>;
+    /// Every byte the ledger holds, as stored.
+    async fn raw_ledger(&self) -> Vec<u8>;
+    /// Fetches a presigned link the way a browser would.
+    async fn fetch(&self, url: &str) -> Result<Vec<u8>, String>;
+}
+
+pub const NOW: OffsetDateTime = datetime!(2026-11-22 05:00 UTC);
+
+/// A seller id unique to one test (the adapters are shared between tests).
+pub fn unique_seller(tag: &str) -> SellerId {
+    let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("{tag}-{:x}", n % 0xFFFF_FFFF_FFFF).parse().unwrap()
+}
+
+pub fn profile() -> SellerProfile {
+    sample_seller(0, "10000").unwrap()
+}
+
+pub fn seller_record(id: &SellerId) -> SellerRecord {
+    SellerRecord {
+        seller_id: id.clone(),
+        profile: profile(),
+        status: SellerStatus::Active,
+        registered_at: NOW - time::Duration::days(3),
+        credentials: None,
+    }
+}
+
+/// `n` shipped orders of seller "10000" and their drafts.
+pub fn drafts(seed: u64, n: usize) -> Vec<(String, Draft)> {
+    let seller = profile();
+    let mut g = OrderGenerator::new(seed, "10000");
+    g.max_lines = 4;
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let order = Order::from_value(g.shipped(NOW, 48)).unwrap();
+        if let Ok(d) = draft_invoice(&IssueRequest { order: &order, seller: &seller, buyer_data: None, issued_at: NOW })
+        {
+            out.push((order.order_id.to_string(), d));
+        }
+    }
+    out
+}
+
+pub async fn sellers_are_stored_listed_unsubscribed_and_purged(s: &Subject) {
+    let a = unique_seller("sa");
+    let b = unique_seller("sb");
+    s.ledger.put_seller(&seller_record(&a)).await.unwrap();
+    s.ledger.put_seller(&seller_record(&b)).await.unwrap();
+    assert_eq!(s.ledger.get_seller(&a).await.unwrap().unwrap(), seller_record(&a));
+    let active = s.ledger.active_sellers().await.unwrap();
+    assert!(active.contains(&a) && active.contains(&b));
+
+    let mut gone = seller_record(&b);
+    gone.status = SellerStatus::Unsubscribed { at: NOW, purge_after: NOW + time::Duration::days(31) };
+    s.ledger.put_seller(&gone).await.unwrap();
+    assert!(!s.ledger.active_sellers().await.unwrap().contains(&b));
+    assert!(s.ledger.unsubscribed_sellers().await.unwrap().iter().any(|r| r.seller_id == b));
+
+    let (order_id, draft) = drafts(1, 1).pop().unwrap();
+    s.ledger.issue(&b, &order_id, draft, NOW).await.unwrap();
+    let removed = s.ledger.delete_seller(&b).await.unwrap();
+    assert!(removed >= 4, "profile, order, invoice, series, usage: {removed}");
+    assert_eq!(s.ledger.get_seller(&b).await.unwrap(), None);
+    assert_eq!(s.ledger.get_order(&b, &order_id).await.unwrap(), None);
+    assert!(s.ledger.get_seller(&a).await.unwrap().is_some(), "the other seller is untouched");
+    assert_eq!(s.ledger.get_seller(&unique_seller("none")).await.unwrap(), None);
+}
+
+pub async fn issuing_numbers_records_and_meters_in_one_write(s: &Subject) {
+    let seller = unique_seller("iss");
+    s.ledger.put_seller(&seller_record(&seller)).await.unwrap();
+    let mut batch = drafts(2, 3);
+    let (o1, d1) = batch.remove(0);
+    let series = d1.series.clone();
+    let inv = s.ledger.issue(&seller, &o1, d1.clone(), NOW).await.unwrap();
+    assert_eq!(inv.number.as_str(), "ML2026-000001");
+    assert_eq!(s.ledger.series_counter(&seller, &series).await.unwrap(), 1);
+    assert_eq!(s.ledger.usage(&seller, &month_key(NOW)).await.unwrap(), 1);
+    let order = s.ledger.get_order(&seller, &o1).await.unwrap().unwrap();
+    assert_eq!((order.stage, order.number.clone()), (OrderStage::Issued, Some(inv.number.clone())));
+    let rec = s.ledger.get_invoice(&seller, &inv.number).await.unwrap().unwrap();
+    assert_eq!(rec.invoice, inv);
+    assert_eq!(rec.order_id, o1);
+    assert_eq!(s.ledger.find_order_seller(&o1).await.unwrap(), Some(seller.clone()));
+
+    // The same order again: refused, nothing consumed.
+    match s.ledger.issue(&seller, &o1, d1, NOW).await {
+        Err(LedgerError::AlreadyIssued { number, .. }) => assert_eq!(number, "ML2026-000001"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.ledger.series_counter(&seller, &series).await.unwrap(), 1);
+    assert_eq!(s.ledger.usage(&seller, &month_key(NOW)).await.unwrap(), 1);
+
+    // A skip never overwrites an invoice; a refused order is recorded with its reason.
+    let refusal = Refusal::NotShipped { status: "Cancelled".into() };
+    s.ledger.record_skip(&seller, &o1, &refusal, NOW).await.unwrap();
+    assert_eq!(s.ledger.get_order(&seller, &o1).await.unwrap().unwrap().stage, OrderStage::Issued);
+    s.ledger.record_skip(&seller, "SKIPPED0001", &refusal, NOW).await.unwrap();
+    let skipped = s.ledger.get_order(&seller, "SKIPPED0001").await.unwrap().unwrap();
+    assert_eq!((skipped.stage, skipped.refusal), (OrderStage::Skipped, Some(refusal.clone())));
+
+    // Steps are recorded on the order.
+    let mut step = s.ledger.get_order(&seller, &o1).await.unwrap().unwrap();
+    step.stage = OrderStage::Mailed;
+    step.message_id = Some("msg-1".into());
+    s.ledger.update_order(&seller, &step).await.unwrap();
+    assert_eq!(s.ledger.get_order(&seller, &o1).await.unwrap().unwrap().message_id.as_deref(), Some("msg-1"));
+    let unfinished = s.ledger.unfinished_orders(&seller).await.unwrap();
+    assert!(unfinished.iter().any(|o| o.order_id == o1));
+    assert!(unfinished.iter().any(|o| o.order_id == "SKIPPED0001"), "a refusal that may change is looked at again");
+    let mut never = step.clone();
+    never.order_id = "NEVERISSUED".into();
+    assert!(matches!(s.ledger.update_order(&seller, &never).await, Err(LedgerError::NotIssued { .. })));
+
+    // Documents are recorded beside the frozen invoice.
+    let pdf = crate::model::StoredObject { key: "sellers/x/a.pdf".into(), sha256: "ab".repeat(32), size: 10 };
+    let xml = crate::model::StoredObject { key: "sellers/x/a.xml".into(), sha256: "cd".repeat(32), size: 20 };
+    s.ledger.set_documents(&seller, &inv.number, &pdf, &xml).await.unwrap();
+    let rec = s.ledger.get_invoice(&seller, &inv.number).await.unwrap().unwrap();
+    assert_eq!((rec.pdf, rec.xml, rec.invoice), (Some(pdf), Some(xml), inv.clone()));
+
+    // A correction: credit note and new invoice, atomically.
+    let (o2, d2) = batch.remove(0);
+    let original = s.ledger.issue(&seller, &o2, d2.clone(), NOW).await.unwrap();
+    let credit = original.credit_note(&profile(), NOW, "données corrigées");
+    let (cn, replacement) = s.ledger.issue_correction(&seller, &o2, credit, d2, NOW).await.unwrap();
+    assert_eq!(cn.number.as_str(), "MLAV2026-000001");
+    assert_eq!(replacement.number.as_str(), "ML2026-000003");
+    assert_eq!(s.ledger.get_order(&seller, &o2).await.unwrap().unwrap().number, Some(replacement.number.clone()));
+    assert_eq!(s.ledger.usage(&seller, &month_key(NOW)).await.unwrap(), 3);
+
+    // Listing with filters and paging.
+    let (o3, d3) = batch.remove(0);
+    s.ledger.issue(&seller, &o3, d3, NOW).await.unwrap();
+    let all = s.ledger.list_invoices(&seller, &InvoiceQuery { limit: 100, ..Default::default() }).await.unwrap();
+    assert_eq!(all.items.len(), 5);
+    let first = s.ledger.list_invoices(&seller, &InvoiceQuery { limit: 2, ..Default::default() }).await.unwrap();
+    assert_eq!(first.items.len(), 2);
+    let rest = s
+        .ledger
+        .list_invoices(&seller, &InvoiceQuery { limit: 10, after: first.next.clone(), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(rest.items.len(), 3);
+    let numbers: BTreeSet<String> =
+        first.items.iter().chain(rest.items.iter()).map(|r| r.invoice.number.to_string()).collect();
+    assert_eq!(numbers.len(), 5);
+    let credits = s
+        .ledger
+        .list_invoices(&seller, &InvoiceQuery { credit_notes: Some(true), limit: 10, ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(credits.items.len(), 1);
+    let of_order = s
+        .ledger
+        .list_invoices(&seller, &InvoiceQuery { order_id: Some(o2.clone()), limit: 10, ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(of_order.items.len(), 3);
+    let later = s
+        .ledger
+        .list_invoices(
+            &seller,
+            &InvoiceQuery { from: Some(time::macros::date!(2026 - 12 - 01)), limit: 10, ..Default::default() },
+        )
+        .await
+        .unwrap();
+    assert!(later.items.is_empty());
+    // Another seller sees none of it.
+    let other = unique_seller("other");
+    assert!(
+        s.ledger
+            .list_invoices(&other, &InvoiceQuery { limit: 10, ..Default::default() })
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert_eq!(s.ledger.get_invoice(&other, &inv.number).await.unwrap(), None);
+}
+
+/// 8 tasks issue invoices for the same 200 orders at once, each order tried by every task:
+/// numbers are exactly 1..=200, none twice, usage 200.
+pub async fn concurrent_issues_never_skip_or_reuse_a_number(s: &Subject, orders: usize, tasks: usize) {
+    let seller = unique_seller("conc");
+    s.ledger.put_seller(&seller_record(&seller)).await.unwrap();
+    let batch = Arc::new(drafts(3, orders));
+    let series = batch[0].1.series.clone();
+    let mut handles = Vec::new();
+    for t in 0..tasks {
+        let ledger = s.ledger.clone();
+        let batch = batch.clone();
+        let seller = seller.clone();
+        handles.push(tokio::spawn(async move {
+            let mut issued = Vec::new();
+            // Each task walks the orders from a different starting point.
+            for i in 0..batch.len() {
+                let (order_id, draft) = &batch[(i + t * batch.len() / tasks) % batch.len()];
+                match ledger.issue(&seller, order_id, draft.clone(), NOW).await {
+                    Ok(inv) => issued.push((order_id.clone(), inv.number.counter().unwrap())),
+                    Err(LedgerError::AlreadyIssued { .. }) => {}
+                    Err(e) => panic!("task {t}: {e}"),
+                }
+            }
+            issued
+        }));
+    }
+    let mut all = Vec::new();
+    for h in handles {
+        all.extend(h.await.unwrap());
+    }
+    let mut counters: Vec<u64> = all.iter().map(|(_, n)| *n).collect();
+    counters.sort_unstable();
+    assert_eq!(counters, (1..=orders as u64).collect::<Vec<_>>(), "numbers 1..={orders}, no gap, no duplicate");
+    let distinct_orders: BTreeSet<&String> = all.iter().map(|(o, _)| o).collect();
+    assert_eq!(distinct_orders.len(), orders, "each order invoiced once");
+    assert_eq!(s.ledger.usage(&seller, &month_key(NOW)).await.unwrap(), orders as u64);
+    assert_eq!(s.ledger.series_counter(&seller, &series).await.unwrap(), orders as u64);
+    for (order_id, _) in batch.iter() {
+        let rec = s.ledger.get_order(&seller, order_id).await.unwrap().unwrap();
+        assert_eq!(rec.stage, OrderStage::Issued);
+    }
+}
+
+pub async fn watermarks_runs_imports_and_requests_are_kept(s: &Subject) {
+    let seller = unique_seller("misc");
+    s.ledger.put_seller(&seller_record(&seller)).await.unwrap();
+    assert_eq!(s.ledger.watermark(&seller).await.unwrap(), None);
+    s.ledger.advance_watermark(&seller, NOW).await.unwrap();
+    s.ledger.advance_watermark(&seller, NOW - time::Duration::hours(5)).await.unwrap();
+    assert_eq!(s.ledger.watermark(&seller).await.unwrap(), Some(NOW), "the watermark never goes back");
+    s.ledger.advance_watermark(&seller, NOW + time::Duration::hours(1)).await.unwrap();
+    assert_eq!(s.ledger.watermark(&seller).await.unwrap(), Some(NOW + time::Duration::hours(1)));
+
+    let run = RunRecord {
+        started_at: "2026-11-22T05:00:00Z".into(),
+        orders_seen: 3,
+        issued: 2,
+        complete: true,
+        ..Default::default()
+    };
+    s.ledger.record_run(&seller, NOW, &run).await.unwrap();
+    let mut later = run.clone();
+    later.issued = 1;
+    s.ledger.record_run(&seller, NOW + time::Duration::hours(12), &later).await.unwrap();
+    let runs = s.ledger.runs(&seller, 10).await.unwrap();
+    assert_eq!(runs, vec![later, run], "newest first");
+
+    let import = ImportRecord {
+        import_id: format!("imp-{seller}"),
+        order_ids: vec!["A".into(), "B".into()],
+        status: "Running".into(),
+        polls: 0,
+        created_at: NOW,
+    };
+    s.ledger.put_import(&seller, &import).await.unwrap();
+    let pending = s.ledger.pending_imports().await.unwrap();
+    assert!(pending.iter().any(|(sid, i)| sid == &seller && i == &import));
+    let mut done = import.clone();
+    done.status = "Success".into();
+    done.polls = 2;
+    s.ledger.put_import(&seller, &done).await.unwrap();
+    assert!(!s.ledger.pending_imports().await.unwrap().iter().any(|(_, i)| i.import_id == import.import_id));
+
+    let request = BuyerRequestRecord {
+        request_id: "req-1".into(),
+        order_id: "ORD-9".into(),
+        billing: marketbill_domain::BuyerBillingData {
+            kind: marketbill_domain::BuyerKind::Company,
+            name: "Atelier Durand".into(),
+            tax_number: Some(marketbill_domain::TaxNumber::parse("FR40303265045").unwrap()),
+            address: marketbill_domain::buyer::BuyerAddress {
+                line1: "8 avenue Foch".into(),
+                line2: None,
+                postal_code: "75016".into(),
+                city: "Paris".into(),
+                country_code: "FR".parse().unwrap(),
+            },
+        },
+        status: "pending".into(),
+        received_at: NOW,
+    };
+    s.ledger.put_request(&seller, &request).await.unwrap();
+    assert_eq!(s.ledger.requests_for_order(&seller, "ORD-9").await.unwrap(), vec![request]);
+    assert!(s.ledger.requests_for_order(&seller, "ORD-8").await.unwrap().is_empty());
+}
+
+pub async fn documents_are_stored_hashed_listed_linked_and_purged(s: &Subject, probe: &dyn Probe) {
+    let prefix = format!("sellers/{}/", unique_seller("doc"));
+    let pdf = b"%PDF-1.7 test document \xE2\x82\xAC".to_vec();
+    let key = format!("{prefix}invoices/2026/F2026-000001.pdf");
+    let stored = s.store.put(&key, &pdf, "application/pdf").await.unwrap();
+    assert_eq!(stored.sha256, hex::encode(Sha256::digest(&pdf)));
+    assert_eq!(stored.size, pdf.len() as u64);
+    assert_eq!(s.store.get(&key).await.unwrap(), Some(pdf.clone()));
+    assert_eq!(s.store.get(&format!("{prefix}missing.pdf")).await.unwrap(), None);
+    s.store.put(&format!("{prefix}invoices/2026/F2026-000001.xml"), b"<x/>", "application/xml").await.unwrap();
+    // Rewriting the same key with the same bytes is harmless.
+    s.store.put(&key, &pdf, "application/pdf").await.unwrap();
+    let listed = s.store.list(&prefix).await.unwrap();
+    assert_eq!(listed, vec![key.clone(), format!("{prefix}invoices/2026/F2026-000001.xml")]);
+
+    let link = s.store.presign_get(&key, Duration::from_secs(300)).await.unwrap();
+    let lifetime = link.expires_at - OffsetDateTime::now_utc();
+    assert!(lifetime > time::Duration::minutes(4) && lifetime <= time::Duration::minutes(5), "{lifetime}");
+    assert_eq!(probe.fetch(&link.url).await.unwrap(), pdf);
+
+    assert!(s.store.put("../etc/passwd", b"x", "text/plain").await.is_err());
+    assert!(s.store.put("/abs", b"x", "text/plain").await.is_err());
+
+    assert_eq!(s.store.delete_prefix(&prefix).await.unwrap(), 2);
+    assert!(s.store.list(&prefix).await.unwrap().is_empty());
+}
+
+pub async fn a_sent_mail_carries_the_pdf_byte_for_byte(s: &Subject, probe: &dyn Probe, from: &str) {
+    let (_, draft) = drafts(4, 1).pop().unwrap();
+    let invoice = draft.finalize("ML2026-000042".parse().unwrap());
+    let pdf = marketbill_documents::render_pdf(&invoice).unwrap();
+    let to = format!("{}@relay.marketplace.example", unique_seller("buyer"));
+    let mail = invoice_mail(&invoice, &pdf, from, &to, NOW);
+    let id = s.mailer.send(&mail).await.unwrap();
+    assert!(!id.is_empty());
+    let sent = probe.sent_mails().await;
+    let ours = sent
+        .iter()
+        .map(|m| parse_mail(m))
+        .find(|(headers, _)| headers.iter().any(|(k, v)| k == "To" && v.contains(&to)))
+        .expect("the mail was not found among the sent ones");
+    let subject = ours.0.iter().find(|(k, _)| k == "Subject").map(|(_, v)| decode_header(v)).unwrap();
+    assert!(subject.contains("ML2026-000042") && subject.contains("Maison Lumière"), "{subject}");
+    let attachment = ours.1.iter().find(|p| p.content_type == "application/pdf").unwrap();
+    assert_eq!(attachment.file_name.as_deref(), Some("ML2026-000042.pdf"));
+    assert_eq!(attachment.bytes, pdf, "the attachment is the PDF, byte for byte");
+    let text = ours.1.iter().find(|p| p.content_type == "text/plain").unwrap();
+    let body = String::from_utf8(text.bytes.clone()).unwrap();
+    assert!(body.contains("facture ML2026-000042") && body.contains("Maison Lumière"), "{body}");
+}
+
+pub async fn queued_runs_are_received_and_acknowledged(s: &Subject) {
+    let ids: Vec<SellerId> = (0..3).map(|i| unique_seller(&format!("q{i}"))).collect();
+    for id in &ids {
+        s.queue.send(&SellerRunMessage { seller_id: id.clone(), reason: "schedule".into() }).await.unwrap();
+    }
+    let mut got = Vec::new();
+    for _ in 0..20 {
+        if got.len() >= ids.len() {
+            break;
+        }
+        got.extend(s.queue.receive(10, Duration::from_millis(500)).await.unwrap());
+    }
+    let mut received: Vec<SellerId> = got.iter().map(|r| r.message.seller_id.clone()).collect();
+    received.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(received, expected);
+    for r in &got {
+        s.queue.ack(&r.receipt).await.unwrap();
+    }
+    assert!(s.queue.receive(10, Duration::from_millis(200)).await.unwrap().is_empty());
+}
+
+pub async fn secrets_are_sealed_and_never_stored_in_clear(s: &Subject, probe: &dyn Probe) {
+    let secret = format!("octopia-secret-{}", unique_seller("x"));
+    let sealed = s.secrets.seal(secret.as_bytes()).await.unwrap();
+    assert!(!sealed.ciphertext.windows(secret.len()).any(|w| w == secret.as_bytes()));
+    assert_eq!(s.secrets.open(&sealed).await.unwrap(), secret.as_bytes());
+    let mut tampered = sealed.clone();
+    tampered.ciphertext[0] ^= 0x55;
+    assert!(s.secrets.open(&tampered).await.is_err());
+
+    let seller = unique_seller("cred");
+    let mut record = seller_record(&seller);
+    record.credentials = Some(sealed);
+    s.ledger.put_seller(&record).await.unwrap();
+    let raw = probe.raw_ledger().await;
+    assert!(!raw.is_empty());
+    assert!(!raw.windows(secret.len()).any(|w| w == secret.as_bytes()), "the plaintext secret is in the ledger");
+    let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, secret.as_bytes());
+    assert!(!raw.windows(b64.len()).any(|w| w == b64.as_bytes()), "the secret is in the ledger in base64");
+    let back = s.ledger.get_seller(&seller).await.unwrap().unwrap();
+    assert_eq!(s.secrets.open(back.credentials.as_ref().unwrap()).await.unwrap(), secret.as_bytes());
+}

@@ -1,0 +1,15 @@
+//! # marketbill-app
+//!
+//! The use cases of Marketbill, written against ports ([`ports`]): small async traits for the
+//! ledger, the document store, the mailer, the queue and the secret box. Adapters live in
+//! `marketbill-aws` (DynamoDB, S3, SES v2, SQS, KMS) and `marketbill-local` (SQLite, folders,
+//! an outbox, a channel, a key file); one contract suite ([`contract`], feature `contract`)
+//! runs on both.
+
+#[cfg(feature = "contract")]
+pub mod contract;
+pub mod crypto;
+pub mod mail;
+pub mod model;
+pub mod ports;
+pub mod table;

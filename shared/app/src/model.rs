@@ -1,0 +1,272 @@
+//! Records the use cases keep: sellers, orders and their progress, invoices, imports, runs.
+
+use std::fmt;
+use std::str::FromStr;
+
+use marketbill_domain::{Invoice, InvoiceNumber, Refusal, SellerProfile};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use time::OffsetDateTime;
+
+/// Our id of a seller account (the identity provider's subject on AWS).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SellerId(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a seller id is 1 to 128 letters, digits, '-' or '_', got {0:?}")]
+pub struct SellerIdError(pub String);
+
+impl FromStr for SellerId {
+    type Err = SellerIdError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let ok = (1..=128).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if ok { Ok(SellerId(s.to_owned())) } else { Err(SellerIdError(s.to_owned())) }
+    }
+}
+
+impl SellerId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for SellerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for SellerId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for SellerId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Bytes that travel as base64 in JSON.
+pub mod b64 {
+    use base64::Engine;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(v))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD.decode(text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A secret sealed by envelope encryption: the data key encrypted by the master key (KMS or a
+/// local key file), the secret encrypted by the data key (AES-256-GCM).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SealedSecret {
+    /// Which master key sealed the data key.
+    pub key_id: String,
+    #[serde(with = "b64")]
+    pub encrypted_key: Vec<u8>,
+    #[serde(with = "b64")]
+    pub nonce: Vec<u8>,
+    #[serde(with = "b64")]
+    pub ciphertext: Vec<u8>,
+}
+
+impl fmt::Debug for SealedSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SealedSecret(key {}, {} bytes)", self.key_id, self.ciphertext.len())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "state")]
+pub enum SellerStatus {
+    Active,
+    /// No new invoices; downloads stay open until `purge_after`.
+    Unsubscribed {
+        #[serde(with = "time::serde::rfc3339")]
+        at: OffsetDateTime,
+        #[serde(with = "time::serde::rfc3339")]
+        purge_after: OffsetDateTime,
+    },
+}
+
+/// A seller account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SellerRecord {
+    pub seller_id: SellerId,
+    pub profile: SellerProfile,
+    pub status: SellerStatus,
+    #[serde(with = "time::serde::rfc3339")]
+    pub registered_at: OffsetDateTime,
+    /// Marketplace client id and secret, sealed; never returned by the portal.
+    pub credentials: Option<SealedSecret>,
+}
+
+impl SellerRecord {
+    pub fn is_active(&self) -> bool {
+        self.status == SellerStatus::Active
+    }
+}
+
+/// Where an order is in its life: each step is recorded so a crash resumes where it stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum OrderStage {
+    /// Refused for a recorded reason (may be looked at again if it can change).
+    Skipped,
+    /// Numbered and recorded; documents not stored yet.
+    Issued,
+    /// PDF and XML stored, hashes recorded.
+    Stored,
+    /// E-mailed to the buyer.
+    Mailed,
+    /// Uploaded to the marketplace; import running.
+    Uploaded,
+    /// The marketplace accepted the document.
+    Accepted,
+    /// The marketplace kept refusing it.
+    Rejected,
+}
+
+/// The progress of one order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderRecord {
+    pub order_id: String,
+    pub stage: OrderStage,
+    pub number: Option<InvoiceNumber>,
+    pub refusal: Option<Refusal>,
+    pub message_id: Option<String>,
+    pub import_id: Option<String>,
+    pub upload_attempts: u32,
+    pub last_error: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl OrderRecord {
+    pub fn skipped(order_id: &str, refusal: Refusal, at: OffsetDateTime) -> OrderRecord {
+        OrderRecord {
+            order_id: order_id.to_owned(),
+            stage: OrderStage::Skipped,
+            number: None,
+            refusal: Some(refusal),
+            message_id: None,
+            import_id: None,
+            upload_attempts: 0,
+            last_error: None,
+            updated_at: at,
+        }
+    }
+}
+
+/// Where a document was stored, with its digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredObject {
+    pub key: String,
+    /// Lower-case hex SHA-256 of the bytes.
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// A numbered document, frozen, with where its files are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvoiceRecord {
+    pub seller_id: SellerId,
+    pub order_id: String,
+    pub invoice: Invoice,
+    #[serde(with = "time::serde::rfc3339")]
+    pub issued_at: OffsetDateTime,
+    pub pdf: Option<StoredObject>,
+    pub xml: Option<StoredObject>,
+}
+
+/// A marketplace import we wait for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportRecord {
+    pub import_id: String,
+    pub order_ids: Vec<String>,
+    /// `Running`, `Success`, `PartialSuccess`, `Failure`.
+    pub status: String,
+    pub polls: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl ImportRecord {
+    pub fn is_pending(&self) -> bool {
+        self.status == "Running"
+    }
+}
+
+/// What one seller run did (one record per run, for operators and the portal).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunRecord {
+    pub started_at: String,
+    pub finished_at: String,
+    pub orders_seen: u64,
+    pub issued: u64,
+    pub mailed: u64,
+    pub uploaded: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    pub complete: bool,
+}
+
+/// A buyer's request for an invoice with other billing data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuyerRequestRecord {
+    pub request_id: String,
+    pub order_id: String,
+    pub billing: marketbill_domain::BuyerBillingData,
+    /// `pending` (used when the invoice is issued) or `done`.
+    pub status: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub received_at: OffsetDateTime,
+}
+
+/// Which invoices to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InvoiceQuery {
+    pub from: Option<time::Date>,
+    pub to: Option<time::Date>,
+    pub credit_notes: Option<bool>,
+    pub order_id: Option<String>,
+    /// The last number of the previous page.
+    pub after: Option<String>,
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct InvoicePage {
+    pub items: Vec<InvoiceRecord>,
+    /// Pass as `after` to get the next page.
+    pub next: Option<String>,
+}
+
+/// The month key of usage counters (`2026-11`).
+pub fn month_key(at: OffsetDateTime) -> String {
+    let d = marketbill_domain::calendar::paris_date(at);
+    format!("{:04}-{:02}", d.year(), u8::from(d.month()))
+}
+
+/// Whether an invoice record passes a query's filters (paging aside).
+pub fn invoice_matches(rec: &InvoiceRecord, q: &InvoiceQuery) -> bool {
+    let d = rec.invoice.issue_date;
+    q.from.is_none_or(|f| d >= f)
+        && q.to.is_none_or(|t| d <= t)
+        && q.credit_notes.is_none_or(|c| c == rec.invoice.kind.is_credit_note())
+        && q.order_id.as_ref().is_none_or(|o| o == &rec.order_id)
+}

@@ -1,0 +1,258 @@
+//! The ports: small traits for every effect on the outside world. Each has an AWS adapter
+//! (`marketbill-aws`) and an embedded one (`marketbill-local`); one contract suite
+//! (`contract`, feature `contract`) runs on both.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use marketbill_domain::{Draft, Invoice, InvoiceNumber, Refusal, Series};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::model::{
+    BuyerRequestRecord, ImportRecord, InvoicePage, InvoiceQuery, InvoiceRecord, OrderRecord, RunRecord, SealedSecret,
+    SellerId, SellerRecord, StoredObject,
+};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LedgerError {
+    #[error("order {order_id} already has invoice {number}")]
+    AlreadyIssued { order_id: String, number: String },
+    #[error("order {order_id} has no invoice to update")]
+    NotIssued { order_id: String },
+    #[error("too much contention on series {series}; gave up after {attempts} attempts")]
+    Contention { series: String, attempts: u32 },
+    #[error("a stored record is unreadable ({what}): {reason}")]
+    Corrupt { what: String, reason: String },
+    #[error("the ledger is unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl LedgerError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, LedgerError::Contention { .. } | LedgerError::Unavailable(_))
+    }
+}
+
+/// State and metering: one table (DynamoDB) or one file (SQLite).
+#[async_trait]
+pub trait Ledger: Send + Sync {
+    /// Creates or replaces a seller account.
+    async fn put_seller(&self, seller: &SellerRecord) -> Result<(), LedgerError>;
+    async fn get_seller(&self, id: &SellerId) -> Result<Option<SellerRecord>, LedgerError>;
+    /// Sellers whose status is active (the scheduler's index).
+    async fn active_sellers(&self) -> Result<Vec<SellerId>, LedgerError>;
+    /// Sellers whose status is unsubscribed (for the purge).
+    async fn unsubscribed_sellers(&self) -> Result<Vec<SellerRecord>, LedgerError>;
+    /// Removes every record of a seller; returns how many were removed.
+    async fn delete_seller(&self, id: &SellerId) -> Result<u64, LedgerError>;
+
+    async fn get_order(&self, seller: &SellerId, order_id: &str) -> Result<Option<OrderRecord>, LedgerError>;
+    /// Records that an order was refused, unless it already has an invoice.
+    async fn record_skip(
+        &self,
+        seller: &SellerId,
+        order_id: &str,
+        refusal: &Refusal,
+        at: OffsetDateTime,
+    ) -> Result<(), LedgerError>;
+    /// Records a step of an issued order (stored, mailed, uploaded…). The order must be issued.
+    async fn update_order(&self, seller: &SellerId, record: &OrderRecord) -> Result<(), LedgerError>;
+    /// Orders past `Issued` but not finished, or refused for a reason that may change.
+    async fn unfinished_orders(&self, seller: &SellerId) -> Result<Vec<OrderRecord>, LedgerError>;
+    /// The seller that owns a marketplace order (index order id → seller).
+    async fn find_order_seller(&self, order_id: &str) -> Result<Option<SellerId>, LedgerError>;
+
+    /// **The atomic issue**: takes the next number of the draft's series, stores the frozen
+    /// invoice, marks the order invoiced and adds one to the month's usage — all or nothing.
+    /// A second issue for the same order fails with `AlreadyIssued`; no number is skipped or
+    /// used twice, whatever runs at the same time.
+    async fn issue(
+        &self,
+        seller: &SellerId,
+        order_id: &str,
+        draft: Draft,
+        at: OffsetDateTime,
+    ) -> Result<Invoice, LedgerError>;
+    /// A correction: credit note cancelling the order's invoice and a new invoice, in one
+    /// atomic write (the order then points to the new invoice; usage counts the new invoice).
+    async fn issue_correction(
+        &self,
+        seller: &SellerId,
+        order_id: &str,
+        credit_note: Draft,
+        replacement: Draft,
+        at: OffsetDateTime,
+    ) -> Result<(Invoice, Invoice), LedgerError>;
+    /// The last number taken in a series (0 when none).
+    async fn series_counter(&self, seller: &SellerId, series: &Series) -> Result<u64, LedgerError>;
+
+    async fn get_invoice(
+        &self,
+        seller: &SellerId,
+        number: &InvoiceNumber,
+    ) -> Result<Option<InvoiceRecord>, LedgerError>;
+    async fn list_invoices(&self, seller: &SellerId, query: &InvoiceQuery) -> Result<InvoicePage, LedgerError>;
+    /// Records where an invoice's files are and their SHA-256 (the invoice itself never changes).
+    async fn set_documents(
+        &self,
+        seller: &SellerId,
+        number: &InvoiceNumber,
+        pdf: &StoredObject,
+        xml: &StoredObject,
+    ) -> Result<(), LedgerError>;
+
+    /// Invoices issued in a month (`2026-11`).
+    async fn usage(&self, seller: &SellerId, month: &str) -> Result<u64, LedgerError>;
+
+    async fn watermark(&self, seller: &SellerId) -> Result<Option<OffsetDateTime>, LedgerError>;
+    /// Moves the watermark forward (never back).
+    async fn advance_watermark(&self, seller: &SellerId, to: OffsetDateTime) -> Result<(), LedgerError>;
+
+    async fn record_run(&self, seller: &SellerId, at: OffsetDateTime, run: &RunRecord) -> Result<(), LedgerError>;
+    async fn runs(&self, seller: &SellerId, limit: usize) -> Result<Vec<RunRecord>, LedgerError>;
+
+    /// Creates or updates an import; pending ones are indexed for the tracker.
+    async fn put_import(&self, seller: &SellerId, import: &ImportRecord) -> Result<(), LedgerError>;
+    async fn pending_imports(&self) -> Result<Vec<(SellerId, ImportRecord)>, LedgerError>;
+
+    async fn put_request(&self, seller: &SellerId, request: &BuyerRequestRecord) -> Result<(), LedgerError>;
+    async fn requests_for_order(
+        &self,
+        seller: &SellerId,
+        order_id: &str,
+    ) -> Result<Vec<BuyerRequestRecord>, LedgerError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("the document store is unavailable: {0}")]
+    Unavailable(String),
+    #[error("invalid document key {0:?}")]
+    InvalidKey(String),
+}
+
+/// A short-lived link to download a document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PresignedLink {
+    pub url: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+/// Documents: S3 (encrypted) or a folder.
+#[async_trait]
+pub trait DocumentStore: Send + Sync {
+    /// Writes (or rewrites: rendering is deterministic) an object; returns its SHA-256.
+    async fn put(&self, key: &str, bytes: &[u8], content_type: &str) -> Result<StoredObject, StoreError>;
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Keys under a prefix, sorted.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
+    /// Deletes everything under a prefix; returns how many objects.
+    async fn delete_prefix(&self, prefix: &str) -> Result<u64, StoreError>;
+    /// A link that fetches the object until it expires.
+    async fn presign_get(&self, key: &str, expires_in: Duration) -> Result<PresignedLink, StoreError>;
+}
+
+/// Checks a document key: `sellers/...`, no `..`, no leading slash, safe characters only.
+pub fn check_key(key: &str) -> Result<(), StoreError> {
+    let ok = !key.is_empty()
+        && key.len() <= 512
+        && !key.starts_with('/')
+        && !key.split('/').any(|p| p.is_empty() || p == "." || p == "..")
+        && key.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'.' | b'+'));
+    if ok { Ok(()) } else { Err(StoreError::InvalidKey(key.to_owned())) }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MailError {
+    #[error("the mail was refused: {0}")]
+    Rejected(String),
+    #[error("the mailer is unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl MailError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, MailError::Unavailable(_))
+    }
+}
+
+/// A mail ready to send: the full MIME message and its envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingMail {
+    pub from: String,
+    pub to: String,
+    /// RFC 5322 message, CRLF line ends.
+    pub mime: Vec<u8>,
+}
+
+/// Mail: SES v2 raw MIME, or an outbox folder of `.eml` files.
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    /// Sends one message; returns the provider's message id.
+    async fn send(&self, mail: &OutgoingMail) -> Result<String, MailError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueueError {
+    #[error("the queue is unavailable: {0}")]
+    Unavailable(String),
+    #[error("a queued message is unreadable: {0}")]
+    Corrupt(String),
+}
+
+/// Ask for one seller's run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SellerRunMessage {
+    pub seller_id: SellerId,
+    /// Why: `schedule`, `continuation` (a run stopped near its deadline), `manual`.
+    pub reason: String,
+}
+
+/// A received message and the handle that acknowledges it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    pub receipt: String,
+    pub message: SellerRunMessage,
+}
+
+/// Seller runs: SQS or an in-process channel.
+#[async_trait]
+pub trait Queue: Send + Sync {
+    async fn send(&self, message: &SellerRunMessage) -> Result<(), QueueError>;
+    /// Up to `max` messages, waiting at most `wait` for the first.
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Received>, QueueError>;
+    /// Done with a message: it will not come back.
+    async fn ack(&self, receipt: &str) -> Result<(), QueueError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretError {
+    #[error("the key service is unavailable: {0}")]
+    Unavailable(String),
+    #[error("the secret cannot be opened: {0}")]
+    Invalid(String),
+}
+
+/// Envelope encryption of secrets: a KMS key, or a local key file.
+#[async_trait]
+pub trait SecretBox: Send + Sync {
+    async fn seal(&self, plaintext: &[u8]) -> Result<SealedSecret, SecretError>;
+    async fn open(&self, sealed: &SealedSecret) -> Result<Vec<u8>, SecretError>;
+}
+
+/// The time, so tests can fix it.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> OffsetDateTime;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+}

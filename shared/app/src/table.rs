@@ -1,0 +1,54 @@
+//! The single-table layout (design: "Table"), shared by the DynamoDB and SQLite adapters so
+//! the two stay mirror images.
+
+use crate::model::SellerId;
+
+/// Index of active sellers (sparse: only active profiles carry it).
+pub const ACTIVE_SELLERS: &str = "active-sellers";
+/// Index order id → seller (for buyer requests).
+pub const ORDER_SELLER: &str = "order-seller";
+/// Index of imports still running (sparse).
+pub const PENDING_IMPORTS: &str = "pending-imports";
+
+pub const ACTIVE: &str = "ACTIVE";
+pub const UNSUBSCRIBED: &str = "UNSUBSCRIBED";
+pub const PENDING: &str = "PENDING";
+
+pub fn pk(seller: &SellerId) -> String {
+    format!("SELLER#{seller}")
+}
+
+pub fn seller_of_pk(pk: &str) -> Option<SellerId> {
+    pk.strip_prefix("SELLER#")?.parse().ok()
+}
+
+pub const PROFILE: &str = "PROFILE";
+pub const WATERMARK: &str = "WATERMARK";
+
+pub fn order(order_id: &str) -> String {
+    format!("ORDER#{order_id}")
+}
+
+pub fn invoice(number: &str) -> String {
+    format!("INVOICE#{number}")
+}
+
+pub fn series(key: &str) -> String {
+    format!("SERIES#{key}")
+}
+
+pub fn usage(month: &str) -> String {
+    format!("USAGE#{month}")
+}
+
+pub fn run(at: &str) -> String {
+    format!("RUN#{at}")
+}
+
+pub fn import(id: &str) -> String {
+    format!("IMPORT#{id}")
+}
+
+pub fn request(order_id: &str, id: &str) -> String {
+    format!("REQUEST#{order_id}#{id}")
+}

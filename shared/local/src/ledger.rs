@@ -1,0 +1,581 @@
+//! The ledger in one SQLite file, laid out like the DynamoDB table: one `items` table keyed by
+//! (pk, sk), JSON records, counters in `n`, and the three indexes as columns. Every write that
+//! must be atomic is one transaction.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use marketbill_app::model::{
+    BuyerRequestRecord, ImportRecord, InvoicePage, InvoiceQuery, InvoiceRecord, OrderRecord, OrderStage, RunRecord,
+    SellerId, SellerRecord, SellerStatus, StoredObject, month_key,
+};
+use marketbill_app::ports::{Ledger, LedgerError};
+use marketbill_app::table;
+use marketbill_domain::{Draft, Invoice, InvoiceNumber, Refusal, Series};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS items (
+    pk   TEXT NOT NULL,
+    sk   TEXT NOT NULL,
+    data TEXT NOT NULL DEFAULT '{}',
+    n    INTEGER,
+    gsi1 TEXT,   -- active-sellers / unsubscribed
+    gsi2 TEXT,   -- order-seller
+    gsi3 TEXT,   -- pending-imports
+    PRIMARY KEY (pk, sk)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS items_gsi1 ON items (gsi1) WHERE gsi1 IS NOT NULL;
+CREATE INDEX IF NOT EXISTS items_gsi2 ON items (gsi2) WHERE gsi2 IS NOT NULL;
+CREATE INDEX IF NOT EXISTS items_gsi3 ON items (gsi3) WHERE gsi3 IS NOT NULL;
+";
+
+/// The SQLite ledger. One connection behind a mutex: writes are serialized, which is what an
+/// embedded single-machine ledger wants.
+#[derive(Clone)]
+pub struct SqliteLedger {
+    conn: Arc<Mutex<Connection>>,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> LedgerError {
+    LedgerError::Unavailable(e.to_string())
+}
+
+fn to_json<T: Serialize>(v: &T) -> Result<String, LedgerError> {
+    serde_json::to_string(v).map_err(|e| LedgerError::Corrupt { what: "record".into(), reason: e.to_string() })
+}
+
+fn from_json<T: DeserializeOwned>(what: &str, text: &str) -> Result<T, LedgerError> {
+    serde_json::from_str(text).map_err(|e| LedgerError::Corrupt { what: what.to_owned(), reason: e.to_string() })
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.to_offset(time::UtcOffset::UTC).format(&Rfc3339).unwrap_or_default()
+}
+
+impl SqliteLedger {
+    /// Opens (or creates) the ledger file.
+    pub fn open(path: &Path) -> Result<SqliteLedger, LedgerError> {
+        let conn = Connection::open(path).map_err(unavailable)?;
+        Self::init(conn)
+    }
+
+    /// A ledger in memory (tests).
+    pub fn in_memory() -> Result<SqliteLedger, LedgerError> {
+        Self::init(Connection::open_in_memory().map_err(unavailable)?)
+    }
+
+    fn init(conn: Connection) -> Result<SqliteLedger, LedgerError> {
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(unavailable)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(unavailable)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(unavailable)?;
+        conn.execute_batch(SCHEMA).map_err(unavailable)?;
+        Ok(SqliteLedger { conn: Arc::new(Mutex::new(conn)) })
+    }
+
+    /// Runs `f` on the connection off the async threads.
+    async fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, LedgerError> + Send + 'static,
+    ) -> Result<T, LedgerError> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().map_err(|_| LedgerError::Unavailable("ledger lock poisoned".into()))?;
+            f(&mut guard)
+        })
+        .await
+        .map_err(unavailable)?
+    }
+
+    /// Every stored byte, for tests that look for secrets in clear.
+    pub async fn raw_dump(&self) -> Result<Vec<u8>, LedgerError> {
+        self.with(|c| {
+            let mut stmt = c.prepare("SELECT pk || sk || data FROM items").map_err(unavailable)?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(unavailable)?;
+            let mut out = Vec::new();
+            for row in rows {
+                out.extend(row.map_err(unavailable)?.into_bytes());
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
+
+fn get_data(tx: &Connection, pk: &str, sk: &str) -> Result<Option<String>, LedgerError> {
+    tx.query_row("SELECT data FROM items WHERE pk = ?1 AND sk = ?2", params![pk, sk], |r| r.get(0))
+        .optional()
+        .map_err(unavailable)
+}
+
+fn get_n(tx: &Connection, pk: &str, sk: &str) -> Result<u64, LedgerError> {
+    let n: Option<i64> = tx
+        .query_row("SELECT n FROM items WHERE pk = ?1 AND sk = ?2", params![pk, sk], |r| r.get(0))
+        .optional()
+        .map_err(unavailable)?;
+    Ok(n.unwrap_or(0).max(0) as u64)
+}
+
+fn bump(tx: &Transaction<'_>, pk: &str, sk: &str) -> Result<u64, LedgerError> {
+    let next = get_n(tx, pk, sk)? + 1;
+    tx.execute(
+        "INSERT INTO items (pk, sk, n) VALUES (?1, ?2, ?3) ON CONFLICT (pk, sk) DO UPDATE SET n = excluded.n",
+        params![pk, sk, next as i64],
+    )
+    .map_err(unavailable)?;
+    Ok(next)
+}
+
+fn put_order(tx: &Connection, pk: &str, record: &OrderRecord) -> Result<(), LedgerError> {
+    tx.execute(
+        "INSERT INTO items (pk, sk, data, gsi2) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (pk, sk) DO UPDATE SET data = excluded.data, gsi2 = excluded.gsi2",
+        params![pk, table::order(&record.order_id), to_json(record)?, table::order(&record.order_id)],
+    )
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+/// Numbers one draft inside a transaction: series counter, invoice record, usage.
+fn number_draft(
+    tx: &Transaction<'_>,
+    seller: &SellerId,
+    order_id: &str,
+    draft: Draft,
+    at: OffsetDateTime,
+    count_usage: bool,
+) -> Result<Invoice, LedgerError> {
+    let pk = table::pk(seller);
+    let counter = bump(tx, &pk, &table::series(&draft.series.key()))?;
+    let number = draft
+        .series
+        .number(counter)
+        .map_err(|e| LedgerError::Corrupt { what: "series".into(), reason: e.to_string() })?;
+    let invoice = draft.finalize(number);
+    let record = InvoiceRecord {
+        seller_id: seller.clone(),
+        order_id: order_id.to_owned(),
+        invoice: invoice.clone(),
+        issued_at: at,
+        pdf: None,
+        xml: None,
+    };
+    tx.execute(
+        "INSERT INTO items (pk, sk, data) VALUES (?1, ?2, ?3)",
+        params![pk, table::invoice(invoice.number.as_str()), to_json(&record)?],
+    )
+    .map_err(unavailable)?;
+    if count_usage {
+        bump(tx, &pk, &table::usage(&month_key(at)))?;
+    }
+    Ok(invoice)
+}
+
+fn issued_record(order_id: &str, number: &InvoiceNumber, at: OffsetDateTime) -> OrderRecord {
+    OrderRecord {
+        order_id: order_id.to_owned(),
+        stage: OrderStage::Issued,
+        number: Some(number.clone()),
+        refusal: None,
+        message_id: None,
+        import_id: None,
+        upload_attempts: 0,
+        last_error: None,
+        updated_at: at,
+    }
+}
+
+#[async_trait]
+impl Ledger for SqliteLedger {
+    async fn put_seller(&self, seller: &SellerRecord) -> Result<(), LedgerError> {
+        let pk = table::pk(&seller.seller_id);
+        let data = to_json(seller)?;
+        let gsi1 = match seller.status {
+            SellerStatus::Active => table::ACTIVE,
+            SellerStatus::Unsubscribed { .. } => table::UNSUBSCRIBED,
+        };
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO items (pk, sk, data, gsi1) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (pk, sk) DO UPDATE SET data = excluded.data, gsi1 = excluded.gsi1",
+                params![pk, table::PROFILE, data, gsi1],
+            )
+            .map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_seller(&self, id: &SellerId) -> Result<Option<SellerRecord>, LedgerError> {
+        let pk = table::pk(id);
+        self.with(move |c| get_data(c, &pk, table::PROFILE)?.map(|d| from_json("seller", &d)).transpose()).await
+    }
+
+    async fn active_sellers(&self) -> Result<Vec<SellerId>, LedgerError> {
+        self.with(|c| {
+            let mut stmt = c.prepare("SELECT pk FROM items WHERE gsi1 = ?1 ORDER BY pk").map_err(unavailable)?;
+            let rows = stmt.query_map([table::ACTIVE], |r| r.get::<_, String>(0)).map_err(unavailable)?;
+            let mut out = Vec::new();
+            for pk in rows {
+                if let Some(id) = table::seller_of_pk(&pk.map_err(unavailable)?) {
+                    out.push(id);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn unsubscribed_sellers(&self) -> Result<Vec<SellerRecord>, LedgerError> {
+        self.with(|c| {
+            let mut stmt = c.prepare("SELECT data FROM items WHERE gsi1 = ?1 ORDER BY pk").map_err(unavailable)?;
+            let rows = stmt.query_map([table::UNSUBSCRIBED], |r| r.get::<_, String>(0)).map_err(unavailable)?;
+            rows.map(|d| from_json("seller", &d.map_err(unavailable)?)).collect()
+        })
+        .await
+    }
+
+    async fn delete_seller(&self, id: &SellerId) -> Result<u64, LedgerError> {
+        let pk = table::pk(id);
+        self.with(move |c| Ok(c.execute("DELETE FROM items WHERE pk = ?1", [pk]).map_err(unavailable)? as u64)).await
+    }
+
+    async fn get_order(&self, seller: &SellerId, order_id: &str) -> Result<Option<OrderRecord>, LedgerError> {
+        let (pk, sk) = (table::pk(seller), table::order(order_id));
+        self.with(move |c| get_data(c, &pk, &sk)?.map(|d| from_json("order", &d)).transpose()).await
+    }
+
+    async fn record_skip(
+        &self,
+        seller: &SellerId,
+        order_id: &str,
+        refusal: &Refusal,
+        at: OffsetDateTime,
+    ) -> Result<(), LedgerError> {
+        let pk = table::pk(seller);
+        let record = OrderRecord::skipped(order_id, refusal.clone(), at);
+        self.with(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+            let existing: Option<OrderRecord> =
+                get_data(&tx, &pk, &table::order(&record.order_id))?.map(|d| from_json("order", &d)).transpose()?;
+            if existing.as_ref().is_none_or(|e| e.number.is_none()) {
+                put_order(&tx, &pk, &record)?;
+            }
+            tx.commit().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn update_order(&self, seller: &SellerId, record: &OrderRecord) -> Result<(), LedgerError> {
+        let pk = table::pk(seller);
+        let record = record.clone();
+        self.with(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+            let existing: Option<OrderRecord> =
+                get_data(&tx, &pk, &table::order(&record.order_id))?.map(|d| from_json("order", &d)).transpose()?;
+            match existing {
+                Some(e) if e.number.is_some() && e.number == record.number => put_order(&tx, &pk, &record)?,
+                _ => return Err(LedgerError::NotIssued { order_id: record.order_id.clone() }),
+            }
+            tx.commit().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn unfinished_orders(&self, seller: &SellerId) -> Result<Vec<OrderRecord>, LedgerError> {
+        let pk = table::pk(seller);
+        self.with(move |c| {
+            let mut stmt = c
+                .prepare("SELECT data FROM items WHERE pk = ?1 AND sk >= 'ORDER#' AND sk < 'ORDER$'")
+                .map_err(unavailable)?;
+            let rows = stmt.query_map([pk], |r| r.get::<_, String>(0)).map_err(unavailable)?;
+            let mut out = Vec::new();
+            for d in rows {
+                let o: OrderRecord = from_json("order", &d.map_err(unavailable)?)?;
+                let open = match o.stage {
+                    OrderStage::Skipped => o.refusal.as_ref().is_some_and(Refusal::may_change),
+                    OrderStage::Accepted | OrderStage::Rejected => false,
+                    _ => true,
+                };
+                if open {
+                    out.push(o);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn find_order_seller(&self, order_id: &str) -> Result<Option<SellerId>, LedgerError> {
+        let key = table::order(order_id);
+        self.with(move |c| {
+            let pk: Option<String> = c
+                .query_row("SELECT pk FROM items WHERE gsi2 = ?1 LIMIT 1", [key], |r| r.get(0))
+                .optional()
+                .map_err(unavailable)?;
+            Ok(pk.and_then(|p| table::seller_of_pk(&p)))
+        })
+        .await
+    }
+
+    async fn issue(
+        &self,
+        seller: &SellerId,
+        order_id: &str,
+        draft: Draft,
+        at: OffsetDateTime,
+    ) -> Result<Invoice, LedgerError> {
+        let seller = seller.clone();
+        let order_id = order_id.to_owned();
+        self.with(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+            let pk = table::pk(&seller);
+            let existing: Option<OrderRecord> =
+                get_data(&tx, &pk, &table::order(&order_id))?.map(|d| from_json("order", &d)).transpose()?;
+            if let Some(number) = existing.and_then(|e| e.number) {
+                return Err(LedgerError::AlreadyIssued { order_id, number: number.to_string() });
+            }
+            let invoice = number_draft(&tx, &seller, &order_id, draft, at, true)?;
+            put_order(&tx, &pk, &issued_record(&order_id, &invoice.number, at))?;
+            tx.commit().map_err(unavailable)?;
+            Ok(invoice)
+        })
+        .await
+    }
+
+    async fn issue_correction(
+        &self,
+        seller: &SellerId,
+        order_id: &str,
+        credit_note: Draft,
+        replacement: Draft,
+        at: OffsetDateTime,
+    ) -> Result<(Invoice, Invoice), LedgerError> {
+        let seller = seller.clone();
+        let order_id = order_id.to_owned();
+        self.with(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+            let pk = table::pk(&seller);
+            let existing: Option<OrderRecord> =
+                get_data(&tx, &pk, &table::order(&order_id))?.map(|d| from_json("order", &d)).transpose()?;
+            let current =
+                existing.and_then(|e| e.number).ok_or_else(|| LedgerError::NotIssued { order_id: order_id.clone() })?;
+            // The credit note must cancel the invoice the order has now, not an older one.
+            let corrects = match &credit_note.kind {
+                marketbill_domain::DocumentKind::CreditNote { corrects } => corrects.number.clone(),
+                marketbill_domain::DocumentKind::Invoice => current.clone(),
+            };
+            if corrects != current {
+                return Err(LedgerError::AlreadyIssued { order_id, number: current.to_string() });
+            }
+            let cn = number_draft(&tx, &seller, &order_id, credit_note, at, false)?;
+            let inv = number_draft(&tx, &seller, &order_id, replacement, at, true)?;
+            put_order(&tx, &pk, &issued_record(&order_id, &inv.number, at))?;
+            tx.commit().map_err(unavailable)?;
+            Ok((cn, inv))
+        })
+        .await
+    }
+
+    async fn series_counter(&self, seller: &SellerId, series: &Series) -> Result<u64, LedgerError> {
+        let (pk, sk) = (table::pk(seller), table::series(&series.key()));
+        self.with(move |c| get_n(c, &pk, &sk)).await
+    }
+
+    async fn get_invoice(
+        &self,
+        seller: &SellerId,
+        number: &InvoiceNumber,
+    ) -> Result<Option<InvoiceRecord>, LedgerError> {
+        let (pk, sk) = (table::pk(seller), table::invoice(number.as_str()));
+        self.with(move |c| get_data(c, &pk, &sk)?.map(|d| from_json("invoice", &d)).transpose()).await
+    }
+
+    async fn list_invoices(&self, seller: &SellerId, query: &InvoiceQuery) -> Result<InvoicePage, LedgerError> {
+        let pk = table::pk(seller);
+        let query = query.clone();
+        self.with(move |c| {
+            let start = match &query.after {
+                Some(after) => table::invoice(after),
+                None => "INVOICE#".to_owned(),
+            };
+            let mut stmt = c
+                .prepare("SELECT sk, data FROM items WHERE pk = ?1 AND sk > ?2 AND sk < 'INVOICE$' ORDER BY sk")
+                .map_err(unavailable)?;
+            let rows = stmt
+                .query_map(params![pk, start], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .map_err(unavailable)?;
+            let limit = query.limit.clamp(1, 1000);
+            let mut items = Vec::new();
+            let mut next = None;
+            for row in rows {
+                let (_, data) = row.map_err(unavailable)?;
+                let rec: InvoiceRecord = from_json("invoice", &data)?;
+                if !marketbill_app::model::invoice_matches(&rec, &query) {
+                    continue;
+                }
+                if items.len() == limit {
+                    next = items.last().map(|r: &InvoiceRecord| r.invoice.number.to_string());
+                    break;
+                }
+                items.push(rec);
+            }
+            Ok(InvoicePage { items, next })
+        })
+        .await
+    }
+
+    async fn set_documents(
+        &self,
+        seller: &SellerId,
+        number: &InvoiceNumber,
+        pdf: &StoredObject,
+        xml: &StoredObject,
+    ) -> Result<(), LedgerError> {
+        let (pk, sk) = (table::pk(seller), table::invoice(number.as_str()));
+        let (pdf, xml) = (pdf.clone(), xml.clone());
+        let order_id = number.to_string();
+        self.with(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+            let mut rec: InvoiceRecord = get_data(&tx, &pk, &sk)?
+                .map(|d| from_json("invoice", &d))
+                .transpose()?
+                .ok_or(LedgerError::NotIssued { order_id })?;
+            rec.pdf = Some(pdf);
+            rec.xml = Some(xml);
+            tx.execute("UPDATE items SET data = ?3 WHERE pk = ?1 AND sk = ?2", params![pk, sk, to_json(&rec)?])
+                .map_err(unavailable)?;
+            tx.commit().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn usage(&self, seller: &SellerId, month: &str) -> Result<u64, LedgerError> {
+        let (pk, sk) = (table::pk(seller), table::usage(month));
+        self.with(move |c| get_n(c, &pk, &sk)).await
+    }
+
+    async fn watermark(&self, seller: &SellerId) -> Result<Option<OffsetDateTime>, LedgerError> {
+        let pk = table::pk(seller);
+        self.with(move |c| {
+            let data = get_data(c, &pk, table::WATERMARK)?;
+            data.map(|d| {
+                let s: String = from_json("watermark", &d)?;
+                OffsetDateTime::parse(&s, &Rfc3339)
+                    .map_err(|e| LedgerError::Corrupt { what: "watermark".into(), reason: e.to_string() })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn advance_watermark(&self, seller: &SellerId, to: OffsetDateTime) -> Result<(), LedgerError> {
+        let pk = table::pk(seller);
+        self.with(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+            let current = get_data(&tx, &pk, table::WATERMARK)?
+                .and_then(|d| from_json::<String>("watermark", &d).ok())
+                .and_then(|s| OffsetDateTime::parse(&s, &Rfc3339).ok());
+            if current.is_none_or(|c| c < to) {
+                tx.execute(
+                    "INSERT INTO items (pk, sk, data) VALUES (?1, ?2, ?3) ON CONFLICT (pk, sk) DO UPDATE SET data = excluded.data",
+                    params![pk, table::WATERMARK, to_json(&rfc3339(to))?],
+                )
+                .map_err(unavailable)?;
+            }
+            tx.commit().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn record_run(&self, seller: &SellerId, at: OffsetDateTime, run: &RunRecord) -> Result<(), LedgerError> {
+        let (pk, sk, data) = (table::pk(seller), table::run(&rfc3339(at)), to_json(run)?);
+        self.with(move |c| {
+            c.execute("INSERT OR REPLACE INTO items (pk, sk, data) VALUES (?1, ?2, ?3)", params![pk, sk, data])
+                .map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn runs(&self, seller: &SellerId, limit: usize) -> Result<Vec<RunRecord>, LedgerError> {
+        let pk = table::pk(seller);
+        self.with(move |c| {
+            let mut stmt = c
+                .prepare(
+                    "SELECT data FROM items WHERE pk = ?1 AND sk >= 'RUN#' AND sk < 'RUN$' ORDER BY sk DESC LIMIT ?2",
+                )
+                .map_err(unavailable)?;
+            let rows = stmt.query_map(params![pk, limit as i64], |r| r.get::<_, String>(0)).map_err(unavailable)?;
+            rows.map(|d| from_json("run", &d.map_err(unavailable)?)).collect()
+        })
+        .await
+    }
+
+    async fn put_import(&self, seller: &SellerId, import: &ImportRecord) -> Result<(), LedgerError> {
+        let (pk, sk, data) = (table::pk(seller), table::import(&import.import_id), to_json(import)?);
+        let gsi3 = import.is_pending().then_some(table::PENDING);
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO items (pk, sk, data, gsi3) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (pk, sk) DO UPDATE SET data = excluded.data, gsi3 = excluded.gsi3",
+                params![pk, sk, data, gsi3],
+            )
+            .map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn pending_imports(&self) -> Result<Vec<(SellerId, ImportRecord)>, LedgerError> {
+        self.with(|c| {
+            let mut stmt =
+                c.prepare("SELECT pk, data FROM items WHERE gsi3 = ?1 ORDER BY pk, sk").map_err(unavailable)?;
+            let rows = stmt
+                .query_map([table::PENDING], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .map_err(unavailable)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (pk, data) = row.map_err(unavailable)?;
+                if let Some(id) = table::seller_of_pk(&pk) {
+                    out.push((id, from_json("import", &data)?));
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn put_request(&self, seller: &SellerId, request: &BuyerRequestRecord) -> Result<(), LedgerError> {
+        let (pk, sk, data) =
+            (table::pk(seller), table::request(&request.order_id, &request.request_id), to_json(request)?);
+        self.with(move |c| {
+            c.execute("INSERT OR REPLACE INTO items (pk, sk, data) VALUES (?1, ?2, ?3)", params![pk, sk, data])
+                .map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn requests_for_order(
+        &self,
+        seller: &SellerId,
+        order_id: &str,
+    ) -> Result<Vec<BuyerRequestRecord>, LedgerError> {
+        let pk = table::pk(seller);
+        let prefix = table::request(order_id, "");
+        self.with(move |c| {
+            let mut stmt = c
+                .prepare("SELECT data FROM items WHERE pk = ?1 AND substr(sk, 1, length(?2)) = ?2 ORDER BY sk")
+                .map_err(unavailable)?;
+            let rows = stmt.query_map(params![pk, prefix], |r| r.get::<_, String>(0)).map_err(unavailable)?;
+            rows.map(|d| from_json("request", &d.map_err(unavailable)?)).collect()
+        })
+        .await
+    }
+}
