@@ -1,0 +1,858 @@
+//! The ledger on one DynamoDB table (design: "Table"). The atomic issue is one
+//! `TransactWriteItems` with conditions: the series counter moves from the value read to the
+//! next one, the invoice record must not exist, the order must not carry an invoice yet, and
+//! the month's usage gets one more. A conflicting writer cancels the transaction; we read again
+//! and retry, so no number is ever skipped or taken twice.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, DeleteRequest, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+    Projection, ProjectionType, Put, ScalarAttributeType, TransactWriteItem, Update, WriteRequest,
+};
+use marketbill_app::model::{
+    BuyerRequestRecord, ImportRecord, InvoicePage, InvoiceQuery, InvoiceRecord, OrderRecord, OrderStage, RunRecord,
+    SellerId, SellerRecord, SellerStatus, StoredObject, invoice_matches, month_key,
+};
+use marketbill_app::ports::{Ledger, LedgerError};
+use marketbill_app::table;
+use marketbill_domain::{DocumentKind, Draft, Invoice, InvoiceNumber, Refusal, Series};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+type Item = HashMap<String, AttributeValue>;
+
+const MAX_TRANSACTION_TRIES: u32 = 60;
+
+#[derive(Clone)]
+pub struct DynamoLedger {
+    client: Client,
+    table: String,
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: u64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn unavailable<E: std::error::Error + 'static>(e: E) -> LedgerError {
+    LedgerError::Unavailable(DisplayErrorContext(&e).to_string())
+}
+
+fn to_json<T: Serialize>(v: &T) -> Result<String, LedgerError> {
+    serde_json::to_string(v).map_err(|e| LedgerError::Corrupt { what: "record".into(), reason: e.to_string() })
+}
+
+fn data<T: DeserializeOwned>(what: &str, item: &Item) -> Result<T, LedgerError> {
+    let text = item
+        .get("data")
+        .and_then(|v| v.as_s().ok())
+        .ok_or_else(|| LedgerError::Corrupt { what: what.to_owned(), reason: "no data attribute".into() })?;
+    serde_json::from_str(text).map_err(|e| LedgerError::Corrupt { what: what.to_owned(), reason: e.to_string() })
+}
+
+fn number_of(item: &Item, name: &str) -> u64 {
+    item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+fn key(pk: &str, sk: &str) -> Item {
+    HashMap::from([("PK".to_owned(), s(pk)), ("SK".to_owned(), s(sk))])
+}
+
+fn micros(t: OffsetDateTime) -> u64 {
+    (t.unix_timestamp_nanos() / 1000).max(0) as u64
+}
+
+impl DynamoLedger {
+    pub fn new(client: Client, table: impl Into<String>) -> DynamoLedger {
+        DynamoLedger { client, table: table.into() }
+    }
+
+    /// Creates the table with its three indexes (tests and first-time set-up; the SAM template
+    /// declares the same table for production).
+    pub async fn create_table(client: &Client, table: &str) -> Result<(), LedgerError> {
+        let attr = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(unavailable)
+        };
+        let key_el = |name: &str, kind: KeyType| {
+            KeySchemaElement::builder().attribute_name(name).key_type(kind).build().map_err(unavailable)
+        };
+        let gsi = |name: &str, pk: &str, sk: &str| -> Result<GlobalSecondaryIndex, LedgerError> {
+            GlobalSecondaryIndex::builder()
+                .index_name(name)
+                .key_schema(key_el(pk, KeyType::Hash)?)
+                .key_schema(key_el(sk, KeyType::Range)?)
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .build()
+                .map_err(unavailable)
+        };
+        let mut req = client
+            .create_table()
+            .table_name(table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .key_schema(key_el("PK", KeyType::Hash)?)
+            .key_schema(key_el("SK", KeyType::Range)?)
+            .global_secondary_indexes(gsi(table::ACTIVE_SELLERS, "GSI1PK", "GSI1SK")?)
+            .global_secondary_indexes(gsi(table::ORDER_SELLER, "GSI2PK", "GSI2SK")?)
+            .global_secondary_indexes(gsi(table::PENDING_IMPORTS, "GSI3PK", "GSI3SK")?);
+        for a in ["PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "GSI3PK", "GSI3SK"] {
+            req = req.attribute_definitions(attr(a)?);
+        }
+        req.send().await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, LedgerError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.item)
+    }
+
+    /// Every item of a partition whose sort key starts with `prefix` (all pages).
+    async fn query_prefix(
+        &self,
+        pk: &str,
+        prefix: &str,
+        newest_first: bool,
+        limit: Option<i32>,
+    ) -> Result<Vec<Item>, LedgerError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression(if prefix.is_empty() {
+                    "PK = :pk"
+                } else {
+                    "PK = :pk AND begins_with(SK, :prefix)"
+                })
+                .expression_attribute_values(":pk", s(pk));
+            if !prefix.is_empty() {
+                query = query.expression_attribute_values(":prefix", s(prefix));
+            }
+            let out = query
+                .scan_index_forward(!newest_first)
+                .consistent_read(true)
+                .set_limit(limit)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if limit.is_none_or(|l| (items.len() as i32) < l) => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(items)
+    }
+
+    async fn query_index(&self, index: &str, hash_attr: &str, value: &str) -> Result<Vec<Item>, LedgerError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression("#h = :v")
+                .expression_attribute_names("#h", hash_attr)
+                .expression_attribute_values(":v", s(value))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => break,
+            }
+        }
+        Ok(items)
+    }
+
+    /// Every attribute value of every item, as text (tests look for secrets in clear).
+    pub async fn raw_dump(&self) -> Result<Vec<u8>, LedgerError> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in page.items.unwrap_or_default() {
+                for v in item.values() {
+                    match v {
+                        AttributeValue::S(t) | AttributeValue::N(t) => out.extend(t.as_bytes()),
+                        AttributeValue::B(b) => out.extend(b.as_ref()),
+                        other => out.extend(format!("{other:?}").into_bytes()),
+                    }
+                }
+            }
+            match page.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
+    fn invoice_put(pk: &str, record: &InvoiceRecord, table_name: &str) -> Result<TransactWriteItem, LedgerError> {
+        let mut item = key(pk, &table::invoice(record.invoice.number.as_str()));
+        item.insert("data".into(), s(to_json(record)?));
+        item.insert("issueDate".into(), s(marketbill_domain::calendar::iso_date(record.invoice.issue_date)));
+        let put = Put::builder()
+            .table_name(table_name)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .map_err(unavailable)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn series_update(
+        pk: &str,
+        series: &Series,
+        current: u64,
+        table_name: &str,
+    ) -> Result<TransactWriteItem, LedgerError> {
+        let mut update = Update::builder()
+            .table_name(table_name)
+            .set_key(Some(key(pk, &table::series(&series.key()))))
+            .update_expression("SET n = :next")
+            .expression_attribute_values(":next", n(current + 1));
+        update = if current == 0 {
+            update.condition_expression("attribute_not_exists(n)")
+        } else {
+            update.condition_expression("n = :current").expression_attribute_values(":current", n(current))
+        };
+        Ok(TransactWriteItem::builder().update(update.build().map_err(unavailable)?).build())
+    }
+
+    fn usage_update(pk: &str, at: OffsetDateTime, table_name: &str) -> Result<TransactWriteItem, LedgerError> {
+        let update = Update::builder()
+            .table_name(table_name)
+            .set_key(Some(key(pk, &table::usage(&month_key(at)))))
+            .update_expression("ADD n :one")
+            .expression_attribute_values(":one", n(1))
+            .build()
+            .map_err(unavailable)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    fn order_update(
+        pk: &str,
+        seller: &SellerId,
+        record: &OrderRecord,
+        condition: &str,
+        current: Option<&str>,
+        table_name: &str,
+    ) -> Result<TransactWriteItem, LedgerError> {
+        let mut update = Update::builder()
+            .table_name(table_name)
+            .set_key(Some(key(pk, &table::order(&record.order_id))))
+            .update_expression("SET #d = :data, invoiceNumber = :number, GSI2PK = :g2pk, GSI2SK = :g2sk")
+            .expression_attribute_names("#d", "data")
+            .expression_attribute_values(":data", s(to_json(record)?))
+            .expression_attribute_values(
+                ":number",
+                s(record.number.as_ref().map(|x| x.to_string()).unwrap_or_default()),
+            )
+            .expression_attribute_values(":g2pk", s(table::order(&record.order_id)))
+            .expression_attribute_values(":g2sk", s(seller.as_str()))
+            .condition_expression(condition);
+        if let Some(c) = current {
+            update = update.expression_attribute_values(":current", s(c));
+        }
+        Ok(TransactWriteItem::builder().update(update.build().map_err(unavailable)?).build())
+    }
+
+    /// Runs a transaction built from fresh reads, retrying when a concurrent writer got there
+    /// first. `build` returns the items and the index of the order item in them.
+    async fn transact<T: Send>(&self, series_name: &str, mut build: impl AsyncBuild<T>) -> Result<T, LedgerError> {
+        for attempt in 1..=MAX_TRANSACTION_TRIES {
+            let pause = Duration::from_millis(fastrand::u64(2..(5 + u64::from(attempt) * 3)));
+            let (items, order_index, value) = match build.build(self).await {
+                Ok(built) => built,
+                // A read failed on the way (throttling, a 5xx): try again, within the bound.
+                Err(LedgerError::Unavailable(reason)) if attempt < MAX_TRANSACTION_TRIES => {
+                    tracing::debug!(attempt, %reason, "read before the issue transaction failed; retrying");
+                    tokio::time::sleep(pause).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            // The SDK fills the idempotency token, so its own retries of this call cannot apply it twice.
+            match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+                Ok(_) => return Ok(value),
+                Err(err) => {
+                    let transient = matches!(
+                        err,
+                        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
+                    ) || err.raw_response().is_some_and(|r| r.status().as_u16() >= 500);
+                    if transient {
+                        // If it was applied after all, the next build sees the order issued.
+                        tracing::debug!(attempt, error = %DisplayErrorContext(&err), "issue transaction failed in transit; retrying");
+                        tokio::time::sleep(pause).await;
+                        continue;
+                    }
+                    let service = err.into_service_error();
+                    let reasons: Vec<Option<String>> = match &service {
+                        TransactWriteItemsError::TransactionCanceledException(e) => {
+                            e.cancellation_reasons().iter().map(|r| r.code().map(str::to_owned)).collect()
+                        }
+                        _ => Vec::new(),
+                    };
+                    let retryable = matches!(
+                        service,
+                        TransactWriteItemsError::TransactionCanceledException(_)
+                            | TransactWriteItemsError::TransactionInProgressException(_)
+                            | TransactWriteItemsError::ProvisionedThroughputExceededException(_)
+                            | TransactWriteItemsError::RequestLimitExceeded(_)
+                            | TransactWriteItemsError::InternalServerError(_)
+                    ) || service.code() == Some("TransactionConflict");
+                    if !retryable {
+                        return Err(unavailable(service));
+                    }
+                    // The order's own condition failed: it has an invoice now (or lost it).
+                    if reasons.get(order_index).and_then(|r| r.as_deref()) == Some("ConditionalCheckFailed") {
+                        return Err(build.order_conflict(self).await);
+                    }
+                    tracing::debug!(attempt, series = series_name, ?reasons, "issue transaction cancelled; retrying");
+                    tokio::time::sleep(pause).await;
+                }
+            }
+        }
+        Err(LedgerError::Contention { series: series_name.to_owned(), attempts: MAX_TRANSACTION_TRIES })
+    }
+
+    async fn order_number(&self, seller: &SellerId, order_id: &str) -> Result<Option<String>, LedgerError> {
+        Ok(self
+            .get(&table::pk(seller), &table::order(order_id))
+            .await?
+            .and_then(|i| i.get("invoiceNumber").and_then(|v| v.as_s().ok()).cloned())
+            .filter(|n| !n.is_empty()))
+    }
+}
+
+/// How a retried transaction is rebuilt from fresh reads.
+#[async_trait]
+trait AsyncBuild<T: Send>: Send {
+    async fn build(&mut self, ledger: &DynamoLedger) -> Result<(Vec<TransactWriteItem>, usize, T), LedgerError>;
+    async fn order_conflict(&mut self, ledger: &DynamoLedger) -> LedgerError;
+}
+
+struct IssueBuild {
+    seller: SellerId,
+    order_id: String,
+    draft: Draft,
+    at: OffsetDateTime,
+}
+
+fn issued_record(order_id: &str, number: &InvoiceNumber, at: OffsetDateTime) -> OrderRecord {
+    OrderRecord {
+        order_id: order_id.to_owned(),
+        stage: OrderStage::Issued,
+        number: Some(number.clone()),
+        refusal: None,
+        message_id: None,
+        import_id: None,
+        upload_attempts: 0,
+        last_error: None,
+        updated_at: at,
+    }
+}
+
+fn numbered(draft: &Draft, counter: u64) -> Result<Invoice, LedgerError> {
+    let number = draft
+        .series
+        .number(counter)
+        .map_err(|e| LedgerError::Corrupt { what: "series".into(), reason: e.to_string() })?;
+    Ok(draft.clone().finalize(number))
+}
+
+#[async_trait]
+impl AsyncBuild<Invoice> for IssueBuild {
+    async fn build(&mut self, l: &DynamoLedger) -> Result<(Vec<TransactWriteItem>, usize, Invoice), LedgerError> {
+        let pk = table::pk(&self.seller);
+        if let Some(number) = l.order_number(&self.seller, &self.order_id).await? {
+            return Err(LedgerError::AlreadyIssued { order_id: self.order_id.clone(), number });
+        }
+        let current =
+            l.get(&pk, &table::series(&self.draft.series.key())).await?.map(|i| number_of(&i, "n")).unwrap_or(0);
+        let invoice = numbered(&self.draft, current + 1)?;
+        let record = InvoiceRecord {
+            seller_id: self.seller.clone(),
+            order_id: self.order_id.clone(),
+            invoice: invoice.clone(),
+            issued_at: self.at,
+            pdf: None,
+            xml: None,
+        };
+        let order = issued_record(&self.order_id, &invoice.number, self.at);
+        let items = vec![
+            DynamoLedger::series_update(&pk, &self.draft.series, current, &l.table)?,
+            DynamoLedger::invoice_put(&pk, &record, &l.table)?,
+            DynamoLedger::order_update(
+                &pk,
+                &self.seller,
+                &order,
+                "attribute_not_exists(invoiceNumber)",
+                None,
+                &l.table,
+            )?,
+            DynamoLedger::usage_update(&pk, self.at, &l.table)?,
+        ];
+        Ok((items, 2, invoice))
+    }
+
+    async fn order_conflict(&mut self, l: &DynamoLedger) -> LedgerError {
+        match l.order_number(&self.seller, &self.order_id).await {
+            Ok(Some(number)) => LedgerError::AlreadyIssued { order_id: self.order_id.clone(), number },
+            Ok(None) => LedgerError::Contention { series: self.draft.series.key(), attempts: 1 },
+            Err(e) => e,
+        }
+    }
+}
+
+struct CorrectionBuild {
+    seller: SellerId,
+    order_id: String,
+    credit: Draft,
+    replacement: Draft,
+    at: OffsetDateTime,
+}
+
+#[async_trait]
+impl AsyncBuild<(Invoice, Invoice)> for CorrectionBuild {
+    async fn build(
+        &mut self,
+        l: &DynamoLedger,
+    ) -> Result<(Vec<TransactWriteItem>, usize, (Invoice, Invoice)), LedgerError> {
+        let pk = table::pk(&self.seller);
+        let current_number = l
+            .order_number(&self.seller, &self.order_id)
+            .await?
+            .ok_or_else(|| LedgerError::NotIssued { order_id: self.order_id.clone() })?;
+        if let DocumentKind::CreditNote { corrects } = &self.credit.kind
+            && corrects.number.as_str() != current_number
+        {
+            return Err(LedgerError::AlreadyIssued { order_id: self.order_id.clone(), number: current_number });
+        }
+        let cn_counter =
+            l.get(&pk, &table::series(&self.credit.series.key())).await?.map(|i| number_of(&i, "n")).unwrap_or(0);
+        let inv_counter =
+            l.get(&pk, &table::series(&self.replacement.series.key())).await?.map(|i| number_of(&i, "n")).unwrap_or(0);
+        if self.credit.series == self.replacement.series {
+            return Err(LedgerError::Corrupt {
+                what: "series".into(),
+                reason: "credit notes need their own series".into(),
+            });
+        }
+        let cn = numbered(&self.credit, cn_counter + 1)?;
+        let inv = numbered(&self.replacement, inv_counter + 1)?;
+        let rec = |invoice: &Invoice| InvoiceRecord {
+            seller_id: self.seller.clone(),
+            order_id: self.order_id.clone(),
+            invoice: invoice.clone(),
+            issued_at: self.at,
+            pdf: None,
+            xml: None,
+        };
+        let order = issued_record(&self.order_id, &inv.number, self.at);
+        let items = vec![
+            DynamoLedger::series_update(&pk, &self.credit.series, cn_counter, &l.table)?,
+            DynamoLedger::series_update(&pk, &self.replacement.series, inv_counter, &l.table)?,
+            DynamoLedger::invoice_put(&pk, &rec(&cn), &l.table)?,
+            DynamoLedger::invoice_put(&pk, &rec(&inv), &l.table)?,
+            DynamoLedger::order_update(
+                &pk,
+                &self.seller,
+                &order,
+                "invoiceNumber = :current",
+                Some(&current_number),
+                &l.table,
+            )?,
+            DynamoLedger::usage_update(&pk, self.at, &l.table)?,
+        ];
+        Ok((items, 4, (cn, inv)))
+    }
+
+    async fn order_conflict(&mut self, l: &DynamoLedger) -> LedgerError {
+        match l.order_number(&self.seller, &self.order_id).await {
+            Ok(Some(number)) => LedgerError::AlreadyIssued { order_id: self.order_id.clone(), number },
+            Ok(None) => LedgerError::NotIssued { order_id: self.order_id.clone() },
+            Err(e) => e,
+        }
+    }
+}
+
+#[async_trait]
+impl Ledger for DynamoLedger {
+    async fn put_seller(&self, seller: &SellerRecord) -> Result<(), LedgerError> {
+        let mut item = key(&table::pk(&seller.seller_id), table::PROFILE);
+        item.insert("data".into(), s(to_json(seller)?));
+        let status = match seller.status {
+            SellerStatus::Active => table::ACTIVE,
+            SellerStatus::Unsubscribed { .. } => table::UNSUBSCRIBED,
+        };
+        item.insert("GSI1PK".into(), s(status));
+        item.insert("GSI1SK".into(), s(seller.seller_id.as_str()));
+        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn get_seller(&self, id: &SellerId) -> Result<Option<SellerRecord>, LedgerError> {
+        self.get(&table::pk(id), table::PROFILE).await?.map(|i| data("seller", &i)).transpose()
+    }
+
+    async fn active_sellers(&self) -> Result<Vec<SellerId>, LedgerError> {
+        let items = self.query_index(table::ACTIVE_SELLERS, "GSI1PK", table::ACTIVE).await?;
+        let mut ids: Vec<SellerId> = items
+            .iter()
+            .filter_map(|i| i.get("PK").and_then(|v| v.as_s().ok()))
+            .filter_map(|pk| table::seller_of_pk(pk))
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    async fn unsubscribed_sellers(&self) -> Result<Vec<SellerRecord>, LedgerError> {
+        let items = self.query_index(table::ACTIVE_SELLERS, "GSI1PK", table::UNSUBSCRIBED).await?;
+        items.iter().map(|i| data("seller", i)).collect()
+    }
+
+    async fn delete_seller(&self, id: &SellerId) -> Result<u64, LedgerError> {
+        let pk = table::pk(id);
+        let items = self.query_prefix(&pk, "", false, None).await?;
+        let mut removed = 0u64;
+        for chunk in items.chunks(25) {
+            let mut requests: Vec<WriteRequest> = Vec::with_capacity(chunk.len());
+            for i in chunk {
+                let sk = i.get("SK").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                let delete = DeleteRequest::builder().set_key(Some(key(&pk, &sk))).build().map_err(unavailable)?;
+                requests.push(WriteRequest::builder().delete_request(delete).build());
+            }
+            let mut pending = Some(HashMap::from([(self.table.clone(), requests)]));
+            for _ in 0..20 {
+                let Some(batch) = pending.take().filter(|b| !b.is_empty()) else { break };
+                let out =
+                    self.client.batch_write_item().set_request_items(Some(batch)).send().await.map_err(unavailable)?;
+                pending = out.unprocessed_items.filter(|u| u.values().any(|v| !v.is_empty()));
+                if pending.is_some() {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+            removed += chunk.len() as u64;
+        }
+        Ok(removed)
+    }
+
+    async fn get_order(&self, seller: &SellerId, order_id: &str) -> Result<Option<OrderRecord>, LedgerError> {
+        self.get(&table::pk(seller), &table::order(order_id)).await?.map(|i| data("order", &i)).transpose()
+    }
+
+    async fn record_skip(
+        &self,
+        seller: &SellerId,
+        order_id: &str,
+        refusal: &Refusal,
+        at: OffsetDateTime,
+    ) -> Result<(), LedgerError> {
+        let record = OrderRecord::skipped(order_id, refusal.clone(), at);
+        let mut item = key(&table::pk(seller), &table::order(order_id));
+        item.insert("data".into(), s(to_json(&record)?));
+        item.insert("GSI2PK".into(), s(table::order(order_id)));
+        item.insert("GSI2SK".into(), s(seller.as_str()));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(invoiceNumber)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Already invoiced: a refusal never overwrites an invoice.
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn update_order(&self, seller: &SellerId, record: &OrderRecord) -> Result<(), LedgerError> {
+        let number = record.number.as_ref().map(|n| n.to_string()).unwrap_or_default();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(&table::pk(seller), &table::order(&record.order_id))))
+            .update_expression("SET #d = :data")
+            .condition_expression("invoiceNumber = :number AND invoiceNumber <> :empty")
+            .expression_attribute_names("#d", "data")
+            .expression_attribute_values(":data", s(to_json(record)?))
+            .expression_attribute_values(":number", s(number))
+            .expression_attribute_values(":empty", s(""))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
+                Err(LedgerError::NotIssued { order_id: record.order_id.clone() })
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn unfinished_orders(&self, seller: &SellerId) -> Result<Vec<OrderRecord>, LedgerError> {
+        let items = self.query_prefix(&table::pk(seller), "ORDER#", false, None).await?;
+        let mut out = Vec::new();
+        for i in &items {
+            let o: OrderRecord = data("order", i)?;
+            let open = match o.stage {
+                OrderStage::Skipped => o.refusal.as_ref().is_some_and(Refusal::may_change),
+                OrderStage::Accepted | OrderStage::Rejected => false,
+                _ => true,
+            };
+            if open {
+                out.push(o);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn find_order_seller(&self, order_id: &str) -> Result<Option<SellerId>, LedgerError> {
+        let items = self.query_index(table::ORDER_SELLER, "GSI2PK", &table::order(order_id)).await?;
+        Ok(items.first().and_then(|i| i.get("PK")).and_then(|v| v.as_s().ok()).and_then(|pk| table::seller_of_pk(pk)))
+    }
+
+    async fn issue(
+        &self,
+        seller: &SellerId,
+        order_id: &str,
+        draft: Draft,
+        at: OffsetDateTime,
+    ) -> Result<Invoice, LedgerError> {
+        let series = draft.series.key();
+        let build = IssueBuild { seller: seller.clone(), order_id: order_id.to_owned(), draft, at };
+        self.transact(&series, build).await
+    }
+
+    async fn issue_correction(
+        &self,
+        seller: &SellerId,
+        order_id: &str,
+        credit_note: Draft,
+        replacement: Draft,
+        at: OffsetDateTime,
+    ) -> Result<(Invoice, Invoice), LedgerError> {
+        let series = credit_note.series.key();
+        let build = CorrectionBuild {
+            seller: seller.clone(),
+            order_id: order_id.to_owned(),
+            credit: credit_note,
+            replacement,
+            at,
+        };
+        self.transact(&series, build).await
+    }
+
+    async fn series_counter(&self, seller: &SellerId, series: &Series) -> Result<u64, LedgerError> {
+        Ok(self.get(&table::pk(seller), &table::series(&series.key())).await?.map(|i| number_of(&i, "n")).unwrap_or(0))
+    }
+
+    async fn get_invoice(
+        &self,
+        seller: &SellerId,
+        number: &InvoiceNumber,
+    ) -> Result<Option<InvoiceRecord>, LedgerError> {
+        self.get(&table::pk(seller), &table::invoice(number.as_str())).await?.map(|i| data("invoice", &i)).transpose()
+    }
+
+    async fn list_invoices(&self, seller: &SellerId, query: &InvoiceQuery) -> Result<InvoicePage, LedgerError> {
+        let limit = query.limit.clamp(1, 1000);
+        let low = match &query.after {
+            // Just after `after`: its key followed by the smallest character.
+            Some(after) => format!("{}\u{1}", table::invoice(after)),
+            None => "INVOICE#".to_owned(),
+        };
+        let mut items = Vec::new();
+        let mut next = None;
+        let mut start: Option<Item> = None;
+        'pages: loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk AND SK BETWEEN :lo AND :hi")
+                .expression_attribute_values(":pk", s(table::pk(seller)))
+                .expression_attribute_values(":lo", s(low.clone()))
+                .expression_attribute_values(":hi", s("INVOICE$"))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for i in out.items.unwrap_or_default() {
+                let rec: InvoiceRecord = data("invoice", &i)?;
+                if !invoice_matches(&rec, query) {
+                    continue;
+                }
+                if items.len() == limit {
+                    next = items.last().map(|r: &InvoiceRecord| r.invoice.number.to_string());
+                    break 'pages;
+                }
+                items.push(rec);
+            }
+            match out.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => break,
+            }
+        }
+        Ok(InvoicePage { items, next })
+    }
+
+    async fn set_documents(
+        &self,
+        seller: &SellerId,
+        number: &InvoiceNumber,
+        pdf: &StoredObject,
+        xml: &StoredObject,
+    ) -> Result<(), LedgerError> {
+        let (pk, sk) = (table::pk(seller), table::invoice(number.as_str()));
+        let item = self.get(&pk, &sk).await?.ok_or_else(|| LedgerError::NotIssued { order_id: number.to_string() })?;
+        let mut rec: InvoiceRecord = data("invoice", &item)?;
+        rec.pdf = Some(pdf.clone());
+        rec.xml = Some(xml.clone());
+        // The invoice part is frozen; only the document fields change.
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(&pk, &sk)))
+            .update_expression("SET #d = :data")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_names("#d", "data")
+            .expression_attribute_values(":data", s(to_json(&rec)?))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn usage(&self, seller: &SellerId, month: &str) -> Result<u64, LedgerError> {
+        Ok(self.get(&table::pk(seller), &table::usage(month)).await?.map(|i| number_of(&i, "n")).unwrap_or(0))
+    }
+
+    async fn watermark(&self, seller: &SellerId) -> Result<Option<OffsetDateTime>, LedgerError> {
+        let item = self.get(&table::pk(seller), table::WATERMARK).await?;
+        item.and_then(|i| i.get("at").and_then(|v| v.as_s().ok()).cloned())
+            .map(|t| {
+                OffsetDateTime::parse(&t, &Rfc3339)
+                    .map_err(|e| LedgerError::Corrupt { what: "watermark".into(), reason: e.to_string() })
+            })
+            .transpose()
+    }
+
+    async fn advance_watermark(&self, seller: &SellerId, to: OffsetDateTime) -> Result<(), LedgerError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some({
+                let mut item = key(&table::pk(seller), table::WATERMARK);
+                item.insert("at".into(), s(to.to_offset(time::UtcOffset::UTC).format(&Rfc3339).unwrap_or_default()));
+                item.insert("n".into(), n(micros(to)));
+                item
+            }))
+            .condition_expression("attribute_not_exists(n) OR n < :to")
+            .expression_attribute_values(":to", n(micros(to)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Already further: the watermark never goes back.
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn record_run(&self, seller: &SellerId, at: OffsetDateTime, run: &RunRecord) -> Result<(), LedgerError> {
+        let mut item = key(
+            &table::pk(seller),
+            &table::run(&at.to_offset(time::UtcOffset::UTC).format(&Rfc3339).unwrap_or_default()),
+        );
+        item.insert("data".into(), s(to_json(run)?));
+        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn runs(&self, seller: &SellerId, limit: usize) -> Result<Vec<RunRecord>, LedgerError> {
+        let items = self.query_prefix(&table::pk(seller), "RUN#", true, Some(limit.clamp(1, 1000) as i32)).await?;
+        items.iter().take(limit).map(|i| data("run", i)).collect()
+    }
+
+    async fn put_import(&self, seller: &SellerId, import: &ImportRecord) -> Result<(), LedgerError> {
+        let mut item = key(&table::pk(seller), &table::import(&import.import_id));
+        item.insert("data".into(), s(to_json(import)?));
+        if import.is_pending() {
+            item.insert("GSI3PK".into(), s(table::PENDING));
+            item.insert("GSI3SK".into(), s(format!("{seller}#{}", import.import_id)));
+        }
+        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn pending_imports(&self) -> Result<Vec<(SellerId, ImportRecord)>, LedgerError> {
+        let items = self.query_index(table::PENDING_IMPORTS, "GSI3PK", table::PENDING).await?;
+        let mut out = Vec::new();
+        for i in &items {
+            if let Some(id) = i.get("PK").and_then(|v| v.as_s().ok()).and_then(|pk| table::seller_of_pk(pk)) {
+                out.push((id, data("import", i)?));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn put_request(&self, seller: &SellerId, request: &BuyerRequestRecord) -> Result<(), LedgerError> {
+        let mut item = key(&table::pk(seller), &table::request(&request.order_id, &request.request_id));
+        item.insert("data".into(), s(to_json(request)?));
+        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn requests_for_order(
+        &self,
+        seller: &SellerId,
+        order_id: &str,
+    ) -> Result<Vec<BuyerRequestRecord>, LedgerError> {
+        let items = self.query_prefix(&table::pk(seller), &table::request(order_id, ""), false, None).await?;
+        items.iter().map(|i| data("request", i)).collect()
+    }
+}
