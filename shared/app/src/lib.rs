@@ -10,6 +10,10 @@
 pub mod contract;
 pub mod crypto;
 pub mod mail;
+pub mod marketplace;
+pub mod metrics;
 pub mod model;
+pub mod pipeline;
 pub mod ports;
+pub mod sellers;
 pub mod table;

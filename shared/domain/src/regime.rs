@@ -141,6 +141,8 @@ pub enum Refusal {
     OtherSeller { order_seller: String },
     #[error("the buyer's name or billing address is missing")]
     MissingBuyer,
+    #[error("the marketplace sent an order that cannot be read: field `{field}`: {problem}")]
+    Unreadable { field: String, problem: String },
 }
 
 impl Refusal {
@@ -162,13 +164,14 @@ impl Refusal {
             Refusal::FrenchVatNumberRequired => "frenchVatNumberRequired",
             Refusal::OtherSeller { .. } => "otherSeller",
             Refusal::MissingBuyer => "missingBuyer",
+            Refusal::Unreadable { .. } => "unreadableOrder",
         }
     }
 
     /// Whether the order may become invoiceable later without anyone changing it by hand
     /// (it is not shipped yet).
     pub fn may_change(&self) -> bool {
-        matches!(self, Refusal::NotShipped { .. })
+        matches!(self, Refusal::NotShipped { .. } | Refusal::Unreadable { .. })
     }
 }
 

@@ -293,6 +293,7 @@ fn every_refusal_code_is_distinct() {
         Refusal::FrenchVatNumberRequired,
         Refusal::OtherSeller { order_seller: "x".into() },
         Refusal::MissingBuyer,
+        Refusal::Unreadable { field: "lines[0]".into(), problem: "x".into() },
     ];
     let mut codes: Vec<&str> = all.iter().map(Refusal::code).collect();
     codes.sort_unstable();

@@ -11,10 +11,12 @@
 
 mod client;
 mod error;
+mod marketplace;
 mod model;
 
 pub use client::{OctopiaClient, OctopiaConfig, OrdersPage, PageRef, TOKEN_PATH};
 pub use error::{OctopiaError, Problem};
+pub use marketplace::OctopiaMarketplace;
 pub use model::{
     Credentials, ImportError, ImportFile, ImportPage, ImportReport, ImportStatus, OrderQuery, Secret, SortField,
     UploadFile,
