@@ -1,0 +1,89 @@
+//! The twice-daily job end to end on the AWS adapters (moto) and the marketplace simulator.
+
+mod common;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use common::{Adapters, Outbox, check_invariants, cycle, world};
+use marketbill_app::pipeline;
+use marketbill_aws::{AwsClients, AwsSettings, DynamoLedger, KmsSecretBox, S3Store, SesMailer, SqsQueue};
+use marketbill_testkit::moto::Moto;
+
+const SENDER: &str = "factures@marketbill.example";
+
+struct Ses(&'static Moto);
+
+#[async_trait]
+impl Outbox for Ses {
+    async fn sent(&self) -> Vec<Vec<u8>> {
+        self.0.sent_raw_mails().await.unwrap()
+    }
+}
+
+async fn adapters(tag: &str) -> (Adapters, Arc<dyn Outbox>) {
+    let moto = Moto::shared().expect("moto");
+    let clients =
+        AwsClients::new(&AwsSettings { region: Some("eu-west-3".into()), endpoint_url: Some(moto.endpoint.clone()) })
+            .await;
+    let name = format!("mb-e2e-{tag}-{:x}", time::OffsetDateTime::now_utc().unix_timestamp_nanos() % 0xFFFF_FFFF);
+    DynamoLedger::create_table(&clients.dynamodb, &name).await.unwrap();
+    clients
+        .s3
+        .create_bucket()
+        .bucket(&name)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest3)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let queue_url = clients.sqs.create_queue().queue_name(&name).send().await.unwrap().queue_url.unwrap();
+    let key_id = clients.kms.create_key().send().await.unwrap().key_metadata.unwrap().key_id;
+    let _ = clients.sesv2.create_email_identity().email_identity(SENDER).send().await;
+    let a = Adapters {
+        ledger: Arc::new(DynamoLedger::new(clients.dynamodb.clone(), &name)),
+        store: Arc::new(S3Store::new(clients.s3.clone(), &name)),
+        mailer: Arc::new(SesMailer::new(clients.sesv2.clone(), None)),
+        queue: Arc::new(SqsQueue::new(clients.sqs.clone(), queue_url)),
+        secrets: Arc::new(KmsSecretBox::new(clients.kms.clone(), key_id)),
+    };
+    (a, Arc::new(Ses(moto)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_sellers_with_a_hundred_orders_each_are_invoiced_once_on_aws() {
+    let (a, outbox) = adapters("e2e").await;
+    let w = world(a, outbox, 3, 100, 11).await;
+    let outcomes = cycle(&w).await;
+    assert_eq!(outcomes.len(), 3, "{outcomes:?}");
+    for o in &outcomes {
+        let o = o.as_ref().unwrap();
+        assert!(o.complete && o.failed.is_empty(), "{o:?}");
+    }
+    let checked = check_invariants(&w, 0).await;
+    assert!(checked >= 280, "{checked}");
+    for o in cycle(&w).await {
+        let o = o.unwrap();
+        assert_eq!((o.issued, o.mailed, o.uploaded), (0, 0, 0), "{o:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_runs_of_the_same_seller_at_once_on_aws_keep_every_invariant() {
+    let (a, outbox) = adapters("dup").await;
+    let w = world(a, outbox, 1, 30, 12).await;
+    let seller = w.sellers[0].0.clone();
+    let (s1, s2) = (w.services.clone(), w.services.clone());
+    let (i1, i2) = (seller.clone(), seller);
+    let (r1, r2) = tokio::join!(
+        tokio::spawn(async move { pipeline::run_seller(&s1, &i1, None).await }),
+        tokio::spawn(async move { pipeline::run_seller(&s2, &i2, None).await })
+    );
+    let (r1, r2) = (r1.unwrap().unwrap(), r2.unwrap().unwrap());
+    cycle(&w).await;
+    let allowed = (r1.mailed + r2.mailed).saturating_sub(r1.issued + r2.issued) as usize;
+    check_invariants(&w, allowed).await;
+}
