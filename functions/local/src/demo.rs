@@ -1,14 +1,22 @@
-//! `marketbill demo`: sample sellers, generated orders, invoices issued into a folder.
+//! `marketbill demo`: the whole twice-daily job on one machine — the marketplace simulator
+//! with seeded orders, sample sellers registered with their API credentials, one scheduled
+//! cycle on the embedded adapters (SQLite, folders, an outbox of .eml files).
 
-use std::collections::BTreeMap;
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result};
-use marketbill_domain::{IssueRequest, Order, draft_invoice};
+use marketbill_app::marketplace::MarketplaceCredentials;
+use marketbill_app::model::SellerId;
+use marketbill_octopia::{OctopiaClient, OctopiaConfig, OctopiaMarketplace};
 use marketbill_testkit::sellers::sample_seller;
-use marketbill_testkit::{OrderGenerator, OrderMix};
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use tracing_subscriber::layer::SubscriberExt;
+
+use crate::local;
+use crate::simulate::{self, SimulateOptions};
 
 pub struct DemoOptions {
     pub data_dir: PathBuf,
@@ -17,89 +25,90 @@ pub struct DemoOptions {
     pub seed: u64,
 }
 
-/// What a seller's folder remembers: which order got which number, and each series' last number.
-#[derive(Default, serde::Serialize, serde::Deserialize)]
-struct SellerState {
-    invoiced: BTreeMap<String, String>,
-    series: BTreeMap<String, u64>,
+/// What a data folder remembers between demos, so a second demo sees the same orders.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DemoState {
+    #[serde(with = "time::serde::rfc3339")]
+    epoch: OffsetDateTime,
 }
 
-fn load_state(path: &Path) -> Result<SellerState> {
-    match fs::read_to_string(path) {
-        Ok(text) => serde_json::from_str(&text).with_context(|| format!("reading {}", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(SellerState::default()),
-        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
-    }
-}
+/// Counts "invoice issued" events for the progress bar.
+struct Progress(Arc<AtomicU64>, indicatif::ProgressBar);
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
-}
-
-pub fn run(opts: &DemoOptions) -> Result<()> {
-    // Orders are generated as of a fixed instant per seed so a second run sees the same orders.
-    let now = OffsetDateTime::from_unix_timestamp(1_795_000_000 + (opts.seed % 1000) as i64 * 86_400)
-        .context("demo clock")?;
-    let issued_at = OffsetDateTime::now_utc().max(now);
-    for k in 0..opts.sellers {
-        let seller_id = format!("{}", 10_000 + k);
-        let seller = sample_seller(k, &seller_id)?;
-        let dir = opts.data_dir.join("sellers").join(&seller_id);
-        fs::create_dir_all(dir.join("invoices")).with_context(|| format!("creating {}", dir.display()))?;
-        let state_path = dir.join("state.json");
-        let mut state = load_state(&state_path)?;
-
-        let mut generator = OrderGenerator::new(opts.seed, &seller_id);
-        let mix = OrderMix { shipped: opts.orders, not_shipped: opts.orders / 5, abroad: opts.orders / 10 };
-        let batch = generator.batch(mix, now);
-        let (mut issued, mut already) = (0usize, 0usize);
-        let mut skipped: BTreeMap<String, usize> = BTreeMap::new();
-        for value in &batch {
-            let order = match Order::from_value(value.clone()) {
-                Ok(o) => o,
-                Err(e) => {
-                    *skipped.entry(format!("unreadable ({})", e.field)).or_default() += 1;
-                    continue;
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Progress {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        struct IsIssue(bool);
+        impl tracing::field::Visit for IsIssue {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "message" && format!("{value:?}") == "invoice issued" {
+                    self.0 = true;
                 }
-            };
-            if state.invoiced.contains_key(order.order_id.as_str()) {
-                already += 1;
-                continue;
             }
-            let draft =
-                match draft_invoice(&IssueRequest { order: &order, seller: &seller, buyer_data: None, issued_at }) {
-                    Ok(d) => d,
-                    Err(refusal) => {
-                        *skipped.entry(refusal.code().to_owned()).or_default() += 1;
-                        continue;
-                    }
-                };
-            let counter = state.series.entry(draft.series.key()).or_default();
-            *counter += 1;
-            let number = draft.series.number(*counter)?;
-            let invoice = draft.finalize(number.clone());
-            let docs = marketbill_documents::render(&invoice)?;
-            let folder = dir.join("invoices").join(invoice.issue_date.year().to_string());
-            fs::create_dir_all(&folder).with_context(|| format!("creating {}", folder.display()))?;
-            write_atomically(&folder.join(format!("{number}.pdf")), &docs.pdf)?;
-            write_atomically(&folder.join(format!("{number}.xml")), &docs.ubl)?;
-            write_atomically(&folder.join(format!("{number}.json")), &serde_json::to_vec_pretty(&invoice)?)?;
-            state.invoiced.insert(order.order_id.to_string(), number.to_string());
-            write_atomically(&state_path, &serde_json::to_vec_pretty(&state)?)?;
-            issued += 1;
         }
-        println!("{} (seller {seller_id}, {:?} scheme)", seller.legal_name, seller.vat_scheme);
-        println!("  orders seen:        {}", batch.len());
-        println!("  invoices issued:    {issued}");
-        println!("  already invoiced:   {already}");
-        for (reason, n) in &skipped {
-            println!("  skipped {:<19} {n}", format!("{reason}:"));
+        let mut v = IsIssue(false);
+        event.record(&mut v);
+        if v.0 {
+            let n = self.0.fetch_add(1, Ordering::Relaxed) + 1;
+            self.1.set_position(n);
         }
     }
-    println!();
-    let invoices = opts.data_dir.join("sellers").join("<seller>").join("invoices").join("<year>");
-    println!("Invoices (Factur-X PDF, UBL XML and the JSON record): {}", invoices.display());
-    Ok(())
+}
+
+pub fn run(o: &DemoOptions) -> Result<()> {
+    std::fs::create_dir_all(&o.data_dir).with_context(|| format!("creating {}", o.data_dir.display()))?;
+    let state_path = o.data_dir.join("demo.json");
+    let state = match std::fs::read_to_string(&state_path) {
+        Ok(text) => serde_json::from_str(&text).with_context(|| format!("reading {}", state_path.display()))?,
+        Err(_) => {
+            let s = DemoState { epoch: OffsetDateTime::now_utc() };
+            std::fs::write(&state_path, serde_json::to_vec_pretty(&s)?)?;
+            s
+        }
+    };
+    let bar = indicatif::ProgressBar::new((o.sellers * o.orders) as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} issuing invoices {pos}/{len} [{bar:30}] {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let progress = Progress(Arc::new(AtomicU64::new(0)), bar.clone());
+    let subscriber =
+        tracing_subscriber::registry().with(tracing_subscriber::EnvFilter::new("marketbill_app=debug")).with(progress);
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let result = runtime.block_on(async {
+        let sim = simulate::start(
+            &SimulateOptions { port: 0, seed: o.seed, sellers: o.sellers, orders: o.orders },
+            state.epoch,
+        )
+        .await?;
+        let mut config = OctopiaConfig::new(&sim.api_base(), &sim.auth_base());
+        config.base_backoff = std::time::Duration::from_millis(20);
+        let marketplace = Arc::new(OctopiaMarketplace::new(Arc::new(OctopiaClient::new(config)?)));
+        let (services, layout) = local::services(&o.data_dir, marketplace, "factures@marketbill.example")?;
+        let mut names = Vec::new();
+        for (k, client) in sim.clients().iter().enumerate() {
+            let seller_id: SellerId = format!("demo-seller-{k}").parse()?;
+            let profile = sample_seller(k, &client.seller_id)?;
+            names.push((seller_id.clone(), profile.legal_name.clone()));
+            let creds = MarketplaceCredentials {
+                client_id: client.client_id.clone(),
+                client_secret: client.client_secret.clone(),
+                seller_id: client.seller_id.clone(),
+            };
+            marketbill_app::sellers::register(&services, &seller_id, profile, Some(&creds), state.epoch).await?;
+        }
+        let (runs, _) = local::cycle(&services).await?;
+        bar.finish_and_clear();
+        for (seller, outcome) in &runs {
+            let name = names.iter().find(|(id, _)| id == seller).map(|(_, n)| n.as_str()).unwrap_or("");
+            local::print_run(&services, seller, name, outcome).await?;
+        }
+        local::print_where(&layout);
+        sim.stop().await;
+        anyhow::Ok(())
+    });
+    bar.finish_and_clear();
+    result
 }

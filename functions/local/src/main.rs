@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod demo;
+mod local;
 mod render;
+mod run;
 mod simulate;
 
 #[derive(Parser)]
@@ -32,6 +34,12 @@ enum Command {
         /// Seed of the order generator.
         #[arg(long, default_value_t = 2026)]
         seed: u64,
+    },
+    /// Run one scheduled cycle against configured marketplace URLs, on the embedded adapters.
+    Run {
+        /// Configuration file (JSON: dataDir, apiBase, authBase, sender, sellers[{id, profile, credentials}]).
+        #[arg(long)]
+        config: PathBuf,
     },
     /// Serve the Octopia Seller API simulator with seeded orders until stopped.
     Simulate {
@@ -74,6 +82,7 @@ fn main() -> ExitCode {
         Command::Demo { data_dir, sellers, orders, seed } => {
             demo::run(&demo::DemoOptions { data_dir, sellers, orders, seed })
         }
+        Command::Run { config } => run::run(&config),
         Command::Simulate { port, seed, sellers, orders } => {
             simulate::run(&simulate::SimulateOptions { port, seed, sellers, orders })
         }

@@ -122,17 +122,38 @@ fn invalid_input_writes_nothing_and_says_why_in_one_line() {
 }
 
 #[test]
-fn demo_issues_invoices_once_and_a_second_run_issues_nothing_new() {
+fn demo_runs_the_whole_job_once_and_a_second_run_issues_nothing_new() {
     let dir = scratch("demo");
     let data = dir.join("data");
     let first = marketbill(&["demo", "--data-dir", data.to_str().unwrap(), "--orders", "6"]);
     assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
     let text = String::from_utf8_lossy(&first.stdout);
-    assert!(text.contains("invoices issued:    6"), "{text}");
+    assert_eq!(text.matches("invoices issued:        6").count(), 2, "{text}");
+    assert_eq!(text.matches("mailed:                 6").count(), 2, "{text}");
+    assert_eq!(text.matches("accepted by Cdiscount:  6").count(), 2, "{text}");
+    for place in ["documents", "outbox", "ledger.sqlite"] {
+        assert!(text.contains(&data.join(place).canonicalize().unwrap().display().to_string()), "{place}: {text}");
+    }
+    let pdfs =
+        std::fs::read_dir(data.join("documents/sellers/demo-seller-0/invoices/2026"))
+            .or_else(|_| {
+                std::fs::read_dir(data.join(format!(
+                    "documents/sellers/demo-seller-0/invoices/{}",
+                    time::OffsetDateTime::now_utc().year()
+                )))
+            })
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "pdf"))
+            .count();
+    assert_eq!(pdfs, 6);
+    assert_eq!(std::fs::read_dir(data.join("outbox")).unwrap().count(), 12);
+
     let second = marketbill(&["demo", "--data-dir", data.to_str().unwrap(), "--orders", "6"]);
+    assert!(second.status.success());
     let text = String::from_utf8_lossy(&second.stdout);
-    assert!(text.contains("invoices issued:    0"), "{text}");
-    assert!(text.contains("already invoiced:   6"), "{text}");
+    assert_eq!(text.matches("invoices issued:        0").count(), 2, "{text}");
+    assert_eq!(text.matches("accepted by Cdiscount:  6").count(), 2, "{text}");
+    assert_eq!(std::fs::read_dir(data.join("outbox")).unwrap().count(), 12, "no mail sent twice");
 }
 
 /// A child process killed when the test ends, whatever happens.
@@ -188,4 +209,50 @@ fn simulate_prints_where_it_listens_and_serves_the_api() {
         let orders = client.list_orders(&creds, &q).await.unwrap();
         assert_eq!(orders.len(), 7);
     });
+}
+
+#[test]
+fn run_does_one_cycle_against_configured_marketplace_urls() {
+    use marketbill_testkit::simulator::{Simulator, SimulatorConfig};
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let sim = runtime.block_on(async {
+        let sim = Simulator::start(SimulatorConfig::for_sellers(3, &["12345"])).await.unwrap();
+        let mut g = marketbill_testkit::OrderGenerator::new(3, "12345");
+        sim.put_orders(
+            "12345",
+            g.batch(
+                marketbill_testkit::OrderMix { shipped: 4, not_shipped: 1, abroad: 1 },
+                time::OffsetDateTime::now_utc(),
+            ),
+        );
+        sim
+    });
+    let client = &sim.clients()[0];
+    let dir = scratch("run-config");
+    let config = serde_json::json!({
+        "dataDir": "data",
+        "apiBase": sim.api_base(),
+        "authBase": sim.auth_base(),
+        "sellers": [{
+            "id": "my-shop",
+            "profile": serde_json::from_str::<serde_json::Value>(SELLER).unwrap(),
+            "credentials": {"clientId": client.client_id, "clientSecret": client.client_secret, "sellerId": "12345"}
+        }]
+    });
+    let path = dir.join("marketbill.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    let o = marketbill(&["run", "--config", path.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("invoices issued:        4"), "{text}");
+    assert!(text.contains("notShippedToFrance"), "{text}");
+    assert!(dir.join("data/ledger.sqlite").exists());
+    // Wrong credentials: a clear error, non-zero exit.
+    let mut bad = config.clone();
+    bad["sellers"][0]["credentials"]["clientSecret"] = "nope".into();
+    std::fs::write(&path, serde_json::to_vec_pretty(&bad).unwrap()).unwrap();
+    let o = marketbill(&["run", "--config", path.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("credentials"), "{}", String::from_utf8_lossy(&o.stderr));
+    drop(runtime);
 }

@@ -1,0 +1,127 @@
+//! The embedded adapter set in a data folder, and the cycle the demo and `run` perform.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use marketbill_app::marketplace::Marketplace;
+use marketbill_app::model::{OrderStage, SellerId};
+use marketbill_app::pipeline::{self, RunOutcome, Services, Settings, TrackOutcome};
+use marketbill_app::ports::SystemClock;
+use marketbill_local::{ChannelQueue, FolderStore, KeyFileSecretBox, OutboxMailer, SqliteLedger};
+
+/// Where things go inside a data folder.
+pub struct Layout {
+    pub root: PathBuf,
+}
+
+impl Layout {
+    pub fn ledger(&self) -> PathBuf {
+        self.root.join("ledger.sqlite")
+    }
+    pub fn documents(&self) -> PathBuf {
+        self.root.join("documents")
+    }
+    pub fn outbox(&self) -> PathBuf {
+        self.root.join("outbox")
+    }
+    pub fn key(&self) -> PathBuf {
+        self.root.join("master.key")
+    }
+}
+
+pub fn services(root: &Path, marketplace: Arc<dyn Marketplace>, sender: &str) -> Result<(Services, Layout)> {
+    std::fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
+    let layout = Layout { root: root.canonicalize()? };
+    let services = Services {
+        ledger: Arc::new(SqliteLedger::open(&layout.ledger())?),
+        store: Arc::new(FolderStore::new(&layout.documents())?),
+        mailer: Arc::new(OutboxMailer::new(&layout.outbox())?),
+        queue: Arc::new(ChannelQueue::new(Duration::from_secs(900))),
+        secrets: Arc::new(KeyFileSecretBox::open(&layout.key())?),
+        marketplace,
+        clock: Arc::new(SystemClock),
+        settings: Settings { sender: sender.to_owned(), ..Settings::default() },
+    };
+    Ok((services, layout))
+}
+
+/// One scheduled cycle on the embedded adapters: queue every active seller, run them, then
+/// follow the imports until final (bounded).
+pub async fn cycle(s: &Services) -> Result<(Vec<(SellerId, RunOutcome)>, TrackOutcome)> {
+    pipeline::schedule(s).await?;
+    let mut runs = Vec::new();
+    loop {
+        let batch = s.queue.receive(10, Duration::ZERO).await?;
+        if batch.is_empty() {
+            break;
+        }
+        for r in batch {
+            let outcome = pipeline::run_seller(s, &r.message.seller_id, None)
+                .await
+                .with_context(|| format!("seller run of {}", r.message.seller_id))?;
+            s.queue.ack(&r.receipt).await?;
+            runs.push((r.message.seller_id, outcome));
+        }
+    }
+    let mut tracked = TrackOutcome::default();
+    for _ in 0..20 {
+        if s.ledger.pending_imports().await?.is_empty() {
+            break;
+        }
+        let t = pipeline::track_imports(s).await?;
+        tracked.polled += t.polled;
+        tracked.accepted += t.accepted;
+        tracked.retried += t.retried;
+        tracked.rejected += t.rejected;
+        if t.still_running > 0 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    Ok((runs, tracked))
+}
+
+/// Prints what a run did for one seller.
+pub async fn print_run(s: &Services, seller: &SellerId, name: &str, o: &RunOutcome) -> Result<()> {
+    let mut accepted = 0;
+    let mut rejected = 0;
+    let page = s
+        .ledger
+        .list_invoices(seller, &marketbill_app::model::InvoiceQuery { limit: 1000, ..Default::default() })
+        .await?;
+    for rec in &page.items {
+        if let Some(order) = s.ledger.get_order(seller, &rec.order_id).await?
+            && order.number.as_ref() == Some(&rec.invoice.number)
+        {
+            match order.stage {
+                OrderStage::Accepted => accepted += 1,
+                OrderStage::Rejected => rejected += 1,
+                _ => {}
+            }
+        }
+    }
+    println!("{name} ({seller})");
+    println!("  orders seen:            {}", o.seen);
+    println!("  invoices issued:        {}", o.issued);
+    println!("  mailed:                 {}", o.mailed);
+    println!("  uploaded:               {}", o.uploaded);
+    println!(
+        "  accepted by Cdiscount:  {accepted}{}",
+        if rejected > 0 { format!(" ({rejected} rejected)") } else { String::new() }
+    );
+    for (reason, n) in &o.skipped {
+        println!("  skipped, {:<15} {n}", format!("{reason}:"));
+    }
+    for (order, error) in &o.failed {
+        println!("  left for the next run:  {order}: {error}");
+    }
+    Ok(())
+}
+
+pub fn print_where(layout: &Layout) {
+    println!();
+    println!("Invoices (Factur-X PDF and UBL XML): {}", layout.documents().join("sellers").display());
+    println!("Mails sent to buyers (.eml):         {}", layout.outbox().display());
+    println!("Ledger (SQLite):                     {}", layout.ledger().display());
+}
