@@ -1,0 +1,160 @@
+//! # marketbill-lambda
+//!
+//! What the Lambda functions share: the configuration read once from the environment, the
+//! service set on AWS (DynamoDB, S3, SES v2, SQS, KMS and the Octopia API), and the handlers —
+//! thin: parse the event, call a use case of `marketbill-app`, map the result. Errors carry an
+//! `error_type` of `Retryable` or `NonRetryable`, visible in the logs and to SQS.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use marketbill_app::pipeline::{self, PipelineError, Services, Settings};
+use marketbill_app::ports::{SellerRunMessage, SystemClock};
+use marketbill_aws::{AwsClients, AwsSettings, DynamoLedger, KmsSecretBox, S3Store, SesMailer, SqsQueue};
+use marketbill_octopia::{OctopiaClient, OctopiaConfig, OctopiaMarketplace};
+use serde_json::{Value, json};
+
+/// The environment a function reads at start-up (set by the SAM template).
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub table: String,
+    pub bucket: String,
+    pub queue_url: String,
+    pub kms_key_id: String,
+    pub sender: String,
+    pub configuration_set: Option<String>,
+    pub octopia_api_base: String,
+    pub octopia_auth_base: String,
+    /// An emulator (moto) for tests run outside AWS.
+    pub aws_endpoint_url: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+    #[error("cannot build the marketplace client: {0}")]
+    Marketplace(String),
+}
+
+impl Config {
+    pub fn from_env() -> Result<Config, ConfigError> {
+        fn var(name: &'static str) -> Result<String, ConfigError> {
+            std::env::var(name).ok().filter(|v| !v.is_empty()).ok_or(ConfigError::Missing(name))
+        }
+        let optional = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        Ok(Config {
+            table: var("TABLE_NAME")?,
+            bucket: var("BUCKET_NAME")?,
+            queue_url: var("QUEUE_URL")?,
+            kms_key_id: var("KMS_KEY_ID")?,
+            sender: var("SENDER_ADDRESS")?,
+            configuration_set: optional("SES_CONFIGURATION_SET"),
+            octopia_api_base: optional("OCTOPIA_API_BASE")
+                .unwrap_or_else(|| "https://api.octopia-io.net/seller/v2".into()),
+            octopia_auth_base: optional("OCTOPIA_AUTH_BASE").unwrap_or_else(|| "https://auth.octopia-io.net".into()),
+            aws_endpoint_url: optional("AWS_ENDPOINT_URL"),
+        })
+    }
+}
+
+/// The service set on AWS, built once per cold start.
+pub async fn aws_services(c: &Config) -> Result<Services, ConfigError> {
+    let clients = AwsClients::new(&AwsSettings { region: None, endpoint_url: c.aws_endpoint_url.clone() }).await;
+    let client = OctopiaClient::new(OctopiaConfig::new(&c.octopia_api_base, &c.octopia_auth_base))
+        .map_err(|e| ConfigError::Marketplace(e.to_string()))?;
+    Ok(Services {
+        ledger: Arc::new(DynamoLedger::new(clients.dynamodb.clone(), &c.table)),
+        store: Arc::new(S3Store::new(clients.s3.clone(), &c.bucket)),
+        mailer: Arc::new(SesMailer::new(clients.sesv2.clone(), c.configuration_set.clone())),
+        queue: Arc::new(SqsQueue::new(clients.sqs.clone(), &c.queue_url)),
+        secrets: Arc::new(KmsSecretBox::new(clients.kms.clone(), &c.kms_key_id)),
+        marketplace: Arc::new(OctopiaMarketplace::new(Arc::new(client))),
+        clock: Arc::new(SystemClock),
+        settings: Settings { sender: c.sender.clone(), ..Settings::default() },
+    })
+}
+
+/// A handler error with its retry class.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct HandlerError {
+    pub retryable: bool,
+    pub message: String,
+}
+
+impl From<PipelineError> for HandlerError {
+    fn from(e: PipelineError) -> Self {
+        HandlerError { retryable: e.is_retryable(), message: e.to_string() }
+    }
+}
+
+impl From<HandlerError> for Diagnostic {
+    fn from(e: HandlerError) -> Diagnostic {
+        Diagnostic {
+            error_type: if e.retryable { "Retryable".into() } else { "NonRetryable".into() },
+            error_message: e.message,
+        }
+    }
+}
+
+/// Scheduler: EventBridge (twice a day) → one SQS message per active seller.
+pub async fn scheduler(s: &Services, event: LambdaEvent<EventBridgeEvent<Value>>) -> Result<Value, HandlerError> {
+    tracing::info!(source = %event.payload.source, "scheduled cycle");
+    let out = pipeline::schedule(s).await?;
+    Ok(json!({"queued": out.queued}))
+}
+
+/// When the Lambda will be stopped, as an `Instant`.
+fn deadline(ctx: &lambda_runtime::Context) -> Option<Instant> {
+    let now_ms = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+    let left = i128::from(ctx.deadline).checked_sub(now_ms)?;
+    (left > 0).then(|| Instant::now() + Duration::from_millis(left as u64))
+}
+
+/// Seller run: an SQS batch (size 1 in the template) → one run per message; retryable
+/// failures are reported per message (partial batch response) so only they come back.
+pub async fn seller_run(s: &Services, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, HandlerError> {
+    let deadline = deadline(&event.context);
+    let mut failures = Vec::new();
+    for record in event.payload.records {
+        let id = record.message_id.clone().unwrap_or_default();
+        let message: SellerRunMessage = match record.body.as_deref().map(serde_json::from_str) {
+            Some(Ok(m)) => m,
+            other => {
+                // A message we cannot read will never succeed: drop it (logged), do not loop.
+                tracing::error!(message_id = %id, error = ?other.map(|r| r.err()), "unreadable seller-run message dropped");
+                continue;
+            }
+        };
+        match pipeline::run_seller(s, &message.seller_id, deadline).await {
+            Ok(out) => {
+                tracing::info!(seller = %message.seller_id, issued = out.issued, complete = out.complete, "run done")
+            }
+            Err(e) if e.is_retryable() => {
+                tracing::warn!(seller = %message.seller_id, error = %e, error_type = "Retryable", "run failed; SQS will retry");
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = id;
+                failures.push(failure);
+            }
+            Err(e) => {
+                tracing::error!(seller = %message.seller_id, error = %e, error_type = "NonRetryable", "run failed")
+            }
+        }
+    }
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failures;
+    Ok(response)
+}
+
+/// Import tracker: EventBridge (hourly) → every pending import polled once.
+pub async fn import_tracker(s: &Services, _event: LambdaEvent<EventBridgeEvent<Value>>) -> Result<Value, HandlerError> {
+    let out = pipeline::track_imports(s).await?;
+    Ok(json!({
+        "polled": out.polled, "accepted": out.accepted, "retried": out.retried,
+        "rejected": out.rejected, "stillRunning": out.still_running, "failed": out.failed.len()
+    }))
+}

@@ -1,0 +1,155 @@
+//! The Lambda handlers fed with real event JSON (EventBridge scheduled event, SQS batch), on
+//! the embedded adapters and the marketplace simulator.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use aws_lambda_events::sqs::SqsEvent;
+use lambda_runtime::{Context, Diagnostic, LambdaEvent};
+use marketbill_app::marketplace::MarketplaceCredentials;
+use marketbill_app::model::SellerId;
+use marketbill_app::pipeline::{Services, Settings};
+use marketbill_app::ports::SystemClock;
+use marketbill_lambda::{HandlerError, import_tracker, scheduler, seller_run};
+use marketbill_local::{ChannelQueue, FolderStore, KeyFileSecretBox, OutboxMailer, SqliteLedger};
+use marketbill_octopia::{OctopiaClient, OctopiaConfig, OctopiaMarketplace};
+use marketbill_testkit::sellers::sample_seller;
+use marketbill_testkit::simulator::{Fault, FaultKind, Route, Simulator, SimulatorConfig};
+use marketbill_testkit::{OrderGenerator, OrderMix};
+
+const SCHEDULED: &str = include_str!("../../../infra/events/scheduled-cycle.json");
+const SQS_BATCH: &str = include_str!("../../../infra/events/seller-run-batch.json");
+
+async fn setup(name: &str) -> (Services, Simulator, Vec<SellerId>) {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("handlers").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    let sim = Simulator::start(SimulatorConfig::for_sellers(9, &["40001", "40002"])).await.unwrap();
+    let mut config = OctopiaConfig::new(&sim.api_base(), &sim.auth_base());
+    config.base_backoff = Duration::from_millis(5);
+    config.max_attempts = 3;
+    let services = Services {
+        ledger: Arc::new(
+            SqliteLedger::open(&{
+                std::fs::create_dir_all(&dir).unwrap();
+                dir.join("ledger.sqlite")
+            })
+            .unwrap(),
+        ),
+        store: Arc::new(FolderStore::new(&dir.join("documents")).unwrap()),
+        mailer: Arc::new(OutboxMailer::new(&dir.join("outbox")).unwrap()),
+        queue: Arc::new(ChannelQueue::new(Duration::from_secs(60))),
+        secrets: Arc::new(KeyFileSecretBox::open(&dir.join("master.key")).unwrap()),
+        marketplace: Arc::new(OctopiaMarketplace::new(Arc::new(OctopiaClient::new(config).unwrap()))),
+        clock: Arc::new(SystemClock),
+        settings: Settings::default(),
+    };
+    let mut ids = Vec::new();
+    for (k, client) in sim.clients().iter().enumerate() {
+        let mut g = OrderGenerator::new(9, &client.seller_id);
+        g.max_lines = 3;
+        sim.put_orders(
+            &client.seller_id,
+            g.batch(OrderMix { shipped: 5, not_shipped: 1, abroad: 0 }, time::OffsetDateTime::now_utc()),
+        );
+        let id: SellerId = format!("{name}-{k}").parse().unwrap();
+        let creds = MarketplaceCredentials {
+            client_id: client.client_id.clone(),
+            client_secret: client.client_secret.clone(),
+            seller_id: client.seller_id.clone(),
+        };
+        marketbill_app::sellers::register(
+            &services,
+            &id,
+            sample_seller(0, &client.seller_id).unwrap(),
+            Some(&creds),
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+        ids.push(id);
+    }
+    (services, sim, ids)
+}
+
+fn batch_of(records: Vec<aws_lambda_events::sqs::SqsMessage>) -> SqsEvent {
+    let mut e = SqsEvent::default();
+    e.records = records;
+    e
+}
+
+fn sqs_batch(ids: &[SellerId]) -> SqsEvent {
+    let text = SQS_BATCH.replace("SELLER_A", ids[0].as_str()).replace("SELLER_B", ids[1].as_str());
+    serde_json::from_str(&text).unwrap()
+}
+
+#[tokio::test]
+async fn the_scheduled_event_queues_one_run_per_active_seller() {
+    let (s, _sim, ids) = setup("sched").await;
+    let event: EventBridgeEvent<serde_json::Value> = serde_json::from_str(SCHEDULED).unwrap();
+    let out = scheduler(&s, LambdaEvent::new(event, Context::default())).await.unwrap();
+    assert_eq!(out["queued"], 2);
+    let got = s.queue.receive(10, Duration::ZERO).await.unwrap();
+    let mut queued: Vec<SellerId> = got.into_iter().map(|r| r.message.seller_id).collect();
+    queued.sort();
+    assert_eq!(queued, ids);
+}
+
+#[tokio::test]
+async fn an_sqs_batch_runs_each_seller_and_reports_only_retryable_failures() {
+    let (s, sim, ids) = setup("batch").await;
+    // Seller A's run goes well (the unreadable message is dropped, not retried); then the
+    // API fails for seller B's whole run: only B's message must come back.
+    let response = {
+        // Run A alone first (healthy), then B with the API failing.
+        let batch = sqs_batch(&ids);
+        let a_only = batch_of(vec![batch.records[0].clone(), batch.records[2].clone()]);
+        let r = seller_run(&s, LambdaEvent::new(a_only, Context::default())).await.unwrap();
+        assert!(r.batch_item_failures.is_empty(), "{:?}", r.batch_item_failures);
+        sim.inject(Fault::always(Route::ListOrders, FaultKind::Unavailable));
+        let b_only = batch_of(vec![batch.records[1].clone()]);
+        seller_run(&s, LambdaEvent::new(b_only, Context::default())).await.unwrap()
+    };
+    let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+    assert_eq!(failed, ["2e1424d4-f796-459a-8184-9c92662be6da"]);
+    assert_eq!(
+        s.ledger.usage(&ids[0], &marketbill_app::model::month_key(time::OffsetDateTime::now_utc())).await.unwrap(),
+        5
+    );
+    assert_eq!(
+        s.ledger.usage(&ids[1], &marketbill_app::model::month_key(time::OffsetDateTime::now_utc())).await.unwrap(),
+        0
+    );
+    // Once the API is back, the redelivered message succeeds.
+    sim.clear_faults();
+    let again =
+        seller_run(&s, LambdaEvent::new(batch_of(vec![sqs_batch(&ids).records[1].clone()]), Context::default()))
+            .await
+            .unwrap();
+    assert!(again.batch_item_failures.is_empty());
+    assert_eq!(
+        s.ledger.usage(&ids[1], &marketbill_app::model::month_key(time::OffsetDateTime::now_utc())).await.unwrap(),
+        5
+    );
+}
+
+#[tokio::test]
+async fn the_hourly_event_tracks_pending_imports() {
+    let (s, sim, ids) = setup("track").await;
+    sim.set_import_delay(Duration::from_millis(0));
+    let batch = sqs_batch(&ids);
+    seller_run(&s, LambdaEvent::new(batch_of(vec![batch.records[0].clone()]), Context::default())).await.unwrap();
+    assert_eq!(s.ledger.pending_imports().await.unwrap().len(), 5);
+    let event: EventBridgeEvent<serde_json::Value> = serde_json::from_str(SCHEDULED).unwrap();
+    let out = import_tracker(&s, LambdaEvent::new(event, Context::default())).await.unwrap();
+    assert_eq!(out["accepted"], 5, "{out}");
+    assert!(s.ledger.pending_imports().await.unwrap().is_empty());
+}
+
+#[test]
+fn handler_errors_carry_their_retry_class() {
+    let d: Diagnostic = HandlerError { retryable: true, message: "ledger unavailable".into() }.into();
+    assert_eq!(d.error_type, "Retryable");
+    let d: Diagnostic = HandlerError { retryable: false, message: "no credentials".into() }.into();
+    assert_eq!(d.error_type, "NonRetryable");
+}

@@ -1,0 +1,12 @@
+//! Lambda: EventBridge schedule → one SQS message per active seller.
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use marketbill_lambda::{Config, aws_services, scheduler};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let services = aws_services(&Config::from_env()?).await?;
+    lambda_runtime::run(service_fn(|e: LambdaEvent<EventBridgeEvent<serde_json::Value>>| scheduler(&services, e))).await
+}

@@ -1,0 +1,12 @@
+//! Lambda: SQS → one seller run per message, partial batch failures for retryable errors.
+
+use aws_lambda_events::sqs::SqsEvent;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use marketbill_lambda::{Config, aws_services, seller_run};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let services = aws_services(&Config::from_env()?).await?;
+    lambda_runtime::run(service_fn(|e: LambdaEvent<SqsEvent>| seller_run(&services, e))).await
+}
