@@ -69,6 +69,29 @@ async fn three_sellers_with_a_hundred_orders_each_are_invoiced_once_on_aws() {
         let o = o.unwrap();
         assert_eq!((o.issued, o.mailed, o.uploaded), (0, 0, 0), "{o:?}");
     }
+    // Later runs pick up newly shipped orders, and only those.
+    let (_, mid, _) = &w.sellers[1];
+    let waiting = w
+        .sim
+        .orders(mid)
+        .into_iter()
+        .find(|o| {
+            matches!(o["status"].as_str(), Some("WaitingAcceptance" | "InPreparation" | "Accepted" | "Processing"))
+        })
+        .unwrap();
+    let id = waiting["orderId"].as_str().unwrap().to_owned();
+    let now = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap();
+    w.sim.update_order(mid, &id, |o| {
+        o["status"] = "Shipped".into();
+        o["updatedAt"] = now.clone().into();
+        for l in o["lines"].as_array_mut().unwrap() {
+            l["status"] = "Shipped".into();
+        }
+    });
+    let later = cycle(&w).await;
+    let issued: u64 = later.iter().map(|o| o.as_ref().unwrap().issued).sum();
+    assert_eq!(issued, 1);
+    assert_eq!(check_invariants(&w, 0).await, checked + 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

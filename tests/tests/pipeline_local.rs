@@ -204,3 +204,30 @@ async fn a_crash_between_any_two_steps_is_recovered_with_at_most_one_duplicate_m
         check_invariants(&w, 1).await;
     }
 }
+
+#[tokio::test]
+async fn a_run_near_its_deadline_stops_cleanly_and_queues_the_rest() {
+    let (a, outbox) = adapters("deadline", None);
+    let w = world(a, outbox, 1, 10, 7).await;
+    let seller = w.sellers[0].0.clone();
+    // A deadline already inside the safety margin: nothing is started, the rest is queued.
+    let soon = std::time::Instant::now() + Duration::from_secs(1);
+    let out = pipeline::run_seller(&w.services, &seller, Some(soon)).await.unwrap();
+    assert!(out.continued && !out.complete, "{out:?}");
+    assert_eq!(out.issued, 0);
+    assert_eq!(
+        w.services.ledger.watermark(&seller).await.unwrap(),
+        None,
+        "the watermark does not move over unhandled orders"
+    );
+    let queued = w.services.queue.receive(10, Duration::ZERO).await.unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(
+        (queued[0].message.seller_id.clone(), queued[0].message.reason.as_str()),
+        (seller.clone(), "continuation")
+    );
+    w.services.queue.ack(&queued[0].receipt).await.unwrap();
+    // The continuation finishes the work.
+    cycle(&w).await;
+    check_invariants(&w, 0).await;
+}
