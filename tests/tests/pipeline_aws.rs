@@ -5,9 +5,11 @@ mod common;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use common::{Adapters, Outbox, check_invariants, cycle, world};
+use common::{Outbox, check_invariants, cycle, world};
+use marketbill_app::contract::Subject;
 use marketbill_app::pipeline;
-use marketbill_aws::{AwsClients, AwsSettings, DynamoLedger, KmsSecretBox, S3Store, SesMailer, SqsQueue};
+use marketbill_aws::provision::provision;
+use marketbill_aws::{AwsClients, AwsSettings};
 use marketbill_testkit::moto::Moto;
 
 const SENDER: &str = "factures@marketbill.example";
@@ -21,34 +23,19 @@ impl Outbox for Ses {
     }
 }
 
-async fn adapters(tag: &str) -> (Adapters, Arc<dyn Outbox>) {
+async fn adapters(tag: &str) -> (Subject, Arc<dyn Outbox>) {
     let moto = Moto::shared().expect("moto");
     let clients =
         AwsClients::new(&AwsSettings { region: Some("eu-west-3".into()), endpoint_url: Some(moto.endpoint.clone()) })
             .await;
     let name = format!("mb-e2e-{tag}-{:x}", time::OffsetDateTime::now_utc().unix_timestamp_nanos() % 0xFFFF_FFFF);
-    DynamoLedger::create_table(&clients.dynamodb, &name).await.unwrap();
-    clients
-        .s3
-        .create_bucket()
-        .bucket(&name)
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest3)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let queue_url = clients.sqs.create_queue().queue_name(&name).send().await.unwrap().queue_url.unwrap();
-    let key_id = clients.kms.create_key().send().await.unwrap().key_metadata.unwrap().key_id;
-    let _ = clients.sesv2.create_email_identity().email_identity(SENDER).send().await;
-    let a = Adapters {
-        ledger: Arc::new(DynamoLedger::new(clients.dynamodb.clone(), &name)),
-        store: Arc::new(S3Store::new(clients.s3.clone(), &name)),
-        mailer: Arc::new(SesMailer::new(clients.sesv2.clone(), None)),
-        queue: Arc::new(SqsQueue::new(clients.sqs.clone(), queue_url)),
-        secrets: Arc::new(KmsSecretBox::new(clients.kms.clone(), key_id)),
+    let p = provision(&clients, "eu-west-3", &name, SENDER, None).await.unwrap();
+    let a = Subject {
+        ledger: Arc::new(p.ledger),
+        store: Arc::new(p.store),
+        mailer: Arc::new(p.mailer),
+        queue: Arc::new(p.queue),
+        secrets: Arc::new(p.secrets),
     };
     (a, Arc::new(Ses(moto)))
 }

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use common::faults::{Faults, FaultyLedger, FaultyMailer, FaultyStore, Op};
-use common::{Adapters, Outbox, World, check_invariants, cycle, world};
+use common::{Outbox, World, check_invariants, cycle, world};
+use marketbill_app::contract::Subject;
 use marketbill_app::model::OrderStage;
 use marketbill_app::pipeline;
 use marketbill_local::{ChannelQueue, FolderStore, KeyFileSecretBox, OutboxMailer, SqliteLedger};
@@ -22,7 +23,7 @@ impl Outbox for Folder {
     }
 }
 
-fn adapters(name: &str, faults: Option<Arc<Faults>>) -> (Adapters, Arc<dyn Outbox>) {
+fn adapters(name: &str, faults: Option<Arc<Faults>>) -> (Subject, Arc<dyn Outbox>) {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("pipeline").join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -40,7 +41,7 @@ fn adapters(name: &str, faults: Option<Arc<Faults>>) -> (Adapters, Arc<dyn Outbo
         ),
         None => (ledger, store, mailer),
     };
-    let a = Adapters {
+    let a = Subject {
         ledger,
         store,
         mailer,

@@ -152,6 +152,30 @@ pub struct OrderRecord {
 }
 
 impl OrderRecord {
+    /// The record of an order the atomic issue has just numbered.
+    pub fn issued(order_id: &str, number: &InvoiceNumber, at: OffsetDateTime) -> OrderRecord {
+        OrderRecord {
+            order_id: order_id.to_owned(),
+            stage: OrderStage::Issued,
+            number: Some(number.clone()),
+            refusal: None,
+            message_id: None,
+            import_id: None,
+            upload_attempts: 0,
+            last_error: None,
+            updated_at: at,
+        }
+    }
+
+    /// Still to be worked on: issued but not finished, or refused for a reason that may change.
+    pub fn is_open(&self) -> bool {
+        match self.stage {
+            OrderStage::Skipped => self.refusal.as_ref().is_some_and(Refusal::may_change),
+            OrderStage::Accepted | OrderStage::Rejected => false,
+            _ => true,
+        }
+    }
+
     pub fn skipped(order_id: &str, refusal: Refusal, at: OffsetDateTime) -> OrderRecord {
         OrderRecord {
             order_id: order_id.to_owned(),

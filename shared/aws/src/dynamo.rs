@@ -16,8 +16,8 @@ use aws_sdk_dynamodb::types::{
     Projection, ProjectionType, Put, ScalarAttributeType, TransactWriteItem, Update, WriteRequest,
 };
 use marketbill_app::model::{
-    BuyerRequestRecord, ImportRecord, InvoicePage, InvoiceQuery, InvoiceRecord, OrderRecord, OrderStage, RunRecord,
-    SellerId, SellerRecord, SellerStatus, StoredObject, invoice_matches, month_key,
+    BuyerRequestRecord, ImportRecord, InvoicePage, InvoiceQuery, InvoiceRecord, OrderRecord, RunRecord, SellerId,
+    SellerRecord, SellerStatus, StoredObject, invoice_matches, month_key,
 };
 use marketbill_app::ports::{Ledger, LedgerError};
 use marketbill_app::table;
@@ -377,20 +377,6 @@ struct IssueBuild {
     at: OffsetDateTime,
 }
 
-fn issued_record(order_id: &str, number: &InvoiceNumber, at: OffsetDateTime) -> OrderRecord {
-    OrderRecord {
-        order_id: order_id.to_owned(),
-        stage: OrderStage::Issued,
-        number: Some(number.clone()),
-        refusal: None,
-        message_id: None,
-        import_id: None,
-        upload_attempts: 0,
-        last_error: None,
-        updated_at: at,
-    }
-}
-
 fn numbered(draft: &Draft, counter: u64) -> Result<Invoice, LedgerError> {
     let number = draft
         .series
@@ -417,7 +403,7 @@ impl AsyncBuild<Invoice> for IssueBuild {
             pdf: None,
             xml: None,
         };
-        let order = issued_record(&self.order_id, &invoice.number, self.at);
+        let order = OrderRecord::issued(&self.order_id, &invoice.number, self.at);
         let items = vec![
             DynamoLedger::series_update(&pk, &self.draft.series, current, &l.table)?,
             DynamoLedger::invoice_put(&pk, &record, &l.table)?,
@@ -487,7 +473,7 @@ impl AsyncBuild<(Invoice, Invoice)> for CorrectionBuild {
             pdf: None,
             xml: None,
         };
-        let order = issued_record(&self.order_id, &inv.number, self.at);
+        let order = OrderRecord::issued(&self.order_id, &inv.number, self.at);
         let items = vec![
             DynamoLedger::series_update(&pk, &self.credit.series, cn_counter, &l.table)?,
             DynamoLedger::series_update(&pk, &self.replacement.series, inv_counter, &l.table)?,
@@ -637,12 +623,7 @@ impl Ledger for DynamoLedger {
         let mut out = Vec::new();
         for i in &items {
             let o: OrderRecord = data("order", i)?;
-            let open = match o.stage {
-                OrderStage::Skipped => o.refusal.as_ref().is_some_and(Refusal::may_change),
-                OrderStage::Accepted | OrderStage::Rejected => false,
-                _ => true,
-            };
-            if open {
+            if o.is_open() {
                 out.push(o);
             }
         }

@@ -7,6 +7,7 @@
 
 mod dynamo;
 mod kms;
+pub mod provision;
 mod s3;
 mod ses;
 mod sqs;

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use marketbill_app::contract::{self, Probe, Subject};
-use marketbill_aws::{AwsClients, AwsSettings, DynamoLedger, KmsSecretBox, S3Store, SesMailer, SqsQueue};
+use marketbill_aws::provision::provision;
+use marketbill_aws::{AwsClients, AwsSettings, DynamoLedger};
 use marketbill_testkit::moto::Moto;
 
 const SENDER: &str = "factures@marketbill.example";
@@ -27,34 +28,15 @@ async fn aws(tag: &str) -> Aws {
     let clients =
         AwsClients::new(&AwsSettings { region: Some("eu-west-3".into()), endpoint_url: Some(moto.endpoint.clone()) })
             .await;
-    let table = unique(tag);
-    DynamoLedger::create_table(&clients.dynamodb, &table).await.unwrap();
-    let bucket = unique(tag);
-    clients
-        .s3
-        .create_bucket()
-        .bucket(&bucket)
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest3)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let queue_url = clients.sqs.create_queue().queue_name(unique(tag)).send().await.unwrap().queue_url.unwrap();
-    let key_id = clients.kms.create_key().send().await.unwrap().key_metadata.unwrap().key_id;
-    // SES refuses to send until the sender identity exists.
-    let _ = clients.sesv2.create_email_identity().email_identity(SENDER).send().await;
-    let config_set = unique(tag);
-    clients.sesv2.create_configuration_set().configuration_set_name(&config_set).send().await.unwrap();
-    let ledger = Arc::new(DynamoLedger::new(clients.dynamodb.clone(), table));
+    let name = unique(tag);
+    let p = provision(&clients, "eu-west-3", &name, SENDER, Some(&name)).await.unwrap();
+    let ledger = Arc::new(p.ledger);
     let subject = Subject {
         ledger: ledger.clone(),
-        store: Arc::new(S3Store::new(clients.s3.clone(), bucket)),
-        mailer: Arc::new(SesMailer::new(clients.sesv2.clone(), Some(config_set))),
-        queue: Arc::new(SqsQueue::new(clients.sqs.clone(), queue_url)),
-        secrets: Arc::new(KmsSecretBox::new(clients.kms.clone(), key_id)),
+        store: Arc::new(p.store),
+        mailer: Arc::new(p.mailer),
+        queue: Arc::new(p.queue),
+        secrets: Arc::new(p.secrets),
     };
     Aws { subject, moto, ledger }
 }

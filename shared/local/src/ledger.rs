@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use marketbill_app::model::{
-    BuyerRequestRecord, ImportRecord, InvoicePage, InvoiceQuery, InvoiceRecord, OrderRecord, OrderStage, RunRecord,
-    SellerId, SellerRecord, SellerStatus, StoredObject, month_key,
+    BuyerRequestRecord, ImportRecord, InvoicePage, InvoiceQuery, InvoiceRecord, OrderRecord, RunRecord, SellerId,
+    SellerRecord, SellerStatus, StoredObject, month_key,
 };
 use marketbill_app::ports::{Ledger, LedgerError};
 use marketbill_app::table;
@@ -176,20 +176,6 @@ fn number_draft(
     Ok(invoice)
 }
 
-fn issued_record(order_id: &str, number: &InvoiceNumber, at: OffsetDateTime) -> OrderRecord {
-    OrderRecord {
-        order_id: order_id.to_owned(),
-        stage: OrderStage::Issued,
-        number: Some(number.clone()),
-        refusal: None,
-        message_id: None,
-        import_id: None,
-        upload_attempts: 0,
-        last_error: None,
-        updated_at: at,
-    }
-}
-
 #[async_trait]
 impl Ledger for SqliteLedger {
     async fn put_seller(&self, seller: &SellerRecord) -> Result<(), LedgerError> {
@@ -297,12 +283,7 @@ impl Ledger for SqliteLedger {
             let mut out = Vec::new();
             for d in rows {
                 let o: OrderRecord = from_json("order", &d.map_err(unavailable)?)?;
-                let open = match o.stage {
-                    OrderStage::Skipped => o.refusal.as_ref().is_some_and(Refusal::may_change),
-                    OrderStage::Accepted | OrderStage::Rejected => false,
-                    _ => true,
-                };
-                if open {
+                if o.is_open() {
                     out.push(o);
                 }
             }
@@ -341,7 +322,7 @@ impl Ledger for SqliteLedger {
                 return Err(LedgerError::AlreadyIssued { order_id, number: number.to_string() });
             }
             let invoice = number_draft(&tx, &seller, &order_id, draft, at, true)?;
-            put_order(&tx, &pk, &issued_record(&order_id, &invoice.number, at))?;
+            put_order(&tx, &pk, &OrderRecord::issued(&order_id, &invoice.number, at))?;
             tx.commit().map_err(unavailable)?;
             Ok(invoice)
         })
@@ -375,7 +356,7 @@ impl Ledger for SqliteLedger {
             }
             let cn = number_draft(&tx, &seller, &order_id, credit_note, at, false)?;
             let inv = number_draft(&tx, &seller, &order_id, replacement, at, true)?;
-            put_order(&tx, &pk, &issued_record(&order_id, &inv.number, at))?;
+            put_order(&tx, &pk, &OrderRecord::issued(&order_id, &inv.number, at))?;
             tx.commit().map_err(unavailable)?;
             Ok((cn, inv))
         })

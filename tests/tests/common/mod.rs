@@ -10,11 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use marketbill_app::contract::Subject;
 use marketbill_app::mail::parse_mail;
 use marketbill_app::marketplace::MarketplaceCredentials;
 use marketbill_app::model::{InvoiceQuery, OrderStage, SellerId, month_key};
 use marketbill_app::pipeline::{self, RunOutcome, Services, Settings};
-use marketbill_app::ports::{DocumentStore, Ledger, Mailer, Queue, SecretBox, SystemClock};
+use marketbill_app::ports::SystemClock;
 use marketbill_domain::{IssueRequest, Order, draft_invoice};
 use marketbill_octopia::{OctopiaClient, OctopiaConfig, OctopiaMarketplace};
 use marketbill_testkit::sellers::sample_seller;
@@ -22,15 +23,6 @@ use marketbill_testkit::simulator::{Simulator, SimulatorConfig};
 use marketbill_testkit::{OrderGenerator, OrderMix};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
-
-/// The adapter set a world runs on.
-pub struct Adapters {
-    pub ledger: Arc<dyn Ledger>,
-    pub store: Arc<dyn DocumentStore>,
-    pub mailer: Arc<dyn Mailer>,
-    pub queue: Arc<dyn Queue>,
-    pub secrets: Arc<dyn SecretBox>,
-}
 
 /// Reads back the mails the mailer sent.
 #[async_trait]
@@ -59,7 +51,7 @@ pub fn fast_marketplace(sim: &Simulator) -> Arc<OctopiaMarketplace> {
 /// Starts the simulator with `shipped` shipped orders per seller (and ineligible ones), and
 /// registers the sellers. Profiles cycle through the sample sellers (FR SAS, DE OSS, FR
 /// franchise…).
-pub async fn world(adapters: Adapters, outbox: Arc<dyn Outbox>, sellers: usize, shipped: usize, seed: u64) -> World {
+pub async fn world(adapters: Subject, outbox: Arc<dyn Outbox>, sellers: usize, shipped: usize, seed: u64) -> World {
     let now = OffsetDateTime::now_utc();
     let tag = now.unix_timestamp_nanos() % 1_000_000;
     let market_ids: Vec<String> = (0..sellers).map(|k| format!("{}", 30_000 + k)).collect();
