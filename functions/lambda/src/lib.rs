@@ -101,9 +101,17 @@ impl From<HandlerError> for Diagnostic {
     }
 }
 
-/// Scheduler: EventBridge (twice a day) → one SQS message per active seller.
-pub async fn scheduler(s: &Services, event: LambdaEvent<EventBridgeEvent<Value>>) -> Result<Value, HandlerError> {
-    tracing::info!(source = %event.payload.source, "scheduled cycle");
+/// The `source` of an EventBridge event, or `manual` for a hand-made invocation (`{}`).
+fn source(event: &Value) -> String {
+    serde_json::from_value::<EventBridgeEvent<Value>>(event.clone())
+        .map(|e| e.source)
+        .unwrap_or_else(|_| "manual".into())
+}
+
+/// Scheduler: EventBridge (twice a day) → one SQS message per active seller. Any other
+/// payload (`{}` from `aws lambda invoke`) runs a cycle too.
+pub async fn scheduler(s: &Services, event: LambdaEvent<Value>) -> Result<Value, HandlerError> {
+    tracing::info!(source = %source(&event.payload), "scheduled cycle");
     let out = pipeline::schedule(s).await?;
     Ok(json!({"queued": out.queued}))
 }
@@ -151,7 +159,8 @@ pub async fn seller_run(s: &Services, event: LambdaEvent<SqsEvent>) -> Result<Sq
 }
 
 /// Import tracker: EventBridge (hourly) → every pending import polled once.
-pub async fn import_tracker(s: &Services, _event: LambdaEvent<EventBridgeEvent<Value>>) -> Result<Value, HandlerError> {
+pub async fn import_tracker(s: &Services, event: LambdaEvent<Value>) -> Result<Value, HandlerError> {
+    tracing::info!(source = %source(&event.payload), "import tracking");
     let out = pipeline::track_imports(s).await?;
     Ok(json!({
         "polled": out.polled, "accepted": out.accepted, "retried": out.retried,

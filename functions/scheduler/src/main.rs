@@ -1,6 +1,5 @@
 //! Lambda: EventBridge schedule → one SQS message per active seller.
 
-use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use marketbill_lambda::{Config, aws_services, scheduler};
 
@@ -8,5 +7,5 @@ use marketbill_lambda::{Config, aws_services, scheduler};
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let services = aws_services(&Config::from_env()?).await?;
-    lambda_runtime::run(service_fn(|e: LambdaEvent<EventBridgeEvent<serde_json::Value>>| scheduler(&services, e))).await
+    lambda_runtime::run(service_fn(|e: LambdaEvent<serde_json::Value>| scheduler(&services, e))).await
 }
