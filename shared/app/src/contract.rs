@@ -145,6 +145,8 @@ pub async fn issuing_numbers_records_and_meters_in_one_write(s: &Subject) {
     step.message_id = Some("msg-1".into());
     s.ledger.update_order(&seller, &step).await.unwrap();
     assert_eq!(s.ledger.get_order(&seller, &o1).await.unwrap().unwrap().message_id.as_deref(), Some("msg-1"));
+    let all_orders = s.ledger.list_orders(&seller).await.unwrap();
+    assert_eq!(all_orders.len(), 2, "{all_orders:?}");
     let unfinished = s.ledger.unfinished_orders(&seller).await.unwrap();
     assert!(unfinished.iter().any(|o| o.order_id == o1));
     assert!(unfinished.iter().any(|o| o.order_id == "SKIPPED0001"), "a refusal that may change is looked at again");

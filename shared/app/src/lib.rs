@@ -14,6 +14,7 @@ pub mod marketplace;
 pub mod metrics;
 pub mod model;
 pub mod pipeline;
+pub mod portal;
 pub mod ports;
 pub mod sellers;
 pub mod table;

@@ -58,6 +58,8 @@ pub trait Ledger: Send + Sync {
     ) -> Result<(), LedgerError>;
     /// Records a step of an issued order (stored, mailed, uploaded…). The order must be issued.
     async fn update_order(&self, seller: &SellerId, record: &OrderRecord) -> Result<(), LedgerError>;
+    /// Every order record of a seller (the portal's problems list reads it).
+    async fn list_orders(&self, seller: &SellerId) -> Result<Vec<OrderRecord>, LedgerError>;
     /// Orders past `Issued` but not finished, or refused for a reason that may change.
     async fn unfinished_orders(&self, seller: &SellerId) -> Result<Vec<OrderRecord>, LedgerError>;
     /// The seller that owns a marketplace order (index order id → seller).
@@ -247,6 +249,26 @@ pub trait SecretBox: Send + Sync {
 /// The time, so tests can fix it.
 pub trait Clock: Send + Sync {
     fn now(&self) -> OffsetDateTime;
+}
+
+/// A clock tests move by hand.
+pub struct ManualClock(std::sync::Mutex<OffsetDateTime>);
+
+impl ManualClock {
+    pub fn new(at: OffsetDateTime) -> ManualClock {
+        ManualClock(std::sync::Mutex::new(at))
+    }
+
+    pub fn advance(&self, by: time::Duration) {
+        let mut t = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        *t += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> OffsetDateTime {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 pub struct SystemClock;

@@ -618,6 +618,11 @@ impl Ledger for DynamoLedger {
         }
     }
 
+    async fn list_orders(&self, seller: &SellerId) -> Result<Vec<OrderRecord>, LedgerError> {
+        let items = self.query_prefix(&table::pk(seller), "ORDER#", false, None).await?;
+        items.iter().map(|i| data("order", i)).collect()
+    }
+
     async fn unfinished_orders(&self, seller: &SellerId) -> Result<Vec<OrderRecord>, LedgerError> {
         let items = self.query_prefix(&table::pk(seller), "ORDER#", false, None).await?;
         let mut out = Vec::new();

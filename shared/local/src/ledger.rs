@@ -273,6 +273,18 @@ impl Ledger for SqliteLedger {
         .await
     }
 
+    async fn list_orders(&self, seller: &SellerId) -> Result<Vec<OrderRecord>, LedgerError> {
+        let pk = table::pk(seller);
+        self.with(move |c| {
+            let mut stmt = c
+                .prepare("SELECT data FROM items WHERE pk = ?1 AND sk >= 'ORDER#' AND sk < 'ORDER$' ORDER BY sk")
+                .map_err(unavailable)?;
+            let rows = stmt.query_map([pk], |r| r.get::<_, String>(0)).map_err(unavailable)?;
+            rows.map(|d| from_json("order", &d.map_err(unavailable)?)).collect()
+        })
+        .await
+    }
+
     async fn unfinished_orders(&self, seller: &SellerId) -> Result<Vec<OrderRecord>, LedgerError> {
         let pk = table::pk(seller);
         self.with(move |c| {

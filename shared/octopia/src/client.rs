@@ -575,9 +575,13 @@ impl OctopiaClient {
         .await
     }
 
-    /// Checks credentials by asking for a token (used when a seller registers them).
+    /// Checks credentials by asking for a new token (used when a seller registers them): never
+    /// answered from the cache, which is keyed by client id and would accept a wrong secret.
     pub async fn check_credentials(&self, creds: &Credentials) -> Result<(), OctopiaError> {
-        self.token(creds, None).await.map(|_| ())
+        let token = self.fetch_token(creds).await?;
+        let slot = self.slot(&creds.client_id);
+        *slot.lock().await = Some(token);
+        Ok(())
     }
 }
 

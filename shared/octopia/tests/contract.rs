@@ -468,3 +468,13 @@ async fn admin_routes_drive_the_simulator_over_http() {
     let stats: Value = http.get(format!("{base}/_admin/stats")).send().await.unwrap().json().await.unwrap();
     assert_eq!(stats["requests"]["getOrder"], 2, "{stats}");
 }
+
+#[tokio::test]
+async fn checking_credentials_never_trusts_the_token_cache() {
+    let f = fixture(1).await;
+    f.client.count_orders(&f.a, &shipped()).await.unwrap();
+    let mut wrong = f.a.clone();
+    wrong.client_secret = Secret::new("not-the-secret");
+    assert!(matches!(f.client.check_credentials(&wrong).await, Err(OctopiaError::Auth { .. })));
+    assert!(f.client.check_credentials(&f.a).await.is_ok());
+}

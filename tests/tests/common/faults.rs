@@ -145,6 +145,9 @@ impl Ledger for FaultyLedger {
         self.faults.after(Op::UpdateOrder);
         Ok(())
     }
+    async fn list_orders(&self, seller: &SellerId) -> Result<Vec<OrderRecord>, LedgerError> {
+        pass!(self, self.inner.list_orders(seller))
+    }
     async fn unfinished_orders(&self, seller: &SellerId) -> Result<Vec<OrderRecord>, LedgerError> {
         pass!(self, self.inner.unfinished_orders(seller))
     }

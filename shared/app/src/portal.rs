@@ -1,0 +1,398 @@
+//! The seller portal and the buyer's invoice requests, as use cases. The HTTP layer (one
+//! router for the Lambda and for `marketbill serve`) maps these to routes; the seller id always
+//! comes from verified token claims, never from the request.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use marketbill_documents::bundle::{BundleEntry, zip_documents};
+use marketbill_domain::fees::{FeePlans, MonthlyFee};
+use marketbill_domain::{BuyerBillingData, InvoiceNumber, IssueRequest, SellerProfileInput, draft_invoice};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use crate::mail::invoice_mail;
+use crate::marketplace::MarketplaceCredentials;
+use crate::model::{
+    BuyerRequestRecord, InvoicePage, InvoiceQuery, InvoiceRecord, OrderRecord, OrderStage, SellerId, SellerRecord,
+    SellerStatus, month_key,
+};
+use crate::pipeline::{PipelineError, Services, document_key, open_credentials};
+use crate::ports::{LedgerError, PresignedLink};
+
+/// How long download links live.
+pub const LINK_TTL: Duration = Duration::from_secs(5 * 60);
+/// How long an unsubscribed seller can still download.
+pub const GRACE: time::Duration = time::Duration::days(31);
+/// Buyer requests accepted per order and per day.
+pub const REQUESTS_PER_ORDER_PER_DAY: usize = 3;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PortalError {
+    #[error("invalid request")]
+    Invalid(BTreeMap<String, Vec<String>>),
+    #[error("not found")]
+    NotFound,
+    #[error("the seller has unsubscribed; only downloads remain open")]
+    Unsubscribed,
+    #[error("{0}")]
+    Conflict(String),
+    /// One answer for every buyer refusal, so it does not tell which part was wrong.
+    #[error("no order matches this order number and e-mail address")]
+    BuyerRefused,
+    #[error("too many requests for this order; try again tomorrow")]
+    RateLimited,
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+}
+
+impl From<LedgerError> for PortalError {
+    fn from(e: LedgerError) -> Self {
+        PortalError::Pipeline(e.into())
+    }
+}
+
+impl PortalError {
+    pub fn field(field: &str, message: &str) -> PortalError {
+        PortalError::Invalid(BTreeMap::from([(field.to_owned(), vec![message.to_owned()])]))
+    }
+}
+
+async fn seller(s: &Services, id: &SellerId) -> Result<SellerRecord, PortalError> {
+    s.ledger.get_seller(id).await?.ok_or(PortalError::NotFound)
+}
+
+/// `PUT /v1/seller`: registers or updates the company profile (validated, eligible country).
+pub async fn put_profile(s: &Services, id: &SellerId, input: &SellerProfileInput) -> Result<SellerRecord, PortalError> {
+    let profile = input.validate().map_err(|e| PortalError::Invalid(e.0))?;
+    let now = s.clock.now();
+    let existing = s.ledger.get_seller(id).await?;
+    if let Some(e) = &existing
+        && !e.is_active()
+    {
+        return Err(PortalError::Unsubscribed);
+    }
+    let record = SellerRecord {
+        seller_id: id.clone(),
+        profile,
+        status: SellerStatus::Active,
+        registered_at: existing.as_ref().map(|e| e.registered_at).unwrap_or(now),
+        credentials: existing.and_then(|e| e.credentials),
+    };
+    s.ledger.put_seller(&record).await?;
+    Ok(record)
+}
+
+/// `PUT /v1/seller/credentials`: checked against the marketplace, stored sealed.
+pub async fn put_credentials(s: &Services, id: &SellerId, creds: &MarketplaceCredentials) -> Result<(), PortalError> {
+    let mut record = seller(s, id).await?;
+    if !record.is_active() {
+        return Err(PortalError::Unsubscribed);
+    }
+    if creds.seller_id != record.profile.marketplace_seller_id {
+        return Err(PortalError::field("sellerId", "must be the marketplace seller id of the profile"));
+    }
+    s.marketplace.check_credentials(creds).await.map_err(|e| match e {
+        crate::marketplace::MarketplaceError::Credentials(_) => {
+            PortalError::field("clientSecret", "the marketplace refused these credentials")
+        }
+        other => PortalError::Pipeline(other.into()),
+    })?;
+    record.credentials = Some(crate::pipeline::seal_credentials(s.secrets.as_ref(), creds).await?);
+    s.ledger.put_seller(&record).await?;
+    Ok(())
+}
+
+pub async fn get_profile(s: &Services, id: &SellerId) -> Result<SellerRecord, PortalError> {
+    seller(s, id).await
+}
+
+pub async fn list_invoices(s: &Services, id: &SellerId, q: &InvoiceQuery) -> Result<InvoicePage, PortalError> {
+    seller(s, id).await?;
+    Ok(s.ledger.list_invoices(id, q).await?)
+}
+
+/// One invoice with short-lived links to its files.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvoiceLinks {
+    pub record: InvoiceRecord,
+    pub pdf: Option<PresignedLink>,
+    pub xml: Option<PresignedLink>,
+}
+
+pub async fn invoice(s: &Services, id: &SellerId, number: &InvoiceNumber) -> Result<InvoiceLinks, PortalError> {
+    seller(s, id).await?;
+    let record = s.ledger.get_invoice(id, number).await?.ok_or(PortalError::NotFound)?;
+    let pdf = match &record.pdf {
+        Some(o) => Some(s.store.presign_get(&o.key, LINK_TTL).await.map_err(PipelineError::from)?),
+        None => None,
+    };
+    let xml = match &record.xml {
+        Some(o) => Some(s.store.presign_get(&o.key, LINK_TTL).await.map_err(PipelineError::from)?),
+        None => None,
+    };
+    Ok(InvoiceLinks { record, pdf, xml })
+}
+
+/// `POST /v1/exports`: a ZIP of the period's documents behind a short-lived link.
+pub async fn export(
+    s: &Services,
+    id: &SellerId,
+    from: time::Date,
+    to: time::Date,
+) -> Result<(PresignedLink, usize), PortalError> {
+    if to < from {
+        return Err(PortalError::field("to", "must not be before from"));
+    }
+    if (to - from) > time::Duration::days(366) {
+        return Err(PortalError::field("to", "a period is at most one year"));
+    }
+    seller(s, id).await?;
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut after = None;
+    loop {
+        let page = s
+            .ledger
+            .list_invoices(
+                id,
+                &InvoiceQuery {
+                    from: Some(from),
+                    to: Some(to),
+                    after: after.clone(),
+                    limit: 200,
+                    ..Default::default()
+                },
+            )
+            .await?;
+        for rec in &page.items {
+            for (obj, ext) in [(&rec.pdf, "pdf"), (&rec.xml, "xml")] {
+                if let Some(o) = obj
+                    && let Some(bytes) = s.store.get(&o.key).await.map_err(PipelineError::from)?
+                {
+                    files.push((format!("{}/{}.{ext}", rec.invoice.issue_date.year(), rec.invoice.number), bytes));
+                }
+            }
+        }
+        after = page.next;
+        if after.is_none() {
+            break;
+        }
+    }
+    let count = files.len();
+    let entries: Vec<BundleEntry<'_>> = files.iter().map(|(n, b)| BundleEntry { name: n.clone(), bytes: b }).collect();
+    let zip = zip_documents(entries).map_err(|e| PipelineError::Render(e.to_string()))?;
+    let digest = hex::encode(&Sha256::digest(&zip)[..8]);
+    let key = format!("exports/{id}/{from}_{to}_{digest}.zip");
+    s.store.put(&key, &zip, "application/zip").await.map_err(PipelineError::from)?;
+    let link = s.store.presign_get(&key, LINK_TTL).await.map_err(PipelineError::from)?;
+    Ok((link, count))
+}
+
+/// Usage this month and last month, and the fee under the seller's plan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Usage {
+    pub month: String,
+    pub invoices_this_month: u64,
+    pub previous_month: String,
+    pub invoices_previous_month: u64,
+    pub fee: MonthlyFee,
+}
+
+pub async fn usage(s: &Services, id: &SellerId, plans: &FeePlans) -> Result<Usage, PortalError> {
+    let record = seller(s, id).await?;
+    let now = s.clock.now();
+    let month = month_key(now);
+    let first = now.replace_day(1).unwrap_or(now);
+    let previous_month = month_key(first - time::Duration::days(1));
+    let this = s.ledger.usage(id, &month).await?;
+    let prev = s.ledger.usage(id, &previous_month).await?;
+    Ok(Usage {
+        month,
+        invoices_this_month: this,
+        previous_month,
+        invoices_previous_month: prev,
+        fee: plans.monthly_fee(record.profile.plan, this, prev),
+    })
+}
+
+/// Orders refused or failing, with their reasons.
+pub async fn problems(s: &Services, id: &SellerId) -> Result<Vec<OrderRecord>, PortalError> {
+    seller(s, id).await?;
+    let all = s.ledger.list_orders(id).await?;
+    Ok(all
+        .into_iter()
+        .filter(|o| o.refusal.is_some() || o.last_error.is_some() || o.stage == OrderStage::Rejected)
+        .collect())
+}
+
+/// `POST /v1/invoices/{number}/resend`.
+pub async fn resend(s: &Services, id: &SellerId, number: &InvoiceNumber) -> Result<String, PortalError> {
+    let record = seller(s, id).await?;
+    let inv = s.ledger.get_invoice(id, number).await?.ok_or(PortalError::NotFound)?;
+    let creds = open_credentials(
+        s.secrets.as_ref(),
+        record.credentials.as_ref().ok_or(PortalError::Conflict("no marketplace credentials".into()))?,
+    )
+    .await?;
+    let order =
+        s.marketplace.order(&creds, &inv.order_id).await.map_err(PipelineError::from)?.ok_or(PortalError::NotFound)?;
+    let to = order.buyer_email().ok_or_else(|| PortalError::Conflict("the order has no buyer e-mail".into()))?;
+    let pdf = match &inv.pdf {
+        Some(o) => s.store.get(&o.key).await.map_err(PipelineError::from)?,
+        None => None,
+    };
+    let pdf = match pdf {
+        Some(p) => p,
+        None => marketbill_documents::render_pdf(&inv.invoice).map_err(|e| PipelineError::Render(e.to_string()))?,
+    };
+    let mail = invoice_mail(&inv.invoice, &pdf, &s.settings.sender, to, s.clock.now());
+    Ok(s.mailer.send(&mail).await.map_err(PipelineError::from)?)
+}
+
+/// `DELETE /v1/seller`: no new invoices from now; downloads stay open a month.
+pub async fn unsubscribe(s: &Services, id: &SellerId) -> Result<OffsetDateTime, PortalError> {
+    let mut record = seller(s, id).await?;
+    let now = s.clock.now();
+    let purge_after = match record.status {
+        SellerStatus::Unsubscribed { purge_after, .. } => purge_after,
+        SellerStatus::Active => now + GRACE,
+    };
+    record.status = SellerStatus::Unsubscribed { at: now, purge_after };
+    record.credentials = None;
+    s.ledger.put_seller(&record).await?;
+    Ok(purge_after)
+}
+
+/// The scheduled purge: documents and records of sellers past their month.
+pub async fn purge(s: &Services) -> Result<Vec<SellerId>, PortalError> {
+    let now = s.clock.now();
+    let mut purged = Vec::new();
+    for record in s.ledger.unsubscribed_sellers().await? {
+        if let SellerStatus::Unsubscribed { purge_after, .. } = record.status
+            && purge_after <= now
+        {
+            s.store.delete_prefix(&format!("sellers/{}/", record.seller_id)).await.map_err(PipelineError::from)?;
+            s.store.delete_prefix(&format!("exports/{}/", record.seller_id)).await.map_err(PipelineError::from)?;
+            s.ledger.delete_seller(&record.seller_id).await?;
+            purged.push(record.seller_id);
+        }
+    }
+    Ok(purged)
+}
+
+/// What a buyer request led to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "outcome")]
+pub enum BuyerRequestOutcome {
+    /// No invoice yet: the data will be used when it is issued.
+    Recorded,
+    /// The invoice was corrected: a credit note and a new invoice were issued and mailed.
+    Corrected { credit_note: String, invoice: String },
+}
+
+/// `POST /v1/invoice-requests`: a buyer (no account) asks for an invoice in a company name or
+/// with corrected data. Unknown order or e-mail that does not match: one generic refusal.
+pub async fn buyer_request(
+    s: &Services,
+    order_id: &str,
+    email: &str,
+    billing: BuyerBillingData,
+) -> Result<BuyerRequestOutcome, PortalError> {
+    let Some(seller_id) = s.ledger.find_order_seller(order_id).await? else {
+        return Err(PortalError::BuyerRefused);
+    };
+    let record = seller(s, &seller_id).await.map_err(|_| PortalError::BuyerRefused)?;
+    if !record.is_active() {
+        return Err(PortalError::BuyerRefused);
+    }
+    let now = s.clock.now();
+    let today: Vec<BuyerRequestRecord> = s.ledger.requests_for_order(&seller_id, order_id).await?;
+    if today.iter().filter(|r| now - r.received_at < time::Duration::days(1)).count() >= REQUESTS_PER_ORDER_PER_DAY {
+        return Err(PortalError::RateLimited);
+    }
+    let sealed = record.credentials.as_ref().ok_or(PortalError::BuyerRefused)?;
+    let creds = open_credentials(s.secrets.as_ref(), sealed).await?;
+    let order =
+        s.marketplace.order(&creds, order_id).await.map_err(PipelineError::from)?.ok_or(PortalError::BuyerRefused)?;
+    let matches = order.buyer_email().is_some_and(|e| e.trim().eq_ignore_ascii_case(email.trim()));
+    if !matches {
+        return Err(PortalError::BuyerRefused);
+    }
+    let request_id = hex::encode(&Sha256::digest(format!("{order_id}{}", now.unix_timestamp_nanos()))[..8]);
+    let mut request = BuyerRequestRecord {
+        request_id,
+        order_id: order_id.to_owned(),
+        billing: billing.clone(),
+        status: "pending".into(),
+        received_at: now,
+    };
+    let existing = s.ledger.get_order(&seller_id, order_id).await?;
+    let Some(current) = existing.and_then(|o| o.number) else {
+        s.ledger.put_request(&seller_id, &request).await?;
+        return Ok(BuyerRequestOutcome::Recorded);
+    };
+    // Already invoiced: cancel with a credit note, issue the corrected invoice, mail both.
+    let original = s.ledger.get_invoice(&seller_id, &current).await?.ok_or(PortalError::NotFound)?;
+    let credit = original.invoice.credit_note(
+        &record.profile,
+        now,
+        "données de facturation corrigées à la demande de l'acheteur",
+    );
+    let replacement = draft_invoice(&IssueRequest {
+        order: &order,
+        seller: &record.profile,
+        buyer_data: Some(&billing),
+        issued_at: now,
+    })
+    .map_err(|r| PortalError::Conflict(r.to_string()))?;
+    let (cn, inv) = s.ledger.issue_correction(&seller_id, order_id, credit, replacement, now).await?;
+    let to = order.buyer_email().unwrap_or(email).to_owned();
+    for doc in [&cn, &inv] {
+        let rendered = marketbill_documents::render(doc).map_err(|e| PipelineError::Render(e.to_string()))?;
+        let pdf = s
+            .store
+            .put(&document_key(&seller_id, doc, "pdf"), &rendered.pdf, "application/pdf")
+            .await
+            .map_err(PipelineError::from)?;
+        let xml = s
+            .store
+            .put(&document_key(&seller_id, doc, "xml"), &rendered.ubl, "application/xml")
+            .await
+            .map_err(PipelineError::from)?;
+        s.ledger.set_documents(&seller_id, &doc.number, &pdf, &xml).await?;
+        let mail = invoice_mail(doc, &rendered.pdf, &s.settings.sender, &to, now);
+        s.mailer.send(&mail).await.map_err(PipelineError::from)?;
+    }
+    // The marketplace copy is replaced by the corrected invoice.
+    if let Some(mut rec) = s.ledger.get_order(&seller_id, order_id).await? {
+        let pdf = marketbill_documents::render_pdf(&inv).map_err(|e| PipelineError::Render(e.to_string()))?;
+        let state = s
+            .marketplace
+            .upload_invoice(&creds, order_id, &format!("{order_id}.pdf"), &pdf)
+            .await
+            .map_err(PipelineError::from)?;
+        s.ledger
+            .put_import(
+                &seller_id,
+                &crate::model::ImportRecord {
+                    import_id: state.import_id.clone(),
+                    order_ids: vec![order_id.to_owned()],
+                    status: "Running".into(),
+                    polls: 0,
+                    created_at: now,
+                },
+            )
+            .await?;
+        rec.stage = OrderStage::Uploaded;
+        rec.import_id = Some(state.import_id);
+        rec.upload_attempts = 1;
+        rec.updated_at = now;
+        s.ledger.update_order(&seller_id, &rec).await?;
+    }
+    request.status = "done".into();
+    s.ledger.put_request(&seller_id, &request).await?;
+    Ok(BuyerRequestOutcome::Corrected { credit_note: cn.number.to_string(), invoice: inv.number.to_string() })
+}

@@ -1,0 +1,274 @@
+//! The portal and buyer-request use cases (the HTTP layer maps routes onto these), on the
+//! embedded adapters and the simulator.
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use common::{Outbox, World, cycle, world};
+use marketbill_app::contract::Subject;
+use marketbill_app::mail::parse_mail;
+use marketbill_app::marketplace::MarketplaceCredentials;
+use marketbill_app::model::{InvoiceQuery, OrderStage};
+use marketbill_app::portal::{self, BuyerRequestOutcome, PortalError};
+use marketbill_app::ports::{Clock, ManualClock};
+use marketbill_domain::buyer::{BuyerAddress, BuyerBillingData, BuyerKind, TaxNumber};
+use marketbill_domain::fees::FeePlans;
+use marketbill_domain::{Order, SellerProfileInput};
+use marketbill_local::{ChannelQueue, FolderStore, KeyFileSecretBox, OutboxMailer, SqliteLedger};
+
+struct Folder(Arc<OutboxMailer>);
+
+#[async_trait]
+impl Outbox for Folder {
+    async fn sent(&self) -> Vec<Vec<u8>> {
+        self.0.messages().unwrap()
+    }
+}
+
+async fn local_world(name: &str, shipped: usize) -> (World, PathBuf) {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("portal").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let outbox = Arc::new(OutboxMailer::new(&dir.join("outbox")).unwrap());
+    let subject = Subject {
+        ledger: Arc::new(SqliteLedger::open(&dir.join("ledger.sqlite")).unwrap()),
+        store: Arc::new(FolderStore::new(&dir.join("documents")).unwrap()),
+        mailer: outbox.clone(),
+        queue: Arc::new(ChannelQueue::new(Duration::from_secs(30))),
+        secrets: Arc::new(KeyFileSecretBox::open(&dir.join("master.key")).unwrap()),
+    };
+    (world(subject, Arc::new(Folder(outbox)), 1, shipped, 21).await, dir)
+}
+
+fn company(tax: &str) -> BuyerBillingData {
+    BuyerBillingData {
+        kind: BuyerKind::Company,
+        name: "Atelier Durand SARL".into(),
+        tax_number: Some(TaxNumber::parse(tax).unwrap()),
+        address: BuyerAddress {
+            line1: "8 avenue Foch".into(),
+            line2: None,
+            postal_code: "75016".into(),
+            city: "Paris".into(),
+            country_code: "FR".parse().unwrap(),
+        },
+    }
+}
+
+fn shipped_orders(w: &World) -> Vec<Order> {
+    w.sim
+        .orders(&w.sellers[0].1)
+        .into_iter()
+        .filter_map(|v| Order::from_value(v).ok())
+        .filter(|o| {
+            o.status.is_shipped()
+                && o.lines
+                    .iter()
+                    .all(|l| l.shipping_address.as_ref().and_then(|a| a.country_code.as_deref()) == Some("FR"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_profile_is_validated_by_field_and_credentials_are_checked_and_sealed() {
+    let (w, _) = local_world("profile", 2).await;
+    let id = &w.sellers[0].0;
+    let mut input: SellerProfileInput = serde_json::from_value(
+        serde_json::to_value(&w.services.ledger.get_seller(id).await.unwrap().unwrap().profile).unwrap(),
+    )
+    .unwrap();
+    input.siren = Some("732829321".into());
+    match portal::put_profile(&w.services, id, &input).await {
+        Err(PortalError::Invalid(fields)) => assert!(fields.contains_key("siren"), "{fields:?}"),
+        other => panic!("{other:?}"),
+    }
+    input.siren = Some("732829320".into());
+    portal::put_profile(&w.services, id, &input).await.unwrap();
+
+    let client = &w.sim.clients()[0];
+    let mut creds = MarketplaceCredentials {
+        client_id: client.client_id.clone(),
+        client_secret: "wrong".into(),
+        seller_id: client.seller_id.clone(),
+    };
+    match portal::put_credentials(&w.services, id, &creds).await {
+        Err(PortalError::Invalid(fields)) => assert!(fields.contains_key("clientSecret"), "{fields:?}"),
+        other => panic!("{other:?}"),
+    }
+    creds.client_secret = client.client_secret.clone();
+    portal::put_credentials(&w.services, id, &creds).await.unwrap();
+    let mut other_seller = creds.clone();
+    other_seller.seller_id = "99999".into();
+    assert!(matches!(portal::put_credentials(&w.services, id, &other_seller).await, Err(PortalError::Invalid(_))));
+}
+
+#[tokio::test]
+async fn invoices_links_exports_usage_problems_and_resend() {
+    let (w, _) = local_world("seller-views", 10).await;
+    cycle(&w).await;
+    let id = &w.sellers[0].0;
+    let page = portal::list_invoices(&w.services, id, &InvoiceQuery { limit: 3, ..Default::default() }).await.unwrap();
+    assert_eq!(page.items.len(), 3);
+    assert!(page.next.is_some());
+    let number = page.items[0].invoice.number.clone();
+    let links = portal::invoice(&w.services, id, &number).await.unwrap();
+    let pdf_url = links.pdf.unwrap().url;
+    let pdf = std::fs::read(url_path(&pdf_url)).unwrap();
+    assert!(pdf.starts_with(b"%PDF-1.7"));
+
+    let today = w.services.clock.now().date();
+    let (zip_link, files) = portal::export(&w.services, id, today - time::Duration::days(1), today).await.unwrap();
+    assert_eq!(files, 20, "10 invoices, PDF and XML");
+    let zip = std::fs::read(url_path(&zip_link.url)).unwrap();
+    let archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
+    assert_eq!(archive.len(), 20);
+    assert!(matches!(
+        portal::export(&w.services, id, today, today - time::Duration::days(1)).await,
+        Err(PortalError::Invalid(_))
+    ));
+
+    let usage = portal::usage(&w.services, id, &FeePlans::bundled()).await.unwrap();
+    assert_eq!(usage.invoices_this_month, 10);
+    assert_eq!(usage.fee.amount_excl_vat.to_string(), "1.00");
+
+    let problems = portal::problems(&w.services, id).await.unwrap();
+    assert!(!problems.is_empty() && problems.iter().all(|p| p.refusal.is_some()), "{problems:?}");
+
+    let before = w.outbox.sent().await.len();
+    portal::resend(&w.services, id, &number).await.unwrap();
+    assert_eq!(w.outbox.sent().await.len(), before + 1);
+    assert!(matches!(
+        portal::resend(&w.services, id, &"F2026-999999".parse().unwrap()).await,
+        Err(PortalError::NotFound)
+    ));
+}
+
+fn url_path(url: &str) -> PathBuf {
+    url::Url::parse(url).unwrap().to_file_path().unwrap()
+}
+
+#[tokio::test]
+async fn a_buyer_request_before_the_invoice_is_used_when_it_is_issued() {
+    let (w, _) = local_world("request-before", 3).await;
+    let order = shipped_orders(&w).remove(0);
+    // The order is not known to the ledger yet: the request is refused like an unknown order.
+    let email = order.buyer_email().unwrap().to_owned();
+    assert_eq!(
+        portal::buyer_request(&w.services, order.order_id.as_str(), &email, company("FR40303265045")).await,
+        Err(PortalError::BuyerRefused)
+    );
+    // Once the order is known (refused for now: seen not shipped, for example), the data waits.
+    w.services
+        .ledger
+        .record_skip(
+            &w.sellers[0].0,
+            order.order_id.as_str(),
+            &marketbill_domain::Refusal::NotShipped { status: "InPreparation".into() },
+            w.services.clock.now(),
+        )
+        .await
+        .unwrap();
+    let out =
+        portal::buyer_request(&w.services, order.order_id.as_str(), &email, company("FR40303265045")).await.unwrap();
+    assert_eq!(out, BuyerRequestOutcome::Recorded);
+    cycle(&w).await;
+    let rec = w.services.ledger.get_order(&w.sellers[0].0, order.order_id.as_str()).await.unwrap().unwrap();
+    let inv = w.services.ledger.get_invoice(&w.sellers[0].0, rec.number.as_ref().unwrap()).await.unwrap().unwrap();
+    assert_eq!(inv.invoice.body.buyer.name, "Atelier Durand SARL");
+    assert!(inv.invoice.body.business);
+}
+
+#[tokio::test]
+async fn a_buyer_request_after_the_invoice_issues_a_credit_note_and_a_corrected_invoice() {
+    let (w, dir) = local_world("request-after", 3).await;
+    cycle(&w).await;
+    let id = &w.sellers[0].0;
+    let order = shipped_orders(&w).remove(0);
+    let email = order.buyer_email().unwrap().to_owned();
+    let original = w.services.ledger.get_order(id, order.order_id.as_str()).await.unwrap().unwrap().number.unwrap();
+    let out =
+        portal::buyer_request(&w.services, order.order_id.as_str(), &email.to_uppercase(), company("FR40303265045"))
+            .await
+            .unwrap();
+    let BuyerRequestOutcome::Corrected { credit_note, invoice } = out else { panic!("{out:?}") };
+    let cn = w.services.ledger.get_invoice(id, &credit_note.parse().unwrap()).await.unwrap().unwrap();
+    let inv = w.services.ledger.get_invoice(id, &invoice.parse().unwrap()).await.unwrap().unwrap();
+    match &cn.invoice.kind {
+        marketbill_domain::DocumentKind::CreditNote { corrects } => assert_eq!(corrects.number, original),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(inv.invoice.body.buyer.name, "Atelier Durand SARL");
+    assert_eq!(inv.invoice.body.buyer.vat_number.as_ref().unwrap().as_str(), "FR40303265045");
+    // Both mailed.
+    let mails: Vec<String> =
+        w.outbox.sent().await.iter().filter_map(|m| parse_mail(m).1.into_iter().find_map(|p| p.file_name)).collect();
+    assert!(mails.contains(&format!("{credit_note}.pdf")) && mails.contains(&format!("{invoice}.pdf")), "{mails:?}");
+    // The order points to the corrected invoice, uploaded again.
+    cycle(&w).await;
+    let rec = w.services.ledger.get_order(id, order.order_id.as_str()).await.unwrap().unwrap();
+    assert_eq!(rec.number.as_ref().map(|n| n.to_string()), Some(invoice.clone()));
+    assert_eq!(rec.stage, OrderStage::Accepted);
+    // Both documents pass the official EN 16931 rules (UBL and Factur-X).
+    let files: Vec<PathBuf> = [&cn, &inv]
+        .iter()
+        .flat_map(|r| [r.pdf.as_ref().unwrap().key.clone(), r.xml.as_ref().unwrap().key.clone()])
+        .map(|k| dir.join("documents").join(k))
+        .collect();
+    let venv = marketbill_testkit::moto::venv().unwrap();
+    let out = std::process::Command::new(venv.join("bin/python"))
+        .arg(marketbill_testkit::moto::workspace_root().join("tools/einvoice/validate.py"))
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+#[tokio::test]
+async fn buyer_refusals_do_not_say_what_was_wrong_and_requests_are_rate_limited() {
+    let (w, _) = local_world("refusals", 2).await;
+    cycle(&w).await;
+    let order = shipped_orders(&w).remove(0);
+    let email = order.buyer_email().unwrap().to_owned();
+    let unknown = portal::buyer_request(&w.services, "UNKNOWN000001", &email, company("303265045")).await;
+    let wrong_mail =
+        portal::buyer_request(&w.services, order.order_id.as_str(), "someone@else.example", company("303265045")).await;
+    assert_eq!(unknown, Err(PortalError::BuyerRefused));
+    assert_eq!(wrong_mail, Err(PortalError::BuyerRefused));
+    assert_eq!(unknown.unwrap_err().to_string(), wrong_mail.unwrap_err().to_string());
+    for _ in 0..3 {
+        portal::buyer_request(&w.services, order.order_id.as_str(), &email, company("303265045")).await.unwrap();
+    }
+    assert_eq!(
+        portal::buyer_request(&w.services, order.order_id.as_str(), &email, company("303265045")).await,
+        Err(PortalError::RateLimited)
+    );
+}
+
+#[tokio::test]
+async fn after_unsubscribing_no_invoice_is_issued_and_everything_is_purged_a_month_later() {
+    let (mut w, _) = local_world("unsubscribe", 3).await;
+    let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+    w.services.clock = clock.clone();
+    cycle(&w).await;
+    let id = w.sellers[0].0.clone();
+    let purge_after = portal::unsubscribe(&w.services, &id).await.unwrap();
+    assert!(purge_after > clock.now() + time::Duration::days(30));
+    // A new shipped order gets no invoice.
+    let mut g = marketbill_testkit::OrderGenerator::new(77, &w.sellers[0].1);
+    w.sim.put_orders(&w.sellers[0].1, [g.shipped(clock.now(), 2)]);
+    let runs = cycle(&w).await;
+    assert!(runs.is_empty(), "an unsubscribed seller is not scheduled: {runs:?}");
+    // Downloads stay open during the month.
+    let page =
+        portal::list_invoices(&w.services, &id, &InvoiceQuery { limit: 10, ..Default::default() }).await.unwrap();
+    assert_eq!(page.items.len(), 3);
+    assert!(portal::purge(&w.services).await.unwrap().is_empty());
+    clock.advance(time::Duration::days(32));
+    assert_eq!(portal::purge(&w.services).await.unwrap(), vec![id.clone()]);
+    assert!(w.services.ledger.get_seller(&id).await.unwrap().is_none());
+    assert!(w.services.store.list(&format!("sellers/{id}/")).await.unwrap().is_empty());
+}
