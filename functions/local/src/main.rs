@@ -9,6 +9,7 @@ mod demo;
 mod local;
 mod render;
 mod run;
+mod serve;
 mod simulate;
 
 #[derive(Parser)]
@@ -40,6 +41,28 @@ enum Command {
         /// Configuration file (JSON: dataDir, apiBase, authBase, sender, sellers[{id, profile, credentials}]).
         #[arg(long)]
         config: PathBuf,
+    },
+    /// Serve the portal API on 127.0.0.1 over the embedded adapters.
+    Serve {
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        #[arg(long, default_value = "./marketbill-data")]
+        data_dir: PathBuf,
+        /// Marketplace API (credential checks, buyer requests).
+        #[arg(long, default_value = "https://api.octopia-io.net/seller/v2")]
+        api_base: String,
+        #[arg(long, default_value = "https://auth.octopia-io.net")]
+        auth_base: String,
+    },
+    /// Print a portal token for a seller, signed with the data folder's key.
+    Token {
+        #[arg(long)]
+        seller: String,
+        #[arg(long, default_value = "./marketbill-data")]
+        data_dir: PathBuf,
+        /// Validity in hours.
+        #[arg(long, default_value_t = 12)]
+        hours: i64,
     },
     /// Serve the Octopia Seller API simulator with seeded orders until stopped.
     Simulate {
@@ -83,6 +106,10 @@ fn main() -> ExitCode {
             demo::run(&demo::DemoOptions { data_dir, sellers, orders, seed })
         }
         Command::Run { config } => run::run(&config),
+        Command::Serve { port, data_dir, api_base, auth_base } => {
+            serve::run(&serve::ServeOptions { port, data_dir, api_base, auth_base })
+        }
+        Command::Token { seller, data_dir, hours } => serve::token(&seller, &data_dir, hours).map(|t| println!("{t}")),
         Command::Simulate { port, seed, sellers, orders } => {
             simulate::run(&simulate::SimulateOptions { port, seed, sellers, orders })
         }

@@ -1,0 +1,510 @@
+//! # portal-api
+//!
+//! The seller portal and the buyer invoice requests: one axum router, served on AWS by the
+//! `portal-api` Lambda behind an HTTP API (JWT authorizer) and locally by `marketbill serve`.
+//! Thin: each route parses and checks its input, calls a use case of
+//! `marketbill_app::portal`, and maps the result; errors are `application/problem+json` with a
+//! field map. The seller id only ever comes from the [`auth::Authenticator`].
+
+pub mod auth;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use marketbill_app::marketplace::MarketplaceCredentials;
+use marketbill_app::model::{InvoiceQuery, InvoiceRecord, SellerId, SellerStatus};
+use marketbill_app::pipeline::Services;
+use marketbill_app::portal::{self, BuyerRequestOutcome, PortalError};
+use marketbill_domain::buyer::{BuyerAddress, BuyerBillingData, BuyerKind, TaxNumber};
+use marketbill_domain::fees::FeePlans;
+use marketbill_domain::money::format_amount;
+use marketbill_domain::{CountryCode, InvoiceNumber, SellerProfileInput};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+pub use auth::{Authenticator, LocalTokens};
+
+/// The OpenAPI 3 document of this API.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+/// What the routes need.
+pub struct Portal {
+    pub services: Services,
+    pub auth: Arc<dyn Authenticator>,
+    pub plans: FeePlans,
+}
+
+type Shared = State<Arc<Portal>>;
+
+/// An error answer: problem+json with an optional field map.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    title: &'static str,
+    detail: String,
+    errors: BTreeMap<String, Vec<String>>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, title: &'static str, detail: impl Into<String>) -> ApiError {
+        ApiError { status, title, detail: detail.into(), errors: BTreeMap::new() }
+    }
+
+    fn invalid(errors: BTreeMap<String, Vec<String>>) -> ApiError {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            title: "Invalid request",
+            detail: "some fields are not valid".into(),
+            errors,
+        }
+    }
+
+    fn field(field: &str, message: impl Into<String>) -> ApiError {
+        ApiError::invalid(BTreeMap::from([(field.to_owned(), vec![message.into()])]))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({
+            "type": format!("https://marketbill.example/problems/{}", self.status.as_u16()),
+            "title": self.title,
+            "status": self.status.as_u16(),
+            "detail": self.detail,
+        });
+        if !self.errors.is_empty() {
+            body["errors"] = json!(self.errors);
+        }
+        let mut r = (self.status, Json(body)).into_response();
+        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        r
+    }
+}
+
+impl From<PortalError> for ApiError {
+    fn from(e: PortalError) -> ApiError {
+        match e {
+            PortalError::Invalid(errors) => ApiError::invalid(errors),
+            PortalError::NotFound => ApiError::new(StatusCode::NOT_FOUND, "Not found", "no such resource"),
+            PortalError::Unsubscribed => ApiError::new(StatusCode::CONFLICT, "Unsubscribed", e.to_string()),
+            PortalError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "Conflict", m),
+            PortalError::BuyerRefused => ApiError::new(StatusCode::NOT_FOUND, "Not found", e.to_string()),
+            PortalError::RateLimited => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "Too many requests", e.to_string())
+            }
+            PortalError::Pipeline(p) if p.is_retryable() => {
+                tracing::warn!(error = %p, "portal request failed on a transient fault");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Unavailable",
+                    "a service is unavailable; try again shortly",
+                )
+            }
+            PortalError::Pipeline(p) => {
+                tracing::error!(error = %p, "portal request failed");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal error", "the request could not be completed")
+            }
+        }
+    }
+}
+
+fn json_error(e: JsonRejection) -> ApiError {
+    match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "Payload too large", "the body is over 64 KiB")
+        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported media type", "send application/json")
+        }
+        _ => ApiError::new(StatusCode::BAD_REQUEST, "Invalid body", e.body_text()),
+    }
+}
+
+fn query_error(e: QueryRejection) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "Invalid query", e.body_text())
+}
+
+/// The verified caller.
+pub struct Caller(pub SellerId);
+
+impl FromRequestParts<Arc<Portal>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<Portal>) -> Result<Caller, ApiError> {
+        state
+            .auth
+            .seller(parts)
+            .map(Caller)
+            .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "Unauthorized", "a valid bearer token is required"))
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SellerView {
+    seller_id: String,
+    status: &'static str,
+    #[serde(with = "time::serde::rfc3339")]
+    registered_at: time::OffsetDateTime,
+    #[serde(skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    purge_after: Option<time::OffsetDateTime>,
+    has_credentials: bool,
+    profile: marketbill_domain::SellerProfile,
+}
+
+fn seller_view(r: marketbill_app::model::SellerRecord) -> SellerView {
+    let (status, purge_after) = match r.status {
+        SellerStatus::Active => ("active", None),
+        SellerStatus::Unsubscribed { purge_after, .. } => ("unsubscribed", Some(purge_after)),
+    };
+    SellerView {
+        seller_id: r.seller_id.to_string(),
+        status,
+        registered_at: r.registered_at,
+        purge_after,
+        has_credentials: r.credentials.is_some(),
+        profile: r.profile,
+    }
+}
+
+async fn openapi() -> Response {
+    let mut r = OPENAPI.into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+async fn put_seller(
+    State(p): Shared,
+    Caller(id): Caller,
+    body: Result<Json<SellerProfileInput>, JsonRejection>,
+) -> Result<Json<SellerView>, ApiError> {
+    let Json(input) = body.map_err(json_error)?;
+    Ok(Json(seller_view(portal::put_profile(&p.services, &id, &input).await?)))
+}
+
+async fn get_seller(State(p): Shared, Caller(id): Caller) -> Result<Json<SellerView>, ApiError> {
+    Ok(Json(seller_view(portal::get_profile(&p.services, &id).await?)))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CredentialsBody {
+    client_id: String,
+    client_secret: String,
+    seller_id: String,
+}
+
+async fn put_credentials(
+    State(p): Shared,
+    Caller(id): Caller,
+    body: Result<Json<CredentialsBody>, JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    let Json(b) = body.map_err(json_error)?;
+    let mut errors = BTreeMap::new();
+    for (field, value, max) in
+        [("clientId", &b.client_id, 200), ("clientSecret", &b.client_secret, 500), ("sellerId", &b.seller_id, 20)]
+    {
+        if value.trim().is_empty() || value.len() > max {
+            errors.insert(field.to_owned(), vec![format!("is required, at most {max} characters")]);
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(errors));
+    }
+    let creds =
+        MarketplaceCredentials { client_id: b.client_id, client_secret: b.client_secret, seller_id: b.seller_id };
+    portal::put_credentials(&p.services, &id, &creds).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct InvoicesParams {
+    from: Option<String>,
+    to: Option<String>,
+    kind: Option<String>,
+    order_id: Option<String>,
+    cursor: Option<String>,
+    limit: Option<usize>,
+}
+
+fn date(field: &str, v: &Option<String>) -> Result<Option<time::Date>, ApiError> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    v.as_deref()
+        .map(|s| time::Date::parse(s, &format).map_err(|_| ApiError::field(field, "is a date YYYY-MM-DD")))
+        .transpose()
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct InvoiceSummary {
+    number: String,
+    kind: &'static str,
+    issue_date: String,
+    order_id: String,
+    buyer_name: String,
+    total_incl_vat: String,
+    currency: String,
+    corrects: Option<String>,
+    documents_stored: bool,
+}
+
+fn summary(r: &InvoiceRecord) -> InvoiceSummary {
+    let inv = &r.invoice;
+    InvoiceSummary {
+        number: inv.number.to_string(),
+        kind: if inv.kind.is_credit_note() { "creditNote" } else { "invoice" },
+        issue_date: marketbill_domain::calendar::iso_date(inv.issue_date),
+        order_id: r.order_id.clone(),
+        buyer_name: inv.body.buyer.name.clone(),
+        total_incl_vat: format_amount(inv.body.totals.tax_inclusive),
+        currency: inv.body.currency.clone(),
+        corrects: match &inv.kind {
+            marketbill_domain::DocumentKind::CreditNote { corrects } => Some(corrects.number.to_string()),
+            marketbill_domain::DocumentKind::Invoice => None,
+        },
+        documents_stored: r.pdf.is_some(),
+    }
+}
+
+async fn get_invoices(
+    State(p): Shared,
+    Caller(id): Caller,
+    params: Result<Query<InvoicesParams>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(q) = params.map_err(query_error)?;
+    let credit_notes = match q.kind.as_deref() {
+        None => None,
+        Some("invoice") => Some(false),
+        Some("creditNote") => Some(true),
+        Some(_) => return Err(ApiError::field("kind", "is invoice or creditNote")),
+    };
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::field("limit", "is between 1 and 100"));
+    }
+    if let Some(c) = &q.cursor
+        && c.parse::<InvoiceNumber>().is_err()
+    {
+        return Err(ApiError::field("cursor", "is not a cursor this API returned"));
+    }
+    if q.order_id.as_ref().is_some_and(|o| o.is_empty() || o.len() > 64) {
+        return Err(ApiError::field("orderId", "is 1 to 64 characters"));
+    }
+    let query = InvoiceQuery {
+        from: date("from", &q.from)?,
+        to: date("to", &q.to)?,
+        credit_notes,
+        order_id: q.order_id,
+        after: q.cursor,
+        limit,
+    };
+    let page = portal::list_invoices(&p.services, &id, &query).await?;
+    Ok(Json(json!({"items": page.items.iter().map(summary).collect::<Vec<_>>(), "nextCursor": page.next})))
+}
+
+fn number(raw: &str) -> Result<InvoiceNumber, ApiError> {
+    raw.parse().map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "Not found", "no such invoice"))
+}
+
+async fn get_invoice(State(p): Shared, Caller(id): Caller, Path(raw): Path<String>) -> Result<Json<Value>, ApiError> {
+    let links = portal::invoice(&p.services, &id, &number(&raw)?).await?;
+    Ok(Json(json!({
+        "summary": summary(&links.record),
+        "invoice": links.record.invoice,
+        "pdf": links.pdf,
+        "xml": links.xml,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ExportBody {
+    from: String,
+    to: String,
+}
+
+async fn post_export(
+    State(p): Shared,
+    Caller(id): Caller,
+    body: Result<Json<ExportBody>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Json(b) = body.map_err(json_error)?;
+    let from = date("from", &Some(b.from))?.unwrap_or(time::Date::MIN);
+    let to = date("to", &Some(b.to))?.unwrap_or(time::Date::MIN);
+    let (link, files) = portal::export(&p.services, &id, from, to).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            json!({"url": link.url, "expiresAt": link.expires_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(), "files": files}),
+        ),
+    ))
+}
+
+async fn get_usage(State(p): Shared, Caller(id): Caller) -> Result<Json<portal::Usage>, ApiError> {
+    Ok(Json(portal::usage(&p.services, &id, &p.plans).await?))
+}
+
+async fn post_resend(
+    State(p): Shared,
+    Caller(id): Caller,
+    Path(raw): Path<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let message_id = portal::resend(&p.services, &id, &number(&raw)?).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"messageId": message_id}))))
+}
+
+async fn get_problems(State(p): Shared, Caller(id): Caller) -> Result<Json<Value>, ApiError> {
+    let items: Vec<Value> = portal::problems(&p.services, &id)
+        .await?
+        .into_iter()
+        .map(|o| {
+            json!({
+                "orderId": o.order_id,
+                "stage": o.stage,
+                "reason": o.refusal.as_ref().map(|r| r.code()),
+                "message": o.refusal.as_ref().map(|r| r.to_string()).or(o.last_error.clone()),
+                "invoiceNumber": o.number,
+                "updatedAt": o.updated_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+            })
+        })
+        .collect();
+    Ok(Json(json!({"items": items})))
+}
+
+async fn delete_seller(State(p): Shared, Caller(id): Caller) -> Result<Json<Value>, ApiError> {
+    let purge_after = portal::unsubscribe(&p.services, &id).await?;
+    Ok(Json(
+        json!({"purgeAfter": purge_after.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct AddressBody {
+    line1: String,
+    #[serde(default)]
+    line2: Option<String>,
+    postal_code: String,
+    city: String,
+    country_code: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct InvoiceRequestBody {
+    order_id: String,
+    email: String,
+    kind: BuyerKind,
+    name: String,
+    #[serde(default)]
+    tax_number: Option<String>,
+    address: AddressBody,
+}
+
+fn text_ok(v: &str, max: usize) -> bool {
+    let t = v.trim();
+    !t.is_empty() && t.chars().count() <= max && !t.chars().any(char::is_control)
+}
+
+async fn post_invoice_request(
+    State(p): Shared,
+    body: Result<Json<InvoiceRequestBody>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Json(b) = body.map_err(json_error)?;
+    let mut errors: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut bad = |f: &str, m: &str| errors.entry(f.to_owned()).or_default().push(m.to_owned());
+    if !text_ok(&b.order_id, 64) || !b.order_id.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_') {
+        bad("orderId", "is the marketplace order number");
+    }
+    let email_ok =
+        text_ok(&b.email, 254) && b.email.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.'));
+    if !email_ok {
+        bad("email", "is the e-mail address of the order");
+    }
+    if !text_ok(&b.name, 200) {
+        bad("name", "is required, at most 200 characters");
+    }
+    let tax = match b.tax_number.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        Some(t) => match TaxNumber::parse(t) {
+            Ok(n) => Some(n),
+            Err(e) => {
+                bad("taxNumber", &e.to_string());
+                None
+            }
+        },
+        None => None,
+    };
+    if b.kind == BuyerKind::Company && b.tax_number.as_deref().is_none_or(|t| t.trim().is_empty()) {
+        bad("taxNumber", "is required for a company (VAT number or SIREN)");
+    }
+    for (f, v, max) in [
+        ("address.line1", &b.address.line1, 200),
+        ("address.postalCode", &b.address.postal_code, 20),
+        ("address.city", &b.address.city, 100),
+    ] {
+        if !text_ok(v, max) {
+            bad(f, &format!("is required, at most {max} characters"));
+        }
+    }
+    if b.address.line2.as_deref().is_some_and(|l| l.chars().count() > 200) {
+        bad("address.line2", "is at most 200 characters");
+    }
+    let country = b.address.country_code.parse::<CountryCode>();
+    if country.is_err() {
+        bad("address.countryCode", "is a two-letter country code");
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(errors));
+    }
+    let billing = BuyerBillingData {
+        kind: b.kind,
+        name: b.name.trim().to_owned(),
+        tax_number: tax,
+        address: BuyerAddress {
+            line1: b.address.line1.trim().to_owned(),
+            line2: b.address.line2.map(|l| l.trim().to_owned()).filter(|l| !l.is_empty()),
+            postal_code: b.address.postal_code.trim().to_owned(),
+            city: b.address.city.trim().to_owned(),
+            country_code: country
+                .map_err(|_| ApiError::field("address.countryCode", "is a two-letter country code"))?,
+        },
+    };
+    let outcome = portal::buyer_request(&p.services, b.order_id.trim(), b.email.trim(), billing).await?;
+    let body = match outcome {
+        BuyerRequestOutcome::Recorded => json!({"outcome": "recorded"}),
+        BuyerRequestOutcome::Corrected { credit_note, invoice } => {
+            json!({"outcome": "corrected", "creditNote": credit_note, "invoice": invoice})
+        }
+    };
+    Ok((StatusCode::ACCEPTED, Json(body)))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "Not found", "no such route")
+}
+
+/// The router of the whole API.
+pub fn router(portal: Arc<Portal>) -> Router {
+    Router::new()
+        .route("/openapi.json", get(openapi))
+        .route("/v1/seller", put(put_seller).get(get_seller).delete(delete_seller))
+        .route("/v1/seller/credentials", put(put_credentials))
+        .route("/v1/invoices", get(get_invoices))
+        .route("/v1/invoices/{number}", get(get_invoice))
+        .route("/v1/invoices/{number}/resend", post(post_resend))
+        .route("/v1/exports", post(post_export))
+        .route("/v1/usage", get(get_usage))
+        .route("/v1/orders/problems", get(get_problems))
+        .route("/v1/invoice-requests", post(post_invoice_request))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(64 * 1024))
+        .with_state(portal)
+}

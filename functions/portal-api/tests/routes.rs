@@ -1,0 +1,336 @@
+//! Every route of the portal API over HTTP, each validation error, and tenant isolation.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use marketbill_app::marketplace::MarketplaceCredentials;
+use marketbill_app::model::SellerId;
+use marketbill_app::pipeline::{self, Services, Settings};
+use marketbill_app::ports::SystemClock;
+use marketbill_domain::fees::FeePlans;
+use marketbill_local::{ChannelQueue, FolderStore, KeyFileSecretBox, OutboxMailer, SqliteLedger};
+use marketbill_octopia::{OctopiaClient, OctopiaConfig, OctopiaMarketplace};
+use marketbill_testkit::sellers::sample_seller;
+use marketbill_testkit::simulator::{Simulator, SimulatorConfig};
+use marketbill_testkit::{OrderGenerator, OrderMix};
+use portal_api::{LocalTokens, Portal, router};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+struct Api {
+    base: String,
+    http: reqwest::Client,
+    tokens: LocalTokens,
+    a: SellerId,
+    b: SellerId,
+    sim: Simulator,
+    services: Services,
+}
+
+impl Api {
+    fn token(&self, id: &SellerId) -> String {
+        self.tokens.mint(id, time::OffsetDateTime::now_utc() + time::Duration::hours(1))
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        who: Option<&SellerId>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(id) = who {
+            req = req.bearer_auth(self.token(id));
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status();
+        let text = r.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+}
+
+async fn api(name: &str) -> Api {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("routes").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let sim = Simulator::start(SimulatorConfig::for_sellers(5, &["50001", "50002"])).await.unwrap();
+    let mut config = OctopiaConfig::new(&sim.api_base(), &sim.auth_base());
+    config.base_backoff = Duration::from_millis(5);
+    let services = Services {
+        ledger: Arc::new(SqliteLedger::open(&dir.join("ledger.sqlite")).unwrap()),
+        store: Arc::new(FolderStore::new(&dir.join("documents")).unwrap()),
+        mailer: Arc::new(OutboxMailer::new(&dir.join("outbox")).unwrap()),
+        queue: Arc::new(ChannelQueue::new(Duration::from_secs(30))),
+        secrets: Arc::new(KeyFileSecretBox::open(&dir.join("master.key")).unwrap()),
+        marketplace: Arc::new(OctopiaMarketplace::new(Arc::new(OctopiaClient::new(config).unwrap()))),
+        clock: Arc::new(SystemClock),
+        settings: Settings::default(),
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let mut ids = Vec::new();
+    for (k, client) in sim.clients().iter().enumerate() {
+        let mut g = OrderGenerator::new(5, &client.seller_id);
+        g.max_lines = 3;
+        sim.put_orders(&client.seller_id, g.batch(OrderMix { shipped: 6, not_shipped: 1, abroad: 1 }, now));
+        let id: SellerId = format!("{name}-{k}").parse().unwrap();
+        let creds = MarketplaceCredentials {
+            client_id: client.client_id.clone(),
+            client_secret: client.client_secret.clone(),
+            seller_id: client.seller_id.clone(),
+        };
+        // Different profiles: seller A numbers ML…, seller B numbers BW…
+        marketbill_app::sellers::register(
+            &services,
+            &id,
+            sample_seller(k, &client.seller_id).unwrap(),
+            Some(&creds),
+            now,
+        )
+        .await
+        .unwrap();
+        pipeline::run_seller(&services, &id, None).await.unwrap();
+        ids.push(id);
+    }
+    pipeline::track_imports(&services).await.unwrap();
+    let tokens_key = b"a test key of thirty-two bytes!!".to_vec();
+    let portal = Arc::new(Portal {
+        services: services.clone(),
+        auth: Arc::new(LocalTokens::new(&tokens_key)),
+        plans: FeePlans::bundled(),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router(portal)).await;
+    });
+    Api {
+        base,
+        http: reqwest::Client::new(),
+        tokens: LocalTokens::new(&tokens_key),
+        a: ids[0].clone(),
+        b: ids[1].clone(),
+        sim,
+        services,
+    }
+}
+
+const SELLER_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/v1/seller"),
+    ("PUT", "/v1/seller"),
+    ("DELETE", "/v1/seller"),
+    ("PUT", "/v1/seller/credentials"),
+    ("GET", "/v1/invoices"),
+    ("GET", "/v1/invoices/ML2026-000001"),
+    ("POST", "/v1/invoices/ML2026-000001/resend"),
+    ("POST", "/v1/exports"),
+    ("GET", "/v1/usage"),
+    ("GET", "/v1/orders/problems"),
+];
+
+#[tokio::test]
+async fn every_seller_route_needs_a_valid_token() {
+    let api = api("auth").await;
+    for (method, path) in SELLER_ROUTES {
+        let (status, body) = api.call(method.parse().unwrap(), path, None, Some(json!({}))).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path}: {body}");
+        assert_eq!(body["status"], 401);
+        let r = api
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", api.base))
+            .bearer_auth(api.token(&api.a).replace("mbt.", "mbt.x"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{method} {path} with a forged token");
+    }
+}
+
+#[tokio::test]
+async fn the_seller_profile_and_credentials_routes_validate_their_input() {
+    let api = api("seller").await;
+    let (status, body) = api.call(Method::GET, "/v1/seller", Some(&api.a), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["hasCredentials"], true);
+    assert!(!body.to_string().contains(&api.sim.clients()[0].client_secret), "the secret is never returned");
+    let mut profile = body["profile"].clone();
+    profile["siren"] = "732829321".into();
+    let (status, body) = api.call(Method::PUT, "/v1/seller", Some(&api.a), Some(profile.clone())).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["errors"]["siren"].is_array(), "{body}");
+    profile["siren"] = "732829320".into();
+    profile["favouriteColour"] = "blue".into();
+    let (status, body) = api.call(Method::PUT, "/v1/seller", Some(&api.a), Some(profile.clone())).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "unknown fields are rejected: {body}");
+    profile.as_object_mut().unwrap().remove("favouriteColour");
+    let (status, _) = api.call(Method::PUT, "/v1/seller", Some(&api.a), Some(profile)).await;
+    assert_eq!(status, StatusCode::OK);
+    let huge = json!({"legalName": "x".repeat(70_000)});
+    let (status, _) = api.call(Method::PUT, "/v1/seller", Some(&api.a), Some(huge)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+
+    let client = &api.sim.clients()[0];
+    let wrong = json!({"clientId": client.client_id, "clientSecret": "wrong", "sellerId": client.seller_id});
+    let (status, body) = api.call(Method::PUT, "/v1/seller/credentials", Some(&api.a), Some(wrong)).await;
+    assert_eq!((status, body["errors"]["clientSecret"].is_array()), (StatusCode::BAD_REQUEST, true), "{body}");
+    let empty = json!({"clientId": "", "clientSecret": "", "sellerId": ""});
+    let (status, body) = api.call(Method::PUT, "/v1/seller/credentials", Some(&api.a), Some(empty)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["errors"].as_object().unwrap().len(), 3);
+    let right =
+        json!({"clientId": client.client_id, "clientSecret": client.client_secret, "sellerId": client.seller_id});
+    let (status, _) = api.call(Method::PUT, "/v1/seller/credentials", Some(&api.a), Some(right)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn invoices_exports_usage_problems_and_resend_over_http() {
+    let api = api("invoices").await;
+    let (status, page) = api.call(Method::GET, "/v1/invoices?limit=4", Some(&api.a), None).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["items"].as_array().unwrap().len(), 4);
+    let cursor = page["nextCursor"].as_str().unwrap().to_owned();
+    let (_, rest) = api.call(Method::GET, &format!("/v1/invoices?limit=4&cursor={cursor}"), Some(&api.a), None).await;
+    assert_eq!(rest["items"].as_array().unwrap().len(), 2);
+    for bad in ["kind=bill", "limit=0", "limit=101", "from=yesterday", "cursor=%20", "color=blue"] {
+        let (status, body) = api.call(Method::GET, &format!("/v1/invoices?{bad}"), Some(&api.a), None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+    }
+    let (_, credit) = api.call(Method::GET, "/v1/invoices?kind=creditNote", Some(&api.a), None).await;
+    assert!(credit["items"].as_array().unwrap().is_empty());
+    let number = page["items"][0]["number"].as_str().unwrap().to_owned();
+    let order_id = page["items"][0]["orderId"].as_str().unwrap().to_owned();
+    let (_, by_order) = api.call(Method::GET, &format!("/v1/invoices?orderId={order_id}"), Some(&api.a), None).await;
+    assert_eq!(by_order["items"][0]["number"], number.as_str());
+
+    let (status, one) = api.call(Method::GET, &format!("/v1/invoices/{number}"), Some(&api.a), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(one["pdf"]["url"].as_str().unwrap().starts_with("file://"));
+    assert_eq!(one["invoice"]["number"], number.as_str());
+    let (status, _) = api.call(Method::GET, "/v1/invoices/ML2026-999999", Some(&api.a), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = api.call(Method::GET, "/v1/invoices/not%20a%20number", Some(&api.a), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let today = time::OffsetDateTime::now_utc().date();
+    let (status, export) = api
+        .call(
+            Method::POST,
+            "/v1/exports",
+            Some(&api.a),
+            Some(json!({"from": (today - time::Duration::days(2)).to_string(), "to": today.to_string()})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{export}");
+    assert_eq!(export["files"], 12);
+    let (status, _) =
+        api.call(Method::POST, "/v1/exports", Some(&api.a), Some(json!({"from": today.to_string()}))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let (_, usage) = api.call(Method::GET, "/v1/usage", Some(&api.a), None).await;
+    assert_eq!(usage["invoicesThisMonth"], 6);
+    assert_eq!(usage["fee"]["amountExclVat"], "0.60");
+    let (_, problems) = api.call(Method::GET, "/v1/orders/problems", Some(&api.a), None).await;
+    assert_eq!(problems["items"][0]["reason"], "notShippedToFrance", "{problems}");
+    let (status, sent) = api.call(Method::POST, &format!("/v1/invoices/{number}/resend"), Some(&api.a), None).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{sent}");
+    let (status, spec) = api.call(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(spec["openapi"].as_str().map(|v| v.starts_with("3.")), Some(true));
+}
+
+#[tokio::test]
+async fn seller_a_can_neither_read_nor_change_anything_of_seller_b() {
+    let api = api("tenancy").await;
+    let (_, b_page) = api.call(Method::GET, "/v1/invoices", Some(&api.b), None).await;
+    let b_numbers: Vec<String> =
+        b_page["items"].as_array().unwrap().iter().map(|i| i["number"].as_str().unwrap().to_owned()).collect();
+    let b_orders: Vec<String> =
+        b_page["items"].as_array().unwrap().iter().map(|i| i["orderId"].as_str().unwrap().to_owned()).collect();
+    assert!(!b_numbers.is_empty());
+    for n in &b_numbers {
+        let (status, _) = api.call(Method::GET, &format!("/v1/invoices/{n}"), Some(&api.a), None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "A read B's invoice {n}");
+        let (status, _) = api.call(Method::POST, &format!("/v1/invoices/{n}/resend"), Some(&api.a), None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "A resent B's invoice {n}");
+    }
+    for o in &b_orders {
+        let (_, page) = api.call(Method::GET, &format!("/v1/invoices?orderId={o}"), Some(&api.a), None).await;
+        assert!(page["items"].as_array().unwrap().is_empty(), "A listed B's order {o}");
+    }
+    let (_, a_page) = api.call(Method::GET, "/v1/invoices?limit=100", Some(&api.a), None).await;
+    assert!(
+        a_page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| !b_numbers.contains(&i["number"].as_str().unwrap().to_owned()))
+    );
+    let (_, problems) = api.call(Method::GET, "/v1/orders/problems", Some(&api.a), None).await;
+    let a_orders: Vec<String> =
+        problems["items"].as_array().unwrap().iter().map(|i| i["orderId"].as_str().unwrap().to_owned()).collect();
+    assert!(a_orders.iter().all(|o| !b_orders.contains(o)));
+    let today = time::OffsetDateTime::now_utc().date();
+    let (_, export) = api
+        .call(
+            Method::POST,
+            "/v1/exports",
+            Some(&api.a),
+            Some(json!({"from": today.to_string(), "to": today.to_string()})),
+        )
+        .await;
+    let zip = std::fs::read(url::Url::parse(export["url"].as_str().unwrap()).unwrap().to_file_path().unwrap()).unwrap();
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
+    for i in 0..archive.len() {
+        let name = archive.by_index(i).unwrap().name().unwrap().to_string();
+        assert!(!b_numbers.iter().any(|n| name.contains(n.as_str())), "B's {name} in A's export");
+    }
+    // A's changes touch A only.
+    let (_, before_b) = api.call(Method::GET, "/v1/seller", Some(&api.b), None).await;
+    let (status, _) = api.call(Method::DELETE, "/v1/seller", Some(&api.a), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, after_b) = api.call(Method::GET, "/v1/seller", Some(&api.b), None).await;
+    assert_eq!(before_b, after_b);
+    assert_eq!(after_b["status"], "active");
+    let (_, a) = api.call(Method::GET, "/v1/seller", Some(&api.a), None).await;
+    assert_eq!(a["status"], "unsubscribed");
+    assert_eq!(a["hasCredentials"], false);
+    let _ = &api.services;
+}
+
+#[tokio::test]
+async fn buyer_requests_are_validated_refused_generically_and_corrected() {
+    let api = api("buyers").await;
+    let order = api
+        .sim
+        .orders("50001")
+        .into_iter()
+        .find(|o| o["status"] == "Shipped" && o["lines"][0]["shippingAddress"]["countryCode"] == "FR")
+        .unwrap();
+    let order_id = order["orderId"].as_str().unwrap().to_owned();
+    let email = order["lines"][0]["shippingAddress"]["email"].as_str().unwrap().to_owned();
+    let body = |o: &str, e: &str| {
+        json!({"orderId": o, "email": e, "kind": "company", "name": "Atelier Durand SARL", "taxNumber": "FR40303265045",
+               "address": {"line1": "8 avenue Foch", "postalCode": "75016", "city": "Paris", "countryCode": "FR"}})
+    };
+    let mut invalid = body(&order_id, "not-an-email");
+    invalid["taxNumber"] = "FR41303265045".into();
+    invalid["address"]["countryCode"] = "France".into();
+    let (status, problem) = api.call(Method::POST, "/v1/invoice-requests", None, Some(invalid)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    for f in ["email", "taxNumber", "address.countryCode"] {
+        assert!(problem["errors"][f].is_array(), "{f}: {problem}");
+    }
+    let (s1, unknown) = api.call(Method::POST, "/v1/invoice-requests", None, Some(body("UNKNOWN00001", &email))).await;
+    let (s2, mismatch) =
+        api.call(Method::POST, "/v1/invoice-requests", None, Some(body(&order_id, "other@example.com"))).await;
+    assert_eq!((s1, s2), (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND));
+    assert_eq!(unknown["detail"], mismatch["detail"], "the refusal does not say which part was wrong");
+    let (status, done) = api.call(Method::POST, "/v1/invoice-requests", None, Some(body(&order_id, &email))).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{done}");
+    assert_eq!(done["outcome"], "corrected");
+    assert!(done["creditNote"].as_str().unwrap().starts_with("MLAV2026-"));
+}
