@@ -109,8 +109,18 @@ fn source(event: &Value) -> String {
 }
 
 /// Scheduler: EventBridge (twice a day) → one SQS message per active seller. Any other
-/// payload (`{}` from `aws lambda invoke`) runs a cycle too.
+/// payload (`{}` from `aws lambda invoke`) runs a cycle too, except `{"task": "purge"}` (the
+/// daily schedule): the documents and records of sellers past their month after unsubscribing
+/// are deleted.
 pub async fn scheduler(s: &Services, event: LambdaEvent<Value>) -> Result<Value, HandlerError> {
+    if event.payload.get("task").and_then(Value::as_str) == Some("purge") {
+        let purged = marketbill_app::portal::purge(s).await.map_err(|e| HandlerError {
+            retryable: matches!(&e, marketbill_app::portal::PortalError::Pipeline(p) if p.is_retryable()),
+            message: e.to_string(),
+        })?;
+        tracing::info!(purged = purged.len(), "unsubscribed sellers purged");
+        return Ok(json!({"purged": purged.len()}));
+    }
     tracing::info!(source = %source(&event.payload), "scheduled cycle");
     let out = pipeline::schedule(s).await?;
     Ok(json!({"queued": out.queued}))

@@ -150,6 +150,22 @@ async fn the_hourly_event_tracks_pending_imports() {
     assert!(s.ledger.pending_imports().await.unwrap().is_empty());
 }
 
+#[tokio::test]
+async fn the_daily_purge_task_removes_sellers_past_their_month() {
+    let (mut s, _sim, ids) = setup("purge").await;
+    let clock = Arc::new(marketbill_app::ports::ManualClock::new(time::OffsetDateTime::now_utc()));
+    s.clock = clock.clone();
+    marketbill_app::portal::unsubscribe(&s, &ids[0]).await.unwrap();
+    let task = serde_json::json!({"task": "purge"});
+    let out = scheduler(&s, LambdaEvent::new(task.clone(), Context::default())).await.unwrap();
+    assert_eq!(out["purged"], 0, "downloads stay open for a month");
+    clock.advance(time::Duration::days(32));
+    let out = scheduler(&s, LambdaEvent::new(task, Context::default())).await.unwrap();
+    assert_eq!(out["purged"], 1);
+    assert!(s.ledger.get_seller(&ids[0]).await.unwrap().is_none());
+    assert!(s.ledger.get_seller(&ids[1]).await.unwrap().is_some());
+}
+
 #[test]
 fn handler_errors_carry_their_retry_class() {
     let d: Diagnostic = HandlerError { retryable: true, message: "ledger unavailable".into() }.into();
