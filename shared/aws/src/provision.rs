@@ -18,6 +18,8 @@ fn failed<E: std::error::Error + 'static>(what: &'static str) -> impl FnOnce(E) 
 
 /// The five adapters over freshly created resources named `name`.
 pub struct Provisioned {
+    pub queue_url: String,
+    pub key_id: String,
     pub ledger: DynamoLedger,
     pub store: S3Store,
     pub mailer: SesMailer,
@@ -78,7 +80,9 @@ pub async fn provision(
         ledger: DynamoLedger::new(clients.dynamodb.clone(), name),
         store: S3Store::new(clients.s3.clone(), name),
         mailer: SesMailer::new(clients.sesv2.clone(), configuration_set.map(str::to_owned)),
-        queue: SqsQueue::new(clients.sqs.clone(), queue_url),
-        secrets: KmsSecretBox::new(clients.kms.clone(), key_id),
+        queue: SqsQueue::new(clients.sqs.clone(), queue_url.clone()),
+        secrets: KmsSecretBox::new(clients.kms.clone(), key_id.clone()),
+        queue_url,
+        key_id,
     })
 }

@@ -1,0 +1,159 @@
+//! Real function binaries under `cargo lambda watch` (the local Lambda runtime emulator),
+//! invoked with a scheduled event and with an HTTP API event, against moto and the simulator.
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use marketbill_app::marketplace::MarketplaceCredentials;
+use marketbill_app::model::SellerId;
+use marketbill_app::pipeline::{Services, Settings};
+use marketbill_app::ports::SystemClock;
+use marketbill_aws::provision::provision;
+use marketbill_aws::{AwsClients, AwsSettings};
+use marketbill_testkit::moto::{Moto, venv, workspace_root};
+use marketbill_testkit::sellers::sample_seller;
+use marketbill_testkit::simulator::{Simulator, SimulatorConfig};
+use marketbill_testkit::{OrderGenerator, OrderMix};
+
+struct Watch(Child);
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        // SIGTERM lets cargo-lambda stop the function processes it started.
+        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn invoke(port: u16, function: &str, event: &str) -> serde_json::Value {
+    let path = std::env::temp_dir().join(format!("marketbill-event-{function}-{port}.json"));
+    std::fs::write(&path, event).unwrap();
+    let out = Command::new(venv().unwrap().join("bin/cargo-lambda"))
+        .args(["lambda", "invoke", function, "--invoke-port", &port.to_string(), "--data-file"])
+        .arg(&path)
+        .env("PATH", path_with_venv())
+        .current_dir(workspace_root())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{function}: {text}{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{function}: {e}: {text}"))
+}
+
+fn path_with_venv() -> String {
+    format!("{}:{}", venv().unwrap().join("bin").display(), std::env::var("PATH").unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn function_binaries_answer_a_scheduled_event_and_an_http_api_event() {
+    let moto = Moto::shared().unwrap();
+    let clients =
+        AwsClients::new(&AwsSettings { region: Some("eu-west-3".into()), endpoint_url: Some(moto.endpoint.clone()) })
+            .await;
+    let name = format!("mb-watch-{:x}", time::OffsetDateTime::now_utc().unix_timestamp_nanos() % 0xFFFF_FFFF);
+    let sender = "factures@marketbill.example";
+    let p = provision(&clients, "eu-west-3", &name, sender, None).await.unwrap();
+    let (queue_url, key_id) = (p.queue_url.clone(), p.key_id.clone());
+    let sim = Simulator::start(SimulatorConfig::for_sellers(8, &["60001"])).await.unwrap();
+    let mut g = OrderGenerator::new(8, "60001");
+    sim.put_orders(
+        "60001",
+        g.batch(OrderMix { shipped: 3, not_shipped: 0, abroad: 0 }, time::OffsetDateTime::now_utc()),
+    );
+    let services = Services {
+        ledger: std::sync::Arc::new(p.ledger),
+        store: std::sync::Arc::new(p.store),
+        mailer: std::sync::Arc::new(p.mailer),
+        queue: std::sync::Arc::new(p.queue),
+        secrets: std::sync::Arc::new(p.secrets),
+        marketplace: common_marketplace(&sim),
+        clock: std::sync::Arc::new(SystemClock),
+        settings: Settings::default(),
+    };
+    let seller: SellerId = format!("{name}-seller").parse().unwrap();
+    let c = &sim.clients()[0];
+    let creds = MarketplaceCredentials {
+        client_id: c.client_id.clone(),
+        client_secret: c.client_secret.clone(),
+        seller_id: "60001".into(),
+    };
+    marketbill_app::sellers::register(
+        &services,
+        &seller,
+        sample_seller(0, "60001").unwrap(),
+        Some(&creds),
+        time::OffsetDateTime::now_utc(),
+    )
+    .await
+    .unwrap();
+    // The seller's invoices are issued by the pipeline, so the portal has usage to show.
+    marketbill_app::pipeline::run_seller(&services, &seller, None).await.unwrap();
+
+    let env_file = std::env::temp_dir().join(format!("{name}.env"));
+    let mut f = std::fs::File::create(&env_file).unwrap();
+    for (k, v) in [
+        ("TABLE_NAME", name.as_str()),
+        ("BUCKET_NAME", name.as_str()),
+        ("QUEUE_URL", queue_url.as_str()),
+        ("KMS_KEY_ID", key_id.as_str()),
+        ("SENDER_ADDRESS", sender),
+        ("OCTOPIA_API_BASE", &sim.api_base()),
+        ("OCTOPIA_AUTH_BASE", &sim.auth_base()),
+        ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
+        ("AWS_REGION", "eu-west-3"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ] {
+        writeln!(f, "{k}={v}").unwrap();
+    }
+    drop(f);
+    let port = free_port();
+    let log = std::fs::File::create(std::env::temp_dir().join(format!("{name}-watch.log"))).unwrap();
+    let _watch = Watch(
+        Command::new(venv().unwrap().join("bin/cargo-lambda"))
+            .args(["lambda", "watch", "--ignore-changes", "--invoke-port", &port.to_string(), "--env-file"])
+            .arg(&env_file)
+            .env("PATH", path_with_venv())
+            .current_dir(workspace_root())
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap(),
+    );
+    // Poll until the emulator listens (bounded).
+    let mut ready = false;
+    for _ in 0..600 {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ready, "cargo lambda watch did not listen");
+
+    let scheduled = std::fs::read_to_string(workspace_root().join("infra/events/scheduled-cycle.json")).unwrap();
+    let out = tokio::task::spawn_blocking(move || invoke(port, "scheduler", &scheduled)).await.unwrap();
+    assert!(out["queued"].as_u64().unwrap() >= 1, "{out}");
+
+    let http = std::fs::read_to_string(workspace_root().join("infra/events/http-get-usage.json"))
+        .unwrap()
+        .replace("SELLER_ID", seller.as_str());
+    let out = tokio::task::spawn_blocking(move || invoke(port, "portal-api", &http)).await.unwrap();
+    assert_eq!(out["statusCode"], 200, "{out}");
+    let body: serde_json::Value = serde_json::from_str(out["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["invoicesThisMonth"], 3, "{body}");
+}
+
+fn common_marketplace(sim: &Simulator) -> std::sync::Arc<dyn marketbill_app::marketplace::Marketplace> {
+    let mut c = marketbill_octopia::OctopiaConfig::new(&sim.api_base(), &sim.auth_base());
+    c.base_backoff = Duration::from_millis(5);
+    std::sync::Arc::new(marketbill_octopia::OctopiaMarketplace::new(std::sync::Arc::new(
+        marketbill_octopia::OctopiaClient::new(c).unwrap(),
+    )))
+}
