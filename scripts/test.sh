@@ -4,4 +4,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+# Prepare the pinned Python tools once, before the test binaries that use them.
+scripts/python-env.sh >/dev/null
+
 cargo test --workspace --all-targets "$@"
