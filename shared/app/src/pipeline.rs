@@ -358,10 +358,15 @@ pub async fn run_seller(
             Ok(order) => {
                 seen_ids.insert(order.order_id.to_string());
                 if let Err(e) = ctx.handle(order, &mut out).await {
-                    if !e.is_retryable() && !matches!(e, PipelineError::Marketplace(_) | PipelineError::Mail(_)) {
-                        return Err(e);
+                    // One order's failure never stops the others; it is retried next run and,
+                    // when the order has an invoice, shown in the portal's problems list.
+                    tracing::warn!(seller = %seller_id, order = %order.order_id, error = %e, retryable = e.is_retryable(), "order left for the next run");
+                    if let Ok(Some(mut rec)) = s.ledger.get_order(seller_id, order.order_id.as_str()).await
+                        && rec.number.is_some()
+                    {
+                        rec.last_error = Some(e.to_string());
+                        let _ = s.ledger.update_order(seller_id, &rec).await;
                     }
-                    tracing::warn!(seller = %seller_id, order = %order.order_id, error = %e, "order left for the next run");
                     out.failed.push((order.order_id.to_string(), e.to_string()));
                 }
             }
