@@ -1,7 +1,11 @@
 //! The `marketbill` command as a user runs it.
 
 use std::path::{Path, PathBuf};
+mod common;
+
 use std::process::{Command, Output};
+
+use common::{Child, SELLER};
 
 fn marketbill(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_marketbill")).args(args).output().expect("run marketbill")
@@ -13,13 +17,6 @@ fn scratch(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
-
-const SELLER: &str = r#"{"legalName": "Maison Lumière", "legalForm": "SAS", "shareCapital": "10000",
- "siren": "732829320", "siret": "73282932000074", "rcsCity": "Lyon", "vatNumber": "FR44732829320",
- "address": {"line1": "12 quai Saint-Antoine", "postalCode": "69002", "city": "Lyon", "countryCode": "FR"},
- "email": "factures@maison-lumiere.example", "marketplaceSellerId": "12345",
- "vatScheme": "standard", "stockLocation": "sellerCountry", "defaultVatRate": "20",
- "invoicePrefix": "F", "creditNotePrefix": "AV", "plan": "perInvoice"}"#;
 
 fn order(status: &str) -> String {
     format!(
@@ -154,16 +151,6 @@ fn demo_runs_the_whole_job_once_and_a_second_run_issues_nothing_new() {
     assert_eq!(text.matches("invoices issued:        0").count(), 2, "{text}");
     assert_eq!(text.matches("accepted by Cdiscount:  6").count(), 2, "{text}");
     assert_eq!(std::fs::read_dir(data.join("outbox")).unwrap().count(), 12, "no mail sent twice");
-}
-
-/// A child process killed when the test ends, whatever happens.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]

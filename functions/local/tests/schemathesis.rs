@@ -1,20 +1,15 @@
 //! schemathesis against `marketbill serve` with the OpenAPI document: no 5xx, and every
 //! response conforms to the document (status codes, content types, schemas, headers).
 
+mod common;
+
 use std::io::BufRead;
 use std::process::{Command, Stdio};
 
 use marketbill_testkit::moto::{venv, workspace_root};
 use marketbill_testkit::simulator::{Simulator, SimulatorConfig};
 
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::{Child, SELLER};
 
 #[test]
 fn schemathesis_finds_no_server_error_and_no_response_outside_the_document() {
@@ -36,13 +31,7 @@ fn schemathesis_finds_no_server_error_and_no_response_outside_the_document() {
         sim
     });
     let c = &sim.clients()[0];
-    let profile: serde_json::Value = serde_json::json!({
-        "legalName": "Maison Lumière", "legalForm": "SAS", "shareCapital": "10000", "siren": "732829320",
-        "siret": "73282932000074", "rcsCity": "Lyon", "vatNumber": "FR44732829320",
-        "address": {"line1": "12 quai Saint-Antoine", "postalCode": "69002", "city": "Lyon", "countryCode": "FR"},
-        "email": "factures@maison-lumiere.example", "marketplaceSellerId": "12345", "vatScheme": "standard",
-        "stockLocation": "sellerCountry", "defaultVatRate": "20", "plan": "perInvoice"
-    });
+    let profile: serde_json::Value = serde_json::from_str(SELLER).unwrap();
     let config = serde_json::json!({"dataDir": "data", "apiBase": sim.api_base(), "authBase": sim.auth_base(),
         "sellers": [{"id": "my-shop", "profile": profile, "credentials": {"clientId": c.client_id, "clientSecret": c.client_secret, "sellerId": "12345"}}]});
     std::fs::write(dir.join("cfg.json"), config.to_string()).unwrap();

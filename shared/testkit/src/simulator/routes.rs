@@ -230,6 +230,16 @@ fn parse_filter(g: &mut Inner, q: &HashMap<String, String>) -> Result<OrderFilte
     }
 }
 
+/// The caller's seller id and the listing filters, or the error answer.
+fn authorize_and_filter(
+    g: &mut Inner,
+    headers: &HeaderMap,
+    q: &HashMap<String, String>,
+) -> Result<(String, OrderFilter), Response> {
+    let seller = authorize(g, headers)?;
+    Ok((seller, parse_filter(g, q)?))
+}
+
 fn matching_orders(g: &Inner, seller: &str, f: &OrderFilter, q: &HashMap<String, String>) -> Vec<Value> {
     let mut items: Vec<Value> =
         g.orders.get(seller).map(|m| m.values().filter(|o| f.matches(o)).cloned().collect()).unwrap_or_default();
@@ -250,12 +260,8 @@ async fn list_orders(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let mut g = st.lock();
-    let seller = match authorize(&mut g, &headers) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let filter = match parse_filter(&mut g, &q) {
-        Ok(f) => f,
+    let (seller, filter) = match authorize_and_filter(&mut g, &headers, &q) {
+        Ok(v) => v,
         Err(r) => return r,
     };
     let page_index: usize = match q.get("pageIndex").map(|v| v.parse::<usize>()) {
@@ -313,12 +319,8 @@ async fn count_orders(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let mut g = st.lock();
-    let seller = match authorize(&mut g, &headers) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let filter = match parse_filter(&mut g, &q) {
-        Ok(f) => f,
+    let (seller, filter) = match authorize_and_filter(&mut g, &headers, &q) {
+        Ok(v) => v,
         Err(r) => return r,
     };
     let n = matching_orders(&g, &seller, &filter, &q).len();
