@@ -10,9 +10,8 @@ use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use marketbill_app::marketplace::MarketplaceCredentials;
 use marketbill_app::model::SellerId;
 use marketbill_app::pipeline::{Services, Settings};
-use marketbill_app::ports::SystemClock;
 use marketbill_lambda::{HandlerError, import_tracker, scheduler, seller_run};
-use marketbill_local::{ChannelQueue, FolderStore, KeyFileSecretBox, OutboxMailer, SqliteLedger};
+use marketbill_local::Embedded;
 use marketbill_octopia::{OctopiaClient, OctopiaConfig, OctopiaMarketplace};
 use marketbill_testkit::sellers::sample_seller;
 use marketbill_testkit::simulator::{Fault, FaultKind, Route, Simulator, SimulatorConfig};
@@ -28,22 +27,8 @@ async fn setup(name: &str) -> (Services, Simulator, Vec<SellerId>) {
     let mut config = OctopiaConfig::new(&sim.api_base(), &sim.auth_base());
     config.base_backoff = Duration::from_millis(5);
     config.max_attempts = 3;
-    let services = Services {
-        ledger: Arc::new(
-            SqliteLedger::open(&{
-                std::fs::create_dir_all(&dir).unwrap();
-                dir.join("ledger.sqlite")
-            })
-            .unwrap(),
-        ),
-        store: Arc::new(FolderStore::new(&dir.join("documents")).unwrap()),
-        mailer: Arc::new(OutboxMailer::new(&dir.join("outbox")).unwrap()),
-        queue: Arc::new(ChannelQueue::new(Duration::from_secs(60))),
-        secrets: Arc::new(KeyFileSecretBox::open(&dir.join("master.key")).unwrap()),
-        marketplace: Arc::new(OctopiaMarketplace::new(Arc::new(OctopiaClient::new(config).unwrap()))),
-        clock: Arc::new(SystemClock),
-        settings: Settings::default(),
-    };
+    let marketplace = Arc::new(OctopiaMarketplace::new(Arc::new(OctopiaClient::new(config).unwrap())));
+    let services = Embedded::open(&dir).unwrap().services(marketplace, Settings::default());
     let mut ids = Vec::new();
     for (k, client) in sim.clients().iter().enumerate() {
         let mut g = OrderGenerator::new(9, &client.seller_id);

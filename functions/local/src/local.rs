@@ -8,8 +8,7 @@ use anyhow::{Context, Result};
 use marketbill_app::marketplace::Marketplace;
 use marketbill_app::model::{OrderStage, SellerId};
 use marketbill_app::pipeline::{self, RunOutcome, Services, Settings, TrackOutcome};
-use marketbill_app::ports::SystemClock;
-use marketbill_local::{ChannelQueue, FolderStore, KeyFileSecretBox, OutboxMailer, SqliteLedger};
+use marketbill_local::Embedded;
 
 /// Where things go inside a data folder.
 pub struct Layout {
@@ -26,25 +25,12 @@ impl Layout {
     pub fn outbox(&self) -> PathBuf {
         self.root.join("outbox")
     }
-    pub fn key(&self) -> PathBuf {
-        self.root.join("master.key")
-    }
 }
 
 pub fn services(root: &Path, marketplace: Arc<dyn Marketplace>, sender: &str) -> Result<(Services, Layout)> {
-    std::fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
-    let layout = Layout { root: root.canonicalize()? };
-    let services = Services {
-        ledger: Arc::new(SqliteLedger::open(&layout.ledger())?),
-        store: Arc::new(FolderStore::new(&layout.documents())?),
-        mailer: Arc::new(OutboxMailer::new(&layout.outbox())?),
-        queue: Arc::new(ChannelQueue::new(Duration::from_secs(900))),
-        secrets: Arc::new(KeyFileSecretBox::open(&layout.key())?),
-        marketplace,
-        clock: Arc::new(SystemClock),
-        settings: Settings { sender: sender.to_owned(), ..Settings::default() },
-    };
-    Ok((services, layout))
+    let embedded = Embedded::open(root).with_context(|| format!("opening the data folder {}", root.display()))?;
+    let services = embedded.services(marketplace, Settings { sender: sender.to_owned(), ..Settings::default() });
+    Ok((services, Layout { root: embedded.root }))
 }
 
 /// One scheduled cycle on the embedded adapters: queue every active seller, run them, then

@@ -6,9 +6,8 @@ use std::time::Duration;
 use marketbill_app::marketplace::MarketplaceCredentials;
 use marketbill_app::model::SellerId;
 use marketbill_app::pipeline::{self, Services, Settings};
-use marketbill_app::ports::SystemClock;
 use marketbill_domain::fees::FeePlans;
-use marketbill_local::{ChannelQueue, FolderStore, KeyFileSecretBox, OutboxMailer, SqliteLedger};
+use marketbill_local::Embedded;
 use marketbill_octopia::{OctopiaClient, OctopiaConfig, OctopiaMarketplace};
 use marketbill_testkit::sellers::sample_seller;
 use marketbill_testkit::simulator::{Simulator, SimulatorConfig};
@@ -60,16 +59,8 @@ async fn api(name: &str) -> Api {
     let sim = Simulator::start(SimulatorConfig::for_sellers(5, &["50001", "50002"])).await.unwrap();
     let mut config = OctopiaConfig::new(&sim.api_base(), &sim.auth_base());
     config.base_backoff = Duration::from_millis(5);
-    let services = Services {
-        ledger: Arc::new(SqliteLedger::open(&dir.join("ledger.sqlite")).unwrap()),
-        store: Arc::new(FolderStore::new(&dir.join("documents")).unwrap()),
-        mailer: Arc::new(OutboxMailer::new(&dir.join("outbox")).unwrap()),
-        queue: Arc::new(ChannelQueue::new(Duration::from_secs(30))),
-        secrets: Arc::new(KeyFileSecretBox::open(&dir.join("master.key")).unwrap()),
-        marketplace: Arc::new(OctopiaMarketplace::new(Arc::new(OctopiaClient::new(config).unwrap()))),
-        clock: Arc::new(SystemClock),
-        settings: Settings::default(),
-    };
+    let marketplace = Arc::new(OctopiaMarketplace::new(Arc::new(OctopiaClient::new(config).unwrap())));
+    let services = Embedded::open(&dir).unwrap().services(marketplace, Settings::default());
     let now = time::OffsetDateTime::now_utc();
     let mut ids = Vec::new();
     for (k, client) in sim.clients().iter().enumerate() {

@@ -214,6 +214,20 @@ pub struct InvoiceRecord {
     pub xml: Option<StoredObject>,
 }
 
+impl InvoiceRecord {
+    /// The record of a freshly numbered document (its files are stored later).
+    pub fn new(seller_id: &SellerId, order_id: &str, invoice: Invoice, issued_at: OffsetDateTime) -> InvoiceRecord {
+        InvoiceRecord {
+            seller_id: seller_id.clone(),
+            order_id: order_id.to_owned(),
+            invoice,
+            issued_at,
+            pdf: None,
+            xml: None,
+        }
+    }
+}
+
 /// A marketplace import we wait for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

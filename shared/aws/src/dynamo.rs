@@ -392,17 +392,9 @@ impl AsyncBuild<Invoice> for IssueBuild {
         if let Some(number) = l.order_number(&self.seller, &self.order_id).await? {
             return Err(LedgerError::AlreadyIssued { order_id: self.order_id.clone(), number });
         }
-        let current =
-            l.get(&pk, &table::series(&self.draft.series.key())).await?.map(|i| number_of(&i, "n")).unwrap_or(0);
+        let current = l.series_counter(&self.seller, &self.draft.series).await?;
         let invoice = numbered(&self.draft, current + 1)?;
-        let record = InvoiceRecord {
-            seller_id: self.seller.clone(),
-            order_id: self.order_id.clone(),
-            invoice: invoice.clone(),
-            issued_at: self.at,
-            pdf: None,
-            xml: None,
-        };
+        let record = InvoiceRecord::new(&self.seller, &self.order_id, invoice.clone(), self.at);
         let order = OrderRecord::issued(&self.order_id, &invoice.number, self.at);
         let items = vec![
             DynamoLedger::series_update(&pk, &self.draft.series, current, &l.table)?,
@@ -453,10 +445,8 @@ impl AsyncBuild<(Invoice, Invoice)> for CorrectionBuild {
         {
             return Err(LedgerError::AlreadyIssued { order_id: self.order_id.clone(), number: current_number });
         }
-        let cn_counter =
-            l.get(&pk, &table::series(&self.credit.series.key())).await?.map(|i| number_of(&i, "n")).unwrap_or(0);
-        let inv_counter =
-            l.get(&pk, &table::series(&self.replacement.series.key())).await?.map(|i| number_of(&i, "n")).unwrap_or(0);
+        let cn_counter = l.series_counter(&self.seller, &self.credit.series).await?;
+        let inv_counter = l.series_counter(&self.seller, &self.replacement.series).await?;
         if self.credit.series == self.replacement.series {
             return Err(LedgerError::Corrupt {
                 what: "series".into(),
@@ -465,14 +455,7 @@ impl AsyncBuild<(Invoice, Invoice)> for CorrectionBuild {
         }
         let cn = numbered(&self.credit, cn_counter + 1)?;
         let inv = numbered(&self.replacement, inv_counter + 1)?;
-        let rec = |invoice: &Invoice| InvoiceRecord {
-            seller_id: self.seller.clone(),
-            order_id: self.order_id.clone(),
-            invoice: invoice.clone(),
-            issued_at: self.at,
-            pdf: None,
-            xml: None,
-        };
+        let rec = |invoice: &Invoice| InvoiceRecord::new(&self.seller, &self.order_id, invoice.clone(), self.at);
         let order = OrderRecord::issued(&self.order_id, &inv.number, self.at);
         let items = vec![
             DynamoLedger::series_update(&pk, &self.credit.series, cn_counter, &l.table)?,

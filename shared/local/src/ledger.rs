@@ -157,14 +157,7 @@ fn number_draft(
         .number(counter)
         .map_err(|e| LedgerError::Corrupt { what: "series".into(), reason: e.to_string() })?;
     let invoice = draft.finalize(number);
-    let record = InvoiceRecord {
-        seller_id: seller.clone(),
-        order_id: order_id.to_owned(),
-        invoice: invoice.clone(),
-        issued_at: at,
-        pdf: None,
-        xml: None,
-    };
+    let record = InvoiceRecord::new(seller, order_id, invoice.clone(), at);
     tx.execute(
         "INSERT INTO items (pk, sk, data) VALUES (?1, ?2, ?3)",
         params![pk, table::invoice(invoice.number.as_str()), to_json(&record)?],

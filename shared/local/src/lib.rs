@@ -4,12 +4,14 @@
 //! a SQLite ledger laid out like the DynamoDB table, a folder for documents, an outbox folder
 //! of `.eml` files, an in-process queue and a key file for envelope encryption.
 
+mod embedded;
 mod ledger;
 mod mailer;
 mod queue;
 mod secrets;
 mod store;
 
+pub use embedded::{Embedded, OpenError};
 pub use ledger::SqliteLedger;
 pub use mailer::OutboxMailer;
 pub use queue::ChannelQueue;

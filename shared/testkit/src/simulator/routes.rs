@@ -425,27 +425,42 @@ fn created(g: &Inner, import_id: &str) -> Response {
     (StatusCode::CREATED, Json(report)).into_response()
 }
 
+/// The caller's seller id and the parts of a multipart upload, or the error answer.
+async fn authorized_parts(
+    st: &AppState,
+    headers: &HeaderMap,
+    multipart: Multipart,
+) -> Result<(String, Vec<(String, Option<String>, Vec<u8>)>), Response> {
+    let seller = authorize(&mut st.lock(), headers)?;
+    let parts = read_parts(multipart).await.map_err(|e| {
+        problem(
+            &mut st.lock(),
+            StatusCode::BAD_REQUEST,
+            "Bad Request",
+            &format!("unreadable multipart body: {e}"),
+            None,
+        )
+    })?;
+    Ok((seller, parts))
+}
+
+/// Checks one uploaded file and adds its outcome to the import.
+fn record_file(g: &mut Inner, seller: &str, import_id: &str, name: &str, bytes: &[u8], expected_order: Option<&str>) {
+    let outcome = accept_file(g, seller, import_id, name, bytes, expected_order);
+    if let Some(i) = g.imports.iter_mut().find(|i| i.import_id == import_id) {
+        i.files.push(outcome);
+    }
+}
+
 async fn upload_one(
     State(st): State<AppState>,
     headers: HeaderMap,
     Path(order_id): Path<String>,
     multipart: Multipart,
 ) -> Response {
-    let seller = match authorize(&mut st.lock(), &headers) {
-        Ok(s) => s,
+    let (seller, parts) = match authorized_parts(&st, &headers, multipart).await {
+        Ok(v) => v,
         Err(r) => return r,
-    };
-    let parts = match read_parts(multipart).await {
-        Ok(p) => p,
-        Err(e) => {
-            return problem(
-                &mut st.lock(),
-                StatusCode::BAD_REQUEST,
-                "Bad Request",
-                &format!("unreadable multipart body: {e}"),
-                None,
-            );
-        }
     };
     let mut g = st.lock();
     let Some((_, file_name, bytes)) = parts
@@ -462,29 +477,14 @@ async fn upload_one(
         );
     };
     let import_id = new_import(&mut g, &seller);
-    let outcome = accept_file(&mut g, &seller, &import_id, file_name.as_deref().unwrap_or(""), bytes, Some(&order_id));
-    if let Some(i) = g.imports.iter_mut().find(|i| i.import_id == import_id) {
-        i.files.push(outcome);
-    }
+    record_file(&mut g, &seller, &import_id, file_name.as_deref().unwrap_or(""), bytes, Some(&order_id));
     created(&g, &import_id)
 }
 
 async fn upload_bulk(State(st): State<AppState>, headers: HeaderMap, multipart: Multipart) -> Response {
-    let seller = match authorize(&mut st.lock(), &headers) {
-        Ok(s) => s,
+    let (seller, parts) = match authorized_parts(&st, &headers, multipart).await {
+        Ok(v) => v,
         Err(r) => return r,
-    };
-    let parts = match read_parts(multipart).await {
-        Ok(p) => p,
-        Err(e) => {
-            return problem(
-                &mut st.lock(),
-                StatusCode::BAD_REQUEST,
-                "Bad Request",
-                &format!("unreadable multipart body: {e}"),
-                None,
-            );
-        }
     };
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     for (_, file_name, bytes) in parts.into_iter().filter(|(_, f, _)| f.is_some()) {
@@ -523,10 +523,7 @@ async fn upload_bulk(State(st): State<AppState>, headers: HeaderMap, multipart: 
     }
     let import_id = new_import(&mut g, &seller);
     for (name, bytes) in files {
-        let outcome = accept_file(&mut g, &seller, &import_id, &name, &bytes, None);
-        if let Some(i) = g.imports.iter_mut().find(|i| i.import_id == import_id) {
-            i.files.push(outcome);
-        }
+        record_file(&mut g, &seller, &import_id, &name, &bytes, None);
     }
     created(&g, &import_id)
 }

@@ -1,0 +1,64 @@
+//! The whole embedded adapter set in one data folder, as the local command and the tests open it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use marketbill_app::marketplace::Marketplace;
+use marketbill_app::pipeline::{Services, Settings};
+use marketbill_app::ports::{LedgerError, MailError, SecretError, StoreError, SystemClock};
+
+use crate::{ChannelQueue, FolderStore, KeyFileSecretBox, OutboxMailer, SqliteLedger};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot create the data folder {0}: {1}")]
+    Folder(PathBuf, String),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Mail(#[from] MailError),
+    #[error(transparent)]
+    Secrets(#[from] SecretError),
+}
+
+/// `ledger.sqlite`, `documents/`, `outbox/` and `master.key` under one folder, plus a queue.
+pub struct Embedded {
+    pub root: PathBuf,
+    pub ledger: Arc<SqliteLedger>,
+    pub store: Arc<FolderStore>,
+    pub outbox: Arc<OutboxMailer>,
+    pub queue: Arc<ChannelQueue>,
+    pub secrets: Arc<KeyFileSecretBox>,
+}
+
+impl Embedded {
+    pub fn open(dir: &Path) -> Result<Embedded, OpenError> {
+        std::fs::create_dir_all(dir).map_err(|e| OpenError::Folder(dir.to_owned(), e.to_string()))?;
+        let root = dir.canonicalize().map_err(|e| OpenError::Folder(dir.to_owned(), e.to_string()))?;
+        Ok(Embedded {
+            ledger: Arc::new(SqliteLedger::open(&root.join("ledger.sqlite"))?),
+            store: Arc::new(FolderStore::new(&root.join("documents"))?),
+            outbox: Arc::new(OutboxMailer::new(&root.join("outbox"))?),
+            queue: Arc::new(ChannelQueue::new(Duration::from_secs(900))),
+            secrets: Arc::new(KeyFileSecretBox::open(&root.join("master.key"))?),
+            root,
+        })
+    }
+
+    /// The use cases' services over these adapters, with the system clock.
+    pub fn services(&self, marketplace: Arc<dyn Marketplace>, settings: Settings) -> Services {
+        Services {
+            ledger: self.ledger.clone(),
+            store: self.store.clone(),
+            mailer: self.outbox.clone(),
+            queue: self.queue.clone(),
+            secrets: self.secrets.clone(),
+            marketplace,
+            clock: Arc::new(SystemClock),
+            settings,
+        }
+    }
+}
