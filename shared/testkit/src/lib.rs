@@ -5,6 +5,7 @@
 //! and accented titles, relay e-mails, some orders shipped outside France) and sample seller
 //! profiles, and the Octopia Seller API simulator ([`simulator`]).
 
+pub mod invoices;
 pub mod moto;
 pub mod orders;
 pub mod rng;
