@@ -34,6 +34,13 @@ enum Command {
         #[arg(long, default_value = "bench/aws-prices.json")]
         prices: PathBuf,
     },
+    /// Our rendering alone (figures as JSON; handy under perf).
+    Render {
+        #[arg(long, default_value_t = 3)]
+        lines: usize,
+        #[arg(long, default_value_t = 2000)]
+        iterations: usize,
+    },
     /// (internal) The embedded seller run, in its own process.
     #[command(hide = true)]
     EmbeddedChild { job: String },
@@ -223,6 +230,11 @@ fn main() -> Result<()> {
             let prices = read_prices(&prices)?;
             r.cost = r.lambda.as_ref().map(|l| cost::model(&prices, l, init_times(&r.starts)));
             println!("{}", report::markdown(&r));
+        }
+        Command::Render { lines, iterations } => {
+            let invoice = std::env::temp_dir().join(format!("marketbill-bench-invoice-{lines}.json"));
+            let figures = render::measure(lines, iterations, &invoice)?;
+            println!("{}", serde_json::to_string_pretty(&figures)?);
         }
         Command::EmbeddedChild { job } => runs::embedded_child(&job)?,
     }

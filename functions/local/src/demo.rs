@@ -76,7 +76,8 @@ pub fn run(o: &DemoOptions) -> Result<()> {
         tracing_subscriber::registry().with(tracing_subscriber::EnvFilter::new("marketbill_app=debug")).with(progress);
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    // One thread, as in the Lambda functions: the run is sequential, and threads only add hand-offs.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let result = runtime.block_on(async {
         let sim = simulate::start(
             &SimulateOptions { port: 0, seed: o.seed, sellers: o.sellers, orders: o.orders },

@@ -52,7 +52,8 @@ pub fn run(config_path: &Path) -> Result<()> {
         .with_context(|| format!("{} is not a valid configuration", config_path.display()))?;
     let base = config_path.parent().unwrap_or(Path::new("."));
     let data_dir = if config.data_dir.is_absolute() { config.data_dir.clone() } else { base.join(&config.data_dir) };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    // One thread, as in the Lambda functions: the run is sequential, and threads only add hand-offs.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
         let client = OctopiaClient::new(OctopiaConfig::new(&config.api_base, &config.auth_base))?;
         let marketplace = Arc::new(OctopiaMarketplace::new(Arc::new(client)));

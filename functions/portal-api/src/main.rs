@@ -26,7 +26,8 @@ impl Authenticator for JwtClaims {
     }
 }
 
-#[tokio::main]
+// One thread: Lambda gives an instance one event at a time, and the use cases are sequential.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let services = aws_services(&Config::from_env()?).await?;

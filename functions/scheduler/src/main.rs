@@ -3,7 +3,8 @@
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use marketbill_lambda::{Config, aws_services, scheduler};
 
-#[tokio::main]
+// One thread: Lambda gives an instance one event at a time, and the use cases are sequential.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let services = aws_services(&Config::from_env()?).await?;

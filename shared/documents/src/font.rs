@@ -9,9 +9,9 @@
 //! subset of the common set plus those. A character the font does not have at all is printed
 //! as its code point (`[U+4E2D]`) — visible, never a silent blank.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::Write as _;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use sha2::{Digest, Sha256};
 use subsetter::GlyphRemapper;
@@ -37,9 +37,23 @@ pub struct FontFace {
     pub cap_height: i16,
     pub bbox: [i16; 4],
     glyphs: BTreeMap<char, (u16, u16)>,
+    /// The same for the first code points, by index (`NO_GLYPH` where the font has none): the
+    /// layout measures every character, and a map lookup per character was most of its time.
+    low: Vec<(u16, u16)>,
     /// The subset every document starts from, prepared once.
     common: OnceLock<Result<PreparedSubset, RenderError>>,
+    /// The last subsets prepared for characters beyond the common ones, by glyph set: a
+    /// seller's catalogue repeats, so the same product titles come back run after run.
+    recent: Mutex<VecDeque<(BTreeSet<u16>, PreparedSubset)>>,
 }
+
+/// Code points below this are looked up by index (Latin, Greek, Cyrillic, punctuation,
+/// symbols and dingbats; 48 KB).
+const LOW_CHARS: usize = 0x2800;
+const NO_GLYPH: (u16, u16) = (u16::MAX, 0);
+
+/// Subsets kept beyond the common one (each about 25 KB).
+const RECENT_SUBSETS: usize = 32;
 
 /// A subset ready to be written into a PDF: deflated font program, widths, ToUnicode map.
 #[derive(Debug, Clone)]
@@ -81,6 +95,12 @@ impl FontFace {
             }
         }
         let bbox = parsed.global_bounding_box();
+        let mut low = vec![NO_GLYPH; LOW_CHARS];
+        for (ch, g) in &glyphs {
+            if let Some(slot) = low.get_mut(*ch as usize) {
+                *slot = *g;
+            }
+        }
         Ok(FontFace {
             data,
             postscript_name,
@@ -90,17 +110,23 @@ impl FontFace {
             cap_height: parsed.capital_height().unwrap_or(parsed.ascender()),
             bbox: [bbox.x_min, bbox.y_min, bbox.x_max, bbox.y_max],
             glyphs,
+            low,
             common: OnceLock::new(),
+            recent: Mutex::new(VecDeque::new()),
         })
     }
 
     /// The glyph id and advance of a character, if the font has it.
     pub fn glyph(&self, ch: char) -> Option<(u16, u16)> {
-        self.glyphs.get(&ch).copied()
+        match self.low.get(ch as usize) {
+            Some(&g) if g == NO_GLYPH => None,
+            Some(&g) => Some(g),
+            None => self.glyphs.get(&ch).copied(),
+        }
     }
 
     pub fn has(&self, ch: char) -> bool {
-        self.glyphs.contains_key(&ch)
+        self.glyph(ch).is_some()
     }
 
     /// Width of a string at a size, in points (characters the font lacks count as nothing:
@@ -131,9 +157,21 @@ impl FontFace {
         if extra.is_empty() {
             return Ok(std::borrow::Cow::Borrowed(common));
         }
+        {
+            let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(hit) = recent.iter().position(|(k, _)| *k == extra).and_then(|i| recent.remove(i)) {
+                let out = hit.1.clone();
+                recent.push_front(hit);
+                return Ok(std::borrow::Cow::Owned(out));
+            }
+        }
         let mut all = self.common_gids();
-        all.extend(extra);
-        self.prepare(&all).map(std::borrow::Cow::Owned)
+        all.extend(extra.iter().copied());
+        let prepared = self.prepare(&all)?;
+        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        recent.push_front((extra, prepared.clone()));
+        recent.truncate(RECENT_SUBSETS);
+        Ok(std::borrow::Cow::Owned(prepared))
     }
 
     fn prepare(&self, gids: &BTreeSet<u16>) -> Result<PreparedSubset, RenderError> {

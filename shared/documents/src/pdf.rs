@@ -9,19 +9,48 @@ use std::sync::OnceLock;
 
 use marketbill_domain::Invoice;
 use marketbill_domain::calendar::iso_date;
+use miniz_oxide::DataFormat;
+use miniz_oxide::deflate::core::{CompressorOxide, TDEFLFlush, TDEFLStatus, compress};
 use sha2::{Digest, Sha256};
 
 use crate::RenderError;
 use crate::font::{Face, FontFace, FontFamily, PreparedSubset};
 use crate::layout::{Draw, PAGE_HEIGHT, PAGE_WIDTH, Page};
 
-/// zlib (FlateDecode) compression.
+/// zlib (FlateDecode) compression, for what is compressed once (font programs, the ICC profile).
 pub fn deflate(data: &[u8]) -> Vec<u8> {
     miniz_oxide::deflate::compress_to_vec_zlib(data, 6)
 }
 
+thread_local! {
+    /// One compressor per thread, reset between streams: a new one is a ~300 KB zeroed
+    /// allocation, which cost more than compressing a page's content stream.
+    static COMPRESSOR: std::cell::RefCell<Box<CompressorOxide>> = std::cell::RefCell::new(Box::default());
+}
+
+/// zlib compression of the per-document streams (content streams, the CII XML), at a fast level.
 fn deflate_fast(data: &[u8]) -> Vec<u8> {
-    miniz_oxide::deflate::compress_to_vec_zlib(data, 3)
+    COMPRESSOR.with(|c| {
+        let mut c = c.borrow_mut();
+        c.reset();
+        c.set_format_and_level(DataFormat::Zlib, 3);
+        let mut out = vec![0u8; data.len() / 2 + 64];
+        let (mut read, mut written) = (0, 0);
+        loop {
+            let (status, r, w) = compress(&mut c, &data[read..], &mut out[written..], TDEFLFlush::Finish);
+            read += r;
+            written += w;
+            match status {
+                TDEFLStatus::Done => break,
+                TDEFLStatus::Okay if written == out.len() => out.resize(out.len() * 2, 0),
+                TDEFLStatus::Okay => {}
+                // Cannot happen with a full input and room to write; fall back to the one-shot call.
+                _ => return miniz_oxide::deflate::compress_to_vec_zlib(data, 3),
+            }
+        }
+        out.truncate(written);
+        out
+    })
 }
 
 /// A PDF being written: objects go straight to the buffer; the xref is built at the end.
@@ -96,6 +125,14 @@ fn num(v: f32) -> String {
     if r.fract() == 0.0 { format!("{}", r as i64) } else { format!("{r}") }
 }
 
+/// Four upper-case hex digits of a CID.
+fn push_hex4(out: &mut String, v: u16) {
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+    for shift in [12, 8, 4, 0] {
+        out.push(char::from(DIGITS[usize::from((v >> shift) & 0xF)]));
+    }
+}
+
 /// Encodes the pages' drawing commands into content streams with the subsets' CIDs.
 fn content_stream(page: &Page, font: &FontFace, subset: &PreparedSubset) -> Vec<u8> {
     let mut s = String::with_capacity(page.len() * 60);
@@ -119,8 +156,8 @@ fn content_stream(page: &Page, font: &FontFace, subset: &PreparedSubset) -> Vec<
             Draw::Text { face, size, x, y, text, gray } => {
                 let mut hex = String::with_capacity(text.len() * 4);
                 for ch in text.chars() {
-                    if let Some(cid) = font.glyph(ch).and_then(|(gid, _)| subset.cids.get(&gid)) {
-                        let _ = write!(hex, "{cid:04X}");
+                    if let Some(&cid) = font.glyph(ch).and_then(|(gid, _)| subset.cids.get(&gid)) {
+                        push_hex4(&mut hex, cid);
                     }
                 }
                 // Bold: fill and stroke the glyphs with a line a sixteenth of the size.

@@ -46,7 +46,8 @@ impl Mailer for OutboxMailer {
         let digest = Sha256::digest(&mail.mime);
         let id = format!("{stamp:020}-{n:04}-{}", hex::encode(&digest[..6]));
         let path = self.dir.join(format!("{id}.eml"));
-        tokio::fs::write(&path, &mail.mime).await.map_err(|e| MailError::Unavailable(e.to_string()))?;
+        // Inline, like the folder store: one small file into the page cache.
+        std::fs::write(&path, &mail.mime).map_err(|e| MailError::Unavailable(e.to_string()))?;
         tracing::debug!(to = %mask_email(&mail.to), message_id = %id, "mail written to the outbox");
         Ok(id)
     }

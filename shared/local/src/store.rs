@@ -47,27 +47,23 @@ impl FolderStore {
 
 #[async_trait]
 impl DocumentStore for FolderStore {
+    // put and get do their file I/O inline: a document is a few tens of KB written to or read
+    // from the page cache, and a hand-off to tokio's blocking pool cost more CPU than that.
     async fn put(&self, key: &str, bytes: &[u8], _content_type: &str) -> Result<StoredObject, StoreError> {
         let path = self.path_of(key)?;
-        let bytes = bytes.to_vec();
-        let key = key.to_owned();
-        tokio::task::spawn_blocking(move || {
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(io)?;
-            }
-            // Write then rename: a reader never sees half a document.
-            let tmp = path.with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or("")));
-            std::fs::write(&tmp, &bytes).map_err(io)?;
-            std::fs::rename(&tmp, &path).map_err(io)?;
-            Ok(StoredObject { key, sha256: hex::encode(Sha256::digest(&bytes)), size: bytes.len() as u64 })
-        })
-        .await
-        .map_err(|e| StoreError::Unavailable(e.to_string()))?
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io)?;
+        }
+        // Write then rename: a reader never sees half a document.
+        let tmp = path.with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or("")));
+        std::fs::write(&tmp, bytes).map_err(io)?;
+        std::fs::rename(&tmp, &path).map_err(io)?;
+        Ok(StoredObject { key: key.to_owned(), sha256: hex::encode(Sha256::digest(bytes)), size: bytes.len() as u64 })
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let path = self.path_of(key)?;
-        match tokio::fs::read(&path).await {
+        match std::fs::read(&path) {
             Ok(b) => Ok(Some(b)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io(e)),
