@@ -268,15 +268,11 @@ pub fn model(p: &Prices, runs: &LambdaRuns, init: InitTimes) -> CostModel {
         "KMS key, alarms",
         (p.kms.key_per_month + sc.alarms * p.cloudwatch.alarm_per_month) / invoices_per_month * 1000.0,
     ));
-    // Storage: documents in S3, records in DynamoDB (what the run wrote, as a bound).
+    // Storage: documents in S3; records in DynamoDB, bounded by the requests that create items
+    // (updates replace what they change, so they are not counted again).
     let doc_bytes = runs.seller_run_requests.sent("s3 PUT") as f64 * scale;
-    let record_bytes: f64 = runs
-        .seller_run_requests
-        .bytes_in
-        .iter()
-        .filter(|(k, _)| k.starts_with("dynamodb ") && (k.ends_with("Item") || k.ends_with("Items")))
-        .map(|(_, b)| *b as f64)
-        .sum::<f64>()
+    let record_bytes = (runs.seller_run_requests.sent("dynamodb PutItem")
+        + runs.seller_run_requests.sent("dynamodb TransactWriteItems")) as f64
         * scale;
     raw.push(("S3 storage", doc_bytes / GB * p.s3.standard_per_gb_month * sc.storage_months));
     raw.push(("DynamoDB storage", record_bytes / GB * p.dynamodb.storage_per_gb_month * sc.storage_months));
@@ -305,6 +301,9 @@ pub fn model(p: &Prices, runs: &LambdaRuns, init: InitTimes) -> CostModel {
                 format!("{:.1} KB per invoice for {} months", doc_bytes / 1000.0 / 1000.0, sc.storage_months)
             }
             "CloudWatch Logs" => format!("{:.0} bytes of log per invoice", runs.seller_run.log_bytes as f64 / issued),
+            "DynamoDB storage" => {
+                format!("{:.1} KB per invoice for {} months", record_bytes / 1000.0 / 1000.0, sc.storage_months)
+            }
             _ => String::new(),
         };
     }

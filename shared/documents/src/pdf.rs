@@ -9,8 +9,6 @@ use std::sync::OnceLock;
 
 use marketbill_domain::Invoice;
 use marketbill_domain::calendar::iso_date;
-use miniz_oxide::DataFormat;
-use miniz_oxide::deflate::core::{CompressorOxide, TDEFLFlush, TDEFLStatus, compress};
 use sha2::{Digest, Sha256};
 
 use crate::RenderError;
@@ -23,9 +21,10 @@ pub fn deflate(data: &[u8]) -> Vec<u8> {
 }
 
 thread_local! {
-    /// One compressor per thread, reset between streams: a new one is a ~300 KB zeroed
-    /// allocation, which cost more than compressing a page's content stream.
-    static COMPRESSOR: std::cell::RefCell<Box<CompressorOxide>> = std::cell::RefCell::new(Box::default());
+    /// One compressor per thread, reset between streams: a new one is a large fresh
+    /// allocation (page faults, zeroing) that cost more than compressing a page's content.
+    static COMPRESSOR: std::cell::RefCell<flate2::Compress> =
+        std::cell::RefCell::new(flate2::Compress::new(flate2::Compression::new(3), true));
 }
 
 /// zlib compression of the per-document streams (content streams, the CII XML), at a fast level.
@@ -33,22 +32,16 @@ fn deflate_fast(data: &[u8]) -> Vec<u8> {
     COMPRESSOR.with(|c| {
         let mut c = c.borrow_mut();
         c.reset();
-        c.set_format_and_level(DataFormat::Zlib, 3);
-        let mut out = vec![0u8; data.len() / 2 + 64];
-        let (mut read, mut written) = (0, 0);
+        let mut out = Vec::with_capacity(data.len() / 2 + 64);
         loop {
-            let (status, r, w) = compress(&mut c, &data[read..], &mut out[written..], TDEFLFlush::Finish);
-            read += r;
-            written += w;
-            match status {
-                TDEFLStatus::Done => break,
-                TDEFLStatus::Okay if written == out.len() => out.resize(out.len() * 2, 0),
-                TDEFLStatus::Okay => {}
-                // Cannot happen with a full input and room to write; fall back to the one-shot call.
-                _ => return miniz_oxide::deflate::compress_to_vec_zlib(data, 3),
+            let consumed = c.total_in() as usize;
+            match c.compress_vec(&data[consumed..], &mut out, flate2::FlushCompress::Finish) {
+                Ok(flate2::Status::StreamEnd) => break,
+                Ok(_) => out.reserve(out.capacity().max(1024)),
+                // Cannot happen with a finished input; fall back to the one-shot call.
+                Err(_) => return miniz_oxide::deflate::compress_to_vec_zlib(data, 3),
             }
         }
-        out.truncate(written);
         out
     })
 }
