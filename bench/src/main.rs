@@ -40,6 +40,9 @@ enum Command {
         lines: usize,
         #[arg(long, default_value_t = 2000)]
         iterations: usize,
+        /// Where to write the invoice as JSON (for the peers).
+        #[arg(long)]
+        invoice: Option<PathBuf>,
     },
     /// (internal) The embedded seller run, in its own process.
     #[command(hide = true)]
@@ -188,7 +191,15 @@ async fn all(o: &AllOptions) -> Result<Results> {
     let mut rows = Vec::new();
     for (lines, iterations) in [(3usize, 2000usize), (60, 300)] {
         let invoice = o.out.join(format!("invoice-{lines}.json"));
-        let ours = render::measure(lines, iterations, &invoice)?;
+        // In a process of its own, like the peers: nothing else of this run shares its heap.
+        let out = std::process::Command::new(std::env::current_exe()?)
+            .args(["render", "--lines", &lines.to_string(), "--iterations", &iterations.to_string(), "--invoice"])
+            .arg(&invoice)
+            .output()?;
+        if !out.status.success() {
+            bail!("rendering failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let ours: render::RenderFigures = serde_json::from_slice(&out.stdout)?;
         let (reportlab, weasyprint, versions) = peers(&o.python, &invoice, lines, &o.out)?;
         m.peers = versions;
         rows.push(RenderRow { ours, reportlab, weasyprint });
@@ -231,8 +242,9 @@ fn main() -> Result<()> {
             r.cost = r.lambda.as_ref().map(|l| cost::model(&prices, l, init_times(&r.starts)));
             println!("{}", report::markdown(&r));
         }
-        Command::Render { lines, iterations } => {
-            let invoice = std::env::temp_dir().join(format!("marketbill-bench-invoice-{lines}.json"));
+        Command::Render { lines, iterations, invoice } => {
+            let invoice =
+                invoice.unwrap_or_else(|| std::env::temp_dir().join(format!("marketbill-bench-invoice-{lines}.json")));
             let figures = render::measure(lines, iterations, &invoice)?;
             println!("{}", serde_json::to_string_pretty(&figures)?);
         }
