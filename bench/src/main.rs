@@ -204,8 +204,8 @@ async fn all(o: &AllOptions) -> Result<Results> {
         m.peers = versions;
         rows.push(RenderRow { ours, reportlab, weasyprint });
     }
-    eprintln!("== seller run of {} orders on the embedded adapters", o.orders);
-    let embedded = runs::embedded(o.orders, o.seed, &o.out).await?;
+    eprintln!("== seller run of {} orders on the embedded adapters (5 times)", o.orders);
+    let embedded = runs::embedded_repeated(o.orders, o.seed, &o.out, 5).await?;
     eprintln!("== Lambda start-up ({} starts each)", o.starts);
     let mut starts = Vec::new();
     for (f, mem) in cold::FUNCTIONS {

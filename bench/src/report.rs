@@ -12,6 +12,14 @@ fn kb(bytes: u64) -> String {
     format!("{:.1} KB", bytes as f64 / 1e3)
 }
 
+/// ", median of 5: 1.1–1.5 s" when the run was repeated.
+fn spread(runs: &[f64]) -> String {
+    match (runs.first(), runs.last()) {
+        (Some(lo), Some(hi)) if runs.len() > 1 => format!(", median of {}: {lo:.2}–{hi:.2} s", runs.len()),
+        _ => String::new(),
+    }
+}
+
 fn verdict(ok: bool) -> &'static str {
     if ok { "met" } else { "**missed**" }
 }
@@ -64,7 +72,7 @@ pub fn markdown(r: &Results) -> String {
     let e = &r.embedded;
     let _ = writeln!(
         s,
-        "| embedded (SQLite, folder, outbox), in-process run | {} → {} | {:.2} s | {:.0} | {:.3} s ({:.3} + {:.3}) | {:.1} MiB |",
+        "| embedded (SQLite, folder, outbox), in-process run | {} → {} | {:.2} s | {:.0} | {:.3} s ({:.3} + {:.3}){} | {:.1} MiB |",
         e.orders,
         e.issued,
         e.wall_s,
@@ -72,6 +80,7 @@ pub fn markdown(r: &Results) -> String {
         e.cpu_s,
         e.cpu_user_s,
         e.cpu_sys_s,
+        spread(&e.cpu_s_runs),
         e.peak_rss_mib
     );
     if let Some(l) = &r.lambda {
