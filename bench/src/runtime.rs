@@ -50,7 +50,7 @@ async fn next(State(s): State<Arc<Shared>>) -> (HeaderMap, String) {
         }
         std::future::pending::<()>().await;
     };
-    let id = format!("bench-{:x}", fastrand_id());
+    let id = format!("bench-{:x}", time::OffsetDateTime::now_utc().unix_timestamp_nanos());
     let deadline_ms =
         time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000 + s.deadline.as_millis() as i128;
     let mut h = HeaderMap::new();
@@ -64,10 +64,6 @@ async fn next(State(s): State<Arc<Shared>>) -> (HeaderMap, String) {
     put("lambda-runtime-invoked-function-arn", "arn:aws:lambda:eu-west-3:123456789012:function:bench".into());
     put("lambda-runtime-trace-id", "Root=1-00000000-000000000000000000000000;Sampled=0".into());
     (h, event.to_string())
-}
-
-fn fastrand_id() -> u128 {
-    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as u128
 }
 
 async fn response(State(s): State<Arc<Shared>>, UrlPath(_id): UrlPath<String>, body: Bytes) -> &'static str {

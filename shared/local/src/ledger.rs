@@ -83,10 +83,7 @@ impl SqliteLedger {
     /// is a keyed read or write of a few records (tens of microseconds, no fsync with WAL and
     /// `synchronous = NORMAL`), and handing each one to another thread cost more CPU than the
     /// statement itself (the 1,000-order benchmark spent ~12 % of its CPU in thread wake-ups).
-    async fn with<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut Connection) -> Result<T, LedgerError> + Send + 'static,
-    ) -> Result<T, LedgerError> {
+    async fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T, LedgerError>) -> Result<T, LedgerError> {
         let mut guard = self.conn.lock().map_err(|_| LedgerError::Unavailable("ledger lock poisoned".into()))?;
         f(&mut guard)
     }
