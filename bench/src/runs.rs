@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use marketbill_app::marketplace::MarketplaceCredentials;
 use marketbill_app::model::SellerId;
-use marketbill_app::pipeline::{Services, Settings};
-use marketbill_app::ports::{SellerRunMessage, SystemClock};
+use marketbill_app::pipeline::Settings;
+use marketbill_app::ports::SellerRunMessage;
 use marketbill_aws::{AwsClients, AwsSettings, provision::provision};
 use marketbill_octopia::{OctopiaClient, OctopiaConfig, OctopiaMarketplace};
 use marketbill_testkit::moto::Moto;
@@ -287,15 +287,16 @@ async fn invoke_once(
     let t = Instant::now();
     let answer = f.invoke(event, Duration::from_secs(3600)).await;
     let wall = t.elapsed();
+    // Read from /proc before the process goes; the log is complete once it has.
+    let (cpu, peak_kib) = (f.cpu().unwrap_or_default(), f.peak_rss_kib().unwrap_or(0));
+    f.stop().await;
     let figures = RunFigures {
         wall_s: wall.as_secs_f64(),
-        cpu_s: f.cpu().unwrap_or_default().as_secs_f64(),
-        peak_rss_mib: f.peak_rss_kib().unwrap_or(0) as f64 / 1024.0,
+        cpu_s: cpu.as_secs_f64(),
+        peak_rss_mib: peak_kib as f64 / 1024.0,
+        log_bytes: file_len(log),
         ..RunFigures::default()
     };
-    f.stop().await;
-    let mut figures = figures;
-    figures.log_bytes = file_len(log);
     Ok((answer?, figures))
 }
 
@@ -318,16 +319,7 @@ pub async fn lambda(orders: usize, seed: u64, bins: &Path, work: &Path) -> Resul
         auth_base: sim.auth_base(),
         aws_endpoint: moto.endpoint.clone(),
     };
-    let services = Services {
-        ledger: Arc::new(p.ledger),
-        store: Arc::new(p.store),
-        mailer: Arc::new(p.mailer),
-        queue: Arc::new(p.queue),
-        secrets: Arc::new(p.secrets),
-        marketplace: marketplace(&sim.api_base(), &sim.auth_base())?,
-        clock: Arc::new(SystemClock),
-        settings: Settings::default(),
-    };
+    let services = p.services(marketplace(&sim.api_base(), &sim.auth_base())?, Settings::default());
     let seller: SellerId = "bench-seller".parse()?;
     let now = time::OffsetDateTime::now_utc();
     marketbill_app::sellers::register(

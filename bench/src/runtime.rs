@@ -4,7 +4,8 @@
 
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -30,18 +31,14 @@ pub enum Seen {
 
 struct Shared {
     events: tokio::sync::Mutex<mpsc::UnboundedReceiver<Value>>,
-    first_next: Mutex<bool>,
+    first_next: AtomicBool,
     seen: mpsc::UnboundedSender<Seen>,
     deadline: Duration,
 }
 
 async fn next(State(s): State<Arc<Shared>>) -> (HeaderMap, String) {
-    {
-        let mut first = s.first_next.lock().unwrap_or_else(|p| p.into_inner());
-        if !*first {
-            *first = true;
-            let _ = s.seen.send(Seen::Ready(Instant::now()));
-        }
+    if !s.first_next.swap(true, Ordering::SeqCst) {
+        let _ = s.seen.send(Seen::Ready(Instant::now()));
     }
     // Without work the call stays open, as Lambda holds it between invocations.
     let event = loop {
@@ -100,7 +97,7 @@ impl Function {
         let (events, events_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             events: tokio::sync::Mutex::new(events_rx),
-            first_next: Mutex::new(false),
+            first_next: AtomicBool::new(false),
             seen: tx,
             deadline: Duration::from_secs(900),
         });

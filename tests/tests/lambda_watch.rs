@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use marketbill_app::marketplace::MarketplaceCredentials;
 use marketbill_app::model::SellerId;
-use marketbill_app::pipeline::{Services, Settings};
-use marketbill_app::ports::SystemClock;
+use marketbill_app::pipeline::Settings;
 use marketbill_aws::provision::provision;
 use marketbill_aws::{AwsClients, AwsSettings};
 use marketbill_testkit::moto::{Moto, venv, workspace_root};
@@ -66,16 +65,7 @@ async fn function_binaries_answer_a_scheduled_event_and_an_http_api_event() {
         "60001",
         g.batch(OrderMix { shipped: 3, not_shipped: 0, abroad: 0 }, time::OffsetDateTime::now_utc()),
     );
-    let services = Services {
-        ledger: std::sync::Arc::new(p.ledger),
-        store: std::sync::Arc::new(p.store),
-        mailer: std::sync::Arc::new(p.mailer),
-        queue: std::sync::Arc::new(p.queue),
-        secrets: std::sync::Arc::new(p.secrets),
-        marketplace: common_marketplace(&sim),
-        clock: std::sync::Arc::new(SystemClock),
-        settings: Settings::default(),
-    };
+    let services = p.services(common_marketplace(&sim), Settings::default());
     let seller: SellerId = format!("{name}-seller").parse().unwrap();
     let c = &sim.clients()[0];
     let creds = MarketplaceCredentials {

@@ -1,7 +1,12 @@
 //! Creating the resources the adapters use, for tests against an emulator and for trying the
 //! AWS adapters without the SAM template (which declares the same resources for production).
 
+use std::sync::Arc;
+
 use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
+use marketbill_app::marketplace::Marketplace;
+use marketbill_app::pipeline::{Services, Settings};
+use marketbill_app::ports::SystemClock;
 
 use crate::{AwsClients, DynamoLedger, KmsSecretBox, S3Store, SesMailer, SqsQueue};
 
@@ -25,6 +30,22 @@ pub struct Provisioned {
     pub mailer: SesMailer,
     pub queue: SqsQueue,
     pub secrets: KmsSecretBox,
+}
+
+impl Provisioned {
+    /// The use cases' services over these adapters, with the system clock.
+    pub fn services(self, marketplace: Arc<dyn Marketplace>, settings: Settings) -> Services {
+        Services {
+            ledger: Arc::new(self.ledger),
+            store: Arc::new(self.store),
+            mailer: Arc::new(self.mailer),
+            queue: Arc::new(self.queue),
+            secrets: Arc::new(self.secrets),
+            marketplace,
+            clock: Arc::new(SystemClock),
+            settings,
+        }
+    }
 }
 
 /// Creates a table, a bucket, a queue, a key, the sender identity and (when named) an SES
