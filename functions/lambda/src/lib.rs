@@ -38,6 +38,8 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error("cannot build the marketplace client: {0}")]
     Marketplace(String),
+    #[error("environment variable {0}: {1}")]
+    Invalid(&'static str, String),
 }
 
 impl Config {
@@ -51,7 +53,8 @@ impl Config {
             bucket: var("BUCKET_NAME")?,
             queue_url: var("QUEUE_URL")?,
             kms_key_id: var("KMS_KEY_ID")?,
-            sender: var("SENDER_ADDRESS")?,
+            sender: marketbill_domain::email::parse_address(&var("SENDER_ADDRESS")?)
+                .map_err(|e| ConfigError::Invalid("SENDER_ADDRESS", e.to_string()))?,
             configuration_set: optional("SES_CONFIGURATION_SET"),
             octopia_api_base: optional("OCTOPIA_API_BASE")
                 .unwrap_or_else(|| "https://api.octopia-io.net/seller/v2".into()),

@@ -28,6 +28,9 @@ impl Layout {
 }
 
 pub fn services(root: &Path, marketplace: Arc<dyn Marketplace>, sender: &str) -> Result<(Services, Layout)> {
+    let sender = marketbill_domain::email::parse_address(sender)
+        .map_err(|e| anyhow::anyhow!("the sender address {sender:?} is refused: {e}"))?;
+    let sender = sender.as_str();
     let embedded = Embedded::open(root).with_context(|| format!("opening the data folder {}", root.display()))?;
     let services = embedded.services(marketplace, Settings { sender: sender.to_owned(), ..Settings::default() });
     Ok((services, Layout { root: embedded.root }))

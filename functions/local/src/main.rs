@@ -60,8 +60,8 @@ enum Command {
         seller: String,
         #[arg(long, default_value = "./marketbill-data")]
         data_dir: PathBuf,
-        /// Validity in hours.
-        #[arg(long, default_value_t = 12)]
+        /// Validity in hours (1 to 720: 30 days at most).
+        #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(i64).range(1..=720))]
         hours: i64,
     },
     /// Serve the Octopia Seller API simulator with seeded orders until stopped.

@@ -46,11 +46,22 @@ pub fn run(o: &RenderOptions) -> Result<Vec<PathBuf>> {
         bail!("{} exists and is not a folder", o.out.display());
     }
     fs::create_dir_all(&o.out).with_context(|| format!("cannot create {}", o.out.display()))?;
-    let pdf = o.out.join(format!("{number}.pdf"));
-    let xml = o.out.join(format!("{number}.xml"));
+    // One plain file name per document, straight in --out: a number's '/' becomes '_', so no
+    // prefix or number can name a path anywhere else.
+    let stem = number.file_stem();
+    let name = |suffix: &str| -> Result<PathBuf> {
+        let file = format!("{stem}{suffix}");
+        let mut parts = Path::new(&file).components();
+        match (parts.next(), parts.next()) {
+            (Some(std::path::Component::Normal(_)), None) => Ok(o.out.join(file)),
+            _ => bail!("the number {number} does not make a file name"),
+        }
+    };
+    let pdf = name(".pdf")?;
+    let xml = name(".xml")?;
     // Both are written to temporary names first, so a failure leaves no half-written pair.
-    let pdf_tmp = o.out.join(format!(".{number}.pdf.tmp"));
-    let xml_tmp = o.out.join(format!(".{number}.xml.tmp"));
+    let pdf_tmp = name(".pdf.tmp").map(|p| p.with_file_name(format!(".{stem}.pdf.tmp")))?;
+    let xml_tmp = name(".xml.tmp").map(|p| p.with_file_name(format!(".{stem}.xml.tmp")))?;
     let written = fs::write(&pdf_tmp, &docs.pdf)
         .and_then(|()| fs::write(&xml_tmp, &docs.ubl))
         .and_then(|()| fs::rename(&pdf_tmp, &pdf))

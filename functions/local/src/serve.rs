@@ -25,7 +25,7 @@ pub fn token_key(data_dir: &Path) -> Result<Vec<u8>> {
     if let Ok(text) = std::fs::read_to_string(&path) {
         return hex::decode(text.trim()).with_context(|| format!("{} is not a hex key", path.display()));
     }
-    std::fs::create_dir_all(data_dir)?;
+    marketbill_local::private::create_dir(data_dir)?;
     let key = marketbill_app::crypto::random_key();
     #[cfg(unix)]
     {

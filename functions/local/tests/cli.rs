@@ -151,7 +151,28 @@ fn demo_runs_the_whole_job_once_and_a_second_run_issues_nothing_new() {
     assert_eq!(text.matches("invoices issued:        0").count(), 2, "{text}");
     assert_eq!(text.matches("accepted by Cdiscount:  6").count(), 2, "{text}");
     assert_eq!(std::fs::read_dir(data.join("outbox")).unwrap().count(), 12, "no mail sent twice");
+    assert_owner_only(&data);
 }
+
+/// Every folder under the data folder is 0700 and every file 0600 (buyer data, keys).
+#[cfg(unix)]
+fn assert_owner_only(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "{}", dir.display());
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            assert_owner_only(&path);
+        } else {
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", path.display());
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn assert_owner_only(_dir: &Path) {}
 
 #[test]
 fn simulate_prints_where_it_listens_and_serves_the_api() {
@@ -242,4 +263,48 @@ fn run_does_one_cycle_against_configured_marketplace_urls() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("credentials"), "{}", String::from_utf8_lossy(&o.stderr));
     drop(runtime);
+}
+
+#[test]
+fn token_lifetimes_are_capped_and_absurd_ones_are_a_clear_error() {
+    let dir = scratch("token-hours");
+    let data = dir.to_str().unwrap();
+    for hours in ["2562047788015", "721", "0", "-5"] {
+        let o = marketbill(&["token", "--seller", "shop-1", "--data-dir", data, "--hours", hours]);
+        assert_eq!(o.status.code(), Some(2), "--hours {hours}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("--hours"), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let o = marketbill(&["token", "--seller", "shop-1", "--data-dir", data, "--hours", "720"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("mbt.shop-1."));
+}
+
+#[test]
+fn hostile_prefixes_and_numbers_are_refused_and_nothing_leaves_the_out_folder() {
+    let dir = scratch("render-hostile");
+    let out = dir.join("out");
+    for prefix in ["/", "F//", "/F", "F/", "../F"] {
+        let (seller, order) = inputs(&dir, "Shipped");
+        std::fs::write(&seller, SELLER.replace("\"invoicePrefix\": \"F\"", &format!("\"invoicePrefix\": \"{prefix}\"")))
+            .unwrap();
+        let o = marketbill(&["render", "--seller", &seller, "--order", &order, "--out", out.to_str().unwrap()]);
+        assert_refused(&o, &out, "invoice prefix");
+    }
+    let (seller, order) = inputs(&dir, "Shipped");
+    for number in ["/2026-000001", "../../2026-000001", "F//2026-1", "F/2026-1/"] {
+        let o = marketbill(&[
+            "render", "--seller", &seller, "--order", &order, "--out", out.to_str().unwrap(), "--number", number,
+        ]);
+        assert_refused(&o, &out, "--number");
+    }
+    // A '/' inside a number is legal; its file stays in --out.
+    let o = marketbill(&[
+        "render", "--seller", &seller, "--order", &order, "--out", out.to_str().unwrap(), "--number", "F/2026-000007",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut names: Vec<String> =
+        std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    assert_eq!(names, ["F_2026-000007.pdf", "F_2026-000007.xml"]);
+    assert!(!Path::new("/2026-000001.pdf").exists());
 }

@@ -30,7 +30,12 @@ impl LocalTokens {
         Some(mac)
     }
 
-    /// A token for a seller, valid until `expires`.
+    /// The longest a local token may live (`marketbill token --hours` is capped to it, and a
+    /// token claiming a later expiry is refused even with a good signature).
+    pub const MAX_LIFETIME: time::Duration = time::Duration::days(30);
+
+    /// A token for a seller, valid until `expires` (at most [`Self::MAX_LIFETIME`] from now,
+    /// which callers check; `verify` refuses anything longer).
     pub fn mint(&self, seller: &SellerId, expires: OffsetDateTime) -> String {
         let payload = format!("{seller}.{}", expires.unix_timestamp());
         let sig = self.mac(&payload).map(|m| hex::encode(m.finalize().into_bytes())).unwrap_or_default();
@@ -42,7 +47,8 @@ impl LocalTokens {
         let (payload, sig) = rest.rsplit_once('.')?;
         let (seller, expiry) = payload.rsplit_once('.')?;
         let expiry: i64 = expiry.parse().ok()?;
-        if expiry <= now.unix_timestamp() {
+        let cap = now.unix_timestamp().saturating_add(Self::MAX_LIFETIME.whole_seconds());
+        if expiry <= now.unix_timestamp() || expiry > cap {
             return None;
         }
         let sig = hex::decode(sig).ok()?;
@@ -75,5 +81,8 @@ mod tests {
         assert_eq!(t.verify(&token, now + time::Duration::hours(2)), None);
         assert_eq!(LocalTokens::new(b"another key").verify(&token, now), None);
         assert_eq!(t.verify("garbage", now), None);
+        let forever = t.mint(&id, now + time::Duration::days(365));
+        assert_eq!(t.verify(&forever, now), None, "a token past the lifetime cap is refused");
+        assert_eq!(t.verify("mbt.shop-1.99999999999999999999.00", now), None);
     }
 }

@@ -1,52 +1,67 @@
 //! The invoice e-mail: a French text naming the seller and the number, the PDF attached,
 //! as one RFC 5322 / MIME message (what SES v2 sends raw and the outbox stores as `.eml`).
+//!
+//! The message is built by lettre's message builder (headers encoded and folded, MIME parts,
+//! base64) from addresses that passed [`parse_address`] and lettre's own address parser: an
+//! address from the marketplace, a form or the configuration can never add a header or a
+//! recipient. Messages are read back (tests, the outbox) with mail-parser.
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use std::time::SystemTime;
+
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use lettre::{Address, Message};
 use marketbill_domain::calendar::french_date;
+use marketbill_domain::email::{EmailError, parse_address};
 use marketbill_domain::money::format_euros_fr;
 use marketbill_domain::{DocumentKind, Invoice};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc2822;
 
 use crate::ports::OutgoingMail;
 
-/// `RFC 2047` encoded word for a header holding non-ASCII text.
-fn encoded_word(text: &str) -> String {
-    if text.is_ascii() && !text.contains(['\r', '\n']) {
-        return text.to_owned();
-    }
-    format!("=?UTF-8?B?{}?=", STANDARD.encode(text.as_bytes()))
+/// Why a mail could not be built. Nothing is sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MailBuildError {
+    #[error("the buyer's e-mail address was refused ({0}); the invoice was not mailed")]
+    Recipient(EmailError),
+    #[error("the configured sender address is refused: {0}")]
+    Sender(EmailError),
+    #[error("the seller's e-mail address is refused: {0}")]
+    ReplyTo(EmailError),
+    #[error("the mail cannot be built: {0}")]
+    Build(String),
 }
 
-fn wrap_base64(bytes: &[u8]) -> String {
-    let encoded = STANDARD.encode(bytes);
-    let mut out = String::with_capacity(encoded.len() + encoded.len() / 76 * 2 + 2);
-    for chunk in encoded.as_bytes().chunks(76) {
-        out.push_str(std::str::from_utf8(chunk).unwrap_or(""));
-        out.push_str("\r\n");
-    }
-    out
-}
-
-/// A display name made safe for a header.
-fn display_name(name: &str) -> String {
-    let cleaned: String = name.chars().filter(|c| !c.is_control() && *c != '"' && *c != '\\').collect();
-    if cleaned.is_ascii() { format!("\"{cleaned}\"") } else { encoded_word(&cleaned) }
+/// One bare address, checked by our policy and then by lettre's parser.
+pub fn mail_address(text: &str) -> Result<Address, EmailError> {
+    let bare = parse_address(text)?;
+    bare.parse::<Address>().map_err(|_| EmailError::Invalid)
 }
 
 /// Hides most of an e-mail address for logs (`x8f2k@relay.example` → `x***@relay.example`).
 pub fn mask_email(email: &str) -> String {
     match email.split_once('@') {
-        Some((local, domain)) => format!("{}***@{domain}", local.chars().next().unwrap_or('*')),
+        Some((local, domain)) => {
+            let domain: String = domain.chars().filter(|c| !c.is_control()).take(64).collect();
+            format!("{}***@{domain}", local.chars().next().filter(|c| !c.is_control()).unwrap_or('*'))
+        }
         None => "***".into(),
     }
 }
 
 /// The mail that carries an invoice (or credit note) to its buyer.
-pub fn invoice_mail(invoice: &Invoice, pdf: &[u8], from: &str, to: &str, sent_at: OffsetDateTime) -> OutgoingMail {
+pub fn invoice_mail(
+    invoice: &Invoice,
+    pdf: &[u8],
+    from: &str,
+    to: &str,
+    sent_at: OffsetDateTime,
+) -> Result<OutgoingMail, MailBuildError> {
+    let to_address = mail_address(to).map_err(MailBuildError::Recipient)?;
+    let from_address = mail_address(from).map_err(MailBuildError::Sender)?;
     let b = &invoice.body;
+    let reply_to = mail_address(&b.seller.email).map_err(MailBuildError::ReplyTo)?;
     let seller = &b.seller.legal_name;
     let (subject, intro) = match &invoice.kind {
         DocumentKind::Invoice => (
@@ -73,33 +88,29 @@ pub fn invoice_mail(invoice: &Invoice, pdf: &[u8], from: &str, to: &str, sent_at
         b.order_id,
         format_euros_fr(b.totals.tax_inclusive),
         b.payment.terms,
-        b.seller.email,
+        reply_to,
     );
+    // Boundary and Message-ID derive from the document, so a resend is the same message.
     let digest = Sha256::digest([invoice.number.as_str().as_bytes(), b.order_id.as_str().as_bytes()].concat());
     let tag: String = digest.iter().take(12).map(|x| format!("{x:02x}")).collect();
-    let boundary = format!("mb-{tag}");
-    let date = sent_at.format(&Rfc2822).unwrap_or_default();
-    let file = format!("{}.pdf", invoice.number);
-    let mut m = String::with_capacity(pdf.len() * 4 / 3 + 2048);
-    m.push_str(&format!("From: {} <{from}>\r\n", display_name(seller)));
-    m.push_str(&format!("Reply-To: <{}>\r\n", b.seller.email));
-    m.push_str(&format!("To: <{to}>\r\n"));
-    m.push_str(&format!("Subject: {}\r\n", encoded_word(&subject)));
-    m.push_str(&format!("Date: {date}\r\n"));
-    m.push_str(&format!("Message-ID: <{tag}.{}@marketbill.invalid>\r\n", invoice.number));
-    m.push_str("MIME-Version: 1.0\r\n");
-    m.push_str(&format!("Content-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\n"));
-    m.push_str(&format!(
-        "--{boundary}\r\nContent-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: base64\r\n\r\n"
-    ));
-    m.push_str(&wrap_base64(text.as_bytes()));
-    m.push_str(&format!(
-        "--{boundary}\r\nContent-Type: application/pdf; name=\"{file}\"\r\n\
-         Content-Disposition: attachment; filename=\"{file}\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
-    ));
-    m.push_str(&wrap_base64(pdf));
-    m.push_str(&format!("--{boundary}--\r\n"));
-    OutgoingMail { from: from.to_owned(), to: to.to_owned(), mime: m.into_bytes() }
+    // A display name is text, never structure: control characters go (lettre quotes the rest).
+    let name: String = seller.chars().filter(|c| !c.is_control()).collect();
+    let pdf_type = ContentType::parse("application/pdf").map_err(|e| MailBuildError::Build(e.to_string()))?;
+    let message = Message::builder()
+        .from(Mailbox::new(Some(name), from_address.clone()))
+        .reply_to(Mailbox::new(None, reply_to))
+        .to(Mailbox::new(None, to_address.clone()))
+        .subject(subject)
+        .date(SystemTime::from(sent_at))
+        .message_id(Some(format!("<{tag}.{}@marketbill.invalid>", invoice.number)))
+        .multipart(
+            MultiPart::mixed()
+                .boundary(format!("mb-{tag}"))
+                .singlepart(SinglePart::plain(text))
+                .singlepart(Attachment::new(format!("{}.pdf", invoice.number)).body(pdf.to_vec(), pdf_type)),
+        )
+        .map_err(|e| MailBuildError::Build(e.to_string()))?;
+    Ok(OutgoingMail { from: from_address.to_string(), to: to_address.to_string(), mime: message.formatted() })
 }
 
 /// A part of a received message.
@@ -110,51 +121,40 @@ pub struct MailPart {
     pub bytes: Vec<u8>,
 }
 
-/// Reads back a message made by [`invoice_mail`] (headers and base64 parts): for tests and
-/// for the outbox viewer.
+/// Reads a message back (tests, the outbox): its headers, decoded (`Subject` in clear text,
+/// address headers as the bare addresses, comma-separated), and its leaf parts decoded.
 pub fn parse_mail(mime: &[u8]) -> (Vec<(String, String)>, Vec<MailPart>) {
-    let text = String::from_utf8_lossy(mime).replace("\r\n", "\n");
-    let (head, body) = text.split_once("\n\n").unwrap_or((&text, ""));
-    let headers: Vec<(String, String)> = head
-        .lines()
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    let boundary = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("Content-Type"))
-        .and_then(|(_, v)| v.split("boundary=").nth(1))
-        .map(|b| b.trim_matches('"').to_owned());
-    let mut parts = Vec::new();
-    if let Some(boundary) = boundary {
-        for chunk in body.split(&format!("--{boundary}")).skip(1) {
-            if chunk.starts_with("--") {
-                break;
+    let Some(message) = mail_parser::MessageParser::default().parse(mime) else {
+        return (Vec::new(), Vec::new());
+    };
+    let mut headers = Vec::new();
+    for header in message.headers() {
+        let name = header.name().to_owned();
+        let value = match header.value() {
+            mail_parser::HeaderValue::Address(a) => {
+                a.iter().filter_map(|x| x.address()).collect::<Vec<_>>().join(", ")
             }
-            let (phead, pbody) = chunk.trim_start_matches('\n').split_once("\n\n").unwrap_or(("", ""));
-            let content_type = phead
-                .lines()
-                .find_map(|l| l.strip_prefix("Content-Type:"))
-                .map(|v| v.split(';').next().unwrap_or("").trim().to_owned())
-                .unwrap_or_default();
-            let file_name =
-                phead.lines().find_map(|l| l.split("filename=").nth(1)).map(|f| f.trim().trim_matches('"').to_owned());
-            let compact: String = pbody.chars().filter(|c| !c.is_whitespace()).collect();
-            let bytes = STANDARD.decode(compact.as_bytes()).unwrap_or_default();
-            parts.push(MailPart { content_type, file_name, bytes });
+            mail_parser::HeaderValue::Text(t) => t.to_string(),
+            mail_parser::HeaderValue::TextList(l) => l.join(", "),
+            _ => message.header_raw(header.name()).unwrap_or_default().trim().to_owned(),
+        };
+        headers.push((name, value));
+    }
+    let mut parts = Vec::new();
+    for part in message.parts.iter() {
+        if matches!(part.body, mail_parser::PartType::Multipart(_) | mail_parser::PartType::Message(_)) {
+            continue;
         }
+        let content_type = mail_parser::MimeHeaders::content_type(part)
+            .map(|c| match c.subtype() {
+                Some(sub) => format!("{}/{sub}", c.ctype()),
+                None => c.ctype().to_owned(),
+            })
+            .unwrap_or_else(|| "text/plain".into());
+        let file_name = mail_parser::MimeHeaders::attachment_name(part).map(str::to_owned);
+        parts.push(MailPart { content_type, file_name, bytes: part.contents().to_vec() });
     }
     (headers, parts)
-}
-
-/// Decodes an RFC 2047 `=?UTF-8?B?…?=` header value (or returns it as is).
-pub fn decode_header(value: &str) -> String {
-    match value.strip_prefix("=?UTF-8?B?").and_then(|v| v.strip_suffix("?=")) {
-        Some(b64) => {
-            STANDARD.decode(b64).ok().and_then(|b| String::from_utf8(b).ok()).unwrap_or_else(|| value.to_owned())
-        }
-        None => value.to_owned(),
-    }
 }
 
 #[cfg(test)]
@@ -168,9 +168,68 @@ mod tests {
     }
 
     #[test]
-    fn header_words_round_trip() {
-        let w = encoded_word("Votre facture F2026-000001 — Maison Lumière");
-        assert!(w.is_ascii());
-        assert_eq!(decode_header(&w), "Votre facture F2026-000001 — Maison Lumière");
+    fn masking_drops_control_characters() {
+        assert_eq!(mask_email("\r\nx@relay.example\r\n"), "****@relay.example");
+    }
+
+    fn sample() -> Invoice {
+        marketbill_testkit::invoices::sample_invoice(2).unwrap()
+    }
+
+    const AT: OffsetDateTime = time::macros::datetime!(2026-11-22 05:00 UTC);
+
+    #[test]
+    fn a_mail_has_one_recipient_the_pdf_and_the_seller_as_reply_to() {
+        let inv = sample();
+        let mail = invoice_mail(&inv, b"%PDF-1.7 x", "factures@marketbill.example", "x8f2k@relay.example", AT).unwrap();
+        assert_eq!(mail.to, "x8f2k@relay.example");
+        let (headers, parts) = parse_mail(&mail.mime);
+        let get = |k: &str| headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(k)).map(|(_, v)| v.clone()).collect::<Vec<_>>();
+        assert_eq!(get("To"), ["x8f2k@relay.example"]);
+        assert_eq!(get("Reply-To"), [inv.body.seller.email.clone()]);
+        assert!(get("Cc").is_empty() && get("Bcc").is_empty());
+        assert!(get("Subject")[0].contains(inv.number.as_str()), "{headers:?}");
+        let pdf = parts.iter().find(|p| p.content_type == "application/pdf").unwrap();
+        assert_eq!(pdf.bytes, b"%PDF-1.7 x");
+        assert_eq!(pdf.file_name.as_deref(), Some(format!("{}.pdf", inv.number).as_str()));
+        // The same document gives the same message (a resend is recognisable).
+        let again = invoice_mail(&inv, b"%PDF-1.7 x", "factures@marketbill.example", "x8f2k@relay.example", AT).unwrap();
+        assert_eq!(again.mime, mail.mime);
+    }
+
+    #[test]
+    fn a_hostile_buyer_address_is_refused_and_nothing_is_built() {
+        let inv = sample();
+        for to in [
+            "a@x.fr\r\nBcc: evil@y.fr",
+            "a@x.fr\nCc: evil@y.fr",
+            "a@x.fr>, <b@evil.fr",
+            "\"a@x.fr\" <b@evil.fr>",
+            "a@x.fr\r\n\r\nnew body",
+        ] {
+            let err = invoice_mail(&inv, b"%PDF", "factures@marketbill.example", to, AT).unwrap_err();
+            assert!(matches!(err, MailBuildError::Recipient(_)), "{to:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_hostile_sender_or_seller_address_is_refused() {
+        let mut inv = sample();
+        let err = invoice_mail(&inv, b"%PDF", "factures@m.example\r\nBcc: e@v.fr", "a@x.fr", AT).unwrap_err();
+        assert!(matches!(err, MailBuildError::Sender(_)), "{err}");
+        inv.body.seller.email = "a@x.fr>,<b@y.fr".into();
+        let err = invoice_mail(&inv, b"%PDF", "factures@m.example", "a@x.fr", AT).unwrap_err();
+        assert!(matches!(err, MailBuildError::ReplyTo(_)), "{err}");
+    }
+
+    #[test]
+    fn a_seller_name_with_line_breaks_stays_a_display_name() {
+        let mut inv = sample();
+        inv.body.seller.legal_name = "Shop\r\nBcc: evil@y.fr".into();
+        let mail = invoice_mail(&inv, b"%PDF", "factures@m.example", "a@x.fr", AT).unwrap();
+        let (headers, _) = parse_mail(&mail.mime);
+        assert!(!headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("Bcc")), "{headers:?}");
+        let text = String::from_utf8_lossy(&mail.mime);
+        assert!(!text.contains("\r\nBcc:"), "{text}");
     }
 }

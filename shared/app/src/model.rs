@@ -147,6 +147,10 @@ pub struct OrderRecord {
     pub import_id: Option<String>,
     pub upload_attempts: u32,
     pub last_error: Option<String>,
+    /// Why the invoice was not mailed to the buyer (no address, or one refused as unsafe);
+    /// it stays in the problems list, unlike a step error that a later success clears.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mail_refused: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
 }
@@ -163,6 +167,7 @@ impl OrderRecord {
             import_id: None,
             upload_attempts: 0,
             last_error: None,
+            mail_refused: None,
             updated_at: at,
         }
     }
@@ -186,6 +191,7 @@ impl OrderRecord {
             import_id: None,
             upload_attempts: 0,
             last_error: None,
+            mail_refused: None,
             updated_at: at,
         }
     }

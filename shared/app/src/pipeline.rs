@@ -4,13 +4,15 @@
 //! follows the marketplace's imports until they are final and retries failed files.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
 use marketbill_domain::{BuyerBillingData, Invoice, IssueRequest, Order, Refusal, draft_invoice};
 use time::OffsetDateTime;
 
-use crate::mail::invoice_mail;
+use crate::mail::{MailBuildError, invoice_mail, mask_email};
 use crate::marketplace::{ImportState, Marketplace, MarketplaceCredentials, MarketplaceError};
 use crate::model::{
     ImportRecord, InvoiceRecord, OrderRecord, OrderStage, RunRecord, SealedSecret, SellerId, SellerRecord, StoredObject,
@@ -78,6 +80,10 @@ pub enum PipelineError {
     Render(String),
     #[error("seller {0} has no marketplace credentials")]
     NoCredentials(SellerId),
+    #[error("{0}")]
+    Defect(String),
+    #[error(transparent)]
+    MailBuild(#[from] MailBuildError),
 }
 
 impl PipelineError {
@@ -89,7 +95,11 @@ impl PipelineError {
             PipelineError::Secrets(e) => matches!(e, SecretError::Unavailable(_)),
             PipelineError::Queue(_) | PipelineError::Store(StoreError::Unavailable(_)) => true,
             PipelineError::Mail(e) => e.is_retryable(),
-            PipelineError::Store(_) | PipelineError::Render(_) | PipelineError::NoCredentials(_) => false,
+            PipelineError::Store(_)
+            | PipelineError::Render(_)
+            | PipelineError::NoCredentials(_)
+            | PipelineError::Defect(_)
+            | PipelineError::MailBuild(_) => false,
         }
     }
 }
@@ -222,12 +232,21 @@ impl Ctx<'_> {
             match order.buyer_email() {
                 Some(to) => {
                     let pdf = self.pdf(&invoice, &mut docs).await?;
-                    let mail = invoice_mail(&invoice.invoice, &pdf, &self.s.settings.sender, to, self.now);
-                    let id = self.s.mailer.send(&mail).await?;
-                    rec.message_id = Some(id);
-                    out.mailed += 1;
+                    match invoice_mail(&invoice.invoice, &pdf, &self.s.settings.sender, to, self.now) {
+                        Ok(mail) => {
+                            let id = self.s.mailer.send(&mail).await?;
+                            rec.message_id = Some(id);
+                            out.mailed += 1;
+                        }
+                        // The marketplace's address is unsafe: never sent, shown as a problem.
+                        Err(refused @ MailBuildError::Recipient(_)) => {
+                            tracing::warn!(seller = %self.id(), order = %rec.order_id, to = %mask_email(to), "buyer e-mail refused; not mailed");
+                            rec.mail_refused = Some(refused.to_string());
+                        }
+                        Err(other) => return Err(PipelineError::MailBuild(other)),
+                    }
                 }
-                None => rec.last_error = Some("no buyer e-mail on the order: not mailed".into()),
+                None => rec.mail_refused = Some("the order has no buyer e-mail: the invoice was not mailed".into()),
             }
             rec.stage = OrderStage::Mailed;
             rec.updated_at = self.now;
@@ -313,6 +332,42 @@ impl Ctx<'_> {
     }
 }
 
+/// The text of a caught panic.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    let text = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown defect".into());
+    format!("internal error: {}", text.chars().take(300).collect::<String>())
+}
+
+/// Records an order whose processing hit a defect: a refusal with the reason when it has no
+/// invoice (it then shows in the problems list and no longer holds the watermark back), the
+/// error on the order when it has one (its remaining steps are tried again next run).
+async fn set_aside(
+    s: &Services,
+    seller_id: &SellerId,
+    order_id: &str,
+    problem: &str,
+    now: OffsetDateTime,
+    out: &mut RunOutcome,
+) -> Result<(), PipelineError> {
+    match s.ledger.get_order(seller_id, order_id).await? {
+        Some(mut rec) if rec.number.is_some() => {
+            rec.last_error = Some(problem.to_owned());
+            s.ledger.update_order(seller_id, &rec).await?;
+            out.failed.push((order_id.to_owned(), problem.to_owned()));
+        }
+        _ => {
+            let refusal = Refusal::ProcessingFailed { problem: problem.to_owned() };
+            *out.skipped.entry(refusal.code().to_owned()).or_default() += 1;
+            s.ledger.record_skip(seller_id, order_id, &refusal, now).await?;
+        }
+    }
+    Ok(())
+}
+
 /// One seller run. `deadline`: when the host stops us (the Lambda's), if any.
 pub async fn run_seller(
     s: &Services,
@@ -357,7 +412,19 @@ pub async fn run_seller(
             }
             Ok(order) => {
                 seen_ids.insert(order.order_id.to_string());
-                if let Err(e) = ctx.handle(order, &mut out).await {
+                // The order's boundary: a defect (a panic) in one order's processing is that
+                // order's failure, never the run's (release builds unwind for this reason).
+                let handled = AssertUnwindSafe(ctx.handle(order, &mut out)).catch_unwind().await;
+                let handled = match handled {
+                    Ok(result) => result,
+                    Err(panic) => {
+                        let problem = panic_message(panic.as_ref());
+                        tracing::error!(seller = %seller_id, order = %order.order_id, problem, "defect while handling an order; set aside");
+                        set_aside(s, seller_id, order.order_id.as_str(), &problem, now, &mut out).await?;
+                        continue;
+                    }
+                };
+                if let Err(e) = handled {
                     // One order's failure never stops the others; it is retried next run and,
                     // when the order has an invoice, shown in the portal's problems list.
                     tracing::warn!(seller = %seller_id, order = %order.order_id, error = %e, retryable = e.is_retryable(), "order left for the next run");
@@ -385,7 +452,10 @@ pub async fn run_seller(
             let result = match s.marketplace.order(&creds, &rec.order_id).await {
                 Ok(Some(order)) => {
                     out.resumed += 1;
-                    ctx.advance(&order, rec.clone(), &mut out).await
+                    match AssertUnwindSafe(ctx.advance(&order, rec.clone(), &mut out)).catch_unwind().await {
+                        Ok(result) => result,
+                        Err(panic) => Err(PipelineError::Defect(panic_message(panic.as_ref()))),
+                    }
                 }
                 Ok(None) => Ok(()),
                 Err(e) => Err(e.into()),

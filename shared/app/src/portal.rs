@@ -12,7 +12,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use crate::mail::invoice_mail;
+use crate::mail::{MailBuildError, invoice_mail};
 use crate::marketplace::MarketplaceCredentials;
 use crate::model::{
     BuyerRequestRecord, InvoicePage, InvoiceQuery, InvoiceRecord, OrderRecord, OrderStage, SellerId, SellerRecord,
@@ -224,7 +224,9 @@ pub async fn problems(s: &Services, id: &SellerId) -> Result<Vec<OrderRecord>, P
     let all = s.ledger.list_orders(id).await?;
     Ok(all
         .into_iter()
-        .filter(|o| o.refusal.is_some() || o.last_error.is_some() || o.stage == OrderStage::Rejected)
+        .filter(|o| {
+            o.refusal.is_some() || o.last_error.is_some() || o.mail_refused.is_some() || o.stage == OrderStage::Rejected
+        })
         .collect())
 }
 
@@ -248,7 +250,10 @@ pub async fn resend(s: &Services, id: &SellerId, number: &InvoiceNumber) -> Resu
         Some(p) => p,
         None => marketbill_documents::render_pdf(&inv.invoice).map_err(|e| PipelineError::Render(e.to_string()))?,
     };
-    let mail = invoice_mail(&inv.invoice, &pdf, &s.settings.sender, to, s.clock.now());
+    let mail = invoice_mail(&inv.invoice, &pdf, &s.settings.sender, to, s.clock.now()).map_err(|e| match e {
+        MailBuildError::Recipient(_) => PortalError::Conflict(e.to_string()),
+        other => PortalError::Pipeline(other.into()),
+    })?;
     Ok(s.mailer.send(&mail).await.map_err(PipelineError::from)?)
 }
 
@@ -363,7 +368,7 @@ pub async fn buyer_request(
             .await
             .map_err(PipelineError::from)?;
         s.ledger.set_documents(&seller_id, &doc.number, &pdf, &xml).await?;
-        let mail = invoice_mail(doc, &rendered.pdf, &s.settings.sender, &to, now);
+        let mail = invoice_mail(doc, &rendered.pdf, &s.settings.sender, &to, now).map_err(PipelineError::from)?;
         s.mailer.send(&mail).await.map_err(PipelineError::from)?;
     }
     // The marketplace copy is replaced by the corrected invoice.

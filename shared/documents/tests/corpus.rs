@@ -287,7 +287,7 @@ fn every_document_of_the_corpus_passes_the_official_rules_and_shows_its_mentions
     assert!(docs.iter().any(|d| d.body.business) && docs.iter().any(|d| !d.body.business));
     assert!(docs.iter().any(|d| d.body.vat_breakdown.len() > 1));
 
-    let dir = workspace_root().join("target/test-corpus/documents");
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("test-corpus/documents");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let mut files = Vec::new();

@@ -15,16 +15,18 @@ fn last_sunday_0100_utc(year: i32, month: Month) -> OffsetDateTime {
 
 /// The UTC offset of Paris at an instant (+1 in winter, +2 in summer).
 pub fn paris_offset(at: OffsetDateTime) -> UtcOffset {
-    let utc = at.to_offset(UtcOffset::UTC);
+    let utc = at.checked_to_offset(UtcOffset::UTC).unwrap_or(at);
     let start = last_sunday_0100_utc(utc.year(), Month::March);
     let end = last_sunday_0100_utc(utc.year(), Month::October);
     let hours = if utc >= start && utc < end { 2 } else { 1 };
     UtcOffset::from_hms(hours, 0, 0).unwrap_or(UtcOffset::UTC)
 }
 
-/// The civil date in Paris at an instant.
+/// The civil date in Paris at an instant. Total: at the very edge of the calendar (year 9999,
+/// where Paris is already in year 10000) it gives the UTC date rather than overflowing.
 pub fn paris_date(at: OffsetDateTime) -> Date {
-    at.to_offset(paris_offset(at)).date()
+    let utc = at.checked_to_offset(UtcOffset::UTC).unwrap_or(at);
+    utc.checked_to_offset(paris_offset(utc)).map(|t| t.date()).unwrap_or(utc.date())
 }
 
 /// `21/11/2026`.
@@ -56,6 +58,13 @@ mod tests {
         assert_eq!(paris_offset(datetime!(2026-03-29 01:00 UTC)).whole_hours(), 2);
         assert_eq!(paris_offset(datetime!(2026-10-25 00:59 UTC)).whole_hours(), 2);
         assert_eq!(paris_offset(datetime!(2026-10-25 01:00 UTC)).whole_hours(), 1);
+    }
+
+    #[test]
+    fn the_edges_of_the_calendar_do_not_overflow() {
+        assert_eq!(iso_date(paris_date(datetime!(9999-12-31 23:30 UTC))), "9999-12-31");
+        assert_eq!(iso_date(paris_date(datetime!(9999-12-31 23:30 -5))), "9999-12-31");
+        assert_eq!(iso_date(paris_date(datetime!(-9999-01-01 00:00 UTC))), "-9999-01-01");
     }
 
     #[test]

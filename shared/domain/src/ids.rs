@@ -50,9 +50,13 @@ pub enum IdError {
     VatCheck(String),
     #[error("an order id is 1 to 64 letters, digits, '-' or '_', got {0:?}")]
     OrderId(String),
-    #[error("an invoice number is 1 to 35 characters among A-Z a-z 0-9 + - _ /, got {0:?}")]
+    #[error(
+        "an invoice number is 1 to 35 characters among A-Z a-z 0-9 + - _ / ('/' neither first, last nor doubled), got {0:?}"
+    )]
     InvoiceNumber(String),
-    #[error("an invoice prefix is 1 to 24 characters among A-Z a-z 0-9 + - _ /, got {0:?}")]
+    #[error(
+        "an invoice prefix is 1 to 24 characters among A-Z a-z 0-9 + - _ / ('/' neither first, last nor doubled), got {0:?}"
+    )]
     Prefix(String),
 }
 
@@ -347,6 +351,16 @@ fn allowed_number_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'_' | b'/')
 }
 
+/// A number or prefix is also a path segment of its stored files (`…/F/2026-000001.pdf`):
+/// allowed characters only, and `/` never first, last or doubled, so every piece is a name.
+fn safe_name(s: &str, max: usize) -> bool {
+    (1..=max).contains(&s.len())
+        && s.bytes().all(allowed_number_char)
+        && !s.starts_with('/')
+        && !s.ends_with('/')
+        && !s.contains("//")
+}
+
 /// The maximum length of an invoice number (French e-invoicing syntax rule).
 pub const INVOICE_NUMBER_MAX_LEN: usize = 35;
 /// Digits of the counter in a number (`000123`); a larger counter simply grows.
@@ -362,7 +376,7 @@ impl FromStr for SeriesPrefix {
     fn from_str(s: &str) -> Result<Self, IdError> {
         // prefix + 4-digit year + '-' + 6-digit counter must stay within 35 characters.
         let max = INVOICE_NUMBER_MAX_LEN - 4 - 1 - COUNTER_WIDTH;
-        if (1..=max).contains(&s.len()) && s.bytes().all(allowed_number_char) {
+        if safe_name(s, max) {
             Ok(SeriesPrefix(s.to_owned()))
         } else {
             Err(IdError::Prefix(s.to_owned()))
@@ -401,7 +415,7 @@ string_newtype!(InvoiceNumber);
 impl FromStr for InvoiceNumber {
     type Err = IdError;
     fn from_str(s: &str) -> Result<Self, IdError> {
-        if (1..=INVOICE_NUMBER_MAX_LEN).contains(&s.len()) && s.bytes().all(allowed_number_char) {
+        if safe_name(s, INVOICE_NUMBER_MAX_LEN) {
             Ok(InvoiceNumber(s.to_owned()))
         } else {
             Err(IdError::InvoiceNumber(s.to_owned()))
@@ -410,6 +424,12 @@ impl FromStr for InvoiceNumber {
 }
 
 impl InvoiceNumber {
+    /// The number as one file name, `/` shown as `_` (`F/2026-000001` → `F_2026-000001`): what
+    /// a file written straight into a chosen folder is called.
+    pub fn file_stem(&self) -> String {
+        self.0.replace('/', "_")
+    }
+
     /// The counter at the end of a number made by [`Series::number`].
     pub fn counter(&self) -> Option<u64> {
         self.0.rsplit_once('-').and_then(|(_, c)| c.parse().ok())
@@ -500,6 +520,12 @@ mod tests {
         assert!("F 1".parse::<SeriesPrefix>().is_err());
         assert!("F/2026_A+1".parse::<InvoiceNumber>().is_ok());
         assert!("F2026#1".parse::<InvoiceNumber>().is_err());
+        for hostile in ["/", "F//", "/F", "F/", "F//A", "..", "../F", "F/../A", ""] {
+            assert!(hostile.parse::<SeriesPrefix>().is_err(), "prefix {hostile:?}");
+            assert!(format!("{hostile}2026-000001").parse::<InvoiceNumber>().is_err() || !hostile.contains('/') && !hostile.contains('.'), "number {hostile:?}");
+        }
+        assert!("/2026-000001".parse::<InvoiceNumber>().is_err());
+        assert!("F/2026-000001".parse::<InvoiceNumber>().map(|n| n.file_stem()) == Ok("F_2026-000001".into()));
         assert!("".parse::<InvoiceNumber>().is_err());
         assert!("A".repeat(36).parse::<InvoiceNumber>().is_err());
     }

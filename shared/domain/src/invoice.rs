@@ -257,6 +257,13 @@ struct PricedLine<'a> {
 }
 
 const MAX_QUANTITY: Decimal = Decimal::from_parts(100_000, 0, 0, false, 0);
+/// The most a unit can cost on a marketplace order (€1,000,000), and the most its shipping can
+/// (€100,000): far above any real order, low enough that no product or sum of the bounded lines
+/// can overflow a `Decimal`.
+const MAX_UNIT_PRICE: Decimal = Decimal::from_parts(1_000_000, 0, 0, false, 0);
+const MAX_SHIPPING: Decimal = Decimal::from_parts(100_000, 0, 0, false, 0);
+/// The most lines one order may carry.
+pub const MAX_LINES: usize = 1_000;
 const MAX_DESCRIPTION: usize = 500;
 
 fn clean_text(s: &str, max: usize) -> String {
@@ -374,6 +381,9 @@ pub fn draft_invoice(req: &IssueRequest<'_>) -> Result<Draft, Refusal> {
     {
         return Err(Refusal::UnsupportedCurrency { currency: currency.to_owned() });
     }
+    if order.lines.len() > MAX_LINES {
+        return Err(Refusal::TooManyLines { count: order.lines.len(), max: MAX_LINES });
+    }
     let supplied: Vec<(usize, &OrderLine)> = order.lines.iter().enumerate().filter(|(_, l)| !l.is_void()).collect();
     if supplied.is_empty() {
         return Err(Refusal::NoSuppliedLines);
@@ -453,22 +463,29 @@ pub fn draft_invoice(req: &IssueRequest<'_>) -> Result<Draft, Refusal> {
         if unit < Decimal::ZERO || shipping < Decimal::ZERO {
             return Err(invalid("prices must not be negative"));
         }
+        if unit > MAX_UNIT_PRICE || shipping > MAX_SHIPPING {
+            return Err(invalid("the unit price is over €1,000,000 or the shipping cost over €100,000"));
+        }
         if unit.normalize().scale() > 2 || shipping.normalize().scale() > 2 {
             return Err(invalid("prices must be whole cents"));
         }
-        let goods_gross = round_cents(unit * quantity);
-        if goods_gross != unit * quantity {
+        let product = unit.checked_mul(quantity).ok_or_else(|| invalid("quantity × unit price is out of range"))?;
+        let goods_gross = round_cents(product);
+        if goods_gross != product {
             return Err(invalid("quantity × unit price is not a whole number of cents"));
         }
         if let Some(stated) = line.total_price.as_ref().and_then(|t| t.selling_price) {
-            let computed = goods_gross + shipping;
+            let computed = goods_gross.checked_add(shipping).ok_or_else(|| invalid("the line total is out of range"))?;
             if stated != computed {
                 return Err(Refusal::TotalsMismatch { what: format!("line {label} total"), stated, computed });
             }
         }
         priced.push(PricedLine { line, label, quantity, goods_gross, shipping_gross: shipping });
     }
-    let paid: Decimal = priced.iter().map(|p| p.goods_gross + p.shipping_gross).sum();
+    let paid = priced
+        .iter()
+        .try_fold(Decimal::ZERO, |acc, p| acc.checked_add(p.goods_gross)?.checked_add(p.shipping_gross))
+        .ok_or_else(|| Refusal::InvalidLine { line: "*".into(), problem: "the order total is out of range".into() })?;
     if let Some(stated) = order.total_price.as_ref().and_then(|t| t.selling_price)
         && stated != paid
     {

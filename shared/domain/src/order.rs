@@ -134,6 +134,31 @@ impl<'de> Deserialize<'de> for SupplyMode {
     }
 }
 
+/// Marketplace dates: RFC 3339, and within the years an invoice can carry (2000–2999 in UTC).
+/// Anything else (`9999-12-31T23:30:00-05:00`, which is year 10000 in UTC) is a named parse
+/// error, so no later date arithmetic (Paris time, watermarks) can leave the calendar.
+mod order_date {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use time::OffsetDateTime;
+
+    pub const FIRST_YEAR: i32 = 2000;
+    pub const LAST_YEAR: i32 = 2999;
+
+    pub fn serialize<S: Serializer>(v: &Option<OffsetDateTime>, s: S) -> Result<S::Ok, S::Error> {
+        time::serde::rfc3339::option::serialize(v, s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<OffsetDateTime>, D::Error> {
+        let Some(at) = time::serde::rfc3339::option::deserialize(d)? else { return Ok(None) };
+        match at.checked_to_offset(time::UtcOffset::UTC) {
+            Some(utc) if (FIRST_YEAR..=LAST_YEAR).contains(&utc.year()) => Ok(Some(utc)),
+            _ => Err(serde::de::Error::custom(format!(
+                "the date is outside the years {FIRST_YEAR} to {LAST_YEAR}"
+            ))),
+        }
+    }
+}
+
 /// Optional decimal amounts, read from JSON numbers exactly (or from strings) and written back
 /// as JSON numbers.
 mod amount_opt {
@@ -319,11 +344,11 @@ pub struct Offer {
 pub struct Delivery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "order_date")]
     pub promised_at_min: Option<OffsetDateTime>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "order_date")]
     pub promised_at_max: Option<OffsetDateTime>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "order_date")]
     pub shipped_at_max: Option<OffsetDateTime>,
 }
 
@@ -385,13 +410,13 @@ pub struct Order {
     pub seller: Option<SellerRef>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer: Option<CustomerRef>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "order_date")]
     pub purchased_at: Option<OffsetDateTime>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "order_date")]
     pub created_at: Option<OffsetDateTime>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "order_date")]
     pub updated_at: Option<OffsetDateTime>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "order_date")]
     pub shipped_at_max: Option<OffsetDateTime>,
     pub status: OrderStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -566,6 +591,18 @@ mod tests {
         assert!(err.reason.contains("lines"), "{err}");
         let no_id = r#"{"status":"Shipped","lines":[]}"#;
         assert_eq!(Order::from_json(no_id).unwrap_err().order, "<unknown>");
+    }
+
+    #[test]
+    fn dates_outside_the_invoiceable_years_are_named_errors() {
+        for date in ["9999-12-31T23:30:00Z", "9999-12-31T23:30:00-05:00", "1899-01-01T00:00:00Z", "0000-01-01T00:00:00+23:59"] {
+            let json = format!(r#"{{"orderId":"F6","status":"Shipped","updatedAt":"{date}","lines":[]}}"#);
+            let err = Order::from_json(&json).unwrap_err();
+            assert_eq!((err.order.as_str(), err.field.as_str()), ("F6", "updatedAt"), "{date}");
+            assert!(err.reason.contains("2000 to 2999"), "{err}");
+        }
+        let ok = r#"{"orderId":"F7","status":"Shipped","purchasedAt":"2999-12-31T22:00:00-01:00","lines":[]}"#;
+        assert_eq!(Order::from_json(ok).unwrap().purchased_at.map(|d| d.year()), Some(2999));
     }
 
     #[test]

@@ -129,6 +129,8 @@ pub enum Refusal {
     MixedShipFrom,
     #[error("{what}: the marketplace says {stated} but the lines add up to {computed}")]
     TotalsMismatch { what: String, stated: Decimal, computed: Decimal },
+    #[error("the order has {count} lines; at most {max} are invoiced automatically")]
+    TooManyLines { count: usize, max: usize },
     #[error("line {line}: {problem}")]
     InvalidLine { line: String, problem: String },
     #[error("line {line}: VAT rate {rate} % is not a rate of the regime ({allowed})")]
@@ -143,6 +145,10 @@ pub enum Refusal {
     MissingBuyer,
     #[error("the marketplace sent an order that cannot be read: field `{field}`: {problem}")]
     Unreadable { field: String, problem: String },
+    /// A defect met while handling this order (caught at the order's boundary, so the run went
+    /// on); the operator is alerted by the log line and the order waits in the problems list.
+    #[error("this order could not be processed ({problem}); it was set aside and reported")]
+    ProcessingFailed { problem: String },
 }
 
 impl Refusal {
@@ -158,6 +164,7 @@ impl Refusal {
             Refusal::ImportNotSupported => "importNotSupported",
             Refusal::MixedShipFrom => "mixedShipFrom",
             Refusal::TotalsMismatch { .. } => "totalsMismatch",
+            Refusal::TooManyLines { .. } => "tooManyLines",
             Refusal::InvalidLine { .. } => "invalidLine",
             Refusal::UnknownVatRate { .. } => "unknownVatRate",
             Refusal::UnsupportedCurrency { .. } => "unsupportedCurrency",
@@ -165,6 +172,7 @@ impl Refusal {
             Refusal::OtherSeller { .. } => "otherSeller",
             Refusal::MissingBuyer => "missingBuyer",
             Refusal::Unreadable { .. } => "unreadableOrder",
+            Refusal::ProcessingFailed { .. } => "processingFailed",
         }
     }
 

@@ -203,21 +203,6 @@ fn text_field(errors: &mut ProfileErrors, field: &str, value: &str, required: bo
     }
 }
 
-fn looks_like_email(s: &str) -> bool {
-    let s = s.trim();
-    match s.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && !s.chars().any(|c| c.is_whitespace() || c.is_control())
-                && s.len() <= 254
-        }
-        None => false,
-    }
-}
-
 impl SellerProfileInput {
     /// Checks every field and the coherence between them.
     pub fn validate(&self) -> Result<SellerProfile, ProfileErrors> {
@@ -349,8 +334,8 @@ impl SellerProfileInput {
             e.add("frenchVatNumber", "must be empty for a seller under the franchise");
         }
 
-        if !looks_like_email(&self.email) {
-            e.add("email", "is not an e-mail address");
+        if let Err(problem) = crate::email::parse_address(&self.email) {
+            e.add("email", problem.to_string());
         }
         let msid = self.marketplace_seller_id.trim();
         if msid.is_empty() || msid.len() > 20 || !msid.bytes().all(|b| b.is_ascii_digit()) {
@@ -636,6 +621,15 @@ pub(crate) mod tests {
         let errs = errors_of(i);
         for f in ["invoicePrefix", "creditNotePrefix", "email", "marketplaceSellerId"] {
             assert!(errs.contains_key(f), "{f} missing in {errs:?}");
+        }
+    }
+
+    #[test]
+    fn seller_emails_that_would_add_a_header_or_recipient_are_refused() {
+        for bad in ["a@x.fr>,<b@y.fr", "a@x.fr\r\nBcc: e@v.fr", "Shop <a@x.fr>", "a@x.fr, b@y.fr"] {
+            let mut i = french_sas();
+            i.email = bad.into();
+            assert!(errors_of(i).contains_key("email"), "{bad:?}");
         }
     }
 

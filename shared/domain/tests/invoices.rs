@@ -276,6 +276,38 @@ fn invalid_lines_currency_rates_and_other_sellers_are_refused() {
 }
 
 #[test]
+fn amounts_that_would_overflow_are_refused_not_computed() {
+    let s = seller(json!({}));
+    // 1e27 × 100,000 overflowed rust_decimal's multiplication and aborted the process.
+    let mut v = order_value("P1", vec![line("1", 1, "10.00", "0", None)]);
+    v["lines"][0]["sellingPrice"]["unitSalesPrice"] = num("1000000000000000000000000000");
+    v["lines"][0]["quantity"] = num("100000");
+    let err = draft(&Order::from_value(v).unwrap(), &s).unwrap_err();
+    assert_eq!(err.code(), "invalidLine");
+    assert!(err.to_string().contains("1,000,000"), "{err}");
+
+    let mut v = order_value("P2", vec![line("1", 1, "10.00", "0", None)]);
+    v["lines"][0]["sellingPrice"]["shippingCost"] = num("79228162514264337593543950335");
+    assert_eq!(draft(&Order::from_value(v).unwrap(), &s).unwrap_err().code(), "invalidLine");
+
+    // The largest order the bounds allow still adds up without overflow.
+    let big = order("P3", vec![line("1", 100_000, "1000000.00", "100000", Some("20.0")); 3]);
+    let mut big_v = serde_json::to_value(&big).unwrap();
+    for (i, l) in big_v["lines"].as_array_mut().unwrap().iter_mut().enumerate() {
+        l["orderLineId"] = (i + 1).to_string().into();
+    }
+    let d = draft(&Order::from_value(big_v).unwrap(), &s).unwrap();
+    assert_eq!(d.body.totals.tax_inclusive, dec!(300000300000.00));
+}
+
+#[test]
+fn an_order_with_more_lines_than_the_bound_is_refused() {
+    let lines: Vec<_> = (0..1001).map(|i| line(&i.to_string(), 1, "1.00", "0", None)).collect();
+    let o = order("P4", lines);
+    assert_eq!(draft(&o, &seller(json!({}))).unwrap_err(), Refusal::TooManyLines { count: 1001, max: 1000 });
+}
+
+#[test]
 fn every_refusal_code_is_distinct() {
     let all = [
         Refusal::NotShipped { status: "x".into() },
@@ -288,12 +320,14 @@ fn every_refusal_code_is_distinct() {
         Refusal::MixedShipFrom,
         Refusal::TotalsMismatch { what: "x".into(), stated: dec!(1), computed: dec!(2) },
         Refusal::InvalidLine { line: "1".into(), problem: "x".into() },
+        Refusal::TooManyLines { count: 1001, max: 1000 },
         Refusal::UnknownVatRate { line: "1".into(), rate: "1".into(), allowed: "x".into() },
         Refusal::UnsupportedCurrency { currency: "x".into() },
         Refusal::FrenchVatNumberRequired,
         Refusal::OtherSeller { order_seller: "x".into() },
         Refusal::MissingBuyer,
         Refusal::Unreadable { field: "lines[0]".into(), problem: "x".into() },
+        Refusal::ProcessingFailed { problem: "x".into() },
     ];
     let mut codes: Vec<&str> = all.iter().map(Refusal::code).collect();
     codes.sort_unstable();

@@ -36,7 +36,7 @@ pub struct Embedded {
 
 impl Embedded {
     pub fn open(dir: &Path) -> Result<Embedded, OpenError> {
-        std::fs::create_dir_all(dir).map_err(|e| OpenError::Folder(dir.to_owned(), e.to_string()))?;
+        crate::private::create_dir(dir).map_err(|e| OpenError::Folder(dir.to_owned(), e.to_string()))?;
         let root = dir.canonicalize().map_err(|e| OpenError::Folder(dir.to_owned(), e.to_string()))?;
         Ok(Embedded {
             ledger: Arc::new(SqliteLedger::open(&root.join("ledger.sqlite"))?),

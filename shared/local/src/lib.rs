@@ -7,6 +7,7 @@
 mod embedded;
 mod ledger;
 mod mailer;
+pub mod private;
 mod queue;
 mod secrets;
 mod store;

@@ -16,7 +16,7 @@ pub struct OutboxMailer {
 
 impl OutboxMailer {
     pub fn new(dir: &Path) -> Result<OutboxMailer, MailError> {
-        std::fs::create_dir_all(dir).map_err(|e| MailError::Unavailable(e.to_string()))?;
+        crate::private::create_dir(dir).map_err(|e| MailError::Unavailable(e.to_string()))?;
         Ok(OutboxMailer { dir: dir.to_owned(), seq: AtomicU64::new(0) })
     }
 
@@ -47,7 +47,7 @@ impl Mailer for OutboxMailer {
         let id = format!("{stamp:020}-{n:04}-{}", hex::encode(&digest[..6]));
         let path = self.dir.join(format!("{id}.eml"));
         // Inline, like the folder store: one small file into the page cache.
-        std::fs::write(&path, &mail.mime).map_err(|e| MailError::Unavailable(e.to_string()))?;
+        crate::private::write_file(&path, &mail.mime).map_err(|e| MailError::Unavailable(e.to_string()))?;
         tracing::debug!(to = %mask_email(&mail.to), message_id = %id, "mail written to the outbox");
         Ok(id)
     }

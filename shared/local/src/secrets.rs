@@ -27,7 +27,7 @@ impl KeyFileSecretBox {
                 .map_err(|_| SecretError::Invalid(format!("{} does not hold a 256-bit key", path.display())))?
         } else {
             if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(unavailable)?;
+                crate::private::create_dir(parent).map_err(unavailable)?;
             }
             let key = crypto::random_key();
             write_private(path, hex::encode(key).as_bytes()).map_err(unavailable)?;

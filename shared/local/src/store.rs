@@ -20,7 +20,7 @@ fn io(e: std::io::Error) -> StoreError {
 
 impl FolderStore {
     pub fn new(root: &Path) -> Result<FolderStore, StoreError> {
-        std::fs::create_dir_all(root).map_err(io)?;
+        crate::private::create_dir(root).map_err(io)?;
         Ok(FolderStore { root: root.canonicalize().map_err(io)? })
     }
 
@@ -52,11 +52,11 @@ impl DocumentStore for FolderStore {
     async fn put(&self, key: &str, bytes: &[u8], _content_type: &str) -> Result<StoredObject, StoreError> {
         let path = self.path_of(key)?;
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(io)?;
+            crate::private::create_dir(parent).map_err(io)?;
         }
         // Write then rename: a reader never sees half a document.
         let tmp = path.with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or("")));
-        std::fs::write(&tmp, bytes).map_err(io)?;
+        crate::private::write_file(&tmp, bytes).map_err(io)?;
         std::fs::rename(&tmp, &path).map_err(io)?;
         Ok(StoredObject { key: key.to_owned(), sha256: hex::encode(Sha256::digest(bytes)), size: bytes.len() as u64 })
     }

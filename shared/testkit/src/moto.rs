@@ -45,6 +45,14 @@ pub fn venv() -> Result<PathBuf, HarnessError> {
     .clone()
 }
 
+/// Where the emulator's logs go: a folder of the system's temporary directory, so the tests
+/// run wherever the build directory is (`CARGO_TARGET_DIR` outside the clone included).
+pub fn log_dir() -> Result<PathBuf, HarnessError> {
+    let dir = std::env::temp_dir().join("marketbill-test-logs");
+    std::fs::create_dir_all(&dir).map_err(|e| HarnessError::Start(format!("{}: {e}", dir.display())))?;
+    Ok(dir)
+}
+
 fn free_port() -> Result<u16, HarnessError> {
     let l = TcpListener::bind("127.0.0.1:0").map_err(|e| HarnessError::Start(e.to_string()))?;
     l.local_addr().map(|a| a.port()).map_err(|e| HarnessError::Start(e.to_string()))
@@ -73,7 +81,7 @@ impl Moto {
     pub fn start() -> Result<Moto, HarnessError> {
         let venv = venv()?;
         let port = free_port()?;
-        let log = workspace_root().join(format!("target/moto-{port}.log"));
+        let log = log_dir()?.join(format!("moto-{port}.log"));
         let python = venv.join("bin/python");
         let serve = workspace_root().join("tools/moto/serve.py");
         let script = format!(

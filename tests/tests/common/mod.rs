@@ -164,7 +164,7 @@ pub async fn check_invariants(w: &World, max_duplicate_mails: usize) -> usize {
         let to = headers
             .iter()
             .find(|(k, _)| k == "To")
-            .map(|(_, v)| v.trim_matches(['<', '>']).to_owned())
+            .map(|(_, v)| v.clone())
             .unwrap_or_default();
         if !recipients.contains(&to) {
             continue;
