@@ -62,7 +62,8 @@ pub fn invoice_mail(
     let from_address = mail_address(from).map_err(MailBuildError::Sender)?;
     let b = &invoice.body;
     let reply_to = mail_address(&b.seller.email).map_err(MailBuildError::ReplyTo)?;
-    let seller = &b.seller.legal_name;
+    // The seller's name is text, never structure: control characters become spaces.
+    let seller: String = b.seller.legal_name.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
     let (subject, intro) = match &invoice.kind {
         DocumentKind::Invoice => (
             format!("Votre facture {} — {seller}", invoice.number),
@@ -93,11 +94,9 @@ pub fn invoice_mail(
     // Boundary and Message-ID derive from the document, so a resend is the same message.
     let digest = Sha256::digest([invoice.number.as_str().as_bytes(), b.order_id.as_str().as_bytes()].concat());
     let tag: String = digest.iter().take(12).map(|x| format!("{x:02x}")).collect();
-    // A display name is text, never structure: control characters go (lettre quotes the rest).
-    let name: String = seller.chars().filter(|c| !c.is_control()).collect();
     let pdf_type = ContentType::parse("application/pdf").map_err(|e| MailBuildError::Build(e.to_string()))?;
     let message = Message::builder()
-        .from(Mailbox::new(Some(name), from_address.clone()))
+        .from(Mailbox::new(Some(seller.clone()), from_address.clone()))
         .reply_to(Mailbox::new(None, reply_to))
         .to(Mailbox::new(None, to_address.clone()))
         .subject(subject)

@@ -522,7 +522,9 @@ mod tests {
         assert!("F2026#1".parse::<InvoiceNumber>().is_err());
         for hostile in ["/", "F//", "/F", "F/", "F//A", "..", "../F", "F/../A", ""] {
             assert!(hostile.parse::<SeriesPrefix>().is_err(), "prefix {hostile:?}");
-            assert!(format!("{hostile}2026-000001").parse::<InvoiceNumber>().is_err() || !hostile.contains('/') && !hostile.contains('.'), "number {hostile:?}");
+        }
+        for hostile in ["/2026-000001", "F//2026-000001", "F2026-000001/", "../2026-1", "F/../1"] {
+            assert!(hostile.parse::<InvoiceNumber>().is_err(), "number {hostile:?}");
         }
         assert!("/2026-000001".parse::<InvoiceNumber>().is_err());
         assert!("F/2026-000001".parse::<InvoiceNumber>().map(|n| n.file_stem()) == Ok("F_2026-000001".into()));

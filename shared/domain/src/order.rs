@@ -138,7 +138,7 @@ impl<'de> Deserialize<'de> for SupplyMode {
 /// Anything else (`9999-12-31T23:30:00-05:00`, which is year 10000 in UTC) is a named parse
 /// error, so no later date arithmetic (Paris time, watermarks) can leave the calendar.
 mod order_date {
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::{Deserializer, Serializer};
     use time::OffsetDateTime;
 
     pub const FIRST_YEAR: i32 = 2000;

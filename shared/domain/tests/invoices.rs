@@ -280,14 +280,14 @@ fn amounts_that_would_overflow_are_refused_not_computed() {
     let s = seller(json!({}));
     // 1e27 × 100,000 overflowed rust_decimal's multiplication and aborted the process.
     let mut v = order_value("P1", vec![line("1", 1, "10.00", "0", None)]);
-    v["lines"][0]["sellingPrice"]["unitSalesPrice"] = num("1000000000000000000000000000");
+    v["lines"][0]["sellingPrice"]["unitSalesPrice"] = num("1e27");
     v["lines"][0]["quantity"] = num("100000");
     let err = draft(&Order::from_value(v).unwrap(), &s).unwrap_err();
     assert_eq!(err.code(), "invalidLine");
     assert!(err.to_string().contains("1,000,000"), "{err}");
 
     let mut v = order_value("P2", vec![line("1", 1, "10.00", "0", None)]);
-    v["lines"][0]["sellingPrice"]["shippingCost"] = num("79228162514264337593543950335");
+    v["lines"][0]["sellingPrice"]["shippingCost"] = num("79228162514264337593543950335.0");
     assert_eq!(draft(&Order::from_value(v).unwrap(), &s).unwrap_err().code(), "invalidLine");
 
     // The largest order the bounds allow still adds up without overflow.
