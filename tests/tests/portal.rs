@@ -168,6 +168,7 @@ async fn a_buyer_request_before_the_invoice_is_used_when_it_is_issued() {
             &w.sellers[0].0,
             order.order_id.as_str(),
             &marketbill_domain::Refusal::NotShipped { status: "InPreparation".into() },
+            Some(&marketbill_app::crypto::buyer_email_hash(&w.services.settings.buyer_email_key, &email)),
             w.services.clock.now(),
         )
         .await

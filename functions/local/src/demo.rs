@@ -56,13 +56,13 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Progress {
 }
 
 pub fn run(o: &DemoOptions) -> Result<()> {
-    std::fs::create_dir_all(&o.data_dir).with_context(|| format!("creating {}", o.data_dir.display()))?;
+    marketbill_local::private::create_dir(&o.data_dir).with_context(|| format!("creating {}", o.data_dir.display()))?;
     let state_path = o.data_dir.join("demo.json");
     let state = match std::fs::read_to_string(&state_path) {
         Ok(text) => serde_json::from_str(&text).with_context(|| format!("reading {}", state_path.display()))?,
         Err(_) => {
             let s = DemoState { epoch: OffsetDateTime::now_utc() };
-            std::fs::write(&state_path, serde_json::to_vec_pretty(&s)?)?;
+            marketbill_local::private::write_file(&state_path, &serde_json::to_vec_pretty(&s)?)?;
             s
         }
     };

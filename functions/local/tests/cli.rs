@@ -270,7 +270,7 @@ fn token_lifetimes_are_capped_and_absurd_ones_are_a_clear_error() {
     let dir = scratch("token-hours");
     let data = dir.to_str().unwrap();
     for hours in ["2562047788015", "721", "0", "-5"] {
-        let o = marketbill(&["token", "--seller", "shop-1", "--data-dir", data, "--hours", hours]);
+        let o = marketbill(&["token", "--seller", "shop-1", "--data-dir", data, &format!("--hours={hours}")]);
         assert_eq!(o.status.code(), Some(2), "--hours {hours}: {}", String::from_utf8_lossy(&o.stderr));
         assert!(String::from_utf8_lossy(&o.stderr).contains("--hours"), "{}", String::from_utf8_lossy(&o.stderr));
     }

@@ -97,7 +97,7 @@ pub async fn sellers_are_stored_listed_unsubscribed_and_purged(s: &Subject) {
     assert!(s.ledger.unsubscribed_sellers().await.unwrap().iter().any(|r| r.seller_id == b));
 
     let (order_id, draft) = drafts(1, 1).pop().unwrap();
-    s.ledger.issue(&b, &order_id, draft, NOW).await.unwrap();
+    s.ledger.issue(&b, &order_id, draft, None, NOW).await.unwrap();
     let removed = s.ledger.delete_seller(&b).await.unwrap();
     assert!(removed >= 4, "profile, order, invoice, series, usage: {removed}");
     assert_eq!(s.ledger.get_seller(&b).await.unwrap(), None);
@@ -112,7 +112,7 @@ pub async fn issuing_numbers_records_and_meters_in_one_write(s: &Subject) {
     let mut batch = drafts(2, 3);
     let (o1, d1) = batch.remove(0);
     let series = d1.series.clone();
-    let inv = s.ledger.issue(&seller, &o1, d1.clone(), NOW).await.unwrap();
+    let inv = s.ledger.issue(&seller, &o1, d1.clone(), None, NOW).await.unwrap();
     assert_eq!(inv.number.as_str(), "ML2026-000001");
     assert_eq!(s.ledger.series_counter(&seller, &series).await.unwrap(), 1);
     assert_eq!(s.ledger.usage(&seller, &month_key(NOW)).await.unwrap(), 1);
@@ -124,7 +124,7 @@ pub async fn issuing_numbers_records_and_meters_in_one_write(s: &Subject) {
     assert_eq!(s.ledger.find_order_seller(&o1).await.unwrap(), Some(seller.clone()));
 
     // The same order again: refused, nothing consumed.
-    match s.ledger.issue(&seller, &o1, d1, NOW).await {
+    match s.ledger.issue(&seller, &o1, d1, None, NOW).await {
         Err(LedgerError::AlreadyIssued { number, .. }) => assert_eq!(number, "ML2026-000001"),
         other => panic!("{other:?}"),
     }
@@ -133,9 +133,9 @@ pub async fn issuing_numbers_records_and_meters_in_one_write(s: &Subject) {
 
     // A skip never overwrites an invoice; a refused order is recorded with its reason.
     let refusal = Refusal::NotShipped { status: "Cancelled".into() };
-    s.ledger.record_skip(&seller, &o1, &refusal, NOW).await.unwrap();
+    s.ledger.record_skip(&seller, &o1, &refusal, None, NOW).await.unwrap();
     assert_eq!(s.ledger.get_order(&seller, &o1).await.unwrap().unwrap().stage, OrderStage::Issued);
-    s.ledger.record_skip(&seller, "SKIPPED0001", &refusal, NOW).await.unwrap();
+    s.ledger.record_skip(&seller, "SKIPPED0001", &refusal, None, NOW).await.unwrap();
     let skipped = s.ledger.get_order(&seller, "SKIPPED0001").await.unwrap().unwrap();
     assert_eq!((skipped.stage, skipped.refusal), (OrderStage::Skipped, Some(refusal.clone())));
 
@@ -163,7 +163,7 @@ pub async fn issuing_numbers_records_and_meters_in_one_write(s: &Subject) {
 
     // A correction: credit note and new invoice, atomically.
     let (o2, d2) = batch.remove(0);
-    let original = s.ledger.issue(&seller, &o2, d2.clone(), NOW).await.unwrap();
+    let original = s.ledger.issue(&seller, &o2, d2.clone(), None, NOW).await.unwrap();
     let credit = original.credit_note(&profile(), NOW, "données corrigées");
     let (cn, replacement) = s.ledger.issue_correction(&seller, &o2, credit, d2, NOW).await.unwrap();
     assert_eq!(cn.number.as_str(), "MLAV2026-000001");
@@ -173,7 +173,7 @@ pub async fn issuing_numbers_records_and_meters_in_one_write(s: &Subject) {
 
     // Listing with filters and paging.
     let (o3, d3) = batch.remove(0);
-    s.ledger.issue(&seller, &o3, d3, NOW).await.unwrap();
+    s.ledger.issue(&seller, &o3, d3, None, NOW).await.unwrap();
     let all = s.ledger.list_invoices(&seller, &InvoiceQuery { limit: 100, ..Default::default() }).await.unwrap();
     assert_eq!(all.items.len(), 5);
     let first = s.ledger.list_invoices(&seller, &InvoiceQuery { limit: 2, ..Default::default() }).await.unwrap();
@@ -238,7 +238,7 @@ pub async fn concurrent_issues_never_skip_or_reuse_a_number(s: &Subject, orders:
             // Each task walks the orders from a different starting point.
             for i in 0..batch.len() {
                 let (order_id, draft) = &batch[(i + t * batch.len() / tasks) % batch.len()];
-                match ledger.issue(&seller, order_id, draft.clone(), NOW).await {
+                match ledger.issue(&seller, order_id, draft.clone(), None, NOW).await {
                     Ok(inv) => issued.push((order_id.clone(), inv.number.counter().unwrap())),
                     Err(LedgerError::AlreadyIssued { .. }) => {}
                     Err(e) => panic!("task {t}: {e}"),

@@ -32,6 +32,26 @@ pub fn decrypt(key: &[u8], nonce: &[u8], ciphertext: &[u8]) -> Result<Vec<u8>, S
         .map_err(|_| SecretError::Invalid("the secret does not decrypt with this key (tampered or wrong key)".into()))
 }
 
+/// The keyed hash (HMAC-SHA256, hex) of a buyer e-mail, compared instead of the address:
+/// case and surrounding blanks do not count.
+pub fn buyer_email_hash(key: &[u8], email: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let normalized = email.trim().to_lowercase();
+    match <Hmac<sha2::Sha256> as Mac>::new_from_slice(key) {
+        Ok(mut mac) => {
+            mac.update(normalized.as_bytes());
+            hex::encode(mac.finalize().into_bytes())
+        }
+        // HMAC takes keys of any length; kept total all the same.
+        Err(_) => String::new(),
+    }
+}
+
+/// Compares two hashes in time independent of where they differ.
+pub fn same_hash(a: &str, b: &str) -> bool {
+    a.len() == b.len() && !a.is_empty() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,6 +27,11 @@ impl SellerId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// An id no seller has (`-`): what a look-up that must cost the same as a real one reads.
+    pub fn placeholder() -> SellerId {
+        SellerId("-".to_owned())
+    }
 }
 
 impl fmt::Display for SellerId {
@@ -151,6 +156,11 @@ pub struct OrderRecord {
     /// it stays in the problems list, unlike a step error that a later success clears.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mail_refused: Option<String>,
+    /// Keyed hash (HMAC-SHA256) of the buyer's e-mail as the order first came: what a buyer
+    /// request is checked against, without asking the marketplace and without keeping the
+    /// address itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buyer_email_hash: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
 }
@@ -168,8 +178,15 @@ impl OrderRecord {
             upload_attempts: 0,
             last_error: None,
             mail_refused: None,
+            buyer_email_hash: None,
             updated_at: at,
         }
+    }
+
+    /// The same record, carrying the buyer's e-mail hash.
+    pub fn with_buyer(mut self, email_hash: Option<&str>) -> OrderRecord {
+        self.buyer_email_hash = email_hash.map(str::to_owned);
+        self
     }
 
     /// Still to be worked on: issued but not finished, or refused for a reason that may change.
@@ -192,6 +209,7 @@ impl OrderRecord {
             upload_attempts: 0,
             last_error: None,
             mail_refused: None,
+            buyer_email_hash: None,
             updated_at: at,
         }
     }
@@ -301,6 +319,11 @@ pub struct InvoicePage {
 }
 
 /// The month key of usage counters (`2026-11`).
+/// The Paris day of an instant, `2026-11-21`.
+pub fn day_key(at: OffsetDateTime) -> String {
+    marketbill_domain::calendar::iso_date(marketbill_domain::calendar::paris_date(at))
+}
+
 pub fn month_key(at: OffsetDateTime) -> String {
     let d = marketbill_domain::calendar::paris_date(at);
     format!("{:04}-{:02}", d.year(), u8::from(d.month()))

@@ -35,6 +35,13 @@ pub struct Settings {
     pub overlap: time::Duration,
     /// First run of a seller: orders since this long before registration.
     pub first_run_lookback: time::Duration,
+    /// The key of the buyer e-mail hashes kept on order records (HMAC-SHA256). A deployment
+    /// secret: from the environment on AWS, derived from the master key locally.
+    pub buyer_email_key: Vec<u8>,
+    /// Buyer requests accepted per order and per day (every attempt counts).
+    pub buyer_requests_per_day: u32,
+    /// Resends of one invoice per day.
+    pub resends_per_day: u32,
 }
 
 impl Default for Settings {
@@ -45,6 +52,10 @@ impl Default for Settings {
             deadline_margin: Duration::from_secs(30),
             overlap: time::Duration::hours(1),
             first_run_lookback: time::Duration::days(7),
+            // Tests and the benchmark only; deployments set their own (see the config loaders).
+            buyer_email_key: b"marketbill-default-buyer-email-key".to_vec(),
+            buyer_requests_per_day: 3,
+            resends_per_day: 3,
         }
     }
 }
@@ -297,6 +308,8 @@ impl Ctx<'_> {
             }
             return Ok(());
         }
+        let email_hash =
+            order.buyer_email().map(|e| crate::crypto::buyer_email_hash(&self.s.settings.buyer_email_key, e));
         let buyer = self.buyer_data(order_id).await?;
         let draft = draft_invoice(&IssueRequest {
             order,
@@ -307,13 +320,14 @@ impl Ctx<'_> {
         match draft {
             Err(refusal) => {
                 *out.skipped.entry(refusal.code().to_owned()).or_default() += 1;
-                if existing.as_ref().and_then(|r| r.refusal.as_ref()) != Some(&refusal) {
-                    self.s.ledger.record_skip(self.id(), order_id, &refusal, self.now).await?;
+                let known = existing.as_ref().filter(|r| r.buyer_email_hash == email_hash);
+                if known.and_then(|r| r.refusal.as_ref()) != Some(&refusal) {
+                    self.s.ledger.record_skip(self.id(), order_id, &refusal, email_hash.as_deref(), self.now).await?;
                 }
                 Ok(())
             }
             Ok(draft) => {
-                let rec = match self.s.ledger.issue(self.id(), order_id, draft, self.now).await {
+                let rec = match self.s.ledger.issue(self.id(), order_id, draft, email_hash.as_deref(), self.now).await {
                     Ok(invoice) => {
                         out.issued += 1;
                         tracing::debug!(seller = %self.id(), order = order_id, number = %invoice.number, "invoice issued");
@@ -362,7 +376,7 @@ async fn set_aside(
         _ => {
             let refusal = Refusal::ProcessingFailed { problem: problem.to_owned() };
             *out.skipped.entry(refusal.code().to_owned()).or_default() += 1;
-            s.ledger.record_skip(seller_id, order_id, &refusal, now).await?;
+            s.ledger.record_skip(seller_id, order_id, &refusal, None, now).await?;
         }
     }
     Ok(())
@@ -406,8 +420,8 @@ pub async fn run_seller(
             Err(bad) => {
                 let refusal = Refusal::Unreadable { field: bad.field.clone(), problem: bad.reason.clone() };
                 *out.skipped.entry(refusal.code().to_owned()).or_default() += 1;
-                if bad.order != "<unknown>" {
-                    s.ledger.record_skip(seller_id, &bad.order, &refusal, now).await?;
+                if bad.order.parse::<marketbill_domain::OrderId>().is_ok() {
+                    s.ledger.record_skip(seller_id, &bad.order, &refusal, None, now).await?;
                 }
             }
             Ok(order) => {

@@ -19,14 +19,12 @@ use crate::model::{
     SellerStatus, month_key,
 };
 use crate::pipeline::{PipelineError, Services, document_key, open_credentials};
-use crate::ports::{LedgerError, PresignedLink};
+use crate::ports::{LedgerError, PresignedLink, RequestSlot};
 
 /// How long download links live.
 pub const LINK_TTL: Duration = Duration::from_secs(5 * 60);
 /// How long an unsubscribed seller can still download.
 pub const GRACE: time::Duration = time::Duration::days(31);
-/// Buyer requests accepted per order and per day.
-pub const REQUESTS_PER_ORDER_PER_DAY: usize = 3;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PortalError {
@@ -41,7 +39,7 @@ pub enum PortalError {
     /// One answer for every buyer refusal, so it does not tell which part was wrong.
     #[error("no order matches this order number and e-mail address")]
     BuyerRefused,
-    #[error("too many requests for this order; try again tomorrow")]
+    #[error("too many requests; try again tomorrow")]
     RateLimited,
     #[error(transparent)]
     Pipeline(#[from] PipelineError),
@@ -234,6 +232,15 @@ pub async fn problems(s: &Services, id: &SellerId) -> Result<Vec<OrderRecord>, P
 pub async fn resend(s: &Services, id: &SellerId, number: &InvoiceNumber) -> Result<String, PortalError> {
     let record = seller(s, id).await?;
     let inv = s.ledger.get_invoice(id, number).await?.ok_or(PortalError::NotFound)?;
+    // At most `resends_per_day` a day per invoice: a buyer's inbox is not a target.
+    let now = s.clock.now();
+    let slot = s
+        .ledger
+        .take_slot(id, &format!("resend:{number}"), &crate::model::day_key(now), s.settings.resends_per_day, now, now)
+        .await?;
+    if slot == RequestSlot::LimitReached {
+        return Err(PortalError::RateLimited);
+    }
     let creds = open_credentials(
         s.secrets.as_ref(),
         record.credentials.as_ref().ok_or(PortalError::Conflict("no marketplace credentials".into()))?,
@@ -298,26 +305,76 @@ pub enum BuyerRequestOutcome {
     Corrected { credit_note: String, invoice: String },
 }
 
+/// How long a buyer request holds its order's slot if it never frees it (a crash).
+const REQUEST_LEASE: time::Duration = time::Duration::minutes(2);
+
 /// `POST /v1/invoice-requests`: a buyer (no account) asks for an invoice in a company name or
-/// with corrected data. Unknown order or e-mail that does not match: one generic refusal.
+/// with corrected data.
+///
+/// What it reveals: nothing. An unknown order, an e-mail that is not the order's, a seller
+/// gone: one refusal, after the same ledger reads, with no marketplace call (the e-mail is
+/// checked against the keyed hash recorded when the order was first seen). Only a buyer who
+/// knows both the order and its e-mail meets the per-order limits: every such attempt counts,
+/// and requests for one order are handled one at a time (the others get `Conflict`).
 pub async fn buyer_request(
     s: &Services,
     order_id: &str,
     email: &str,
     billing: BuyerBillingData,
 ) -> Result<BuyerRequestOutcome, PortalError> {
-    let Some(seller_id) = s.ledger.find_order_seller(order_id).await? else {
+    let given = crate::crypto::buyer_email_hash(&s.settings.buyer_email_key, email);
+    let order_key = order_id.parse::<marketbill_domain::OrderId>().ok();
+    let seller_id = match &order_key {
+        Some(id) => s.ledger.find_order_seller(id.as_str()).await?,
+        None => None,
+    };
+    // The order record is read even for an unknown order, so both take the same reads.
+    let probe: SellerId = seller_id.clone().unwrap_or_else(SellerId::placeholder);
+    let record = s.ledger.get_order(&probe, order_key.as_ref().map(|o| o.as_str()).unwrap_or("-")).await?;
+    let matches = record
+        .as_ref()
+        .and_then(|r| r.buyer_email_hash.as_deref())
+        .is_some_and(|recorded| crate::crypto::same_hash(recorded, &given));
+    let (Some(seller_id), true) = (seller_id, matches) else {
         return Err(PortalError::BuyerRefused);
     };
     let record = seller(s, &seller_id).await.map_err(|_| PortalError::BuyerRefused)?;
-    if !record.is_active() {
+    if !record.is_active() || record.credentials.is_none() {
         return Err(PortalError::BuyerRefused);
     }
     let now = s.clock.now();
-    let today: Vec<BuyerRequestRecord> = s.ledger.requests_for_order(&seller_id, order_id).await?;
-    if today.iter().filter(|r| now - r.received_at < time::Duration::days(1)).count() >= REQUESTS_PER_ORDER_PER_DAY {
-        return Err(PortalError::RateLimited);
+    let day = crate::model::day_key(now);
+    let subject = format!("request:{order_id}");
+    let slot = s
+        .ledger
+        .take_slot(&seller_id, &subject, &day, s.settings.buyer_requests_per_day, now, now + REQUEST_LEASE)
+        .await?;
+    match slot {
+        RequestSlot::LimitReached => return Err(PortalError::RateLimited),
+        RequestSlot::Busy => {
+            return Err(PortalError::Conflict("a request for this order is already being handled; try again later".into()));
+        }
+        RequestSlot::Taken => {}
     }
+    let outcome = handle_buyer_request(s, &seller_id, &record, order_id, email, billing, now).await;
+    if let Err(e) = s.ledger.free_slot(&seller_id, &subject, &day).await {
+        // The lease runs out by itself; the request's own outcome stands.
+        tracing::warn!(seller = %seller_id, error = %e, "could not free a buyer request slot");
+    }
+    outcome
+}
+
+/// A buyer request that holds its order's slot.
+async fn handle_buyer_request(
+    s: &Services,
+    seller_id: &SellerId,
+    record: &SellerRecord,
+    order_id: &str,
+    email: &str,
+    billing: BuyerBillingData,
+    now: OffsetDateTime,
+) -> Result<BuyerRequestOutcome, PortalError> {
+    let seller_id = seller_id.clone();
     let sealed = record.credentials.as_ref().ok_or(PortalError::BuyerRefused)?;
     let creds = open_credentials(s.secrets.as_ref(), sealed).await?;
     let order =

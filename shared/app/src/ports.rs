@@ -48,12 +48,14 @@ pub trait Ledger: Send + Sync {
     async fn delete_seller(&self, id: &SellerId) -> Result<u64, LedgerError>;
 
     async fn get_order(&self, seller: &SellerId, order_id: &str) -> Result<Option<OrderRecord>, LedgerError>;
-    /// Records that an order was refused, unless it already has an invoice.
+    /// Records that an order was refused, unless it already has an invoice. `email_hash`: the
+    /// keyed hash of the order's buyer e-mail, kept for buyer requests.
     async fn record_skip(
         &self,
         seller: &SellerId,
         order_id: &str,
         refusal: &Refusal,
+        email_hash: Option<&str>,
         at: OffsetDateTime,
     ) -> Result<(), LedgerError>;
     /// Records a step of an issued order (stored, mailed, uploaded…). The order must be issued.
@@ -69,15 +71,18 @@ pub trait Ledger: Send + Sync {
     /// invoice, marks the order invoiced and adds one to the month's usage — all or nothing.
     /// A second issue for the same order fails with `AlreadyIssued`; no number is skipped or
     /// used twice, whatever runs at the same time.
+    /// `email_hash` is kept on the order record (see [`Ledger::record_skip`]).
     async fn issue(
         &self,
         seller: &SellerId,
         order_id: &str,
         draft: Draft,
+        email_hash: Option<&str>,
         at: OffsetDateTime,
     ) -> Result<Invoice, LedgerError>;
     /// A correction: credit note cancelling the order's invoice and a new invoice, in one
-    /// atomic write (the order then points to the new invoice; usage counts the new invoice).
+    /// atomic write (the order then points to the new invoice, keeping its buyer e-mail hash;
+    /// usage counts the new invoice).
     async fn issue_correction(
         &self,
         seller: &SellerId,
@@ -119,11 +124,38 @@ pub trait Ledger: Send + Sync {
     async fn pending_imports(&self) -> Result<Vec<(SellerId, ImportRecord)>, LedgerError>;
 
     async fn put_request(&self, seller: &SellerId, request: &BuyerRequestRecord) -> Result<(), LedgerError>;
+    /// **Limited actions, one at a time** (buyer requests per order, resends per invoice):
+    /// counts this attempt at `subject` (`request:{order}`) in its day (`2026-11-21`), then,
+    /// when the day's count is within `limit`, takes the subject's slot until `until` unless
+    /// another attempt holds it — a conditional write on DynamoDB, one transaction on SQLite.
+    /// Of simultaneous attempts exactly one gets `Taken`.
+    async fn take_slot(
+        &self,
+        seller: &SellerId,
+        subject: &str,
+        day: &str,
+        limit: u32,
+        at: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<RequestSlot, LedgerError>;
+    /// Frees the slot taken by [`Ledger::take_slot`].
+    async fn free_slot(&self, seller: &SellerId, subject: &str, day: &str) -> Result<(), LedgerError>;
     async fn requests_for_order(
         &self,
         seller: &SellerId,
         order_id: &str,
     ) -> Result<Vec<BuyerRequestRecord>, LedgerError>;
+}
+
+/// What [`Ledger::take_slot`] decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestSlot {
+    /// This request is the one handled; free the slot when done.
+    Taken,
+    /// Another request for the order is being handled.
+    Busy,
+    /// The order's requests of the day are used up (this attempt counted all the same).
+    LimitReached,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -52,3 +52,9 @@ pub fn import(id: &str) -> String {
 pub fn request(order_id: &str, id: &str) -> String {
     format!("REQUEST#{order_id}#{id}")
 }
+
+/// The day's attempts at something limited (`request:{order}`, `resend:{number}`) and the
+/// slot that lets one of them run at a time.
+pub fn slot(subject: &str, day: &str) -> String {
+    format!("SLOT#{subject}#{day}")
+}

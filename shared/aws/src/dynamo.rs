@@ -19,7 +19,7 @@ use marketbill_app::model::{
     BuyerRequestRecord, ImportRecord, InvoicePage, InvoiceQuery, InvoiceRecord, OrderRecord, RunRecord, SellerId,
     SellerRecord, SellerStatus, StoredObject, invoice_matches, month_key,
 };
-use marketbill_app::ports::{Ledger, LedgerError};
+use marketbill_app::ports::{Ledger, LedgerError, RequestSlot};
 use marketbill_app::table;
 use marketbill_domain::{DocumentKind, Draft, Invoice, InvoiceNumber, Refusal, Series};
 use serde::Serialize;
@@ -374,6 +374,7 @@ struct IssueBuild {
     seller: SellerId,
     order_id: String,
     draft: Draft,
+    email_hash: Option<String>,
     at: OffsetDateTime,
 }
 
@@ -389,13 +390,15 @@ fn numbered(draft: &Draft, counter: u64) -> Result<Invoice, LedgerError> {
 impl AsyncBuild<Invoice> for IssueBuild {
     async fn build(&mut self, l: &DynamoLedger) -> Result<(Vec<TransactWriteItem>, usize, Invoice), LedgerError> {
         let pk = table::pk(&self.seller);
-        if let Some(number) = l.order_number(&self.seller, &self.order_id).await? {
-            return Err(LedgerError::AlreadyIssued { order_id: self.order_id.clone(), number });
+        let existing = l.get_order(&self.seller, &self.order_id).await?;
+        if let Some(number) = existing.as_ref().and_then(|e| e.number.clone()) {
+            return Err(LedgerError::AlreadyIssued { order_id: self.order_id.clone(), number: number.to_string() });
         }
+        let hash = self.email_hash.clone().or_else(|| existing.and_then(|e| e.buyer_email_hash));
         let current = l.series_counter(&self.seller, &self.draft.series).await?;
         let invoice = numbered(&self.draft, current + 1)?;
         let record = InvoiceRecord::new(&self.seller, &self.order_id, invoice.clone(), self.at);
-        let order = OrderRecord::issued(&self.order_id, &invoice.number, self.at);
+        let order = OrderRecord::issued(&self.order_id, &invoice.number, self.at).with_buyer(hash.as_deref());
         let items = vec![
             DynamoLedger::series_update(&pk, &self.draft.series, current, &l.table)?,
             DynamoLedger::invoice_put(&pk, &record, &l.table)?,
@@ -436,9 +439,11 @@ impl AsyncBuild<(Invoice, Invoice)> for CorrectionBuild {
         l: &DynamoLedger,
     ) -> Result<(Vec<TransactWriteItem>, usize, (Invoice, Invoice)), LedgerError> {
         let pk = table::pk(&self.seller);
-        let current_number = l
-            .order_number(&self.seller, &self.order_id)
-            .await?
+        let existing = l.get_order(&self.seller, &self.order_id).await?;
+        let hash = existing.as_ref().and_then(|e| e.buyer_email_hash.clone());
+        let current_number = existing
+            .and_then(|e| e.number)
+            .map(|n| n.to_string())
             .ok_or_else(|| LedgerError::NotIssued { order_id: self.order_id.clone() })?;
         if let DocumentKind::CreditNote { corrects } = &self.credit.kind
             && corrects.number.as_str() != current_number
@@ -456,7 +461,7 @@ impl AsyncBuild<(Invoice, Invoice)> for CorrectionBuild {
         let cn = numbered(&self.credit, cn_counter + 1)?;
         let inv = numbered(&self.replacement, inv_counter + 1)?;
         let rec = |invoice: &Invoice| InvoiceRecord::new(&self.seller, &self.order_id, invoice.clone(), self.at);
-        let order = OrderRecord::issued(&self.order_id, &inv.number, self.at);
+        let order = OrderRecord::issued(&self.order_id, &inv.number, self.at).with_buyer(hash.as_deref());
         let items = vec![
             DynamoLedger::series_update(&pk, &self.credit.series, cn_counter, &l.table)?,
             DynamoLedger::series_update(&pk, &self.replacement.series, inv_counter, &l.table)?,
@@ -554,9 +559,10 @@ impl Ledger for DynamoLedger {
         seller: &SellerId,
         order_id: &str,
         refusal: &Refusal,
+        email_hash: Option<&str>,
         at: OffsetDateTime,
     ) -> Result<(), LedgerError> {
-        let record = OrderRecord::skipped(order_id, refusal.clone(), at);
+        let record = OrderRecord::skipped(order_id, refusal.clone(), at).with_buyer(email_hash);
         let mut item = key(&table::pk(seller), &table::order(order_id));
         item.insert("data".into(), s(to_json(&record)?));
         item.insert("GSI2PK".into(), s(table::order(order_id)));
@@ -628,10 +634,17 @@ impl Ledger for DynamoLedger {
         seller: &SellerId,
         order_id: &str,
         draft: Draft,
+        email_hash: Option<&str>,
         at: OffsetDateTime,
     ) -> Result<Invoice, LedgerError> {
         let series = draft.series.key();
-        let build = IssueBuild { seller: seller.clone(), order_id: order_id.to_owned(), draft, at };
+        let build = IssueBuild {
+            seller: seller.clone(),
+            order_id: order_id.to_owned(),
+            draft,
+            email_hash: email_hash.map(str::to_owned),
+            at,
+        };
         self.transact(&series, build).await
     }
 
@@ -823,5 +836,65 @@ impl Ledger for DynamoLedger {
     ) -> Result<Vec<BuyerRequestRecord>, LedgerError> {
         let items = self.query_prefix(&table::pk(seller), &table::request(order_id, ""), false, None).await?;
         items.iter().map(|i| data("request", i)).collect()
+    }
+
+    async fn take_slot(
+        &self,
+        seller: &SellerId,
+        subject: &str,
+        day: &str,
+        limit: u32,
+        at: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<RequestSlot, LedgerError> {
+        let item_key = key(&table::pk(seller), &table::slot(subject, day));
+        // Every attempt counts (an atomic counter)…
+        let counted = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(item_key.clone()))
+            .update_expression("ADD n :one")
+            .expression_attribute_values(":one", n(1))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let count = counted.attributes().map(|a| number_of(a, "n")).unwrap_or(u64::MAX);
+        if count > u64::from(limit) {
+            return Ok(RequestSlot::LimitReached);
+        }
+        // …and one conditional write takes the slot: of simultaneous requests, one succeeds.
+        let taken = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(item_key))
+            .update_expression("SET busyUntil = :until")
+            .condition_expression("attribute_not_exists(busyUntil) OR busyUntil <= :now")
+            .expression_attribute_values(":until", AttributeValue::N(until.unix_timestamp().to_string()))
+            .expression_attribute_values(":now", AttributeValue::N(at.unix_timestamp().to_string()))
+            .send()
+            .await;
+        match taken {
+            Ok(_) => Ok(RequestSlot::Taken),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
+                Ok(RequestSlot::Busy)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn free_slot(&self, seller: &SellerId, subject: &str, day: &str) -> Result<(), LedgerError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(&table::pk(seller), &table::slot(subject, day))))
+            .update_expression("SET busyUntil = :zero")
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 }

@@ -10,7 +10,7 @@ use marketbill_app::model::{
     BuyerRequestRecord, ImportRecord, InvoicePage, InvoiceQuery, InvoiceRecord, OrderRecord, RunRecord, SellerId,
     SellerRecord, SellerStatus, StoredObject, month_key,
 };
-use marketbill_app::ports::{Ledger, LedgerError};
+use marketbill_app::ports::{Ledger, LedgerError, RequestSlot};
 use marketbill_app::table;
 use marketbill_domain::{Draft, Invoice, InvoiceNumber, Refusal, Series};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
@@ -265,10 +265,11 @@ impl Ledger for SqliteLedger {
         seller: &SellerId,
         order_id: &str,
         refusal: &Refusal,
+        email_hash: Option<&str>,
         at: OffsetDateTime,
     ) -> Result<(), LedgerError> {
         let pk = table::pk(seller);
-        let record = OrderRecord::skipped(order_id, refusal.clone(), at);
+        let record = OrderRecord::skipped(order_id, refusal.clone(), at).with_buyer(email_hash);
         self.with(move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
             let existing: Option<OrderRecord> =
@@ -344,20 +345,23 @@ impl Ledger for SqliteLedger {
         seller: &SellerId,
         order_id: &str,
         draft: Draft,
+        email_hash: Option<&str>,
         at: OffsetDateTime,
     ) -> Result<Invoice, LedgerError> {
         let seller = seller.clone();
         let order_id = order_id.to_owned();
+        let email_hash = email_hash.map(str::to_owned);
         self.with(move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
             let pk = table::pk(&seller);
             let existing: Option<OrderRecord> =
                 get_data(&tx, &pk, &table::order(&order_id))?.map(|d| from_json("order", &d)).transpose()?;
-            if let Some(number) = existing.and_then(|e| e.number) {
+            if let Some(number) = existing.as_ref().and_then(|e| e.number.clone()) {
                 return Err(LedgerError::AlreadyIssued { order_id, number: number.to_string() });
             }
+            let hash = email_hash.or_else(|| existing.and_then(|e| e.buyer_email_hash));
             let invoice = number_draft(&tx, &seller, &order_id, draft, at, true)?;
-            put_order(&tx, &pk, &OrderRecord::issued(&order_id, &invoice.number, at))?;
+            put_order(&tx, &pk, &OrderRecord::issued(&order_id, &invoice.number, at).with_buyer(hash.as_deref()))?;
             tx.commit().map_err(unavailable)?;
             Ok(invoice)
         })
@@ -379,6 +383,7 @@ impl Ledger for SqliteLedger {
             let pk = table::pk(&seller);
             let existing: Option<OrderRecord> =
                 get_data(&tx, &pk, &table::order(&order_id))?.map(|d| from_json("order", &d)).transpose()?;
+            let hash = existing.as_ref().and_then(|e| e.buyer_email_hash.clone());
             let current =
                 existing.and_then(|e| e.number).ok_or_else(|| LedgerError::NotIssued { order_id: order_id.clone() })?;
             // The credit note must cancel the invoice the order has now, not an older one.
@@ -391,7 +396,7 @@ impl Ledger for SqliteLedger {
             }
             let cn = number_draft(&tx, &seller, &order_id, credit_note, at, false)?;
             let inv = number_draft(&tx, &seller, &order_id, replacement, at, true)?;
-            put_order(&tx, &pk, &OrderRecord::issued(&order_id, &inv.number, at))?;
+            put_order(&tx, &pk, &OrderRecord::issued(&order_id, &inv.number, at).with_buyer(hash.as_deref()))?;
             tx.commit().map_err(unavailable)?;
             Ok((cn, inv))
         })
@@ -594,6 +599,62 @@ impl Ledger for SqliteLedger {
                 .map_err(unavailable)?;
             let rows = stmt.query_map(params![pk, from, to], |r| r.get::<_, String>(0)).map_err(unavailable)?;
             rows.map(|d| from_json("request", &d.map_err(unavailable)?)).collect()
+        })
+        .await
+    }
+
+    async fn take_slot(
+        &self,
+        seller: &SellerId,
+        subject: &str,
+        day: &str,
+        limit: u32,
+        at: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<RequestSlot, LedgerError> {
+        let (pk, sk) = (table::pk(seller), table::slot(subject, day));
+        let (now, until) = (at.unix_timestamp(), until.unix_timestamp());
+        self.with(move |c| {
+            // One immediate transaction: the count and the slot move together.
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+            let (count, busy_until): (i64, i64) = row(
+                &tx,
+                "SELECT COALESCE(n, 0), CAST(COALESCE(json_extract(data, '$.busyUntil'), 0) AS INTEGER)
+                 FROM items WHERE pk = ?1 AND sk = ?2",
+                params![pk, sk],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(unavailable)?
+            .unwrap_or((0, 0));
+            let count = count.saturating_add(1);
+            let slot = if count > i64::from(limit) {
+                RequestSlot::LimitReached
+            } else if busy_until > now {
+                RequestSlot::Busy
+            } else {
+                RequestSlot::Taken
+            };
+            let busy = if slot == RequestSlot::Taken { until } else { busy_until };
+            exec(
+                &tx,
+                "INSERT INTO items (pk, sk, data, n) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (pk, sk) DO UPDATE SET data = excluded.data, n = excluded.n",
+                params![pk, sk, serde_json::json!({ "busyUntil": busy }).to_string(), count],
+            )
+            .map_err(unavailable)?;
+            tx.commit().map_err(unavailable)?;
+            Ok(slot)
+        })
+        .await
+    }
+
+    async fn free_slot(&self, seller: &SellerId, subject: &str, day: &str) -> Result<(), LedgerError> {
+        let (pk, sk) = (table::pk(seller), table::slot(subject, day));
+        self.with(move |c| {
+            exec(c, "UPDATE items SET data = '{\"busyUntil\":0}' WHERE pk = ?1 AND sk = ?2", params![pk, sk])
+                .map_err(unavailable)?;
+            Ok(())
         })
         .await
     }

@@ -12,7 +12,7 @@ use marketbill_app::model::{
     BuyerRequestRecord, ImportRecord, InvoicePage, InvoiceQuery, InvoiceRecord, OrderRecord, RunRecord, SellerId,
     SellerRecord, StoredObject,
 };
-use marketbill_app::ports::{
+use marketbill_app::ports::{RequestSlot, 
     DocumentStore, Ledger, LedgerError, MailError, Mailer, OutgoingMail, PresignedLink, StoreError,
 };
 use marketbill_domain::{Draft, Invoice, InvoiceNumber, Refusal, Series};
@@ -135,9 +135,10 @@ impl Ledger for FaultyLedger {
         seller: &SellerId,
         order_id: &str,
         refusal: &Refusal,
+        email_hash: Option<&str>,
         at: OffsetDateTime,
     ) -> Result<(), LedgerError> {
-        pass!(self, self.inner.record_skip(seller, order_id, refusal, at))
+        pass!(self, self.inner.record_skip(seller, order_id, refusal, email_hash, at))
     }
     async fn update_order(&self, seller: &SellerId, record: &OrderRecord) -> Result<(), LedgerError> {
         self.faults.before(Op::UpdateOrder).map_err(lerr)?;
@@ -159,10 +160,11 @@ impl Ledger for FaultyLedger {
         seller: &SellerId,
         order_id: &str,
         draft: Draft,
+        email_hash: Option<&str>,
         at: OffsetDateTime,
     ) -> Result<Invoice, LedgerError> {
         self.faults.before(Op::Issue).map_err(lerr)?;
-        let inv = self.inner.issue(seller, order_id, draft, at).await?;
+        let inv = self.inner.issue(seller, order_id, draft, email_hash, at).await?;
         self.faults.after(Op::Issue);
         Ok(inv)
     }
@@ -231,6 +233,20 @@ impl Ledger for FaultyLedger {
         order_id: &str,
     ) -> Result<Vec<BuyerRequestRecord>, LedgerError> {
         pass!(self, self.inner.requests_for_order(seller, order_id))
+    }
+    async fn take_slot(
+        &self,
+        seller: &SellerId,
+        subject: &str,
+        day: &str,
+        limit: u32,
+        at: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<RequestSlot, LedgerError> {
+        pass!(self, self.inner.take_slot(seller, subject, day, limit, at, until))
+    }
+    async fn free_slot(&self, seller: &SellerId, subject: &str, day: &str) -> Result<(), LedgerError> {
+        pass!(self, self.inner.free_slot(seller, subject, day))
     }
 }
 
