@@ -251,6 +251,7 @@ pub fn function_env(names: &FunctionEnv) -> Vec<(String, String)> {
         ("QUEUE_URL".into(), names.queue_url.clone()),
         ("KMS_KEY_ID".into(), names.key_id.clone()),
         ("SENDER_ADDRESS".into(), "factures@marketbill.example".into()),
+        ("BUYER_EMAIL_KEY".into(), "a-benchmark-key-of-at-least-thirty-two-characters".into()),
         ("OCTOPIA_API_BASE".into(), names.api_base.clone()),
         ("OCTOPIA_AUTH_BASE".into(), names.auth_base.clone()),
         ("AWS_ENDPOINT_URL".into(), names.aws_endpoint.clone()),

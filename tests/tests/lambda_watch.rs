@@ -93,6 +93,7 @@ async fn function_binaries_answer_a_scheduled_event_and_an_http_api_event() {
         ("QUEUE_URL", queue_url.as_str()),
         ("KMS_KEY_ID", key_id.as_str()),
         ("SENDER_ADDRESS", sender),
+        ("BUYER_EMAIL_KEY", "a-test-key-of-at-least-thirty-two-characters"),
         ("OCTOPIA_API_BASE", &sim.api_base()),
         ("OCTOPIA_AUTH_BASE", &sim.auth_base()),
         ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),

@@ -53,6 +53,7 @@ fn the_functions_get_every_setting_they_read() {
         "QUEUE_URL",
         "KMS_KEY_ID",
         "SENDER_ADDRESS",
+        "BUYER_EMAIL_KEY",
         "OCTOPIA_API_BASE",
         "OCTOPIA_AUTH_BASE",
     ] {

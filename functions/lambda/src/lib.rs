@@ -25,6 +25,8 @@ pub struct Config {
     pub queue_url: String,
     pub kms_key_id: String,
     pub sender: String,
+    /// The key of the buyer e-mail hashes (at least 32 characters).
+    pub buyer_email_key: Vec<u8>,
     pub configuration_set: Option<String>,
     pub octopia_api_base: String,
     pub octopia_auth_base: String,
@@ -55,6 +57,13 @@ impl Config {
             kms_key_id: var("KMS_KEY_ID")?,
             sender: marketbill_domain::email::parse_address(&var("SENDER_ADDRESS")?)
                 .map_err(|e| ConfigError::Invalid("SENDER_ADDRESS", e.to_string()))?,
+            buyer_email_key: {
+                let key = var("BUYER_EMAIL_KEY")?;
+                if key.len() < 32 {
+                    return Err(ConfigError::Invalid("BUYER_EMAIL_KEY", "must be at least 32 characters".into()));
+                }
+                key.into_bytes()
+            },
             configuration_set: optional("SES_CONFIGURATION_SET"),
             octopia_api_base: optional("OCTOPIA_API_BASE")
                 .unwrap_or_else(|| "https://api.octopia-io.net/seller/v2".into()),
@@ -77,7 +86,11 @@ pub async fn aws_services(c: &Config) -> Result<Services, ConfigError> {
         secrets: Arc::new(KmsSecretBox::new(clients.kms.clone(), &c.kms_key_id)),
         marketplace: Arc::new(OctopiaMarketplace::new(Arc::new(client))),
         clock: Arc::new(SystemClock),
-        settings: Settings { sender: c.sender.clone(), ..Settings::default() },
+        settings: Settings {
+            sender: c.sender.clone(),
+            buyer_email_key: c.buyer_email_key.clone(),
+            ..Settings::default()
+        },
     })
 }
 

@@ -48,8 +48,10 @@ impl Embedded {
         })
     }
 
-    /// The use cases' services over these adapters, with the system clock.
-    pub fn services(&self, marketplace: Arc<dyn Marketplace>, settings: Settings) -> Services {
+    /// The use cases' services over these adapters, with the system clock. The buyer e-mail
+    /// hash key is the data folder's own (derived from its master key).
+    pub fn services(&self, marketplace: Arc<dyn Marketplace>, mut settings: Settings) -> Services {
+        settings.buyer_email_key = self.secrets.derive_key("buyer-email-hash");
         Services {
             ledger: self.ledger.clone(),
             store: self.store.clone(),

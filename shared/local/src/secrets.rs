@@ -40,6 +40,12 @@ impl KeyFileSecretBox {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// A key for another purpose (`label`), derived from the master key (HMAC-SHA256), so the
+    /// data folder needs no second secret file.
+    pub fn derive_key(&self, label: &str) -> Vec<u8> {
+        crate::private::derive(&self.master, label)
+    }
 }
 
 #[cfg(unix)]
