@@ -31,7 +31,7 @@ fn adapters(name: &str, faults: Option<Arc<Faults>>) -> (Subject, Arc<dyn Outbox
     let ledger: Arc<dyn marketbill_app::ports::Ledger> =
         Arc::new(SqliteLedger::open(&dir.join("ledger.sqlite")).unwrap());
     let store: Arc<dyn marketbill_app::ports::DocumentStore> =
-        Arc::new(FolderStore::new(&dir.join("documents")).unwrap());
+        Arc::new(FolderStore::new(&dir.join("documents"), b"pipeline-link-key").unwrap());
     let mailer: Arc<dyn marketbill_app::ports::Mailer> = outbox.clone();
     let (ledger, store, mailer) = match faults {
         Some(f) => (

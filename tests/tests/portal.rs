@@ -36,7 +36,11 @@ async fn local_world(name: &str, shipped: usize) -> (World, PathBuf) {
     let outbox = Arc::new(OutboxMailer::new(&dir.join("outbox")).unwrap());
     let subject = Subject {
         ledger: Arc::new(SqliteLedger::open(&dir.join("ledger.sqlite")).unwrap()),
-        store: Arc::new(FolderStore::new(&dir.join("documents")).unwrap()),
+        store: {
+            let store = Arc::new(FolderStore::new(&dir.join("documents"), b"portal-link-key").unwrap());
+            store.serve_links_at("http://127.0.0.1:9/files");
+            store
+        },
         mailer: outbox.clone(),
         queue: Arc::new(ChannelQueue::new(Duration::from_secs(30))),
         secrets: Arc::new(KeyFileSecretBox::open(&dir.join("master.key")).unwrap()),
@@ -108,7 +112,7 @@ async fn the_profile_is_validated_by_field_and_credentials_are_checked_and_seale
 
 #[tokio::test]
 async fn invoices_links_exports_usage_problems_and_resend() {
-    let (w, _) = local_world("seller-views", 10).await;
+    let (w, dir) = local_world("seller-views", 10).await;
     cycle(&w).await;
     let id = &w.sellers[0].0;
     let page = portal::list_invoices(&w.services, id, &InvoiceQuery { limit: 3, ..Default::default() }).await.unwrap();
@@ -117,13 +121,14 @@ async fn invoices_links_exports_usage_problems_and_resend() {
     let number = page.items[0].invoice.number.clone();
     let links = portal::invoice(&w.services, id, &number).await.unwrap();
     let pdf_url = links.pdf.unwrap().url;
-    let pdf = std::fs::read(url_path(&pdf_url)).unwrap();
+    assert!(pdf_url.starts_with("http://127.0.0.1:9/files/sellers/"), "{pdf_url}");
+    let pdf = fetch_link(&dir, &pdf_url).unwrap();
     assert!(pdf.starts_with(b"%PDF-1.7"));
 
     let today = w.services.clock.now().date();
     let (zip_link, files) = portal::export(&w.services, id, today - time::Duration::days(1), today).await.unwrap();
     assert_eq!(files, 20, "10 invoices, PDF and XML");
-    let zip = std::fs::read(url_path(&zip_link.url)).unwrap();
+    let zip = fetch_link(&dir, &zip_link.url).unwrap();
     let archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
     assert_eq!(archive.len(), 20);
     assert!(matches!(
@@ -147,8 +152,15 @@ async fn invoices_links_exports_usage_problems_and_resend() {
     ));
 }
 
-fn url_path(url: &str) -> PathBuf {
-    url::Url::parse(url).unwrap().to_file_path().unwrap()
+/// What `marketbill serve` answers for a download link of this world's store.
+fn fetch_link(dir: &std::path::Path, url: &str) -> Result<Vec<u8>, marketbill_local::LinkError> {
+    let store = FolderStore::new(&dir.join("documents"), b"portal-link-key").unwrap();
+    let (key, expires, sig) = FolderStore::parse_link(url).ok_or(marketbill_local::LinkError::Invalid)?;
+    store.open_link(&key, expires, &sig, w_now())
+}
+
+fn w_now() -> time::OffsetDateTime {
+    time::OffsetDateTime::now_utc()
 }
 
 #[tokio::test]

@@ -38,12 +38,13 @@ impl Embedded {
     pub fn open(dir: &Path) -> Result<Embedded, OpenError> {
         crate::private::create_dir(dir).map_err(|e| OpenError::Folder(dir.to_owned(), e.to_string()))?;
         let root = dir.canonicalize().map_err(|e| OpenError::Folder(dir.to_owned(), e.to_string()))?;
+        let secrets = KeyFileSecretBox::open(&root.join("master.key"))?;
         Ok(Embedded {
             ledger: Arc::new(SqliteLedger::open(&root.join("ledger.sqlite"))?),
-            store: Arc::new(FolderStore::new(&root.join("documents"))?),
+            store: Arc::new(FolderStore::new(&root.join("documents"), &secrets.derive_key("download-links"))?),
             outbox: Arc::new(OutboxMailer::new(&root.join("outbox"))?),
             queue: Arc::new(ChannelQueue::new(Duration::from_secs(900))),
-            secrets: Arc::new(KeyFileSecretBox::open(&root.join("master.key"))?),
+            secrets: Arc::new(secrets),
             root,
         })
     }

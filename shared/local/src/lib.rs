@@ -17,4 +17,4 @@ pub use ledger::SqliteLedger;
 pub use mailer::OutboxMailer;
 pub use queue::ChannelQueue;
 pub use secrets::KeyFileSecretBox;
-pub use store::FolderStore;
+pub use store::{FolderStore, LinkError};

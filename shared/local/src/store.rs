@@ -1,6 +1,11 @@
-//! Documents in a folder: the key is the relative path. Links are `file://` URLs.
+//! Documents in a folder: the key is the relative path. Download links are signed, expiring
+//! URLs (HMAC-SHA256 over the key and the expiry, like an S3 presigned URL) that
+//! `marketbill serve` answers under `/files/…`: no `file://` path, nothing of the server's
+//! folders, and useless once expired or for any other document.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -9,9 +14,26 @@ use marketbill_app::ports::{DocumentStore, PresignedLink, StoreError, check_key}
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct FolderStore {
     root: PathBuf,
+    /// The key that signs download links.
+    link_key: Vec<u8>,
+    /// Where links point (`http://127.0.0.1:8080/files`), set by the server that answers them.
+    link_base: OnceLock<String>,
+}
+
+/// Why a download link was refused. One answer to the outside for all of them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LinkError {
+    #[error("the link has expired")]
+    Expired,
+    #[error("the link is not valid")]
+    Invalid,
+    #[error("the document no longer exists")]
+    Gone,
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 fn io(e: std::io::Error) -> StoreError {
@@ -19,9 +41,53 @@ fn io(e: std::io::Error) -> StoreError {
 }
 
 impl FolderStore {
-    pub fn new(root: &Path) -> Result<FolderStore, StoreError> {
+    /// A store in `root`, signing its links with `link_key`.
+    pub fn new(root: &Path, link_key: &[u8]) -> Result<FolderStore, StoreError> {
         crate::private::create_dir(root).map_err(io)?;
-        Ok(FolderStore { root: root.canonicalize().map_err(io)? })
+        Ok(FolderStore { root: root.canonicalize().map_err(io)?, link_key: link_key.to_vec(), link_base: OnceLock::new() })
+    }
+
+    /// Says where links are answered (once; later calls keep the first base).
+    pub fn serve_links_at(&self, base: &str) {
+        let _ = self.link_base.set(base.trim_end_matches('/').to_owned());
+    }
+
+    fn link_signature(&self, key: &str, expires: i64) -> String {
+        hex::encode(crate::private::derive(&self.link_key, &format!("{key}\n{expires}")))
+    }
+
+    /// The document a link names, if its signature holds and it has not expired.
+    pub fn open_link(&self, key: &str, expires: i64, signature: &str, now: OffsetDateTime) -> Result<Vec<u8>, LinkError> {
+        check_key(key).map_err(|_| LinkError::Invalid)?;
+        let expected = self.link_signature(key, expires);
+        if !marketbill_app::crypto::same_hash(&expected, signature) {
+            return Err(LinkError::Invalid);
+        }
+        if expires <= now.unix_timestamp() {
+            return Err(LinkError::Expired);
+        }
+        let path = self.path_of(key)?;
+        match std::fs::read(&path) {
+            Ok(b) => Ok(b),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(LinkError::Gone),
+            Err(e) => Err(io(e).into()),
+        }
+    }
+
+    /// A link URL as [`DocumentStore::presign_get`] makes it, read back: `(key, expires, sig)`.
+    pub fn parse_link(url: &str) -> Option<(String, i64, String)> {
+        let parsed = url::Url::parse(url).ok()?;
+        let key = parsed.path().split_once("/files/")?.1.to_owned();
+        let mut expires = None;
+        let mut sig = None;
+        for (k, v) in parsed.query_pairs() {
+            match k.as_ref() {
+                "expires" => expires = v.parse().ok(),
+                "sig" => sig = Some(v.into_owned()),
+                _ => {}
+            }
+        }
+        Some((key, expires?, sig?))
     }
 
     pub fn path_of(&self, key: &str) -> Result<PathBuf, StoreError> {
@@ -54,8 +120,16 @@ impl DocumentStore for FolderStore {
         if let Some(parent) = path.parent() {
             crate::private::create_dir(parent).map_err(io)?;
         }
-        // Write then rename: a reader never sees half a document.
-        let tmp = path.with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or("")));
+        // Write then rename: a reader never sees half a document. The temporary name is unique
+        // to this write, so simultaneous writes of one key never collide.
+        static WRITES: AtomicU64 = AtomicU64::new(0);
+        let unique = format!(
+            "{}.{}-{}.tmp",
+            path.extension().and_then(|e| e.to_str()).unwrap_or(""),
+            std::process::id(),
+            WRITES.fetch_add(1, Ordering::Relaxed)
+        );
+        let tmp = path.with_extension(unique);
         crate::private::write_file(&tmp, bytes).map_err(io)?;
         std::fs::rename(&tmp, &path).map_err(io)?;
         Ok(StoredObject { key: key.to_owned(), sha256: hex::encode(Sha256::digest(bytes)), size: bytes.len() as u64 })
@@ -103,8 +177,69 @@ impl DocumentStore for FolderStore {
     }
 
     async fn presign_get(&self, key: &str, expires_in: Duration) -> Result<PresignedLink, StoreError> {
-        let path = self.path_of(key)?;
-        let url = url::Url::from_file_path(&path).map_err(|_| StoreError::InvalidKey(key.to_owned()))?;
-        Ok(PresignedLink { url: url.to_string(), expires_at: OffsetDateTime::now_utc() + expires_in })
+        check_key(key)?;
+        let base = self
+            .link_base
+            .get()
+            .ok_or_else(|| StoreError::Unavailable("download links are served by `marketbill serve`".into()))?;
+        let expires_at = OffsetDateTime::now_utc() + expires_in;
+        let expires = expires_at.unix_timestamp();
+        let sig = self.link_signature(key, expires);
+        Ok(PresignedLink { url: format!("{base}/{key}?expires={expires}&sig={sig}"), expires_at })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(name: &str) -> FolderStore {
+        let dir = std::env::temp_dir().join(format!("marketbill-store-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let s = FolderStore::new(&dir, b"link-key").unwrap();
+        s.serve_links_at("http://127.0.0.1:8080/files/");
+        s
+    }
+
+    #[tokio::test]
+    async fn links_are_signed_expiring_urls_without_server_paths() {
+        let s = store("links");
+        s.put("sellers/a/invoices/2026/F2026-000001.pdf", b"%PDF a", "application/pdf").await.unwrap();
+        s.put("sellers/b/invoices/2026/F2026-000001.pdf", b"%PDF b", "application/pdf").await.unwrap();
+        let link = s.presign_get("sellers/a/invoices/2026/F2026-000001.pdf", Duration::from_secs(300)).await.unwrap();
+        assert!(link.url.starts_with("http://127.0.0.1:8080/files/sellers/a/"), "{}", link.url);
+        assert!(!link.url.contains(s.root.to_str().unwrap()) && !link.url.starts_with("file:"));
+        let (key, expires, sig) = FolderStore::parse_link(&link.url).unwrap();
+        let now = OffsetDateTime::now_utc();
+        assert_eq!(s.open_link(&key, expires, &sig, now).unwrap(), b"%PDF a");
+        // After expiry, for another seller's document, with another expiry or another key: refused.
+        assert_eq!(s.open_link(&key, expires, &sig, now + time::Duration::minutes(6)), Err(LinkError::Expired));
+        assert_eq!(s.open_link("sellers/b/invoices/2026/F2026-000001.pdf", expires, &sig, now), Err(LinkError::Invalid));
+        assert_eq!(s.open_link(&key, expires + 3600, &sig, now), Err(LinkError::Invalid));
+        assert_eq!(s.open_link("../../etc/passwd", expires, &sig, now), Err(LinkError::Invalid));
+        let other = FolderStore::new(&s.root, b"another key").unwrap();
+        assert_eq!(other.open_link(&key, expires, &sig, now), Err(LinkError::Invalid));
+    }
+
+    #[tokio::test]
+    async fn without_a_link_server_there_is_no_link() {
+        let dir = std::env::temp_dir().join(format!("marketbill-store-nolinks-{}", std::process::id()));
+        let s = FolderStore::new(&dir, b"k").unwrap();
+        assert!(s.presign_get("sellers/a/x.pdf", Duration::from_secs(60)).await.is_err());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn simultaneous_writes_of_one_key_never_collide() {
+        let s = std::sync::Arc::new(store("same-key"));
+        let writes: Vec<_> = (0..40)
+            .map(|i| {
+                let s = s.clone();
+                tokio::spawn(async move { s.put("exports/a/same.zip", format!("zip {i}").as_bytes(), "application/zip").await })
+            })
+            .collect();
+        for w in writes {
+            assert!(w.await.unwrap().is_ok());
+        }
+        assert_eq!(s.list("exports/").await.unwrap(), ["exports/a/same.zip"]);
     }
 }

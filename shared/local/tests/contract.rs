@@ -10,6 +10,7 @@ use marketbill_local::{ChannelQueue, FolderStore, KeyFileSecretBox, OutboxMailer
 
 struct Local {
     subject: Subject,
+    store: Arc<FolderStore>,
     outbox: Arc<OutboxMailer>,
     ledger: Arc<SqliteLedger>,
     db: PathBuf,
@@ -22,14 +23,16 @@ fn local(name: &str) -> Local {
     let db = dir.join("ledger.sqlite");
     let ledger = Arc::new(SqliteLedger::open(&db).unwrap());
     let outbox = Arc::new(OutboxMailer::new(&dir.join("outbox")).unwrap());
+    let store = Arc::new(FolderStore::new(&dir.join("documents"), b"contract-link-key").unwrap());
+    store.serve_links_at("http://127.0.0.1:9/files");
     let subject = Subject {
         ledger: ledger.clone(),
-        store: Arc::new(FolderStore::new(&dir.join("documents")).unwrap()),
+        store: store.clone(),
         mailer: outbox.clone(),
         queue: Arc::new(ChannelQueue::new(Duration::from_secs(30))),
         secrets: Arc::new(KeyFileSecretBox::open(&dir.join("master.key")).unwrap()),
     };
-    Local { subject, outbox, ledger, db }
+    Local { subject, store, outbox, ledger, db }
 }
 
 #[async_trait]
@@ -50,9 +53,9 @@ impl Probe for Local {
     }
 
     async fn fetch(&self, url: &str) -> Result<Vec<u8>, String> {
-        let path =
-            url::Url::parse(url).map_err(|e| e.to_string())?.to_file_path().map_err(|_| "not a file URL".to_owned())?;
-        std::fs::read(path).map_err(|e| e.to_string())
+        // What `marketbill serve` does with a `/files/…` request.
+        let (key, expires, sig) = FolderStore::parse_link(url).ok_or("not a download link")?;
+        self.store.open_link(&key, expires, &sig, time::OffsetDateTime::now_utc()).map_err(|e| e.to_string())
     }
 }
 
