@@ -13,6 +13,8 @@ use marketbill_local::Embedded;
 /// Where things go inside a data folder.
 pub struct Layout {
     pub root: PathBuf,
+    /// The document folder itself (its download links are answered by `serve`).
+    pub store: Arc<marketbill_local::FolderStore>,
 }
 
 impl Layout {
@@ -33,7 +35,7 @@ pub fn services(root: &Path, marketplace: Arc<dyn Marketplace>, sender: &str) ->
     let sender = sender.as_str();
     let embedded = Embedded::open(root).with_context(|| format!("opening the data folder {}", root.display()))?;
     let services = embedded.services(marketplace, Settings { sender: sender.to_owned(), ..Settings::default() });
-    Ok((services, Layout { root: embedded.root }))
+    Ok((services, Layout { root: embedded.root, store: embedded.store }))
 }
 
 /// One scheduled cycle on the embedded adapters: queue every active seller, run them, then

@@ -1,16 +1,56 @@
-//! `marketbill serve` and `marketbill token`: the portal API on 127.0.0.1 over the embedded
+//! `marketbill serve` and `marketbill token`: the portal on 127.0.0.1 over the embedded
 //! adapters, with tokens signed by a key kept in the data folder.
+//!
+//! The server is built to stay up in front of anyone on the machine:
+//! - a request must send its head within [`HEADER_TIMEOUT`] and its body within
+//!   [`BODY_TIMEOUT`], and is answered within [`REQUEST_TIMEOUT`];
+//! - at most [`MAX_CONNECTIONS`] connections are held; when all are taken, the oldest one
+//!   that is not in a request (still sending its head, or idle) makes room, so slow or idle
+//!   connections cannot keep others out;
+//! - the public buyer route is limited per client address ([`BUYER_REQUESTS_PER_MINUTE`]);
+//! - a defect in one request is that request's 500, never the server's end;
+//! - download links (`/files/…`) are signed and expire (see `FolderStore`).
 
+use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
+use axum::Router;
+use axum::extract::{ConnectInfo, Path as UrlPath, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use marketbill_app::model::SellerId;
 use marketbill_domain::fees::FeePlans;
+use marketbill_local::{FolderStore, LinkError};
 use marketbill_octopia::{OctopiaClient, OctopiaConfig, OctopiaMarketplace};
 use portal_api::{LocalTokens, Portal, router};
+use tokio::io::AsyncWriteExt;
+use tower::ServiceExt;
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
 use crate::local;
+
+/// Connections held at once.
+pub const MAX_CONNECTIONS: usize = 256;
+/// Time to send a request head.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time to send a request body.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(15);
+/// Time to answer a request.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest life of one connection, keep-alive included.
+pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(300);
+/// Buyer requests per client address and minute.
+pub const BUYER_REQUESTS_PER_MINUTE: u32 = 10;
 
 pub struct ServeOptions {
     pub port: u16,
@@ -41,8 +81,185 @@ pub fn token_key(data_dir: &Path) -> Result<Vec<u8>> {
 
 pub fn token(seller: &str, data_dir: &Path, hours: i64) -> Result<String> {
     let id: SellerId = seller.parse()?;
+    let hours = time::Duration::hours(hours);
+    if hours > LocalTokens::MAX_LIFETIME || hours <= time::Duration::ZERO {
+        anyhow::bail!("a token lives at most {} hours", LocalTokens::MAX_LIFETIME.whole_hours());
+    }
     let tokens = LocalTokens::new(&token_key(data_dir)?);
-    Ok(tokens.mint(&id, time::OffsetDateTime::now_utc() + time::Duration::hours(hours)))
+    Ok(tokens.mint(&id, time::OffsetDateTime::now_utc() + hours))
+}
+
+/// `GET /files/{key}?expires=…&sig=…`: a signed download link of the data folder's store.
+async fn download(
+    State(store): State<Arc<FolderStore>>,
+    UrlPath(key): UrlPath<String>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let expires = q.get("expires").and_then(|e| e.parse::<i64>().ok());
+    let (Some(expires), Some(sig)) = (expires, q.get("sig")) else {
+        return (StatusCode::FORBIDDEN, "this link is not valid\n").into_response();
+    };
+    match store.open_link(&key, expires, sig, time::OffsetDateTime::now_utc()) {
+        Ok(bytes) => {
+            let kind = match key.rsplit('.').next() {
+                Some("pdf") => "application/pdf",
+                Some("xml") => "application/xml",
+                Some("zip") => "application/zip",
+                _ => "application/octet-stream",
+            };
+            let name = key.rsplit('/').next().unwrap_or("document");
+            let mut response = bytes.into_response();
+            let headers = response.headers_mut();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+            if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+                headers.insert(header::CONTENT_DISPOSITION, v);
+            }
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+            response
+        }
+        Err(LinkError::Expired) => (StatusCode::GONE, "this link has expired; ask for a new one\n").into_response(),
+        Err(LinkError::Gone) => (StatusCode::NOT_FOUND, "this document no longer exists\n").into_response(),
+        Err(LinkError::Invalid) => (StatusCode::FORBIDDEN, "this link is not valid\n").into_response(),
+        Err(LinkError::Store(_)) => (StatusCode::SERVICE_UNAVAILABLE, "try again later\n").into_response(),
+    }
+}
+
+/// The per-address limit of the public buyer route.
+async fn limit_buyers(
+    State(limiter): State<Arc<DefaultKeyedRateLimiter<IpAddr>>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let is_buyer_route = request.uri().path() == "/v1/invoice-requests";
+    let client = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    if is_buyer_route && let Some(ip) = client && limiter.check_key(&ip).is_err() {
+        let body = serde_json::json!({
+            "type": "about:blank", "title": "Too many requests", "status": 429,
+            "detail": "too many requests from this address; try again in a minute"
+        });
+        let mut response = (StatusCode::TOO_MANY_REQUESTS, body.to_string()).into_response();
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        return response;
+    }
+    next.run(request).await
+}
+
+/// The whole local application: the portal, the download links, the limits.
+pub fn app(portal: Arc<Portal>, store: Arc<FolderStore>) -> Router {
+    let per_minute = NonZeroU32::new(BUYER_REQUESTS_PER_MINUTE).unwrap_or(NonZeroU32::MIN);
+    let limiter: Arc<DefaultKeyedRateLimiter<IpAddr>> = Arc::new(RateLimiter::keyed(Quota::per_minute(per_minute)));
+    let files = Router::new().route("/files/{*key}", get(download)).with_state(store);
+    router(portal)
+        .merge(files)
+        .layer(axum::middleware::from_fn_with_state(limiter, limit_buyers))
+        .layer(RequestBodyTimeoutLayer::new(BODY_TIMEOUT))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+}
+
+/// One held connection: whether it is inside a request, and how to close it.
+struct Held {
+    id: u64,
+    in_request: Arc<AtomicBool>,
+    abort: tokio::task::AbortHandle,
+}
+
+/// The connections held, oldest first.
+#[derive(Default)]
+struct Connections {
+    held: Mutex<VecDeque<Held>>,
+}
+
+impl Connections {
+    fn count(&self) -> usize {
+        self.held.lock().map(|h| h.len()).unwrap_or(0)
+    }
+
+    /// Closes the oldest connection that is not inside a request; false when every one is.
+    fn evict_idle(&self) -> bool {
+        let Ok(mut held) = self.held.lock() else { return false };
+        match held.iter().position(|c| !c.in_request.load(Ordering::SeqCst)) {
+            Some(i) => {
+                if let Some(c) = held.remove(i) {
+                    c.abort.abort();
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn add(&self, c: Held) {
+        if let Ok(mut held) = self.held.lock() {
+            held.push_back(c);
+        }
+    }
+
+    fn remove(&self, id: u64) {
+        if let Ok(mut held) = self.held.lock()
+            && let Some(i) = held.iter().position(|c| c.id == id)
+        {
+            held.remove(i);
+        }
+    }
+}
+
+/// Serves `app` on `listener` with the limits above until `shutdown` completes.
+pub async fn serve_bounded(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<()> {
+    let connections = Arc::new(Connections::default());
+    let ids = AtomicU64::new(0);
+    tokio::pin!(shutdown);
+    loop {
+        let (mut stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                // Out of file descriptors and the like: wait a little, keep serving.
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => return Ok(()),
+        };
+        if connections.count() >= MAX_CONNECTIONS && !connections.evict_idle() {
+            // Every held connection is inside a request: say so and close.
+            tokio::spawn(async move {
+                let _ = stream
+                    .write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .await;
+            });
+            continue;
+        }
+        let id = ids.fetch_add(1, Ordering::Relaxed);
+        let in_request = Arc::new(AtomicBool::new(false));
+        let flag = in_request.clone();
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            flag.store(true, Ordering::SeqCst);
+            request.extensions_mut().insert(ConnectInfo(peer));
+            let app = app.clone();
+            let flag = flag.clone();
+            async move {
+                let response = app.oneshot(request.map(axum::body::Body::new)).await;
+                flag.store(false, Ordering::SeqCst);
+                response
+            }
+        });
+        let held = connections.clone();
+        let task = tokio::spawn(async move {
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service);
+            let _ = tokio::time::timeout(CONNECTION_LIFETIME, connection).await;
+            held.remove(id);
+        });
+        connections.add(Held { id, in_request, abort: task.abort_handle() });
+    }
 }
 
 pub fn run(o: &ServeOptions) -> Result<()> {
@@ -50,13 +267,14 @@ pub fn run(o: &ServeOptions) -> Result<()> {
     runtime.block_on(async {
         let client = OctopiaClient::new(OctopiaConfig::new(&o.api_base, &o.auth_base))?;
         let marketplace = Arc::new(OctopiaMarketplace::new(Arc::new(client)));
-        let (services, _) = local::services(&o.data_dir, marketplace, "factures@marketbill.example")?;
+        let (services, layout) = local::services(&o.data_dir, marketplace, "factures@marketbill.example")?;
         let auth = Arc::new(LocalTokens::new(&token_key(&o.data_dir)?));
         let portal = Arc::new(Portal { services, auth, plans: FeePlans::bundled() });
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", o.port))
             .await
             .with_context(|| format!("listening on port {}", o.port))?;
         let addr = listener.local_addr()?;
+        layout.store.serve_links_at(&format!("http://{addr}/files"));
         println!(
             "{}",
             serde_json::json!({"url": format!("http://{addr}"), "openapi": format!("http://{addr}/openapi.json")})
@@ -65,11 +283,9 @@ pub fn run(o: &ServeOptions) -> Result<()> {
             "Marketbill portal on http://{addr} — tokens: marketbill token --seller ID --data-dir {}",
             o.data_dir.display()
         );
-        axum::serve(listener, router(portal))
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await?;
-        anyhow::Ok(())
+        serve_bounded(listener, app(portal, layout.store.clone()), async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
     })
 }

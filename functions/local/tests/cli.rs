@@ -308,3 +308,126 @@ fn hostile_prefixes_and_numbers_are_refused_and_nothing_leaves_the_out_folder() 
     assert_eq!(names, ["F_2026-000007.pdf", "F_2026-000007.xml"]);
     assert!(!Path::new("/2026-000001.pdf").exists());
 }
+
+/// One HTTP/1.1 request over a fresh connection: (status, body).
+fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (u16, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(t) = token {
+        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    let body = body.unwrap_or("");
+    if !body.is_empty() {
+        req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len()));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("no header end");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, raw[split + 4..].to_vec())
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().split(' ').next()?.parse().ok()).unwrap()
+}
+
+#[test]
+fn serve_answers_signed_links_limits_buyers_and_stays_up_under_slow_connections() {
+    use std::io::{BufRead, Write};
+    let dir = scratch("serve");
+    let data = dir.join("data");
+    let demo = marketbill(&["demo", "--data-dir", data.to_str().unwrap(), "--orders", "3", "--sellers", "1"]);
+    assert!(demo.status.success(), "{}", String::from_utf8_lossy(&demo.stderr));
+    let child = Command::new(env!("CARGO_BIN_EXE_marketbill"))
+        .args(["serve", "--port", "0", "--data-dir", data.to_str().unwrap()])
+        .args(["--api-base", "http://127.0.0.1:9/seller/v2", "--auth-base", "http://127.0.0.1:9"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = Child(child);
+    let stdout = child.0.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(std::time::Duration::from_secs(30)).expect("no ready line");
+    let ready: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let addr = ready["url"].as_str().unwrap().trim_start_matches("http://").to_owned();
+    let token = marketbill(&["token", "--seller", "demo-seller-0", "--data-dir", data.to_str().unwrap()]);
+    let token = String::from_utf8(token.stdout).unwrap().trim().to_owned();
+
+    // A document's link: served over HTTP, signed, no server path, the stored bytes.
+    let (status, page) = http(&addr, "GET", "/v1/invoices", Some(&token), None);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&page));
+    let page: serde_json::Value = serde_json::from_slice(&page).unwrap();
+    let number = page["items"][0]["number"].as_str().unwrap().to_owned();
+    let (status, one) = http(&addr, "GET", &format!("/v1/invoices/{number}"), Some(&token), None);
+    assert_eq!(status, 200);
+    let text = String::from_utf8_lossy(&one).into_owned();
+    assert!(!text.contains("file://") && !text.contains(data.canonicalize().unwrap().to_str().unwrap()), "{text}");
+    let one: serde_json::Value = serde_json::from_slice(&one).unwrap();
+    let url = one["pdf"]["url"].as_str().unwrap();
+    let path = url.strip_prefix(&format!("http://{addr}")).expect("a link of this server");
+    let (status, pdf) = http(&addr, "GET", path, None, None);
+    assert_eq!(status, 200);
+    let year = &number[2..6];
+    let stored = std::fs::read(data.join(format!("documents/sellers/demo-seller-0/invoices/{year}/{number}.pdf")))
+        .or_else(|_| {
+            let dir = data.join("documents/sellers/demo-seller-0/invoices");
+            let y = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
+            std::fs::read(y.join(format!("{number}.pdf")))
+        })
+        .unwrap();
+    assert_eq!(pdf, stored);
+    let tampered = format!("{}0", &path[..path.len() - 1]);
+    assert_eq!(http(&addr, "GET", &tampered, None, None).0, 403);
+    let elsewhere = path.replace("demo-seller-0", "demo-seller-1");
+    assert_eq!(http(&addr, "GET", &elsewhere, None, None).0, 403);
+
+    // The public buyer route: an unknown order and a known order with a wrong e-mail get the
+    // same answer, and each client address is limited.
+    let request = |order: &str, email: &str| {
+        serde_json::json!({"orderId": order, "email": email, "kind": "company", "name": "Atelier Durand SARL", "taxNumber": "FR40303265045",
+            "address": {"line1": "8 avenue Foch", "postalCode": "75016", "city": "Paris", "countryCode": "FR"}})
+        .to_string()
+    };
+    let known = page["items"][0]["orderId"].as_str().unwrap().to_owned();
+    let unknown = http(&addr, "POST", "/v1/invoice-requests", None, Some(&request("NOSUCHORDER1", "a@b.fr")));
+    let wrong = http(&addr, "POST", "/v1/invoice-requests", None, Some(&request(&known, "a@b.fr")));
+    assert_eq!(unknown.0, 404, "{}", String::from_utf8_lossy(&unknown.1));
+    assert_eq!(unknown, wrong, "the same status and body");
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        statuses.push(http(&addr, "POST", "/v1/invoice-requests", None, Some(&request(&known, "a@b.fr"))).0);
+    }
+    assert!(statuses.iter().all(|s| *s == 404 || *s == 429), "{statuses:?}");
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+
+    // 2,000 connections that never finish their request head: memory stays small and other
+    // requests are still answered.
+    let before = rss_kib(child.0.id());
+    let mut slow = Vec::new();
+    for _ in 0..2000 {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        let _ = s.write_all(b"GET /v1/usage HTTP/1.1\r\nHost: x\r\n");
+        slow.push(s);
+    }
+    let (status, body) = http(&addr, "GET", "/openapi.json", None, None);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let (status, _) = http(&addr, "GET", "/v1/invoices", Some(&token), None);
+    assert_eq!(status, 200);
+    let after = rss_kib(child.0.id());
+    eprintln!("serve RSS: {before} KiB before, {after} KiB with 2,000 slow connections");
+    assert!(after < 100 * 1024, "RSS {before} KiB before, {after} KiB with 2,000 slow connections");
+    drop(slow);
+}

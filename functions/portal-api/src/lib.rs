@@ -506,5 +506,15 @@ pub fn router(portal: Arc<Portal>) -> Router {
         .route("/v1/invoice-requests", post(post_invoice_request))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(64 * 1024))
+        // The request's boundary: a defect answers this request with a 500 problem and
+        // nothing else (release builds unwind for this).
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(defect_response))
         .with_state(portal)
+}
+
+fn defect_response(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    let problem = marketbill_app::pipeline::panic_message(panic.as_ref());
+    tracing::error!(problem, "defect while handling a request");
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal error", "an internal error occurred; it was reported")
+        .into_response()
 }
