@@ -97,3 +97,24 @@ async fn two_runs_of_the_same_seller_at_once_on_aws_keep_every_invariant() {
     let allowed = (r1.mailed + r2.mailed).saturating_sub(r1.issued + r2.issued) as usize;
     check_invariants(&w, allowed).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_simultaneous_buyer_requests_make_one_correction_on_aws() {
+    let (a, outbox) = adapters("fifty").await;
+    let w = world(a, outbox, 1, 3, 5).await;
+    common::requests::fifty_simultaneous_requests_make_one_correction(&w).await;
+}
+
+#[tokio::test]
+async fn wrong_emails_look_like_unknown_orders_on_aws() {
+    let (a, outbox) = adapters("wrong-emails").await;
+    let w = world(a, outbox, 1, 2, 6).await;
+    common::requests::wrong_emails_look_like_unknown_orders_and_cost_nothing(&w).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_orders_never_block_anyone_on_aws() {
+    let (a, outbox) = adapters("poison").await;
+    let w = world(a, outbox, 2, 6, 8).await;
+    common::poison::poison_orders_never_block_anyone(&w).await;
+}

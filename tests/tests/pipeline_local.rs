@@ -232,3 +232,33 @@ async fn a_run_near_its_deadline_stops_cleanly_and_queues_the_rest() {
     cycle(&w).await;
     check_invariants(&w, 0).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_orders_never_block_anyone() {
+    let (a, outbox) = adapters("poison", None);
+    let w = world(a, outbox, 2, 10, 8).await;
+    common::poison::poison_orders_never_block_anyone(&w).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_defect_in_one_order_is_set_aside_and_the_run_goes_on() {
+    let (a, outbox) = adapters("defect", Some(Arc::new(Faults::default())));
+    let w = world(a, outbox, 1, 6, 9).await;
+    let (_, mid, _) = &w.sellers[0];
+    let mut g = marketbill_testkit::OrderGenerator::new(99, mid);
+    let mut defect = g.shipped(time::OffsetDateTime::now_utc(), 24);
+    defect["orderId"] = "DEFECT0001".into();
+    w.sim.put_orders(mid, [defect]);
+    let outcomes = cycle(&w).await;
+    let o = outcomes[0].as_ref().unwrap();
+    assert!(o.complete, "{o:?}");
+    assert_eq!(o.skipped.get("processingFailed"), Some(&1), "{o:?}");
+    assert!(o.issued >= 6, "{o:?}");
+    let problems = marketbill_app::portal::problems(&w.services, &w.sellers[0].0).await.unwrap();
+    let p = problems.iter().find(|p| p.order_id == "DEFECT0001").expect("in the problems list");
+    assert_eq!(p.refusal.as_ref().map(|r| r.code()), Some("processingFailed"));
+    assert!(p.refusal.as_ref().unwrap().to_string().contains("injected defect"), "{p:?}");
+    // The next run does not trip on it again: it was set aside.
+    let again = cycle(&w).await;
+    assert!(again[0].as_ref().unwrap().complete);
+}

@@ -285,3 +285,15 @@ async fn after_unsubscribing_no_invoice_is_issued_and_everything_is_purged_a_mon
     assert!(w.services.ledger.get_seller(&id).await.unwrap().is_none());
     assert!(w.services.store.list(&format!("sellers/{id}/")).await.unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_simultaneous_buyer_requests_make_one_correction() {
+    let (w, _) = local_world("fifty", 3).await;
+    common::requests::fifty_simultaneous_requests_make_one_correction(&w).await;
+}
+
+#[tokio::test]
+async fn wrong_emails_look_like_unknown_orders_and_cost_no_marketplace_call() {
+    let (w, _) = local_world("wrong-emails", 2).await;
+    common::requests::wrong_emails_look_like_unknown_orders_and_cost_nothing(&w).await;
+}

@@ -21,7 +21,7 @@ use crate::model::{
     BuyerRequestRecord, ImportRecord, InvoiceQuery, OrderStage, RunRecord, SellerId, SellerRecord, SellerStatus,
     month_key,
 };
-use crate::ports::{DocumentStore, Ledger, LedgerError, Mailer, Queue, SecretBox, SellerRunMessage};
+use crate::ports::{DocumentStore, Ledger, LedgerError, Mailer, Queue, RequestSlot, SecretBox, SellerRunMessage};
 
 /// The adapter set under test.
 pub struct Subject {
@@ -262,6 +262,55 @@ pub async fn concurrent_issues_never_skip_or_reuse_a_number(s: &Subject, orders:
         let rec = s.ledger.get_order(&seller, order_id).await.unwrap().unwrap();
         assert_eq!(rec.stage, OrderStage::Issued);
     }
+}
+
+/// Of 50 simultaneous attempts at one limited subject, exactly one takes the slot; every
+/// attempt counts towards the day's limit; a freed slot can be taken again within the limit;
+/// the buyer e-mail hash given at issue stays on the order record, through a correction too.
+pub async fn limited_attempts_take_one_slot_and_all_count(s: &Subject) {
+    let seller = unique_seller("slot");
+    s.ledger.put_seller(&seller_record(&seller)).await.unwrap();
+    let until = NOW + time::Duration::minutes(2);
+    let mut handles = Vec::new();
+    for _ in 0..50 {
+        let ledger = s.ledger.clone();
+        let seller = seller.clone();
+        handles.push(tokio::spawn(async move {
+            ledger.take_slot(&seller, "request:ORDER1", "2026-11-22", 3, NOW, until).await.unwrap()
+        }));
+    }
+    let mut got = Vec::new();
+    for h in handles {
+        got.push(h.await.unwrap());
+    }
+    let taken = got.iter().filter(|g| **g == RequestSlot::Taken).count();
+    let busy = got.iter().filter(|g| **g == RequestSlot::Busy).count();
+    let limited = got.iter().filter(|g| **g == RequestSlot::LimitReached).count();
+    assert_eq!((taken, busy, limited), (1, 2, 47), "{got:?}");
+    // Freed, the day's limit still holds (all 50 attempts counted).
+    s.ledger.free_slot(&seller, "request:ORDER1", "2026-11-22").await.unwrap();
+    let again = s.ledger.take_slot(&seller, "request:ORDER1", "2026-11-22", 3, NOW, until).await.unwrap();
+    assert_eq!(again, RequestSlot::LimitReached);
+    // Another day, another subject: free; a held slot is busy until it is freed or expires.
+    let day2 = s.ledger.take_slot(&seller, "request:ORDER1", "2026-11-23", 3, NOW, until).await.unwrap();
+    assert_eq!(day2, RequestSlot::Taken);
+    let held = s.ledger.take_slot(&seller, "request:ORDER1", "2026-11-23", 3, NOW, until).await.unwrap();
+    assert_eq!(held, RequestSlot::Busy);
+    let later = s.ledger.take_slot(&seller, "request:ORDER1", "2026-11-23", 3, until, until).await.unwrap();
+    assert_eq!(later, RequestSlot::Taken, "an abandoned slot frees itself when its lease ends");
+
+    let (order_id, draft) = drafts(9, 1).pop().unwrap();
+    s.ledger.issue(&seller, &order_id, draft.clone(), Some("hash-1"), NOW).await.unwrap();
+    let rec = s.ledger.get_order(&seller, &order_id).await.unwrap().unwrap();
+    assert_eq!(rec.buyer_email_hash.as_deref(), Some("hash-1"));
+    s.ledger.record_skip(&seller, "SKIPPED0002", &Refusal::NoSuppliedLines, Some("hash-2"), NOW).await.unwrap();
+    let rec = s.ledger.get_order(&seller, "SKIPPED0002").await.unwrap().unwrap();
+    assert_eq!(rec.buyer_email_hash.as_deref(), Some("hash-2"));
+    let original = s.ledger.get_invoice(&seller, &s.ledger.get_order(&seller, &order_id).await.unwrap().unwrap().number.unwrap()).await.unwrap().unwrap();
+    let credit = original.invoice.credit_note(&profile(), NOW, "test");
+    s.ledger.issue_correction(&seller, &order_id, credit, draft, NOW).await.unwrap();
+    let rec = s.ledger.get_order(&seller, &order_id).await.unwrap().unwrap();
+    assert_eq!(rec.buyer_email_hash.as_deref(), Some("hash-1"), "a correction keeps the hash");
 }
 
 pub async fn watermarks_runs_imports_and_requests_are_kept(s: &Subject) {

@@ -111,3 +111,9 @@ async fn secrets_are_sealed_and_never_stored_in_clear() {
     let a = aws("secrets").await;
     contract::secrets_are_sealed_and_never_stored_in_clear(&a.subject, &a).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn limited_attempts_take_one_slot_and_all_count() {
+    let a = aws("slots").await;
+    contract::limited_attempts_take_one_slot_and_all_count(&a.subject).await;
+}

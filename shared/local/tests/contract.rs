@@ -106,3 +106,9 @@ async fn secrets_are_sealed_and_never_stored_in_clear() {
     let l = local("secrets");
     contract::secrets_are_sealed_and_never_stored_in_clear(&l.subject, &l).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn limited_attempts_take_one_slot_and_all_count() {
+    let a = local("slots");
+    contract::limited_attempts_take_one_slot_and_all_count(&a.subject).await;
+}

@@ -232,6 +232,10 @@ impl Ledger for FaultyLedger {
         seller: &SellerId,
         order_id: &str,
     ) -> Result<Vec<BuyerRequestRecord>, LedgerError> {
+        // A stand-in for an unforeseen defect in one order's processing.
+        if order_id.starts_with("DEFECT") {
+            panic!("injected defect while handling {order_id}");
+        }
         pass!(self, self.inner.requests_for_order(seller, order_id))
     }
     async fn take_slot(

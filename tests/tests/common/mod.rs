@@ -4,6 +4,8 @@
 #![allow(dead_code)]
 
 pub mod faults;
+pub mod poison;
+pub mod requests;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

@@ -1,0 +1,101 @@
+//! Buyer requests under pressure, the same on both adapter sets.
+
+use marketbill_app::model::{InvoiceQuery, month_key};
+use marketbill_app::portal::{self, BuyerRequestOutcome, PortalError};
+use marketbill_domain::buyer::{BuyerAddress, BuyerBillingData, BuyerKind, TaxNumber};
+use marketbill_domain::Order;
+use marketbill_testkit::simulator::Route;
+
+use super::{World, cycle};
+
+fn company() -> BuyerBillingData {
+    BuyerBillingData {
+        kind: BuyerKind::Company,
+        name: "Atelier Durand SARL".into(),
+        tax_number: Some(TaxNumber::parse("FR40303265045").unwrap()),
+        address: BuyerAddress {
+            line1: "8 avenue Foch".into(),
+            line2: None,
+            postal_code: "75016".into(),
+            city: "Paris".into(),
+            country_code: "FR".parse().unwrap(),
+        },
+    }
+}
+
+/// The first shipped order of the world's first seller, with its buyer e-mail.
+fn invoiced_order(w: &World) -> (String, String) {
+    let (_, mid, _) = &w.sellers[0];
+    w.sim
+        .orders(mid)
+        .into_iter()
+        .filter_map(|v| Order::from_value(v).ok())
+        .filter(|o| o.status.is_shipped())
+        .find_map(|o| Some((o.order_id.to_string(), o.buyer_email()?.to_owned())))
+        .unwrap()
+}
+
+async fn credit_notes(w: &World) -> usize {
+    let all = w.services.ledger.list_invoices(&w.sellers[0].0, &InvoiceQuery { limit: 100, ..Default::default() }).await.unwrap();
+    all.items.iter().filter(|r| r.invoice.kind.is_credit_note()).count()
+}
+
+/// 50 identical requests at once for one invoiced order: exactly one is taken (one credit
+/// note, one corrected invoice, one more usage unit, two mails); the others get 409 or 429,
+/// never an error of the service.
+pub async fn fifty_simultaneous_requests_make_one_correction(w: &World) {
+    cycle(w).await;
+    let seller = w.sellers[0].0.clone();
+    let (order_id, email) = invoiced_order(w);
+    let month = month_key(w.services.clock.now());
+    let usage_before = w.services.ledger.usage(&seller, &month).await.unwrap();
+    let mails_to = |all: Vec<Vec<u8>>| {
+        all.iter()
+            .filter(|m| marketbill_app::mail::parse_mail(m).0.iter().any(|(k, v)| k == "To" && v == &email))
+            .count()
+    };
+    let mails_before = mails_to(w.outbox.sent().await);
+    let mut handles = Vec::new();
+    for _ in 0..50 {
+        let services = w.services.clone();
+        let (order_id, email) = (order_id.clone(), email.clone());
+        handles.push(tokio::spawn(async move { portal::buyer_request(&services, &order_id, &email, company()).await }));
+    }
+    let mut corrected = 0;
+    for h in handles {
+        match h.await.unwrap() {
+            Ok(BuyerRequestOutcome::Corrected { .. }) => corrected += 1,
+            Err(PortalError::Conflict(_) | PortalError::RateLimited) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(corrected, 1);
+    assert_eq!(credit_notes(w).await, 1);
+    assert_eq!(w.services.ledger.usage(&seller, &month).await.unwrap(), usage_before + 1);
+    assert_eq!(mails_to(w.outbox.sent().await), mails_before + 2, "one credit note and one corrected invoice mailed");
+    // Every attempt counted: the day's limit is used up.
+    assert_eq!(portal::buyer_request(&w.services, &order_id, &email, company()).await, Err(PortalError::RateLimited));
+}
+
+/// A wrong e-mail costs no marketplace call and looks like an unknown order, limit or not.
+pub async fn wrong_emails_look_like_unknown_orders_and_cost_nothing(w: &World) {
+    cycle(w).await;
+    let (order_id, email) = invoiced_order(w);
+    let calls = w.sim.requests(Route::GetOrder);
+    let unknown = portal::buyer_request(&w.services, "UNKNOWN000001", &email, company()).await;
+    let malformed = portal::buyer_request(&w.services, "BAD#ID", &email, company()).await;
+    let wrong = portal::buyer_request(&w.services, &order_id, "someone@else.example", company()).await;
+    assert_eq!(unknown, Err(PortalError::BuyerRefused));
+    assert_eq!(malformed, Err(PortalError::BuyerRefused));
+    assert_eq!(wrong, Err(PortalError::BuyerRefused));
+    assert_eq!(w.sim.requests(Route::GetOrder), calls, "no marketplace call for a refusal");
+    for _ in 0..3 {
+        let _ = portal::buyer_request(&w.services, &order_id, &email, company()).await;
+    }
+    assert_eq!(portal::buyer_request(&w.services, &order_id, &email, company()).await, Err(PortalError::RateLimited));
+    // Past the limit, a wrong e-mail still gets the unknown order's answer.
+    assert_eq!(
+        portal::buyer_request(&w.services, &order_id, "someone@else.example", company()).await,
+        Err(PortalError::BuyerRefused)
+    );
+}
