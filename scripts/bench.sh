@@ -27,5 +27,17 @@ if ! ldconfig -p | grep -q 'libpango-1.0.so.0'; then
   apt-get install -y -qq libpango-1.0-0 libpangoft2-1.0-0 >/dev/null
 fi
 
+# Wherever the build goes (CARGO_TARGET_DIR or ./target).
+target="${CARGO_TARGET_DIR:-target}"
+mkdir -p "$target/bench"
+
+# The long fuzzing pass (the test suite runs 2,000 cases): mutated orders and profiles through
+# parse, draft and render, on the release build. Its count goes to $target/bench/fuzz.txt.
+cases="${MARKETBILL_FUZZ_CASES:-50000}"
+echo "fuzzing: $cases cases (release build)..." >&2
+MARKETBILL_FUZZ_CASES="$cases" cargo test --release -q -p marketbill-documents --test fuzz -- --nocapture 2>&1 \
+  | grep -E '^fuzz:' | tee "$target/bench/fuzz.txt"
+
 cargo build --release -p marketbill-bench -p seller-run -p scheduler -p import-tracker -p portal-api
-exec target/release/marketbill-bench all --python "$venv/bin/python" "$@"
+exec "$target/release/marketbill-bench" all --python "$venv/bin/python" --bins "$target/release" \
+  --out "$target/bench" "$@"

@@ -99,7 +99,9 @@ fn apply(doc: &mut Value, m: &Mutation) {
                 lines.clear();
                 for i in 0..*n {
                     let mut l = first.clone();
-                    l["orderLineId"] = json!(i.to_string());
+                    if let Some(map) = l.as_object_mut() {
+                        map.insert("orderLineId".into(), json!(i.to_string()));
+                    }
                     lines.push(l);
                 }
             }
