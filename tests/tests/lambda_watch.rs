@@ -1,6 +1,8 @@
 //! Real function binaries under `cargo lambda watch` (the local Lambda runtime emulator),
 //! invoked with a scheduled event and with an HTTP API event, against moto and the simulator.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
+
 use std::io::Write;
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};

@@ -1,5 +1,7 @@
 //! The twice-daily job end to end on the AWS adapters (moto) and the marketplace simulator.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
+
 mod common;
 
 use std::sync::Arc;

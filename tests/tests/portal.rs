@@ -1,6 +1,8 @@
 //! The portal and buyer-request use cases (the HTTP layer maps routes onto these), on the
 //! embedded adapters and the simulator.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
+
 mod common;
 
 use std::path::PathBuf;

@@ -2,6 +2,8 @@
 //! project venv), and our own checks of what those let through (runtime names, schedule
 //! expressions, unknown references, binaries, '*' resources, queue visibility).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
+
 use std::path::PathBuf;
 use std::process::Command;
 

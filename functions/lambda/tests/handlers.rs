@@ -1,6 +1,8 @@
 //! The Lambda handlers fed with real event JSON (EventBridge scheduled event, SQS batch), on
 //! the embedded adapters and the marketplace simulator.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -132,7 +132,10 @@ async fn limit_buyers(
 ) -> Response {
     let is_buyer_route = request.uri().path() == "/v1/invoice-requests";
     let client = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-    if is_buyer_route && let Some(ip) = client && limiter.check_key(&ip).is_err() {
+    if is_buyer_route
+        && let Some(ip) = client
+        && limiter.check_key(&ip).is_err()
+    {
         let body = serde_json::json!({
             "type": "about:blank", "title": "Too many requests", "status": 429,
             "detail": "too many requests from this address; try again in a minute"

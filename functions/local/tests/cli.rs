@@ -1,5 +1,7 @@
 //! The `marketbill` command as a user runs it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
+
 use std::path::{Path, PathBuf};
 mod common;
 
@@ -285,21 +287,40 @@ fn hostile_prefixes_and_numbers_are_refused_and_nothing_leaves_the_out_folder() 
     let out = dir.join("out");
     for prefix in ["/", "F//", "/F", "F/", "../F"] {
         let (seller, order) = inputs(&dir, "Shipped");
-        std::fs::write(&seller, SELLER.replace("\"invoicePrefix\": \"F\"", &format!("\"invoicePrefix\": \"{prefix}\"")))
-            .unwrap();
+        std::fs::write(
+            &seller,
+            SELLER.replace("\"invoicePrefix\": \"F\"", &format!("\"invoicePrefix\": \"{prefix}\"")),
+        )
+        .unwrap();
         let o = marketbill(&["render", "--seller", &seller, "--order", &order, "--out", out.to_str().unwrap()]);
         assert_refused(&o, &out, "invoice prefix");
     }
     let (seller, order) = inputs(&dir, "Shipped");
     for number in ["/2026-000001", "../../2026-000001", "F//2026-1", "F/2026-1/"] {
         let o = marketbill(&[
-            "render", "--seller", &seller, "--order", &order, "--out", out.to_str().unwrap(), "--number", number,
+            "render",
+            "--seller",
+            &seller,
+            "--order",
+            &order,
+            "--out",
+            out.to_str().unwrap(),
+            "--number",
+            number,
         ]);
         assert_refused(&o, &out, "--number");
     }
     // A '/' inside a number is legal; its file stays in --out.
     let o = marketbill(&[
-        "render", "--seller", &seller, "--order", &order, "--out", out.to_str().unwrap(), "--number", "F/2026-000007",
+        "render",
+        "--seller",
+        &seller,
+        "--order",
+        &order,
+        "--out",
+        out.to_str().unwrap(),
+        "--number",
+        "F/2026-000007",
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let mut names: Vec<String> =
@@ -335,7 +356,11 @@ fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: Option<
 
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().split(' ').next()?.parse().ok()).unwrap()
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().split(' ').next()?.parse().ok())
+        .unwrap()
 }
 
 #[test]

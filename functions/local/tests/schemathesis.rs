@@ -1,6 +1,8 @@
 //! schemathesis against `marketbill serve` with the OpenAPI document: no 5xx, and every
 //! response conforms to the document (status codes, content types, schemas, headers).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
+
 mod common;
 
 use std::io::BufRead;

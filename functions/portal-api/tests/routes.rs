@@ -1,5 +1,7 @@
 //! Every route of the portal API over HTTP, each validation error, and tenant isolation.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,7 +32,11 @@ struct Api {
 impl Api {
     /// What `marketbill serve` answers for one of this portal's download links.
     fn download(&self, url: &str) -> Vec<u8> {
-        assert!(url.starts_with("http://127.0.0.1:9/files/sellers/") || url.starts_with("http://127.0.0.1:9/files/exports/"), "{url}");
+        assert!(
+            url.starts_with("http://127.0.0.1:9/files/sellers/")
+                || url.starts_with("http://127.0.0.1:9/files/exports/"),
+            "{url}"
+        );
         let (key, expires, sig) = marketbill_local::FolderStore::parse_link(url).unwrap();
         self.store.open_link(&key, expires, &sig, time::OffsetDateTime::now_utc()).unwrap()
     }

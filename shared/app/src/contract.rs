@@ -306,7 +306,12 @@ pub async fn limited_attempts_take_one_slot_and_all_count(s: &Subject) {
     s.ledger.record_skip(&seller, "SKIPPED0002", &Refusal::NoSuppliedLines, Some("hash-2"), NOW).await.unwrap();
     let rec = s.ledger.get_order(&seller, "SKIPPED0002").await.unwrap().unwrap();
     assert_eq!(rec.buyer_email_hash.as_deref(), Some("hash-2"));
-    let original = s.ledger.get_invoice(&seller, &s.ledger.get_order(&seller, &order_id).await.unwrap().unwrap().number.unwrap()).await.unwrap().unwrap();
+    let original = s
+        .ledger
+        .get_invoice(&seller, &s.ledger.get_order(&seller, &order_id).await.unwrap().unwrap().number.unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     let credit = original.invoice.credit_note(&profile(), NOW, "test");
     s.ledger.issue_correction(&seller, &order_id, credit, draft, NOW).await.unwrap();
     let rec = s.ledger.get_order(&seller, &order_id).await.unwrap().unwrap();

@@ -130,9 +130,7 @@ pub fn parse_mail(mime: &[u8]) -> (Vec<(String, String)>, Vec<MailPart>) {
     for header in message.headers() {
         let name = header.name().to_owned();
         let value = match header.value() {
-            mail_parser::HeaderValue::Address(a) => {
-                a.iter().filter_map(|x| x.address()).collect::<Vec<_>>().join(", ")
-            }
+            mail_parser::HeaderValue::Address(a) => a.iter().filter_map(|x| x.address()).collect::<Vec<_>>().join(", "),
             mail_parser::HeaderValue::Text(t) => t.to_string(),
             mail_parser::HeaderValue::TextList(l) => l.join(", "),
             _ => message.header_raw(header.name()).unwrap_or_default().trim().to_owned(),
@@ -183,16 +181,19 @@ mod tests {
         let mail = invoice_mail(&inv, b"%PDF-1.7 x", "factures@marketbill.example", "x8f2k@relay.example", AT).unwrap();
         assert_eq!(mail.to, "x8f2k@relay.example");
         let (headers, parts) = parse_mail(&mail.mime);
-        let get = |k: &str| headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(k)).map(|(_, v)| v.clone()).collect::<Vec<_>>();
+        let get = |k: &str| {
+            headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(k)).map(|(_, v)| v.clone()).collect::<Vec<_>>()
+        };
         assert_eq!(get("To"), ["x8f2k@relay.example"]);
-        assert_eq!(get("Reply-To"), [inv.body.seller.email.clone()]);
+        assert_eq!(get("Reply-To"), std::slice::from_ref(&inv.body.seller.email));
         assert!(get("Cc").is_empty() && get("Bcc").is_empty());
         assert!(get("Subject")[0].contains(inv.number.as_str()), "{headers:?}");
         let pdf = parts.iter().find(|p| p.content_type == "application/pdf").unwrap();
         assert_eq!(pdf.bytes, b"%PDF-1.7 x");
         assert_eq!(pdf.file_name.as_deref(), Some(format!("{}.pdf", inv.number).as_str()));
         // The same document gives the same message (a resend is recognisable).
-        let again = invoice_mail(&inv, b"%PDF-1.7 x", "factures@marketbill.example", "x8f2k@relay.example", AT).unwrap();
+        let again =
+            invoice_mail(&inv, b"%PDF-1.7 x", "factures@marketbill.example", "x8f2k@relay.example", AT).unwrap();
         assert_eq!(again.mime, mail.mime);
     }
 

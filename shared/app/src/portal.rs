@@ -196,11 +196,7 @@ pub async fn export(
 pub async fn sweep_exports(s: &Services, prefix: &str, now: OffsetDateTime) -> Result<u64, PortalError> {
     let mut removed = 0;
     for key in s.store.list(prefix).await.map_err(PipelineError::from)? {
-        let made = key
-            .rsplit('/')
-            .next()
-            .and_then(|name| name.split('-').next())
-            .and_then(|t| t.parse::<i64>().ok());
+        let made = key.rsplit('/').next().and_then(|name| name.split('-').next()).and_then(|t| t.parse::<i64>().ok());
         let expired = match made {
             Some(t) => t + LINK_TTL.as_secs() as i64 <= now.unix_timestamp(),
             // Older names without a time: gone too, they are past any link by now.
@@ -379,7 +375,9 @@ pub async fn buyer_request(
     match slot {
         RequestSlot::LimitReached => return Err(PortalError::RateLimited),
         RequestSlot::Busy => {
-            return Err(PortalError::Conflict("a request for this order is already being handled; try again later".into()));
+            return Err(PortalError::Conflict(
+                "a request for this order is already being handled; try again later".into(),
+            ));
         }
         RequestSlot::Taken => {}
     }

@@ -1,6 +1,8 @@
 //! The contract suite on the AWS adapters, against moto in server mode (the real SDK crates,
 //! pointed at the emulator's endpoint with dummy credentials and path-style S3).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
+
 use std::sync::Arc;
 
 use async_trait::async_trait;

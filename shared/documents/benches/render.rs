@@ -1,6 +1,8 @@
 //! Rendering cost and size per document: Factur-X PDF and UBL XML, for a 3-line and a 60-line
 //! invoice. `cargo bench -p marketbill-documents` — figures go to the README, not to tests.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
+
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};

@@ -4,6 +4,8 @@
 //! EN 16931 schematron, Factur-X XSD and schematron, PDF/A-3 container checks), and every
 //! PDF's text checked for the mandatory mentions of its case and totals equal to the UBL's.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -6,6 +6,8 @@
 //!
 //! Cases: `MARKETBILL_FUZZ_CASES` (2,000 by default; `scripts/bench.sh` runs a longer pass).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Mutex;
@@ -207,7 +209,8 @@ fn run(c: &Case) -> Result<Outcome, TestCaseError> {
             return Ok(Outcome::Refused);
         }
     };
-    let draft = match draft_invoice(&IssueRequest { order: &order, seller: &seller, buyer_data: None, issued_at: now }) {
+    let draft = match draft_invoice(&IssueRequest { order: &order, seller: &seller, buyer_data: None, issued_at: now })
+    {
         Ok(d) => d,
         Err(refusal) => {
             prop_assert!(!refusal.code().is_empty() && !refusal.to_string().is_empty());

@@ -20,9 +20,7 @@ pub enum EmailError {
 
 /// Characters that, in a header, would end the address, start another, or quote around it.
 fn is_forbidden(c: char) -> bool {
-    c.is_control()
-        || c.is_whitespace()
-        || matches!(c, '<' | '>' | ',' | ';' | ':' | '"' | '(' | ')' | '[' | ']' | '\\')
+    c.is_control() || c.is_whitespace() || matches!(c, '<' | '>' | ',' | ';' | ':' | '"' | '(' | ')' | '[' | ']' | '\\')
 }
 
 /// Checks one address and returns it trimmed of surrounding blanks.

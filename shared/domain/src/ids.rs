@@ -376,11 +376,7 @@ impl FromStr for SeriesPrefix {
     fn from_str(s: &str) -> Result<Self, IdError> {
         // prefix + 4-digit year + '-' + 6-digit counter must stay within 35 characters.
         let max = INVOICE_NUMBER_MAX_LEN - 4 - 1 - COUNTER_WIDTH;
-        if safe_name(s, max) {
-            Ok(SeriesPrefix(s.to_owned()))
-        } else {
-            Err(IdError::Prefix(s.to_owned()))
-        }
+        if safe_name(s, max) { Ok(SeriesPrefix(s.to_owned())) } else { Err(IdError::Prefix(s.to_owned())) }
     }
 }
 

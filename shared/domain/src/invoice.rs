@@ -475,7 +475,8 @@ pub fn draft_invoice(req: &IssueRequest<'_>) -> Result<Draft, Refusal> {
             return Err(invalid("quantity × unit price is not a whole number of cents"));
         }
         if let Some(stated) = line.total_price.as_ref().and_then(|t| t.selling_price) {
-            let computed = goods_gross.checked_add(shipping).ok_or_else(|| invalid("the line total is out of range"))?;
+            let computed =
+                goods_gross.checked_add(shipping).ok_or_else(|| invalid("the line total is out of range"))?;
             if stated != computed {
                 return Err(Refusal::TotalsMismatch { what: format!("line {label} total"), stated, computed });
             }

@@ -152,9 +152,7 @@ mod order_date {
         let Some(at) = time::serde::rfc3339::option::deserialize(d)? else { return Ok(None) };
         match at.checked_to_offset(time::UtcOffset::UTC) {
             Some(utc) if (FIRST_YEAR..=LAST_YEAR).contains(&utc.year()) => Ok(Some(utc)),
-            _ => Err(serde::de::Error::custom(format!(
-                "the date is outside the years {FIRST_YEAR} to {LAST_YEAR}"
-            ))),
+            _ => Err(serde::de::Error::custom(format!("the date is outside the years {FIRST_YEAR} to {LAST_YEAR}"))),
         }
     }
 }
@@ -595,7 +593,9 @@ mod tests {
 
     #[test]
     fn dates_outside_the_invoiceable_years_are_named_errors() {
-        for date in ["9999-12-31T23:30:00Z", "9999-12-31T23:30:00-05:00", "1899-01-01T00:00:00Z", "0000-01-01T00:00:00+23:59"] {
+        for date in
+            ["9999-12-31T23:30:00Z", "9999-12-31T23:30:00-05:00", "1899-01-01T00:00:00Z", "0000-01-01T00:00:00+23:59"]
+        {
             let json = format!(r#"{{"orderId":"F6","status":"Shipped","updatedAt":"{date}","lines":[]}}"#);
             let err = Order::from_json(&json).unwrap_err();
             assert_eq!((err.order.as_str(), err.field.as_str()), ("F6", "updatedAt"), "{date}");

@@ -1,6 +1,8 @@
 //! Property tests of the invoicing rules §4 over generated orders: 1 to 60 lines, quantities
 //! 1–20, unit prices 0.01–9,999.99, rates 20/10/5.5/2.1 mixed in one order, shipping 0–50.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
+
 mod common;
 
 use common::*;

@@ -1,6 +1,8 @@
 //! Invoices drafted from whole orders: one test per regime row of the invoicing rules §3,
 //! one per refusal reason, and the mandatory mentions of §1.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
+
 mod common;
 
 use common::*;

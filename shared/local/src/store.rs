@@ -44,7 +44,11 @@ impl FolderStore {
     /// A store in `root`, signing its links with `link_key`.
     pub fn new(root: &Path, link_key: &[u8]) -> Result<FolderStore, StoreError> {
         crate::private::create_dir(root).map_err(io)?;
-        Ok(FolderStore { root: root.canonicalize().map_err(io)?, link_key: link_key.to_vec(), link_base: OnceLock::new() })
+        Ok(FolderStore {
+            root: root.canonicalize().map_err(io)?,
+            link_key: link_key.to_vec(),
+            link_base: OnceLock::new(),
+        })
     }
 
     /// Says where links are answered (once; later calls keep the first base).
@@ -57,7 +61,13 @@ impl FolderStore {
     }
 
     /// The document a link names, if its signature holds and it has not expired.
-    pub fn open_link(&self, key: &str, expires: i64, signature: &str, now: OffsetDateTime) -> Result<Vec<u8>, LinkError> {
+    pub fn open_link(
+        &self,
+        key: &str,
+        expires: i64,
+        signature: &str,
+        now: OffsetDateTime,
+    ) -> Result<Vec<u8>, LinkError> {
         check_key(key).map_err(|_| LinkError::Invalid)?;
         let expected = self.link_signature(key, expires);
         if !marketbill_app::crypto::same_hash(&expected, signature) {
@@ -214,7 +224,10 @@ mod tests {
         assert_eq!(s.open_link(&key, expires, &sig, now).unwrap(), b"%PDF a");
         // After expiry, for another seller's document, with another expiry or another key: refused.
         assert_eq!(s.open_link(&key, expires, &sig, now + time::Duration::minutes(6)), Err(LinkError::Expired));
-        assert_eq!(s.open_link("sellers/b/invoices/2026/F2026-000001.pdf", expires, &sig, now), Err(LinkError::Invalid));
+        assert_eq!(
+            s.open_link("sellers/b/invoices/2026/F2026-000001.pdf", expires, &sig, now),
+            Err(LinkError::Invalid)
+        );
         assert_eq!(s.open_link(&key, expires + 3600, &sig, now), Err(LinkError::Invalid));
         assert_eq!(s.open_link("../../etc/passwd", expires, &sig, now), Err(LinkError::Invalid));
         let other = FolderStore::new(&s.root, b"another key").unwrap();
@@ -234,7 +247,9 @@ mod tests {
         let writes: Vec<_> = (0..40)
             .map(|i| {
                 let s = s.clone();
-                tokio::spawn(async move { s.put("exports/a/same.zip", format!("zip {i}").as_bytes(), "application/zip").await })
+                tokio::spawn(async move {
+                    s.put("exports/a/same.zip", format!("zip {i}").as_bytes(), "application/zip").await
+                })
             })
             .collect();
         for w in writes {

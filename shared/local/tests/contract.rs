@@ -1,5 +1,7 @@
 //! The contract suite on the embedded adapters (SQLite, folders, outbox, channel, key file).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;

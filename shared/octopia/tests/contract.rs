@@ -1,6 +1,8 @@
 //! Contract tests of the client against the simulator: every endpoint, both paging styles,
 //! the token cache, and behaviour under injected faults.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
+
 use std::time::Duration;
 
 use marketbill_octopia::{

@@ -12,8 +12,8 @@ use marketbill_app::model::{
     BuyerRequestRecord, ImportRecord, InvoicePage, InvoiceQuery, InvoiceRecord, OrderRecord, RunRecord, SellerId,
     SellerRecord, StoredObject,
 };
-use marketbill_app::ports::{RequestSlot, 
-    DocumentStore, Ledger, LedgerError, MailError, Mailer, OutgoingMail, PresignedLink, StoreError,
+use marketbill_app::ports::{
+    DocumentStore, Ledger, LedgerError, MailError, Mailer, OutgoingMail, PresignedLink, RequestSlot, StoreError,
 };
 use marketbill_domain::{Draft, Invoice, InvoiceNumber, Refusal, Series};
 use time::OffsetDateTime;

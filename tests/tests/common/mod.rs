@@ -163,11 +163,7 @@ pub async fn check_invariants(w: &World, max_duplicate_mails: usize) -> usize {
     let mut mails_per_number: BTreeMap<(String, String), usize> = BTreeMap::new();
     for raw in w.outbox.sent().await {
         let (headers, parts) = parse_mail(&raw);
-        let to = headers
-            .iter()
-            .find(|(k, _)| k == "To")
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default();
+        let to = headers.iter().find(|(k, _)| k == "To").map(|(_, v)| v.clone()).unwrap_or_default();
         if !recipients.contains(&to) {
             continue;
         }

@@ -44,10 +44,19 @@ pub fn put_poison_orders(w: &World) -> (Vec<String>, Vec<String>) {
     orders.push(o);
     let (id, mut o) = next("LINES");
     let line = o["lines"][0].clone();
-    o["lines"] = json!((0..3000).map(|i| { let mut l = line.clone(); l["orderLineId"] = json!(i.to_string()); l }).collect::<Vec<_>>());
+    o["lines"] = json!(
+        (0..3000)
+            .map(|i| {
+                let mut l = line.clone();
+                l["orderLineId"] = json!(i.to_string());
+                l
+            })
+            .collect::<Vec<_>>()
+    );
     refused.push(id);
     orders.push(o);
-    for (tag, email) in [("MAIL1", "a@x.fr\r\nBcc: evil@y.fr"), ("MAIL2", "a@x.fr>, <b@evil.fr"), ("MAIL3", "a@x.fr\nCc: e@v.fr")]
+    for (tag, email) in
+        [("MAIL1", "a@x.fr\r\nBcc: evil@y.fr"), ("MAIL2", "a@x.fr>, <b@evil.fr"), ("MAIL3", "a@x.fr\nCc: e@v.fr")]
     {
         let (id, mut o) = next(tag);
         for l in o["lines"].as_array_mut().unwrap() {

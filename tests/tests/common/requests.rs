@@ -2,8 +2,8 @@
 
 use marketbill_app::model::{InvoiceQuery, month_key};
 use marketbill_app::portal::{self, BuyerRequestOutcome, PortalError};
-use marketbill_domain::buyer::{BuyerAddress, BuyerBillingData, BuyerKind, TaxNumber};
 use marketbill_domain::Order;
+use marketbill_domain::buyer::{BuyerAddress, BuyerBillingData, BuyerKind, TaxNumber};
 use marketbill_testkit::simulator::Route;
 
 use super::{World, cycle};
@@ -36,7 +36,12 @@ fn invoiced_order(w: &World) -> (String, String) {
 }
 
 async fn credit_notes(w: &World) -> usize {
-    let all = w.services.ledger.list_invoices(&w.sellers[0].0, &InvoiceQuery { limit: 100, ..Default::default() }).await.unwrap();
+    let all = w
+        .services
+        .ledger
+        .list_invoices(&w.sellers[0].0, &InvoiceQuery { limit: 100, ..Default::default() })
+        .await
+        .unwrap();
     all.items.iter().filter(|r| r.invoice.kind.is_credit_note()).count()
 }
 
