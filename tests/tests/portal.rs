@@ -299,3 +299,46 @@ async fn wrong_emails_look_like_unknown_orders_and_cost_no_marketplace_call() {
     let (w, _) = local_world("wrong-emails", 2).await;
     common::requests::wrong_emails_look_like_unknown_orders_and_cost_nothing(&w).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn resends_are_limited_per_day_and_exports_are_unique_and_swept_once_expired() {
+    let (mut w, dir) = local_world("limits", 2).await;
+    let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+    w.services.clock = clock.clone();
+    cycle(&w).await;
+    let id = w.sellers[0].0.clone();
+    let page = portal::list_invoices(&w.services, &id, &InvoiceQuery { limit: 1, ..Default::default() }).await.unwrap();
+    let number = page.items[0].invoice.number.clone();
+    for _ in 0..3 {
+        portal::resend(&w.services, &id, &number).await.unwrap();
+    }
+    assert_eq!(portal::resend(&w.services, &id, &number).await, Err(PortalError::RateLimited));
+    clock.advance(time::Duration::days(1));
+    portal::resend(&w.services, &id, &number).await.unwrap();
+
+    // Twenty identical exports at once: each its own file, none fails.
+    let today = clock.now().date();
+    let mut handles = Vec::new();
+    for _ in 0..20 {
+        let (services, id) = (w.services.clone(), id.clone());
+        handles.push(tokio::spawn(async move {
+            portal::export(&services, &id, today - time::Duration::days(1), today).await
+        }));
+    }
+    let mut urls = std::collections::BTreeSet::new();
+    for h in handles {
+        let (link, _) = h.await.unwrap().unwrap();
+        assert!(fetch_link(&dir, &link.url).is_ok());
+        urls.insert(link.url);
+    }
+    assert_eq!(urls.len(), 20);
+    let exports = format!("exports/{id}/");
+    assert_eq!(w.services.store.list(&exports).await.unwrap().len(), 20);
+    // Once their links have expired, the files go: at the next export, and at the daily purge.
+    clock.advance(time::Duration::minutes(6));
+    portal::export(&w.services, &id, today - time::Duration::days(1), today).await.unwrap();
+    assert_eq!(w.services.store.list(&exports).await.unwrap().len(), 1);
+    clock.advance(time::Duration::minutes(6));
+    portal::purge(&w.services).await.unwrap();
+    assert!(w.services.store.list(&exports).await.unwrap().is_empty());
+}

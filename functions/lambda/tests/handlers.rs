@@ -160,3 +160,38 @@ fn handler_errors_carry_their_retry_class() {
     let d: Diagnostic = HandlerError { retryable: false, message: "no credentials".into() }.into();
     assert_eq!(d.error_type, "NonRetryable");
 }
+
+#[tokio::test]
+async fn the_seller_run_handler_finishes_normally_with_poison_orders_in_the_listing() {
+    let (s, sim, ids) = setup("poison").await;
+    let mid = &sim.clients()[0].seller_id.clone();
+    let mut g = OrderGenerator::new(31, mid);
+    g.max_lines = 2;
+    let now = time::OffsetDateTime::now_utc();
+    let mut date = g.shipped(now, 24);
+    date["orderId"] = "POISONDATE".into();
+    date["updatedAt"] = "9999-12-31T23:30:00Z".into();
+    let mut amount = g.shipped(now, 24);
+    amount["orderId"] = "POISONAMOUNT".into();
+    amount["lines"][0]["sellingPrice"]["unitSalesPrice"] = serde_json::from_str("1e27").unwrap();
+    amount["lines"][0]["quantity"] = 100000.into();
+    let mut mail = g.shipped(now, 24);
+    mail["orderId"] = "POISONMAIL".into();
+    for l in mail["lines"].as_array_mut().unwrap() {
+        l["shippingAddress"]["email"] = "a@x.fr\r\nBcc: evil@y.fr".into();
+    }
+    sim.put_orders(mid, [date, amount, mail]);
+    let batch = sqs_batch(&ids);
+    let r =
+        seller_run(&s, LambdaEvent::new(batch_of(vec![batch.records[0].clone()]), Context::default())).await.unwrap();
+    assert!(r.batch_item_failures.is_empty(), "{:?}", r.batch_item_failures);
+    // The five good orders and the one with the hostile e-mail are invoiced; the others refused.
+    let month = marketbill_app::model::month_key(now);
+    assert_eq!(s.ledger.usage(&ids[0], &month).await.unwrap(), 6);
+    let problems = marketbill_app::portal::problems(&s, &ids[0]).await.unwrap();
+    let reason = |id: &str| problems.iter().find(|p| p.order_id == id).map(|p| p.refusal.as_ref().map(|r| r.code()));
+    assert_eq!(reason("POISONDATE"), Some(Some("unreadableOrder")));
+    assert_eq!(reason("POISONAMOUNT"), Some(Some("invalidLine")));
+    let mail = problems.iter().find(|p| p.order_id == "POISONMAIL").unwrap();
+    assert!(mail.number.is_some() && mail.mail_refused.is_some(), "{mail:?}");
+}

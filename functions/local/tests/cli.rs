@@ -456,3 +456,51 @@ fn serve_answers_signed_links_limits_buyers_and_stays_up_under_slow_connections(
     assert!(after < 100 * 1024, "RSS {before} KiB before, {after} KiB with 2,000 slow connections");
     drop(slow);
 }
+
+#[test]
+fn run_finishes_normally_with_poison_orders_and_refuses_a_hostile_sender() {
+    use marketbill_testkit::simulator::{Simulator, SimulatorConfig};
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let sim = runtime.block_on(async {
+        let sim = Simulator::start(SimulatorConfig::for_sellers(4, &["12345"])).await.unwrap();
+        let mut g = marketbill_testkit::OrderGenerator::new(4, "12345");
+        let now = time::OffsetDateTime::now_utc();
+        let mut orders = g.batch(marketbill_testkit::OrderMix { shipped: 3, not_shipped: 0, abroad: 0 }, now);
+        let mut date = g.shipped(now, 24);
+        date["orderId"] = "POISONDATE".into();
+        date["purchasedAt"] = "9999-12-31T23:30:00-05:00".into();
+        let mut amount = g.shipped(now, 24);
+        amount["orderId"] = "POISONAMOUNT".into();
+        amount["lines"][0]["sellingPrice"]["unitSalesPrice"] = serde_json::from_str("1e27").unwrap();
+        amount["lines"][0]["quantity"] = 100000.into();
+        orders.extend([date, amount]);
+        sim.put_orders("12345", orders);
+        sim
+    });
+    let client = &sim.clients()[0];
+    let dir = scratch("run-poison");
+    let mut config = serde_json::json!({
+        "dataDir": "data",
+        "apiBase": sim.api_base(),
+        "authBase": sim.auth_base(),
+        "sellers": [{
+            "id": "my-shop",
+            "profile": serde_json::from_str::<serde_json::Value>(SELLER).unwrap(),
+            "credentials": {"clientId": client.client_id, "clientSecret": client.client_secret, "sellerId": "12345"}
+        }]
+    });
+    let path = dir.join("marketbill.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    let o = marketbill(&["run", "--config", path.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("invoices issued:        3"), "{text}");
+    assert!(text.contains("unreadableOrder") && text.contains("invalidLine"), "{text}");
+
+    config["sender"] = "factures@shop.example\r\nBcc: evil@y.fr".into();
+    std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    let o = marketbill(&["run", "--config", path.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("sender address") && err.trim_end().lines().count() == 1, "{err}");
+}
