@@ -17,7 +17,7 @@ use marketbill_app::marketplace::MarketplaceCredentials;
 use marketbill_app::model::{InvoiceQuery, OrderStage};
 use marketbill_app::portal::{self, BuyerRequestOutcome, PortalError};
 use marketbill_app::ports::{Clock, ManualClock};
-use marketbill_domain::buyer::{BuyerAddress, BuyerBillingData, BuyerKind, TaxNumber};
+use marketbill_domain::buyer::BuyerBillingData;
 use marketbill_domain::fees::FeePlans;
 use marketbill_domain::{Order, SellerProfileInput};
 use marketbill_local::{ChannelQueue, FolderStore, KeyFileSecretBox, OutboxMailer, SqliteLedger};
@@ -51,18 +51,7 @@ async fn local_world(name: &str, shipped: usize) -> (World, PathBuf) {
 }
 
 fn company(tax: &str) -> BuyerBillingData {
-    BuyerBillingData {
-        kind: BuyerKind::Company,
-        name: "Atelier Durand SARL".into(),
-        tax_number: Some(TaxNumber::parse(tax).unwrap()),
-        address: BuyerAddress {
-            line1: "8 avenue Foch".into(),
-            line2: None,
-            postal_code: "75016".into(),
-            city: "Paris".into(),
-            country_code: "FR".parse().unwrap(),
-        },
-    }
+    common::requests::company_with(tax)
 }
 
 fn shipped_orders(w: &World) -> Vec<Order> {

@@ -176,18 +176,18 @@ fn assert_owner_only(dir: &Path) {
 #[cfg(not(unix))]
 fn assert_owner_only(_dir: &Path) {}
 
-#[test]
-fn simulate_prints_where_it_listens_and_serves_the_api() {
+/// Starts `marketbill ARGS` and reads its ready line (a JSON object): a reader thread and a
+/// bounded wait, so a silent child fails the test.
+fn start_ready(args: &[&str]) -> (Child, serde_json::Value) {
     use std::io::BufRead;
     let child = Command::new(env!("CARGO_BIN_EXE_marketbill"))
-        .args(["simulate", "--sellers", "2", "--orders", "7", "--seed", "5"])
+        .args(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let mut child = Child(child);
     let stdout = child.0.stdout.take().unwrap();
-    // The ready line; a reader thread and a bounded wait, so a silent child fails the test.
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut line = String::new();
@@ -195,7 +195,12 @@ fn simulate_prints_where_it_listens_and_serves_the_api() {
         let _ = tx.send(line);
     });
     let line = rx.recv_timeout(std::time::Duration::from_secs(30)).expect("no ready line");
-    let ready: serde_json::Value = serde_json::from_str(&line).unwrap();
+    (child, serde_json::from_str(&line).unwrap())
+}
+
+#[test]
+fn simulate_prints_where_it_listens_and_serves_the_api() {
+    let (_child, ready) = start_ready(&["simulate", "--sellers", "2", "--orders", "7", "--seed", "5"]);
     let clients = ready["clients"].as_array().unwrap();
     assert_eq!(clients.len(), 2);
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -221,6 +226,24 @@ fn simulate_prints_where_it_listens_and_serves_the_api() {
     });
 }
 
+/// A `marketbill run` configuration for the simulator's seller 12345, written into `dir`.
+fn run_config(sim: &marketbill_testkit::simulator::Simulator, dir: &Path) -> (serde_json::Value, PathBuf) {
+    let client = &sim.clients()[0];
+    let config = serde_json::json!({
+        "dataDir": "data",
+        "apiBase": sim.api_base(),
+        "authBase": sim.auth_base(),
+        "sellers": [{
+            "id": "my-shop",
+            "profile": serde_json::from_str::<serde_json::Value>(SELLER).unwrap(),
+            "credentials": {"clientId": client.client_id, "clientSecret": client.client_secret, "sellerId": "12345"}
+        }]
+    });
+    let path = dir.join("marketbill.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    (config, path)
+}
+
 #[test]
 fn run_does_one_cycle_against_configured_marketplace_urls() {
     use marketbill_testkit::simulator::{Simulator, SimulatorConfig};
@@ -237,20 +260,8 @@ fn run_does_one_cycle_against_configured_marketplace_urls() {
         );
         sim
     });
-    let client = &sim.clients()[0];
     let dir = scratch("run-config");
-    let config = serde_json::json!({
-        "dataDir": "data",
-        "apiBase": sim.api_base(),
-        "authBase": sim.auth_base(),
-        "sellers": [{
-            "id": "my-shop",
-            "profile": serde_json::from_str::<serde_json::Value>(SELLER).unwrap(),
-            "credentials": {"clientId": client.client_id, "clientSecret": client.client_secret, "sellerId": "12345"}
-        }]
-    });
-    let path = dir.join("marketbill.json");
-    std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    let (config, path) = run_config(&sim, &dir);
     let o = marketbill(&["run", "--config", path.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = String::from_utf8_lossy(&o.stdout);
@@ -365,28 +376,22 @@ fn rss_kib(pid: u32) -> u64 {
 
 #[test]
 fn serve_answers_signed_links_limits_buyers_and_stays_up_under_slow_connections() {
-    use std::io::{BufRead, Write};
+    use std::io::Write;
     let dir = scratch("serve");
     let data = dir.join("data");
     let demo = marketbill(&["demo", "--data-dir", data.to_str().unwrap(), "--orders", "3", "--sellers", "1"]);
     assert!(demo.status.success(), "{}", String::from_utf8_lossy(&demo.stderr));
-    let child = Command::new(env!("CARGO_BIN_EXE_marketbill"))
-        .args(["serve", "--port", "0", "--data-dir", data.to_str().unwrap()])
-        .args(["--api-base", "http://127.0.0.1:9/seller/v2", "--auth-base", "http://127.0.0.1:9"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut child = Child(child);
-    let stdout = child.0.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = rx.recv_timeout(std::time::Duration::from_secs(30)).expect("no ready line");
-    let ready: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let (child, ready) = start_ready(&[
+        "serve",
+        "--port",
+        "0",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--api-base",
+        "http://127.0.0.1:9/seller/v2",
+        "--auth-base",
+        "http://127.0.0.1:9",
+    ]);
     let addr = ready["url"].as_str().unwrap().trim_start_matches("http://").to_owned();
     let token = marketbill(&["token", "--seller", "demo-seller-0", "--data-dir", data.to_str().unwrap()]);
     let token = String::from_utf8(token.stdout).unwrap().trim().to_owned();
@@ -477,20 +482,8 @@ fn run_finishes_normally_with_poison_orders_and_refuses_a_hostile_sender() {
         sim.put_orders("12345", orders);
         sim
     });
-    let client = &sim.clients()[0];
     let dir = scratch("run-poison");
-    let mut config = serde_json::json!({
-        "dataDir": "data",
-        "apiBase": sim.api_base(),
-        "authBase": sim.auth_base(),
-        "sellers": [{
-            "id": "my-shop",
-            "profile": serde_json::from_str::<serde_json::Value>(SELLER).unwrap(),
-            "credentials": {"clientId": client.client_id, "clientSecret": client.client_secret, "sellerId": "12345"}
-        }]
-    });
-    let path = dir.join("marketbill.json");
-    std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    let (mut config, path) = run_config(&sim, &dir);
     let o = marketbill(&["run", "--config", path.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = String::from_utf8_lossy(&o.stdout);

@@ -8,11 +8,12 @@ use marketbill_testkit::simulator::Route;
 
 use super::{World, cycle};
 
-fn company() -> BuyerBillingData {
+/// A company's billing data, with its VAT number or SIREN.
+pub fn company_with(tax: &str) -> BuyerBillingData {
     BuyerBillingData {
         kind: BuyerKind::Company,
         name: "Atelier Durand SARL".into(),
-        tax_number: Some(TaxNumber::parse("FR40303265045").unwrap()),
+        tax_number: Some(TaxNumber::parse(tax).unwrap()),
         address: BuyerAddress {
             line1: "8 avenue Foch".into(),
             line2: None,
@@ -21,6 +22,10 @@ fn company() -> BuyerBillingData {
             country_code: "FR".parse().unwrap(),
         },
     }
+}
+
+fn company() -> BuyerBillingData {
+    company_with("FR40303265045")
 }
 
 /// The first shipped order of the world's first seller, with its buyer e-mail.
