@@ -9,6 +9,7 @@
 #[cfg(feature = "contract")]
 pub mod contract;
 pub mod crypto;
+pub mod delivery;
 pub mod mail;
 pub mod marketplace;
 pub mod metrics;

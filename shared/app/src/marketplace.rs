@@ -64,14 +64,69 @@ impl ImportState {
     }
 }
 
+/// Where the next page of a listing is (opaque to the use cases).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PageToken(pub String);
+
+/// One page of a listing, each order parsed on its own.
+#[derive(Debug, Clone)]
+pub struct OrdersPage {
+    pub orders: Vec<Result<Order, OrderParseError>>,
+    /// The next page, if any.
+    pub next: Option<PageToken>,
+}
+
+/// One document of a bulk import: it is attached to `order_id` (the file is `<orderId>.pdf`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvoiceFile {
+    pub order_id: String,
+    pub bytes: Vec<u8>,
+}
+
+/// The most pages one listing follows (a loop in the marketplace's links stops there).
+pub const MAX_PAGES: usize = 10_000;
+
 #[async_trait]
 pub trait Marketplace: Send + Sync {
-    /// Shipped (and delivered) orders updated since an instant; each parsed on its own.
+    /// One page of the shipped (and delivered) orders updated since an instant, oldest update
+    /// first; `page` is `None` for the first page.
+    async fn shipped_orders_page(
+        &self,
+        creds: &MarketplaceCredentials,
+        since: OffsetDateTime,
+        page: Option<&PageToken>,
+    ) -> Result<OrdersPage, MarketplaceError>;
+
+    /// Every shipped order since an instant, each once (all pages, for callers that want them
+    /// together; seller runs stream the pages instead).
     async fn shipped_orders(
         &self,
         creds: &MarketplaceCredentials,
         since: OffsetDateTime,
-    ) -> Result<Vec<Result<Order, OrderParseError>>, MarketplaceError>;
+    ) -> Result<Vec<Result<Order, OrderParseError>>, MarketplaceError> {
+        let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut pages = std::collections::HashSet::new();
+        let mut page = self.shipped_orders_page(creds, since, None).await?;
+        for _ in 0..MAX_PAGES {
+            for item in page.orders.drain(..) {
+                let id = match &item {
+                    Ok(o) => o.order_id.to_string(),
+                    Err(e) => e.order.clone(),
+                };
+                if id == "<unknown>" || seen.insert(id) {
+                    out.push(item);
+                }
+            }
+            match page.next.take() {
+                Some(next) if pages.insert(next.clone()) => {
+                    page = self.shipped_orders_page(creds, since, Some(&next)).await?;
+                }
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
     /// One order; `None` when the marketplace does not know it.
     async fn order(&self, creds: &MarketplaceCredentials, order_id: &str) -> Result<Option<Order>, MarketplaceError>;
     /// Attaches a document to an order; returns the import started.
@@ -81,6 +136,12 @@ pub trait Marketplace: Send + Sync {
         order_id: &str,
         file_name: &str,
         bytes: &[u8],
+    ) -> Result<ImportState, MarketplaceError>;
+    /// Attaches several documents in one bulk import (`<orderId>.pdf` each); returns the import.
+    async fn upload_invoices(
+        &self,
+        creds: &MarketplaceCredentials,
+        files: &[InvoiceFile],
     ) -> Result<ImportState, MarketplaceError>;
     async fn import_state(
         &self,

@@ -140,6 +140,34 @@ pub enum OrderStage {
     Rejected,
 }
 
+impl OrderStage {
+    /// The order's life as a state machine: which stage may follow which. Numbering (`Issued`)
+    /// and refusals (`Skipped`) are written by the ledger's own operations, not by a move.
+    pub fn can_move_to(self, next: OrderStage) -> bool {
+        use OrderStage::*;
+        matches!(
+            (self, next),
+            (Issued, Stored)
+                | (Stored, Mailed)
+                | (Mailed, Uploaded)
+                // A refused file is uploaded again; a seller may retry a rejected one.
+                | (Uploaded, Uploaded)
+                | (Rejected, Uploaded)
+                | (Uploaded, Accepted)
+                | (Uploaded, Rejected)
+        )
+    }
+}
+
+/// A move the order's state machine does not allow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("order {order_id} cannot go from {from:?} to {to:?}")]
+pub struct StageError {
+    pub order_id: String,
+    pub from: OrderStage,
+    pub to: OrderStage,
+}
+
 /// The progress of one order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -181,6 +209,16 @@ impl OrderRecord {
             buyer_email_hash: None,
             updated_at: at,
         }
+    }
+
+    /// Moves to the next stage (see [`OrderStage::can_move_to`]), stamped `at`.
+    pub fn move_to(&mut self, next: OrderStage, at: OffsetDateTime) -> Result<(), StageError> {
+        if !self.stage.can_move_to(next) {
+            return Err(StageError { order_id: self.order_id.clone(), from: self.stage, to: next });
+        }
+        self.stage = next;
+        self.updated_at = at;
+        Ok(())
     }
 
     /// The same record, carrying the buyer's e-mail hash.

@@ -8,14 +8,16 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::FutureExt;
+use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt, StreamExt};
 use marketbill_domain::{BuyerBillingData, Invoice, IssueRequest, Order, Refusal, draft_invoice};
 use time::OffsetDateTime;
 
-use crate::mail::{MailBuildError, invoice_mail, mask_email};
-use crate::marketplace::{ImportState, Marketplace, MarketplaceCredentials, MarketplaceError};
+use crate::delivery::{Delivery, RateGate};
+use crate::mail::MailBuildError;
+use crate::marketplace::{ImportState, MAX_PAGES, Marketplace, MarketplaceCredentials, MarketplaceError, PageToken};
 use crate::model::{
-    ImportRecord, InvoiceRecord, OrderRecord, OrderStage, RunRecord, SealedSecret, SellerId, SellerRecord, StoredObject,
+    ImportRecord, InvoiceRecord, OrderRecord, OrderStage, RunRecord, SealedSecret, SellerId, SellerRecord,
 };
 use crate::ports::{
     Clock, DocumentStore, Ledger, LedgerError, MailError, Mailer, Queue, QueueError, SecretBox, SecretError,
@@ -35,6 +37,17 @@ pub struct Settings {
     pub overlap: time::Duration,
     /// First run of a seller: orders since this long before registration.
     pub first_run_lookback: time::Duration,
+    /// Orders delivered (stored, mailed) at once after their numbers are taken. 16: enough to
+    /// overlap the store's and the mailer's round trips (tens of ms each) many times over,
+    /// while a crash leaves at most 16 mails unrecorded (so at most 16 sent twice).
+    pub delivery_depth: usize,
+    /// Mails a second at most (SES's account sending rate on AWS); `None`: no pacing.
+    pub mail_per_second: Option<u32>,
+    /// Files and bytes of one bulk import at most.
+    pub upload_batch_files: usize,
+    pub upload_batch_bytes: usize,
+    /// Bulk imports in flight per seller (the reference: one or two requests at a time).
+    pub uploads_in_flight: usize,
     /// The key of the buyer e-mail hashes kept on order records (HMAC-SHA256). A deployment
     /// secret: from the environment on AWS, derived from the master key locally.
     pub buyer_email_key: Vec<u8>,
@@ -52,6 +65,11 @@ impl Default for Settings {
             deadline_margin: Duration::from_secs(30),
             overlap: time::Duration::hours(1),
             first_run_lookback: time::Duration::days(7),
+            delivery_depth: 16,
+            mail_per_second: None,
+            upload_batch_files: 100,
+            upload_batch_bytes: 20 * 1024 * 1024,
+            uploads_in_flight: 2,
             // Tests and the benchmark only; deployments set their own (see the config loaders).
             buyer_email_key: b"marketbill-default-buyer-email-key".to_vec(),
             buyer_requests_per_day: 3,
@@ -95,6 +113,8 @@ pub enum PipelineError {
     Defect(String),
     #[error(transparent)]
     MailBuild(#[from] MailBuildError),
+    #[error(transparent)]
+    Stage(#[from] crate::model::StageError),
 }
 
 impl PipelineError {
@@ -110,7 +130,8 @@ impl PipelineError {
             | PipelineError::Render(_)
             | PipelineError::NoCredentials(_)
             | PipelineError::Defect(_)
-            | PipelineError::MailBuild(_) => false,
+            | PipelineError::MailBuild(_)
+            | PipelineError::Stage(_) => false,
         }
     }
 }
@@ -177,119 +198,35 @@ impl RunOutcome {
     }
 }
 
+/// A seller run's fixed context.
 struct Ctx<'a> {
     s: &'a Services,
     seller: &'a SellerRecord,
-    creds: &'a MarketplaceCredentials,
-    now: OffsetDateTime,
+    d: Delivery<'a>,
 }
 
-/// The documents of an invoice, kept in memory between the steps of one order.
-struct Docs {
-    pdf: Vec<u8>,
+/// An issued order on its way: what the delivery steps need.
+struct Job {
+    order: Order,
+    rec: OrderRecord,
+    invoice: InvoiceRecord,
 }
 
-fn render_error(e: marketbill_documents::RenderError) -> PipelineError {
-    PipelineError::Render(e.to_string())
+/// What one delivery came back with.
+struct Delivered {
+    order_id: String,
+    result: Result<(OrderRecord, Vec<u8>, bool), PipelineError>,
+}
+
+/// What one bulk import came back with.
+struct Uploaded {
+    order_ids: Vec<String>,
+    result: Result<(), PipelineError>,
 }
 
 impl Ctx<'_> {
     fn id(&self) -> &SellerId {
         &self.seller.seller_id
-    }
-
-    async fn store(&self, rec: &InvoiceRecord) -> Result<Docs, PipelineError> {
-        let rendered = marketbill_documents::render(&rec.invoice).map_err(render_error)?;
-        let pdf: StoredObject =
-            self.s.store.put(&document_key(self.id(), &rec.invoice, "pdf"), &rendered.pdf, "application/pdf").await?;
-        let xml: StoredObject =
-            self.s.store.put(&document_key(self.id(), &rec.invoice, "xml"), &rendered.ubl, "application/xml").await?;
-        self.s.ledger.set_documents(self.id(), &rec.invoice.number, &pdf, &xml).await?;
-        Ok(Docs { pdf: rendered.pdf })
-    }
-
-    async fn pdf(&self, rec: &InvoiceRecord, docs: &mut Option<Docs>) -> Result<Vec<u8>, PipelineError> {
-        if let Some(d) = docs {
-            return Ok(d.pdf.clone());
-        }
-        let stored = match &rec.pdf {
-            Some(o) => self.s.store.get(&o.key).await?,
-            None => None,
-        };
-        let pdf = match stored {
-            Some(b) => b,
-            None => marketbill_documents::render_pdf(&rec.invoice).map_err(render_error)?,
-        };
-        *docs = Some(Docs { pdf: pdf.clone() });
-        Ok(pdf)
-    }
-
-    /// Takes an issued order through its remaining steps, recording each one.
-    async fn advance(&self, order: &Order, mut rec: OrderRecord, out: &mut RunOutcome) -> Result<(), PipelineError> {
-        let Some(number) = rec.number.clone() else { return Ok(()) };
-        let Some(invoice) = self.s.ledger.get_invoice(self.id(), &number).await? else {
-            return Err(LedgerError::NotIssued { order_id: rec.order_id.clone() }.into());
-        };
-        let mut docs: Option<Docs> = None;
-        if rec.stage == OrderStage::Issued || invoice.pdf.is_none() {
-            docs = Some(self.store(&invoice).await?);
-            if rec.stage == OrderStage::Issued {
-                rec.stage = OrderStage::Stored;
-                rec.updated_at = self.now;
-                self.s.ledger.update_order(self.id(), &rec).await?;
-            }
-        }
-        if rec.stage == OrderStage::Stored {
-            match order.buyer_email() {
-                Some(to) => {
-                    let pdf = self.pdf(&invoice, &mut docs).await?;
-                    match invoice_mail(&invoice.invoice, &pdf, &self.s.settings.sender, to, self.now) {
-                        Ok(mail) => {
-                            let id = self.s.mailer.send(&mail).await?;
-                            rec.message_id = Some(id);
-                            out.mailed += 1;
-                        }
-                        // The marketplace's address is unsafe: never sent, shown as a problem.
-                        Err(refused @ MailBuildError::Recipient(_)) => {
-                            tracing::warn!(seller = %self.id(), order = %rec.order_id, to = %mask_email(to), "buyer e-mail refused; not mailed");
-                            rec.mail_refused = Some(refused.to_string());
-                        }
-                        Err(other) => return Err(PipelineError::MailBuild(other)),
-                    }
-                }
-                None => rec.mail_refused = Some("the order has no buyer e-mail: the invoice was not mailed".into()),
-            }
-            rec.stage = OrderStage::Mailed;
-            rec.updated_at = self.now;
-            self.s.ledger.update_order(self.id(), &rec).await?;
-        }
-        if rec.stage == OrderStage::Mailed {
-            let pdf = self.pdf(&invoice, &mut docs).await?;
-            self.upload(&mut rec, &pdf).await?;
-            out.uploaded += 1;
-        }
-        Ok(())
-    }
-
-    async fn upload(&self, rec: &mut OrderRecord, pdf: &[u8]) -> Result<(), PipelineError> {
-        let state =
-            self.s.marketplace.upload_invoice(self.creds, &rec.order_id, &format!("{}.pdf", rec.order_id), pdf).await?;
-        // The import is recorded before the order points to it: a crash in between leaves a
-        // tracked import and an order that uploads again (harmless: the new file replaces it).
-        let import = ImportRecord {
-            import_id: state.import_id.clone(),
-            order_ids: vec![rec.order_id.clone()],
-            status: "Running".into(),
-            polls: 0,
-            created_at: self.now,
-        };
-        self.s.ledger.put_import(self.id(), &import).await?;
-        rec.stage = OrderStage::Uploaded;
-        rec.import_id = Some(state.import_id.clone());
-        rec.upload_attempts += 1;
-        rec.updated_at = self.now;
-        self.s.ledger.update_order(self.id(), rec).await?;
-        Ok(())
     }
 
     /// The billing data a buyer asked for, if any is waiting.
@@ -298,15 +235,33 @@ impl Ctx<'_> {
         Ok(requests.into_iter().filter(|r| r.status == "pending").max_by_key(|r| r.received_at).map(|r| r.billing))
     }
 
-    async fn handle(&self, order: &Order, out: &mut RunOutcome) -> Result<(), PipelineError> {
+    /// The recorded state of an issued order, when it still has steps to go.
+    async fn resumable(&self, order: &Order, rec: OrderRecord) -> Result<Option<Job>, PipelineError> {
+        if rec.stage >= OrderStage::Uploaded {
+            return Ok(None);
+        }
+        let Some(number) = rec.number.clone() else { return Ok(None) };
+        let invoice = self
+            .s
+            .ledger
+            .get_invoice(self.id(), &number)
+            .await?
+            .ok_or_else(|| LedgerError::NotIssued { order_id: rec.order_id.clone() })?;
+        Ok(Some(Job { order: order.clone(), rec, invoice }))
+    }
+
+    /// The sequential step of an order: refuse it, or number it (one atomic write, in listing
+    /// order, so numbers stay gapless and chronological), or find where it stopped. Returns
+    /// the delivery still to do.
+    async fn issue(&self, order: &Order, out: &mut RunOutcome) -> Result<Option<Job>, PipelineError> {
         let order_id = order.order_id.as_str();
         let existing = self.s.ledger.get_order(self.id(), order_id).await?;
-        if let Some(rec) = existing.as_ref().filter(|r| r.number.is_some()) {
-            if rec.stage < OrderStage::Uploaded {
+        if let Some(rec) = existing.clone().filter(|r| r.number.is_some()) {
+            let job = self.resumable(order, rec).await?;
+            if job.is_some() {
                 out.resumed += 1;
-                self.advance(order, rec.clone(), out).await?;
             }
-            return Ok(());
+            return Ok(job);
         }
         let email_hash =
             order.buyer_email().map(|e| crate::crypto::buyer_email_hash(&self.s.settings.buyer_email_key, e));
@@ -315,35 +270,98 @@ impl Ctx<'_> {
             order,
             seller: &self.seller.profile,
             buyer_data: buyer.as_ref(),
-            issued_at: self.now,
+            issued_at: self.d.now,
         });
         match draft {
             Err(refusal) => {
                 *out.skipped.entry(refusal.code().to_owned()).or_default() += 1;
                 let known = existing.as_ref().filter(|r| r.buyer_email_hash == email_hash);
                 if known.and_then(|r| r.refusal.as_ref()) != Some(&refusal) {
-                    self.s.ledger.record_skip(self.id(), order_id, &refusal, email_hash.as_deref(), self.now).await?;
+                    self.s.ledger.record_skip(self.id(), order_id, &refusal, email_hash.as_deref(), self.d.now).await?;
                 }
-                Ok(())
+                Ok(None)
             }
-            Ok(draft) => {
-                let rec = match self.s.ledger.issue(self.id(), order_id, draft, email_hash.as_deref(), self.now).await {
-                    Ok(invoice) => {
-                        out.issued += 1;
-                        tracing::debug!(seller = %self.id(), order = order_id, number = %invoice.number, "invoice issued");
-                        self.s.ledger.get_order(self.id(), order_id).await?
-                    }
-                    // Another run got there first: carry on from what it recorded.
-                    Err(LedgerError::AlreadyIssued { .. }) => self.s.ledger.get_order(self.id(), order_id).await?,
-                    Err(e) => return Err(e.into()),
-                };
-                match rec {
-                    Some(rec) => self.advance(order, rec, out).await,
+            Ok(draft) => match self.s.ledger.issue(self.id(), order_id, draft, email_hash.as_deref(), self.d.now).await
+            {
+                Ok(invoice) => {
+                    out.issued += 1;
+                    tracing::debug!(seller = %self.id(), order = order_id, number = %invoice.number, "invoice issued");
+                    // What the atomic write recorded, without reading it back.
+                    let rec =
+                        OrderRecord::issued(order_id, &invoice.number, self.d.now).with_buyer(email_hash.as_deref());
+                    let invoice = InvoiceRecord::new(self.id(), order_id, invoice, self.d.now);
+                    Ok(Some(Job { order: order.clone(), rec, invoice }))
+                }
+                // Another run got there first: carry on from what it recorded.
+                Err(LedgerError::AlreadyIssued { .. }) => match self.s.ledger.get_order(self.id(), order_id).await? {
+                    Some(rec) => self.resumable(order, rec).await,
                     None => Err(LedgerError::NotIssued { order_id: order_id.to_owned() }.into()),
-                }
-            }
+                },
+                Err(e) => Err(e.into()),
+            },
         }
     }
+
+    /// Store and mail one order (concurrently with others); a defect stays this order's.
+    async fn deliver(&self, job: Job) -> Delivered {
+        let Job { order, mut rec, invoice } = job;
+        let order_id = rec.order_id.clone();
+        let steps = async {
+            let (pdf, sent) = self.d.through_mail(&order, &mut rec, &invoice).await?;
+            Ok((rec, pdf, sent))
+        };
+        let result = match AssertUnwindSafe(steps).catch_unwind().await {
+            Ok(r) => r,
+            Err(panic) => Err(PipelineError::Defect(panic_message(panic.as_ref()))),
+        };
+        Delivered { order_id, result }
+    }
+
+    /// One bulk import of mailed orders.
+    async fn upload(&self, creds: &MarketplaceCredentials, mut batch: Vec<(OrderRecord, Vec<u8>)>) -> Uploaded {
+        let order_ids = batch.iter().map(|(r, _)| r.order_id.clone()).collect();
+        let result = match AssertUnwindSafe(self.d.upload_many(creds, &mut batch)).catch_unwind().await {
+            Ok(r) => r,
+            Err(panic) => Err(PipelineError::Defect(panic_message(panic.as_ref()))),
+        };
+        Uploaded { order_ids, result }
+    }
+}
+
+/// Mailed orders waiting for their bulk import.
+#[derive(Default)]
+struct UploadBatch {
+    items: Vec<(OrderRecord, Vec<u8>)>,
+    bytes: usize,
+}
+
+impl UploadBatch {
+    fn push(&mut self, rec: OrderRecord, pdf: Vec<u8>) {
+        self.bytes += pdf.len();
+        self.items.push((rec, pdf));
+    }
+
+    fn is_full(&self, settings: &Settings) -> bool {
+        self.items.len() >= settings.upload_batch_files || self.bytes >= settings.upload_batch_bytes
+    }
+
+    fn take(&mut self) -> Vec<(OrderRecord, Vec<u8>)> {
+        self.bytes = 0;
+        std::mem::take(&mut self.items)
+    }
+}
+
+/// A step that failed for an order: counted, and kept on the order when it has an invoice
+/// (the problems list shows it); the order is tried again next run.
+async fn note_failure(s: &Services, seller_id: &SellerId, order_id: &str, e: &PipelineError, out: &mut RunOutcome) {
+    tracing::warn!(seller = %seller_id, order = order_id, error = %e, retryable = e.is_retryable(), "order left for the next run");
+    if let Ok(Some(mut rec)) = s.ledger.get_order(seller_id, order_id).await
+        && rec.number.is_some()
+    {
+        rec.last_error = Some(e.to_string());
+        let _ = s.ledger.update_order(seller_id, &rec).await;
+    }
+    out.failed.push((order_id.to_owned(), e.to_string()));
 }
 
 /// The text of a caught panic.
@@ -383,6 +401,12 @@ async fn set_aside(
 }
 
 /// One seller run. `deadline`: when the host stops us (the Lambda's), if any.
+///
+/// The listing is streamed page by page. Each order is numbered in turn (one atomic write,
+/// in listing order); its delivery (store, mail) then runs concurrently with up to
+/// `Settings::delivery_depth` others, and mailed orders go to the marketplace in bulk imports
+/// (at most `Settings::uploads_in_flight` at once). Memory is bounded by the page size, the
+/// depth and the import size, not by the listing.
 pub async fn run_seller(
     s: &Services,
     seller_id: &SellerId,
@@ -406,51 +430,77 @@ pub async fn run_seller(
         None => seller.registered_at - s.settings.first_run_lookback,
     };
     let fetched_at = now;
-    let listing = s.marketplace.shipped_orders(&creds, since).await?;
-    let ctx = Ctx { s, seller: &seller, creds: &creds, now };
+    let gate = RateGate::new(s.settings.mail_per_second);
+    let ctx = Ctx { s, seller: &seller, d: Delivery { s, seller: seller_id, now, gate: &gate } };
+    let depth = s.settings.delivery_depth.max(1);
+    let near_deadline = || deadline.is_some_and(|d| Instant::now() + s.settings.deadline_margin >= d);
+
+    let mut deliveries = FuturesUnordered::new();
+    let mut uploads = FuturesUnordered::new();
+    let mut batch = UploadBatch::default();
     let mut seen_ids: BTreeSet<String> = BTreeSet::new();
+    let mut pages: BTreeSet<PageToken> = BTreeSet::new();
+    let mut token: Option<PageToken> = None;
     let mut stopped = false;
-    for item in &listing {
-        if deadline.is_some_and(|d| Instant::now() + s.settings.deadline_margin >= d) {
-            stopped = true;
-            break;
+    'pages: for _ in 0..MAX_PAGES {
+        let page = s.marketplace.shipped_orders_page(&creds, since, token.as_ref()).await?;
+        for item in page.orders {
+            if near_deadline() {
+                stopped = true;
+                break 'pages;
+            }
+            let id = match &item {
+                Ok(o) => o.order_id.to_string(),
+                Err(bad) => bad.order.clone(),
+            };
+            // An order the listing shows twice (it moved between pages) is handled once.
+            if id != "<unknown>" && !seen_ids.insert(id) {
+                continue;
+            }
+            out.seen += 1;
+            let order = match item {
+                Ok(order) => order,
+                Err(bad) => {
+                    let refusal = Refusal::Unreadable { field: bad.field.clone(), problem: bad.reason.clone() };
+                    *out.skipped.entry(refusal.code().to_owned()).or_default() += 1;
+                    if bad.order.parse::<marketbill_domain::OrderId>().is_ok() {
+                        s.ledger.record_skip(seller_id, &bad.order, &refusal, None, now).await?;
+                    }
+                    continue;
+                }
+            };
+            // The order's boundary: a defect (a panic) in one order's processing is that
+            // order's failure, never the run's (release builds unwind for this reason).
+            match AssertUnwindSafe(ctx.issue(&order, &mut out)).catch_unwind().await {
+                Ok(Ok(Some(job))) => deliveries.push(ctx.deliver(job)),
+                Ok(Ok(None)) => {}
+                Ok(Err(e)) => note_failure(s, seller_id, order.order_id.as_str(), &e, &mut out).await,
+                Err(panic) => {
+                    let problem = panic_message(panic.as_ref());
+                    tracing::error!(seller = %seller_id, order = %order.order_id, problem, "defect while handling an order; set aside");
+                    set_aside(s, seller_id, order.order_id.as_str(), &problem, now, &mut out).await?;
+                }
+            }
+            // Bounded depth: wait for a delivery before starting another.
+            while deliveries.len() >= depth {
+                if let Some(d) = deliveries.next().await
+                    && let Err((order_id, e)) = delivered(d, &mut batch, &mut out)
+                {
+                    note_failure(s, seller_id, &order_id, &e, &mut out).await;
+                }
+                if batch.is_full(&s.settings) {
+                    while uploads.len() >= s.settings.uploads_in_flight.max(1) {
+                        if let Some(u) = uploads.next().await {
+                            uploaded(s, seller_id, u, &mut out).await;
+                        }
+                    }
+                    uploads.push(ctx.upload(&creds, batch.take()));
+                }
+            }
         }
-        out.seen += 1;
-        match item {
-            Err(bad) => {
-                let refusal = Refusal::Unreadable { field: bad.field.clone(), problem: bad.reason.clone() };
-                *out.skipped.entry(refusal.code().to_owned()).or_default() += 1;
-                if bad.order.parse::<marketbill_domain::OrderId>().is_ok() {
-                    s.ledger.record_skip(seller_id, &bad.order, &refusal, None, now).await?;
-                }
-            }
-            Ok(order) => {
-                seen_ids.insert(order.order_id.to_string());
-                // The order's boundary: a defect (a panic) in one order's processing is that
-                // order's failure, never the run's (release builds unwind for this reason).
-                let handled = AssertUnwindSafe(ctx.handle(order, &mut out)).catch_unwind().await;
-                let handled = match handled {
-                    Ok(result) => result,
-                    Err(panic) => {
-                        let problem = panic_message(panic.as_ref());
-                        tracing::error!(seller = %seller_id, order = %order.order_id, problem, "defect while handling an order; set aside");
-                        set_aside(s, seller_id, order.order_id.as_str(), &problem, now, &mut out).await?;
-                        continue;
-                    }
-                };
-                if let Err(e) = handled {
-                    // One order's failure never stops the others; it is retried next run and,
-                    // when the order has an invoice, shown in the portal's problems list.
-                    tracing::warn!(seller = %seller_id, order = %order.order_id, error = %e, retryable = e.is_retryable(), "order left for the next run");
-                    if let Ok(Some(mut rec)) = s.ledger.get_order(seller_id, order.order_id.as_str()).await
-                        && rec.number.is_some()
-                    {
-                        rec.last_error = Some(e.to_string());
-                        let _ = s.ledger.update_order(seller_id, &rec).await;
-                    }
-                    out.failed.push((order.order_id.to_string(), e.to_string()));
-                }
-            }
+        match page.next {
+            Some(next) if pages.insert(next.clone()) => token = Some(next),
+            _ => break,
         }
     }
     // Orders a crash left half-way that the listing did not bring back.
@@ -459,25 +509,60 @@ pub async fn run_seller(
             if rec.number.is_none() || rec.stage >= OrderStage::Uploaded || seen_ids.contains(&rec.order_id) {
                 continue;
             }
-            if deadline.is_some_and(|d| Instant::now() + s.settings.deadline_margin >= d) {
+            if near_deadline() {
                 stopped = true;
                 break;
             }
-            let result = match s.marketplace.order(&creds, &rec.order_id).await {
-                Ok(Some(order)) => {
-                    out.resumed += 1;
-                    match AssertUnwindSafe(ctx.advance(&order, rec.clone(), &mut out)).catch_unwind().await {
-                        Ok(result) => result,
-                        Err(panic) => Err(PipelineError::Defect(panic_message(panic.as_ref()))),
-                    }
-                }
-                Ok(None) => Ok(()),
+            let job = match s.marketplace.order(&creds, &rec.order_id).await {
+                Ok(Some(order)) => ctx.resumable(&order, rec.clone()).await,
+                Ok(None) => Ok(None),
                 Err(e) => Err(e.into()),
             };
-            if let Err(e) = result {
-                out.failed.push((rec.order_id.clone(), e.to_string()));
+            match job {
+                Ok(Some(job)) => {
+                    out.resumed += 1;
+                    deliveries.push(ctx.deliver(job));
+                }
+                Ok(None) => {}
+                Err(e) => note_failure(s, seller_id, &rec.order_id, &e, &mut out).await,
+            }
+            while deliveries.len() >= depth {
+                if let Some(d) = deliveries.next().await
+                    && let Err((order_id, e)) = delivered(d, &mut batch, &mut out)
+                {
+                    note_failure(s, seller_id, &order_id, &e, &mut out).await;
+                }
+                if batch.is_full(&s.settings) {
+                    while uploads.len() >= s.settings.uploads_in_flight.max(1) {
+                        if let Some(u) = uploads.next().await {
+                            uploaded(s, seller_id, u, &mut out).await;
+                        }
+                    }
+                    uploads.push(ctx.upload(&creds, batch.take()));
+                }
             }
         }
+    }
+    // Drain what is in flight (also near the deadline: the margin is for this), then the
+    // last imports.
+    while let Some(d) = deliveries.next().await {
+        if let Err((order_id, e)) = delivered(d, &mut batch, &mut out) {
+            note_failure(s, seller_id, &order_id, &e, &mut out).await;
+        }
+        if batch.is_full(&s.settings) {
+            while uploads.len() >= s.settings.uploads_in_flight.max(1) {
+                if let Some(u) = uploads.next().await {
+                    uploaded(s, seller_id, u, &mut out).await;
+                }
+            }
+            uploads.push(ctx.upload(&creds, batch.take()));
+        }
+    }
+    if !batch.items.is_empty() {
+        uploads.push(ctx.upload(&creds, batch.take()));
+    }
+    while let Some(u) = uploads.next().await {
+        uploaded(s, seller_id, u, &mut out).await;
     }
     if stopped {
         out.continued = true;
@@ -502,6 +587,32 @@ pub async fn run_seller(
     s.ledger.record_run(seller_id, now, &run).await?;
     crate::metrics::log_run(seller_id, &out, started.elapsed());
     Ok(out)
+}
+
+/// What came back from a delivery: a mailed order joins the next bulk import.
+fn delivered(d: Delivered, batch: &mut UploadBatch, out: &mut RunOutcome) -> Result<(), (String, PipelineError)> {
+    match d.result {
+        Ok((rec, pdf, sent)) => {
+            if sent {
+                out.mailed += 1;
+            }
+            batch.push(rec, pdf);
+            Ok(())
+        }
+        Err(e) => Err((d.order_id, e)),
+    }
+}
+
+/// What came back from a bulk import.
+async fn uploaded(s: &Services, seller_id: &SellerId, u: Uploaded, out: &mut RunOutcome) {
+    match u.result {
+        Ok(()) => out.uploaded += u.order_ids.len() as u64,
+        Err(e) => {
+            for order_id in &u.order_ids {
+                note_failure(s, seller_id, order_id, &e, out).await;
+            }
+        }
+    }
 }
 
 /// What the import tracker did.
@@ -533,7 +644,9 @@ async fn track_one(
         return Ok(());
     }
     let now = s.clock.now();
-    let ctx = Ctx { s, seller: &seller, creds: &creds, now };
+    let gate = RateGate::new(None);
+    let d = Delivery { s, seller: seller_id, now, gate: &gate };
+    // A bulk import's refused files are retried one by one.
     for file in &state.files {
         let Some(mut rec) = s.ledger.get_order(seller_id, &file.order_id).await? else { continue };
         // Only the latest upload of an order decides its fate.
@@ -541,26 +654,24 @@ async fn track_one(
             continue;
         }
         if file.accepted {
-            rec.stage = OrderStage::Accepted;
+            rec.move_to(OrderStage::Accepted, now)?;
             rec.last_error = None;
-            rec.updated_at = now;
             s.ledger.update_order(seller_id, &rec).await?;
             out.accepted += 1;
         } else if rec.upload_attempts < s.settings.max_upload_attempts {
             let Some(number) = rec.number.clone() else { continue };
             let Some(invoice) = s.ledger.get_invoice(seller_id, &number).await? else { continue };
             rec.last_error = Some(file.errors.join("; "));
-            let pdf = ctx.pdf(&invoice, &mut None).await?;
-            ctx.upload(&mut rec, &pdf).await?;
+            let pdf = d.pdf(&invoice).await?;
+            d.upload_one(&creds, &mut rec, &pdf).await?;
             out.retried += 1;
         } else {
-            rec.stage = OrderStage::Rejected;
+            rec.move_to(OrderStage::Rejected, now)?;
             rec.last_error = Some(format!(
                 "refused by the marketplace after {} uploads: {}",
                 rec.upload_attempts,
                 file.errors.join("; ")
             ));
-            rec.updated_at = now;
             s.ledger.update_order(seller_id, &rec).await?;
             out.rejected += 1;
         }

@@ -12,13 +12,13 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use crate::mail::{MailBuildError, invoice_mail};
+use crate::delivery::{Delivery, Mailed, RateGate};
 use crate::marketplace::MarketplaceCredentials;
 use crate::model::{
     BuyerRequestRecord, InvoicePage, InvoiceQuery, InvoiceRecord, OrderRecord, OrderStage, SellerId, SellerRecord,
     SellerStatus, month_key,
 };
-use crate::pipeline::{PipelineError, Services, document_key, open_credentials};
+use crate::pipeline::{PipelineError, Services, open_credentials};
 use crate::ports::{LedgerError, PresignedLink, RequestSlot};
 
 /// How long download links live.
@@ -269,20 +269,13 @@ pub async fn resend(s: &Services, id: &SellerId, number: &InvoiceNumber) -> Resu
     .await?;
     let order =
         s.marketplace.order(&creds, &inv.order_id).await.map_err(PipelineError::from)?.ok_or(PortalError::NotFound)?;
-    let to = order.buyer_email().ok_or_else(|| PortalError::Conflict("the order has no buyer e-mail".into()))?;
-    let pdf = match &inv.pdf {
-        Some(o) => s.store.get(&o.key).await.map_err(PipelineError::from)?,
-        None => None,
-    };
-    let pdf = match pdf {
-        Some(p) => p,
-        None => marketbill_documents::render_pdf(&inv.invoice).map_err(|e| PipelineError::Render(e.to_string()))?,
-    };
-    let mail = invoice_mail(&inv.invoice, &pdf, &s.settings.sender, to, s.clock.now()).map_err(|e| match e {
-        MailBuildError::Recipient(_) => PortalError::Conflict(e.to_string()),
-        other => PortalError::Pipeline(other.into()),
-    })?;
-    Ok(s.mailer.send(&mail).await.map_err(PipelineError::from)?)
+    let gate = RateGate::new(None);
+    let d = Delivery { s, seller: id, now, gate: &gate };
+    let pdf = d.pdf(&inv).await?;
+    match d.mail(&inv.invoice, &pdf, order.buyer_email()).await? {
+        Mailed::Sent(id) => Ok(id),
+        Mailed::Refused(why) => Err(PortalError::Conflict(why)),
+    }
 }
 
 /// `DELETE /v1/seller`: no new invoices from now; downloads stay open a month.
@@ -436,49 +429,20 @@ async fn handle_buyer_request(
     })
     .map_err(|r| PortalError::Conflict(r.to_string()))?;
     let (cn, inv) = s.ledger.issue_correction(&seller_id, order_id, credit, replacement, now).await?;
-    let to = order.buyer_email().unwrap_or(email).to_owned();
-    for doc in [&cn, &inv] {
-        let rendered = marketbill_documents::render(doc).map_err(|e| PipelineError::Render(e.to_string()))?;
-        let pdf = s
-            .store
-            .put(&document_key(&seller_id, doc, "pdf"), &rendered.pdf, "application/pdf")
-            .await
-            .map_err(PipelineError::from)?;
-        let xml = s
-            .store
-            .put(&document_key(&seller_id, doc, "xml"), &rendered.ubl, "application/xml")
-            .await
-            .map_err(PipelineError::from)?;
-        s.ledger.set_documents(&seller_id, &doc.number, &pdf, &xml).await?;
-        let mail = invoice_mail(doc, &rendered.pdf, &s.settings.sender, &to, now).map_err(PipelineError::from)?;
-        s.mailer.send(&mail).await.map_err(PipelineError::from)?;
-    }
-    // The marketplace copy is replaced by the corrected invoice.
-    if let Some(mut rec) = s.ledger.get_order(&seller_id, order_id).await? {
-        let pdf = marketbill_documents::render_pdf(&inv).map_err(|e| PipelineError::Render(e.to_string()))?;
-        let state = s
-            .marketplace
-            .upload_invoice(&creds, order_id, &format!("{order_id}.pdf"), &pdf)
-            .await
-            .map_err(PipelineError::from)?;
-        s.ledger
-            .put_import(
-                &seller_id,
-                &crate::model::ImportRecord {
-                    import_id: state.import_id.clone(),
-                    order_ids: vec![order_id.to_owned()],
-                    status: "Running".into(),
-                    polls: 0,
-                    created_at: now,
-                },
-            )
-            .await?;
-        rec.stage = OrderStage::Uploaded;
-        rec.import_id = Some(state.import_id);
-        rec.upload_attempts = 1;
-        rec.updated_at = now;
-        s.ledger.update_order(&seller_id, &rec).await?;
-    }
+    // Both through the one delivery path: the credit note stored and mailed; the corrected
+    // invoice stored, mailed and uploaded (it replaces the marketplace copy).
+    let gate = RateGate::new(None);
+    let d = Delivery { s, seller: &seller_id, now, gate: &gate };
+    let cn_pdf = d.store(&cn).await?;
+    d.mail(&cn, &cn_pdf, order.buyer_email()).await?;
+    let mut rec = s
+        .ledger
+        .get_order(&seller_id, order_id)
+        .await?
+        .ok_or_else(|| LedgerError::NotIssued { order_id: order_id.to_owned() })?;
+    let inv_record = crate::model::InvoiceRecord::new(&seller_id, order_id, inv.clone(), now);
+    let (pdf, _) = d.through_mail(&order, &mut rec, &inv_record).await?;
+    d.upload_one(&creds, &mut rec, &pdf).await?;
     request.status = "done".into();
     s.ledger.put_request(&seller_id, &request).await?;
     Ok(BuyerRequestOutcome::Corrected { credit_note: cn.number.to_string(), invoice: inv.number.to_string() })

@@ -3,13 +3,20 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use marketbill_app::marketplace::{FileOutcome, ImportState, Marketplace, MarketplaceCredentials, MarketplaceError};
-use marketbill_domain::{Order, OrderParseError};
+use marketbill_app::marketplace::{
+    FileOutcome, ImportState, InvoiceFile, Marketplace, MarketplaceCredentials, MarketplaceError, OrdersPage, PageToken,
+};
+use marketbill_domain::Order;
 use time::OffsetDateTime;
 
 use crate::{
-    Credentials, ImportReport, ImportStatus, OctopiaClient, OctopiaError, OrderQuery, Secret, SortField, UploadFile,
+    Credentials, ImportReport, ImportStatus, OctopiaClient, OctopiaError, OrderQuery, PageRef, Secret, SortField,
+    UploadFile,
 };
+
+fn bad_token(t: &str) -> MarketplaceError {
+    MarketplaceError::Refused(format!("not a page token of this listing: {t:?}"))
+}
 
 pub struct OctopiaMarketplace {
     client: Arc<OctopiaClient>,
@@ -59,11 +66,12 @@ fn state(r: ImportReport) -> ImportState {
 
 #[async_trait]
 impl Marketplace for OctopiaMarketplace {
-    async fn shipped_orders(
+    async fn shipped_orders_page(
         &self,
         c: &MarketplaceCredentials,
         since: OffsetDateTime,
-    ) -> Result<Vec<Result<Order, OrderParseError>>, MarketplaceError> {
+        page: Option<&PageToken>,
+    ) -> Result<OrdersPage, MarketplaceError> {
         // Delivered too: an order shipped and delivered between two runs must not be missed.
         let query = OrderQuery {
             statuses: vec!["Shipped".into(), "Delivered".into()],
@@ -71,7 +79,29 @@ impl Marketplace for OctopiaMarketplace {
             sort: Some(SortField::UpdatedAt),
             ..OrderQuery::default()
         };
-        self.client.list_orders(&creds(c), &query).await.map_err(error)
+        // Tokens: `index:N` (pageIndex paging) or `link:URL` (a `Link: rel="next"` target).
+        let (index, link) = match page.map(|t| t.0.as_str()) {
+            None => (1, None),
+            Some(t) => match (t.strip_prefix("index:"), t.strip_prefix("link:")) {
+                (Some(i), _) => (i.parse::<u32>().map_err(|_| bad_token(t))?, None),
+                (_, Some(l)) => (0, Some(url::Url::parse(l).map_err(|_| bad_token(t))?)),
+                _ => return Err(bad_token(t)),
+            },
+        };
+        let result = match &link {
+            Some(l) => self.client.orders_page(&creds(c), &query, PageRef::Link(l)).await,
+            None => self.client.orders_page(&creds(c), &query, PageRef::Index(index)).await,
+        };
+        let page = result.map_err(error)?;
+        let count = page.orders.len();
+        let full = (self.client.config().page_size as usize).min(page.items_per_page.max(1));
+        let next = match &page.next {
+            Some(l) => Some(PageToken(format!("link:{l}"))),
+            // Without links: the next index, until a short or empty page.
+            None if count == 0 || count < full || link.is_some() => None,
+            None => Some(PageToken(format!("index:{}", index + 1))),
+        };
+        Ok(OrdersPage { orders: page.orders, next })
     }
 
     async fn order(&self, c: &MarketplaceCredentials, order_id: &str) -> Result<Option<Order>, MarketplaceError> {
@@ -91,6 +121,18 @@ impl Marketplace for OctopiaMarketplace {
     ) -> Result<ImportState, MarketplaceError> {
         let file = UploadFile { file_name: file_name.to_owned(), bytes: bytes.to_vec() };
         self.client.upload_invoice(&creds(c), order_id, &file).await.map(state).map_err(error)
+    }
+
+    async fn upload_invoices(
+        &self,
+        c: &MarketplaceCredentials,
+        files: &[InvoiceFile],
+    ) -> Result<ImportState, MarketplaceError> {
+        let files: Vec<UploadFile> = files
+            .iter()
+            .map(|f| UploadFile { file_name: format!("{}.pdf", f.order_id), bytes: f.bytes.clone() })
+            .collect();
+        self.client.upload_bulk(&creds(c), &files).await.map(state).map_err(error)
     }
 
     async fn import_state(&self, c: &MarketplaceCredentials, import_id: &str) -> Result<ImportState, MarketplaceError> {

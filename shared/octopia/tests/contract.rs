@@ -403,6 +403,21 @@ async fn upload_rules_give_each_file_its_error() {
 }
 
 #[tokio::test]
+async fn an_import_takes_at_most_a_hundred_files() {
+    let f = fixture(3).await;
+    let id = expected_shipped(&f.sim, SELLER_A)[0].clone();
+    let too_many: Vec<UploadFile> = (0..101).map(|_| pdf(&id)).collect();
+    let err = f.client.upload_bulk(&f.a, &too_many).await.unwrap_err();
+    match err {
+        OctopiaError::Rejected(p) => assert!(p.to_string().contains("at most 100 files"), "{p}"),
+        other => panic!("{other}"),
+    }
+    let hundred: Vec<UploadFile> = (0..100).map(|_| pdf(&id)).collect();
+    let report = f.client.upload_bulk(&f.a, &hundred).await.unwrap();
+    assert_eq!(f.client.get_import(&f.a, &report.import_id).await.unwrap().files.len(), 100);
+}
+
+#[tokio::test]
 async fn a_zip_of_documents_is_one_import() {
     let f = fixture(3).await;
     let ids = expected_shipped(&f.sim, SELLER_A);

@@ -481,6 +481,9 @@ async fn upload_one(
     created(&g, &import_id)
 }
 
+/// The most files one bulk import takes (docs/reference/marketplace-imports.md).
+pub const MAX_IMPORT_FILES: usize = 100;
+
 async fn upload_bulk(State(st): State<AppState>, headers: HeaderMap, multipart: Multipart) -> Response {
     let (seller, parts) = match authorized_parts(&st, &headers, multipart).await {
         Ok(v) => v,
@@ -519,6 +522,16 @@ async fn upload_bulk(State(st): State<AppState>, headers: HeaderMap, multipart: 
             "Bad Request",
             "no file in the request",
             Some(json!({"files": ["at least one file is required"]})),
+        );
+    }
+    // docs/reference/marketplace-imports.md: at most 100 files per import.
+    if files.len() > MAX_IMPORT_FILES {
+        return problem(
+            &mut g,
+            StatusCode::BAD_REQUEST,
+            "Bad Request",
+            &format!("{} files in one import", files.len()),
+            Some(json!({"files": [format!("at most {MAX_IMPORT_FILES} files per import")]})),
         );
     }
     let import_id = new_import(&mut g, &seller);

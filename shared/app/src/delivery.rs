@@ -1,0 +1,205 @@
+//! One delivery path for every issued document — invoices of seller runs, buyer corrections,
+//! resends: render (deterministic) → store with SHA-256 → mail → marketplace, each step
+//! recorded on the order (`issued → stored → mailed → uploaded → accepted | rejected`), so a
+//! crash resumes where it stopped.
+//!
+//! Seller runs upload in bulk imports ([`Delivery::upload_many`]); corrections, resends and
+//! the tracker's retries upload one file ([`Delivery::upload_one`]).
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use marketbill_domain::{Invoice, Order};
+use time::OffsetDateTime;
+
+use crate::mail::{MailBuildError, invoice_mail, mask_email};
+use crate::marketplace::{InvoiceFile, MarketplaceCredentials};
+use crate::model::{ImportRecord, InvoiceRecord, OrderRecord, OrderStage, SellerId, StoredObject};
+use crate::pipeline::{PipelineError, Services, document_key};
+
+/// Paces mail to a rate (SES's sending rate): each send waits for its slot.
+#[derive(Debug)]
+pub struct RateGate {
+    interval: Option<Duration>,
+    next: Mutex<Instant>,
+}
+
+impl RateGate {
+    /// `per_second`: at most that many sends a second; `None` or 0: no pacing.
+    pub fn new(per_second: Option<u32>) -> RateGate {
+        let interval = per_second.filter(|r| *r > 0).map(|r| Duration::from_secs(1) / r);
+        RateGate { interval, next: Mutex::new(Instant::now()) }
+    }
+
+    async fn wait(&self) {
+        let Some(interval) = self.interval else { return };
+        let at = {
+            let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
+            let at = (*next).max(Instant::now());
+            *next = at + interval;
+            at
+        };
+        tokio::time::sleep_until(at.into()).await;
+    }
+}
+
+/// How one mail went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mailed {
+    /// Sent; the provider's message id.
+    Sent(String),
+    /// Not sent, and never will be automatically: no address, or one refused as unsafe.
+    Refused(String),
+}
+
+/// The delivery steps of one seller's documents at one instant.
+pub struct Delivery<'a> {
+    pub s: &'a Services,
+    pub seller: &'a SellerId,
+    pub now: OffsetDateTime,
+    pub gate: &'a RateGate,
+}
+
+/// Tries of a mail the provider throttles or cannot take now, before the step is left to the
+/// next run.
+const MAIL_TRIES: u32 = 4;
+
+impl Delivery<'_> {
+    /// Renders the documents and stores them with their digests; returns the PDF.
+    pub async fn store(&self, invoice: &Invoice) -> Result<Vec<u8>, PipelineError> {
+        let rendered = marketbill_documents::render(invoice).map_err(|e| PipelineError::Render(e.to_string()))?;
+        let pdf: StoredObject =
+            self.s.store.put(&document_key(self.seller, invoice, "pdf"), &rendered.pdf, "application/pdf").await?;
+        let xml: StoredObject =
+            self.s.store.put(&document_key(self.seller, invoice, "xml"), &rendered.ubl, "application/xml").await?;
+        self.s.ledger.set_documents(self.seller, &invoice.number, &pdf, &xml).await?;
+        Ok(rendered.pdf)
+    }
+
+    /// The PDF of a recorded document: its stored copy, or rendered again (deterministic).
+    pub async fn pdf(&self, rec: &InvoiceRecord) -> Result<Vec<u8>, PipelineError> {
+        let stored = match &rec.pdf {
+            Some(o) => self.s.store.get(&o.key).await?,
+            None => None,
+        };
+        match stored {
+            Some(b) => Ok(b),
+            None => marketbill_documents::render_pdf(&rec.invoice).map_err(|e| PipelineError::Render(e.to_string())),
+        }
+    }
+
+    /// Mails a document to an address, at the sending rate, trying again while the provider
+    /// throttles. An unsafe address is refused, never sent to.
+    pub async fn mail(&self, invoice: &Invoice, pdf: &[u8], to: Option<&str>) -> Result<Mailed, PipelineError> {
+        let Some(to) = to else {
+            return Ok(Mailed::Refused("the order has no buyer e-mail: the invoice was not mailed".into()));
+        };
+        let mail = match invoice_mail(invoice, pdf, &self.s.settings.sender, to, self.now) {
+            Ok(m) => m,
+            Err(refused @ MailBuildError::Recipient(_)) => {
+                tracing::warn!(seller = %self.seller, number = %invoice.number, to = %mask_email(to), "buyer e-mail refused; not mailed");
+                return Ok(Mailed::Refused(refused.to_string()));
+            }
+            Err(other) => return Err(other.into()),
+        };
+        let mut tries = 0;
+        loop {
+            self.gate.wait().await;
+            tries += 1;
+            match self.s.mailer.send(&mail).await {
+                Ok(id) => return Ok(Mailed::Sent(id)),
+                Err(e) if e.is_retryable() && tries < MAIL_TRIES => {
+                    let backoff =
+                        Duration::from_millis(100 * 2u64.pow(tries)) + Duration::from_millis(fastrand::u64(..50));
+                    tokio::time::sleep(backoff).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Takes an issued order as far as `Mailed`: stores its documents unless stored, mails
+    /// them unless mailed, recording each step. Returns the PDF (for the upload) and whether
+    /// a mail went out this time.
+    pub async fn through_mail(
+        &self,
+        order: &Order,
+        rec: &mut OrderRecord,
+        invoice: &InvoiceRecord,
+    ) -> Result<(Vec<u8>, bool), PipelineError> {
+        let mut pdf = None;
+        if rec.stage == OrderStage::Issued || invoice.pdf.is_none() {
+            pdf = Some(self.store(&invoice.invoice).await?);
+            if rec.stage == OrderStage::Issued {
+                rec.move_to(OrderStage::Stored, self.now)?;
+                self.s.ledger.update_order(self.seller, rec).await?;
+            }
+        }
+        let pdf = match pdf {
+            Some(p) => p,
+            None => self.pdf(invoice).await?,
+        };
+        let mut sent = false;
+        if rec.stage == OrderStage::Stored {
+            match self.mail(&invoice.invoice, &pdf, order.buyer_email()).await? {
+                Mailed::Sent(id) => {
+                    rec.message_id = Some(id);
+                    sent = true;
+                }
+                Mailed::Refused(why) => rec.mail_refused = Some(why),
+            }
+            rec.move_to(OrderStage::Mailed, self.now)?;
+            self.s.ledger.update_order(self.seller, rec).await?;
+        }
+        Ok((pdf, sent))
+    }
+
+    /// One document to one order (corrections, resends, retries of a refused file).
+    pub async fn upload_one(
+        &self,
+        creds: &MarketplaceCredentials,
+        rec: &mut OrderRecord,
+        pdf: &[u8],
+    ) -> Result<(), PipelineError> {
+        let state =
+            self.s.marketplace.upload_invoice(creds, &rec.order_id, &format!("{}.pdf", rec.order_id), pdf).await?;
+        self.record_upload(&state.import_id, std::slice::from_mut(rec)).await
+    }
+
+    /// Mailed orders' documents in one bulk import; each order then points to it.
+    pub async fn upload_many(
+        &self,
+        creds: &MarketplaceCredentials,
+        items: &mut [(OrderRecord, Vec<u8>)],
+    ) -> Result<(), PipelineError> {
+        let files: Vec<InvoiceFile> =
+            items.iter().map(|(rec, pdf)| InvoiceFile { order_id: rec.order_id.clone(), bytes: pdf.clone() }).collect();
+        let state = self.s.marketplace.upload_invoices(creds, &files).await?;
+        let mut recs: Vec<OrderRecord> = items.iter().map(|(r, _)| r.clone()).collect();
+        self.record_upload(&state.import_id, &mut recs).await?;
+        for ((rec, _), updated) in items.iter_mut().zip(recs) {
+            *rec = updated;
+        }
+        Ok(())
+    }
+
+    /// The import is recorded before the orders point to it: a crash in between leaves a
+    /// tracked import and orders that upload again (harmless: the new file replaces the old).
+    async fn record_upload(&self, import_id: &str, recs: &mut [OrderRecord]) -> Result<(), PipelineError> {
+        let import = ImportRecord {
+            import_id: import_id.to_owned(),
+            order_ids: recs.iter().map(|r| r.order_id.clone()).collect(),
+            status: "Running".into(),
+            polls: 0,
+            created_at: self.now,
+        };
+        self.s.ledger.put_import(self.seller, &import).await?;
+        for rec in recs.iter_mut() {
+            rec.move_to(OrderStage::Uploaded, self.now)?;
+            rec.import_id = Some(import_id.to_owned());
+            rec.upload_attempts += 1;
+            self.s.ledger.update_order(self.seller, rec).await?;
+        }
+        Ok(())
+    }
+}
