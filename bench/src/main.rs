@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 mod cold;
 mod cost;
+mod latency;
 mod proc;
 mod render;
 mod report;
@@ -43,6 +44,15 @@ enum Command {
         /// Where to write the invoice as JSON (for the peers).
         #[arg(long)]
         invoice: Option<PathBuf>,
+    },
+    /// The latency-model seller run alone (figures as JSON).
+    Latency {
+        #[arg(long, default_value_t = 1000)]
+        orders: usize,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        #[arg(long, default_value = "target/bench")]
+        out: PathBuf,
     },
     /// (internal) The embedded seller run, in its own process.
     #[command(hide = true)]
@@ -246,6 +256,12 @@ fn main() -> Result<()> {
             let invoice =
                 invoice.unwrap_or_else(|| std::env::temp_dir().join(format!("marketbill-bench-invoice-{lines}.json")));
             let figures = render::measure(lines, iterations, &invoice)?;
+            println!("{}", serde_json::to_string_pretty(&figures)?);
+        }
+        Command::Latency { orders, seed, out } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            std::fs::create_dir_all(&out)?;
+            let figures = runtime.block_on(runs::latency_model(orders, seed, &out))?;
             println!("{}", serde_json::to_string_pretty(&figures)?);
         }
         Command::EmbeddedChild { job } => runs::embedded_child(&job)?,

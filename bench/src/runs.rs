@@ -87,6 +87,21 @@ pub struct ChildJob {
     pub credentials: MarketplaceCredentials,
     pub dir: PathBuf,
     pub orders: usize,
+    /// The latency model: ledger 10 ms, store 25 ms, mail 60 ms per call (the simulator's
+    /// 100 ms is set in the parent).
+    #[serde(default)]
+    pub latency: bool,
+}
+
+/// The latency-model run: the embedded adapters behind per-call delays (ledger 10 ms, store
+/// 25 ms, mail 60 ms) and every marketplace call delayed 100 ms. The figure is the wall time.
+pub async fn latency_model(orders: usize, seed: u64, work: &Path) -> Result<RunFigures> {
+    let sim = simulator(orders, seed).await?;
+    sim.inject(marketbill_testkit::simulator::Fault::always(
+        marketbill_testkit::simulator::Route::Any,
+        marketbill_testkit::simulator::FaultKind::Delay { ms: 100 },
+    ));
+    child(&sim, orders, work, "latency", true).await
 }
 
 /// The embedded run `times` times (a fresh data folder and simulator each time); the run of
@@ -109,11 +124,22 @@ pub async fn embedded(orders: usize, seed: u64, work: &Path) -> Result<RunFigure
     let sim = simulator(orders, seed).await?;
     // On tmpfs when there is one: the figure is our CPU, not the disk's file system (on ext4,
     // creating 3,000 files in a folder just emptied cost more system time than the run).
+    child(&sim, orders, work, "embedded", false).await
+}
+
+/// Runs the seller once in a child process over a fresh data folder.
+async fn child(sim: &Simulator, orders: usize, work: &Path, name: &str, latency: bool) -> Result<RunFigures> {
     let shm = Path::new("/dev/shm");
-    let dir = if shm.is_dir() { shm.join("marketbill-bench-embedded") } else { work.join("embedded") };
+    let dir = if shm.is_dir() { shm.join(format!("marketbill-bench-{name}")) } else { work.join(name) };
     let _ = std::fs::remove_dir_all(&dir);
-    let job =
-        ChildJob { api_base: sim.api_base(), auth_base: sim.auth_base(), credentials: credentials(&sim)?, dir, orders };
+    let job = ChildJob {
+        api_base: sim.api_base(),
+        auth_base: sim.auth_base(),
+        credentials: credentials(sim)?,
+        dir,
+        orders,
+        latency,
+    };
     let exe = std::env::current_exe()?;
     let out = tokio::process::Command::new(exe)
         .arg("embedded-child")
@@ -135,7 +161,13 @@ pub fn embedded_child(job: &str) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let figures = runtime.block_on(async {
         let embedded = marketbill_local::Embedded::open(&job.dir)?;
-        let services = embedded.services(marketplace(&job.api_base, &job.auth_base)?, Settings::default());
+        let mut services = embedded.services(marketplace(&job.api_base, &job.auth_base)?, Settings::default());
+        if job.latency {
+            use crate::latency::Slow;
+            services.ledger = Arc::new(Slow { inner: services.ledger.clone(), delay: Duration::from_millis(10) });
+            services.store = Arc::new(Slow { inner: services.store.clone(), delay: Duration::from_millis(25) });
+            services.mailer = Arc::new(Slow { inner: services.mailer.clone(), delay: Duration::from_millis(60) });
+        }
         let seller: SellerId = "bench-seller".parse()?;
         let now = time::OffsetDateTime::now_utc();
         marketbill_app::sellers::register(

@@ -120,3 +120,12 @@ async fn poison_orders_never_block_anyone_on_aws() {
     let w = world(a, outbox, 2, 6, 8).await;
     common::poison::poison_orders_never_block_anyone(&w).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn numbers_follow_the_listing_with_concurrent_delivery_on_aws() {
+    let (a, outbox) = adapters("chronological").await;
+    let mut w = world(a, outbox, 1, 40, 12).await;
+    common::order::small_pages(&mut w, 9);
+    common::order::numbers_follow_the_listing(&w).await;
+    check_invariants(&w, 0).await;
+}

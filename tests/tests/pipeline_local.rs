@@ -264,3 +264,12 @@ async fn a_defect_in_one_order_is_set_aside_and_the_run_goes_on() {
     let again = cycle(&w).await;
     assert!(again[0].as_ref().unwrap().complete);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn numbers_follow_the_listing_with_concurrent_delivery_over_many_pages() {
+    let (a, outbox) = adapters("chronological", None);
+    let mut w = world(a, outbox, 2, 60, 12).await;
+    common::order::small_pages(&mut w, 7);
+    common::order::numbers_follow_the_listing(&w).await;
+    check_invariants(&w, 0).await;
+}

@@ -306,6 +306,12 @@ pub async fn limited_attempts_take_one_slot_and_all_count(s: &Subject) {
     s.ledger.record_skip(&seller, "SKIPPED0002", &Refusal::NoSuppliedLines, Some("hash-2"), NOW).await.unwrap();
     let rec = s.ledger.get_order(&seller, "SKIPPED0002").await.unwrap().unwrap();
     assert_eq!(rec.buyer_email_hash.as_deref(), Some("hash-2"));
+    // A page's records in one read: known ones come back, unknown ones are absent.
+    let ids = vec![order_id.clone(), "SKIPPED0002".to_owned(), "NEVERSEEN01".to_owned()];
+    let got = s.ledger.get_orders(&seller, &ids).await.unwrap();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got["SKIPPED0002"].refusal, Some(Refusal::NoSuppliedLines));
+    assert!(got[&order_id].number.is_some());
     let original = s
         .ledger
         .get_invoice(&seller, &s.ledger.get_order(&seller, &order_id).await.unwrap().unwrap().number.unwrap())

@@ -253,9 +253,14 @@ impl Ctx<'_> {
     /// The sequential step of an order: refuse it, or number it (one atomic write, in listing
     /// order, so numbers stay gapless and chronological), or find where it stopped. Returns
     /// the delivery still to do.
-    async fn issue(&self, order: &Order, out: &mut RunOutcome) -> Result<Option<Job>, PipelineError> {
+    /// `existing`: the order's record as its page's read found it.
+    async fn issue(
+        &self,
+        order: &Order,
+        existing: Option<OrderRecord>,
+        out: &mut RunOutcome,
+    ) -> Result<Option<Job>, PipelineError> {
         let order_id = order.order_id.as_str();
-        let existing = self.s.ledger.get_order(self.id(), order_id).await?;
         if let Some(rec) = existing.clone().filter(|r| r.number.is_some()) {
             let job = self.resumable(order, rec).await?;
             if job.is_some() {
@@ -265,7 +270,11 @@ impl Ctx<'_> {
         }
         let email_hash =
             order.buyer_email().map(|e| crate::crypto::buyer_email_hash(&self.s.settings.buyer_email_key, e));
-        let buyer = self.buyer_data(order_id).await?;
+        // A buyer request needs the order's record (its e-mail hash): no record, no request.
+        let buyer = match &existing {
+            Some(_) => self.buyer_data(order_id).await?,
+            None => None,
+        };
         let draft = draft_invoice(&IssueRequest {
             order,
             seller: &self.seller.profile,
@@ -444,6 +453,15 @@ pub async fn run_seller(
     let mut stopped = false;
     'pages: for _ in 0..MAX_PAGES {
         let page = s.marketplace.shipped_orders_page(&creds, since, token.as_ref()).await?;
+        // The page's order records in one round trip.
+        let ids: Vec<String> = page
+            .orders
+            .iter()
+            .filter_map(|o| o.as_ref().ok())
+            .map(|o| o.order_id.to_string())
+            .filter(|id| !seen_ids.contains(id))
+            .collect();
+        let mut records = s.ledger.get_orders(seller_id, &ids).await?;
         for item in page.orders {
             if near_deadline() {
                 stopped = true;
@@ -471,7 +489,8 @@ pub async fn run_seller(
             };
             // The order's boundary: a defect (a panic) in one order's processing is that
             // order's failure, never the run's (release builds unwind for this reason).
-            match AssertUnwindSafe(ctx.issue(&order, &mut out)).catch_unwind().await {
+            let existing = records.remove(order.order_id.as_str());
+            match AssertUnwindSafe(ctx.issue(&order, existing, &mut out)).catch_unwind().await {
                 Ok(Ok(Some(job))) => deliveries.push(ctx.deliver(job)),
                 Ok(Ok(None)) => {}
                 Ok(Err(e)) => note_failure(s, seller_id, order.order_id.as_str(), &e, &mut out).await,

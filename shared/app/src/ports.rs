@@ -48,6 +48,13 @@ pub trait Ledger: Send + Sync {
     async fn delete_seller(&self, id: &SellerId) -> Result<u64, LedgerError>;
 
     async fn get_order(&self, seller: &SellerId, order_id: &str) -> Result<Option<OrderRecord>, LedgerError>;
+    /// The records of several orders in one round trip (a listing page's); unknown ones are
+    /// absent from the answer.
+    async fn get_orders(
+        &self,
+        seller: &SellerId,
+        order_ids: &[String],
+    ) -> Result<std::collections::HashMap<String, OrderRecord>, LedgerError>;
     /// Records that an order was refused, unless it already has an invoice. `email_hash`: the
     /// keyed hash of the order's buyer e-mail, kept for buyer requests.
     async fn record_skip(

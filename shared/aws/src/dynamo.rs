@@ -554,6 +554,49 @@ impl Ledger for DynamoLedger {
         self.get(&table::pk(seller), &table::order(order_id)).await?.map(|i| data("order", &i)).transpose()
     }
 
+    async fn get_orders(
+        &self,
+        seller: &SellerId,
+        order_ids: &[String],
+    ) -> Result<std::collections::HashMap<String, OrderRecord>, LedgerError> {
+        let pk = table::pk(seller);
+        let mut out = std::collections::HashMap::new();
+        // BatchGetItem takes 100 keys; what it leaves unprocessed is asked for again.
+        for chunk in order_ids.chunks(100) {
+            let mut keys: Vec<Item> = chunk.iter().map(|o| key(&pk, &table::order(o))).collect();
+            for _ in 0..10 {
+                if keys.is_empty() {
+                    break;
+                }
+                let request = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                    .set_keys(Some(keys.clone()))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(unavailable)?;
+                let got = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                for item in got.responses().and_then(|r| r.get(&self.table)).into_iter().flatten() {
+                    let rec: OrderRecord = data("order", item)?;
+                    out.insert(rec.order_id.clone(), rec);
+                }
+                keys = got
+                    .unprocessed_keys()
+                    .and_then(|u| u.get(&self.table))
+                    .map(|k| k.keys().to_vec())
+                    .unwrap_or_default();
+            }
+            if !keys.is_empty() {
+                return Err(LedgerError::Unavailable("the ledger kept some order records back".into()));
+            }
+        }
+        Ok(out)
+    }
+
     async fn record_skip(
         &self,
         seller: &SellerId,

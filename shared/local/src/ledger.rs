@@ -260,6 +260,30 @@ impl Ledger for SqliteLedger {
         self.with(move |c| get_data(c, &pk, &sk)?.map(|d| from_json("order", &d)).transpose()).await
     }
 
+    async fn get_orders(
+        &self,
+        seller: &SellerId,
+        order_ids: &[String],
+    ) -> Result<std::collections::HashMap<String, OrderRecord>, LedgerError> {
+        let pk = table::pk(seller);
+        let keys: Vec<String> = order_ids.iter().map(|o| table::order(o)).collect();
+        self.with(move |c| {
+            let mut out = std::collections::HashMap::new();
+            let mut stmt =
+                c.prepare_cached("SELECT data FROM items WHERE pk = ?1 AND sk = ?2").map_err(unavailable)?;
+            for sk in &keys {
+                let data: Option<String> =
+                    stmt.query_row(params![pk, sk], |r| r.get(0)).optional().map_err(unavailable)?;
+                if let Some(d) = data {
+                    let rec: OrderRecord = from_json("order", &d)?;
+                    out.insert(rec.order_id.clone(), rec);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn record_skip(
         &self,
         seller: &SellerId,

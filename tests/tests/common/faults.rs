@@ -130,6 +130,13 @@ impl Ledger for FaultyLedger {
     async fn get_order(&self, seller: &SellerId, order_id: &str) -> Result<Option<OrderRecord>, LedgerError> {
         pass!(self, self.inner.get_order(seller, order_id))
     }
+    async fn get_orders(
+        &self,
+        seller: &SellerId,
+        order_ids: &[String],
+    ) -> Result<std::collections::HashMap<String, OrderRecord>, LedgerError> {
+        pass!(self, self.inner.get_orders(seller, order_ids))
+    }
     async fn record_skip(
         &self,
         seller: &SellerId,
