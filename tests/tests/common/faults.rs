@@ -170,6 +170,10 @@ impl Ledger for FaultyLedger {
         email_hash: Option<&str>,
         at: OffsetDateTime,
     ) -> Result<Invoice, LedgerError> {
+        // A stand-in for an unforeseen defect in one order's processing.
+        if order_id.starts_with("DEFECT") {
+            panic!("injected defect while handling {order_id}");
+        }
         self.faults.before(Op::Issue).map_err(lerr)?;
         let inv = self.inner.issue(seller, order_id, draft, email_hash, at).await?;
         self.faults.after(Op::Issue);
@@ -239,10 +243,6 @@ impl Ledger for FaultyLedger {
         seller: &SellerId,
         order_id: &str,
     ) -> Result<Vec<BuyerRequestRecord>, LedgerError> {
-        // A stand-in for an unforeseen defect in one order's processing.
-        if order_id.starts_with("DEFECT") {
-            panic!("injected defect while handling {order_id}");
-        }
         pass!(self, self.inner.requests_for_order(seller, order_id))
     }
     async fn take_slot(
