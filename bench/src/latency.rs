@@ -28,7 +28,6 @@ impl<T: ?Sized> Slow<T> {
     }
 }
 
-
 #[async_trait]
 impl Ledger for Slow<dyn Ledger> {
     async fn put_seller(&self, seller: &SellerRecord) -> Result<(), LedgerError> {
@@ -55,11 +54,22 @@ impl Ledger for Slow<dyn Ledger> {
         self.wait().await;
         self.inner.get_order(seller, order_id).await
     }
-    async fn get_orders(&self, seller: &SellerId, order_ids: &[String]) -> Result<std::collections::HashMap<String, OrderRecord>, LedgerError> {
+    async fn get_orders(
+        &self,
+        seller: &SellerId,
+        order_ids: &[String],
+    ) -> Result<std::collections::HashMap<String, OrderRecord>, LedgerError> {
         self.wait().await;
         self.inner.get_orders(seller, order_ids).await
     }
-    async fn record_skip(&self, seller: &SellerId, order_id: &str, refusal: &Refusal, email_hash: Option<&str>, at: OffsetDateTime) -> Result<(), LedgerError> {
+    async fn record_skip(
+        &self,
+        seller: &SellerId,
+        order_id: &str,
+        refusal: &Refusal,
+        email_hash: Option<&str>,
+        at: OffsetDateTime,
+    ) -> Result<(), LedgerError> {
         self.wait().await;
         self.inner.record_skip(seller, order_id, refusal, email_hash, at).await
     }
@@ -79,11 +89,25 @@ impl Ledger for Slow<dyn Ledger> {
         self.wait().await;
         self.inner.find_order_seller(order_id).await
     }
-    async fn issue(&self, seller: &SellerId, order_id: &str, draft: Draft, email_hash: Option<&str>, at: OffsetDateTime) -> Result<Invoice, LedgerError> {
+    async fn issue(
+        &self,
+        seller: &SellerId,
+        order_id: &str,
+        draft: Draft,
+        email_hash: Option<&str>,
+        at: OffsetDateTime,
+    ) -> Result<Invoice, LedgerError> {
         self.wait().await;
         self.inner.issue(seller, order_id, draft, email_hash, at).await
     }
-    async fn issue_correction(&self, seller: &SellerId, order_id: &str, credit_note: Draft, replacement: Draft, at: OffsetDateTime) -> Result<(Invoice, Invoice), LedgerError> {
+    async fn issue_correction(
+        &self,
+        seller: &SellerId,
+        order_id: &str,
+        credit_note: Draft,
+        replacement: Draft,
+        at: OffsetDateTime,
+    ) -> Result<(Invoice, Invoice), LedgerError> {
         self.wait().await;
         self.inner.issue_correction(seller, order_id, credit_note, replacement, at).await
     }
@@ -91,7 +115,11 @@ impl Ledger for Slow<dyn Ledger> {
         self.wait().await;
         self.inner.series_counter(seller, series).await
     }
-    async fn get_invoice(&self, seller: &SellerId, number: &InvoiceNumber) -> Result<Option<InvoiceRecord>, LedgerError> {
+    async fn get_invoice(
+        &self,
+        seller: &SellerId,
+        number: &InvoiceNumber,
+    ) -> Result<Option<InvoiceRecord>, LedgerError> {
         self.wait().await;
         self.inner.get_invoice(seller, number).await
     }
@@ -99,7 +127,13 @@ impl Ledger for Slow<dyn Ledger> {
         self.wait().await;
         self.inner.list_invoices(seller, query).await
     }
-    async fn set_documents(&self, seller: &SellerId, number: &InvoiceNumber, pdf: &StoredObject, xml: &StoredObject) -> Result<(), LedgerError> {
+    async fn set_documents(
+        &self,
+        seller: &SellerId,
+        number: &InvoiceNumber,
+        pdf: &StoredObject,
+        xml: &StoredObject,
+    ) -> Result<(), LedgerError> {
         self.wait().await;
         self.inner.set_documents(seller, number, pdf, xml).await
     }
@@ -135,7 +169,15 @@ impl Ledger for Slow<dyn Ledger> {
         self.wait().await;
         self.inner.put_request(seller, request).await
     }
-    async fn take_slot(&self, seller: &SellerId, subject: &str, day: &str, limit: u32, at: OffsetDateTime, until: OffsetDateTime) -> Result<RequestSlot, LedgerError> {
+    async fn take_slot(
+        &self,
+        seller: &SellerId,
+        subject: &str,
+        day: &str,
+        limit: u32,
+        at: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<RequestSlot, LedgerError> {
         self.wait().await;
         self.inner.take_slot(seller, subject, day, limit, at, until).await
     }
@@ -143,7 +185,11 @@ impl Ledger for Slow<dyn Ledger> {
         self.wait().await;
         self.inner.free_slot(seller, subject, day).await
     }
-    async fn requests_for_order(&self, seller: &SellerId, order_id: &str) -> Result<Vec<BuyerRequestRecord>, LedgerError> {
+    async fn requests_for_order(
+        &self,
+        seller: &SellerId,
+        order_id: &str,
+    ) -> Result<Vec<BuyerRequestRecord>, LedgerError> {
         self.wait().await;
         self.inner.requests_for_order(seller, order_id).await
     }

@@ -54,6 +54,19 @@ enum Command {
         #[arg(long, default_value = "target/bench")]
         out: PathBuf,
     },
+    /// A seller's first run of many orders through continuations (peak memory, no duplicate,
+    /// no gap).
+    FirstRun {
+        #[arg(long, default_value_t = 50_000)]
+        orders: usize,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Seconds each run may take before it queues a continuation.
+        #[arg(long, default_value_t = 20)]
+        run_seconds: u64,
+        #[arg(long, default_value = "target/bench")]
+        out: PathBuf,
+    },
     /// (internal) The embedded seller run, in its own process.
     #[command(hide = true)]
     EmbeddedChild { job: String },
@@ -262,6 +275,12 @@ fn main() -> Result<()> {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             std::fs::create_dir_all(&out)?;
             let figures = runtime.block_on(runs::latency_model(orders, seed, &out))?;
+            println!("{}", serde_json::to_string_pretty(&figures)?);
+        }
+        Command::FirstRun { orders, seed, run_seconds, out } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            std::fs::create_dir_all(&out)?;
+            let figures = runtime.block_on(runs::first_run(orders, seed, &out, run_seconds))?;
             println!("{}", serde_json::to_string_pretty(&figures)?);
         }
         Command::EmbeddedChild { job } => runs::embedded_child(&job)?,

@@ -91,6 +91,18 @@ pub struct ChildJob {
     /// 100 ms is set in the parent).
     #[serde(default)]
     pub latency: bool,
+    /// Runs end this many seconds after they start and queue a continuation, which the child
+    /// then runs (as SQS would hand it to the next Lambda invocation), until one completes.
+    #[serde(default)]
+    pub run_seconds: Option<u64>,
+}
+
+/// A first run of `orders` orders through continuations (runs of `run_seconds`).
+pub async fn first_run(orders: usize, seed: u64, work: &Path, run_seconds: u64) -> Result<RunFigures> {
+    let sim = simulator(orders, seed).await?;
+    let mut job = job_for(&sim, orders, work, "first-run", false)?;
+    job.run_seconds = Some(run_seconds);
+    run_child(job).await
 }
 
 /// The latency-model run: the embedded adapters behind per-call delays (ledger 10 ms, store
@@ -127,19 +139,27 @@ pub async fn embedded(orders: usize, seed: u64, work: &Path) -> Result<RunFigure
     child(&sim, orders, work, "embedded", false).await
 }
 
-/// Runs the seller once in a child process over a fresh data folder.
-async fn child(sim: &Simulator, orders: usize, work: &Path, name: &str, latency: bool) -> Result<RunFigures> {
+fn job_for(sim: &Simulator, orders: usize, work: &Path, name: &str, latency: bool) -> Result<ChildJob> {
     let shm = Path::new("/dev/shm");
     let dir = if shm.is_dir() { shm.join(format!("marketbill-bench-{name}")) } else { work.join(name) };
     let _ = std::fs::remove_dir_all(&dir);
-    let job = ChildJob {
+    Ok(ChildJob {
         api_base: sim.api_base(),
         auth_base: sim.auth_base(),
         credentials: credentials(sim)?,
         dir,
         orders,
         latency,
-    };
+        run_seconds: None,
+    })
+}
+
+/// Runs the seller once in a child process over a fresh data folder.
+async fn child(sim: &Simulator, orders: usize, work: &Path, name: &str, latency: bool) -> Result<RunFigures> {
+    run_child(job_for(sim, orders, work, name, latency)?).await
+}
+
+async fn run_child(job: ChildJob) -> Result<RunFigures> {
     let exe = std::env::current_exe()?;
     let out = tokio::process::Command::new(exe)
         .arg("embedded-child")
@@ -161,7 +181,12 @@ pub fn embedded_child(job: &str) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let figures = runtime.block_on(async {
         let embedded = marketbill_local::Embedded::open(&job.dir)?;
-        let mut services = embedded.services(marketplace(&job.api_base, &job.auth_base)?, Settings::default());
+        // Short runs stop two seconds before their end (a Lambda's margin is 30 s of 15 min).
+        let settings = match job.run_seconds {
+            Some(_) => Settings { deadline_margin: Duration::from_secs(2), ..Settings::default() },
+            None => Settings::default(),
+        };
+        let mut services = embedded.services(marketplace(&job.api_base, &job.auth_base)?, settings);
         if job.latency {
             use crate::latency::Slow;
             services.ledger = Arc::new(Slow { inner: services.ledger.clone(), delay: Duration::from_millis(10) });
@@ -180,8 +205,35 @@ pub fn embedded_child(job: &str) -> Result<()> {
         .await?;
         let (user0, sys0) = proc::own_cpu();
         let t = Instant::now();
-        let out = marketbill_app::pipeline::run_seller(&services, &seller, None).await?;
+        let deadline = || job.run_seconds.map(|s| Instant::now() + Duration::from_secs(s));
+        let mut out = marketbill_app::pipeline::run_seller(&services, &seller, deadline()).await?;
+        let mut runs = 1;
+        let (mut issued, mut failed) = (out.issued, out.failed.len());
+        // Continuations, as SQS would hand them to the next invocation.
+        while out.continued {
+            for m in services.queue.receive(10, Duration::ZERO).await? {
+                services.queue.ack(&m.receipt).await?;
+            }
+            out = marketbill_app::pipeline::run_seller(&services, &seller, deadline()).await?;
+            runs += 1;
+            if out.continued && out.issued == 0 && out.resumed == 0 {
+                bail!("a continuation made no progress (run {runs})");
+            }
+            issued += out.issued;
+            failed += out.failed.len();
+        }
         let wall = t.elapsed();
+        if job.run_seconds.is_some() {
+            // No duplicate, no gap: the series counter, the usage and the invoices agree.
+            let series = marketbill_domain::Series::new("ML".parse()?, now.year());
+            let counter = services.ledger.series_counter(&seller, &series).await?;
+            let usage = services.ledger.usage(&seller, &marketbill_app::model::month_key(now)).await?;
+            eprintln!("first run: {runs} runs, {issued} issued, counter {counter}, usage {usage}, {failed} failed");
+            if counter != issued || usage != issued || issued != job.orders as u64 || failed > 0 {
+                bail!("first run: {issued} issued for {} orders, counter {counter}, usage {usage}", job.orders);
+            }
+            out.issued = issued;
+        }
         let (user1, sys1) = proc::own_cpu();
         if !out.failed.is_empty() {
             bail!("{} orders failed, first: {:?}", out.failed.len(), out.failed.first());
@@ -364,7 +416,7 @@ pub async fn lambda(orders: usize, seed: u64, bins: &Path, work: &Path) -> Resul
     )
     .await?;
     let env = function_env(&env);
-    let event = sqs_event(&SellerRunMessage { seller_id: seller.clone(), reason: "bench".into() })?;
+    let event = sqs_event(&SellerRunMessage { seller_id: seller.clone(), reason: marketbill_app::ports::RunReason::Manual })?;
     let seller_run = bins.join("seller-run");
 
     moto_requests(&http, &moto, true).await?;

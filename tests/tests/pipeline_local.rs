@@ -226,8 +226,8 @@ async fn a_run_near_its_deadline_stops_cleanly_and_queues_the_rest() {
     let queued = w.services.queue.receive(10, Duration::ZERO).await.unwrap();
     assert_eq!(queued.len(), 1);
     assert_eq!(
-        (queued[0].message.seller_id.clone(), queued[0].message.reason.as_str()),
-        (seller.clone(), "continuation")
+        (queued[0].message.seller_id.clone(), queued[0].message.reason),
+        (seller.clone(), marketbill_app::ports::RunReason::Continuation)
     );
     w.services.queue.ack(&queued[0].receipt).await.unwrap();
     // The continuation finishes the work.

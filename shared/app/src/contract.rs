@@ -21,7 +21,9 @@ use crate::model::{
     BuyerRequestRecord, ImportRecord, InvoiceQuery, OrderStage, RunRecord, SellerId, SellerRecord, SellerStatus,
     month_key,
 };
-use crate::ports::{DocumentStore, Ledger, LedgerError, Mailer, Queue, RequestSlot, SecretBox, SellerRunMessage};
+use crate::ports::{
+    DocumentStore, Ledger, LedgerError, Mailer, Queue, RequestSlot, RunReason, SecretBox, SellerRunMessage,
+};
 
 /// The adapter set under test.
 pub struct Subject {
@@ -351,7 +353,7 @@ pub async fn watermarks_runs_imports_and_requests_are_kept(s: &Subject) {
     let import = ImportRecord {
         import_id: format!("imp-{seller}"),
         order_ids: vec!["A".into(), "B".into()],
-        status: "Running".into(),
+        status: crate::model::ImportStatus::Running,
         polls: 0,
         created_at: NOW,
     };
@@ -359,7 +361,7 @@ pub async fn watermarks_runs_imports_and_requests_are_kept(s: &Subject) {
     let pending = s.ledger.pending_imports().await.unwrap();
     assert!(pending.iter().any(|(sid, i)| sid == &seller && i == &import));
     let mut done = import.clone();
-    done.status = "Success".into();
+    done.status = crate::model::ImportStatus::Success;
     done.polls = 2;
     s.ledger.put_import(&seller, &done).await.unwrap();
     assert!(!s.ledger.pending_imports().await.unwrap().iter().any(|(_, i)| i.import_id == import.import_id));
@@ -379,7 +381,7 @@ pub async fn watermarks_runs_imports_and_requests_are_kept(s: &Subject) {
                 country_code: "FR".parse().unwrap(),
             },
         },
-        status: "pending".into(),
+        status: crate::model::RequestStatus::Pending,
         received_at: NOW,
     };
     s.ledger.put_request(&seller, &request).await.unwrap();
@@ -441,7 +443,7 @@ pub async fn a_sent_mail_carries_the_pdf_byte_for_byte(s: &Subject, probe: &dyn 
 pub async fn queued_runs_are_received_and_acknowledged(s: &Subject) {
     let ids: Vec<SellerId> = (0..3).map(|i| unique_seller(&format!("q{i}"))).collect();
     for id in &ids {
-        s.queue.send(&SellerRunMessage { seller_id: id.clone(), reason: "schedule".into() }).await.unwrap();
+        s.queue.send(&SellerRunMessage { seller_id: id.clone(), reason: RunReason::Schedule }).await.unwrap();
     }
     let mut got = Vec::new();
     for _ in 0..20 {

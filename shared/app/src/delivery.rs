@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 
 use crate::mail::{MailBuildError, invoice_mail, mask_email};
 use crate::marketplace::{InvoiceFile, MarketplaceCredentials};
-use crate::model::{ImportRecord, InvoiceRecord, OrderRecord, OrderStage, SellerId, StoredObject};
+use crate::model::{ImportRecord, ImportStatus, InvoiceRecord, OrderRecord, OrderStage, SellerId, StoredObject};
 use crate::pipeline::{PipelineError, Services, document_key};
 
 /// Paces mail to a rate (SES's sending rate): each send waits for its slot.
@@ -189,7 +189,7 @@ impl Delivery<'_> {
         let import = ImportRecord {
             import_id: import_id.to_owned(),
             order_ids: recs.iter().map(|r| r.order_id.clone()).collect(),
-            status: "Running".into(),
+            status: ImportStatus::Running,
             polls: 0,
             created_at: self.now,
         };

@@ -53,14 +53,13 @@ pub struct FileOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportState {
     pub import_id: String,
-    /// `Running`, `Success`, `PartialSuccess`, `Failure`.
-    pub status: String,
+    pub status: crate::model::ImportStatus,
     pub files: Vec<FileOutcome>,
 }
 
 impl ImportState {
     pub fn is_final(&self) -> bool {
-        matches!(self.status.as_str(), "Success" | "PartialSuccess" | "Failure")
+        self.status.is_final()
     }
 }
 

@@ -296,8 +296,7 @@ impl InvoiceRecord {
 pub struct ImportRecord {
     pub import_id: String,
     pub order_ids: Vec<String>,
-    /// `Running`, `Success`, `PartialSuccess`, `Failure`.
-    pub status: String,
+    pub status: ImportStatus,
     pub polls: u32,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -305,7 +304,7 @@ pub struct ImportRecord {
 
 impl ImportRecord {
     pub fn is_pending(&self) -> bool {
-        self.status == "Running"
+        self.status == ImportStatus::Running
     }
 }
 
@@ -325,14 +324,38 @@ pub struct RunRecord {
 }
 
 /// A buyer's request for an invoice with other billing data.
+/// Where a buyer's request stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RequestStatus {
+    /// Waiting for the invoice: its data is used when the invoice is issued.
+    Pending,
+    /// Carried out (the corrected invoice was issued).
+    Done,
+}
+
+/// Where a marketplace import stands (the marketplace's own words).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ImportStatus {
+    Running,
+    Success,
+    PartialSuccess,
+    Failure,
+}
+
+impl ImportStatus {
+    pub fn is_final(self) -> bool {
+        !matches!(self, ImportStatus::Running)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BuyerRequestRecord {
     pub request_id: String,
     pub order_id: String,
     pub billing: marketbill_domain::BuyerBillingData,
-    /// `pending` (used when the invoice is issued) or `done`.
-    pub status: String,
+    pub status: RequestStatus,
     #[serde(with = "time::serde::rfc3339")]
     pub received_at: OffsetDateTime,
 }

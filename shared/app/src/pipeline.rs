@@ -17,10 +17,11 @@ use crate::delivery::{Delivery, RateGate};
 use crate::mail::MailBuildError;
 use crate::marketplace::{ImportState, MAX_PAGES, Marketplace, MarketplaceCredentials, MarketplaceError, PageToken};
 use crate::model::{
-    ImportRecord, InvoiceRecord, OrderRecord, OrderStage, RunRecord, SealedSecret, SellerId, SellerRecord,
+    ImportRecord, InvoiceRecord, OrderRecord, OrderStage, RequestStatus, RunRecord, SealedSecret, SellerId,
+    SellerRecord,
 };
 use crate::ports::{
-    Clock, DocumentStore, Ledger, LedgerError, MailError, Mailer, Queue, QueueError, SecretBox, SecretError,
+    Clock, DocumentStore, Ledger, LedgerError, MailError, Mailer, Queue, QueueError, RunReason, SecretBox, SecretError,
     SellerRunMessage, StoreError,
 };
 
@@ -168,7 +169,7 @@ pub struct ScheduleOutcome {
 pub async fn schedule(s: &Services) -> Result<ScheduleOutcome, PipelineError> {
     let sellers = s.ledger.active_sellers().await?;
     for id in &sellers {
-        s.queue.send(&SellerRunMessage { seller_id: id.clone(), reason: "schedule".into() }).await?;
+        s.queue.send(&SellerRunMessage { seller_id: id.clone(), reason: RunReason::Schedule }).await?;
     }
     tracing::info!(queued = sellers.len(), "seller runs queued");
     Ok(ScheduleOutcome { queued: sellers.len() })
@@ -232,7 +233,11 @@ impl Ctx<'_> {
     /// The billing data a buyer asked for, if any is waiting.
     async fn buyer_data(&self, order_id: &str) -> Result<Option<BuyerBillingData>, PipelineError> {
         let requests = self.s.ledger.requests_for_order(self.id(), order_id).await?;
-        Ok(requests.into_iter().filter(|r| r.status == "pending").max_by_key(|r| r.received_at).map(|r| r.billing))
+        Ok(requests
+            .into_iter()
+            .filter(|r| r.status == RequestStatus::Pending)
+            .max_by_key(|r| r.received_at)
+            .map(|r| r.billing))
     }
 
     /// The recorded state of an issued order, when it still has steps to go.
@@ -585,7 +590,7 @@ pub async fn run_seller(
     }
     if stopped {
         out.continued = true;
-        s.queue.send(&SellerRunMessage { seller_id: seller_id.clone(), reason: "continuation".into() }).await?;
+        s.queue.send(&SellerRunMessage { seller_id: seller_id.clone(), reason: RunReason::Continuation }).await?;
     } else if out.failed.is_empty() {
         s.ledger.advance_watermark(seller_id, fetched_at).await?;
         out.complete = true;

@@ -15,8 +15,8 @@ use time::OffsetDateTime;
 use crate::delivery::{Delivery, Mailed, RateGate};
 use crate::marketplace::MarketplaceCredentials;
 use crate::model::{
-    BuyerRequestRecord, InvoicePage, InvoiceQuery, InvoiceRecord, OrderRecord, OrderStage, SellerId, SellerRecord,
-    SellerStatus, month_key,
+    BuyerRequestRecord, InvoicePage, InvoiceQuery, InvoiceRecord, OrderRecord, OrderStage, RequestStatus, SellerId,
+    SellerRecord, SellerStatus, month_key,
 };
 use crate::pipeline::{PipelineError, Services, open_credentials};
 use crate::ports::{LedgerError, PresignedLink, RequestSlot};
@@ -406,7 +406,7 @@ async fn handle_buyer_request(
         request_id,
         order_id: order_id.to_owned(),
         billing: billing.clone(),
-        status: "pending".into(),
+        status: RequestStatus::Pending,
         received_at: now,
     };
     let existing = s.ledger.get_order(&seller_id, order_id).await?;
@@ -443,7 +443,7 @@ async fn handle_buyer_request(
     let inv_record = crate::model::InvoiceRecord::new(&seller_id, order_id, inv.clone(), now);
     let (pdf, _) = d.through_mail(&order, &mut rec, &inv_record).await?;
     d.upload_one(&creds, &mut rec, &pdf).await?;
-    request.status = "done".into();
+    request.status = RequestStatus::Done;
     s.ledger.put_request(&seller_id, &request).await?;
     Ok(BuyerRequestOutcome::Corrected { credit_note: cn.number.to_string(), invoice: inv.number.to_string() })
 }

@@ -249,8 +249,19 @@ pub enum QueueError {
 #[serde(rename_all = "camelCase")]
 pub struct SellerRunMessage {
     pub seller_id: SellerId,
-    /// Why: `schedule`, `continuation` (a run stopped near its deadline), `manual`.
-    pub reason: String,
+    pub reason: RunReason,
+}
+
+/// Why a seller run was asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RunReason {
+    /// The twice-daily schedule.
+    Schedule,
+    /// A run stopped near its deadline and queued the rest.
+    Continuation,
+    /// Someone asked for it.
+    Manual,
 }
 
 /// A received message and the handle that acknowledges it.

@@ -269,8 +269,7 @@ impl Ledger for SqliteLedger {
         let keys: Vec<String> = order_ids.iter().map(|o| table::order(o)).collect();
         self.with(move |c| {
             let mut out = std::collections::HashMap::new();
-            let mut stmt =
-                c.prepare_cached("SELECT data FROM items WHERE pk = ?1 AND sk = ?2").map_err(unavailable)?;
+            let mut stmt = c.prepare_cached("SELECT data FROM items WHERE pk = ?1 AND sk = ?2").map_err(unavailable)?;
             for sk in &keys {
                 let data: Option<String> =
                     stmt.query_row(params![pk, sk], |r| r.get(0)).optional().map_err(unavailable)?;

@@ -45,12 +45,13 @@ fn error(e: OctopiaError) -> MarketplaceError {
 }
 
 fn state(r: ImportReport) -> ImportState {
+    use marketbill_app::model::ImportStatus as Status;
     let status = match &r.status {
-        ImportStatus::Running => "Running".to_owned(),
-        ImportStatus::Success => "Success".to_owned(),
-        ImportStatus::PartialSuccess => "PartialSuccess".to_owned(),
-        ImportStatus::Failure => "Failure".to_owned(),
-        ImportStatus::Other(s) => s.clone(),
+        ImportStatus::Success => Status::Success,
+        ImportStatus::PartialSuccess => Status::PartialSuccess,
+        ImportStatus::Failure => Status::Failure,
+        // A status we do not know yet is not final: the tracker polls again (and counts).
+        ImportStatus::Running | ImportStatus::Other(_) => Status::Running,
     };
     let files = r
         .files
