@@ -416,7 +416,8 @@ pub async fn lambda(orders: usize, seed: u64, bins: &Path, work: &Path) -> Resul
     )
     .await?;
     let env = function_env(&env);
-    let event = sqs_event(&SellerRunMessage { seller_id: seller.clone(), reason: marketbill_app::ports::RunReason::Manual })?;
+    let event =
+        sqs_event(&SellerRunMessage { seller_id: seller.clone(), reason: marketbill_app::ports::RunReason::Manual })?;
     let seller_run = bins.join("seller-run");
 
     moto_requests(&http, &moto, true).await?;

@@ -130,10 +130,9 @@ fn source(event: &Value) -> String {
 /// are deleted.
 pub async fn scheduler(s: &Services, event: LambdaEvent<Value>) -> Result<Value, HandlerError> {
     if event.payload.get("task").and_then(Value::as_str) == Some("purge") {
-        let purged = marketbill_app::portal::purge(s).await.map_err(|e| HandlerError {
-            retryable: matches!(&e, marketbill_app::portal::PortalError::Pipeline(p) if p.is_retryable()),
-            message: e.to_string(),
-        })?;
+        let purged = marketbill_app::retention::purge(s)
+            .await
+            .map_err(|e| HandlerError { retryable: e.is_retryable(), message: e.to_string() })?;
         tracing::info!(purged = purged.len(), "unsubscribed sellers purged");
         return Ok(json!({"purged": purged.len()}));
     }

@@ -10,6 +10,7 @@
 pub mod contract;
 pub mod crypto;
 pub mod delivery;
+pub mod import_tracker;
 pub mod mail;
 pub mod marketplace;
 pub mod metrics;
@@ -17,5 +18,9 @@ pub mod model;
 pub mod pipeline;
 pub mod portal;
 pub mod ports;
+pub mod retention;
+pub mod schedule;
+pub mod seller_run;
 pub mod sellers;
+pub mod services;
 pub mod table;

@@ -182,31 +182,13 @@ pub async fn export(
     let entries: Vec<BundleEntry<'_>> = files.iter().map(|(n, b)| BundleEntry { name: n.clone(), bytes: b }).collect();
     let zip = zip_documents(entries).map_err(|e| PipelineError::Render(e.to_string()))?;
     let now = s.clock.now();
-    sweep_exports(s, &format!("exports/{id}/"), now).await?;
+    crate::retention::sweep_exports(s, &format!("exports/{id}/"), now).await.map_err(PipelineError::from)?;
     // Unique per request (time and a random part): simultaneous exports never share a file.
     let nonce = hex::encode(&crate::crypto::random_key()[..8]);
     let key = format!("exports/{id}/{}-{nonce}_{from}_{to}.zip", now.unix_timestamp());
     s.store.put(&key, &zip, "application/zip").await.map_err(PipelineError::from)?;
     let link = s.store.presign_get(&key, LINK_TTL).await.map_err(PipelineError::from)?;
     Ok((link, count))
-}
-
-/// Deletes the exports under `prefix` whose link has expired (their name starts with the unix
-/// time they were made). Every export sweeps its seller's; the daily purge sweeps them all.
-pub async fn sweep_exports(s: &Services, prefix: &str, now: OffsetDateTime) -> Result<u64, PortalError> {
-    let mut removed = 0;
-    for key in s.store.list(prefix).await.map_err(PipelineError::from)? {
-        let made = key.rsplit('/').next().and_then(|name| name.split('-').next()).and_then(|t| t.parse::<i64>().ok());
-        let expired = match made {
-            Some(t) => t + LINK_TTL.as_secs() as i64 <= now.unix_timestamp(),
-            // Older names without a time: gone too, they are past any link by now.
-            None => true,
-        };
-        if expired {
-            removed += s.store.delete_prefix(&key).await.map_err(PipelineError::from)?;
-        }
-    }
-    Ok(removed)
 }
 
 /// Usage this month and last month, and the fee under the seller's plan.
@@ -290,25 +272,6 @@ pub async fn unsubscribe(s: &Services, id: &SellerId) -> Result<OffsetDateTime, 
     record.credentials = None;
     s.ledger.put_seller(&record).await?;
     Ok(purge_after)
-}
-
-/// The scheduled purge: documents and records of sellers past their month.
-pub async fn purge(s: &Services) -> Result<Vec<SellerId>, PortalError> {
-    let now = s.clock.now();
-    let swept = sweep_exports(s, "exports/", now).await?;
-    tracing::info!(swept, "expired exports deleted");
-    let mut purged = Vec::new();
-    for record in s.ledger.unsubscribed_sellers().await? {
-        if let SellerStatus::Unsubscribed { purge_after, .. } = record.status
-            && purge_after <= now
-        {
-            s.store.delete_prefix(&format!("sellers/{}/", record.seller_id)).await.map_err(PipelineError::from)?;
-            s.store.delete_prefix(&format!("exports/{}/", record.seller_id)).await.map_err(PipelineError::from)?;
-            s.ledger.delete_seller(&record.seller_id).await?;
-            purged.push(record.seller_id);
-        }
-    }
-    Ok(purged)
 }
 
 /// What a buyer request led to.

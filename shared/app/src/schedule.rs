@@ -1,0 +1,20 @@
+//! The scheduler's use case: one queued run per active seller.
+
+use crate::ports::{RunReason, SellerRunMessage};
+use crate::services::{PipelineError, Services};
+
+/// What the scheduler did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ScheduleOutcome {
+    pub queued: usize,
+}
+
+/// The scheduler: one queued run per active seller.
+pub async fn schedule(s: &Services) -> Result<ScheduleOutcome, PipelineError> {
+    let sellers = s.ledger.active_sellers().await?;
+    for id in &sellers {
+        s.queue.send(&SellerRunMessage { seller_id: id.clone(), reason: RunReason::Schedule }).await?;
+    }
+    tracing::info!(queued = sellers.len(), "seller runs queued");
+    Ok(ScheduleOutcome { queued: sellers.len() })
+}

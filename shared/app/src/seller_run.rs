@@ -1,0 +1,482 @@
+//! A seller run: the listing streamed page by page, each order numbered in turn (one atomic
+//! write), then delivered (store, mail) concurrently at a bounded depth and uploaded in bulk
+//! imports; every step recorded so a crash resumes where it stopped.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::panic::AssertUnwindSafe;
+use std::time::Instant;
+
+use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt, StreamExt};
+use marketbill_domain::{BuyerBillingData, IssueRequest, Order, Refusal, draft_invoice};
+use time::OffsetDateTime;
+
+use crate::delivery::{Delivery, RateGate};
+use crate::marketplace::{MAX_PAGES, MarketplaceCredentials, PageToken};
+use crate::model::{InvoiceRecord, OrderRecord, OrderStage, RequestStatus, RunRecord, SellerId, SellerRecord};
+use crate::ports::{LedgerError, RunReason, SellerRunMessage};
+use crate::services::{PipelineError, Services, Settings, open_credentials};
+
+/// What one seller run did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RunOutcome {
+    pub seen: u64,
+    pub issued: u64,
+    pub mailed: u64,
+    pub uploaded: u64,
+    pub resumed: u64,
+    /// Refused orders by reason code.
+    pub skipped: BTreeMap<String, u64>,
+    /// Orders that failed on a step this time (left to the next run).
+    pub failed: Vec<(String, String)>,
+    /// Every order handled and the watermark moved.
+    pub complete: bool,
+    /// Stopped near the deadline; the rest was queued.
+    pub continued: bool,
+}
+
+impl RunOutcome {
+    pub fn skipped_total(&self) -> u64 {
+        self.skipped.values().sum()
+    }
+}
+
+/// A seller run's fixed context.
+struct Ctx<'a> {
+    s: &'a Services,
+    seller: &'a SellerRecord,
+    d: Delivery<'a>,
+}
+
+/// An issued order on its way: what the delivery steps need.
+struct Job {
+    order: Order,
+    rec: OrderRecord,
+    invoice: InvoiceRecord,
+}
+
+/// What one delivery came back with.
+struct Delivered {
+    order_id: String,
+    result: Result<(OrderRecord, Vec<u8>, bool), PipelineError>,
+}
+
+/// What one bulk import came back with.
+struct Uploaded {
+    order_ids: Vec<String>,
+    result: Result<(), PipelineError>,
+}
+
+impl Ctx<'_> {
+    fn id(&self) -> &SellerId {
+        &self.seller.seller_id
+    }
+
+    /// The billing data a buyer asked for, if any is waiting.
+    async fn buyer_data(&self, order_id: &str) -> Result<Option<BuyerBillingData>, PipelineError> {
+        let requests = self.s.ledger.requests_for_order(self.id(), order_id).await?;
+        Ok(requests
+            .into_iter()
+            .filter(|r| r.status == RequestStatus::Pending)
+            .max_by_key(|r| r.received_at)
+            .map(|r| r.billing))
+    }
+
+    /// The recorded state of an issued order, when it still has steps to go.
+    async fn resumable(&self, order: &Order, rec: OrderRecord) -> Result<Option<Job>, PipelineError> {
+        if rec.stage >= OrderStage::Uploaded {
+            return Ok(None);
+        }
+        let Some(number) = rec.number.clone() else { return Ok(None) };
+        let invoice = self
+            .s
+            .ledger
+            .get_invoice(self.id(), &number)
+            .await?
+            .ok_or_else(|| LedgerError::NotIssued { order_id: rec.order_id.clone() })?;
+        Ok(Some(Job { order: order.clone(), rec, invoice }))
+    }
+
+    /// The sequential step of an order: refuse it, or number it (one atomic write, in listing
+    /// order, so numbers stay gapless and chronological), or find where it stopped. Returns
+    /// the delivery still to do.
+    /// `existing`: the order's record as its page's read found it.
+    async fn issue(
+        &self,
+        order: &Order,
+        existing: Option<OrderRecord>,
+        out: &mut RunOutcome,
+    ) -> Result<Option<Job>, PipelineError> {
+        let order_id = order.order_id.as_str();
+        if let Some(rec) = existing.clone().filter(|r| r.number.is_some()) {
+            let job = self.resumable(order, rec).await?;
+            if job.is_some() {
+                out.resumed += 1;
+            }
+            return Ok(job);
+        }
+        let email_hash =
+            order.buyer_email().map(|e| crate::crypto::buyer_email_hash(&self.s.settings.buyer_email_key, e));
+        // A buyer request needs the order's record (its e-mail hash): no record, no request.
+        let buyer = match &existing {
+            Some(_) => self.buyer_data(order_id).await?,
+            None => None,
+        };
+        let draft = draft_invoice(&IssueRequest {
+            order,
+            seller: &self.seller.profile,
+            buyer_data: buyer.as_ref(),
+            issued_at: self.d.now,
+        });
+        match draft {
+            Err(refusal) => {
+                *out.skipped.entry(refusal.code().to_owned()).or_default() += 1;
+                let known = existing.as_ref().filter(|r| r.buyer_email_hash == email_hash);
+                if known.and_then(|r| r.refusal.as_ref()) != Some(&refusal) {
+                    self.s.ledger.record_skip(self.id(), order_id, &refusal, email_hash.as_deref(), self.d.now).await?;
+                }
+                Ok(None)
+            }
+            Ok(draft) => match self.s.ledger.issue(self.id(), order_id, draft, email_hash.as_deref(), self.d.now).await
+            {
+                Ok(invoice) => {
+                    out.issued += 1;
+                    tracing::debug!(seller = %self.id(), order = order_id, number = %invoice.number, "invoice issued");
+                    // What the atomic write recorded, without reading it back.
+                    let rec =
+                        OrderRecord::issued(order_id, &invoice.number, self.d.now).with_buyer(email_hash.as_deref());
+                    let invoice = InvoiceRecord::new(self.id(), order_id, invoice, self.d.now);
+                    Ok(Some(Job { order: order.clone(), rec, invoice }))
+                }
+                // Another run got there first: carry on from what it recorded.
+                Err(LedgerError::AlreadyIssued { .. }) => match self.s.ledger.get_order(self.id(), order_id).await? {
+                    Some(rec) => self.resumable(order, rec).await,
+                    None => Err(LedgerError::NotIssued { order_id: order_id.to_owned() }.into()),
+                },
+                Err(e) => Err(e.into()),
+            },
+        }
+    }
+
+    /// Store and mail one order (concurrently with others); a defect stays this order's.
+    async fn deliver(&self, job: Job) -> Delivered {
+        let Job { order, mut rec, invoice } = job;
+        let order_id = rec.order_id.clone();
+        let steps = async {
+            let (pdf, sent) = self.d.through_mail(&order, &mut rec, &invoice).await?;
+            Ok((rec, pdf, sent))
+        };
+        let result = match AssertUnwindSafe(steps).catch_unwind().await {
+            Ok(r) => r,
+            Err(panic) => Err(PipelineError::Defect(panic_message(panic.as_ref()))),
+        };
+        Delivered { order_id, result }
+    }
+
+    /// One bulk import of mailed orders.
+    async fn upload(&self, creds: &MarketplaceCredentials, mut batch: Vec<(OrderRecord, Vec<u8>)>) -> Uploaded {
+        let order_ids = batch.iter().map(|(r, _)| r.order_id.clone()).collect();
+        let result = match AssertUnwindSafe(self.d.upload_many(creds, &mut batch)).catch_unwind().await {
+            Ok(r) => r,
+            Err(panic) => Err(PipelineError::Defect(panic_message(panic.as_ref()))),
+        };
+        Uploaded { order_ids, result }
+    }
+}
+
+/// Mailed orders waiting for their bulk import.
+#[derive(Default)]
+struct UploadBatch {
+    items: Vec<(OrderRecord, Vec<u8>)>,
+    bytes: usize,
+}
+
+impl UploadBatch {
+    fn push(&mut self, rec: OrderRecord, pdf: Vec<u8>) {
+        self.bytes += pdf.len();
+        self.items.push((rec, pdf));
+    }
+
+    fn is_full(&self, settings: &Settings) -> bool {
+        self.items.len() >= settings.upload_batch_files || self.bytes >= settings.upload_batch_bytes
+    }
+
+    fn take(&mut self) -> Vec<(OrderRecord, Vec<u8>)> {
+        self.bytes = 0;
+        std::mem::take(&mut self.items)
+    }
+}
+
+/// A step that failed for an order: counted, and kept on the order when it has an invoice
+/// (the problems list shows it); the order is tried again next run.
+async fn note_failure(s: &Services, seller_id: &SellerId, order_id: &str, e: &PipelineError, out: &mut RunOutcome) {
+    tracing::warn!(seller = %seller_id, order = order_id, error = %e, retryable = e.is_retryable(), "order left for the next run");
+    if let Ok(Some(mut rec)) = s.ledger.get_order(seller_id, order_id).await
+        && rec.number.is_some()
+    {
+        rec.last_error = Some(e.to_string());
+        let _ = s.ledger.update_order(seller_id, &rec).await;
+    }
+    out.failed.push((order_id.to_owned(), e.to_string()));
+}
+
+/// The text of a caught panic.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    let text = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown defect".into());
+    format!("internal error: {}", text.chars().take(300).collect::<String>())
+}
+
+/// Records an order whose processing hit a defect: a refusal with the reason when it has no
+/// invoice (it then shows in the problems list and no longer holds the watermark back), the
+/// error on the order when it has one (its remaining steps are tried again next run).
+async fn set_aside(
+    s: &Services,
+    seller_id: &SellerId,
+    order_id: &str,
+    problem: &str,
+    now: OffsetDateTime,
+    out: &mut RunOutcome,
+) -> Result<(), PipelineError> {
+    match s.ledger.get_order(seller_id, order_id).await? {
+        Some(mut rec) if rec.number.is_some() => {
+            rec.last_error = Some(problem.to_owned());
+            s.ledger.update_order(seller_id, &rec).await?;
+            out.failed.push((order_id.to_owned(), problem.to_owned()));
+        }
+        _ => {
+            let refusal = Refusal::ProcessingFailed { problem: problem.to_owned() };
+            *out.skipped.entry(refusal.code().to_owned()).or_default() += 1;
+            s.ledger.record_skip(seller_id, order_id, &refusal, None, now).await?;
+        }
+    }
+    Ok(())
+}
+
+/// One seller run. `deadline`: when the host stops us (the Lambda's), if any.
+///
+/// The listing is streamed page by page. Each order is numbered in turn (one atomic write,
+/// in listing order); its delivery (store, mail) then runs concurrently with up to
+/// `Settings::delivery_depth` others, and mailed orders go to the marketplace in bulk imports
+/// (at most `Settings::uploads_in_flight` at once). Memory is bounded by the page size, the
+/// depth and the import size, not by the listing.
+pub async fn run_seller(
+    s: &Services,
+    seller_id: &SellerId,
+    deadline: Option<Instant>,
+) -> Result<RunOutcome, PipelineError> {
+    let started = Instant::now();
+    let now = s.clock.now();
+    let mut out = RunOutcome::default();
+    let Some(seller) = s.ledger.get_seller(seller_id).await? else {
+        tracing::info!(seller = %seller_id, "no such seller; nothing to do");
+        return Ok(out);
+    };
+    if !seller.is_active() {
+        tracing::info!(seller = %seller_id, "seller unsubscribed; no new invoices");
+        return Ok(out);
+    }
+    let sealed = seller.credentials.as_ref().ok_or_else(|| PipelineError::NoCredentials(seller_id.clone()))?;
+    let creds = open_credentials(s.secrets.as_ref(), sealed).await?;
+    let since = match s.ledger.watermark(seller_id).await? {
+        Some(w) => w - s.settings.overlap,
+        None => seller.registered_at - s.settings.first_run_lookback,
+    };
+    let fetched_at = now;
+    let gate = RateGate::new(s.settings.mail_per_second);
+    let ctx = Ctx { s, seller: &seller, d: Delivery { s, seller: seller_id, now, gate: &gate } };
+    let depth = s.settings.delivery_depth.max(1);
+    let near_deadline = || deadline.is_some_and(|d| Instant::now() + s.settings.deadline_margin >= d);
+
+    let mut deliveries = FuturesUnordered::new();
+    let mut uploads = FuturesUnordered::new();
+    let mut batch = UploadBatch::default();
+    let mut seen_ids: BTreeSet<String> = BTreeSet::new();
+    let mut pages: BTreeSet<PageToken> = BTreeSet::new();
+    let mut token: Option<PageToken> = None;
+    let mut stopped = false;
+    'pages: for _ in 0..MAX_PAGES {
+        let page = s.marketplace.shipped_orders_page(&creds, since, token.as_ref()).await?;
+        // The page's order records in one round trip.
+        let ids: Vec<String> = page
+            .orders
+            .iter()
+            .filter_map(|o| o.as_ref().ok())
+            .map(|o| o.order_id.to_string())
+            .filter(|id| !seen_ids.contains(id))
+            .collect();
+        let mut records = s.ledger.get_orders(seller_id, &ids).await?;
+        for item in page.orders {
+            if near_deadline() {
+                stopped = true;
+                break 'pages;
+            }
+            let id = match &item {
+                Ok(o) => o.order_id.to_string(),
+                Err(bad) => bad.order.clone(),
+            };
+            // An order the listing shows twice (it moved between pages) is handled once.
+            if id != "<unknown>" && !seen_ids.insert(id) {
+                continue;
+            }
+            out.seen += 1;
+            let order = match item {
+                Ok(order) => order,
+                Err(bad) => {
+                    let refusal = Refusal::Unreadable { field: bad.field.clone(), problem: bad.reason.clone() };
+                    *out.skipped.entry(refusal.code().to_owned()).or_default() += 1;
+                    if bad.order.parse::<marketbill_domain::OrderId>().is_ok() {
+                        s.ledger.record_skip(seller_id, &bad.order, &refusal, None, now).await?;
+                    }
+                    continue;
+                }
+            };
+            // The order's boundary: a defect (a panic) in one order's processing is that
+            // order's failure, never the run's (release builds unwind for this reason).
+            let existing = records.remove(order.order_id.as_str());
+            match AssertUnwindSafe(ctx.issue(&order, existing, &mut out)).catch_unwind().await {
+                Ok(Ok(Some(job))) => deliveries.push(ctx.deliver(job)),
+                Ok(Ok(None)) => {}
+                Ok(Err(e)) => note_failure(s, seller_id, order.order_id.as_str(), &e, &mut out).await,
+                Err(panic) => {
+                    let problem = panic_message(panic.as_ref());
+                    tracing::error!(seller = %seller_id, order = %order.order_id, problem, "defect while handling an order; set aside");
+                    set_aside(s, seller_id, order.order_id.as_str(), &problem, now, &mut out).await?;
+                }
+            }
+            // Bounded depth: wait for a delivery before starting another.
+            while deliveries.len() >= depth {
+                if let Some(d) = deliveries.next().await
+                    && let Err((order_id, e)) = delivered(d, &mut batch, &mut out)
+                {
+                    note_failure(s, seller_id, &order_id, &e, &mut out).await;
+                }
+                if batch.is_full(&s.settings) {
+                    while uploads.len() >= s.settings.uploads_in_flight.max(1) {
+                        if let Some(u) = uploads.next().await {
+                            uploaded(s, seller_id, u, &mut out).await;
+                        }
+                    }
+                    uploads.push(ctx.upload(&creds, batch.take()));
+                }
+            }
+        }
+        match page.next {
+            Some(next) if pages.insert(next.clone()) => token = Some(next),
+            _ => break,
+        }
+    }
+    // Orders a crash left half-way that the listing did not bring back.
+    if !stopped {
+        for rec in s.ledger.unfinished_orders(seller_id).await? {
+            if rec.number.is_none() || rec.stage >= OrderStage::Uploaded || seen_ids.contains(&rec.order_id) {
+                continue;
+            }
+            if near_deadline() {
+                stopped = true;
+                break;
+            }
+            let job = match s.marketplace.order(&creds, &rec.order_id).await {
+                Ok(Some(order)) => ctx.resumable(&order, rec.clone()).await,
+                Ok(None) => Ok(None),
+                Err(e) => Err(e.into()),
+            };
+            match job {
+                Ok(Some(job)) => {
+                    out.resumed += 1;
+                    deliveries.push(ctx.deliver(job));
+                }
+                Ok(None) => {}
+                Err(e) => note_failure(s, seller_id, &rec.order_id, &e, &mut out).await,
+            }
+            while deliveries.len() >= depth {
+                if let Some(d) = deliveries.next().await
+                    && let Err((order_id, e)) = delivered(d, &mut batch, &mut out)
+                {
+                    note_failure(s, seller_id, &order_id, &e, &mut out).await;
+                }
+                if batch.is_full(&s.settings) {
+                    while uploads.len() >= s.settings.uploads_in_flight.max(1) {
+                        if let Some(u) = uploads.next().await {
+                            uploaded(s, seller_id, u, &mut out).await;
+                        }
+                    }
+                    uploads.push(ctx.upload(&creds, batch.take()));
+                }
+            }
+        }
+    }
+    // Drain what is in flight (also near the deadline: the margin is for this), then the
+    // last imports.
+    while let Some(d) = deliveries.next().await {
+        if let Err((order_id, e)) = delivered(d, &mut batch, &mut out) {
+            note_failure(s, seller_id, &order_id, &e, &mut out).await;
+        }
+        if batch.is_full(&s.settings) {
+            while uploads.len() >= s.settings.uploads_in_flight.max(1) {
+                if let Some(u) = uploads.next().await {
+                    uploaded(s, seller_id, u, &mut out).await;
+                }
+            }
+            uploads.push(ctx.upload(&creds, batch.take()));
+        }
+    }
+    if !batch.items.is_empty() {
+        uploads.push(ctx.upload(&creds, batch.take()));
+    }
+    while let Some(u) = uploads.next().await {
+        uploaded(s, seller_id, u, &mut out).await;
+    }
+    if stopped {
+        out.continued = true;
+        s.queue.send(&SellerRunMessage { seller_id: seller_id.clone(), reason: RunReason::Continuation }).await?;
+    } else if out.failed.is_empty() {
+        s.ledger.advance_watermark(seller_id, fetched_at).await?;
+        out.complete = true;
+    }
+    let finished = s.clock.now();
+    let fmt = |t: OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+    let run = RunRecord {
+        started_at: fmt(now),
+        finished_at: fmt(finished),
+        orders_seen: out.seen,
+        issued: out.issued,
+        mailed: out.mailed,
+        uploaded: out.uploaded,
+        skipped: out.skipped_total(),
+        failed: out.failed.len() as u64,
+        complete: out.complete,
+    };
+    s.ledger.record_run(seller_id, now, &run).await?;
+    crate::metrics::log_run(seller_id, &out, started.elapsed());
+    Ok(out)
+}
+
+/// What came back from a delivery: a mailed order joins the next bulk import.
+fn delivered(d: Delivered, batch: &mut UploadBatch, out: &mut RunOutcome) -> Result<(), (String, PipelineError)> {
+    match d.result {
+        Ok((rec, pdf, sent)) => {
+            if sent {
+                out.mailed += 1;
+            }
+            batch.push(rec, pdf);
+            Ok(())
+        }
+        Err(e) => Err((d.order_id, e)),
+    }
+}
+
+/// What came back from a bulk import.
+async fn uploaded(s: &Services, seller_id: &SellerId, u: Uploaded, out: &mut RunOutcome) {
+    match u.result {
+        Ok(()) => out.uploaded += u.order_ids.len() as u64,
+        Err(e) => {
+            for order_id in &u.order_ids {
+                note_failure(s, seller_id, order_id, &e, out).await;
+            }
+        }
+    }
+}
