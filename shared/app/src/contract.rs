@@ -25,6 +25,69 @@ use crate::ports::{
     DocumentStore, Ledger, LedgerError, Mailer, Queue, RequestSlot, RunReason, SecretBox, SellerRunMessage,
 };
 
+/// The whole contract suite as tests of one adapter set, from this one list: each adapter
+/// crate writes `marketbill_app::contract_suite!(open, "sender@…");` where `open(tag)` is an
+/// async fn giving a fresh adapter set (a value with a `subject` field that is also the
+/// [`Probe`]), and gets every test below.
+#[macro_export]
+macro_rules! contract_suite {
+    ($open:path, $sender:expr) => {
+        #[tokio::test]
+        async fn sellers_are_stored_listed_unsubscribed_and_purged() {
+            let a = $open("sellers").await;
+            $crate::contract::sellers_are_stored_listed_unsubscribed_and_purged(&a.subject).await;
+        }
+
+        #[tokio::test]
+        async fn issuing_numbers_records_and_meters_in_one_write() {
+            let a = $open("issue").await;
+            $crate::contract::issuing_numbers_records_and_meters_in_one_write(&a.subject).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn concurrent_issues_never_skip_or_reuse_a_number() {
+            let a = $open("concurrency").await;
+            $crate::contract::concurrent_issues_never_skip_or_reuse_a_number(&a.subject, 200, 8).await;
+        }
+
+        #[tokio::test]
+        async fn watermarks_runs_imports_and_requests_are_kept() {
+            let a = $open("misc").await;
+            $crate::contract::watermarks_runs_imports_and_requests_are_kept(&a.subject).await;
+        }
+
+        #[tokio::test]
+        async fn documents_are_stored_hashed_listed_linked_and_purged() {
+            let a = $open("documents").await;
+            $crate::contract::documents_are_stored_hashed_listed_linked_and_purged(&a.subject, &a).await;
+        }
+
+        #[tokio::test]
+        async fn a_sent_mail_carries_the_pdf_byte_for_byte() {
+            let a = $open("mail").await;
+            $crate::contract::a_sent_mail_carries_the_pdf_byte_for_byte(&a.subject, &a, $sender).await;
+        }
+
+        #[tokio::test]
+        async fn queued_runs_are_received_and_acknowledged() {
+            let a = $open("queue").await;
+            $crate::contract::queued_runs_are_received_and_acknowledged(&a.subject).await;
+        }
+
+        #[tokio::test]
+        async fn secrets_are_sealed_and_never_stored_in_clear() {
+            let a = $open("secrets").await;
+            $crate::contract::secrets_are_sealed_and_never_stored_in_clear(&a.subject, &a).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn limited_attempts_take_one_slot_and_all_count() {
+            let a = $open("slots").await;
+            $crate::contract::limited_attempts_take_one_slot_and_all_count(&a.subject).await;
+        }
+    };
+}
+
 /// The adapter set under test.
 pub struct Subject {
     pub ledger: Arc<dyn Ledger>,

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use marketbill_app::contract::{self, Probe, Subject};
+use marketbill_app::contract::{Probe, Subject};
 use marketbill_aws::provision::provision;
 use marketbill_aws::{AwsClients, AwsSettings, DynamoLedger};
 use marketbill_testkit::moto::Moto;
@@ -66,56 +66,4 @@ impl Probe for Aws {
     }
 }
 
-#[tokio::test]
-async fn sellers_are_stored_listed_unsubscribed_and_purged() {
-    let a = aws("sellers").await;
-    contract::sellers_are_stored_listed_unsubscribed_and_purged(&a.subject).await;
-}
-
-#[tokio::test]
-async fn issuing_numbers_records_and_meters_in_one_write() {
-    let a = aws("issue").await;
-    contract::issuing_numbers_records_and_meters_in_one_write(&a.subject).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_issues_never_skip_or_reuse_a_number() {
-    let a = aws("concurrency").await;
-    contract::concurrent_issues_never_skip_or_reuse_a_number(&a.subject, 200, 8).await;
-}
-
-#[tokio::test]
-async fn watermarks_runs_imports_and_requests_are_kept() {
-    let a = aws("misc").await;
-    contract::watermarks_runs_imports_and_requests_are_kept(&a.subject).await;
-}
-
-#[tokio::test]
-async fn documents_are_stored_hashed_listed_linked_and_purged() {
-    let a = aws("documents").await;
-    contract::documents_are_stored_hashed_listed_linked_and_purged(&a.subject, &a).await;
-}
-
-#[tokio::test]
-async fn a_sent_mail_carries_the_pdf_byte_for_byte() {
-    let a = aws("mail").await;
-    contract::a_sent_mail_carries_the_pdf_byte_for_byte(&a.subject, &a, SENDER).await;
-}
-
-#[tokio::test]
-async fn queued_runs_are_received_and_acknowledged() {
-    let a = aws("queue").await;
-    contract::queued_runs_are_received_and_acknowledged(&a.subject).await;
-}
-
-#[tokio::test]
-async fn secrets_are_sealed_and_never_stored_in_clear() {
-    let a = aws("secrets").await;
-    contract::secrets_are_sealed_and_never_stored_in_clear(&a.subject, &a).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn limited_attempts_take_one_slot_and_all_count() {
-    let a = aws("slots").await;
-    contract::limited_attempts_take_one_slot_and_all_count(&a.subject).await;
-}
+marketbill_app::contract_suite!(aws, SENDER);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use marketbill_app::contract::{self, Probe, Subject};
+use marketbill_app::contract::{Probe, Subject};
 use marketbill_local::{ChannelQueue, FolderStore, KeyFileSecretBox, OutboxMailer, SqliteLedger};
 
 struct Local {
@@ -18,7 +18,7 @@ struct Local {
     db: PathBuf,
 }
 
-fn local(name: &str) -> Local {
+async fn local(name: &str) -> Local {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("local-contract").join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -61,56 +61,4 @@ impl Probe for Local {
     }
 }
 
-#[tokio::test]
-async fn sellers_are_stored_listed_unsubscribed_and_purged() {
-    let l = local("sellers");
-    contract::sellers_are_stored_listed_unsubscribed_and_purged(&l.subject).await;
-}
-
-#[tokio::test]
-async fn issuing_numbers_records_and_meters_in_one_write() {
-    let l = local("issue");
-    contract::issuing_numbers_records_and_meters_in_one_write(&l.subject).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_issues_never_skip_or_reuse_a_number() {
-    let l = local("concurrency");
-    contract::concurrent_issues_never_skip_or_reuse_a_number(&l.subject, 200, 8).await;
-}
-
-#[tokio::test]
-async fn watermarks_runs_imports_and_requests_are_kept() {
-    let l = local("misc");
-    contract::watermarks_runs_imports_and_requests_are_kept(&l.subject).await;
-}
-
-#[tokio::test]
-async fn documents_are_stored_hashed_listed_linked_and_purged() {
-    let l = local("documents");
-    contract::documents_are_stored_hashed_listed_linked_and_purged(&l.subject, &l).await;
-}
-
-#[tokio::test]
-async fn a_sent_mail_carries_the_pdf_byte_for_byte() {
-    let l = local("mail");
-    contract::a_sent_mail_carries_the_pdf_byte_for_byte(&l.subject, &l, "factures@marketbill.example").await;
-}
-
-#[tokio::test]
-async fn queued_runs_are_received_and_acknowledged() {
-    let l = local("queue");
-    contract::queued_runs_are_received_and_acknowledged(&l.subject).await;
-}
-
-#[tokio::test]
-async fn secrets_are_sealed_and_never_stored_in_clear() {
-    let l = local("secrets");
-    contract::secrets_are_sealed_and_never_stored_in_clear(&l.subject, &l).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn limited_attempts_take_one_slot_and_all_count() {
-    let a = local("slots");
-    contract::limited_attempts_take_one_slot_and_all_count(&a.subject).await;
-}
+marketbill_app::contract_suite!(local, "factures@marketbill.example");
