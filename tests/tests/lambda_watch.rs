@@ -13,7 +13,7 @@ use marketbill_app::model::SellerId;
 use marketbill_app::pipeline::Settings;
 use marketbill_aws::provision::provision;
 use marketbill_aws::{AwsClients, AwsSettings};
-use marketbill_testkit::moto::{Moto, venv, workspace_root};
+use marketbill_harness::moto::{Moto, venv, workspace_root};
 use marketbill_testkit::sellers::sample_seller;
 use marketbill_testkit::simulator::{Simulator, SimulatorConfig};
 use marketbill_testkit::{OrderGenerator, OrderMix};

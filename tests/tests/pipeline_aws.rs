@@ -12,7 +12,7 @@ use marketbill_app::contract::Subject;
 use marketbill_app::pipeline;
 use marketbill_aws::provision::provision;
 use marketbill_aws::{AwsClients, AwsSettings};
-use marketbill_testkit::moto::Moto;
+use marketbill_harness::moto::Moto;
 
 const SENDER: &str = "factures@marketbill.example";
 

@@ -222,9 +222,9 @@ async fn a_buyer_request_after_the_invoice_issues_a_credit_note_and_a_corrected_
         .flat_map(|r| [r.pdf.as_ref().unwrap().key.clone(), r.xml.as_ref().unwrap().key.clone()])
         .map(|k| dir.join("documents").join(k))
         .collect();
-    let venv = marketbill_testkit::moto::venv().unwrap();
+    let venv = marketbill_harness::moto::venv().unwrap();
     let out = std::process::Command::new(venv.join("bin/python"))
-        .arg(marketbill_testkit::moto::workspace_root().join("tools/einvoice/validate.py"))
+        .arg(marketbill_harness::moto::workspace_root().join("tools/einvoice/validate.py"))
         .args(&files)
         .output()
         .unwrap();

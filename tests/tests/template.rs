@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use marketbill_testkit::moto::{venv, workspace_root};
+use marketbill_harness::moto::{venv, workspace_root};
 
 fn root() -> PathBuf {
     workspace_root().canonicalize().unwrap()

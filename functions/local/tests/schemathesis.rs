@@ -8,7 +8,7 @@ mod common;
 use std::io::BufRead;
 use std::process::{Command, Stdio};
 
-use marketbill_testkit::moto::{venv, workspace_root};
+use marketbill_harness::moto::{venv, workspace_root};
 use marketbill_testkit::simulator::{Simulator, SimulatorConfig};
 
 use common::{Child, SELLER};

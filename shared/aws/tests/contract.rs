@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use marketbill_app::contract::{Probe, Subject};
 use marketbill_aws::provision::provision;
 use marketbill_aws::{AwsClients, AwsSettings, DynamoLedger};
-use marketbill_testkit::moto::Moto;
+use marketbill_harness::moto::Moto;
 
 const SENDER: &str = "factures@marketbill.example";
 

@@ -6,7 +6,6 @@
 //! profiles, and the Octopia Seller API simulator ([`simulator`]).
 
 pub mod invoices;
-pub mod moto;
 pub mod orders;
 pub mod rng;
 pub mod sellers;
