@@ -2,8 +2,10 @@
 //! write), then delivered (store, mail) concurrently at a bounded depth and uploaded in bulk
 //! imports; every step recorded so a crash resumes where it stopped.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::time::Instant;
 
 use futures_util::stream::FuturesUnordered;
@@ -36,6 +38,19 @@ pub struct RunOutcome {
 }
 
 impl RunOutcome {
+    /// Adds another outcome's counts to this one.
+    fn absorb(&mut self, other: RunOutcome) {
+        self.seen += other.seen;
+        self.issued += other.issued;
+        self.mailed += other.mailed;
+        self.uploaded += other.uploaded;
+        self.resumed += other.resumed;
+        for (code, n) in other.skipped {
+            *self.skipped.entry(code).or_default() += n;
+        }
+        self.failed.extend(other.failed);
+    }
+
     pub fn skipped_total(&self) -> u64 {
         self.skipped.values().sum()
     }
@@ -291,15 +306,13 @@ pub async fn run_seller(
     let depth = s.settings.delivery_depth.max(1);
     let near_deadline = || deadline.is_some_and(|d| Instant::now() + s.settings.deadline_margin >= d);
 
-    let mut deliveries = FuturesUnordered::new();
-    let mut uploads = FuturesUnordered::new();
-    let mut batch = UploadBatch::default();
+    let mut flow = Flow::new(&ctx, &creds);
     let mut seen_ids: BTreeSet<String> = BTreeSet::new();
     let mut pages: BTreeSet<PageToken> = BTreeSet::new();
     let mut token: Option<PageToken> = None;
     let mut stopped = false;
     'pages: for _ in 0..MAX_PAGES {
-        let page = s.marketplace.shipped_orders_page(&creds, since, token.as_ref()).await?;
+        let page = flow.drive(s.marketplace.shipped_orders_page(&creds, since, token.as_ref())).await?;
         // The page's order records in one round trip.
         let ids: Vec<String> = page
             .orders
@@ -308,7 +321,7 @@ pub async fn run_seller(
             .map(|o| o.order_id.to_string())
             .filter(|id| !seen_ids.contains(id))
             .collect();
-        let mut records = s.ledger.get_orders(seller_id, &ids).await?;
+        let mut records = flow.drive(s.ledger.get_orders(seller_id, &ids)).await?;
         for item in page.orders {
             if near_deadline() {
                 stopped = true;
@@ -329,16 +342,20 @@ pub async fn run_seller(
                     let refusal = Refusal::Unreadable { field: bad.field.clone(), problem: bad.reason.clone() };
                     *out.skipped.entry(refusal.code().to_owned()).or_default() += 1;
                     if bad.order.parse::<marketbill_domain::OrderId>().is_ok() {
-                        s.ledger.record_skip(seller_id, &bad.order, &refusal, None, now).await?;
+                        flow.drive(s.ledger.record_skip(seller_id, &bad.order, &refusal, None, now)).await?;
                     }
                     continue;
                 }
             };
             // The order's boundary: a defect (a panic) in one order's processing is that
             // order's failure, never the run's (release builds unwind for this reason).
+            // Deliveries and imports in flight go on while the number is taken.
             let existing = records.remove(order.order_id.as_str());
-            match AssertUnwindSafe(ctx.issue(&order, existing, &mut out)).catch_unwind().await {
-                Ok(Ok(Some(job))) => deliveries.push(ctx.deliver(job)),
+            let mut step = RunOutcome::default();
+            let issued = flow.drive(AssertUnwindSafe(ctx.issue(&order, existing, &mut step)).catch_unwind()).await;
+            out.absorb(step);
+            match issued {
+                Ok(Ok(Some(job))) => flow.deliver(job),
                 Ok(Ok(None)) => {}
                 Ok(Err(e)) => note_failure(s, seller_id, order.order_id.as_str(), &e, &mut out).await,
                 Err(panic) => {
@@ -347,22 +364,8 @@ pub async fn run_seller(
                     set_aside(s, seller_id, order.order_id.as_str(), &problem, now, &mut out).await?;
                 }
             }
-            // Bounded depth: wait for a delivery before starting another.
-            while deliveries.len() >= depth {
-                if let Some(d) = deliveries.next().await
-                    && let Err((order_id, e)) = delivered(d, &mut batch, &mut out)
-                {
-                    note_failure(s, seller_id, &order_id, &e, &mut out).await;
-                }
-                if batch.is_full(&s.settings) {
-                    while uploads.len() >= s.settings.uploads_in_flight.max(1) {
-                        if let Some(u) = uploads.next().await {
-                            uploaded(s, seller_id, u, &mut out).await;
-                        }
-                    }
-                    uploads.push(ctx.upload(&creds, batch.take()));
-                }
-            }
+            // Bounded depth, bounded imports waiting: wait before starting another.
+            flow.settle(depth, &mut out).await;
         }
         match page.next {
             Some(next) if pages.insert(next.clone()) => token = Some(next),
@@ -371,7 +374,7 @@ pub async fn run_seller(
     }
     // Orders a crash left half-way that the listing did not bring back.
     if !stopped {
-        for rec in s.ledger.unfinished_orders(seller_id).await? {
+        for rec in flow.drive(s.ledger.unfinished_orders(seller_id)).await? {
             if rec.number.is_none() || rec.stage >= OrderStage::Uploaded || seen_ids.contains(&rec.order_id) {
                 continue;
             }
@@ -379,57 +382,25 @@ pub async fn run_seller(
                 stopped = true;
                 break;
             }
-            let job = match s.marketplace.order(&creds, &rec.order_id).await {
-                Ok(Some(order)) => ctx.resumable(&order, rec.clone()).await,
+            let job = match flow.drive(s.marketplace.order(&creds, &rec.order_id)).await {
+                Ok(Some(order)) => flow.drive(ctx.resumable(&order, rec.clone())).await,
                 Ok(None) => Ok(None),
                 Err(e) => Err(e.into()),
             };
             match job {
                 Ok(Some(job)) => {
                     out.resumed += 1;
-                    deliveries.push(ctx.deliver(job));
+                    flow.deliver(job);
                 }
                 Ok(None) => {}
                 Err(e) => note_failure(s, seller_id, &rec.order_id, &e, &mut out).await,
             }
-            while deliveries.len() >= depth {
-                if let Some(d) = deliveries.next().await
-                    && let Err((order_id, e)) = delivered(d, &mut batch, &mut out)
-                {
-                    note_failure(s, seller_id, &order_id, &e, &mut out).await;
-                }
-                if batch.is_full(&s.settings) {
-                    while uploads.len() >= s.settings.uploads_in_flight.max(1) {
-                        if let Some(u) = uploads.next().await {
-                            uploaded(s, seller_id, u, &mut out).await;
-                        }
-                    }
-                    uploads.push(ctx.upload(&creds, batch.take()));
-                }
-            }
+            flow.settle(depth, &mut out).await;
         }
     }
     // Drain what is in flight (also near the deadline: the margin is for this), then the
     // last imports.
-    while let Some(d) = deliveries.next().await {
-        if let Err((order_id, e)) = delivered(d, &mut batch, &mut out) {
-            note_failure(s, seller_id, &order_id, &e, &mut out).await;
-        }
-        if batch.is_full(&s.settings) {
-            while uploads.len() >= s.settings.uploads_in_flight.max(1) {
-                if let Some(u) = uploads.next().await {
-                    uploaded(s, seller_id, u, &mut out).await;
-                }
-            }
-            uploads.push(ctx.upload(&creds, batch.take()));
-        }
-    }
-    if !batch.items.is_empty() {
-        uploads.push(ctx.upload(&creds, batch.take()));
-    }
-    while let Some(u) = uploads.next().await {
-        uploaded(s, seller_id, u, &mut out).await;
-    }
+    flow.drain(&mut out).await;
     if stopped {
         out.continued = true;
         s.queue.send(&SellerRunMessage { seller_id: seller_id.clone(), reason: RunReason::Continuation }).await?;
@@ -455,28 +426,136 @@ pub async fn run_seller(
     Ok(out)
 }
 
-/// What came back from a delivery: a mailed order joins the next bulk import.
-fn delivered(d: Delivered, batch: &mut UploadBatch, out: &mut RunOutcome) -> Result<(), (String, PipelineError)> {
-    match d.result {
-        Ok((rec, pdf, sent)) => {
-            if sent {
-                out.mailed += 1;
-            }
-            batch.push(rec, pdf);
-            Ok(())
-        }
-        Err(e) => Err((d.order_id, e)),
-    }
+type Pending<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What a seller run has in flight: deliveries (at most the depth), full imports waiting to
+/// start, imports under way (at most `uploads_in_flight`). Everything in flight makes
+/// progress whenever the run awaits anything through [`Flow::drive`].
+struct Flow<'a> {
+    ctx: &'a Ctx<'a>,
+    creds: &'a MarketplaceCredentials,
+    deliveries: FuturesUnordered<Pending<'a, Delivered>>,
+    uploads: FuturesUnordered<Pending<'a, Uploaded>>,
+    batch: UploadBatch,
+    full: VecDeque<Vec<(OrderRecord, Vec<u8>)>>,
+    /// Steps that failed, to note on their orders at the next quiet moment.
+    failures: Vec<(String, PipelineError)>,
+    mailed: u64,
+    uploaded: u64,
 }
 
-/// What came back from a bulk import.
-async fn uploaded(s: &Services, seller_id: &SellerId, u: Uploaded, out: &mut RunOutcome) {
-    match u.result {
-        Ok(()) => out.uploaded += u.order_ids.len() as u64,
-        Err(e) => {
-            for order_id in &u.order_ids {
-                note_failure(s, seller_id, order_id, &e, out).await;
+impl<'a> Flow<'a> {
+    fn new(ctx: &'a Ctx<'a>, creds: &'a MarketplaceCredentials) -> Flow<'a> {
+        Flow {
+            ctx,
+            creds,
+            deliveries: FuturesUnordered::new(),
+            uploads: FuturesUnordered::new(),
+            batch: UploadBatch::default(),
+            full: VecDeque::new(),
+            failures: Vec::new(),
+            mailed: 0,
+            uploaded: 0,
+        }
+    }
+
+    fn deliver(&mut self, job: Job) {
+        let ctx = self.ctx;
+        self.deliveries.push(Box::pin(ctx.deliver(job)));
+    }
+
+    /// Starts waiting imports while fewer than `uploads_in_flight` are under way.
+    fn start_uploads(&mut self) {
+        let settings = &self.ctx.s.settings;
+        while self.uploads.len() < settings.uploads_in_flight.max(1) {
+            let Some(batch) = self.full.pop_front() else { break };
+            let (ctx, creds) = (self.ctx, self.creds);
+            self.uploads.push(Box::pin(ctx.upload(creds, batch)));
+        }
+    }
+
+    fn on_delivered(&mut self, d: Delivered) {
+        match d.result {
+            Ok((rec, pdf, sent)) => {
+                if sent {
+                    self.mailed += 1;
+                }
+                self.batch.push(rec, pdf);
+                if self.batch.is_full(&self.ctx.s.settings) {
+                    self.full.push_back(self.batch.take());
+                }
             }
+            Err(e) => self.failures.push((d.order_id, e)),
+        }
+        self.start_uploads();
+    }
+
+    fn on_uploaded(&mut self, u: Uploaded) {
+        match u.result {
+            Ok(()) => self.uploaded += u.order_ids.len() as u64,
+            Err(e) => {
+                for order_id in u.order_ids {
+                    self.failures.push((order_id, e.clone()));
+                }
+            }
+        }
+        self.start_uploads();
+    }
+
+    /// Awaits `fut` while what is in flight goes on.
+    async fn drive<T>(&mut self, fut: impl Future<Output = T>) -> T {
+        let mut fut = std::pin::pin!(fut);
+        loop {
+            tokio::select! {
+                biased;
+                out = &mut fut => return out,
+                Some(d) = self.deliveries.next(), if !self.deliveries.is_empty() => self.on_delivered(d),
+                Some(u) = self.uploads.next(), if !self.uploads.is_empty() => self.on_uploaded(u),
+            }
+        }
+    }
+
+    /// Waits for one thing in flight to finish.
+    async fn one(&mut self) {
+        tokio::select! {
+            Some(d) = self.deliveries.next(), if !self.deliveries.is_empty() => self.on_delivered(d),
+            Some(u) = self.uploads.next(), if !self.uploads.is_empty() => self.on_uploaded(u),
+            else => {}
+        }
+    }
+
+    /// Backpressure: fewer than `depth` deliveries and at most two full imports waiting.
+    async fn settle(&mut self, depth: usize, out: &mut RunOutcome) {
+        while self.deliveries.len() >= depth || self.full.len() > 2 {
+            self.one().await;
+        }
+        self.account(out).await;
+    }
+
+    /// Everything in flight finished, the last partial import sent and finished.
+    async fn drain(&mut self, out: &mut RunOutcome) {
+        while !self.deliveries.is_empty() {
+            self.one().await;
+        }
+        if !self.batch.items.is_empty() {
+            let last = self.batch.take();
+            self.full.push_back(last);
+        }
+        self.start_uploads();
+        while !self.uploads.is_empty() || !self.full.is_empty() {
+            self.one().await;
+            self.start_uploads();
+        }
+        self.account(out).await;
+    }
+
+    /// Moves the counts into the run's outcome and notes the failures on their orders.
+    async fn account(&mut self, out: &mut RunOutcome) {
+        out.mailed += std::mem::take(&mut self.mailed);
+        out.uploaded += std::mem::take(&mut self.uploaded);
+        let seller_id = self.ctx.id().clone();
+        for (order_id, e) in std::mem::take(&mut self.failures) {
+            note_failure(self.ctx.s, &seller_id, &order_id, &e, out).await;
         }
     }
 }
