@@ -45,6 +45,17 @@ enum Command {
         #[arg(long)]
         invoice: Option<PathBuf>,
     },
+    /// The embedded seller run alone, `times` times (the median's figures as JSON).
+    Embedded {
+        #[arg(long, default_value_t = 1000)]
+        orders: usize,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        #[arg(long, default_value_t = 5)]
+        times: usize,
+        #[arg(long, default_value = "target/bench")]
+        out: PathBuf,
+    },
     /// The latency-model seller run alone (figures as JSON).
     Latency {
         #[arg(long, default_value_t = 1000)]
@@ -269,6 +280,12 @@ fn main() -> Result<()> {
             let invoice =
                 invoice.unwrap_or_else(|| std::env::temp_dir().join(format!("marketbill-bench-invoice-{lines}.json")));
             let figures = render::measure(lines, iterations, &invoice)?;
+            println!("{}", serde_json::to_string_pretty(&figures)?);
+        }
+        Command::Embedded { orders, seed, times, out } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            std::fs::create_dir_all(&out)?;
+            let figures = runtime.block_on(runs::embedded_repeated(orders, seed, &out, times))?;
             println!("{}", serde_json::to_string_pretty(&figures)?);
         }
         Command::Latency { orders, seed, out } => {

@@ -211,10 +211,12 @@ pub fn embedded_child(job: &str) -> Result<()> {
         let (mut issued, mut failed) = (out.issued, out.failed.len());
         // Continuations, as SQS would hand them to the next invocation.
         while out.continued {
-            for m in services.queue.receive(10, Duration::ZERO).await? {
+            let queued = services.queue.receive(10, Duration::ZERO).await?;
+            let next = queued.first().map(|m| m.message.clone()).ok_or_else(|| anyhow!("no continuation queued"))?;
+            for m in &queued {
                 services.queue.ack(&m.receipt).await?;
             }
-            out = marketbill_app::pipeline::run_seller(&services, &seller, deadline()).await?;
+            out = marketbill_app::pipeline::run_message(&services, &next, deadline()).await?;
             runs += 1;
             if out.continued && out.issued == 0 && out.resumed == 0 {
                 bail!("a continuation made no progress (run {runs})");
@@ -416,8 +418,11 @@ pub async fn lambda(orders: usize, seed: u64, bins: &Path, work: &Path) -> Resul
     )
     .await?;
     let env = function_env(&env);
-    let event =
-        sqs_event(&SellerRunMessage { seller_id: seller.clone(), reason: marketbill_app::ports::RunReason::Manual })?;
+    let event = sqs_event(&SellerRunMessage {
+        seller_id: seller.clone(),
+        reason: marketbill_app::ports::RunReason::Manual,
+        resume_from: None,
+    })?;
     let seller_run = bins.join("seller-run");
 
     moto_requests(&http, &moto, true).await?;

@@ -273,3 +273,38 @@ async fn numbers_follow_the_listing_with_concurrent_delivery_over_many_pages() {
     common::order::numbers_follow_the_listing(&w).await;
     check_invariants(&w, 0).await;
 }
+
+#[tokio::test]
+async fn a_continuation_goes_on_from_where_its_run_stopped() {
+    let (a, outbox) = adapters("continuation", None);
+    let mut w = world(a, outbox, 1, 30, 17).await;
+    w.services.settings.deadline_margin = Duration::ZERO;
+    let seller = w.sellers[0].0.clone();
+    // A run stopped after some orders (a deadline that passes while it works).
+    let deadline = std::time::Instant::now() + Duration::from_millis(150);
+    let first = pipeline::run_seller(&w.services, &seller, Some(deadline)).await.unwrap();
+    if !first.continued {
+        // The machine was fast enough to finish: nothing to continue.
+        check_invariants(&w, 0).await;
+        return;
+    }
+    let queued = w.services.queue.receive(10, Duration::ZERO).await.unwrap();
+    assert_eq!(queued.len(), 1);
+    let message = queued[0].message.clone();
+    w.services.queue.ack(&queued[0].receipt).await.unwrap();
+    if first.issued > 0 {
+        assert!(message.resume_from.is_some(), "{first:?}");
+    }
+    // The continuation lists from there: it does not see again what the first run handled.
+    let second = pipeline::run_message(&w.services, &message, None).await.unwrap();
+    eprintln!(
+        "first run: {} issued, {} seen; continuation: {} issued, {} seen",
+        first.issued, first.seen, second.issued, second.seen
+    );
+    assert!(second.complete, "{second:?}");
+    assert!(second.seen < 30 + 6 + 3, "{second:?}");
+    assert_eq!(first.issued + second.issued, 30, "{first:?} {second:?}");
+    // A cycle follows the imports to acceptance (and issues nothing new).
+    cycle(&w).await;
+    check_invariants(&w, 0).await;
+}

@@ -163,7 +163,7 @@ pub async fn seller_run(s: &Services, event: LambdaEvent<SqsEvent>) -> Result<Sq
                 continue;
             }
         };
-        match pipeline::run_seller(s, &message.seller_id, deadline).await {
+        match pipeline::run_message(s, &message, deadline).await {
             Ok(out) => {
                 tracing::info!(seller = %message.seller_id, issued = out.issued, complete = out.complete, "run done")
             }

@@ -49,7 +49,7 @@ pub async fn cycle(s: &Services) -> Result<(Vec<(SellerId, RunOutcome)>, TrackOu
             break;
         }
         for r in batch {
-            let outcome = pipeline::run_seller(s, &r.message.seller_id, None)
+            let outcome = pipeline::run_message(s, &r.message, None)
                 .await
                 .with_context(|| format!("seller run of {}", r.message.seller_id))?;
             s.queue.ack(&r.receipt).await?;

@@ -506,7 +506,10 @@ pub async fn a_sent_mail_carries_the_pdf_byte_for_byte(s: &Subject, probe: &dyn 
 pub async fn queued_runs_are_received_and_acknowledged(s: &Subject) {
     let ids: Vec<SellerId> = (0..3).map(|i| unique_seller(&format!("q{i}"))).collect();
     for id in &ids {
-        s.queue.send(&SellerRunMessage { seller_id: id.clone(), reason: RunReason::Schedule }).await.unwrap();
+        s.queue
+            .send(&SellerRunMessage { seller_id: id.clone(), reason: RunReason::Schedule, resume_from: None })
+            .await
+            .unwrap();
     }
     let mut got = Vec::new();
     for _ in 0..20 {

@@ -250,6 +250,10 @@ pub enum QueueError {
 pub struct SellerRunMessage {
     pub seller_id: SellerId,
     pub reason: RunReason,
+    /// A continuation goes on from the last order the stopped run handled (the listing is by
+    /// update time), rather than listing again from the watermark.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    pub resume_from: Option<OffsetDateTime>,
 }
 
 /// Why a seller run was asked for.

@@ -13,7 +13,9 @@ pub struct ScheduleOutcome {
 pub async fn schedule(s: &Services) -> Result<ScheduleOutcome, PipelineError> {
     let sellers = s.ledger.active_sellers().await?;
     for id in &sellers {
-        s.queue.send(&SellerRunMessage { seller_id: id.clone(), reason: RunReason::Schedule }).await?;
+        s.queue
+            .send(&SellerRunMessage { seller_id: id.clone(), reason: RunReason::Schedule, resume_from: None })
+            .await?;
     }
     tracing::info!(queued = sellers.len(), "seller runs queued");
     Ok(ScheduleOutcome { queued: sellers.len() })

@@ -35,6 +35,8 @@ pub struct RunOutcome {
     pub complete: bool,
     /// Stopped near the deadline; the rest was queued.
     pub continued: bool,
+    /// Where the queued continuation goes on from.
+    pub resume_from: Option<OffsetDateTime>,
 }
 
 impl RunOutcome {
@@ -283,6 +285,26 @@ pub async fn run_seller(
     seller_id: &SellerId,
     deadline: Option<Instant>,
 ) -> Result<RunOutcome, PipelineError> {
+    run_seller_from(s, seller_id, None, deadline).await
+}
+
+/// The run a queued message asks for (a continuation goes on where its run stopped).
+pub async fn run_message(
+    s: &Services,
+    message: &SellerRunMessage,
+    deadline: Option<Instant>,
+) -> Result<RunOutcome, PipelineError> {
+    run_seller_from(s, &message.seller_id, message.resume_from, deadline).await
+}
+
+/// A seller run that lists from `resume_from` when given (never before the watermark's
+/// overlap): where a stopped run of the same cycle left off.
+pub async fn run_seller_from(
+    s: &Services,
+    seller_id: &SellerId,
+    resume_from: Option<OffsetDateTime>,
+    deadline: Option<Instant>,
+) -> Result<RunOutcome, PipelineError> {
     let started = Instant::now();
     let now = s.clock.now();
     let mut out = RunOutcome::default();
@@ -300,6 +322,7 @@ pub async fn run_seller(
         Some(w) => w - s.settings.overlap,
         None => seller.registered_at - s.settings.first_run_lookback,
     };
+    let since = resume_from.map_or(since, |r| r.max(since));
     let fetched_at = now;
     let gate = RateGate::new(s.settings.mail_per_second);
     let ctx = Ctx { s, seller: &seller, d: Delivery { s, seller: seller_id, now, gate: &gate } };
@@ -311,6 +334,10 @@ pub async fn run_seller(
     let mut pages: BTreeSet<PageToken> = BTreeSet::new();
     let mut token: Option<PageToken> = None;
     let mut stopped = false;
+    // The update time of the last order handled: where a continuation goes on (the listing
+    // comes oldest update first, so everything before it is done).
+    let mut handled_up_to: Option<OffsetDateTime> = None;
+    let mut first_unnumbered_failure: Option<OffsetDateTime> = None;
     'pages: for _ in 0..MAX_PAGES {
         let page = flow.drive(s.marketplace.shipped_orders_page(&creds, since, token.as_ref())).await?;
         // The page's order records in one round trip.
@@ -357,7 +384,11 @@ pub async fn run_seller(
             match issued {
                 Ok(Ok(Some(job))) => flow.deliver(job),
                 Ok(Ok(None)) => {}
-                Ok(Err(e)) => note_failure(s, seller_id, order.order_id.as_str(), &e, &mut out).await,
+                Ok(Err(e)) => {
+                    // Not numbered: a continuation must list it again.
+                    first_unnumbered_failure = first_unnumbered_failure.or(order.updated_at);
+                    note_failure(s, seller_id, order.order_id.as_str(), &e, &mut out).await
+                }
                 Err(panic) => {
                     let problem = panic_message(panic.as_ref());
                     tracing::error!(seller = %seller_id, order = %order.order_id, problem, "defect while handling an order; set aside");
@@ -366,6 +397,7 @@ pub async fn run_seller(
             }
             // Bounded depth, bounded imports waiting: wait before starting another.
             flow.settle(depth, &mut out).await;
+            handled_up_to = order.updated_at.or(handled_up_to);
         }
         match page.next {
             Some(next) if pages.insert(next.clone()) => token = Some(next),
@@ -403,7 +435,11 @@ pub async fn run_seller(
     flow.drain(&mut out).await;
     if stopped {
         out.continued = true;
-        s.queue.send(&SellerRunMessage { seller_id: seller_id.clone(), reason: RunReason::Continuation }).await?;
+        let resume_from = first_unnumbered_failure.or(handled_up_to).or(resume_from);
+        out.resume_from = resume_from;
+        s.queue
+            .send(&SellerRunMessage { seller_id: seller_id.clone(), reason: RunReason::Continuation, resume_from })
+            .await?;
     } else if out.failed.is_empty() {
         s.ledger.advance_watermark(seller_id, fetched_at).await?;
         out.complete = true;

@@ -105,8 +105,7 @@ pub async fn cycle(w: &World) -> Vec<Result<RunOutcome, String>> {
             break;
         }
         for r in got {
-            outcomes
-                .push(pipeline::run_seller(&w.services, &r.message.seller_id, None).await.map_err(|e| e.to_string()));
+            outcomes.push(pipeline::run_message(&w.services, &r.message, None).await.map_err(|e| e.to_string()));
             let _ = w.services.queue.ack(&r.receipt).await;
         }
     }
