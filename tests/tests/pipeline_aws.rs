@@ -95,8 +95,10 @@ async fn two_runs_of_the_same_seller_at_once_on_aws_keep_every_invariant() {
         tokio::spawn(async move { pipeline::run_seller(&s2, &i2, None).await })
     );
     let (r1, r2) = (r1.unwrap().unwrap(), r2.unwrap().unwrap());
-    cycle(&w).await;
-    let allowed = (r1.mailed + r2.mailed).saturating_sub(r1.issued + r2.issued) as usize;
+    // Mails beyond one per invoice are the runs' duplicates (the cycle after them finishes
+    // what a run left between steps).
+    let later: u64 = cycle(&w).await.iter().map(|o| o.as_ref().unwrap().mailed).sum();
+    let allowed = (r1.mailed + r2.mailed + later).saturating_sub(r1.issued + r2.issued) as usize;
     check_invariants(&w, allowed).await;
 }
 
@@ -124,7 +126,7 @@ async fn poison_orders_never_block_anyone_on_aws() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn numbers_follow_the_listing_with_concurrent_delivery_on_aws() {
     let (a, outbox) = adapters("chronological").await;
-    let mut w = world(a, outbox, 1, 40, 12).await;
+    let mut w = world(a, outbox, 1, 40, 13).await;
     common::order::small_pages(&mut w, 9);
     common::order::numbers_follow_the_listing(&w).await;
     check_invariants(&w, 0).await;

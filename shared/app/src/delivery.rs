@@ -16,6 +16,7 @@ use crate::mail::{MailBuildError, invoice_mail, mask_email};
 use crate::marketplace::{InvoiceFile, MarketplaceCredentials};
 use crate::model::{ImportRecord, ImportStatus, InvoiceRecord, OrderRecord, OrderStage, SellerId, StoredObject};
 use crate::pipeline::{PipelineError, Services, document_key};
+use crate::ports::LedgerError;
 
 /// Paces mail to a rate (SES's sending rate): each send waits for its slot.
 #[derive(Debug)]
@@ -58,11 +59,19 @@ pub struct Delivery<'a> {
     pub seller: &'a SellerId,
     pub now: OffsetDateTime,
     pub gate: &'a RateGate,
+    /// Mails the mailer took, counted when sent (whatever happens to the step afterwards).
+    pub sent: std::sync::atomic::AtomicU64,
 }
 
 /// Tries of a mail the provider throttles or cannot take now, before the step is left to the
 /// next run.
 const MAIL_TRIES: u32 = 4;
+
+impl<'a> Delivery<'a> {
+    pub fn new(s: &'a Services, seller: &'a SellerId, now: OffsetDateTime, gate: &'a RateGate) -> Delivery<'a> {
+        Delivery { s, seller, now, gate, sent: std::sync::atomic::AtomicU64::new(0) }
+    }
+}
 
 impl Delivery<'_> {
     /// Renders the documents and stores them with their digests; returns the PDF.
@@ -107,7 +116,10 @@ impl Delivery<'_> {
             self.gate.wait().await;
             tries += 1;
             match self.s.mailer.send(&mail).await {
-                Ok(id) => return Ok(Mailed::Sent(id)),
+                Ok(id) => {
+                    self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    return Ok(Mailed::Sent(id));
+                }
                 Err(e) if e.is_retryable() && tries < MAIL_TRIES => {
                     let backoff =
                         Duration::from_millis(100 * 2u64.pow(tries)) + Duration::from_millis(fastrand::u64(..50));
@@ -119,20 +131,25 @@ impl Delivery<'_> {
     }
 
     /// Takes an issued order as far as `Mailed`: stores its documents unless stored, mails
-    /// them unless mailed, recording each step. Returns the PDF (for the upload) and whether
-    /// a mail went out this time.
+    /// them unless mailed, recording each step. Returns the PDF for the upload — `None` when
+    /// another run recorded a later step meanwhile (it carries on; this one stops) — and
+    /// whether a mail went out this time.
     pub async fn through_mail(
         &self,
         order: &Order,
         rec: &mut OrderRecord,
         invoice: &InvoiceRecord,
-    ) -> Result<(Vec<u8>, bool), PipelineError> {
+    ) -> Result<(Option<Vec<u8>>, bool), PipelineError> {
         let mut pdf = None;
         if rec.stage == OrderStage::Issued || invoice.pdf.is_none() {
             pdf = Some(self.store(&invoice.invoice).await?);
             if rec.stage == OrderStage::Issued {
                 rec.move_to(OrderStage::Stored, self.now)?;
-                self.s.ledger.update_order(self.seller, rec).await?;
+                match self.s.ledger.update_order(self.seller, rec).await {
+                    Ok(()) => {}
+                    Err(LedgerError::Superseded { .. }) => return Ok((None, false)),
+                    Err(e) => return Err(e.into()),
+                }
             }
         }
         let pdf = match pdf {
@@ -149,9 +166,13 @@ impl Delivery<'_> {
                 Mailed::Refused(why) => rec.mail_refused = Some(why),
             }
             rec.move_to(OrderStage::Mailed, self.now)?;
-            self.s.ledger.update_order(self.seller, rec).await?;
+            match self.s.ledger.update_order(self.seller, rec).await {
+                Ok(()) => {}
+                Err(LedgerError::Superseded { .. }) => return Ok((None, sent)),
+                Err(e) => return Err(e.into()),
+            }
         }
-        Ok((pdf, sent))
+        Ok((Some(pdf), sent))
     }
 
     /// One document to one order (corrections, resends, retries of a refused file).
@@ -198,7 +219,11 @@ impl Delivery<'_> {
             rec.move_to(OrderStage::Uploaded, self.now)?;
             rec.import_id = Some(import_id.to_owned());
             rec.upload_attempts += 1;
-            self.s.ledger.update_order(self.seller, rec).await?;
+            match self.s.ledger.update_order(self.seller, rec).await {
+                // Another run took this order further meanwhile: its record stands.
+                Ok(()) | Err(LedgerError::Superseded { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
         }
         Ok(())
     }

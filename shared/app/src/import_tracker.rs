@@ -36,7 +36,7 @@ async fn track_one(
     }
     let now = s.clock.now();
     let gate = RateGate::new(None);
-    let d = Delivery { s, seller: seller_id, now, gate: &gate };
+    let d = Delivery::new(s, seller_id, now, &gate);
     // A bulk import's refused files are retried one by one.
     for file in &state.files {
         let Some(mut rec) = s.ledger.get_order(seller_id, &file.order_id).await? else { continue };

@@ -252,7 +252,7 @@ pub async fn resend(s: &Services, id: &SellerId, number: &InvoiceNumber) -> Resu
     let order =
         s.marketplace.order(&creds, &inv.order_id).await.map_err(PipelineError::from)?.ok_or(PortalError::NotFound)?;
     let gate = RateGate::new(None);
-    let d = Delivery { s, seller: id, now, gate: &gate };
+    let d = Delivery::new(s, id, now, &gate);
     let pdf = d.pdf(&inv).await?;
     match d.mail(&inv.invoice, &pdf, order.buyer_email()).await? {
         Mailed::Sent(id) => Ok(id),
@@ -395,7 +395,7 @@ async fn handle_buyer_request(
     // Both through the one delivery path: the credit note stored and mailed; the corrected
     // invoice stored, mailed and uploaded (it replaces the marketplace copy).
     let gate = RateGate::new(None);
-    let d = Delivery { s, seller: &seller_id, now, gate: &gate };
+    let d = Delivery::new(s, &seller_id, now, &gate);
     let cn_pdf = d.store(&cn).await?;
     d.mail(&cn, &cn_pdf, order.buyer_email()).await?;
     let mut rec = s
@@ -404,8 +404,10 @@ async fn handle_buyer_request(
         .await?
         .ok_or_else(|| LedgerError::NotIssued { order_id: order_id.to_owned() })?;
     let inv_record = crate::model::InvoiceRecord::new(&seller_id, order_id, inv.clone(), now);
-    let (pdf, _) = d.through_mail(&order, &mut rec, &inv_record).await?;
-    d.upload_one(&creds, &mut rec, &pdf).await?;
+    // The order's slot is held, so no other request moves it meanwhile.
+    if let (Some(pdf), _) = d.through_mail(&order, &mut rec, &inv_record).await? {
+        d.upload_one(&creds, &mut rec, &pdf).await?;
+    }
     request.status = RequestStatus::Done;
     s.ledger.put_request(&seller_id, &request).await?;
     Ok(BuyerRequestOutcome::Corrected { credit_note: cn.number.to_string(), invoice: inv.number.to_string() })

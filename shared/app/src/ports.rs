@@ -20,6 +20,9 @@ pub enum LedgerError {
     AlreadyIssued { order_id: String, number: String },
     #[error("order {order_id} has no invoice to update")]
     NotIssued { order_id: String },
+    /// Another run recorded a later step of this order: this write would have gone back.
+    #[error("order {order_id} is already further along ({stage})")]
+    Superseded { order_id: String, stage: String },
     #[error("too much contention on series {series}; gave up after {attempts} attempts")]
     Contention { series: String, attempts: u32 },
     #[error("a stored record is unreadable ({what}): {reason}")]
@@ -65,7 +68,8 @@ pub trait Ledger: Send + Sync {
         email_hash: Option<&str>,
         at: OffsetDateTime,
     ) -> Result<(), LedgerError>;
-    /// Records a step of an issued order (stored, mailed, uploaded…). The order must be issued.
+    /// Records a step of an issued order (stored, mailed, uploaded…). The order must be issued,
+    /// and its stage never goes back: when another run recorded a later stage, `Superseded`.
     async fn update_order(&self, seller: &SellerId, record: &OrderRecord) -> Result<(), LedgerError>;
     /// Every order record of a seller (the portal's problems list reads it).
     async fn list_orders(&self, seller: &SellerId) -> Result<Vec<OrderRecord>, LedgerError>;

@@ -72,10 +72,11 @@ struct Job {
     invoice: InvoiceRecord,
 }
 
-/// What one delivery came back with.
+/// What one delivery came back with: the record and PDF to upload (`None` when another run
+/// took the order further meanwhile), and whether a mail went out.
 struct Delivered {
     order_id: String,
-    result: Result<(OrderRecord, Vec<u8>, bool), PipelineError>,
+    result: Result<(Option<(OrderRecord, Vec<u8>)>, bool), PipelineError>,
 }
 
 /// What one bulk import came back with.
@@ -181,7 +182,7 @@ impl Ctx<'_> {
         let order_id = rec.order_id.clone();
         let steps = async {
             let (pdf, sent) = self.d.through_mail(&order, &mut rec, &invoice).await?;
-            Ok((rec, pdf, sent))
+            Ok((pdf.map(|pdf| (rec, pdf)), sent))
         };
         let result = match AssertUnwindSafe(steps).catch_unwind().await {
             Ok(r) => r,
@@ -325,7 +326,7 @@ pub async fn run_seller_from(
     let since = resume_from.map_or(since, |r| r.max(since));
     let fetched_at = now;
     let gate = RateGate::new(s.settings.mail_per_second);
-    let ctx = Ctx { s, seller: &seller, d: Delivery { s, seller: seller_id, now, gate: &gate } };
+    let ctx = Ctx { s, seller: &seller, d: Delivery::new(s, seller_id, now, &gate) };
     let depth = s.settings.delivery_depth.max(1);
     let near_deadline = || deadline.is_some_and(|d| Instant::now() + s.settings.deadline_margin >= d);
 
@@ -512,10 +513,14 @@ impl<'a> Flow<'a> {
 
     fn on_delivered(&mut self, d: Delivered) {
         match d.result {
-            Ok((rec, pdf, sent)) => {
+            Ok((upload, sent)) => {
                 if sent {
                     self.mailed += 1;
                 }
+                let Some((rec, pdf)) = upload else {
+                    self.start_uploads();
+                    return;
+                };
                 self.batch.push(rec, pdf);
                 if self.batch.is_full(&self.ctx.s.settings) {
                     self.full.push_back(self.batch.take());
@@ -587,7 +592,9 @@ impl<'a> Flow<'a> {
 
     /// Moves the counts into the run's outcome and notes the failures on their orders.
     async fn account(&mut self, out: &mut RunOutcome) {
-        out.mailed += std::mem::take(&mut self.mailed);
+        // Every mail the mailer took, even when a later step of its order failed.
+        out.mailed = self.ctx.d.sent.load(std::sync::atomic::Ordering::Relaxed);
+        self.mailed = 0;
         out.uploaded += std::mem::take(&mut self.uploaded);
         let seller_id = self.ctx.id().clone();
         for (order_id, e) in std::mem::take(&mut self.failures) {

@@ -16,8 +16,8 @@ use aws_sdk_dynamodb::types::{
     Projection, ProjectionType, Put, ScalarAttributeType, TransactWriteItem, Update, WriteRequest,
 };
 use marketbill_app::model::{
-    BuyerRequestRecord, ImportRecord, InvoicePage, InvoiceQuery, InvoiceRecord, OrderRecord, RunRecord, SellerId,
-    SellerRecord, SellerStatus, StoredObject, invoice_matches, month_key,
+    BuyerRequestRecord, ImportRecord, InvoicePage, InvoiceQuery, InvoiceRecord, OrderRecord, OrderStage, RunRecord,
+    SellerId, SellerRecord, SellerStatus, StoredObject, invoice_matches, month_key,
 };
 use marketbill_app::ports::{Ledger, LedgerError, RequestSlot};
 use marketbill_app::table;
@@ -63,6 +63,11 @@ fn data<T: DeserializeOwned>(what: &str, item: &Item) -> Result<T, LedgerError> 
 
 fn number_of(item: &Item, name: &str) -> u64 {
     item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+/// The order of stages, kept beside the record so a write can be refused if it would go back.
+fn stage_rank(stage: OrderStage) -> u64 {
+    stage as u64
 }
 
 fn key(pk: &str, sk: &str) -> Item {
@@ -279,9 +284,12 @@ impl DynamoLedger {
         let mut update = Update::builder()
             .table_name(table_name)
             .set_key(Some(key(pk, &table::order(&record.order_id))))
-            .update_expression("SET #d = :data, invoiceNumber = :number, GSI2PK = :g2pk, GSI2SK = :g2sk")
+            .update_expression(
+                "SET #d = :data, invoiceNumber = :number, GSI2PK = :g2pk, GSI2SK = :g2sk, stageRank = :rank",
+            )
             .expression_attribute_names("#d", "data")
             .expression_attribute_values(":data", s(to_json(record)?))
+            .expression_attribute_values(":rank", n(stage_rank(record.stage)))
             .expression_attribute_values(
                 ":number",
                 s(record.number.as_ref().map(|x| x.to_string()).unwrap_or_default()),
@@ -628,23 +636,33 @@ impl Ledger for DynamoLedger {
 
     async fn update_order(&self, seller: &SellerId, record: &OrderRecord) -> Result<(), LedgerError> {
         let number = record.number.as_ref().map(|n| n.to_string()).unwrap_or_default();
+        // The stage never goes back (a concurrent run may be further along).
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(&table::pk(seller), &table::order(&record.order_id))))
-            .update_expression("SET #d = :data")
-            .condition_expression("invoiceNumber = :number AND invoiceNumber <> :empty")
+            .update_expression("SET #d = :data, stageRank = :rank")
+            .condition_expression(
+                "invoiceNumber = :number AND invoiceNumber <> :empty AND (attribute_not_exists(stageRank) OR stageRank <= :rank)",
+            )
             .expression_attribute_names("#d", "data")
             .expression_attribute_values(":data", s(to_json(record)?))
             .expression_attribute_values(":number", s(number))
             .expression_attribute_values(":empty", s(""))
+            .expression_attribute_values(":rank", n(stage_rank(record.stage)))
             .send()
             .await;
         match result {
             Ok(_) => Ok(()),
             Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
-                Err(LedgerError::NotIssued { order_id: record.order_id.clone() })
+                match self.get_order(seller, &record.order_id).await? {
+                    Some(now) if now.number.is_some() && now.number == record.number => Err(LedgerError::Superseded {
+                        order_id: record.order_id.clone(),
+                        stage: format!("{:?}", now.stage),
+                    }),
+                    _ => Err(LedgerError::NotIssued { order_id: record.order_id.clone() }),
+                }
             }
             Err(e) => Err(unavailable(e)),
         }

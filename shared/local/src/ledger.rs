@@ -313,6 +313,12 @@ impl Ledger for SqliteLedger {
             let existing: Option<OrderRecord> =
                 get_data(&tx, &pk, &table::order(&record.order_id))?.map(|d| from_json("order", &d)).transpose()?;
             match existing {
+                Some(e) if e.number.is_some() && e.number == record.number && e.stage > record.stage => {
+                    return Err(LedgerError::Superseded {
+                        order_id: record.order_id.clone(),
+                        stage: format!("{:?}", e.stage),
+                    });
+                }
                 Some(e) if e.number.is_some() && e.number == record.number => put_order(&tx, &pk, &record)?,
                 _ => return Err(LedgerError::NotIssued { order_id: record.order_id.clone() }),
             }

@@ -113,8 +113,11 @@ pub async fn poison_orders_never_block_anyone(w: &World) {
         assert!(p.number.is_some(), "{id} is invoiced");
         assert!(p.mail_refused.as_deref().is_some_and(|m| m.contains("refused")), "{id}: {p:?}");
     }
+    // No mail went to a hostile address (recipients as the message states them).
     for raw in w.outbox.sent().await {
-        let text = String::from_utf8_lossy(&raw).to_lowercase();
-        assert!(!text.contains("evil") && !text.contains("e@v.fr"), "a mail went to a hostile address");
+        let (headers, _) = marketbill_app::mail::parse_mail(&raw);
+        for (name, value) in headers.iter().filter(|(n, _)| ["to", "cc", "bcc"].contains(&n.to_lowercase().as_str())) {
+            assert!(!value.contains("evil") && !value.contains("e@v.fr") && !value.contains(','), "{name}: {value}");
+        }
     }
 }
