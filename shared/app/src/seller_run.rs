@@ -76,8 +76,11 @@ struct Job {
 /// took the order further meanwhile), and whether a mail went out.
 struct Delivered {
     order_id: String,
-    result: Result<(Option<(OrderRecord, Vec<u8>)>, bool), PipelineError>,
+    result: Result<(Option<ToUpload>, bool), PipelineError>,
 }
+
+/// A mailed order's record and the PDF its import carries.
+type ToUpload = (OrderRecord, Vec<u8>);
 
 /// What one bulk import came back with.
 struct Uploaded {
