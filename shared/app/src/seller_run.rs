@@ -480,7 +480,6 @@ struct Flow<'a> {
     full: VecDeque<Vec<(OrderRecord, Vec<u8>)>>,
     /// Steps that failed, to note on their orders at the next quiet moment.
     failures: Vec<(String, PipelineError)>,
-    mailed: u64,
     uploaded: u64,
 }
 
@@ -494,7 +493,6 @@ impl<'a> Flow<'a> {
             batch: UploadBatch::default(),
             full: VecDeque::new(),
             failures: Vec::new(),
-            mailed: 0,
             uploaded: 0,
         }
     }
@@ -516,10 +514,8 @@ impl<'a> Flow<'a> {
 
     fn on_delivered(&mut self, d: Delivered) {
         match d.result {
-            Ok((upload, sent)) => {
-                if sent {
-                    self.mailed += 1;
-                }
+            // Mails are counted by the delivery itself, when sent.
+            Ok((upload, _sent)) => {
                 let Some((rec, pdf)) = upload else {
                     self.start_uploads();
                     return;
@@ -597,7 +593,6 @@ impl<'a> Flow<'a> {
     async fn account(&mut self, out: &mut RunOutcome) {
         // Every mail the mailer took, even when a later step of its order failed.
         out.mailed = self.ctx.d.sent.load(std::sync::atomic::Ordering::Relaxed);
-        self.mailed = 0;
         out.uploaded += std::mem::take(&mut self.uploaded);
         let seller_id = self.ctx.id().clone();
         for (order_id, e) in std::mem::take(&mut self.failures) {
