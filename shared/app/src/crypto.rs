@@ -32,24 +32,45 @@ pub fn decrypt(key: &[u8], nonce: &[u8], ciphertext: &[u8]) -> Result<Vec<u8>, S
         .map_err(|_| SecretError::Invalid("the secret does not decrypt with this key (tampered or wrong key)".into()))
 }
 
-/// The keyed hash (HMAC-SHA256, hex) of a buyer e-mail, compared instead of the address:
-/// case and surrounding blanks do not count.
-pub fn buyer_email_hash(key: &[u8], email: &str) -> String {
-    use hmac::{Hmac, Mac};
-    let normalized = email.trim().to_lowercase();
-    match <Hmac<sha2::Sha256> as Mac>::new_from_slice(key) {
-        Ok(mut mac) => {
-            mac.update(normalized.as_bytes());
-            hex::encode(mac.finalize().into_bytes())
-        }
-        // HMAC takes keys of any length; kept total all the same.
-        Err(_) => String::new(),
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+fn mac_of(key: &[u8], data: &[u8]) -> Option<HmacSha256> {
+    use hmac::Mac;
+    // HMAC takes keys of any length, so this never fails; kept total all the same.
+    let mut mac = <HmacSha256 as Mac>::new_from_slice(key).ok()?;
+    mac.update(data);
+    Some(mac)
+}
+
+/// HMAC-SHA256 of `data` under `key`: keyed hashes and sub-keys.
+pub fn hmac_sha256(key: &[u8], data: &[u8]) -> Vec<u8> {
+    use hmac::Mac;
+    mac_of(key, data).map(|m| m.finalize().into_bytes().to_vec()).unwrap_or_default()
+}
+
+/// Whether `expected_hex` is the HMAC-SHA256 of `data` under `key`, compared in constant time
+/// (hmac's own verification).
+pub fn hmac_matches(key: &[u8], data: &[u8], expected_hex: &str) -> bool {
+    use hmac::Mac;
+    match (mac_of(key, data), hex::decode(expected_hex)) {
+        (Some(mac), Ok(expected)) => mac.verify_slice(&expected).is_ok(),
+        _ => false,
     }
 }
 
-/// Compares two hashes in time independent of where they differ.
-pub fn same_hash(a: &str, b: &str) -> bool {
-    a.len() == b.len() && !a.is_empty() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// How a buyer e-mail is hashed: case and surrounding blanks do not count.
+fn normalized_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// The keyed hash (HMAC-SHA256, hex) of a buyer e-mail, kept instead of the address.
+pub fn buyer_email_hash(key: &[u8], email: &str) -> String {
+    hex::encode(hmac_sha256(key, normalized_email(email).as_bytes()))
+}
+
+/// Whether an e-mail is the one a recorded [`buyer_email_hash`] was made from.
+pub fn buyer_email_matches(key: &[u8], email: &str, recorded: &str) -> bool {
+    hmac_matches(key, normalized_email(email).as_bytes(), recorded)
 }
 
 #[cfg(test)]

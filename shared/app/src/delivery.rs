@@ -58,7 +58,8 @@ pub struct Delivery<'a> {
     pub s: &'a Services,
     pub seller: &'a SellerId,
     pub now: OffsetDateTime,
-    pub gate: &'a RateGate,
+    /// The sending rate of this run's mails (`None`: not paced).
+    pub gate: Option<&'a RateGate>,
     /// Mails the mailer took, counted when sent (whatever happens to the step afterwards).
     pub sent: std::sync::atomic::AtomicU64,
 }
@@ -68,7 +69,7 @@ pub struct Delivery<'a> {
 const MAIL_TRIES: u32 = 4;
 
 impl<'a> Delivery<'a> {
-    pub fn new(s: &'a Services, seller: &'a SellerId, now: OffsetDateTime, gate: &'a RateGate) -> Delivery<'a> {
+    pub fn new(s: &'a Services, seller: &'a SellerId, now: OffsetDateTime, gate: Option<&'a RateGate>) -> Delivery<'a> {
         Delivery { s, seller, now, gate, sent: std::sync::atomic::AtomicU64::new(0) }
     }
 }
@@ -113,7 +114,9 @@ impl Delivery<'_> {
         };
         let mut tries = 0;
         loop {
-            self.gate.wait().await;
+            if let Some(gate) = self.gate {
+                gate.wait().await;
+            }
             tries += 1;
             match self.s.mailer.send(&mail).await {
                 Ok(id) => {
@@ -130,25 +133,32 @@ impl Delivery<'_> {
         }
     }
 
+    /// Records an order's step; `false` when another run recorded a later one meanwhile (its
+    /// record stands and that run carries the order on).
+    async fn record(&self, rec: &OrderRecord) -> Result<bool, PipelineError> {
+        match self.s.ledger.update_order(self.seller, rec).await {
+            Ok(()) => Ok(true),
+            Err(LedgerError::Superseded { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Takes an issued order as far as `Mailed`: stores its documents unless stored, mails
-    /// them unless mailed, recording each step. Returns the PDF for the upload — `None` when
-    /// another run recorded a later step meanwhile (it carries on; this one stops) — and
-    /// whether a mail went out this time.
+    /// them unless mailed, recording each step. Returns the PDF for the upload, or `None` when
+    /// another run took the order further meanwhile (this one stops there).
     pub async fn through_mail(
         &self,
         order: &Order,
         rec: &mut OrderRecord,
         invoice: &InvoiceRecord,
-    ) -> Result<(Option<Vec<u8>>, bool), PipelineError> {
+    ) -> Result<Option<Vec<u8>>, PipelineError> {
         let mut pdf = None;
         if rec.stage == OrderStage::Issued || invoice.pdf.is_none() {
             pdf = Some(self.store(&invoice.invoice).await?);
             if rec.stage == OrderStage::Issued {
                 rec.move_to(OrderStage::Stored, self.now)?;
-                match self.s.ledger.update_order(self.seller, rec).await {
-                    Ok(()) => {}
-                    Err(LedgerError::Superseded { .. }) => return Ok((None, false)),
-                    Err(e) => return Err(e.into()),
+                if !self.record(rec).await? {
+                    return Ok(None);
                 }
             }
         }
@@ -156,23 +166,17 @@ impl Delivery<'_> {
             Some(p) => p,
             None => self.pdf(invoice).await?,
         };
-        let mut sent = false;
         if rec.stage == OrderStage::Stored {
             match self.mail(&invoice.invoice, &pdf, order.buyer_email()).await? {
-                Mailed::Sent(id) => {
-                    rec.message_id = Some(id);
-                    sent = true;
-                }
+                Mailed::Sent(id) => rec.message_id = Some(id),
                 Mailed::Refused(why) => rec.mail_refused = Some(why),
             }
             rec.move_to(OrderStage::Mailed, self.now)?;
-            match self.s.ledger.update_order(self.seller, rec).await {
-                Ok(()) => {}
-                Err(LedgerError::Superseded { .. }) => return Ok((None, sent)),
-                Err(e) => return Err(e.into()),
+            if !self.record(rec).await? {
+                return Ok(None);
             }
         }
-        Ok((Some(pdf), sent))
+        Ok(Some(pdf))
     }
 
     /// One document to one order (corrections, resends, retries of a refused file).
@@ -191,17 +195,17 @@ impl Delivery<'_> {
     pub async fn upload_many(
         &self,
         creds: &MarketplaceCredentials,
-        items: &mut [(OrderRecord, Vec<u8>)],
+        items: Vec<(OrderRecord, Vec<u8>)>,
     ) -> Result<(), PipelineError> {
-        let files: Vec<InvoiceFile> =
-            items.iter().map(|(rec, pdf)| InvoiceFile { order_id: rec.order_id.clone(), bytes: pdf.clone() }).collect();
+        let (mut recs, files): (Vec<OrderRecord>, Vec<InvoiceFile>) = items
+            .into_iter()
+            .map(|(rec, bytes)| {
+                let file = InvoiceFile { order_id: rec.order_id.clone(), bytes };
+                (rec, file)
+            })
+            .unzip();
         let state = self.s.marketplace.upload_invoices(creds, &files).await?;
-        let mut recs: Vec<OrderRecord> = items.iter().map(|(r, _)| r.clone()).collect();
-        self.record_upload(&state.import_id, &mut recs).await?;
-        for ((rec, _), updated) in items.iter_mut().zip(recs) {
-            *rec = updated;
-        }
-        Ok(())
+        self.record_upload(&state.import_id, &mut recs).await
     }
 
     /// The import is recorded before the orders point to it: a crash in between leaves a
@@ -219,11 +223,7 @@ impl Delivery<'_> {
             rec.move_to(OrderStage::Uploaded, self.now)?;
             rec.import_id = Some(import_id.to_owned());
             rec.upload_attempts += 1;
-            match self.s.ledger.update_order(self.seller, rec).await {
-                // Another run took this order further meanwhile: its record stands.
-                Ok(()) | Err(LedgerError::Superseded { .. }) => {}
-                Err(e) => return Err(e.into()),
-            }
+            self.record(rec).await?;
         }
         Ok(())
     }

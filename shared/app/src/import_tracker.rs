@@ -1,7 +1,7 @@
 //! The import tracker: follows the marketplace's imports until they are final, reads each
 //! file's result, retries refused files one by one a bounded number of times.
 
-use crate::delivery::{Delivery, RateGate};
+use crate::delivery::Delivery;
 use crate::marketplace::ImportState;
 use crate::model::{ImportRecord, OrderStage, SellerId};
 use crate::services::{PipelineError, Services, open_credentials};
@@ -35,8 +35,7 @@ async fn track_one(
         return Ok(());
     }
     let now = s.clock.now();
-    let gate = RateGate::new(None);
-    let d = Delivery::new(s, seller_id, now, &gate);
+    let d = Delivery::new(s, seller_id, now, None);
     // A bulk import's refused files are retried one by one.
     for file in &state.files {
         let Some(mut rec) = s.ledger.get_order(seller_id, &file.order_id).await? else { continue };

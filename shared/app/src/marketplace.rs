@@ -96,36 +96,6 @@ pub trait Marketplace: Send + Sync {
         page: Option<&PageToken>,
     ) -> Result<OrdersPage, MarketplaceError>;
 
-    /// Every shipped order since an instant, each once (all pages, for callers that want them
-    /// together; seller runs stream the pages instead).
-    async fn shipped_orders(
-        &self,
-        creds: &MarketplaceCredentials,
-        since: OffsetDateTime,
-    ) -> Result<Vec<Result<Order, OrderParseError>>, MarketplaceError> {
-        let mut out = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        let mut pages = std::collections::HashSet::new();
-        let mut page = self.shipped_orders_page(creds, since, None).await?;
-        for _ in 0..MAX_PAGES {
-            for item in page.orders.drain(..) {
-                let id = match &item {
-                    Ok(o) => o.order_id.to_string(),
-                    Err(e) => e.order.clone(),
-                };
-                if id == "<unknown>" || seen.insert(id) {
-                    out.push(item);
-                }
-            }
-            match page.next.take() {
-                Some(next) if pages.insert(next.clone()) => {
-                    page = self.shipped_orders_page(creds, since, Some(&next)).await?;
-                }
-                _ => break,
-            }
-        }
-        Ok(out)
-    }
     /// One order; `None` when the marketplace does not know it.
     async fn order(&self, creds: &MarketplaceCredentials, order_id: &str) -> Result<Option<Order>, MarketplaceError>;
     /// Attaches a document to an order; returns the import started.

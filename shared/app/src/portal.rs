@@ -12,7 +12,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use crate::delivery::{Delivery, Mailed, RateGate};
+use crate::delivery::{Delivery, Mailed};
 use crate::marketplace::MarketplaceCredentials;
 use crate::model::{
     BuyerRequestRecord, InvoicePage, InvoiceQuery, InvoiceRecord, OrderRecord, OrderStage, RequestStatus, SellerId,
@@ -251,8 +251,7 @@ pub async fn resend(s: &Services, id: &SellerId, number: &InvoiceNumber) -> Resu
     .await?;
     let order =
         s.marketplace.order(&creds, &inv.order_id).await.map_err(PipelineError::from)?.ok_or(PortalError::NotFound)?;
-    let gate = RateGate::new(None);
-    let d = Delivery::new(s, id, now, &gate);
+    let d = Delivery::new(s, id, now, None);
     let pdf = d.pdf(&inv).await?;
     match d.mail(&inv.invoice, &pdf, order.buyer_email()).await? {
         Mailed::Sent(id) => Ok(id),
@@ -301,7 +300,6 @@ pub async fn buyer_request(
     email: &str,
     billing: BuyerBillingData,
 ) -> Result<BuyerRequestOutcome, PortalError> {
-    let given = crate::crypto::buyer_email_hash(&s.settings.buyer_email_key, email);
     let order_key = order_id.parse::<marketbill_domain::OrderId>().ok();
     let seller_id = match &order_key {
         Some(id) => s.ledger.find_order_seller(id.as_str()).await?,
@@ -309,16 +307,16 @@ pub async fn buyer_request(
     };
     // The order record is read even for an unknown order, so both take the same reads.
     let probe: SellerId = seller_id.clone().unwrap_or_else(SellerId::placeholder);
-    let record = s.ledger.get_order(&probe, order_key.as_ref().map(|o| o.as_str()).unwrap_or("-")).await?;
-    let matches = record
+    let order_record = s.ledger.get_order(&probe, order_key.as_ref().map(|o| o.as_str()).unwrap_or("-")).await?;
+    let matches = order_record
         .as_ref()
         .and_then(|r| r.buyer_email_hash.as_deref())
-        .is_some_and(|recorded| crate::crypto::same_hash(recorded, &given));
+        .is_some_and(|recorded| crate::crypto::buyer_email_matches(&s.settings.buyer_email_key, email, recorded));
     let (Some(seller_id), true) = (seller_id, matches) else {
         return Err(PortalError::BuyerRefused);
     };
-    let record = seller(s, &seller_id).await.map_err(|_| PortalError::BuyerRefused)?;
-    if !record.is_active() || record.credentials.is_none() {
+    let seller_record = seller(s, &seller_id).await.map_err(|_| PortalError::BuyerRefused)?;
+    if !seller_record.is_active() || seller_record.credentials.is_none() {
         return Err(PortalError::BuyerRefused);
     }
     let now = s.clock.now();
@@ -337,7 +335,7 @@ pub async fn buyer_request(
         }
         RequestSlot::Taken => {}
     }
-    let outcome = handle_buyer_request(s, &seller_id, &record, order_id, email, billing, now).await;
+    let outcome = handle_buyer_request(s, &seller_id, &seller_record, order_id, email, billing, now).await;
     if let Err(e) = s.ledger.free_slot(&seller_id, &subject, &day).await {
         // The lease runs out by itself; the request's own outcome stands.
         tracing::warn!(seller = %seller_id, error = %e, "could not free a buyer request slot");
@@ -355,7 +353,6 @@ async fn handle_buyer_request(
     billing: BuyerBillingData,
     now: OffsetDateTime,
 ) -> Result<BuyerRequestOutcome, PortalError> {
-    let seller_id = seller_id.clone();
     let sealed = record.credentials.as_ref().ok_or(PortalError::BuyerRefused)?;
     let creds = open_credentials(s.secrets.as_ref(), sealed).await?;
     let order =
@@ -372,13 +369,13 @@ async fn handle_buyer_request(
         status: RequestStatus::Pending,
         received_at: now,
     };
-    let existing = s.ledger.get_order(&seller_id, order_id).await?;
+    let existing = s.ledger.get_order(seller_id, order_id).await?;
     let Some(current) = existing.and_then(|o| o.number) else {
-        s.ledger.put_request(&seller_id, &request).await?;
+        s.ledger.put_request(seller_id, &request).await?;
         return Ok(BuyerRequestOutcome::Recorded);
     };
     // Already invoiced: cancel with a credit note, issue the corrected invoice, mail both.
-    let original = s.ledger.get_invoice(&seller_id, &current).await?.ok_or(PortalError::NotFound)?;
+    let original = s.ledger.get_invoice(seller_id, &current).await?.ok_or(PortalError::NotFound)?;
     let credit = original.invoice.credit_note(
         &record.profile,
         now,
@@ -391,24 +388,23 @@ async fn handle_buyer_request(
         issued_at: now,
     })
     .map_err(|r| PortalError::Conflict(r.to_string()))?;
-    let (cn, inv) = s.ledger.issue_correction(&seller_id, order_id, credit, replacement, now).await?;
+    let (cn, inv) = s.ledger.issue_correction(seller_id, order_id, credit, replacement, now).await?;
     // Both through the one delivery path: the credit note stored and mailed; the corrected
     // invoice stored, mailed and uploaded (it replaces the marketplace copy).
-    let gate = RateGate::new(None);
-    let d = Delivery::new(s, &seller_id, now, &gate);
+    let d = Delivery::new(s, seller_id, now, None);
     let cn_pdf = d.store(&cn).await?;
     d.mail(&cn, &cn_pdf, order.buyer_email()).await?;
     let mut rec = s
         .ledger
-        .get_order(&seller_id, order_id)
+        .get_order(seller_id, order_id)
         .await?
         .ok_or_else(|| LedgerError::NotIssued { order_id: order_id.to_owned() })?;
-    let inv_record = crate::model::InvoiceRecord::new(&seller_id, order_id, inv.clone(), now);
+    let inv_record = crate::model::InvoiceRecord::new(seller_id, order_id, inv.clone(), now);
     // The order's slot is held, so no other request moves it meanwhile.
-    if let (Some(pdf), _) = d.through_mail(&order, &mut rec, &inv_record).await? {
+    if let Some(pdf) = d.through_mail(&order, &mut rec, &inv_record).await? {
         d.upload_one(&creds, &mut rec, &pdf).await?;
     }
     request.status = RequestStatus::Done;
-    s.ledger.put_request(&seller_id, &request).await?;
+    s.ledger.put_request(seller_id, &request).await?;
     Ok(BuyerRequestOutcome::Corrected { credit_note: cn.number.to_string(), invoice: inv.number.to_string() })
 }

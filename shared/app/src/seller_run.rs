@@ -73,10 +73,10 @@ struct Job {
 }
 
 /// What one delivery came back with: the record and PDF to upload (`None` when another run
-/// took the order further meanwhile), and whether a mail went out.
+/// took the order further meanwhile). Mails are counted by the delivery, when sent.
 struct Delivered {
     order_id: String,
-    result: Result<(Option<ToUpload>, bool), PipelineError>,
+    result: Result<Option<ToUpload>, PipelineError>,
 }
 
 /// A mailed order's record and the PDF its import carries.
@@ -183,24 +183,18 @@ impl Ctx<'_> {
     async fn deliver(&self, job: Job) -> Delivered {
         let Job { order, mut rec, invoice } = job;
         let order_id = rec.order_id.clone();
-        let steps = async {
-            let (pdf, sent) = self.d.through_mail(&order, &mut rec, &invoice).await?;
-            Ok((pdf.map(|pdf| (rec, pdf)), sent))
-        };
-        let result = match AssertUnwindSafe(steps).catch_unwind().await {
-            Ok(r) => r,
-            Err(panic) => Err(PipelineError::Defect(panic_message(panic.as_ref()))),
-        };
+        let result = guarded(async {
+            let pdf = self.d.through_mail(&order, &mut rec, &invoice).await?;
+            Ok(pdf.map(|pdf| (rec, pdf)))
+        })
+        .await;
         Delivered { order_id, result }
     }
 
     /// One bulk import of mailed orders.
-    async fn upload(&self, creds: &MarketplaceCredentials, mut batch: Vec<(OrderRecord, Vec<u8>)>) -> Uploaded {
+    async fn upload(&self, creds: &MarketplaceCredentials, batch: Vec<ToUpload>) -> Uploaded {
         let order_ids = batch.iter().map(|(r, _)| r.order_id.clone()).collect();
-        let result = match AssertUnwindSafe(self.d.upload_many(creds, &mut batch)).catch_unwind().await {
-            Ok(r) => r,
-            Err(panic) => Err(PipelineError::Defect(panic_message(panic.as_ref()))),
-        };
+        let result = guarded(self.d.upload_many(creds, batch)).await;
         Uploaded { order_ids, result }
     }
 }
@@ -208,7 +202,7 @@ impl Ctx<'_> {
 /// Mailed orders waiting for their bulk import.
 #[derive(Default)]
 struct UploadBatch {
-    items: Vec<(OrderRecord, Vec<u8>)>,
+    items: Vec<ToUpload>,
     bytes: usize,
 }
 
@@ -222,7 +216,7 @@ impl UploadBatch {
         self.items.len() >= settings.upload_batch_files || self.bytes >= settings.upload_batch_bytes
     }
 
-    fn take(&mut self) -> Vec<(OrderRecord, Vec<u8>)> {
+    fn take(&mut self) -> Vec<ToUpload> {
         self.bytes = 0;
         std::mem::take(&mut self.items)
     }
@@ -239,6 +233,14 @@ async fn note_failure(s: &Services, seller_id: &SellerId, order_id: &str, e: &Pi
         let _ = s.ledger.update_order(seller_id, &rec).await;
     }
     out.failed.push((order_id.to_owned(), e.to_string()));
+}
+
+/// A step of one order or one import, with a defect (a panic) turned into its error.
+async fn guarded<T>(step: impl Future<Output = Result<T, PipelineError>>) -> Result<T, PipelineError> {
+    match AssertUnwindSafe(step).catch_unwind().await {
+        Ok(result) => result,
+        Err(panic) => Err(PipelineError::Defect(panic_message(panic.as_ref()))),
+    }
 }
 
 /// The text of a caught panic.
@@ -329,7 +331,7 @@ pub async fn run_seller_from(
     let since = resume_from.map_or(since, |r| r.max(since));
     let fetched_at = now;
     let gate = RateGate::new(s.settings.mail_per_second);
-    let ctx = Ctx { s, seller: &seller, d: Delivery::new(s, seller_id, now, &gate) };
+    let ctx = Ctx { s, seller: &seller, d: Delivery::new(s, seller_id, now, Some(&gate)) };
     let depth = s.settings.delivery_depth.max(1);
     let near_deadline = || deadline.is_some_and(|d| Instant::now() + s.settings.deadline_margin >= d);
 
@@ -477,7 +479,7 @@ struct Flow<'a> {
     deliveries: FuturesUnordered<Pending<'a, Delivered>>,
     uploads: FuturesUnordered<Pending<'a, Uploaded>>,
     batch: UploadBatch,
-    full: VecDeque<Vec<(OrderRecord, Vec<u8>)>>,
+    full: VecDeque<Vec<ToUpload>>,
     /// Steps that failed, to note on their orders at the next quiet moment.
     failures: Vec<(String, PipelineError)>,
     uploaded: u64,
@@ -514,17 +516,13 @@ impl<'a> Flow<'a> {
 
     fn on_delivered(&mut self, d: Delivered) {
         match d.result {
-            // Mails are counted by the delivery itself, when sent.
-            Ok((upload, _sent)) => {
-                let Some((rec, pdf)) = upload else {
-                    self.start_uploads();
-                    return;
-                };
+            Ok(Some((rec, pdf))) => {
                 self.batch.push(rec, pdf);
                 if self.batch.is_full(&self.ctx.s.settings) {
                     self.full.push_back(self.batch.take());
                 }
             }
+            Ok(None) => {}
             Err(e) => self.failures.push((d.order_id, e)),
         }
         self.start_uploads();

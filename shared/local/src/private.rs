@@ -46,15 +46,3 @@ pub fn narrow(path: &Path) -> std::io::Result<()> {
     }
     Ok(())
 }
-
-/// HMAC-SHA256(key, label): a sub-key for one purpose.
-pub fn derive(key: &[u8], label: &str) -> Vec<u8> {
-    use hmac::{Hmac, Mac};
-    match <Hmac<sha2::Sha256> as Mac>::new_from_slice(key) {
-        Ok(mut mac) => {
-            mac.update(label.as_bytes());
-            mac.finalize().into_bytes().to_vec()
-        }
-        Err(_) => key.to_vec(),
-    }
-}

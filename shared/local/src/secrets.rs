@@ -44,7 +44,7 @@ impl KeyFileSecretBox {
     /// A key for another purpose (`label`), derived from the master key (HMAC-SHA256), so the
     /// data folder needs no second secret file.
     pub fn derive_key(&self, label: &str) -> Vec<u8> {
-        crate::private::derive(&self.master, label)
+        marketbill_app::crypto::hmac_sha256(&self.master, label.as_bytes())
     }
 }
 

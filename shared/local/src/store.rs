@@ -56,8 +56,13 @@ impl FolderStore {
         let _ = self.link_base.set(base.trim_end_matches('/').to_owned());
     }
 
+    /// What a link's signature covers: the document and the expiry.
+    fn signed(key: &str, expires: i64) -> String {
+        format!("{key}\n{expires}")
+    }
+
     fn link_signature(&self, key: &str, expires: i64) -> String {
-        hex::encode(crate::private::derive(&self.link_key, &format!("{key}\n{expires}")))
+        hex::encode(marketbill_app::crypto::hmac_sha256(&self.link_key, Self::signed(key, expires).as_bytes()))
     }
 
     /// The document a link names, if its signature holds and it has not expired.
@@ -69,8 +74,7 @@ impl FolderStore {
         now: OffsetDateTime,
     ) -> Result<Vec<u8>, LinkError> {
         check_key(key).map_err(|_| LinkError::Invalid)?;
-        let expected = self.link_signature(key, expires);
-        if !marketbill_app::crypto::same_hash(&expected, signature) {
+        if !marketbill_app::crypto::hmac_matches(&self.link_key, Self::signed(key, expires).as_bytes(), signature) {
             return Err(LinkError::Invalid);
         }
         if expires <= now.unix_timestamp() {

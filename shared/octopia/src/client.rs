@@ -424,11 +424,11 @@ impl OctopiaClient {
         let mut out = Vec::new();
         let mut seen_ids: HashSet<String> = HashSet::new();
         let mut seen_links: HashSet<String> = HashSet::new();
-        let mut page = self.orders_page(creds, query, PageRef::Index(1)).await?;
-        let mut index = 1u32;
+        let mut at = NextPage::Index(1);
         for _ in 0..MAX_PAGES {
-            let count = page.orders.len();
-            for item in page.orders.drain(..) {
+            let page = self.orders_page(creds, query, at.as_ref()).await?;
+            let next = self.next_page(&page, &at);
+            for item in page.orders {
                 let id = match &item {
                     Ok(o) => o.order_id.to_string(),
                     Err(e) => e.order.clone(),
@@ -437,25 +437,28 @@ impl OctopiaClient {
                     out.push(item);
                 }
             }
-            let next = match page.next.take() {
-                Some(link) => {
-                    if !seen_links.insert(link.to_string()) {
-                        break; // a loop in the links: stop rather than spin
-                    }
-                    PageRef::Link(&link).owned()
-                }
-                None if count == 0 || count < (self.config.page_size as usize).min(page.items_per_page.max(1)) => break,
-                None => {
-                    index += 1;
-                    OwnedPageRef::Index(index)
-                }
-            };
-            page = match &next {
-                OwnedPageRef::Index(i) => self.orders_page(creds, query, PageRef::Index(*i)).await?,
-                OwnedPageRef::Link(l) => self.orders_page(creds, query, PageRef::Link(l)).await?,
-            };
+            match next {
+                // A loop in the links: stop rather than spin.
+                Some(NextPage::Link(link)) if !seen_links.insert(link.to_string()) => break,
+                Some(n) => at = n,
+                None => break,
+            }
         }
         Ok(out)
+    }
+
+    /// Where a listing goes after `page`, fetched at `at`: the page's `Link: rel="next"` when
+    /// the API sent one; else, with `pageIndex` paging, the next index until a short or empty
+    /// page. A page reached through a link that names no next page is the last.
+    pub fn next_page(&self, page: &OrdersPage, at: &NextPage) -> Option<NextPage> {
+        if let Some(link) = &page.next {
+            return Some(NextPage::Link(link.clone()));
+        }
+        let full = (self.config.page_size as usize).min(page.items_per_page.max(1));
+        match at {
+            NextPage::Index(i) if !page.orders.is_empty() && page.orders.len() >= full => Some(NextPage::Index(i + 1)),
+            _ => None,
+        }
     }
 
     /// One order by id.
@@ -592,16 +595,18 @@ pub enum PageRef<'a> {
     Link(&'a Url),
 }
 
-enum OwnedPageRef {
+/// A page to fetch next, owned (see [`OctopiaClient::next_page`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NextPage {
     Index(u32),
     Link(Url),
 }
 
-impl PageRef<'_> {
-    fn owned(self) -> OwnedPageRef {
+impl NextPage {
+    pub fn as_ref(&self) -> PageRef<'_> {
         match self {
-            PageRef::Index(i) => OwnedPageRef::Index(i),
-            PageRef::Link(l) => OwnedPageRef::Link(l.clone()),
+            NextPage::Index(i) => PageRef::Index(*i),
+            NextPage::Link(l) => PageRef::Link(l),
         }
     }
 }

@@ -14,7 +14,7 @@ mod error;
 mod marketplace;
 mod model;
 
-pub use client::{OctopiaClient, OctopiaConfig, OrdersPage, PageRef, TOKEN_PATH};
+pub use client::{NextPage, OctopiaClient, OctopiaConfig, OrdersPage, PageRef, TOKEN_PATH};
 pub use error::{OctopiaError, Problem};
 pub use marketplace::OctopiaMarketplace;
 pub use model::{

@@ -10,7 +10,7 @@ use marketbill_domain::Order;
 use time::OffsetDateTime;
 
 use crate::{
-    Credentials, ImportReport, ImportStatus, OctopiaClient, OctopiaError, OrderQuery, PageRef, Secret, SortField,
+    Credentials, ImportReport, ImportStatus, NextPage, OctopiaClient, OctopiaError, OrderQuery, Secret, SortField,
     UploadFile,
 };
 
@@ -81,27 +81,19 @@ impl Marketplace for OctopiaMarketplace {
             ..OrderQuery::default()
         };
         // Tokens: `index:N` (pageIndex paging) or `link:URL` (a `Link: rel="next"` target).
-        let (index, link) = match page.map(|t| t.0.as_str()) {
-            None => (1, None),
+        let at = match page.map(|t| t.0.as_str()) {
+            None => NextPage::Index(1),
             Some(t) => match (t.strip_prefix("index:"), t.strip_prefix("link:")) {
-                (Some(i), _) => (i.parse::<u32>().map_err(|_| bad_token(t))?, None),
-                (_, Some(l)) => (0, Some(url::Url::parse(l).map_err(|_| bad_token(t))?)),
+                (Some(i), _) => NextPage::Index(i.parse::<u32>().map_err(|_| bad_token(t))?),
+                (_, Some(l)) => NextPage::Link(url::Url::parse(l).map_err(|_| bad_token(t))?),
                 _ => return Err(bad_token(t)),
             },
         };
-        let result = match &link {
-            Some(l) => self.client.orders_page(&creds(c), &query, PageRef::Link(l)).await,
-            None => self.client.orders_page(&creds(c), &query, PageRef::Index(index)).await,
-        };
-        let page = result.map_err(error)?;
-        let count = page.orders.len();
-        let full = (self.client.config().page_size as usize).min(page.items_per_page.max(1));
-        let next = match &page.next {
-            Some(l) => Some(PageToken(format!("link:{l}"))),
-            // Without links: the next index, until a short or empty page.
-            None if count == 0 || count < full || link.is_some() => None,
-            None => Some(PageToken(format!("index:{}", index + 1))),
-        };
+        let page = self.client.orders_page(&creds(c), &query, at.as_ref()).await.map_err(error)?;
+        let next = self.client.next_page(&page, &at).map(|n| match n {
+            NextPage::Index(i) => PageToken(format!("index:{i}")),
+            NextPage::Link(l) => PageToken(format!("link:{l}")),
+        });
         Ok(OrdersPage { orders: page.orders, next })
     }
 
