@@ -11,7 +11,8 @@ use marketbill_app::model::{
     SellerRecord, StoredObject,
 };
 use marketbill_app::ports::{
-    DocumentStore, Ledger, LedgerError, MailError, Mailer, OutgoingMail, PresignedLink, RequestSlot, StoreError,
+    DocumentStore, ImportLedger, InvoiceLedger, IssuingLedger, Ledger, LedgerError, MailError, Mailer, OrderLedger,
+    OutgoingMail, PresignedLink, RequestLedger, RequestSlot, RunLedger, SellerLedger, StoreError,
 };
 use marketbill_domain::{Draft, Invoice, InvoiceNumber, Refusal, Series};
 use time::OffsetDateTime;
@@ -29,7 +30,7 @@ impl<T: ?Sized> Slow<T> {
 }
 
 #[async_trait]
-impl Ledger for Slow<dyn Ledger> {
+impl SellerLedger for Slow<dyn Ledger> {
     async fn put_seller(&self, seller: &SellerRecord) -> Result<(), LedgerError> {
         self.wait().await;
         self.inner.put_seller(seller).await
@@ -50,6 +51,10 @@ impl Ledger for Slow<dyn Ledger> {
         self.wait().await;
         self.inner.delete_seller(id).await
     }
+}
+
+#[async_trait]
+impl OrderLedger for Slow<dyn Ledger> {
     async fn get_order(&self, seller: &SellerId, order_id: &str) -> Result<Option<OrderRecord>, LedgerError> {
         self.wait().await;
         self.inner.get_order(seller, order_id).await
@@ -77,6 +82,11 @@ impl Ledger for Slow<dyn Ledger> {
         self.wait().await;
         self.inner.update_order(seller, record).await
     }
+    async fn update_orders(&self, seller: &SellerId, records: &[OrderRecord]) -> Result<Vec<String>, LedgerError> {
+        // One write however many records (a transaction).
+        self.wait().await;
+        self.inner.update_orders(seller, records).await
+    }
     async fn list_orders(&self, seller: &SellerId) -> Result<Vec<OrderRecord>, LedgerError> {
         self.wait().await;
         self.inner.list_orders(seller).await
@@ -89,6 +99,10 @@ impl Ledger for Slow<dyn Ledger> {
         self.wait().await;
         self.inner.find_order_seller(order_id).await
     }
+}
+
+#[async_trait]
+impl IssuingLedger for Slow<dyn Ledger> {
     async fn issue(
         &self,
         seller: &SellerId,
@@ -115,6 +129,14 @@ impl Ledger for Slow<dyn Ledger> {
         self.wait().await;
         self.inner.series_counter(seller, series).await
     }
+    async fn usage(&self, seller: &SellerId, month: &str) -> Result<u64, LedgerError> {
+        self.wait().await;
+        self.inner.usage(seller, month).await
+    }
+}
+
+#[async_trait]
+impl InvoiceLedger for Slow<dyn Ledger> {
     async fn get_invoice(
         &self,
         seller: &SellerId,
@@ -137,10 +159,10 @@ impl Ledger for Slow<dyn Ledger> {
         self.wait().await;
         self.inner.set_documents(seller, number, pdf, xml).await
     }
-    async fn usage(&self, seller: &SellerId, month: &str) -> Result<u64, LedgerError> {
-        self.wait().await;
-        self.inner.usage(seller, month).await
-    }
+}
+
+#[async_trait]
+impl RunLedger for Slow<dyn Ledger> {
     async fn watermark(&self, seller: &SellerId) -> Result<Option<OffsetDateTime>, LedgerError> {
         self.wait().await;
         self.inner.watermark(seller).await
@@ -157,6 +179,10 @@ impl Ledger for Slow<dyn Ledger> {
         self.wait().await;
         self.inner.runs(seller, limit).await
     }
+}
+
+#[async_trait]
+impl ImportLedger for Slow<dyn Ledger> {
     async fn put_import(&self, seller: &SellerId, import: &ImportRecord) -> Result<(), LedgerError> {
         self.wait().await;
         self.inner.put_import(seller, import).await
@@ -165,6 +191,10 @@ impl Ledger for Slow<dyn Ledger> {
         self.wait().await;
         self.inner.pending_imports().await
     }
+}
+
+#[async_trait]
+impl RequestLedger for Slow<dyn Ledger> {
     async fn put_request(&self, seller: &SellerId, request: &BuyerRequestRecord) -> Result<(), LedgerError> {
         self.wait().await;
         self.inner.put_request(seller, request).await

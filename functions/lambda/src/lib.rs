@@ -130,14 +130,14 @@ fn source(event: &Value) -> String {
 /// are deleted.
 pub async fn scheduler(s: &Services, event: LambdaEvent<Value>) -> Result<Value, HandlerError> {
     if event.payload.get("task").and_then(Value::as_str) == Some("purge") {
-        let purged = marketbill_app::retention::purge(s)
+        let purged = marketbill_app::retention::purge(s.ledger.as_ref(), s.store.as_ref(), s.clock.now())
             .await
             .map_err(|e| HandlerError { retryable: e.is_retryable(), message: e.to_string() })?;
         tracing::info!(purged = purged.len(), "unsubscribed sellers purged");
         return Ok(json!({"purged": purged.len()}));
     }
     tracing::info!(source = %source(&event.payload), "scheduled cycle");
-    let out = pipeline::schedule(s).await?;
+    let out = pipeline::schedule(s.ledger.as_ref(), s.queue.as_ref()).await?;
     Ok(json!({"queued": out.queued}))
 }
 

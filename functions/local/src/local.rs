@@ -41,7 +41,7 @@ pub fn services(root: &Path, marketplace: Arc<dyn Marketplace>, sender: &str) ->
 /// One scheduled cycle on the embedded adapters: queue every active seller, run them, then
 /// follow the imports until final (bounded).
 pub async fn cycle(s: &Services) -> Result<(Vec<(SellerId, RunOutcome)>, TrackOutcome)> {
-    pipeline::schedule(s).await?;
+    pipeline::schedule(s.ledger.as_ref(), s.queue.as_ref()).await?;
     let mut runs = Vec::new();
     loop {
         let batch = s.queue.receive(10, Duration::ZERO).await?;

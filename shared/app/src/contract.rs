@@ -22,7 +22,8 @@ use crate::model::{
     month_key,
 };
 use crate::ports::{
-    DocumentStore, Ledger, LedgerError, Mailer, Queue, RequestSlot, RunReason, SecretBox, SellerRunMessage,
+    DocumentStore, ImportLedger, IssuingLedger, Ledger, LedgerError, Mailer, OrderLedger, Queue, RequestLedger,
+    RequestSlot, RunLedger, RunReason, SecretBox, SellerLedger, SellerRunMessage,
 };
 
 /// The whole contract suite as tests of one adapter set, from this one list: each adapter
@@ -51,9 +52,29 @@ macro_rules! contract_suite {
         }
 
         #[tokio::test]
-        async fn watermarks_runs_imports_and_requests_are_kept() {
-            let a = $open("misc").await;
-            $crate::contract::watermarks_runs_imports_and_requests_are_kept(&a.subject).await;
+        async fn watermarks_go_forward_and_runs_are_kept() {
+            let a = $open("runs").await;
+            let l = &a.subject.ledger;
+            $crate::contract::watermarks_go_forward_and_runs_are_kept(l.as_ref(), l.as_ref()).await;
+        }
+
+        #[tokio::test]
+        async fn imports_are_pending_until_final() {
+            let a = $open("imports").await;
+            $crate::contract::imports_are_pending_until_final(a.subject.ledger.as_ref()).await;
+        }
+
+        #[tokio::test]
+        async fn buyer_requests_are_kept_per_order() {
+            let a = $open("requests").await;
+            $crate::contract::buyer_requests_are_kept_per_order(a.subject.ledger.as_ref()).await;
+        }
+
+        #[tokio::test]
+        async fn order_steps_go_forward_singly_and_in_batches() {
+            let a = $open("steps").await;
+            let l = &a.subject.ledger;
+            $crate::contract::order_steps_go_forward_singly_and_in_batches(l.as_ref(), l.as_ref()).await;
         }
 
         #[tokio::test]
@@ -389,15 +410,16 @@ pub async fn limited_attempts_take_one_slot_and_all_count(s: &Subject) {
     assert_eq!(rec.buyer_email_hash.as_deref(), Some("hash-1"), "a correction keeps the hash");
 }
 
-pub async fn watermarks_runs_imports_and_requests_are_kept(s: &Subject) {
-    let seller = unique_seller("misc");
-    s.ledger.put_seller(&seller_record(&seller)).await.unwrap();
-    assert_eq!(s.ledger.watermark(&seller).await.unwrap(), None);
-    s.ledger.advance_watermark(&seller, NOW).await.unwrap();
-    s.ledger.advance_watermark(&seller, NOW - time::Duration::hours(5)).await.unwrap();
-    assert_eq!(s.ledger.watermark(&seller).await.unwrap(), Some(NOW), "the watermark never goes back");
-    s.ledger.advance_watermark(&seller, NOW + time::Duration::hours(1)).await.unwrap();
-    assert_eq!(s.ledger.watermark(&seller).await.unwrap(), Some(NOW + time::Duration::hours(1)));
+/// The watermark only moves forward; runs are kept newest first.
+pub async fn watermarks_go_forward_and_runs_are_kept(sellers: &dyn SellerLedger, runs: &dyn RunLedger) {
+    let seller = unique_seller("runs");
+    sellers.put_seller(&seller_record(&seller)).await.unwrap();
+    assert_eq!(runs.watermark(&seller).await.unwrap(), None);
+    runs.advance_watermark(&seller, NOW).await.unwrap();
+    runs.advance_watermark(&seller, NOW - time::Duration::hours(5)).await.unwrap();
+    assert_eq!(runs.watermark(&seller).await.unwrap(), Some(NOW), "the watermark never goes back");
+    runs.advance_watermark(&seller, NOW + time::Duration::hours(1)).await.unwrap();
+    assert_eq!(runs.watermark(&seller).await.unwrap(), Some(NOW + time::Duration::hours(1)));
 
     let run = RunRecord {
         started_at: "2026-11-22T05:00:00Z".into(),
@@ -406,13 +428,17 @@ pub async fn watermarks_runs_imports_and_requests_are_kept(s: &Subject) {
         complete: true,
         ..Default::default()
     };
-    s.ledger.record_run(&seller, NOW, &run).await.unwrap();
+    runs.record_run(&seller, NOW, &run).await.unwrap();
     let mut later = run.clone();
     later.issued = 1;
-    s.ledger.record_run(&seller, NOW + time::Duration::hours(12), &later).await.unwrap();
-    let runs = s.ledger.runs(&seller, 10).await.unwrap();
-    assert_eq!(runs, vec![later, run], "newest first");
+    runs.record_run(&seller, NOW + time::Duration::hours(12), &later).await.unwrap();
+    assert_eq!(runs.runs(&seller, 10).await.unwrap(), vec![later.clone(), run], "newest first");
+    assert_eq!(runs.runs(&seller, 1).await.unwrap(), vec![later], "at most the limit");
+}
 
+/// An import stays pending (for the tracker) until its status is final.
+pub async fn imports_are_pending_until_final(imports: &dyn ImportLedger) {
+    let seller = unique_seller("imports");
     let import = ImportRecord {
         import_id: format!("imp-{seller}"),
         order_ids: vec!["A".into(), "B".into()],
@@ -420,15 +446,19 @@ pub async fn watermarks_runs_imports_and_requests_are_kept(s: &Subject) {
         polls: 0,
         created_at: NOW,
     };
-    s.ledger.put_import(&seller, &import).await.unwrap();
-    let pending = s.ledger.pending_imports().await.unwrap();
+    imports.put_import(&seller, &import).await.unwrap();
+    let pending = imports.pending_imports().await.unwrap();
     assert!(pending.iter().any(|(sid, i)| sid == &seller && i == &import));
     let mut done = import.clone();
     done.status = crate::model::ImportStatus::Success;
     done.polls = 2;
-    s.ledger.put_import(&seller, &done).await.unwrap();
-    assert!(!s.ledger.pending_imports().await.unwrap().iter().any(|(_, i)| i.import_id == import.import_id));
+    imports.put_import(&seller, &done).await.unwrap();
+    assert!(!imports.pending_imports().await.unwrap().iter().any(|(_, i)| i.import_id == import.import_id));
+}
 
+/// Buyer requests are kept and found by their order.
+pub async fn buyer_requests_are_kept_per_order(requests: &dyn RequestLedger) {
+    let seller = unique_seller("requests");
     let request = BuyerRequestRecord {
         request_id: "req-1".into(),
         order_id: "ORD-9".into(),
@@ -447,9 +477,50 @@ pub async fn watermarks_runs_imports_and_requests_are_kept(s: &Subject) {
         status: crate::model::RequestStatus::Pending,
         received_at: NOW,
     };
-    s.ledger.put_request(&seller, &request).await.unwrap();
-    assert_eq!(s.ledger.requests_for_order(&seller, "ORD-9").await.unwrap(), vec![request]);
-    assert!(s.ledger.requests_for_order(&seller, "ORD-8").await.unwrap().is_empty());
+    requests.put_request(&seller, &request).await.unwrap();
+    assert_eq!(requests.requests_for_order(&seller, "ORD-9").await.unwrap(), vec![request]);
+    assert!(requests.requests_for_order(&seller, "ORD-8").await.unwrap().is_empty());
+}
+
+/// A step never goes back, one at a time or in a batch; a batch names the orders another run
+/// took further and records all the others, past DynamoDB's 100 items per transaction.
+pub async fn order_steps_go_forward_singly_and_in_batches(issuing: &dyn IssuingLedger, orders: &dyn OrderLedger) {
+    let seller = unique_seller("steps");
+    let batch = drafts(7, 130);
+    let mut recs = Vec::new();
+    for (order_id, draft) in batch {
+        issuing.issue(&seller, &order_id, draft, None, NOW).await.unwrap();
+        recs.push(orders.get_order(&seller, &order_id).await.unwrap().unwrap());
+    }
+    // One order is already further along (another run uploaded it).
+    let mut ahead = recs[101].clone();
+    ahead.stage = OrderStage::Uploaded;
+    orders.update_order(&seller, &ahead).await.unwrap();
+    let mut back = ahead.clone();
+    back.stage = OrderStage::Mailed;
+    assert!(matches!(orders.update_order(&seller, &back).await, Err(LedgerError::Superseded { .. })));
+
+    for r in &mut recs {
+        r.stage = OrderStage::Mailed;
+        r.message_id = Some(format!("msg-{}", r.order_id));
+    }
+    let superseded = orders.update_orders(&seller, &recs).await.unwrap();
+    assert_eq!(superseded, vec![ahead.order_id.clone()]);
+    let ids: Vec<String> = recs.iter().map(|r| r.order_id.clone()).collect();
+    let now = orders.get_orders(&seller, &ids).await.unwrap();
+    assert_eq!(now.len(), 130);
+    for r in &recs {
+        let stored = &now[&r.order_id];
+        if r.order_id == ahead.order_id {
+            assert_eq!((stored.stage, stored.message_id.as_deref()), (OrderStage::Uploaded, None), "kept as it was");
+        } else {
+            assert_eq!(stored, r);
+        }
+    }
+    // An order that was never issued fails the batch by name.
+    let mut never = recs[0].clone();
+    never.order_id = "NEVERISSUED2".into();
+    assert!(matches!(orders.update_orders(&seller, &[never]).await, Err(LedgerError::NotIssued { .. })));
 }
 
 pub async fn documents_are_stored_hashed_listed_linked_and_purged(s: &Subject, probe: &dyn Probe) {

@@ -223,8 +223,9 @@ impl Delivery<'_> {
             rec.move_to(OrderStage::Uploaded, self.now)?;
             rec.import_id = Some(import_id.to_owned());
             rec.upload_attempts += 1;
-            self.record(rec).await?;
         }
+        // One batched write; an order another run took further keeps that run's record.
+        self.s.ledger.update_orders(self.seller, recs).await?;
         Ok(())
     }
 }

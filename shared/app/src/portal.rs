@@ -182,7 +182,9 @@ pub async fn export(
     let entries: Vec<BundleEntry<'_>> = files.iter().map(|(n, b)| BundleEntry { name: n.clone(), bytes: b }).collect();
     let zip = zip_documents(entries).map_err(|e| PipelineError::Render(e.to_string()))?;
     let now = s.clock.now();
-    crate::retention::sweep_exports(s, &format!("exports/{id}/"), now).await.map_err(PipelineError::from)?;
+    crate::retention::sweep_exports(s.store.as_ref(), &format!("exports/{id}/"), now)
+        .await
+        .map_err(PipelineError::from)?;
     // Unique per request (time and a random part): simultaneous exports never share a file.
     let nonce = hex::encode(&crate::crypto::random_key()[..8]);
     let key = format!("exports/{id}/{}-{nonce}_{from}_{to}.zip", now.unix_timestamp());

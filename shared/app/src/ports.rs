@@ -37,9 +37,22 @@ impl LedgerError {
     }
 }
 
-/// State and metering: one table (DynamoDB) or one file (SQLite).
+/// State and metering: one table (DynamoDB) or one file (SQLite), seen through one small trait
+/// per entity so a use case asks only for what it touches (`&dyn RunLedger`); an adapter
+/// implements each, and is then a [`Ledger`] (the whole of it, which `Services` holds).
+pub trait Ledger:
+    SellerLedger + OrderLedger + IssuingLedger + InvoiceLedger + RunLedger + ImportLedger + RequestLedger
+{
+}
+
+impl<T: SellerLedger + OrderLedger + IssuingLedger + InvoiceLedger + RunLedger + ImportLedger + RequestLedger + ?Sized>
+    Ledger for T
+{
+}
+
+/// Seller accounts.
 #[async_trait]
-pub trait Ledger: Send + Sync {
+pub trait SellerLedger: Send + Sync {
     /// Creates or replaces a seller account.
     async fn put_seller(&self, seller: &SellerRecord) -> Result<(), LedgerError>;
     async fn get_seller(&self, id: &SellerId) -> Result<Option<SellerRecord>, LedgerError>;
@@ -49,7 +62,11 @@ pub trait Ledger: Send + Sync {
     async fn unsubscribed_sellers(&self) -> Result<Vec<SellerRecord>, LedgerError>;
     /// Removes every record of a seller; returns how many were removed.
     async fn delete_seller(&self, id: &SellerId) -> Result<u64, LedgerError>;
+}
 
+/// What happened to each marketplace order: refused, or issued and how far delivered.
+#[async_trait]
+pub trait OrderLedger: Send + Sync {
     async fn get_order(&self, seller: &SellerId, order_id: &str) -> Result<Option<OrderRecord>, LedgerError>;
     /// The records of several orders in one round trip (a listing page's); unknown ones are
     /// absent from the answer.
@@ -71,18 +88,37 @@ pub trait Ledger: Send + Sync {
     /// Records a step of an issued order (stored, mailed, uploaded…). The order must be issued,
     /// and its stage never goes back: when another run recorded a later stage, `Superseded`.
     async fn update_order(&self, seller: &SellerId, record: &OrderRecord) -> Result<(), LedgerError>;
+    /// The steps of several orders, each under [`OrderLedger::update_order`]'s rules, in as few
+    /// writes as the store allows (one transaction on SQLite, transactions of up to 100 items
+    /// on DynamoDB). Returns the ids of the orders another run had taken further (their
+    /// records stand); any other refusal fails the call.
+    async fn update_orders(&self, seller: &SellerId, records: &[OrderRecord]) -> Result<Vec<String>, LedgerError> {
+        let mut superseded = Vec::new();
+        for record in records {
+            match self.update_order(seller, record).await {
+                Ok(()) => {}
+                Err(LedgerError::Superseded { order_id, .. }) => superseded.push(order_id),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(superseded)
+    }
     /// Every order record of a seller (the portal's problems list reads it).
     async fn list_orders(&self, seller: &SellerId) -> Result<Vec<OrderRecord>, LedgerError>;
     /// Orders past `Issued` but not finished, or refused for a reason that may change.
     async fn unfinished_orders(&self, seller: &SellerId) -> Result<Vec<OrderRecord>, LedgerError>;
     /// The seller that owns a marketplace order (index order id → seller).
     async fn find_order_seller(&self, order_id: &str) -> Result<Option<SellerId>, LedgerError>;
+}
 
+/// **Issuing**: numbers, frozen documents and metering, each in one atomic write.
+#[async_trait]
+pub trait IssuingLedger: Send + Sync {
     /// **The atomic issue**: takes the next number of the draft's series, stores the frozen
     /// invoice, marks the order invoiced and adds one to the month's usage — all or nothing.
     /// A second issue for the same order fails with `AlreadyIssued`; no number is skipped or
     /// used twice, whatever runs at the same time.
-    /// `email_hash` is kept on the order record (see [`Ledger::record_skip`]).
+    /// `email_hash` is kept on the order record (see [`OrderLedger::record_skip`]).
     async fn issue(
         &self,
         seller: &SellerId,
@@ -104,7 +140,13 @@ pub trait Ledger: Send + Sync {
     ) -> Result<(Invoice, Invoice), LedgerError>;
     /// The last number taken in a series (0 when none).
     async fn series_counter(&self, seller: &SellerId, series: &Series) -> Result<u64, LedgerError>;
+    /// Invoices issued in a month (`2026-11`).
+    async fn usage(&self, seller: &SellerId, month: &str) -> Result<u64, LedgerError>;
+}
 
+/// Issued documents and where their files are.
+#[async_trait]
+pub trait InvoiceLedger: Send + Sync {
     async fn get_invoice(
         &self,
         seller: &SellerId,
@@ -119,21 +161,29 @@ pub trait Ledger: Send + Sync {
         pdf: &StoredObject,
         xml: &StoredObject,
     ) -> Result<(), LedgerError>;
+}
 
-    /// Invoices issued in a month (`2026-11`).
-    async fn usage(&self, seller: &SellerId, month: &str) -> Result<u64, LedgerError>;
-
+/// Seller runs: the watermark and the run history.
+#[async_trait]
+pub trait RunLedger: Send + Sync {
     async fn watermark(&self, seller: &SellerId) -> Result<Option<OffsetDateTime>, LedgerError>;
     /// Moves the watermark forward (never back).
     async fn advance_watermark(&self, seller: &SellerId, to: OffsetDateTime) -> Result<(), LedgerError>;
-
     async fn record_run(&self, seller: &SellerId, at: OffsetDateTime, run: &RunRecord) -> Result<(), LedgerError>;
     async fn runs(&self, seller: &SellerId, limit: usize) -> Result<Vec<RunRecord>, LedgerError>;
+}
 
+/// The marketplace's bulk imports, until every file has its result.
+#[async_trait]
+pub trait ImportLedger: Send + Sync {
     /// Creates or updates an import; pending ones are indexed for the tracker.
     async fn put_import(&self, seller: &SellerId, import: &ImportRecord) -> Result<(), LedgerError>;
     async fn pending_imports(&self) -> Result<Vec<(SellerId, ImportRecord)>, LedgerError>;
+}
 
+/// Buyer requests and the limited actions (requests, resends).
+#[async_trait]
+pub trait RequestLedger: Send + Sync {
     async fn put_request(&self, seller: &SellerId, request: &BuyerRequestRecord) -> Result<(), LedgerError>;
     /// **Limited actions, one at a time** (buyer requests per order, resends per invoice):
     /// counts this attempt at `subject` (`request:{order}`) in its day (`2026-11-21`), then,
@@ -149,7 +199,7 @@ pub trait Ledger: Send + Sync {
         at: OffsetDateTime,
         until: OffsetDateTime,
     ) -> Result<RequestSlot, LedgerError>;
-    /// Frees the slot taken by [`Ledger::take_slot`].
+    /// Frees the slot taken by [`RequestLedger::take_slot`].
     async fn free_slot(&self, seller: &SellerId, subject: &str, day: &str) -> Result<(), LedgerError>;
     async fn requests_for_order(
         &self,
@@ -158,7 +208,7 @@ pub trait Ledger: Send + Sync {
     ) -> Result<Vec<BuyerRequestRecord>, LedgerError>;
 }
 
-/// What [`Ledger::take_slot`] decided.
+/// What [`RequestLedger::take_slot`] decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RequestSlot {
     /// This request is the one handled; free the slot when done.

@@ -6,14 +6,14 @@ use time::OffsetDateTime;
 
 use crate::model::{SellerId, SellerStatus};
 use crate::portal::LINK_TTL;
-use crate::ports::StoreError;
-use crate::services::{PipelineError, Services};
+use crate::ports::{DocumentStore, SellerLedger, StoreError};
+use crate::services::PipelineError;
 
 /// Deletes the exports under `prefix` whose link has expired (their name starts with the unix
 /// time they were made). Every export sweeps its seller's; the daily purge sweeps them all.
-pub async fn sweep_exports(s: &Services, prefix: &str, now: OffsetDateTime) -> Result<u64, StoreError> {
+pub async fn sweep_exports(store: &dyn DocumentStore, prefix: &str, now: OffsetDateTime) -> Result<u64, StoreError> {
     let mut removed = 0;
-    for key in s.store.list(prefix).await? {
+    for key in store.list(prefix).await? {
         let made = key.rsplit('/').next().and_then(|name| name.split('-').next()).and_then(|t| t.parse::<i64>().ok());
         let expired = match made {
             Some(t) => t + LINK_TTL.as_secs() as i64 <= now.unix_timestamp(),
@@ -21,25 +21,28 @@ pub async fn sweep_exports(s: &Services, prefix: &str, now: OffsetDateTime) -> R
             None => true,
         };
         if expired {
-            removed += s.store.delete_prefix(&key).await?;
+            removed += store.delete_prefix(&key).await?;
         }
     }
     Ok(removed)
 }
 
 /// The scheduled purge: documents and records of sellers past their month.
-pub async fn purge(s: &Services) -> Result<Vec<SellerId>, PipelineError> {
-    let now = s.clock.now();
-    let swept = sweep_exports(s, "exports/", now).await?;
+pub async fn purge(
+    sellers: &dyn SellerLedger,
+    store: &dyn DocumentStore,
+    now: OffsetDateTime,
+) -> Result<Vec<SellerId>, PipelineError> {
+    let swept = sweep_exports(store, "exports/", now).await?;
     tracing::info!(swept, "expired exports deleted");
     let mut purged = Vec::new();
-    for record in s.ledger.unsubscribed_sellers().await? {
+    for record in sellers.unsubscribed_sellers().await? {
         if let SellerStatus::Unsubscribed { purge_after, .. } = record.status
             && purge_after <= now
         {
-            s.store.delete_prefix(&format!("sellers/{}/", record.seller_id)).await?;
-            s.store.delete_prefix(&format!("exports/{}/", record.seller_id)).await?;
-            s.ledger.delete_seller(&record.seller_id).await?;
+            store.delete_prefix(&format!("sellers/{}/", record.seller_id)).await?;
+            store.delete_prefix(&format!("exports/{}/", record.seller_id)).await?;
+            sellers.delete_seller(&record.seller_id).await?;
             purged.push(record.seller_id);
         }
     }

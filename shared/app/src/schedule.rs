@@ -1,7 +1,7 @@
 //! The scheduler's use case: one queued run per active seller.
 
-use crate::ports::{RunReason, SellerRunMessage};
-use crate::services::{PipelineError, Services};
+use crate::ports::{Queue, RunReason, SellerLedger, SellerRunMessage};
+use crate::services::PipelineError;
 
 /// What the scheduler did.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -10,12 +10,10 @@ pub struct ScheduleOutcome {
 }
 
 /// The scheduler: one queued run per active seller.
-pub async fn schedule(s: &Services) -> Result<ScheduleOutcome, PipelineError> {
-    let sellers = s.ledger.active_sellers().await?;
+pub async fn schedule(ledger: &dyn SellerLedger, queue: &dyn Queue) -> Result<ScheduleOutcome, PipelineError> {
+    let sellers = ledger.active_sellers().await?;
     for id in &sellers {
-        s.queue
-            .send(&SellerRunMessage { seller_id: id.clone(), reason: RunReason::Schedule, resume_from: None })
-            .await?;
+        queue.send(&SellerRunMessage { seller_id: id.clone(), reason: RunReason::Schedule, resume_from: None }).await?;
     }
     tracing::info!(queued = sellers.len(), "seller runs queued");
     Ok(ScheduleOutcome { queued: sellers.len() })

@@ -19,7 +19,10 @@ use marketbill_app::model::{
     BuyerRequestRecord, ImportRecord, InvoicePage, InvoiceQuery, InvoiceRecord, OrderRecord, OrderStage, RunRecord,
     SellerId, SellerRecord, SellerStatus, StoredObject, invoice_matches, month_key,
 };
-use marketbill_app::ports::{Ledger, LedgerError, RequestSlot};
+use marketbill_app::ports::{
+    ImportLedger, InvoiceLedger, IssuingLedger, LedgerError, OrderLedger, RequestLedger, RequestSlot, RunLedger,
+    SellerLedger,
+};
 use marketbill_app::table;
 use marketbill_domain::{DocumentKind, Draft, Invoice, InvoiceNumber, Refusal, Series};
 use serde::Serialize;
@@ -30,6 +33,12 @@ use time::format_description::well_known::Rfc3339;
 type Item = HashMap<String, AttributeValue>;
 
 const MAX_TRANSACTION_TRIES: u32 = 60;
+
+/// A step of an issued order: the record and its stage's rank…
+const STEP_UPDATE: &str = "SET #d = :data, stageRank = :rank";
+/// …for the order's own invoice, and never back (a concurrent run may be further along).
+const STEP_CONDITION: &str =
+    "invoiceNumber = :number AND invoiceNumber <> :empty AND (attribute_not_exists(stageRank) OR stageRank <= :rank)";
 
 #[derive(Clone)]
 pub struct DynamoLedger {
@@ -273,6 +282,25 @@ impl DynamoLedger {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
+    /// The write of one step of an issued order: its number must match and its stage never
+    /// goes back.
+    fn step_update(pk: &str, record: &OrderRecord, table_name: &str) -> Result<TransactWriteItem, LedgerError> {
+        let number = record.number.as_ref().map(|n| n.to_string()).unwrap_or_default();
+        let update = Update::builder()
+            .table_name(table_name)
+            .set_key(Some(key(pk, &table::order(&record.order_id))))
+            .update_expression(STEP_UPDATE)
+            .condition_expression(STEP_CONDITION)
+            .expression_attribute_names("#d", "data")
+            .expression_attribute_values(":data", s(to_json(record)?))
+            .expression_attribute_values(":number", s(number))
+            .expression_attribute_values(":empty", s(""))
+            .expression_attribute_values(":rank", n(stage_rank(record.stage)))
+            .build()
+            .map_err(unavailable)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
     fn order_update(
         pk: &str,
         seller: &SellerId,
@@ -498,7 +526,7 @@ impl AsyncBuild<(Invoice, Invoice)> for CorrectionBuild {
 }
 
 #[async_trait]
-impl Ledger for DynamoLedger {
+impl SellerLedger for DynamoLedger {
     async fn put_seller(&self, seller: &SellerRecord) -> Result<(), LedgerError> {
         let mut item = key(&table::pk(&seller.seller_id), table::PROFILE);
         item.insert("data".into(), s(to_json(seller)?));
@@ -511,11 +539,9 @@ impl Ledger for DynamoLedger {
         self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(unavailable)?;
         Ok(())
     }
-
     async fn get_seller(&self, id: &SellerId) -> Result<Option<SellerRecord>, LedgerError> {
         self.get(&table::pk(id), table::PROFILE).await?.map(|i| data("seller", &i)).transpose()
     }
-
     async fn active_sellers(&self) -> Result<Vec<SellerId>, LedgerError> {
         let items = self.query_index(table::ACTIVE_SELLERS, "GSI1PK", table::ACTIVE).await?;
         let mut ids: Vec<SellerId> = items
@@ -526,12 +552,10 @@ impl Ledger for DynamoLedger {
         ids.sort();
         Ok(ids)
     }
-
     async fn unsubscribed_sellers(&self) -> Result<Vec<SellerRecord>, LedgerError> {
         let items = self.query_index(table::ACTIVE_SELLERS, "GSI1PK", table::UNSUBSCRIBED).await?;
         items.iter().map(|i| data("seller", i)).collect()
     }
-
     async fn delete_seller(&self, id: &SellerId) -> Result<u64, LedgerError> {
         let pk = table::pk(id);
         let items = self.query_prefix(&pk, "", false, None).await?;
@@ -557,11 +581,13 @@ impl Ledger for DynamoLedger {
         }
         Ok(removed)
     }
+}
 
+#[async_trait]
+impl OrderLedger for DynamoLedger {
     async fn get_order(&self, seller: &SellerId, order_id: &str) -> Result<Option<OrderRecord>, LedgerError> {
         self.get(&table::pk(seller), &table::order(order_id)).await?.map(|i| data("order", &i)).transpose()
     }
-
     async fn get_orders(
         &self,
         seller: &SellerId,
@@ -604,7 +630,6 @@ impl Ledger for DynamoLedger {
         }
         Ok(out)
     }
-
     async fn record_skip(
         &self,
         seller: &SellerId,
@@ -633,7 +658,6 @@ impl Ledger for DynamoLedger {
             Err(e) => Err(unavailable(e)),
         }
     }
-
     async fn update_order(&self, seller: &SellerId, record: &OrderRecord) -> Result<(), LedgerError> {
         let number = record.number.as_ref().map(|n| n.to_string()).unwrap_or_default();
         // The stage never goes back (a concurrent run may be further along).
@@ -642,10 +666,8 @@ impl Ledger for DynamoLedger {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(&table::pk(seller), &table::order(&record.order_id))))
-            .update_expression("SET #d = :data, stageRank = :rank")
-            .condition_expression(
-                "invoiceNumber = :number AND invoiceNumber <> :empty AND (attribute_not_exists(stageRank) OR stageRank <= :rank)",
-            )
+            .update_expression(STEP_UPDATE)
+            .condition_expression(STEP_CONDITION)
             .expression_attribute_names("#d", "data")
             .expression_attribute_values(":data", s(to_json(record)?))
             .expression_attribute_values(":number", s(number))
@@ -667,12 +689,33 @@ impl Ledger for DynamoLedger {
             Err(e) => Err(unavailable(e)),
         }
     }
-
+    async fn update_orders(&self, seller: &SellerId, records: &[OrderRecord]) -> Result<Vec<String>, LedgerError> {
+        let mut superseded = Vec::new();
+        // A transaction takes up to 100 items (DynamoDB's limit), each under its condition.
+        for chunk in records.chunks(100) {
+            let mut items = Vec::with_capacity(chunk.len());
+            for record in chunk {
+                items.push(Self::step_update(&table::pk(seller), record, &self.table)?);
+            }
+            if self.client.transact_write_items().set_transact_items(Some(items)).send().await.is_ok() {
+                continue;
+            }
+            // Cancelled (an order moved on meanwhile, a conflict) or failed: one by one, which
+            // names each refusal; a write already applied is applied again to the same effect.
+            for record in chunk {
+                match self.update_order(seller, record).await {
+                    Ok(()) => {}
+                    Err(LedgerError::Superseded { order_id, .. }) => superseded.push(order_id),
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(superseded)
+    }
     async fn list_orders(&self, seller: &SellerId) -> Result<Vec<OrderRecord>, LedgerError> {
         let items = self.query_prefix(&table::pk(seller), "ORDER#", false, None).await?;
         items.iter().map(|i| data("order", i)).collect()
     }
-
     async fn unfinished_orders(&self, seller: &SellerId) -> Result<Vec<OrderRecord>, LedgerError> {
         let items = self.query_prefix(&table::pk(seller), "ORDER#", false, None).await?;
         let mut out = Vec::new();
@@ -684,12 +727,14 @@ impl Ledger for DynamoLedger {
         }
         Ok(out)
     }
-
     async fn find_order_seller(&self, order_id: &str) -> Result<Option<SellerId>, LedgerError> {
         let items = self.query_index(table::ORDER_SELLER, "GSI2PK", &table::order(order_id)).await?;
         Ok(items.first().and_then(|i| i.get("PK")).and_then(|v| v.as_s().ok()).and_then(|pk| table::seller_of_pk(pk)))
     }
+}
 
+#[async_trait]
+impl IssuingLedger for DynamoLedger {
     async fn issue(
         &self,
         seller: &SellerId,
@@ -708,7 +753,6 @@ impl Ledger for DynamoLedger {
         };
         self.transact(&series, build).await
     }
-
     async fn issue_correction(
         &self,
         seller: &SellerId,
@@ -727,11 +771,16 @@ impl Ledger for DynamoLedger {
         };
         self.transact(&series, build).await
     }
-
     async fn series_counter(&self, seller: &SellerId, series: &Series) -> Result<u64, LedgerError> {
         Ok(self.get(&table::pk(seller), &table::series(&series.key())).await?.map(|i| number_of(&i, "n")).unwrap_or(0))
     }
+    async fn usage(&self, seller: &SellerId, month: &str) -> Result<u64, LedgerError> {
+        Ok(self.get(&table::pk(seller), &table::usage(month)).await?.map(|i| number_of(&i, "n")).unwrap_or(0))
+    }
+}
 
+#[async_trait]
+impl InvoiceLedger for DynamoLedger {
     async fn get_invoice(
         &self,
         seller: &SellerId,
@@ -739,7 +788,6 @@ impl Ledger for DynamoLedger {
     ) -> Result<Option<InvoiceRecord>, LedgerError> {
         self.get(&table::pk(seller), &table::invoice(number.as_str())).await?.map(|i| data("invoice", &i)).transpose()
     }
-
     async fn list_invoices(&self, seller: &SellerId, query: &InvoiceQuery) -> Result<InvoicePage, LedgerError> {
         let limit = query.limit.clamp(1, 1000);
         let low = match &query.after {
@@ -781,7 +829,6 @@ impl Ledger for DynamoLedger {
         }
         Ok(InvoicePage { items, next })
     }
-
     async fn set_documents(
         &self,
         seller: &SellerId,
@@ -808,11 +855,10 @@ impl Ledger for DynamoLedger {
             .map_err(unavailable)?;
         Ok(())
     }
+}
 
-    async fn usage(&self, seller: &SellerId, month: &str) -> Result<u64, LedgerError> {
-        Ok(self.get(&table::pk(seller), &table::usage(month)).await?.map(|i| number_of(&i, "n")).unwrap_or(0))
-    }
-
+#[async_trait]
+impl RunLedger for DynamoLedger {
     async fn watermark(&self, seller: &SellerId) -> Result<Option<OffsetDateTime>, LedgerError> {
         let item = self.get(&table::pk(seller), table::WATERMARK).await?;
         item.and_then(|i| i.get("at").and_then(|v| v.as_s().ok()).cloned())
@@ -822,7 +868,6 @@ impl Ledger for DynamoLedger {
             })
             .transpose()
     }
-
     async fn advance_watermark(&self, seller: &SellerId, to: OffsetDateTime) -> Result<(), LedgerError> {
         let result = self
             .client
@@ -845,7 +890,6 @@ impl Ledger for DynamoLedger {
             Err(e) => Err(unavailable(e)),
         }
     }
-
     async fn record_run(&self, seller: &SellerId, at: OffsetDateTime, run: &RunRecord) -> Result<(), LedgerError> {
         let mut item = key(
             &table::pk(seller),
@@ -855,12 +899,14 @@ impl Ledger for DynamoLedger {
         self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(unavailable)?;
         Ok(())
     }
-
     async fn runs(&self, seller: &SellerId, limit: usize) -> Result<Vec<RunRecord>, LedgerError> {
         let items = self.query_prefix(&table::pk(seller), "RUN#", true, Some(limit.clamp(1, 1000) as i32)).await?;
         items.iter().take(limit).map(|i| data("run", i)).collect()
     }
+}
 
+#[async_trait]
+impl ImportLedger for DynamoLedger {
     async fn put_import(&self, seller: &SellerId, import: &ImportRecord) -> Result<(), LedgerError> {
         let mut item = key(&table::pk(seller), &table::import(&import.import_id));
         item.insert("data".into(), s(to_json(import)?));
@@ -871,7 +917,6 @@ impl Ledger for DynamoLedger {
         self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(unavailable)?;
         Ok(())
     }
-
     async fn pending_imports(&self) -> Result<Vec<(SellerId, ImportRecord)>, LedgerError> {
         let items = self.query_index(table::PENDING_IMPORTS, "GSI3PK", table::PENDING).await?;
         let mut out = Vec::new();
@@ -882,14 +927,16 @@ impl Ledger for DynamoLedger {
         }
         Ok(out)
     }
+}
 
+#[async_trait]
+impl RequestLedger for DynamoLedger {
     async fn put_request(&self, seller: &SellerId, request: &BuyerRequestRecord) -> Result<(), LedgerError> {
         let mut item = key(&table::pk(seller), &table::request(&request.order_id, &request.request_id));
         item.insert("data".into(), s(to_json(request)?));
         self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(unavailable)?;
         Ok(())
     }
-
     async fn requests_for_order(
         &self,
         seller: &SellerId,
@@ -898,7 +945,6 @@ impl Ledger for DynamoLedger {
         let items = self.query_prefix(&table::pk(seller), &table::request(order_id, ""), false, None).await?;
         items.iter().map(|i| data("request", i)).collect()
     }
-
     async fn take_slot(
         &self,
         seller: &SellerId,
@@ -945,7 +991,6 @@ impl Ledger for DynamoLedger {
             Err(e) => Err(unavailable(e)),
         }
     }
-
     async fn free_slot(&self, seller: &SellerId, subject: &str, day: &str) -> Result<(), LedgerError> {
         self.client
             .update_item()

@@ -10,7 +10,10 @@ use marketbill_app::model::{
     BuyerRequestRecord, ImportRecord, InvoicePage, InvoiceQuery, InvoiceRecord, OrderRecord, RunRecord, SellerId,
     SellerRecord, SellerStatus, StoredObject, month_key,
 };
-use marketbill_app::ports::{Ledger, LedgerError, RequestSlot};
+use marketbill_app::ports::{
+    ImportLedger, InvoiceLedger, IssuingLedger, LedgerError, OrderLedger, RequestLedger, RequestSlot, RunLedger,
+    SellerLedger,
+};
 use marketbill_app::table;
 use marketbill_domain::{Draft, Invoice, InvoiceNumber, Refusal, Series};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
@@ -198,8 +201,22 @@ fn number_draft(
     Ok(invoice)
 }
 
+/// One step of an issued order inside a transaction: the order must be issued with that number,
+/// and its stage never goes back.
+fn step_order(tx: &Connection, pk: &str, record: &OrderRecord) -> Result<(), LedgerError> {
+    let existing: Option<OrderRecord> =
+        get_data(tx, pk, &table::order(&record.order_id))?.map(|d| from_json("order", &d)).transpose()?;
+    match existing {
+        Some(e) if e.number.is_some() && e.number == record.number && e.stage > record.stage => {
+            Err(LedgerError::Superseded { order_id: record.order_id.clone(), stage: format!("{:?}", e.stage) })
+        }
+        Some(e) if e.number.is_some() && e.number == record.number => put_order(tx, pk, record),
+        _ => Err(LedgerError::NotIssued { order_id: record.order_id.clone() }),
+    }
+}
+
 #[async_trait]
-impl Ledger for SqliteLedger {
+impl SellerLedger for SqliteLedger {
     async fn put_seller(&self, seller: &SellerRecord) -> Result<(), LedgerError> {
         let pk = table::pk(&seller.seller_id);
         let data = to_json(seller)?;
@@ -219,12 +236,10 @@ impl Ledger for SqliteLedger {
         })
         .await
     }
-
     async fn get_seller(&self, id: &SellerId) -> Result<Option<SellerRecord>, LedgerError> {
         let pk = table::pk(id);
         self.with(move |c| get_data(c, &pk, table::PROFILE)?.map(|d| from_json("seller", &d)).transpose()).await
     }
-
     async fn active_sellers(&self) -> Result<Vec<SellerId>, LedgerError> {
         self.with(|c| {
             let mut stmt = c.prepare_cached("SELECT pk FROM items WHERE gsi1 = ?1 ORDER BY pk").map_err(unavailable)?;
@@ -239,7 +254,6 @@ impl Ledger for SqliteLedger {
         })
         .await
     }
-
     async fn unsubscribed_sellers(&self) -> Result<Vec<SellerRecord>, LedgerError> {
         self.with(|c| {
             let mut stmt =
@@ -249,17 +263,18 @@ impl Ledger for SqliteLedger {
         })
         .await
     }
-
     async fn delete_seller(&self, id: &SellerId) -> Result<u64, LedgerError> {
         let pk = table::pk(id);
         self.with(move |c| Ok(exec(c, "DELETE FROM items WHERE pk = ?1", [pk]).map_err(unavailable)? as u64)).await
     }
+}
 
+#[async_trait]
+impl OrderLedger for SqliteLedger {
     async fn get_order(&self, seller: &SellerId, order_id: &str) -> Result<Option<OrderRecord>, LedgerError> {
         let (pk, sk) = (table::pk(seller), table::order(order_id));
         self.with(move |c| get_data(c, &pk, &sk)?.map(|d| from_json("order", &d)).transpose()).await
     }
-
     async fn get_orders(
         &self,
         seller: &SellerId,
@@ -282,7 +297,6 @@ impl Ledger for SqliteLedger {
         })
         .await
     }
-
     async fn record_skip(
         &self,
         seller: &SellerId,
@@ -304,29 +318,34 @@ impl Ledger for SqliteLedger {
         })
         .await
     }
-
     async fn update_order(&self, seller: &SellerId, record: &OrderRecord) -> Result<(), LedgerError> {
         let pk = table::pk(seller);
         let record = record.clone();
         self.with(move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
-            let existing: Option<OrderRecord> =
-                get_data(&tx, &pk, &table::order(&record.order_id))?.map(|d| from_json("order", &d)).transpose()?;
-            match existing {
-                Some(e) if e.number.is_some() && e.number == record.number && e.stage > record.stage => {
-                    return Err(LedgerError::Superseded {
-                        order_id: record.order_id.clone(),
-                        stage: format!("{:?}", e.stage),
-                    });
-                }
-                Some(e) if e.number.is_some() && e.number == record.number => put_order(&tx, &pk, &record)?,
-                _ => return Err(LedgerError::NotIssued { order_id: record.order_id.clone() }),
-            }
+            step_order(&tx, &pk, &record)?;
             tx.commit().map_err(unavailable)
         })
         .await
     }
-
+    async fn update_orders(&self, seller: &SellerId, records: &[OrderRecord]) -> Result<Vec<String>, LedgerError> {
+        let pk = table::pk(seller);
+        let records = records.to_vec();
+        self.with(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+            let mut superseded = Vec::new();
+            for record in &records {
+                match step_order(&tx, &pk, record) {
+                    Ok(()) => {}
+                    Err(LedgerError::Superseded { order_id, .. }) => superseded.push(order_id),
+                    Err(e) => return Err(e),
+                }
+            }
+            tx.commit().map_err(unavailable)?;
+            Ok(superseded)
+        })
+        .await
+    }
     async fn list_orders(&self, seller: &SellerId) -> Result<Vec<OrderRecord>, LedgerError> {
         let pk = table::pk(seller);
         self.with(move |c| {
@@ -338,7 +357,6 @@ impl Ledger for SqliteLedger {
         })
         .await
     }
-
     async fn unfinished_orders(&self, seller: &SellerId) -> Result<Vec<OrderRecord>, LedgerError> {
         let pk = table::pk(seller);
         self.with(move |c| {
@@ -357,7 +375,6 @@ impl Ledger for SqliteLedger {
         })
         .await
     }
-
     async fn find_order_seller(&self, order_id: &str) -> Result<Option<SellerId>, LedgerError> {
         let key = table::order(order_id);
         self.with(move |c| {
@@ -368,7 +385,10 @@ impl Ledger for SqliteLedger {
         })
         .await
     }
+}
 
+#[async_trait]
+impl IssuingLedger for SqliteLedger {
     async fn issue(
         &self,
         seller: &SellerId,
@@ -396,7 +416,6 @@ impl Ledger for SqliteLedger {
         })
         .await
     }
-
     async fn issue_correction(
         &self,
         seller: &SellerId,
@@ -431,12 +450,18 @@ impl Ledger for SqliteLedger {
         })
         .await
     }
-
     async fn series_counter(&self, seller: &SellerId, series: &Series) -> Result<u64, LedgerError> {
         let (pk, sk) = (table::pk(seller), table::series(&series.key()));
         self.with(move |c| get_n(c, &pk, &sk)).await
     }
+    async fn usage(&self, seller: &SellerId, month: &str) -> Result<u64, LedgerError> {
+        let (pk, sk) = (table::pk(seller), table::usage(month));
+        self.with(move |c| get_n(c, &pk, &sk)).await
+    }
+}
 
+#[async_trait]
+impl InvoiceLedger for SqliteLedger {
     async fn get_invoice(
         &self,
         seller: &SellerId,
@@ -445,7 +470,6 @@ impl Ledger for SqliteLedger {
         let (pk, sk) = (table::pk(seller), table::invoice(number.as_str()));
         self.with(move |c| get_data(c, &pk, &sk)?.map(|d| from_json("invoice", &d)).transpose()).await
     }
-
     async fn list_invoices(&self, seller: &SellerId, query: &InvoiceQuery) -> Result<InvoicePage, LedgerError> {
         let pk = table::pk(seller);
         let query = query.clone();
@@ -479,7 +503,6 @@ impl Ledger for SqliteLedger {
         })
         .await
     }
-
     async fn set_documents(
         &self,
         seller: &SellerId,
@@ -504,12 +527,10 @@ impl Ledger for SqliteLedger {
         })
         .await
     }
+}
 
-    async fn usage(&self, seller: &SellerId, month: &str) -> Result<u64, LedgerError> {
-        let (pk, sk) = (table::pk(seller), table::usage(month));
-        self.with(move |c| get_n(c, &pk, &sk)).await
-    }
-
+#[async_trait]
+impl RunLedger for SqliteLedger {
     async fn watermark(&self, seller: &SellerId) -> Result<Option<OffsetDateTime>, LedgerError> {
         let pk = table::pk(seller);
         self.with(move |c| {
@@ -523,7 +544,6 @@ impl Ledger for SqliteLedger {
         })
         .await
     }
-
     async fn advance_watermark(&self, seller: &SellerId, to: OffsetDateTime) -> Result<(), LedgerError> {
         let pk = table::pk(seller);
         self.with(move |c| {
@@ -542,7 +562,6 @@ impl Ledger for SqliteLedger {
         })
         .await
     }
-
     async fn record_run(&self, seller: &SellerId, at: OffsetDateTime, run: &RunRecord) -> Result<(), LedgerError> {
         let (pk, sk, data) = (table::pk(seller), table::run(&rfc3339(at)), to_json(run)?);
         self.with(move |c| {
@@ -552,7 +571,6 @@ impl Ledger for SqliteLedger {
         })
         .await
     }
-
     async fn runs(&self, seller: &SellerId, limit: usize) -> Result<Vec<RunRecord>, LedgerError> {
         let pk = table::pk(seller);
         self.with(move |c| {
@@ -566,7 +584,10 @@ impl Ledger for SqliteLedger {
         })
         .await
     }
+}
 
+#[async_trait]
+impl ImportLedger for SqliteLedger {
     async fn put_import(&self, seller: &SellerId, import: &ImportRecord) -> Result<(), LedgerError> {
         let (pk, sk, data) = (table::pk(seller), table::import(&import.import_id), to_json(import)?);
         let gsi3 = import.is_pending().then_some(table::PENDING);
@@ -582,7 +603,6 @@ impl Ledger for SqliteLedger {
         })
         .await
     }
-
     async fn pending_imports(&self) -> Result<Vec<(SellerId, ImportRecord)>, LedgerError> {
         self.with(|c| {
             let mut stmt =
@@ -601,7 +621,10 @@ impl Ledger for SqliteLedger {
         })
         .await
     }
+}
 
+#[async_trait]
+impl RequestLedger for SqliteLedger {
     async fn put_request(&self, seller: &SellerId, request: &BuyerRequestRecord) -> Result<(), LedgerError> {
         let (pk, sk, data) =
             (table::pk(seller), table::request(&request.order_id, &request.request_id), to_json(request)?);
@@ -612,7 +635,6 @@ impl Ledger for SqliteLedger {
         })
         .await
     }
-
     async fn requests_for_order(
         &self,
         seller: &SellerId,
@@ -631,7 +653,6 @@ impl Ledger for SqliteLedger {
         })
         .await
     }
-
     async fn take_slot(
         &self,
         seller: &SellerId,
@@ -677,7 +698,6 @@ impl Ledger for SqliteLedger {
         })
         .await
     }
-
     async fn free_slot(&self, seller: &SellerId, subject: &str, day: &str) -> Result<(), LedgerError> {
         let (pk, sk) = (table::pk(seller), table::slot(subject, day));
         self.with(move |c| {

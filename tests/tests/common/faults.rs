@@ -13,7 +13,8 @@ use marketbill_app::model::{
     SellerRecord, StoredObject,
 };
 use marketbill_app::ports::{
-    DocumentStore, Ledger, LedgerError, MailError, Mailer, OutgoingMail, PresignedLink, RequestSlot, StoreError,
+    DocumentStore, ImportLedger, InvoiceLedger, IssuingLedger, Ledger, LedgerError, MailError, Mailer, OrderLedger,
+    OutgoingMail, PresignedLink, RequestLedger, RequestSlot, RunLedger, SellerLedger, StoreError,
 };
 use marketbill_domain::{Draft, Invoice, InvoiceNumber, Refusal, Series};
 use time::OffsetDateTime;
@@ -111,7 +112,7 @@ macro_rules! pass {
 }
 
 #[async_trait]
-impl Ledger for FaultyLedger {
+impl SellerLedger for FaultyLedger {
     async fn put_seller(&self, seller: &SellerRecord) -> Result<(), LedgerError> {
         pass!(self, self.inner.put_seller(seller))
     }
@@ -127,6 +128,10 @@ impl Ledger for FaultyLedger {
     async fn delete_seller(&self, id: &SellerId) -> Result<u64, LedgerError> {
         pass!(self, self.inner.delete_seller(id))
     }
+}
+
+#[async_trait]
+impl OrderLedger for FaultyLedger {
     async fn get_order(&self, seller: &SellerId, order_id: &str) -> Result<Option<OrderRecord>, LedgerError> {
         pass!(self, self.inner.get_order(seller, order_id))
     }
@@ -162,6 +167,10 @@ impl Ledger for FaultyLedger {
     async fn find_order_seller(&self, order_id: &str) -> Result<Option<SellerId>, LedgerError> {
         pass!(self, self.inner.find_order_seller(order_id))
     }
+}
+
+#[async_trait]
+impl IssuingLedger for FaultyLedger {
     async fn issue(
         &self,
         seller: &SellerId,
@@ -192,6 +201,13 @@ impl Ledger for FaultyLedger {
     async fn series_counter(&self, seller: &SellerId, series: &Series) -> Result<u64, LedgerError> {
         pass!(self, self.inner.series_counter(seller, series))
     }
+    async fn usage(&self, seller: &SellerId, month: &str) -> Result<u64, LedgerError> {
+        pass!(self, self.inner.usage(seller, month))
+    }
+}
+
+#[async_trait]
+impl InvoiceLedger for FaultyLedger {
     async fn get_invoice(
         &self,
         seller: &SellerId,
@@ -214,9 +230,10 @@ impl Ledger for FaultyLedger {
         self.faults.after(Op::SetDocuments);
         Ok(())
     }
-    async fn usage(&self, seller: &SellerId, month: &str) -> Result<u64, LedgerError> {
-        pass!(self, self.inner.usage(seller, month))
-    }
+}
+
+#[async_trait]
+impl RunLedger for FaultyLedger {
     async fn watermark(&self, seller: &SellerId) -> Result<Option<OffsetDateTime>, LedgerError> {
         pass!(self, self.inner.watermark(seller))
     }
@@ -229,12 +246,20 @@ impl Ledger for FaultyLedger {
     async fn runs(&self, seller: &SellerId, limit: usize) -> Result<Vec<RunRecord>, LedgerError> {
         pass!(self, self.inner.runs(seller, limit))
     }
+}
+
+#[async_trait]
+impl ImportLedger for FaultyLedger {
     async fn put_import(&self, seller: &SellerId, import: &ImportRecord) -> Result<(), LedgerError> {
         pass!(self, self.inner.put_import(seller, import))
     }
     async fn pending_imports(&self) -> Result<Vec<(SellerId, ImportRecord)>, LedgerError> {
         pass!(self, self.inner.pending_imports())
     }
+}
+
+#[async_trait]
+impl RequestLedger for FaultyLedger {
     async fn put_request(&self, seller: &SellerId, request: &BuyerRequestRecord) -> Result<(), LedgerError> {
         pass!(self, self.inner.put_request(seller, request))
     }

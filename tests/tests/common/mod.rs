@@ -95,7 +95,7 @@ pub async fn world(adapters: Subject, outbox: Arc<dyn Outbox>, sellers: usize, s
 /// poll imports until none is pending. Errors of single runs are returned, not raised.
 pub async fn cycle(w: &World) -> Vec<Result<RunOutcome, String>> {
     // A "crashed" world fails every call: the cycle then just stops, as a dead process would.
-    if pipeline::schedule(&w.services).await.is_err() {
+    if pipeline::schedule(w.services.ledger.as_ref(), w.services.queue.as_ref()).await.is_err() {
         return Vec::new();
     }
     let mut outcomes = Vec::new();
