@@ -14,7 +14,7 @@ use marketbill_app::ports::{
     DocumentStore, ImportLedger, InvoiceLedger, IssuingLedger, Ledger, LedgerError, MailError, Mailer, OrderLedger,
     OutgoingMail, PresignedLink, RequestLedger, RequestSlot, RunLedger, SellerLedger, StoreError,
 };
-use marketbill_domain::{Draft, Invoice, InvoiceNumber, Refusal, Series};
+use marketbill_domain::{Draft, Invoice, InvoiceNumber, OrderId, Refusal, Series};
 use time::OffsetDateTime;
 
 /// An adapter behind a fixed delay per call.
@@ -55,22 +55,22 @@ impl SellerLedger for Slow<dyn Ledger> {
 
 #[async_trait]
 impl OrderLedger for Slow<dyn Ledger> {
-    async fn get_order(&self, seller: &SellerId, order_id: &str) -> Result<Option<OrderRecord>, LedgerError> {
+    async fn get_order(&self, seller: &SellerId, order_id: &OrderId) -> Result<Option<OrderRecord>, LedgerError> {
         self.wait().await;
         self.inner.get_order(seller, order_id).await
     }
     async fn get_orders(
         &self,
         seller: &SellerId,
-        order_ids: &[String],
-    ) -> Result<std::collections::HashMap<String, OrderRecord>, LedgerError> {
+        order_ids: &[OrderId],
+    ) -> Result<std::collections::HashMap<OrderId, OrderRecord>, LedgerError> {
         self.wait().await;
         self.inner.get_orders(seller, order_ids).await
     }
     async fn record_skip(
         &self,
         seller: &SellerId,
-        order_id: &str,
+        order_id: &OrderId,
         refusal: &Refusal,
         email_hash: Option<&str>,
         at: OffsetDateTime,
@@ -82,7 +82,7 @@ impl OrderLedger for Slow<dyn Ledger> {
         self.wait().await;
         self.inner.update_order(seller, record).await
     }
-    async fn update_orders(&self, seller: &SellerId, records: &[OrderRecord]) -> Result<Vec<String>, LedgerError> {
+    async fn update_orders(&self, seller: &SellerId, records: &[OrderRecord]) -> Result<Vec<OrderId>, LedgerError> {
         // One write however many records (a transaction).
         self.wait().await;
         self.inner.update_orders(seller, records).await
@@ -95,7 +95,7 @@ impl OrderLedger for Slow<dyn Ledger> {
         self.wait().await;
         self.inner.unfinished_orders(seller).await
     }
-    async fn find_order_seller(&self, order_id: &str) -> Result<Option<SellerId>, LedgerError> {
+    async fn find_order_seller(&self, order_id: &OrderId) -> Result<Option<SellerId>, LedgerError> {
         self.wait().await;
         self.inner.find_order_seller(order_id).await
     }
@@ -106,7 +106,7 @@ impl IssuingLedger for Slow<dyn Ledger> {
     async fn issue(
         &self,
         seller: &SellerId,
-        order_id: &str,
+        order_id: &OrderId,
         draft: Draft,
         email_hash: Option<&str>,
         at: OffsetDateTime,
@@ -117,7 +117,7 @@ impl IssuingLedger for Slow<dyn Ledger> {
     async fn issue_correction(
         &self,
         seller: &SellerId,
-        order_id: &str,
+        order_id: &OrderId,
         credit_note: Draft,
         replacement: Draft,
         at: OffsetDateTime,
@@ -218,7 +218,7 @@ impl RequestLedger for Slow<dyn Ledger> {
     async fn requests_for_order(
         &self,
         seller: &SellerId,
-        order_id: &str,
+        order_id: &OrderId,
     ) -> Result<Vec<BuyerRequestRecord>, LedgerError> {
         self.wait().await;
         self.inner.requests_for_order(seller, order_id).await

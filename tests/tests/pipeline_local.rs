@@ -109,7 +109,7 @@ async fn later_runs_pick_up_newly_shipped_orders_and_only_those() {
     let o = outcomes[0].as_ref().unwrap();
     assert_eq!(o.issued, 1, "{o:?}");
     assert_eq!(o.seen, 1, "only the order updated since the last run (with the overlap) is fetched: {o:?}");
-    let rec = w.services.ledger.get_order(&w.sellers[0].0, &shipped).await.unwrap().unwrap();
+    let rec = w.services.ledger.get_order(&w.sellers[0].0, &shipped.parse().unwrap()).await.unwrap().unwrap();
     assert_eq!(rec.stage, OrderStage::Accepted);
     assert_eq!(check_invariants(&w, 0).await, before + 1);
 }

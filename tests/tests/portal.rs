@@ -176,7 +176,7 @@ async fn a_buyer_request_before_the_invoice_is_used_when_it_is_issued() {
         .ledger
         .record_skip(
             &w.sellers[0].0,
-            order.order_id.as_str(),
+            &order.order_id,
             &marketbill_domain::Refusal::NotShipped { status: "InPreparation".into() },
             Some(&marketbill_app::crypto::buyer_email_hash(&w.services.settings.buyer_email_key, &email)),
             w.services.clock.now(),
@@ -187,7 +187,7 @@ async fn a_buyer_request_before_the_invoice_is_used_when_it_is_issued() {
         portal::buyer_request(&w.services, order.order_id.as_str(), &email, company("FR40303265045")).await.unwrap();
     assert_eq!(out, BuyerRequestOutcome::Recorded);
     cycle(&w).await;
-    let rec = w.services.ledger.get_order(&w.sellers[0].0, order.order_id.as_str()).await.unwrap().unwrap();
+    let rec = w.services.ledger.get_order(&w.sellers[0].0, &order.order_id).await.unwrap().unwrap();
     let inv = w.services.ledger.get_invoice(&w.sellers[0].0, rec.number.as_ref().unwrap()).await.unwrap().unwrap();
     assert_eq!(inv.invoice.body.buyer.name, "Atelier Durand SARL");
     assert!(inv.invoice.body.business);
@@ -200,7 +200,7 @@ async fn a_buyer_request_after_the_invoice_issues_a_credit_note_and_a_corrected_
     let id = &w.sellers[0].0;
     let order = shipped_orders(&w).remove(0);
     let email = order.buyer_email().unwrap().to_owned();
-    let original = w.services.ledger.get_order(id, order.order_id.as_str()).await.unwrap().unwrap().number.unwrap();
+    let original = w.services.ledger.get_order(id, &order.order_id).await.unwrap().unwrap().number.unwrap();
     let out =
         portal::buyer_request(&w.services, order.order_id.as_str(), &email.to_uppercase(), company("FR40303265045"))
             .await
@@ -220,7 +220,7 @@ async fn a_buyer_request_after_the_invoice_issues_a_credit_note_and_a_corrected_
     assert!(mails.contains(&format!("{credit_note}.pdf")) && mails.contains(&format!("{invoice}.pdf")), "{mails:?}");
     // The order points to the corrected invoice, uploaded again.
     cycle(&w).await;
-    let rec = w.services.ledger.get_order(id, order.order_id.as_str()).await.unwrap().unwrap();
+    let rec = w.services.ledger.get_order(id, &order.order_id).await.unwrap().unwrap();
     assert_eq!(rec.number.as_ref().map(|n| n.to_string()), Some(invoice.clone()));
     assert_eq!(rec.stage, OrderStage::Accepted);
     // Both documents pass the official EN 16931 rules (UBL and Factur-X).

@@ -262,7 +262,7 @@ fn summary(r: &InvoiceRecord) -> InvoiceSummary {
         number: inv.number.to_string(),
         kind: if inv.kind.is_credit_note() { "creditNote" } else { "invoice" },
         issue_date: marketbill_domain::calendar::iso_date(inv.issue_date),
-        order_id: r.order_id.clone(),
+        order_id: r.order_id.to_string(),
         buyer_name: inv.body.buyer.name.clone(),
         total_incl_vat: format_amount(inv.body.totals.tax_inclusive),
         currency: inv.body.currency.clone(),

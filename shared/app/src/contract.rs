@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use marketbill_domain::{Draft, IssueRequest, Order, Refusal, SellerProfile, draft_invoice};
+use marketbill_domain::{Draft, IssueRequest, Order, OrderId, Refusal, SellerProfile, draft_invoice};
 use marketbill_testkit::OrderGenerator;
 use marketbill_testkit::sellers::sample_seller;
 use sha2::{Digest, Sha256};
@@ -151,8 +151,13 @@ pub fn seller_record(id: &SellerId) -> SellerRecord {
     }
 }
 
+/// An order id of the tests.
+pub fn oid(id: &str) -> OrderId {
+    id.parse().unwrap()
+}
+
 /// `n` shipped orders of seller "10000" and their drafts.
-pub fn drafts(seed: u64, n: usize) -> Vec<(String, Draft)> {
+pub fn drafts(seed: u64, n: usize) -> Vec<(OrderId, Draft)> {
     let seller = profile();
     let mut g = OrderGenerator::new(seed, "10000");
     g.max_lines = 4;
@@ -161,7 +166,7 @@ pub fn drafts(seed: u64, n: usize) -> Vec<(String, Draft)> {
         let order = Order::from_value(g.shipped(NOW, 48)).unwrap();
         if let Ok(d) = draft_invoice(&IssueRequest { order: &order, seller: &seller, buyer_data: None, issued_at: NOW })
         {
-            out.push((order.order_id.to_string(), d));
+            out.push((order.order_id.clone(), d));
         }
     }
     out
@@ -221,8 +226,8 @@ pub async fn issuing_numbers_records_and_meters_in_one_write(s: &Subject) {
     let refusal = Refusal::NotShipped { status: "Cancelled".into() };
     s.ledger.record_skip(&seller, &o1, &refusal, None, NOW).await.unwrap();
     assert_eq!(s.ledger.get_order(&seller, &o1).await.unwrap().unwrap().stage, OrderStage::Issued);
-    s.ledger.record_skip(&seller, "SKIPPED0001", &refusal, None, NOW).await.unwrap();
-    let skipped = s.ledger.get_order(&seller, "SKIPPED0001").await.unwrap().unwrap();
+    s.ledger.record_skip(&seller, &oid("SKIPPED0001"), &refusal, None, NOW).await.unwrap();
+    let skipped = s.ledger.get_order(&seller, &oid("SKIPPED0001")).await.unwrap().unwrap();
     assert_eq!((skipped.stage, skipped.refusal), (OrderStage::Skipped, Some(refusal.clone())));
 
     // Steps are recorded on the order.
@@ -237,7 +242,7 @@ pub async fn issuing_numbers_records_and_meters_in_one_write(s: &Subject) {
     assert!(unfinished.iter().any(|o| o.order_id == o1));
     assert!(unfinished.iter().any(|o| o.order_id == "SKIPPED0001"), "a refusal that may change is looked at again");
     let mut never = step.clone();
-    never.order_id = "NEVERISSUED".into();
+    never.order_id = oid("NEVERISSUED");
     assert!(matches!(s.ledger.update_order(&seller, &never).await, Err(LedgerError::NotIssued { .. })));
 
     // Documents are recorded beside the frozen invoice.
@@ -281,7 +286,7 @@ pub async fn issuing_numbers_records_and_meters_in_one_write(s: &Subject) {
     assert_eq!(credits.items.len(), 1);
     let of_order = s
         .ledger
-        .list_invoices(&seller, &InvoiceQuery { order_id: Some(o2.clone()), limit: 10, ..Default::default() })
+        .list_invoices(&seller, &InvoiceQuery { order_id: Some(o2.to_string()), limit: 10, ..Default::default() })
         .await
         .unwrap();
     assert_eq!(of_order.items.len(), 3);
@@ -340,7 +345,7 @@ pub async fn concurrent_issues_never_skip_or_reuse_a_number(s: &Subject, orders:
     let mut counters: Vec<u64> = all.iter().map(|(_, n)| *n).collect();
     counters.sort_unstable();
     assert_eq!(counters, (1..=orders as u64).collect::<Vec<_>>(), "numbers 1..={orders}, no gap, no duplicate");
-    let distinct_orders: BTreeSet<&String> = all.iter().map(|(o, _)| o).collect();
+    let distinct_orders: BTreeSet<&OrderId> = all.iter().map(|(o, _)| o).collect();
     assert_eq!(distinct_orders.len(), orders, "each order invoiced once");
     assert_eq!(s.ledger.usage(&seller, &month_key(NOW)).await.unwrap(), orders as u64);
     assert_eq!(s.ledger.series_counter(&seller, &series).await.unwrap(), orders as u64);
@@ -389,14 +394,14 @@ pub async fn limited_attempts_take_one_slot_and_all_count(s: &Subject) {
     s.ledger.issue(&seller, &order_id, draft.clone(), Some("hash-1"), NOW).await.unwrap();
     let rec = s.ledger.get_order(&seller, &order_id).await.unwrap().unwrap();
     assert_eq!(rec.buyer_email_hash.as_deref(), Some("hash-1"));
-    s.ledger.record_skip(&seller, "SKIPPED0002", &Refusal::NoSuppliedLines, Some("hash-2"), NOW).await.unwrap();
-    let rec = s.ledger.get_order(&seller, "SKIPPED0002").await.unwrap().unwrap();
+    s.ledger.record_skip(&seller, &oid("SKIPPED0002"), &Refusal::NoSuppliedLines, Some("hash-2"), NOW).await.unwrap();
+    let rec = s.ledger.get_order(&seller, &oid("SKIPPED0002")).await.unwrap().unwrap();
     assert_eq!(rec.buyer_email_hash.as_deref(), Some("hash-2"));
     // A page's records in one read: known ones come back, unknown ones are absent.
-    let ids = vec![order_id.clone(), "SKIPPED0002".to_owned(), "NEVERSEEN01".to_owned()];
+    let ids = vec![order_id.clone(), oid("SKIPPED0002"), oid("NEVERSEEN01")];
     let got = s.ledger.get_orders(&seller, &ids).await.unwrap();
     assert_eq!(got.len(), 2);
-    assert_eq!(got["SKIPPED0002"].refusal, Some(Refusal::NoSuppliedLines));
+    assert_eq!(got[&oid("SKIPPED0002")].refusal, Some(Refusal::NoSuppliedLines));
     assert!(got[&order_id].number.is_some());
     let original = s
         .ledger
@@ -441,7 +446,7 @@ pub async fn imports_are_pending_until_final(imports: &dyn ImportLedger) {
     let seller = unique_seller("imports");
     let import = ImportRecord {
         import_id: format!("imp-{seller}"),
-        order_ids: vec!["A".into(), "B".into()],
+        order_ids: vec![oid("A"), oid("B")],
         status: crate::model::ImportStatus::Running,
         polls: 0,
         created_at: NOW,
@@ -461,7 +466,7 @@ pub async fn buyer_requests_are_kept_per_order(requests: &dyn RequestLedger) {
     let seller = unique_seller("requests");
     let request = BuyerRequestRecord {
         request_id: "req-1".into(),
-        order_id: "ORD-9".into(),
+        order_id: oid("ORD-9"),
         billing: marketbill_domain::BuyerBillingData {
             kind: marketbill_domain::BuyerKind::Company,
             name: "Atelier Durand".into(),
@@ -478,8 +483,8 @@ pub async fn buyer_requests_are_kept_per_order(requests: &dyn RequestLedger) {
         received_at: NOW,
     };
     requests.put_request(&seller, &request).await.unwrap();
-    assert_eq!(requests.requests_for_order(&seller, "ORD-9").await.unwrap(), vec![request]);
-    assert!(requests.requests_for_order(&seller, "ORD-8").await.unwrap().is_empty());
+    assert_eq!(requests.requests_for_order(&seller, &oid("ORD-9")).await.unwrap(), vec![request]);
+    assert!(requests.requests_for_order(&seller, &oid("ORD-8")).await.unwrap().is_empty());
 }
 
 /// A step never goes back, one at a time or in a batch; a batch names the orders another run
@@ -506,7 +511,7 @@ pub async fn order_steps_go_forward_singly_and_in_batches(issuing: &dyn IssuingL
     }
     let superseded = orders.update_orders(&seller, &recs).await.unwrap();
     assert_eq!(superseded, vec![ahead.order_id.clone()]);
-    let ids: Vec<String> = recs.iter().map(|r| r.order_id.clone()).collect();
+    let ids: Vec<OrderId> = recs.iter().map(|r| r.order_id.clone()).collect();
     let now = orders.get_orders(&seller, &ids).await.unwrap();
     assert_eq!(now.len(), 130);
     for r in &recs {
@@ -519,7 +524,7 @@ pub async fn order_steps_go_forward_singly_and_in_batches(issuing: &dyn IssuingL
     }
     // An order that was never issued fails the batch by name.
     let mut never = recs[0].clone();
-    never.order_id = "NEVERISSUED2".into();
+    never.order_id = oid("NEVERISSUED2");
     assert!(matches!(orders.update_orders(&seller, &[never]).await, Err(LedgerError::NotIssued { .. })));
 }
 

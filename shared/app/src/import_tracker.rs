@@ -38,7 +38,9 @@ async fn track_one(
     let d = Delivery::new(s, seller_id, now, None);
     // A bulk import's refused files are retried one by one.
     for file in &state.files {
-        let Some(mut rec) = s.ledger.get_order(seller_id, &file.order_id).await? else { continue };
+        // A file the marketplace reports under a name that is not an order id is none of ours.
+        let Ok(order_id) = file.order_id.parse::<marketbill_domain::OrderId>() else { continue };
+        let Some(mut rec) = s.ledger.get_order(seller_id, &order_id).await? else { continue };
         // Only the latest upload of an order decides its fate.
         if rec.import_id.as_deref() != Some(import.import_id.as_str()) || rec.stage != OrderStage::Uploaded {
             continue;

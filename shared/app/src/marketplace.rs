@@ -2,7 +2,7 @@
 //! in production and in the simulator; the adapter lives in `marketbill-octopia`).
 
 use async_trait::async_trait;
-use marketbill_domain::{Order, OrderParseError};
+use marketbill_domain::{Order, OrderId, OrderParseError};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -41,7 +41,8 @@ impl MarketplaceError {
     }
 }
 
-/// The outcome of one file of an import.
+/// The outcome of one file of an import. `order_id` is what the marketplace reported (its
+/// file name without `.pdf`), read as given: it is not trusted to be an order of ours.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileOutcome {
     pub order_id: String,
@@ -78,7 +79,7 @@ pub struct OrdersPage {
 /// One document of a bulk import: it is attached to `order_id` (the file is `<orderId>.pdf`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvoiceFile {
-    pub order_id: String,
+    pub order_id: OrderId,
     pub bytes: Vec<u8>,
 }
 
@@ -97,12 +98,16 @@ pub trait Marketplace: Send + Sync {
     ) -> Result<OrdersPage, MarketplaceError>;
 
     /// One order; `None` when the marketplace does not know it.
-    async fn order(&self, creds: &MarketplaceCredentials, order_id: &str) -> Result<Option<Order>, MarketplaceError>;
+    async fn order(
+        &self,
+        creds: &MarketplaceCredentials,
+        order_id: &OrderId,
+    ) -> Result<Option<Order>, MarketplaceError>;
     /// Attaches a document to an order; returns the import started.
     async fn upload_invoice(
         &self,
         creds: &MarketplaceCredentials,
-        order_id: &str,
+        order_id: &OrderId,
         file_name: &str,
         bytes: &[u8],
     ) -> Result<ImportState, MarketplaceError>;

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use marketbill_domain::{Invoice, InvoiceNumber, Refusal, SellerProfile};
+use marketbill_domain::{Invoice, InvoiceNumber, OrderId, Refusal, SellerProfile};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::OffsetDateTime;
 
@@ -172,7 +172,7 @@ pub struct StageError {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderRecord {
-    pub order_id: String,
+    pub order_id: OrderId,
     pub stage: OrderStage,
     pub number: Option<InvoiceNumber>,
     pub refusal: Option<Refusal>,
@@ -195,9 +195,9 @@ pub struct OrderRecord {
 
 impl OrderRecord {
     /// The record of an order the atomic issue has just numbered.
-    pub fn issued(order_id: &str, number: &InvoiceNumber, at: OffsetDateTime) -> OrderRecord {
+    pub fn issued(order_id: &OrderId, number: &InvoiceNumber, at: OffsetDateTime) -> OrderRecord {
         OrderRecord {
-            order_id: order_id.to_owned(),
+            order_id: order_id.clone(),
             stage: OrderStage::Issued,
             number: Some(number.clone()),
             refusal: None,
@@ -214,7 +214,7 @@ impl OrderRecord {
     /// Moves to the next stage (see [`OrderStage::can_move_to`]), stamped `at`.
     pub fn move_to(&mut self, next: OrderStage, at: OffsetDateTime) -> Result<(), StageError> {
         if !self.stage.can_move_to(next) {
-            return Err(StageError { order_id: self.order_id.clone(), from: self.stage, to: next });
+            return Err(StageError { order_id: self.order_id.to_string(), from: self.stage, to: next });
         }
         self.stage = next;
         self.updated_at = at;
@@ -236,9 +236,9 @@ impl OrderRecord {
         }
     }
 
-    pub fn skipped(order_id: &str, refusal: Refusal, at: OffsetDateTime) -> OrderRecord {
+    pub fn skipped(order_id: &OrderId, refusal: Refusal, at: OffsetDateTime) -> OrderRecord {
         OrderRecord {
-            order_id: order_id.to_owned(),
+            order_id: order_id.clone(),
             stage: OrderStage::Skipped,
             number: None,
             refusal: Some(refusal),
@@ -268,7 +268,7 @@ pub struct StoredObject {
 #[serde(rename_all = "camelCase")]
 pub struct InvoiceRecord {
     pub seller_id: SellerId,
-    pub order_id: String,
+    pub order_id: OrderId,
     pub invoice: Invoice,
     #[serde(with = "time::serde::rfc3339")]
     pub issued_at: OffsetDateTime,
@@ -278,10 +278,10 @@ pub struct InvoiceRecord {
 
 impl InvoiceRecord {
     /// The record of a freshly numbered document (its files are stored later).
-    pub fn new(seller_id: &SellerId, order_id: &str, invoice: Invoice, issued_at: OffsetDateTime) -> InvoiceRecord {
+    pub fn new(seller_id: &SellerId, order_id: &OrderId, invoice: Invoice, issued_at: OffsetDateTime) -> InvoiceRecord {
         InvoiceRecord {
             seller_id: seller_id.clone(),
-            order_id: order_id.to_owned(),
+            order_id: order_id.clone(),
             invoice,
             issued_at,
             pdf: None,
@@ -295,7 +295,7 @@ impl InvoiceRecord {
 #[serde(rename_all = "camelCase")]
 pub struct ImportRecord {
     pub import_id: String,
-    pub order_ids: Vec<String>,
+    pub order_ids: Vec<OrderId>,
     pub status: ImportStatus,
     pub polls: u32,
     #[serde(with = "time::serde::rfc3339")]
@@ -353,7 +353,7 @@ impl ImportStatus {
 #[serde(rename_all = "camelCase")]
 pub struct BuyerRequestRecord {
     pub request_id: String,
-    pub order_id: String,
+    pub order_id: OrderId,
     pub billing: marketbill_domain::BuyerBillingData,
     pub status: RequestStatus,
     #[serde(with = "time::serde::rfc3339")]
@@ -396,5 +396,5 @@ pub fn invoice_matches(rec: &InvoiceRecord, q: &InvoiceQuery) -> bool {
     q.from.is_none_or(|f| d >= f)
         && q.to.is_none_or(|t| d <= t)
         && q.credit_notes.is_none_or(|c| c == rec.invoice.kind.is_credit_note())
-        && q.order_id.as_ref().is_none_or(|o| o == &rec.order_id)
+        && q.order_id.as_ref().is_none_or(|o| o == rec.order_id.as_str())
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use marketbill_documents::bundle::{BundleEntry, zip_documents};
 use marketbill_domain::fees::{FeePlans, MonthlyFee};
-use marketbill_domain::{BuyerBillingData, InvoiceNumber, IssueRequest, SellerProfileInput, draft_invoice};
+use marketbill_domain::{BuyerBillingData, InvoiceNumber, IssueRequest, OrderId, SellerProfileInput, draft_invoice};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -304,17 +304,17 @@ pub async fn buyer_request(
 ) -> Result<BuyerRequestOutcome, PortalError> {
     let order_key = order_id.parse::<marketbill_domain::OrderId>().ok();
     let seller_id = match &order_key {
-        Some(id) => s.ledger.find_order_seller(id.as_str()).await?,
+        Some(id) => s.ledger.find_order_seller(id).await?,
         None => None,
     };
     // The order record is read even for an unknown order, so both take the same reads.
     let probe: SellerId = seller_id.clone().unwrap_or_else(SellerId::placeholder);
-    let order_record = s.ledger.get_order(&probe, order_key.as_ref().map(|o| o.as_str()).unwrap_or("-")).await?;
+    let order_record = s.ledger.get_order(&probe, order_key.as_ref().unwrap_or(&OrderId::placeholder())).await?;
     let matches = order_record
         .as_ref()
         .and_then(|r| r.buyer_email_hash.as_deref())
         .is_some_and(|recorded| crate::crypto::buyer_email_matches(&s.settings.buyer_email_key, email, recorded));
-    let (Some(seller_id), true) = (seller_id, matches) else {
+    let (Some(seller_id), Some(order_id), true) = (seller_id, order_key, matches) else {
         return Err(PortalError::BuyerRefused);
     };
     let seller_record = seller(s, &seller_id).await.map_err(|_| PortalError::BuyerRefused)?;
@@ -337,7 +337,7 @@ pub async fn buyer_request(
         }
         RequestSlot::Taken => {}
     }
-    let outcome = handle_buyer_request(s, &seller_id, &seller_record, order_id, email, billing, now).await;
+    let outcome = handle_buyer_request(s, &seller_id, &seller_record, &order_id, email, billing, now).await;
     if let Err(e) = s.ledger.free_slot(&seller_id, &subject, &day).await {
         // The lease runs out by itself; the request's own outcome stands.
         tracing::warn!(seller = %seller_id, error = %e, "could not free a buyer request slot");
@@ -350,7 +350,7 @@ async fn handle_buyer_request(
     s: &Services,
     seller_id: &SellerId,
     record: &SellerRecord,
-    order_id: &str,
+    order_id: &OrderId,
     email: &str,
     billing: BuyerBillingData,
     now: OffsetDateTime,
@@ -366,7 +366,7 @@ async fn handle_buyer_request(
     let request_id = hex::encode(&Sha256::digest(format!("{order_id}{}", now.unix_timestamp_nanos()))[..8]);
     let mut request = BuyerRequestRecord {
         request_id,
-        order_id: order_id.to_owned(),
+        order_id: order_id.clone(),
         billing: billing.clone(),
         status: RequestStatus::Pending,
         received_at: now,
@@ -400,7 +400,7 @@ async fn handle_buyer_request(
         .ledger
         .get_order(seller_id, order_id)
         .await?
-        .ok_or_else(|| LedgerError::NotIssued { order_id: order_id.to_owned() })?;
+        .ok_or_else(|| LedgerError::NotIssued { order_id: order_id.clone() })?;
     let inv_record = crate::model::InvoiceRecord::new(seller_id, order_id, inv.clone(), now);
     // The order's slot is held, so no other request moves it meanwhile.
     if let Some(pdf) = d.through_mail(&order, &mut rec, &inv_record).await? {

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use marketbill_domain::{Draft, Invoice, InvoiceNumber, Refusal, Series};
+use marketbill_domain::{Draft, Invoice, InvoiceNumber, OrderId, Refusal, Series};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -17,12 +17,14 @@ use crate::model::{
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LedgerError {
     #[error("order {order_id} already has invoice {number}")]
-    AlreadyIssued { order_id: String, number: String },
+    AlreadyIssued { order_id: OrderId, number: String },
     #[error("order {order_id} has no invoice to update")]
-    NotIssued { order_id: String },
+    NotIssued { order_id: OrderId },
+    #[error("there is no document {number}")]
+    UnknownDocument { number: InvoiceNumber },
     /// Another run recorded a later step of this order: this write would have gone back.
     #[error("order {order_id} is already further along ({stage})")]
-    Superseded { order_id: String, stage: String },
+    Superseded { order_id: OrderId, stage: String },
     #[error("too much contention on series {series}; gave up after {attempts} attempts")]
     Contention { series: String, attempts: u32 },
     #[error("a stored record is unreadable ({what}): {reason}")]
@@ -67,20 +69,20 @@ pub trait SellerLedger: Send + Sync {
 /// What happened to each marketplace order: refused, or issued and how far delivered.
 #[async_trait]
 pub trait OrderLedger: Send + Sync {
-    async fn get_order(&self, seller: &SellerId, order_id: &str) -> Result<Option<OrderRecord>, LedgerError>;
+    async fn get_order(&self, seller: &SellerId, order_id: &OrderId) -> Result<Option<OrderRecord>, LedgerError>;
     /// The records of several orders in one round trip (a listing page's); unknown ones are
     /// absent from the answer.
     async fn get_orders(
         &self,
         seller: &SellerId,
-        order_ids: &[String],
-    ) -> Result<std::collections::HashMap<String, OrderRecord>, LedgerError>;
+        order_ids: &[OrderId],
+    ) -> Result<std::collections::HashMap<OrderId, OrderRecord>, LedgerError>;
     /// Records that an order was refused, unless it already has an invoice. `email_hash`: the
     /// keyed hash of the order's buyer e-mail, kept for buyer requests.
     async fn record_skip(
         &self,
         seller: &SellerId,
-        order_id: &str,
+        order_id: &OrderId,
         refusal: &Refusal,
         email_hash: Option<&str>,
         at: OffsetDateTime,
@@ -92,12 +94,12 @@ pub trait OrderLedger: Send + Sync {
     /// writes as the store allows (one transaction on SQLite, transactions of up to 100 items
     /// on DynamoDB). Returns the ids of the orders another run had taken further (their
     /// records stand); any other refusal fails the call.
-    async fn update_orders(&self, seller: &SellerId, records: &[OrderRecord]) -> Result<Vec<String>, LedgerError> {
+    async fn update_orders(&self, seller: &SellerId, records: &[OrderRecord]) -> Result<Vec<OrderId>, LedgerError> {
         let mut superseded = Vec::new();
         for record in records {
             match self.update_order(seller, record).await {
                 Ok(()) => {}
-                Err(LedgerError::Superseded { order_id, .. }) => superseded.push(order_id),
+                Err(LedgerError::Superseded { .. }) => superseded.push(record.order_id.clone()),
                 Err(e) => return Err(e),
             }
         }
@@ -108,7 +110,7 @@ pub trait OrderLedger: Send + Sync {
     /// Orders past `Issued` but not finished, or refused for a reason that may change.
     async fn unfinished_orders(&self, seller: &SellerId) -> Result<Vec<OrderRecord>, LedgerError>;
     /// The seller that owns a marketplace order (index order id → seller).
-    async fn find_order_seller(&self, order_id: &str) -> Result<Option<SellerId>, LedgerError>;
+    async fn find_order_seller(&self, order_id: &OrderId) -> Result<Option<SellerId>, LedgerError>;
 }
 
 /// **Issuing**: numbers, frozen documents and metering, each in one atomic write.
@@ -122,7 +124,7 @@ pub trait IssuingLedger: Send + Sync {
     async fn issue(
         &self,
         seller: &SellerId,
-        order_id: &str,
+        order_id: &OrderId,
         draft: Draft,
         email_hash: Option<&str>,
         at: OffsetDateTime,
@@ -133,7 +135,7 @@ pub trait IssuingLedger: Send + Sync {
     async fn issue_correction(
         &self,
         seller: &SellerId,
-        order_id: &str,
+        order_id: &OrderId,
         credit_note: Draft,
         replacement: Draft,
         at: OffsetDateTime,
@@ -204,7 +206,7 @@ pub trait RequestLedger: Send + Sync {
     async fn requests_for_order(
         &self,
         seller: &SellerId,
-        order_id: &str,
+        order_id: &OrderId,
     ) -> Result<Vec<BuyerRequestRecord>, LedgerError>;
 }
 

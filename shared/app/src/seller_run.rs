@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
-use marketbill_domain::{BuyerBillingData, IssueRequest, Order, Refusal, draft_invoice};
+use marketbill_domain::{BuyerBillingData, IssueRequest, Order, OrderId, Refusal, draft_invoice};
 use time::OffsetDateTime;
 
 use crate::delivery::{Delivery, RateGate};
@@ -75,7 +75,7 @@ struct Job {
 /// What one delivery came back with: the record and PDF to upload (`None` when another run
 /// took the order further meanwhile). Mails are counted by the delivery, when sent.
 struct Delivered {
-    order_id: String,
+    order_id: OrderId,
     result: Result<Option<ToUpload>, PipelineError>,
 }
 
@@ -84,7 +84,7 @@ type ToUpload = (OrderRecord, Vec<u8>);
 
 /// What one bulk import came back with.
 struct Uploaded {
-    order_ids: Vec<String>,
+    order_ids: Vec<OrderId>,
     result: Result<(), PipelineError>,
 }
 
@@ -94,7 +94,7 @@ impl Ctx<'_> {
     }
 
     /// The billing data a buyer asked for, if any is waiting.
-    async fn buyer_data(&self, order_id: &str) -> Result<Option<BuyerBillingData>, PipelineError> {
+    async fn buyer_data(&self, order_id: &OrderId) -> Result<Option<BuyerBillingData>, PipelineError> {
         let requests = self.s.ledger.requests_for_order(self.id(), order_id).await?;
         Ok(requests
             .into_iter()
@@ -128,7 +128,7 @@ impl Ctx<'_> {
         existing: Option<OrderRecord>,
         out: &mut RunOutcome,
     ) -> Result<Option<Job>, PipelineError> {
-        let order_id = order.order_id.as_str();
+        let order_id = &order.order_id;
         if let Some(rec) = existing.clone().filter(|r| r.number.is_some()) {
             let job = self.resumable(order, rec).await?;
             if job.is_some() {
@@ -162,7 +162,7 @@ impl Ctx<'_> {
             {
                 Ok(invoice) => {
                     out.issued += 1;
-                    tracing::debug!(seller = %self.id(), order = order_id, number = %invoice.number, "invoice issued");
+                    tracing::debug!(seller = %self.id(), order = %order_id, number = %invoice.number, "invoice issued");
                     // What the atomic write recorded, without reading it back.
                     let rec =
                         OrderRecord::issued(order_id, &invoice.number, self.d.now).with_buyer(email_hash.as_deref());
@@ -172,7 +172,7 @@ impl Ctx<'_> {
                 // Another run got there first: carry on from what it recorded.
                 Err(LedgerError::AlreadyIssued { .. }) => match self.s.ledger.get_order(self.id(), order_id).await? {
                     Some(rec) => self.resumable(order, rec).await,
-                    None => Err(LedgerError::NotIssued { order_id: order_id.to_owned() }.into()),
+                    None => Err(LedgerError::NotIssued { order_id: order_id.clone() }.into()),
                 },
                 Err(e) => Err(e.into()),
             },
@@ -224,15 +224,15 @@ impl UploadBatch {
 
 /// A step that failed for an order: counted, and kept on the order when it has an invoice
 /// (the problems list shows it); the order is tried again next run.
-async fn note_failure(s: &Services, seller_id: &SellerId, order_id: &str, e: &PipelineError, out: &mut RunOutcome) {
-    tracing::warn!(seller = %seller_id, order = order_id, error = %e, retryable = e.is_retryable(), "order left for the next run");
+async fn note_failure(s: &Services, seller_id: &SellerId, order_id: &OrderId, e: &PipelineError, out: &mut RunOutcome) {
+    tracing::warn!(seller = %seller_id, order = %order_id, error = %e, retryable = e.is_retryable(), "order left for the next run");
     if let Ok(Some(mut rec)) = s.ledger.get_order(seller_id, order_id).await
         && rec.number.is_some()
     {
         rec.last_error = Some(e.to_string());
         let _ = s.ledger.update_order(seller_id, &rec).await;
     }
-    out.failed.push((order_id.to_owned(), e.to_string()));
+    out.failed.push((order_id.to_string(), e.to_string()));
 }
 
 /// A step of one order or one import, with a defect (a panic) turned into its error.
@@ -259,7 +259,7 @@ pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 async fn set_aside(
     s: &Services,
     seller_id: &SellerId,
-    order_id: &str,
+    order_id: &OrderId,
     problem: &str,
     now: OffsetDateTime,
     out: &mut RunOutcome,
@@ -268,7 +268,7 @@ async fn set_aside(
         Some(mut rec) if rec.number.is_some() => {
             rec.last_error = Some(problem.to_owned());
             s.ledger.update_order(seller_id, &rec).await?;
-            out.failed.push((order_id.to_owned(), problem.to_owned()));
+            out.failed.push((order_id.to_string(), problem.to_owned()));
         }
         _ => {
             let refusal = Refusal::ProcessingFailed { problem: problem.to_owned() };
@@ -347,12 +347,12 @@ pub async fn run_seller_from(
     'pages: for _ in 0..MAX_PAGES {
         let page = flow.drive(s.marketplace.shipped_orders_page(&creds, since, token.as_ref())).await?;
         // The page's order records in one round trip.
-        let ids: Vec<String> = page
+        let ids: Vec<OrderId> = page
             .orders
             .iter()
             .filter_map(|o| o.as_ref().ok())
-            .map(|o| o.order_id.to_string())
-            .filter(|id| !seen_ids.contains(id))
+            .map(|o| o.order_id.clone())
+            .filter(|id| !seen_ids.contains(id.as_str()))
             .collect();
         let mut records = flow.drive(s.ledger.get_orders(seller_id, &ids)).await?;
         for item in page.orders {
@@ -374,8 +374,8 @@ pub async fn run_seller_from(
                 Err(bad) => {
                     let refusal = Refusal::Unreadable { field: bad.field.clone(), problem: bad.reason.clone() };
                     *out.skipped.entry(refusal.code().to_owned()).or_default() += 1;
-                    if bad.order.parse::<marketbill_domain::OrderId>().is_ok() {
-                        flow.drive(s.ledger.record_skip(seller_id, &bad.order, &refusal, None, now)).await?;
+                    if let Ok(id) = bad.order.parse::<OrderId>() {
+                        flow.drive(s.ledger.record_skip(seller_id, &id, &refusal, None, now)).await?;
                     }
                     continue;
                 }
@@ -383,7 +383,7 @@ pub async fn run_seller_from(
             // The order's boundary: a defect (a panic) in one order's processing is that
             // order's failure, never the run's (release builds unwind for this reason).
             // Deliveries and imports in flight go on while the number is taken.
-            let existing = records.remove(order.order_id.as_str());
+            let existing = records.remove(&order.order_id);
             let mut step = RunOutcome::default();
             let issued = flow.drive(AssertUnwindSafe(ctx.issue(&order, existing, &mut step)).catch_unwind()).await;
             out.absorb(step);
@@ -393,12 +393,12 @@ pub async fn run_seller_from(
                 Ok(Err(e)) => {
                     // Not numbered: a continuation must list it again.
                     first_unnumbered_failure = first_unnumbered_failure.or(order.updated_at);
-                    note_failure(s, seller_id, order.order_id.as_str(), &e, &mut out).await
+                    note_failure(s, seller_id, &order.order_id, &e, &mut out).await
                 }
                 Err(panic) => {
                     let problem = panic_message(panic.as_ref());
                     tracing::error!(seller = %seller_id, order = %order.order_id, problem, "defect while handling an order; set aside");
-                    set_aside(s, seller_id, order.order_id.as_str(), &problem, now, &mut out).await?;
+                    set_aside(s, seller_id, &order.order_id, &problem, now, &mut out).await?;
                 }
             }
             // Bounded depth, bounded imports waiting: wait before starting another.
@@ -413,7 +413,7 @@ pub async fn run_seller_from(
     // Orders a crash left half-way that the listing did not bring back.
     if !stopped {
         for rec in flow.drive(s.ledger.unfinished_orders(seller_id)).await? {
-            if rec.number.is_none() || rec.stage >= OrderStage::Uploaded || seen_ids.contains(&rec.order_id) {
+            if rec.number.is_none() || rec.stage >= OrderStage::Uploaded || seen_ids.contains(rec.order_id.as_str()) {
                 continue;
             }
             if near_deadline() {
@@ -481,7 +481,7 @@ struct Flow<'a> {
     batch: UploadBatch,
     full: VecDeque<Vec<ToUpload>>,
     /// Steps that failed, to note on their orders at the next quiet moment.
-    failures: Vec<(String, PipelineError)>,
+    failures: Vec<(OrderId, PipelineError)>,
     uploaded: u64,
 }
 

@@ -1,6 +1,8 @@
 //! The single-table layout (design: "Table"), shared by the DynamoDB and SQLite adapters so
 //! the two stay mirror images.
 
+use marketbill_domain::OrderId;
+
 use crate::model::SellerId;
 
 /// Index of active sellers (sparse: only active profiles carry it).
@@ -25,7 +27,7 @@ pub fn seller_of_pk(pk: &str) -> Option<SellerId> {
 pub const PROFILE: &str = "PROFILE";
 pub const WATERMARK: &str = "WATERMARK";
 
-pub fn order(order_id: &str) -> String {
+pub fn order(order_id: &OrderId) -> String {
     format!("ORDER#{order_id}")
 }
 
@@ -49,7 +51,7 @@ pub fn import(id: &str) -> String {
     format!("IMPORT#{id}")
 }
 
-pub fn request(order_id: &str, id: &str) -> String {
+pub fn request(order_id: &OrderId, id: &str) -> String {
     format!("REQUEST#{order_id}#{id}")
 }
 

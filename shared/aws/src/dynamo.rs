@@ -24,7 +24,7 @@ use marketbill_app::ports::{
     SellerLedger,
 };
 use marketbill_app::table;
-use marketbill_domain::{DocumentKind, Draft, Invoice, InvoiceNumber, Refusal, Series};
+use marketbill_domain::{DocumentKind, Draft, Invoice, InvoiceNumber, OrderId, Refusal, Series};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
@@ -390,7 +390,7 @@ impl DynamoLedger {
         Err(LedgerError::Contention { series: series_name.to_owned(), attempts: MAX_TRANSACTION_TRIES })
     }
 
-    async fn order_number(&self, seller: &SellerId, order_id: &str) -> Result<Option<String>, LedgerError> {
+    async fn order_number(&self, seller: &SellerId, order_id: &OrderId) -> Result<Option<String>, LedgerError> {
         Ok(self
             .get(&table::pk(seller), &table::order(order_id))
             .await?
@@ -408,7 +408,7 @@ trait AsyncBuild<T: Send>: Send {
 
 struct IssueBuild {
     seller: SellerId,
-    order_id: String,
+    order_id: OrderId,
     draft: Draft,
     email_hash: Option<String>,
     at: OffsetDateTime,
@@ -462,7 +462,7 @@ impl AsyncBuild<Invoice> for IssueBuild {
 
 struct CorrectionBuild {
     seller: SellerId,
-    order_id: String,
+    order_id: OrderId,
     credit: Draft,
     replacement: Draft,
     at: OffsetDateTime,
@@ -585,14 +585,14 @@ impl SellerLedger for DynamoLedger {
 
 #[async_trait]
 impl OrderLedger for DynamoLedger {
-    async fn get_order(&self, seller: &SellerId, order_id: &str) -> Result<Option<OrderRecord>, LedgerError> {
+    async fn get_order(&self, seller: &SellerId, order_id: &OrderId) -> Result<Option<OrderRecord>, LedgerError> {
         self.get(&table::pk(seller), &table::order(order_id)).await?.map(|i| data("order", &i)).transpose()
     }
     async fn get_orders(
         &self,
         seller: &SellerId,
-        order_ids: &[String],
-    ) -> Result<std::collections::HashMap<String, OrderRecord>, LedgerError> {
+        order_ids: &[OrderId],
+    ) -> Result<std::collections::HashMap<OrderId, OrderRecord>, LedgerError> {
         let pk = table::pk(seller);
         let mut out = std::collections::HashMap::new();
         // BatchGetItem takes 100 keys; what it leaves unprocessed is asked for again.
@@ -633,7 +633,7 @@ impl OrderLedger for DynamoLedger {
     async fn record_skip(
         &self,
         seller: &SellerId,
-        order_id: &str,
+        order_id: &OrderId,
         refusal: &Refusal,
         email_hash: Option<&str>,
         at: OffsetDateTime,
@@ -689,7 +689,7 @@ impl OrderLedger for DynamoLedger {
             Err(e) => Err(unavailable(e)),
         }
     }
-    async fn update_orders(&self, seller: &SellerId, records: &[OrderRecord]) -> Result<Vec<String>, LedgerError> {
+    async fn update_orders(&self, seller: &SellerId, records: &[OrderRecord]) -> Result<Vec<OrderId>, LedgerError> {
         let mut superseded = Vec::new();
         // A transaction takes up to 100 items (DynamoDB's limit), each under its condition.
         for chunk in records.chunks(100) {
@@ -705,7 +705,7 @@ impl OrderLedger for DynamoLedger {
             for record in chunk {
                 match self.update_order(seller, record).await {
                     Ok(()) => {}
-                    Err(LedgerError::Superseded { order_id, .. }) => superseded.push(order_id),
+                    Err(LedgerError::Superseded { .. }) => superseded.push(record.order_id.clone()),
                     Err(e) => return Err(e),
                 }
             }
@@ -727,7 +727,7 @@ impl OrderLedger for DynamoLedger {
         }
         Ok(out)
     }
-    async fn find_order_seller(&self, order_id: &str) -> Result<Option<SellerId>, LedgerError> {
+    async fn find_order_seller(&self, order_id: &OrderId) -> Result<Option<SellerId>, LedgerError> {
         let items = self.query_index(table::ORDER_SELLER, "GSI2PK", &table::order(order_id)).await?;
         Ok(items.first().and_then(|i| i.get("PK")).and_then(|v| v.as_s().ok()).and_then(|pk| table::seller_of_pk(pk)))
     }
@@ -738,7 +738,7 @@ impl IssuingLedger for DynamoLedger {
     async fn issue(
         &self,
         seller: &SellerId,
-        order_id: &str,
+        order_id: &OrderId,
         draft: Draft,
         email_hash: Option<&str>,
         at: OffsetDateTime,
@@ -746,7 +746,7 @@ impl IssuingLedger for DynamoLedger {
         let series = draft.series.key();
         let build = IssueBuild {
             seller: seller.clone(),
-            order_id: order_id.to_owned(),
+            order_id: order_id.clone(),
             draft,
             email_hash: email_hash.map(str::to_owned),
             at,
@@ -756,7 +756,7 @@ impl IssuingLedger for DynamoLedger {
     async fn issue_correction(
         &self,
         seller: &SellerId,
-        order_id: &str,
+        order_id: &OrderId,
         credit_note: Draft,
         replacement: Draft,
         at: OffsetDateTime,
@@ -764,7 +764,7 @@ impl IssuingLedger for DynamoLedger {
         let series = credit_note.series.key();
         let build = CorrectionBuild {
             seller: seller.clone(),
-            order_id: order_id.to_owned(),
+            order_id: order_id.clone(),
             credit: credit_note,
             replacement,
             at,
@@ -837,7 +837,7 @@ impl InvoiceLedger for DynamoLedger {
         xml: &StoredObject,
     ) -> Result<(), LedgerError> {
         let (pk, sk) = (table::pk(seller), table::invoice(number.as_str()));
-        let item = self.get(&pk, &sk).await?.ok_or_else(|| LedgerError::NotIssued { order_id: number.to_string() })?;
+        let item = self.get(&pk, &sk).await?.ok_or_else(|| LedgerError::UnknownDocument { number: number.clone() })?;
         let mut rec: InvoiceRecord = data("invoice", &item)?;
         rec.pdf = Some(pdf.clone());
         rec.xml = Some(xml.clone());
@@ -940,7 +940,7 @@ impl RequestLedger for DynamoLedger {
     async fn requests_for_order(
         &self,
         seller: &SellerId,
-        order_id: &str,
+        order_id: &OrderId,
     ) -> Result<Vec<BuyerRequestRecord>, LedgerError> {
         let items = self.query_prefix(&table::pk(seller), &table::request(order_id, ""), false, None).await?;
         items.iter().map(|i| data("request", i)).collect()

@@ -339,6 +339,32 @@ fn check_pl(body: &str) -> bool {
 pub struct OrderId(String);
 string_newtype!(OrderId);
 
+impl OrderId {
+    /// An id no marketplace order has, to read with when an order is unknown (so that an
+    /// unknown order costs the same reads as a known one).
+    pub fn placeholder() -> OrderId {
+        OrderId("-".to_owned())
+    }
+}
+
+impl PartialEq<str> for OrderId {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<String> for OrderId {
+    fn eq(&self, other: &String) -> bool {
+        &self.0 == other
+    }
+}
+
+impl PartialEq<&str> for OrderId {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
 impl FromStr for OrderId {
     type Err = IdError;
     fn from_str(s: &str) -> Result<Self, IdError> {

@@ -15,7 +15,7 @@ use marketbill_app::ports::{
     SellerLedger,
 };
 use marketbill_app::table;
-use marketbill_domain::{Draft, Invoice, InvoiceNumber, Refusal, Series};
+use marketbill_domain::{Draft, Invoice, InvoiceNumber, OrderId, Refusal, Series};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -176,7 +176,7 @@ fn put_order(tx: &Connection, pk: &str, record: &OrderRecord) -> Result<(), Ledg
 fn number_draft(
     tx: &Transaction<'_>,
     seller: &SellerId,
-    order_id: &str,
+    order_id: &OrderId,
     draft: Draft,
     at: OffsetDateTime,
     count_usage: bool,
@@ -271,17 +271,17 @@ impl SellerLedger for SqliteLedger {
 
 #[async_trait]
 impl OrderLedger for SqliteLedger {
-    async fn get_order(&self, seller: &SellerId, order_id: &str) -> Result<Option<OrderRecord>, LedgerError> {
+    async fn get_order(&self, seller: &SellerId, order_id: &OrderId) -> Result<Option<OrderRecord>, LedgerError> {
         let (pk, sk) = (table::pk(seller), table::order(order_id));
         self.with(move |c| get_data(c, &pk, &sk)?.map(|d| from_json("order", &d)).transpose()).await
     }
     async fn get_orders(
         &self,
         seller: &SellerId,
-        order_ids: &[String],
-    ) -> Result<std::collections::HashMap<String, OrderRecord>, LedgerError> {
+        order_ids: &[OrderId],
+    ) -> Result<std::collections::HashMap<OrderId, OrderRecord>, LedgerError> {
         let pk = table::pk(seller);
-        let keys: Vec<String> = order_ids.iter().map(|o| table::order(o)).collect();
+        let keys: Vec<String> = order_ids.iter().map(table::order).collect();
         self.with(move |c| {
             let mut out = std::collections::HashMap::new();
             let mut stmt = c.prepare_cached("SELECT data FROM items WHERE pk = ?1 AND sk = ?2").map_err(unavailable)?;
@@ -300,7 +300,7 @@ impl OrderLedger for SqliteLedger {
     async fn record_skip(
         &self,
         seller: &SellerId,
-        order_id: &str,
+        order_id: &OrderId,
         refusal: &Refusal,
         email_hash: Option<&str>,
         at: OffsetDateTime,
@@ -328,7 +328,7 @@ impl OrderLedger for SqliteLedger {
         })
         .await
     }
-    async fn update_orders(&self, seller: &SellerId, records: &[OrderRecord]) -> Result<Vec<String>, LedgerError> {
+    async fn update_orders(&self, seller: &SellerId, records: &[OrderRecord]) -> Result<Vec<OrderId>, LedgerError> {
         let pk = table::pk(seller);
         let records = records.to_vec();
         self.with(move |c| {
@@ -337,7 +337,7 @@ impl OrderLedger for SqliteLedger {
             for record in &records {
                 match step_order(&tx, &pk, record) {
                     Ok(()) => {}
-                    Err(LedgerError::Superseded { order_id, .. }) => superseded.push(order_id),
+                    Err(LedgerError::Superseded { .. }) => superseded.push(record.order_id.clone()),
                     Err(e) => return Err(e),
                 }
             }
@@ -375,7 +375,7 @@ impl OrderLedger for SqliteLedger {
         })
         .await
     }
-    async fn find_order_seller(&self, order_id: &str) -> Result<Option<SellerId>, LedgerError> {
+    async fn find_order_seller(&self, order_id: &OrderId) -> Result<Option<SellerId>, LedgerError> {
         let key = table::order(order_id);
         self.with(move |c| {
             let pk: Option<String> = row(c, "SELECT pk FROM items WHERE gsi2 = ?1 LIMIT 1", [key], |r| r.get(0))
@@ -392,7 +392,7 @@ impl IssuingLedger for SqliteLedger {
     async fn issue(
         &self,
         seller: &SellerId,
-        order_id: &str,
+        order_id: &OrderId,
         draft: Draft,
         email_hash: Option<&str>,
         at: OffsetDateTime,
@@ -419,7 +419,7 @@ impl IssuingLedger for SqliteLedger {
     async fn issue_correction(
         &self,
         seller: &SellerId,
-        order_id: &str,
+        order_id: &OrderId,
         credit_note: Draft,
         replacement: Draft,
         at: OffsetDateTime,
@@ -512,13 +512,13 @@ impl InvoiceLedger for SqliteLedger {
     ) -> Result<(), LedgerError> {
         let (pk, sk) = (table::pk(seller), table::invoice(number.as_str()));
         let (pdf, xml) = (pdf.clone(), xml.clone());
-        let order_id = number.to_string();
+        let number = number.clone();
         self.with(move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
             let mut rec: InvoiceRecord = get_data(&tx, &pk, &sk)?
                 .map(|d| from_json("invoice", &d))
                 .transpose()?
-                .ok_or(LedgerError::NotIssued { order_id })?;
+                .ok_or(LedgerError::UnknownDocument { number })?;
             rec.pdf = Some(pdf);
             rec.xml = Some(xml);
             exec(&tx, "UPDATE items SET data = ?3 WHERE pk = ?1 AND sk = ?2", params![pk, sk, to_json(&rec)?])
@@ -638,7 +638,7 @@ impl RequestLedger for SqliteLedger {
     async fn requests_for_order(
         &self,
         seller: &SellerId,
-        order_id: &str,
+        order_id: &OrderId,
     ) -> Result<Vec<BuyerRequestRecord>, LedgerError> {
         let pk = table::pk(seller);
         // The keys `REQUEST#{order}#…`: a range of the primary key, not a scan of the seller.

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use marketbill_app::marketplace::{
     FileOutcome, ImportState, InvoiceFile, Marketplace, MarketplaceCredentials, MarketplaceError, OrdersPage, PageToken,
 };
-use marketbill_domain::Order;
+use marketbill_domain::{Order, OrderId};
 use time::OffsetDateTime;
 
 use crate::{
@@ -97,8 +97,8 @@ impl Marketplace for OctopiaMarketplace {
         Ok(OrdersPage { orders: page.orders, next })
     }
 
-    async fn order(&self, c: &MarketplaceCredentials, order_id: &str) -> Result<Option<Order>, MarketplaceError> {
-        match self.client.get_order(&creds(c), order_id).await {
+    async fn order(&self, c: &MarketplaceCredentials, order_id: &OrderId) -> Result<Option<Order>, MarketplaceError> {
+        match self.client.get_order(&creds(c), order_id.as_str()).await {
             Ok(o) => Ok(Some(o)),
             Err(OctopiaError::NotFound(_)) => Ok(None),
             Err(e) => Err(error(e)),
@@ -108,12 +108,12 @@ impl Marketplace for OctopiaMarketplace {
     async fn upload_invoice(
         &self,
         c: &MarketplaceCredentials,
-        order_id: &str,
+        order_id: &OrderId,
         file_name: &str,
         bytes: &[u8],
     ) -> Result<ImportState, MarketplaceError> {
         let file = UploadFile { file_name: file_name.to_owned(), bytes: bytes.to_vec() };
-        self.client.upload_invoice(&creds(c), order_id, &file).await.map(state).map_err(error)
+        self.client.upload_invoice(&creds(c), order_id.as_str(), &file).await.map(state).map_err(error)
     }
 
     async fn upload_invoices(

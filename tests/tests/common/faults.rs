@@ -16,7 +16,7 @@ use marketbill_app::ports::{
     DocumentStore, ImportLedger, InvoiceLedger, IssuingLedger, Ledger, LedgerError, MailError, Mailer, OrderLedger,
     OutgoingMail, PresignedLink, RequestLedger, RequestSlot, RunLedger, SellerLedger, StoreError,
 };
-use marketbill_domain::{Draft, Invoice, InvoiceNumber, Refusal, Series};
+use marketbill_domain::{Draft, Invoice, InvoiceNumber, OrderId, Refusal, Series};
 use time::OffsetDateTime;
 
 /// The operations faults can target.
@@ -132,20 +132,20 @@ impl SellerLedger for FaultyLedger {
 
 #[async_trait]
 impl OrderLedger for FaultyLedger {
-    async fn get_order(&self, seller: &SellerId, order_id: &str) -> Result<Option<OrderRecord>, LedgerError> {
+    async fn get_order(&self, seller: &SellerId, order_id: &OrderId) -> Result<Option<OrderRecord>, LedgerError> {
         pass!(self, self.inner.get_order(seller, order_id))
     }
     async fn get_orders(
         &self,
         seller: &SellerId,
-        order_ids: &[String],
-    ) -> Result<std::collections::HashMap<String, OrderRecord>, LedgerError> {
+        order_ids: &[OrderId],
+    ) -> Result<std::collections::HashMap<OrderId, OrderRecord>, LedgerError> {
         pass!(self, self.inner.get_orders(seller, order_ids))
     }
     async fn record_skip(
         &self,
         seller: &SellerId,
-        order_id: &str,
+        order_id: &OrderId,
         refusal: &Refusal,
         email_hash: Option<&str>,
         at: OffsetDateTime,
@@ -164,7 +164,7 @@ impl OrderLedger for FaultyLedger {
     async fn unfinished_orders(&self, seller: &SellerId) -> Result<Vec<OrderRecord>, LedgerError> {
         pass!(self, self.inner.unfinished_orders(seller))
     }
-    async fn find_order_seller(&self, order_id: &str) -> Result<Option<SellerId>, LedgerError> {
+    async fn find_order_seller(&self, order_id: &OrderId) -> Result<Option<SellerId>, LedgerError> {
         pass!(self, self.inner.find_order_seller(order_id))
     }
 }
@@ -174,13 +174,13 @@ impl IssuingLedger for FaultyLedger {
     async fn issue(
         &self,
         seller: &SellerId,
-        order_id: &str,
+        order_id: &OrderId,
         draft: Draft,
         email_hash: Option<&str>,
         at: OffsetDateTime,
     ) -> Result<Invoice, LedgerError> {
         // A stand-in for an unforeseen defect in one order's processing.
-        if order_id.starts_with("DEFECT") {
+        if order_id.as_str().starts_with("DEFECT") {
             panic!("injected defect while handling {order_id}");
         }
         self.faults.before(Op::Issue).map_err(lerr)?;
@@ -191,7 +191,7 @@ impl IssuingLedger for FaultyLedger {
     async fn issue_correction(
         &self,
         seller: &SellerId,
-        order_id: &str,
+        order_id: &OrderId,
         credit_note: Draft,
         replacement: Draft,
         at: OffsetDateTime,
@@ -266,7 +266,7 @@ impl RequestLedger for FaultyLedger {
     async fn requests_for_order(
         &self,
         seller: &SellerId,
-        order_id: &str,
+        order_id: &OrderId,
     ) -> Result<Vec<BuyerRequestRecord>, LedgerError> {
         pass!(self, self.inner.requests_for_order(seller, order_id))
     }

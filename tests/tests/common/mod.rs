@@ -188,8 +188,11 @@ pub async fn check_invariants(w: &World, max_duplicate_mails: usize) -> usize {
             })
             .collect();
         for order_id in &eligible {
-            let rec =
-                ledger.get_order(seller, order_id).await.unwrap().unwrap_or_else(|| panic!("{order_id} has no record"));
+            let rec = ledger
+                .get_order(seller, &order_id.parse().unwrap())
+                .await
+                .unwrap()
+                .unwrap_or_else(|| panic!("{order_id} has no record"));
             assert_eq!(rec.stage, OrderStage::Accepted, "{order_id}: {rec:?}");
             let number = rec.number.clone().unwrap();
             let inv = ledger.get_invoice(seller, &number).await.unwrap().unwrap();
@@ -210,8 +213,11 @@ pub async fn check_invariants(w: &World, max_duplicate_mails: usize) -> usize {
         }
         // Every refused order: recorded with its reason, no invoice.
         for (order_id, code) in &refused {
-            let rec =
-                ledger.get_order(seller, order_id).await.unwrap().unwrap_or_else(|| panic!("{order_id} not recorded"));
+            let rec = ledger
+                .get_order(seller, &order_id.parse().unwrap())
+                .await
+                .unwrap()
+                .unwrap_or_else(|| panic!("{order_id} not recorded"));
             assert_eq!(rec.stage, OrderStage::Skipped);
             assert_eq!(rec.refusal.as_ref().map(|r| r.code()), Some(code.as_str()), "{order_id}");
         }

@@ -41,7 +41,7 @@ pub async fn numbers_follow_the_listing(w: &World) {
             .items
             .iter()
             .filter(|r| !r.invoice.kind.is_credit_note())
-            .map(|r| (r.invoice.number.counter().unwrap(), r.order_id.clone()))
+            .map(|r| (r.invoice.number.counter().unwrap(), r.order_id.to_string()))
             .collect();
         invoices.sort();
         assert!(invoices.len() > 20, "{}", invoices.len());

@@ -96,7 +96,7 @@ pub async fn poison_orders_never_block_anyone(w: &World) {
             })
             .is_ok();
             if eligible {
-                let rec = w.services.ledger.get_order(seller, order.order_id.as_str()).await.unwrap();
+                let rec = w.services.ledger.get_order(seller, &order.order_id).await.unwrap();
                 let rec = rec.unwrap_or_else(|| panic!("seller {k}: order {} left behind", order.order_id));
                 assert_eq!(rec.stage, OrderStage::Accepted, "seller {k}: {rec:?}");
             }
