@@ -115,4 +115,10 @@ pub fn print_where(layout: &Layout) {
     println!("Invoices (Factur-X PDF and UBL XML): {}", layout.documents().join("sellers").display());
     println!("Mails sent to buyers (.eml):         {}", layout.outbox().display());
     println!("Ledger (SQLite):                     {}", layout.ledger().display());
+    println!();
+    println!("Your sellers' personal space, in two steps:");
+    println!("  1. marketbill serve --data-dir {}", layout.root.display());
+    println!(
+        "  2. open the \"Espace vendeur\" link it prints (or sign in at /connexion; the link arrives in the outbox)"
+    );
 }

@@ -130,7 +130,8 @@ async fn limit_buyers(
     request: Request,
     next: Next,
 ) -> Response {
-    let is_buyer_route = request.uri().path() == "/v1/invoice-requests";
+    let is_buyer_route = request.uri().path() == "/v1/invoice-requests"
+        || (request.uri().path() == "/facture" && request.method() == axum::http::Method::POST);
     let client = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     if is_buyer_route
         && let Some(ip) = client
@@ -270,14 +271,24 @@ pub fn run(o: &ServeOptions) -> Result<()> {
     runtime.block_on(async {
         let client = OctopiaClient::new(OctopiaConfig::new(&o.api_base, &o.auth_base))?;
         let marketplace = Arc::new(OctopiaMarketplace::new(Arc::new(client)));
-        let (services, layout) = local::services(&o.data_dir, marketplace, "factures@marketbill.example")?;
-        let auth = Arc::new(LocalTokens::new(&token_key(&o.data_dir)?));
-        let portal = Arc::new(Portal { services, auth, plans: FeePlans::bundled() });
+        let (mut services, layout) = local::services(&o.data_dir, marketplace, "factures@marketbill.example")?;
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", o.port))
             .await
             .with_context(|| format!("listening on port {}", o.port))?;
         let addr = listener.local_addr()?;
         layout.store.serve_links_at(&format!("http://{addr}/files"));
+        services.settings.public_url = Some(format!("http://{addr}"));
+        let auth = Arc::new(LocalTokens::new(&token_key(&o.data_dir)?));
+        // Whoever holds the data folder holds its key: one sign-in link per seller, to start with.
+        for id in services.ledger.active_sellers().await?.into_iter().take(10) {
+            if let Some(token) = portal_api::Authenticator::sign_in_token(auth.as_ref(), &id) {
+                eprintln!(
+                    "Espace vendeur {id} (lien valable 15 min, une fois) : http://{addr}/connexion/lien?jeton={token}"
+                );
+            }
+        }
+        eprintln!("Demande de facture acheteur : http://{addr}/facture");
+        let portal = Arc::new(Portal { services, auth, plans: FeePlans::bundled() });
         println!(
             "{}",
             serde_json::json!({"url": format!("http://{addr}"), "openapi": format!("http://{addr}/openapi.json")})

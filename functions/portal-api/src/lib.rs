@@ -7,6 +7,7 @@
 //! field map. The seller id only ever comes from the [`auth::Authenticator`].
 
 pub mod auth;
+mod pages;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -388,25 +389,25 @@ async fn delete_seller(State(p): Shared, Caller(id): Caller) -> Result<Json<Valu
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct AddressBody {
-    line1: String,
+pub(crate) struct AddressBody {
+    pub(crate) line1: String,
     #[serde(default)]
-    line2: Option<String>,
-    postal_code: String,
-    city: String,
-    country_code: String,
+    pub(crate) line2: Option<String>,
+    pub(crate) postal_code: String,
+    pub(crate) city: String,
+    pub(crate) country_code: String,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct InvoiceRequestBody {
-    order_id: String,
-    email: String,
-    kind: BuyerKind,
-    name: String,
+pub(crate) struct InvoiceRequestBody {
+    pub(crate) order_id: String,
+    pub(crate) email: String,
+    pub(crate) kind: BuyerKind,
+    pub(crate) name: String,
     #[serde(default)]
-    tax_number: Option<String>,
-    address: AddressBody,
+    pub(crate) tax_number: Option<String>,
+    pub(crate) address: AddressBody,
 }
 
 fn text_ok(v: &str, max: usize) -> bool {
@@ -414,11 +415,9 @@ fn text_ok(v: &str, max: usize) -> bool {
     !t.is_empty() && t.chars().count() <= max && !t.chars().any(char::is_control)
 }
 
-async fn post_invoice_request(
-    State(p): Shared,
-    body: Result<Json<InvoiceRequestBody>, JsonRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let Json(b) = body.map_err(json_error)?;
+/// A buyer's request checked field by field (the API and the buyer's page): the billing data,
+/// or the errors per field (`orderId`, `address.city`…).
+pub(crate) fn check_invoice_request(b: &InvoiceRequestBody) -> Result<BuyerBillingData, BTreeMap<String, Vec<String>>> {
     let mut errors: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut bad = |f: &str, m: &str| errors.entry(f.to_owned()).or_default().push(m.to_owned());
     if !text_ok(&b.order_id, 64) || !b.order_id.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_') {
@@ -458,25 +457,34 @@ async fn post_invoice_request(
         bad("address.line2", "is at most 200 characters");
     }
     let country = b.address.country_code.parse::<CountryCode>();
-    if country.is_err() {
-        bad("address.countryCode", "is a two-letter country code");
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::invalid(errors));
-    }
-    let billing = BuyerBillingData {
+    let country_code = match country {
+        Ok(c) if errors.is_empty() => c,
+        Ok(_) => return Err(errors),
+        Err(_) => {
+            errors.entry("address.countryCode".into()).or_default().push("is a two-letter country code".into());
+            return Err(errors);
+        }
+    };
+    Ok(BuyerBillingData {
         kind: b.kind,
         name: b.name.trim().to_owned(),
         tax_number: tax,
         address: BuyerAddress {
             line1: b.address.line1.trim().to_owned(),
-            line2: b.address.line2.map(|l| l.trim().to_owned()).filter(|l| !l.is_empty()),
+            line2: b.address.line2.clone().map(|l| l.trim().to_owned()).filter(|l| !l.is_empty()),
             postal_code: b.address.postal_code.trim().to_owned(),
             city: b.address.city.trim().to_owned(),
-            country_code: country
-                .map_err(|_| ApiError::field("address.countryCode", "is a two-letter country code"))?,
+            country_code,
         },
-    };
+    })
+}
+
+async fn post_invoice_request(
+    State(p): Shared,
+    body: Result<Json<InvoiceRequestBody>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Json(b) = body.map_err(json_error)?;
+    let billing = check_invoice_request(&b).map_err(ApiError::invalid)?;
     let outcome = portal::buyer_request(&p.services, b.order_id.trim(), b.email.trim(), billing).await?;
     let body = match outcome {
         BuyerRequestOutcome::Recorded => json!({"outcome": "recorded"}),
@@ -504,6 +512,7 @@ pub fn router(portal: Arc<Portal>) -> Router {
         .route("/v1/usage", get(get_usage))
         .route("/v1/orders/problems", get(get_problems))
         .route("/v1/invoice-requests", post(post_invoice_request))
+        .merge(pages::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(64 * 1024))
         // The request's boundary: a defect answers this request with a 500 problem and

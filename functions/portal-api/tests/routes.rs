@@ -345,3 +345,135 @@ async fn buyer_requests_are_validated_refused_generically_and_corrected() {
     assert_eq!(done["outcome"], "corrected");
     assert!(done["creditNote"].as_str().unwrap().starts_with("MLAV2026-"));
 }
+
+/// The newest mail of the outbox whose text contains `needle`, as text.
+fn outbox_text(dir: &std::path::Path, needle: &str) -> Option<String> {
+    let mut mails: Vec<_> = std::fs::read_dir(dir).ok()?.filter_map(Result::ok).map(|e| e.path()).collect();
+    mails.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+    mails.iter().rev().find_map(|p| {
+        let raw = std::fs::read(p).ok()?;
+        let (_, parts) = marketbill_app::mail::parse_mail(&raw);
+        parts.iter().map(|part| String::from_utf8_lossy(&part.bytes).into_owned()).find(|t| t.contains(needle))
+    })
+}
+
+#[tokio::test]
+async fn the_seller_signs_in_by_a_one_time_link_and_reads_the_dashboard_and_invoices() {
+    let api = api("pages").await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    // Not signed in: the personal space sends to the sign-in page.
+    let r = http.get(format!("{}/espace", api.base)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/connexion");
+
+    // Same answer for a known and an unknown address; only the known one gets a mail.
+    let email = sample_seller(0, "50001").unwrap().email;
+    let outbox = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("routes/pages/outbox");
+    let unknown =
+        http.post(format!("{}/connexion", api.base)).form(&[("email", "nobody@example.com")]).send().await.unwrap();
+    let unknown_page = unknown.text().await.unwrap();
+    assert!(outbox_text(&outbox, "jeton=").is_none(), "no mail for an unknown address");
+    let known = http.post(format!("{}/connexion", api.base)).form(&[("email", email.as_str())]).send().await.unwrap();
+    assert_eq!(known.status(), StatusCode::OK);
+    assert_eq!(known.text().await.unwrap(), unknown_page, "the answer does not tell whether the address is known");
+    let text = outbox_text(&outbox, "jeton=").expect("the sign-in mail is in the outbox");
+    let link = text.split_whitespace().find(|w| w.contains("/connexion/lien?jeton=")).unwrap().to_owned();
+
+    let r = http.get(format!("{}{link}", api.base)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    let session = cookie.split(';').next().unwrap().to_owned();
+    let again = http.get(format!("{}{link}", api.base)).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::FORBIDDEN, "a sign-in link works once");
+
+    let page = |path: &str| {
+        let (http, url, session) = (http.clone(), format!("{}{path}", api.base), session.clone());
+        async move {
+            let r = http.get(url).header("cookie", session).send().await.unwrap();
+            let status = r.status();
+            let csp = r.headers().get("content-security-policy").map(|v| v.to_str().unwrap().to_owned());
+            (status, csp, r.text().await.unwrap())
+        }
+    };
+    let (status, csp, dashboard) = page("/espace").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(csp.unwrap().contains("default-src 'none'"));
+    let usage = portal_usage(&api, &api.a).await;
+    assert!(dashboard.contains(&format!("id=\"invoices-this-month\">{usage}<")), "{dashboard}");
+    assert!(dashboard.contains("<svg") && dashboard.contains("Factures par jour"));
+    let (_, _, english) = page("/espace?lang=en").await;
+    assert!(english.contains("Invoices per day"));
+
+    let (_, _, list) = page("/espace/factures").await;
+    let first = list.split("href=\"/espace/factures/").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    assert!(first.starts_with("ML"), "seller A's series: {first}");
+    let (_, _, one) = page(&format!("/espace/factures/{first}")).await;
+    let pdf_url = one
+        .split("id=\"download-pdf\" href=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&#x2f;", "/")
+        .replace("&amp;", "&");
+    assert!(api.download(&pdf_url).starts_with(b"%PDF-"));
+    // Another seller's document is not found, and filters that cannot be read say so.
+    let (status, _, _) = page("/espace/factures/BW2026-000001").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, bad) = page("/espace/factures?du=hier").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(bad.contains("AAAA-MM-JJ"));
+}
+
+async fn portal_usage(api: &Api, id: &SellerId) -> u64 {
+    marketbill_app::portal::usage(&api.services, id, &FeePlans::bundled()).await.unwrap().invoices_this_month
+}
+
+#[tokio::test]
+async fn the_buyer_page_names_each_wrong_field_and_refuses_unknown_orders_alike() {
+    let api = api("buyer-page").await;
+    let http = reqwest::Client::new();
+    let r = http.get(format!("{}/facture", api.base)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let form = r.text().await.unwrap();
+    assert!(form.contains("<label for=\"orderId\">") && form.contains("lang=\"fr\""));
+
+    let r = http
+        .post(format!("{}/facture", api.base))
+        .form(&[
+            ("kind", "company"),
+            ("orderId", "<script>"),
+            ("email", "x"),
+            ("taxNumber", "FR00000000000"),
+            ("countryCode", "France"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let page = r.text().await.unwrap();
+    for field in ["orderId", "email", "name", "taxNumber", "line1", "postalCode", "city", "countryCode"] {
+        assert!(page.contains(&format!("id=\"{field}-error\"")), "{field} has its error");
+    }
+    assert!(!page.contains("<script>"), "what was typed is escaped");
+    assert!(page.contains("&lt;script&gt;"));
+
+    let valid = |order: &str| {
+        vec![
+            ("kind", "company".to_owned()),
+            ("orderId", order.to_owned()),
+            ("email", "someone@example.com".to_owned()),
+            ("name", "Atelier Durand".to_owned()),
+            ("taxNumber", "FR40303265045".to_owned()),
+            ("line1", "8 avenue Foch".to_owned()),
+            ("postalCode", "75016".to_owned()),
+            ("city", "Paris".to_owned()),
+            ("countryCode", "FR".to_owned()),
+        ]
+    };
+    let unknown = http.post(format!("{}/facture", api.base)).form(&valid("NOSUCHORDER1")).send().await.unwrap();
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    assert!(unknown.text().await.unwrap().contains("Nous ne trouvons pas de commande"));
+}

@@ -112,6 +112,26 @@ pub fn invoice_mail(
     Ok(OutgoingMail { from: from_address.to_string(), to: to_address.to_string(), mime: message.formatted() })
 }
 
+/// The local sign-in mail: a one-time link to the seller's personal space, in French and
+/// English. (On AWS, Cognito's managed login sends its own.)
+pub fn sign_in_mail(from: &str, to: &str, link: &str, sent_at: OffsetDateTime) -> Result<OutgoingMail, MailBuildError> {
+    let to_address = mail_address(to).map_err(MailBuildError::Recipient)?;
+    let from_address = mail_address(from).map_err(MailBuildError::Sender)?;
+    let text = format!(
+        "Bonjour,\r\n\r\nPour ouvrir votre espace Marketbill, suivez ce lien (valable 15 minutes, une seule fois) :\r\n\
+         {link}\r\n\r\nSi vous n'avez rien demandé, ignorez ce message.\r\n\r\n\
+         ---\r\nTo open your Marketbill space, follow the link above (valid for 15 minutes, once).\r\n"
+    );
+    let message = Message::builder()
+        .from(Mailbox::new(Some("Marketbill".into()), from_address.clone()))
+        .to(Mailbox::new(None, to_address.clone()))
+        .subject("Votre lien de connexion à Marketbill")
+        .date(SystemTime::from(sent_at))
+        .singlepart(SinglePart::plain(text))
+        .map_err(|e| MailBuildError::Build(e.to_string()))?;
+    Ok(OutgoingMail { from: from_address.to_string(), to: to_address.to_string(), mime: message.formatted() })
+}
+
 /// A part of a received message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailPart {

@@ -221,6 +221,60 @@ pub async fn usage(s: &Services, id: &SellerId, plans: &FeePlans) -> Result<Usag
     })
 }
 
+/// The seller whose account has this e-mail address (the local sign-in by e-mail; on AWS the
+/// user pool knows its users). Compared without case; `None` for an unknown address.
+pub async fn seller_for_email(s: &Services, email: &str) -> Result<Option<SellerId>, PortalError> {
+    let Ok(wanted) = marketbill_domain::email::parse_address(email.trim()) else { return Ok(None) };
+    for id in s.ledger.active_sellers().await? {
+        if let Some(record) = s.ledger.get_seller(&id).await?
+            && record.profile.email.trim().eq_ignore_ascii_case(&wanted)
+        {
+            return Ok(Some(id));
+        }
+    }
+    Ok(None)
+}
+
+/// What the seller's dashboard shows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Dashboard {
+    pub seller_name: String,
+    pub usage: Usage,
+    pub last_run: Option<crate::model::RunRecord>,
+    pub problems: usize,
+    /// Invoices (not credit notes) issued on each day of the month so far, day 1 first.
+    pub per_day: Vec<u64>,
+}
+
+/// The dashboard: this month's invoices and fee, the last run, the problems, invoices per day.
+pub async fn dashboard(s: &Services, id: &SellerId, plans: &FeePlans) -> Result<Dashboard, PortalError> {
+    let record = seller(s, id).await?;
+    let usage = usage(s, id, plans).await?;
+    let last_run = s.ledger.runs(id, 1).await?.into_iter().next();
+    let problems = problems(s, id).await?.len();
+    let today = s.clock.now().date();
+    let first = today.replace_day(1).unwrap_or(today);
+    let mut per_day = vec![0u64; usize::from(today.day())];
+    let mut query = InvoiceQuery { from: Some(first), to: Some(today), limit: 500, ..Default::default() };
+    loop {
+        let page = s.ledger.list_invoices(id, &query).await?;
+        for rec in &page.items {
+            let day = usize::from(rec.invoice.issue_date.day());
+            if !rec.invoice.kind.is_credit_note()
+                && let Some(n) = per_day.get_mut(day.saturating_sub(1))
+            {
+                *n += 1;
+            }
+        }
+        match page.next {
+            Some(next) => query.after = Some(next),
+            None => break,
+        }
+    }
+    Ok(Dashboard { seller_name: record.profile.legal_name, usage, last_run, problems, per_day })
+}
+
 /// Orders refused or failing, with their reasons.
 pub async fn problems(s: &Services, id: &SellerId) -> Result<Vec<OrderRecord>, PortalError> {
     seller(s, id).await?;

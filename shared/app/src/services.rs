@@ -44,6 +44,9 @@ pub struct Settings {
     pub buyer_requests_per_day: u32,
     /// Resends of one invoice per day.
     pub resends_per_day: u32,
+    /// Where the portal is reached from outside (`https://portail.example`), for links in mails;
+    /// `None`: links are relative.
+    pub public_url: Option<String>,
 }
 
 impl Default for Settings {
@@ -63,6 +66,7 @@ impl Default for Settings {
             buyer_email_key: b"marketbill-default-buyer-email-key".to_vec(),
             buyer_requests_per_day: 3,
             resends_per_day: 3,
+            public_url: None,
         }
     }
 }

@@ -1,0 +1,796 @@
+//! The web pages of the personal space and the buyer's request, rendered on the server from
+//! templates (minijinja, auto-escaped) by the same router and the same Lambda as the JSON API.
+//! No JavaScript: forms post, links link. French by default, English with `?lang=en` (kept in a
+//! cookie).
+//!
+//! Sign-in: locally by e-mail, with a one-time link written to the outbox; the session is an
+//! HttpOnly, SameSite=Lax cookie signed with the data folder's key (Secure unless the portal is
+//! on a loopback address). On AWS the session comes from Cognito's managed login, which is not
+//! built yet: there the pages say so and the JSON API keeps its authorizer.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+
+use axum::Router;
+use axum::extract::{Form, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use cookie::{Cookie, SameSite};
+use marketbill_app::model::{InvoiceQuery, InvoiceRecord, SellerId};
+use marketbill_app::portal::{self, BuyerRequestOutcome, PortalError};
+use marketbill_domain::InvoiceNumber;
+use marketbill_domain::buyer::BuyerKind;
+use marketbill_domain::calendar::iso_date;
+use marketbill_domain::fees::PlanKind;
+use marketbill_domain::money::format_euros_fr;
+use minijinja::{Environment, Value, context};
+use serde_json::json;
+
+use crate::{AddressBody, InvoiceRequestBody, Portal, check_invoice_request};
+
+const SESSION_COOKIE: &str = "mb_session";
+const LANG_COOKIE: &str = "mb_lang";
+
+/// The page routes.
+pub fn routes() -> Router<Arc<Portal>> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/espace") }))
+        .route("/connexion", get(sign_in_page).post(sign_in_post))
+        .route("/connexion/lien", get(sign_in_link))
+        .route("/deconnexion", post(sign_out))
+        .route("/espace", get(dashboard))
+        .route("/espace/factures", get(invoices))
+        .route("/espace/factures/{number}", get(invoice))
+        .route("/espace/factures/{number}/renvoi", post(resend))
+        .route("/facture", get(buyer_page).post(buyer_post))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lang {
+    Fr,
+    En,
+}
+
+impl Lang {
+    fn code(self) -> &'static str {
+        match self {
+            Lang::Fr => "fr",
+            Lang::En => "en",
+        }
+    }
+}
+
+/// What every page knows of its request: the language, the signed-in seller, the cookies to set.
+struct Page {
+    lang: Lang,
+    /// The language was chosen by this request (`?lang=`): remembered in a cookie.
+    chosen: bool,
+    seller: Option<SellerId>,
+    /// Cookies are `Secure` unless the portal answers on a loopback address.
+    secure: bool,
+}
+
+fn cookies(headers: &HeaderMap) -> BTreeMap<String, String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| Cookie::split_parse(v.to_owned()).filter_map(Result::ok).collect::<Vec<_>>())
+        .map(|c| (c.name().to_owned(), c.value().to_owned()))
+        .collect()
+}
+
+impl FromRequestParts<Arc<Portal>> for Page {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<Portal>) -> Result<Page, Self::Rejection> {
+        let jar = cookies(&parts.headers);
+        let asked = parts.uri.query().and_then(|q| {
+            q.split('&').find_map(|kv| match kv {
+                "lang=en" => Some(Lang::En),
+                "lang=fr" => Some(Lang::Fr),
+                _ => None,
+            })
+        });
+        let lang = asked.or(match jar.get(LANG_COOKIE).map(String::as_str) {
+            Some("en") => Some(Lang::En),
+            _ => None,
+        });
+        let seller = jar.get(SESSION_COOKIE).and_then(|c| state.auth.session(c));
+        let host = parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+        let name = host.rsplit_once(':').map_or(host, |(h, _)| h);
+        let secure = !matches!(name, "127.0.0.1" | "localhost" | "[::1]");
+        Ok(Page { lang: lang.unwrap_or(Lang::Fr), chosen: asked.is_some(), seller, secure })
+    }
+}
+
+fn env() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        for (name, source) in [
+            ("base.html", include_str!("../templates/base.html")),
+            ("sign_in.html", include_str!("../templates/sign_in.html")),
+            ("dashboard.html", include_str!("../templates/dashboard.html")),
+            ("invoices.html", include_str!("../templates/invoices.html")),
+            ("invoice.html", include_str!("../templates/invoice.html")),
+            ("buyer.html", include_str!("../templates/buyer.html")),
+        ] {
+            if let Err(e) = env.add_template(name, source) {
+                // A template of ours that does not parse is a defect; its pages answer 500.
+                tracing::error!(template = name, error = %e, "template refused");
+            }
+        }
+        env
+    })
+}
+
+fn html_headers(response: &mut Response) {
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+}
+
+fn set_cookie(response: &mut Response, cookie: Cookie<'_>) {
+    if let Ok(v) = HeaderValue::from_str(&cookie.to_string()) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+fn lang_cookie(page: &Page) -> Cookie<'static> {
+    Cookie::build((LANG_COOKIE, page.lang.code()))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(page.secure)
+        .max_age(cookie::time::Duration::days(365))
+        .build()
+}
+
+/// Renders a template with the page's common context.
+fn render(page: &Page, status: StatusCode, template: &str, ctx: Value) -> Response {
+    let other = match page.lang {
+        Lang::Fr => Lang::En,
+        Lang::En => Lang::Fr,
+    };
+    let common = context! {
+        lang => page.lang.code(),
+        other_lang => other.code(),
+        t => texts(page.lang),
+        signed_in => page.seller.is_some(),
+    };
+    let result = env().get_template(template).and_then(|t| t.render(context! { ..ctx, ..common }));
+    let mut response = match result {
+        Ok(body) => (status, body).into_response(),
+        Err(e) => {
+            tracing::error!(template, error = %e, "page not rendered");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    };
+    html_headers(&mut response);
+    if page.chosen {
+        set_cookie(&mut response, lang_cookie(page));
+    }
+    response
+}
+
+/// Where a page that needs a seller sends a visitor who is not signed in.
+fn to_sign_in() -> Response {
+    Redirect::to("/connexion").into_response()
+}
+
+/// A use case's failure as a page's message.
+fn failure(page: &Page, e: &PortalError) -> String {
+    let en = page.lang == Lang::En;
+    match e {
+        PortalError::NotFound => if en { "This document does not exist." } else { "Ce document n'existe pas." }.into(),
+        PortalError::RateLimited => if en {
+            "Too many attempts today; try again tomorrow."
+        } else {
+            "Trop de tentatives aujourd'hui ; réessayez demain."
+        }
+        .into(),
+        PortalError::Conflict(m) => m.clone(),
+        PortalError::Pipeline(p) => {
+            tracing::warn!(error = %p, "page request failed");
+            if en {
+                "A service is unavailable; try again shortly."
+            } else {
+                "Un service est indisponible ; réessayez dans un instant."
+            }
+            .into()
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Dates as the page's language writes them.
+fn date(page: &Page, d: time::Date) -> String {
+    match page.lang {
+        Lang::Fr => format!("{:02}/{:02}/{}", d.day(), u8::from(d.month()), d.year()),
+        Lang::En => iso_date(d),
+    }
+}
+
+async fn sign_in_page(page: Page) -> Response {
+    if page.seller.is_some() {
+        return Redirect::to("/espace").into_response();
+    }
+    render(&page, StatusCode::OK, "sign_in.html", context! {})
+}
+
+#[derive(serde::Deserialize)]
+struct SignInForm {
+    #[serde(default)]
+    email: String,
+}
+
+/// Sends a one-time link to the address if it is a seller's; the answer is the same either way.
+async fn sign_in_post(page: Page, State(p): State<Arc<Portal>>, Form(form): Form<SignInForm>) -> Response {
+    let s = &p.services;
+    match portal::seller_for_email(s, &form.email).await {
+        Ok(Some(seller)) => match p.auth.sign_in_token(&seller) {
+            Some(token) => {
+                let base = s.settings.public_url.as_deref().unwrap_or("");
+                let link = format!("{base}/connexion/lien?jeton={token}");
+                let sent = marketbill_app::mail::sign_in_mail(&s.settings.sender, &form.email, &link, s.clock.now());
+                match sent {
+                    Ok(mail) => {
+                        if let Err(e) = s.mailer.send(&mail).await {
+                            tracing::warn!(error = %e, "sign-in mail not sent");
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "sign-in mail not built"),
+                }
+            }
+            None => {
+                let error = texts(page.lang)["cognito_pending"].as_str().unwrap_or_default().to_owned();
+                return render(&page, StatusCode::OK, "sign_in.html", context! { error });
+            }
+        },
+        Ok(None) => {}
+        Err(e) => {
+            let error = failure(&page, &e);
+            return render(&page, StatusCode::SERVICE_UNAVAILABLE, "sign_in.html", context! { error });
+        }
+    }
+    render(&page, StatusCode::OK, "sign_in.html", context! { sent => true })
+}
+
+#[derive(serde::Deserialize)]
+struct LinkQuery {
+    #[serde(default)]
+    jeton: String,
+}
+
+async fn sign_in_link(page: Page, State(p): State<Arc<Portal>>, Query(q): Query<LinkQuery>) -> Response {
+    let Some(seller) = p.auth.redeem(&q.jeton) else {
+        let error = texts(page.lang)["link_invalid"].as_str().unwrap_or_default().to_owned();
+        return render(&page, StatusCode::FORBIDDEN, "sign_in.html", context! { error });
+    };
+    let Some(session) = p.auth.open_session(&seller) else {
+        return Redirect::to("/connexion").into_response();
+    };
+    let mut response = Redirect::to("/espace").into_response();
+    let cookie = Cookie::build((SESSION_COOKIE, session))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(page.secure)
+        .max_age(cookie::time::Duration::hours(12))
+        .build();
+    set_cookie(&mut response, cookie);
+    response
+}
+
+async fn sign_out(page: Page) -> Response {
+    let mut response = Redirect::to("/connexion").into_response();
+    let gone = Cookie::build((SESSION_COOKIE, ""))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(page.secure)
+        .max_age(cookie::time::Duration::ZERO)
+        .build();
+    set_cookie(&mut response, gone);
+    response
+}
+
+/// Invoices per day as bars, drawn here (numbers only, no text from outside).
+fn chart(per_day: &[u64]) -> String {
+    let (w, h, pad) = (640u64, 160u64, 20u64);
+    let max = per_day.iter().copied().max().unwrap_or(0).max(1);
+    let days = per_day.len().max(1) as u64;
+    let bar = (w - 2 * pad) / days;
+    let mut svg = format!(
+        "<svg role=\"img\" aria-label=\"{}\" viewBox=\"0 0 {w} {h}\" width=\"100%\" xmlns=\"http://www.w3.org/2000/svg\">",
+        per_day.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+    );
+    for (i, n) in per_day.iter().enumerate() {
+        let height = n * (h - 2 * pad) / max;
+        let x = pad + i as u64 * bar;
+        let y = h - pad - height;
+        svg.push_str(&format!(
+            "<rect x=\"{x}\" y=\"{y}\" width=\"{}\" height=\"{height}\" fill=\"#1f5fa8\"><title>{}: {n}</title></rect>",
+            bar.saturating_sub(2).max(1),
+            i + 1
+        ));
+        if i % 5 == 0 {
+            svg.push_str(&format!("<text x=\"{x}\" y=\"{}\">{}</text>", h - 4, i + 1));
+        }
+    }
+    svg.push_str(&format!("<text x=\"{pad}\" y=\"12\">max {max}</text></svg>"));
+    svg
+}
+
+async fn dashboard(page: Page, State(p): State<Arc<Portal>>) -> Response {
+    let Some(seller) = page.seller.clone() else { return to_sign_in() };
+    match portal::dashboard(&p.services, &seller, &p.plans).await {
+        Ok(d) => {
+            let plan = match (d.usage.fee.plan, page.lang) {
+                (PlanKind::PerInvoice, Lang::Fr) => "à la facture",
+                (PlanKind::PerInvoice, Lang::En) => "per invoice",
+                (PlanKind::Tiered, Lang::Fr) => "par palier",
+                (PlanKind::Tiered, Lang::En) => "tiered",
+            };
+            let last_run_at =
+                d.last_run.as_ref().map(|r| r.finished_at.replace('T', " ").chars().take(16).collect::<String>());
+            let ctx = context! {
+                d => Value::from_serialize(&d),
+                fee => format_euros_fr(d.usage.fee.amount_excl_vat),
+                plan,
+                last_run_at,
+                chart => chart(&d.per_day),
+            };
+            render(&page, StatusCode::OK, "dashboard.html", ctx)
+        }
+        Err(e) => {
+            let error = failure(&page, &e);
+            render(
+                &page,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "invoices.html",
+                context! { error, rows => Vec::<Value>::new(), q => json!({}) },
+            )
+        }
+    }
+}
+
+#[derive(serde::Deserialize, serde::Serialize, Default)]
+struct ListQuery {
+    #[serde(default)]
+    du: String,
+    #[serde(default)]
+    au: String,
+    #[serde(default, rename = "type")]
+    kind: String,
+    #[serde(default)]
+    commande: String,
+    #[serde(default)]
+    apres: String,
+}
+
+fn parse_day(s: &str) -> Result<Option<time::Date>, ()> {
+    if s.trim().is_empty() {
+        return Ok(None);
+    }
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(s.trim(), &format).map(Some).map_err(|_| ())
+}
+
+fn row(page: &Page, r: &InvoiceRecord) -> serde_json::Value {
+    json!({
+        "number": r.invoice.number.as_str(),
+        "credit": r.invoice.kind.is_credit_note(),
+        "date": date(page, r.invoice.issue_date),
+        "order": r.order_id.as_str(),
+        "buyer": r.invoice.body.buyer.name,
+        "total": format_euros_fr(r.invoice.body.totals.tax_inclusive),
+    })
+}
+
+async fn invoices(page: Page, State(p): State<Arc<Portal>>, Query(q): Query<ListQuery>) -> Response {
+    let Some(seller) = page.seller.clone() else { return to_sign_in() };
+    let (from, to) = match (parse_day(&q.du), parse_day(&q.au)) {
+        (Ok(f), Ok(t)) => (f, t),
+        _ => {
+            let error = texts(page.lang)["bad_dates"].as_str().unwrap_or_default().to_owned();
+            let ctx = context! { error, rows => Vec::<Value>::new(), q => Value::from_serialize(&q) };
+            return render(&page, StatusCode::BAD_REQUEST, "invoices.html", ctx);
+        }
+    };
+    let order = q.commande.trim();
+    let query = InvoiceQuery {
+        from,
+        to,
+        credit_notes: match q.kind.as_str() {
+            "factures" => Some(false),
+            "avoirs" => Some(true),
+            _ => None,
+        },
+        order_id: (!order.is_empty()).then(|| order.to_owned()),
+        after: (!q.apres.is_empty()).then(|| q.apres.clone()),
+        limit: 50,
+    };
+    match portal::list_invoices(&p.services, &seller, &query).await {
+        Ok(list) => {
+            let rows: Vec<serde_json::Value> = list.items.iter().map(|r| row(&page, r)).collect();
+            let shown = ListQuery { apres: String::new(), ..q };
+            let next = list.next.and_then(|after| {
+                let next = ListQuery {
+                    apres: after,
+                    du: shown.du.clone(),
+                    au: shown.au.clone(),
+                    kind: shown.kind.clone(),
+                    commande: shown.commande.clone(),
+                };
+                serde_urlencoded::to_string(&next).ok().map(|q| format!("/espace/factures?{q}"))
+            });
+            render(&page, StatusCode::OK, "invoices.html", context! { rows, next, q => Value::from_serialize(&shown) })
+        }
+        Err(e) => {
+            let error = failure(&page, &e);
+            render(
+                &page,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "invoices.html",
+                context! { error, rows => Vec::<Value>::new(), q => Value::from_serialize(&q) },
+            )
+        }
+    }
+}
+
+/// One document's page, with short-lived links to its files.
+async fn invoice_page(
+    page: &Page,
+    p: &Portal,
+    seller: &SellerId,
+    number: &str,
+    message: Option<String>,
+    error: Option<String>,
+) -> Response {
+    let Ok(number) = number.parse::<InvoiceNumber>() else {
+        return render(
+            page,
+            StatusCode::NOT_FOUND,
+            "invoices.html",
+            context! { error => failure(page, &PortalError::NotFound), rows => Vec::<Value>::new(), q => json!({}) },
+        );
+    };
+    match portal::invoice(&p.services, seller, &number).await {
+        Ok(links) => {
+            let r = &links.record;
+            let ctx = context! {
+                number => r.invoice.number.as_str(),
+                credit => r.invoice.kind.is_credit_note(),
+                date => date(page, r.invoice.issue_date),
+                order => r.order_id.as_str(),
+                buyer => r.invoice.body.buyer.name.clone(),
+                total => format_euros_fr(r.invoice.body.totals.tax_inclusive),
+                pdf => links.pdf.map(|l| l.url),
+                xml => links.xml.map(|l| l.url),
+                message,
+                error,
+            };
+            render(page, StatusCode::OK, "invoice.html", ctx)
+        }
+        Err(e) => {
+            let status = if matches!(e, PortalError::NotFound) {
+                StatusCode::NOT_FOUND
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            render(
+                page,
+                status,
+                "invoices.html",
+                context! { error => failure(page, &e), rows => Vec::<Value>::new(), q => json!({}) },
+            )
+        }
+    }
+}
+
+async fn invoice(page: Page, State(p): State<Arc<Portal>>, Path(number): Path<String>) -> Response {
+    match page.seller.clone() {
+        Some(seller) => invoice_page(&page, &p, &seller, &number, None, None).await,
+        None => to_sign_in(),
+    }
+}
+
+async fn resend(page: Page, State(p): State<Arc<Portal>>, Path(number): Path<String>) -> Response {
+    let Some(seller) = page.seller.clone() else { return to_sign_in() };
+    let Ok(parsed) = number.parse::<InvoiceNumber>() else {
+        return invoice_page(&page, &p, &seller, &number, None, None).await;
+    };
+    match portal::resend(&p.services, &seller, &parsed).await {
+        Ok(_) => {
+            let message = texts(page.lang)["resent"].as_str().unwrap_or_default().to_owned();
+            invoice_page(&page, &p, &seller, &number, Some(message), None).await
+        }
+        Err(e) => {
+            let error = failure(&page, &e);
+            invoice_page(&page, &p, &seller, &number, None, Some(error)).await
+        }
+    }
+}
+
+/// The buyer's form fields: (form name, API error key, autocomplete, optional).
+const BUYER_FIELDS: [(&str, &str, &str, bool); 9] = [
+    ("orderId", "orderId", "off", false),
+    ("email", "email", "email", false),
+    ("name", "name", "organization", false),
+    ("taxNumber", "taxNumber", "off", true),
+    ("line1", "address.line1", "address-line1", false),
+    ("line2", "address.line2", "address-line2", true),
+    ("postalCode", "address.postalCode", "postal-code", false),
+    ("city", "address.city", "address-level2", false),
+    ("countryCode", "address.countryCode", "country", false),
+];
+
+fn buyer_form(
+    page: &Page,
+    values: &BTreeMap<String, String>,
+    errors: &BTreeMap<String, Vec<String>>,
+) -> Vec<serde_json::Value> {
+    let t = texts(page.lang);
+    let kind = values.get("kind").cloned().unwrap_or_else(|| "company".into());
+    let mut fields = vec![json!({
+        "name": "kind", "kind": "select", "label": t["field_kind"], "value": kind,
+        "options": [["company", t["kind_company"]], ["individual", t["kind_individual"]]],
+    })];
+    for (name, key, autocomplete, optional) in BUYER_FIELDS {
+        let error = errors.get(key).map(|_| {
+            let hint = t[format!("error_{name}").as_str()].as_str().unwrap_or_default().to_owned();
+            // The tax number's own reason (check digits, format) says more than a hint.
+            match (name, errors.get(key).and_then(|m| m.first())) {
+                ("taxNumber", Some(reason)) if !reason.starts_with("is required") => format!("{hint} ({reason})"),
+                _ => hint,
+            }
+        });
+        let default = if name == "countryCode" { "FR" } else { "" };
+        fields.push(json!({
+            "name": name,
+            "kind": "input",
+            "label": t[format!("field_{name}").as_str()],
+            "value": values.get(name).map(String::as_str).unwrap_or(default),
+            "autocomplete": autocomplete,
+            "optional": optional,
+            "error": error,
+        }));
+    }
+    fields
+}
+
+async fn buyer_page(page: Page) -> Response {
+    let fields = buyer_form(&page, &BTreeMap::new(), &BTreeMap::new());
+    render(&page, StatusCode::OK, "buyer.html", context! { fields })
+}
+
+/// The buyer's request: checked field by field, then the one use case the API calls too.
+async fn buyer_post(
+    page: Page,
+    State(p): State<Arc<Portal>>,
+    Form(values): Form<BTreeMap<String, String>>,
+) -> Response {
+    let get = |k: &str| values.get(k).map(|v| v.trim().to_owned()).unwrap_or_default();
+    let kind = if get("kind") == "individual" { BuyerKind::Individual } else { BuyerKind::Company };
+    let body = InvoiceRequestBody {
+        order_id: get("orderId"),
+        email: get("email"),
+        kind,
+        name: get("name"),
+        tax_number: Some(get("taxNumber")).filter(|t| !t.is_empty()),
+        address: AddressBody {
+            line1: get("line1"),
+            line2: Some(get("line2")).filter(|t| !t.is_empty()),
+            postal_code: get("postalCode"),
+            city: get("city"),
+            country_code: get("countryCode").to_uppercase(),
+        },
+    };
+    let t = texts(page.lang);
+    let billing = match check_invoice_request(&body) {
+        Ok(b) => b,
+        Err(errors) => {
+            let fields = buyer_form(&page, &values, &errors);
+            let error = t["fix_fields"].as_str().unwrap_or_default().to_owned();
+            return render(&page, StatusCode::BAD_REQUEST, "buyer.html", context! { fields, error });
+        }
+    };
+    match portal::buyer_request(&p.services, &body.order_id, &body.email, billing).await {
+        Ok(outcome) => {
+            let done = match outcome {
+                BuyerRequestOutcome::Recorded => t["request_recorded"].as_str().unwrap_or_default().to_owned(),
+                BuyerRequestOutcome::Corrected { credit_note, invoice } => t["request_corrected"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .replace("{invoice}", &invoice)
+                    .replace("{credit_note}", &credit_note),
+            };
+            render(&page, StatusCode::OK, "buyer.html", context! { done })
+        }
+        Err(e) => {
+            let (status, error) = match &e {
+                PortalError::BuyerRefused => {
+                    (StatusCode::NOT_FOUND, t["buyer_refused"].as_str().unwrap_or_default().to_owned())
+                }
+                PortalError::RateLimited => (StatusCode::TOO_MANY_REQUESTS, failure(&page, &e)),
+                PortalError::Conflict(_) => (StatusCode::CONFLICT, failure(&page, &e)),
+                _ => (StatusCode::SERVICE_UNAVAILABLE, failure(&page, &e)),
+            };
+            let fields = buyer_form(&page, &values, &BTreeMap::new());
+            render(&page, status, "buyer.html", context! { fields, error })
+        }
+    }
+}
+
+/// Every text of the pages, in French and in English.
+fn texts(lang: Lang) -> serde_json::Value {
+    let pairs: &[(&str, &str, &str)] = &[
+        ("brand", "Marketbill", "Marketbill"),
+        ("menu", "Menu", "Menu"),
+        ("other_lang_name", "English", "Français"),
+        ("dashboard", "Tableau de bord", "Dashboard"),
+        ("invoices", "Factures", "Invoices"),
+        ("invoice", "Facture", "Invoice"),
+        ("credit_note", "Avoir", "Credit note"),
+        ("credit_notes", "Avoirs", "Credit notes"),
+        ("sign_in", "Connexion à votre espace", "Sign in to your space"),
+        ("sign_out", "Se déconnecter", "Sign out"),
+        (
+            "sign_in_intro",
+            "Indiquez l'adresse e-mail de votre compte vendeur : nous vous envoyons un lien de connexion, valable 15 minutes.",
+            "Enter your seller account's e-mail address: we send you a sign-in link, valid for 15 minutes.",
+        ),
+        ("your_email", "Adresse e-mail", "E-mail address"),
+        ("send_link", "Recevoir le lien", "Send me the link"),
+        (
+            "link_sent",
+            "Si un compte existe pour cette adresse, un lien de connexion vient d'y être envoyé.",
+            "If an account exists for this address, a sign-in link has just been sent to it.",
+        ),
+        (
+            "link_invalid",
+            "Ce lien de connexion n'est plus valable (déjà utilisé ou expiré). Demandez-en un nouveau.",
+            "This sign-in link is no longer valid (used or expired). Ask for a new one.",
+        ),
+        (
+            "cognito_pending",
+            "La connexion passe ici par la page de connexion AWS (Cognito), qui n'est pas encore en place.",
+            "Sign-in here goes through the AWS (Cognito) login page, which is not in place yet.",
+        ),
+        ("invoices_this_month", "factures ce mois-ci", "invoices this month"),
+        ("fee_this_month", "redevance du mois HT", "this month's fee excl. VAT"),
+        ("problems", "commandes à regarder", "orders to look at"),
+        ("last_run", "factures au dernier passage,", "invoices in the last run,"),
+        ("no_run_yet", "aucun passage encore", "no run yet"),
+        ("invoices_per_day", "Factures par jour", "Invoices per day"),
+        (
+            "chart_caption",
+            "Factures émises chaque jour du mois en cours (hors avoirs).",
+            "Invoices issued on each day of this month (credit notes excluded).",
+        ),
+        ("from", "Du", "From"),
+        ("to", "Au", "To"),
+        ("kind", "Type", "Kind"),
+        ("all", "Tous", "All"),
+        ("order", "Commande", "Order"),
+        ("filter", "Filtrer", "Filter"),
+        ("documents_shown", "document(s) affiché(s)", "document(s) shown"),
+        ("number", "Numéro", "Number"),
+        ("date", "Date", "Date"),
+        ("buyer", "Acheteur", "Buyer"),
+        ("total", "Total TTC", "Total incl. VAT"),
+        ("no_documents", "Aucun document pour ces critères.", "No document matches."),
+        ("next_page", "Page suivante", "Next page"),
+        ("bad_dates", "Les dates s'écrivent AAAA-MM-JJ.", "Dates are written YYYY-MM-DD."),
+        ("download_pdf", "Télécharger le PDF (Factur-X)", "Download the PDF (Factur-X)"),
+        ("download_xml", "Télécharger le XML (UBL)", "Download the XML (UBL)"),
+        (
+            "links_expire",
+            "Les liens de téléchargement sont valables cinq minutes.",
+            "Download links are valid for five minutes.",
+        ),
+        ("resend", "Renvoyer à l'acheteur", "Send to the buyer again"),
+        ("resent", "Le document a été renvoyé à l'acheteur.", "The document was sent to the buyer again."),
+        ("buyer_title", "Demander une facture au nom de votre société", "Ask for an invoice in your company's name"),
+        (
+            "buyer_intro",
+            "Indiquez le numéro de votre commande Cdiscount et l'adresse e-mail utilisée pour la commande, puis les données de facturation. Si la facture est déjà émise, vous recevez par e-mail un avoir qui l'annule et la facture corrigée ; sinon la facture sera émise à ce nom.",
+            "Enter your Cdiscount order number and the e-mail address of the order, then the billing data. If the invoice was already issued, you receive by e-mail a credit note cancelling it and the corrected invoice; otherwise the invoice will be issued in this name.",
+        ),
+        ("optional", "facultatif", "optional"),
+        ("field_kind", "Vous êtes", "You are"),
+        ("kind_company", "une entreprise", "a business"),
+        ("kind_individual", "un particulier", "an individual"),
+        ("field_orderId", "Numéro de commande", "Order number"),
+        ("field_email", "Adresse e-mail de la commande", "E-mail address of the order"),
+        ("field_name", "Nom ou raison sociale", "Name or company name"),
+        ("field_taxNumber", "Numéro de TVA ou SIREN", "VAT number or SIREN"),
+        ("field_line1", "Adresse", "Address"),
+        ("field_line2", "Complément d'adresse", "Address line 2"),
+        ("field_postalCode", "Code postal", "Postal code"),
+        ("field_city", "Ville", "City"),
+        ("field_countryCode", "Pays (code à deux lettres, ex. FR)", "Country (two-letter code, e.g. FR)"),
+        (
+            "error_orderId",
+            "Indiquez le numéro de commande Cdiscount (lettres et chiffres).",
+            "Enter the Cdiscount order number (letters and digits).",
+        ),
+        (
+            "error_email",
+            "Indiquez l'adresse e-mail utilisée pour la commande.",
+            "Enter the e-mail address used for the order.",
+        ),
+        ("error_name", "Indiquez le nom (200 caractères au plus).", "Enter the name (at most 200 characters)."),
+        (
+            "error_taxNumber",
+            "Pour une entreprise, indiquez un numéro de TVA ou un SIREN valide.",
+            "For a business, enter a valid VAT number or SIREN.",
+        ),
+        ("error_line1", "Indiquez l'adresse.", "Enter the address."),
+        ("error_line2", "200 caractères au plus.", "At most 200 characters."),
+        ("error_postalCode", "Indiquez le code postal.", "Enter the postal code."),
+        ("error_city", "Indiquez la ville.", "Enter the city."),
+        (
+            "error_countryCode",
+            "Indiquez le pays en deux lettres (FR, BE…).",
+            "Enter the country as two letters (FR, BE…).",
+        ),
+        ("fix_fields", "Certains champs sont à corriger.", "Some fields need correcting."),
+        ("send_request", "Envoyer la demande", "Send the request"),
+        (
+            "buyer_refused",
+            "Nous ne trouvons pas de commande avec ce numéro et cette adresse e-mail.",
+            "We find no order with this number and this e-mail address.",
+        ),
+        (
+            "request_recorded",
+            "Votre demande est enregistrée. La facture à ce nom vous sera envoyée par e-mail dès qu'elle sera émise, après l'expédition de la commande (les factures sont émises deux fois par jour).",
+            "Your request is recorded. The invoice in this name will be e-mailed to you as soon as it is issued, after the order ships (invoices are issued twice a day).",
+        ),
+        (
+            "request_corrected",
+            "C'est fait : la facture corrigée {invoice} et l'avoir {credit_note}, qui annule la facture précédente, viennent de vous être envoyés par e-mail.",
+            "Done: the corrected invoice {invoice} and the credit note {credit_note}, which cancels the previous invoice, have just been e-mailed to you.",
+        ),
+    ];
+    let map: serde_json::Map<String, serde_json::Value> =
+        pairs.iter().map(|(k, fr, en)| ((*k).to_owned(), json!(if lang == Lang::En { en } else { fr }))).collect();
+    serde_json::Value::Object(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_parses_and_both_languages_have_every_text() {
+        for name in ["base.html", "sign_in.html", "dashboard.html", "invoices.html", "invoice.html", "buyer.html"] {
+            if let Err(e) = env().get_template(name) {
+                panic!("{name}: {e:#}");
+            }
+        }
+        let (fr, en) = (texts(Lang::Fr), texts(Lang::En));
+        for (k, v) in fr.as_object().unwrap() {
+            assert!(!v.as_str().unwrap().is_empty() && !en[k].as_str().unwrap().is_empty(), "{k}");
+        }
+    }
+
+    #[test]
+    fn the_chart_has_one_bar_per_day_and_only_numbers() {
+        let svg = chart(&[0, 3, 1]);
+        assert_eq!(svg.matches("<rect").count(), 3);
+        assert!(svg.contains("aria-label=\"0, 3, 1\""));
+    }
+}
