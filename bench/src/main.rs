@@ -283,24 +283,25 @@ fn main() -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&figures)?);
         }
         Command::Embedded { orders, seed, times, out } => {
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            std::fs::create_dir_all(&out)?;
-            let figures = runtime.block_on(runs::embedded_repeated(orders, seed, &out, times))?;
-            println!("{}", serde_json::to_string_pretty(&figures)?);
+            one_run(&out, |out| runs::embedded_repeated(orders, seed, out, times))?
         }
-        Command::Latency { orders, seed, out } => {
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            std::fs::create_dir_all(&out)?;
-            let figures = runtime.block_on(runs::latency_model(orders, seed, &out))?;
-            println!("{}", serde_json::to_string_pretty(&figures)?);
-        }
+        Command::Latency { orders, seed, out } => one_run(&out, |out| runs::latency_model(orders, seed, out))?,
         Command::FirstRun { orders, seed, run_seconds, out } => {
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            std::fs::create_dir_all(&out)?;
-            let figures = runtime.block_on(runs::first_run(orders, seed, &out, run_seconds))?;
-            println!("{}", serde_json::to_string_pretty(&figures)?);
+            one_run(&out, |out| runs::first_run(orders, seed, out, run_seconds))?
         }
         Command::EmbeddedChild { job } => runs::embedded_child(&job)?,
     }
+    Ok(())
+}
+
+/// One kind of seller run alone, its figures printed as JSON.
+fn one_run<'a, F>(out: &'a std::path::Path, run: impl FnOnce(&'a std::path::Path) -> F) -> Result<()>
+where
+    F: std::future::Future<Output = Result<runs::RunFigures>>,
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    std::fs::create_dir_all(out)?;
+    let figures = runtime.block_on(run(out))?;
+    println!("{}", serde_json::to_string_pretty(&figures)?);
     Ok(())
 }

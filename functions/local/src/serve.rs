@@ -282,9 +282,8 @@ pub fn run(o: &ServeOptions) -> Result<()> {
         // Whoever holds the data folder holds its key: one sign-in link per seller, to start with.
         for id in services.ledger.active_sellers().await?.into_iter().take(10) {
             if let Some(token) = portal_api::Authenticator::sign_in_token(auth.as_ref(), &id) {
-                eprintln!(
-                    "Espace vendeur {id} (lien valable 15 min, une fois) : http://{addr}/connexion/lien?jeton={token}"
-                );
+                let link = portal_api::sign_in_url(&format!("http://{addr}"), &token);
+                eprintln!("Espace vendeur {id} (lien valable 15 min, une fois) : {link}");
             }
         }
         eprintln!("Demande de facture acheteur : http://{addr}/facture");

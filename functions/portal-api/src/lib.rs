@@ -9,6 +9,8 @@
 pub mod auth;
 mod pages;
 
+pub use pages::sign_in_url;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -420,12 +422,11 @@ fn text_ok(v: &str, max: usize) -> bool {
 pub(crate) fn check_invoice_request(b: &InvoiceRequestBody) -> Result<BuyerBillingData, BTreeMap<String, Vec<String>>> {
     let mut errors: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut bad = |f: &str, m: &str| errors.entry(f.to_owned()).or_default().push(m.to_owned());
-    if !text_ok(&b.order_id, 64) || !b.order_id.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_') {
+    // The order id and the address by the domain's own rules.
+    if b.order_id.parse::<marketbill_domain::OrderId>().is_err() {
         bad("orderId", "is the marketplace order number");
     }
-    let email_ok =
-        text_ok(&b.email, 254) && b.email.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.'));
-    if !email_ok {
+    if marketbill_domain::email::parse_address(&b.email).is_err() {
         bad("email", "is the e-mail address of the order");
     }
     if !text_ok(&b.name, 200) {
@@ -457,14 +458,10 @@ pub(crate) fn check_invoice_request(b: &InvoiceRequestBody) -> Result<BuyerBilli
         bad("address.line2", "is at most 200 characters");
     }
     let country = b.address.country_code.parse::<CountryCode>();
-    let country_code = match country {
-        Ok(c) if errors.is_empty() => c,
-        Ok(_) => return Err(errors),
-        Err(_) => {
-            errors.entry("address.countryCode".into()).or_default().push("is a two-letter country code".into());
-            return Err(errors);
-        }
-    };
+    if country.is_err() {
+        bad("address.countryCode", "is a two-letter country code");
+    }
+    let (Ok(country_code), true) = (country, errors.is_empty()) else { return Err(errors) };
     Ok(BuyerBillingData {
         kind: b.kind,
         name: b.name.trim().to_owned(),

@@ -28,10 +28,16 @@ use marketbill_domain::money::format_euros_fr;
 use minijinja::{Environment, Value, context};
 use serde_json::json;
 
+use crate::auth::SESSION_LIFETIME;
 use crate::{AddressBody, InvoiceRequestBody, Portal, check_invoice_request};
 
 const SESSION_COOKIE: &str = "mb_session";
 const LANG_COOKIE: &str = "mb_lang";
+
+/// The one-time sign-in link of a token, under the portal's address (`base`, empty: relative).
+pub fn sign_in_url(base: &str, token: &str) -> String {
+    format!("{base}/connexion/lien?jeton={token}")
+}
 
 /// The page routes.
 pub fn routes() -> Router<Arc<Portal>> {
@@ -106,18 +112,22 @@ impl FromRequestParts<Arc<Portal>> for Page {
     }
 }
 
+/// The templates, embedded in the binary.
+const TEMPLATES: [(&str, &str); 7] = [
+    ("base.html", include_str!("../templates/base.html")),
+    ("message.html", include_str!("../templates/message.html")),
+    ("sign_in.html", include_str!("../templates/sign_in.html")),
+    ("dashboard.html", include_str!("../templates/dashboard.html")),
+    ("invoices.html", include_str!("../templates/invoices.html")),
+    ("invoice.html", include_str!("../templates/invoice.html")),
+    ("buyer.html", include_str!("../templates/buyer.html")),
+];
+
 fn env() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
     ENV.get_or_init(|| {
         let mut env = Environment::new();
-        for (name, source) in [
-            ("base.html", include_str!("../templates/base.html")),
-            ("sign_in.html", include_str!("../templates/sign_in.html")),
-            ("dashboard.html", include_str!("../templates/dashboard.html")),
-            ("invoices.html", include_str!("../templates/invoices.html")),
-            ("invoice.html", include_str!("../templates/invoice.html")),
-            ("buyer.html", include_str!("../templates/buyer.html")),
-        ] {
+        for (name, source) in TEMPLATES {
             if let Err(e) = env.add_template(name, source) {
                 // A template of ours that does not parse is a defect; its pages answer 500.
                 tracing::error!(template = name, error = %e, "template refused");
@@ -147,13 +157,14 @@ fn set_cookie(response: &mut Response, cookie: Cookie<'_>) {
     }
 }
 
-fn lang_cookie(page: &Page) -> Cookie<'static> {
-    Cookie::build((LANG_COOKIE, page.lang.code()))
+/// Every cookie of the pages: whole site, HttpOnly, SameSite=Lax, Secure unless on loopback.
+fn cookie(page: &Page, name: &'static str, value: String, max_age: time::Duration) -> Cookie<'static> {
+    Cookie::build((name, value))
         .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)
         .secure(page.secure)
-        .max_age(cookie::time::Duration::days(365))
+        .max_age(max_age)
         .build()
 }
 
@@ -166,7 +177,7 @@ fn render(page: &Page, status: StatusCode, template: &str, ctx: Value) -> Respon
     let common = context! {
         lang => page.lang.code(),
         other_lang => other.code(),
-        t => texts(page.lang),
+        t => Value::from_serialize(texts(page.lang)),
         signed_in => page.seller.is_some(),
     };
     let result = env().get_template(template).and_then(|t| t.render(context! { ..ctx, ..common }));
@@ -179,9 +190,14 @@ fn render(page: &Page, status: StatusCode, template: &str, ctx: Value) -> Respon
     };
     html_headers(&mut response);
     if page.chosen {
-        set_cookie(&mut response, lang_cookie(page));
+        set_cookie(&mut response, cookie(page, LANG_COOKIE, page.lang.code().into(), time::Duration::days(365)));
     }
     response
+}
+
+/// A page that only says what went wrong.
+fn message_page(page: &Page, status: StatusCode, error: String) -> Response {
+    render(page, status, "message.html", context! { error })
 }
 
 /// Where a page that needs a seller sends a visitor who is not signed in.
@@ -191,24 +207,13 @@ fn to_sign_in() -> Response {
 
 /// A use case's failure as a page's message.
 fn failure(page: &Page, e: &PortalError) -> String {
-    let en = page.lang == Lang::En;
     match e {
-        PortalError::NotFound => if en { "This document does not exist." } else { "Ce document n'existe pas." }.into(),
-        PortalError::RateLimited => if en {
-            "Too many attempts today; try again tomorrow."
-        } else {
-            "Trop de tentatives aujourd'hui ; réessayez demain."
-        }
-        .into(),
+        PortalError::NotFound => text(page.lang, "not_found").into(),
+        PortalError::RateLimited => text(page.lang, "rate_limited").into(),
         PortalError::Conflict(m) => m.clone(),
         PortalError::Pipeline(p) => {
             tracing::warn!(error = %p, "page request failed");
-            if en {
-                "A service is unavailable; try again shortly."
-            } else {
-                "Un service est indisponible ; réessayez dans un instant."
-            }
-            .into()
+            text(page.lang, "unavailable").into()
         }
         other => other.to_string(),
     }
@@ -242,7 +247,7 @@ async fn sign_in_post(page: Page, State(p): State<Arc<Portal>>, Form(form): Form
         Ok(Some(seller)) => match p.auth.sign_in_token(&seller) {
             Some(token) => {
                 let base = s.settings.public_url.as_deref().unwrap_or("");
-                let link = format!("{base}/connexion/lien?jeton={token}");
+                let link = sign_in_url(base, &token);
                 let sent = marketbill_app::mail::sign_in_mail(&s.settings.sender, &form.email, &link, s.clock.now());
                 match sent {
                     Ok(mail) => {
@@ -254,7 +259,7 @@ async fn sign_in_post(page: Page, State(p): State<Arc<Portal>>, Form(form): Form
                 }
             }
             None => {
-                let error = texts(page.lang)["cognito_pending"].as_str().unwrap_or_default().to_owned();
+                let error = text(page.lang, "cognito_pending").to_owned();
                 return render(&page, StatusCode::OK, "sign_in.html", context! { error });
             }
         },
@@ -275,34 +280,20 @@ struct LinkQuery {
 
 async fn sign_in_link(page: Page, State(p): State<Arc<Portal>>, Query(q): Query<LinkQuery>) -> Response {
     let Some(seller) = p.auth.redeem(&q.jeton) else {
-        let error = texts(page.lang)["link_invalid"].as_str().unwrap_or_default().to_owned();
+        let error = text(page.lang, "link_invalid").to_owned();
         return render(&page, StatusCode::FORBIDDEN, "sign_in.html", context! { error });
     };
     let Some(session) = p.auth.open_session(&seller) else {
         return Redirect::to("/connexion").into_response();
     };
     let mut response = Redirect::to("/espace").into_response();
-    let cookie = Cookie::build((SESSION_COOKIE, session))
-        .path("/")
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(page.secure)
-        .max_age(cookie::time::Duration::hours(12))
-        .build();
-    set_cookie(&mut response, cookie);
+    set_cookie(&mut response, cookie(&page, SESSION_COOKIE, session, SESSION_LIFETIME));
     response
 }
 
 async fn sign_out(page: Page) -> Response {
     let mut response = Redirect::to("/connexion").into_response();
-    let gone = Cookie::build((SESSION_COOKIE, ""))
-        .path("/")
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(page.secure)
-        .max_age(cookie::time::Duration::ZERO)
-        .build();
-    set_cookie(&mut response, gone);
+    set_cookie(&mut response, cookie(&page, SESSION_COOKIE, String::new(), time::Duration::ZERO));
     response
 }
 
@@ -354,19 +345,11 @@ async fn dashboard(page: Page, State(p): State<Arc<Portal>>) -> Response {
             };
             render(&page, StatusCode::OK, "dashboard.html", ctx)
         }
-        Err(e) => {
-            let error = failure(&page, &e);
-            render(
-                &page,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "invoices.html",
-                context! { error, rows => Vec::<Value>::new(), q => json!({}) },
-            )
-        }
+        Err(e) => message_page(&page, StatusCode::SERVICE_UNAVAILABLE, failure(&page, &e)),
     }
 }
 
-#[derive(serde::Deserialize, serde::Serialize, Default)]
+#[derive(serde::Deserialize, serde::Serialize, Default, Clone)]
 struct ListQuery {
     #[serde(default)]
     du: String,
@@ -404,7 +387,7 @@ async fn invoices(page: Page, State(p): State<Arc<Portal>>, Query(q): Query<List
     let (from, to) = match (parse_day(&q.du), parse_day(&q.au)) {
         (Ok(f), Ok(t)) => (f, t),
         _ => {
-            let error = texts(page.lang)["bad_dates"].as_str().unwrap_or_default().to_owned();
+            let error = text(page.lang, "bad_dates").to_owned();
             let ctx = context! { error, rows => Vec::<Value>::new(), q => Value::from_serialize(&q) };
             return render(&page, StatusCode::BAD_REQUEST, "invoices.html", ctx);
         }
@@ -427,26 +410,12 @@ async fn invoices(page: Page, State(p): State<Arc<Portal>>, Query(q): Query<List
             let rows: Vec<serde_json::Value> = list.items.iter().map(|r| row(&page, r)).collect();
             let shown = ListQuery { apres: String::new(), ..q };
             let next = list.next.and_then(|after| {
-                let next = ListQuery {
-                    apres: after,
-                    du: shown.du.clone(),
-                    au: shown.au.clone(),
-                    kind: shown.kind.clone(),
-                    commande: shown.commande.clone(),
-                };
+                let next = ListQuery { apres: after, ..shown.clone() };
                 serde_urlencoded::to_string(&next).ok().map(|q| format!("/espace/factures?{q}"))
             });
             render(&page, StatusCode::OK, "invoices.html", context! { rows, next, q => Value::from_serialize(&shown) })
         }
-        Err(e) => {
-            let error = failure(&page, &e);
-            render(
-                &page,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "invoices.html",
-                context! { error, rows => Vec::<Value>::new(), q => Value::from_serialize(&q) },
-            )
-        }
+        Err(e) => message_page(&page, StatusCode::SERVICE_UNAVAILABLE, failure(&page, &e)),
     }
 }
 
@@ -455,19 +424,11 @@ async fn invoice_page(
     page: &Page,
     p: &Portal,
     seller: &SellerId,
-    number: &str,
+    number: &InvoiceNumber,
     message: Option<String>,
     error: Option<String>,
 ) -> Response {
-    let Ok(number) = number.parse::<InvoiceNumber>() else {
-        return render(
-            page,
-            StatusCode::NOT_FOUND,
-            "invoices.html",
-            context! { error => failure(page, &PortalError::NotFound), rows => Vec::<Value>::new(), q => json!({}) },
-        );
-    };
-    match portal::invoice(&p.services, seller, &number).await {
+    match portal::invoice(&p.services, seller, number).await {
         Ok(links) => {
             let r = &links.record;
             let ctx = context! {
@@ -490,37 +451,28 @@ async fn invoice_page(
             } else {
                 StatusCode::SERVICE_UNAVAILABLE
             };
-            render(
-                page,
-                status,
-                "invoices.html",
-                context! { error => failure(page, &e), rows => Vec::<Value>::new(), q => json!({}) },
-            )
+            message_page(page, status, failure(page, &e))
         }
     }
 }
 
+/// The page of a document number that cannot be one of ours.
+fn not_found(page: &Page) -> Response {
+    message_page(page, StatusCode::NOT_FOUND, failure(page, &PortalError::NotFound))
+}
+
 async fn invoice(page: Page, State(p): State<Arc<Portal>>, Path(number): Path<String>) -> Response {
-    match page.seller.clone() {
-        Some(seller) => invoice_page(&page, &p, &seller, &number, None, None).await,
-        None => to_sign_in(),
-    }
+    let Some(seller) = page.seller.clone() else { return to_sign_in() };
+    let Ok(number) = number.parse::<InvoiceNumber>() else { return not_found(&page) };
+    invoice_page(&page, &p, &seller, &number, None, None).await
 }
 
 async fn resend(page: Page, State(p): State<Arc<Portal>>, Path(number): Path<String>) -> Response {
     let Some(seller) = page.seller.clone() else { return to_sign_in() };
-    let Ok(parsed) = number.parse::<InvoiceNumber>() else {
-        return invoice_page(&page, &p, &seller, &number, None, None).await;
-    };
-    match portal::resend(&p.services, &seller, &parsed).await {
-        Ok(_) => {
-            let message = texts(page.lang)["resent"].as_str().unwrap_or_default().to_owned();
-            invoice_page(&page, &p, &seller, &number, Some(message), None).await
-        }
-        Err(e) => {
-            let error = failure(&page, &e);
-            invoice_page(&page, &p, &seller, &number, None, Some(error)).await
-        }
+    let Ok(number) = number.parse::<InvoiceNumber>() else { return not_found(&page) };
+    match portal::resend(&p.services, &seller, &number).await {
+        Ok(_) => invoice_page(&page, &p, &seller, &number, Some(text(page.lang, "resent").into()), None).await,
+        Err(e) => invoice_page(&page, &p, &seller, &number, None, Some(failure(&page, &e))).await,
     }
 }
 
@@ -542,26 +494,28 @@ fn buyer_form(
     values: &BTreeMap<String, String>,
     errors: &BTreeMap<String, Vec<String>>,
 ) -> Vec<serde_json::Value> {
-    let t = texts(page.lang);
+    let t = |key: &str| text(page.lang, key);
     let kind = values.get("kind").cloned().unwrap_or_else(|| "company".into());
     let mut fields = vec![json!({
-        "name": "kind", "kind": "select", "label": t["field_kind"], "value": kind,
-        "options": [["company", t["kind_company"]], ["individual", t["kind_individual"]]],
+        "name": "kind", "kind": "select", "label": t("field_kind"), "value": kind,
+        "options": [["company", t("kind_company")], ["individual", t("kind_individual")]],
     })];
     for (name, key, autocomplete, optional) in BUYER_FIELDS {
-        let error = errors.get(key).map(|_| {
-            let hint = t[format!("error_{name}").as_str()].as_str().unwrap_or_default().to_owned();
-            // The tax number's own reason (check digits, format) says more than a hint.
-            match (name, errors.get(key).and_then(|m| m.first())) {
-                ("taxNumber", Some(reason)) if !reason.starts_with("is required") => format!("{hint} ({reason})"),
-                _ => hint,
+        let typed = values.get(name).map(String::as_str).unwrap_or_default();
+        let error = errors.get(key).map(|reasons| {
+            let hint = t(&format!("error_{name}"));
+            // A tax number that was typed but refused: its own reason (format, check digits)
+            // says more than the hint.
+            match reasons.first() {
+                Some(reason) if name == "taxNumber" && !typed.trim().is_empty() => format!("{hint} ({reason})"),
+                _ => hint.to_owned(),
             }
         });
         let default = if name == "countryCode" { "FR" } else { "" };
         fields.push(json!({
             "name": name,
             "kind": "input",
-            "label": t[format!("field_{name}").as_str()],
+            "label": t(&format!("field_{name}")),
             "value": values.get(name).map(String::as_str).unwrap_or(default),
             "autocomplete": autocomplete,
             "optional": optional,
@@ -598,22 +552,19 @@ async fn buyer_post(
             country_code: get("countryCode").to_uppercase(),
         },
     };
-    let t = texts(page.lang);
     let billing = match check_invoice_request(&body) {
         Ok(b) => b,
         Err(errors) => {
             let fields = buyer_form(&page, &values, &errors);
-            let error = t["fix_fields"].as_str().unwrap_or_default().to_owned();
+            let error = text(page.lang, "fix_fields").to_owned();
             return render(&page, StatusCode::BAD_REQUEST, "buyer.html", context! { fields, error });
         }
     };
     match portal::buyer_request(&p.services, &body.order_id, &body.email, billing).await {
         Ok(outcome) => {
             let done = match outcome {
-                BuyerRequestOutcome::Recorded => t["request_recorded"].as_str().unwrap_or_default().to_owned(),
-                BuyerRequestOutcome::Corrected { credit_note, invoice } => t["request_corrected"]
-                    .as_str()
-                    .unwrap_or_default()
+                BuyerRequestOutcome::Recorded => text(page.lang, "request_recorded").to_owned(),
+                BuyerRequestOutcome::Corrected { credit_note, invoice } => text(page.lang, "request_corrected")
                     .replace("{invoice}", &invoice)
                     .replace("{credit_note}", &credit_note),
             };
@@ -621,9 +572,7 @@ async fn buyer_post(
         }
         Err(e) => {
             let (status, error) = match &e {
-                PortalError::BuyerRefused => {
-                    (StatusCode::NOT_FOUND, t["buyer_refused"].as_str().unwrap_or_default().to_owned())
-                }
+                PortalError::BuyerRefused => (StatusCode::NOT_FOUND, text(page.lang, "buyer_refused").to_owned()),
                 PortalError::RateLimited => (StatusCode::TOO_MANY_REQUESTS, failure(&page, &e)),
                 PortalError::Conflict(_) => (StatusCode::CONFLICT, failure(&page, &e)),
                 _ => (StatusCode::SERVICE_UNAVAILABLE, failure(&page, &e)),
@@ -634,140 +583,158 @@ async fn buyer_post(
     }
 }
 
-/// Every text of the pages, in French and in English.
-fn texts(lang: Lang) -> serde_json::Value {
-    let pairs: &[(&str, &str, &str)] = &[
-        ("brand", "Marketbill", "Marketbill"),
-        ("menu", "Menu", "Menu"),
-        ("other_lang_name", "English", "Français"),
-        ("dashboard", "Tableau de bord", "Dashboard"),
-        ("invoices", "Factures", "Invoices"),
-        ("invoice", "Facture", "Invoice"),
-        ("credit_note", "Avoir", "Credit note"),
-        ("credit_notes", "Avoirs", "Credit notes"),
-        ("sign_in", "Connexion à votre espace", "Sign in to your space"),
-        ("sign_out", "Se déconnecter", "Sign out"),
-        (
-            "sign_in_intro",
-            "Indiquez l'adresse e-mail de votre compte vendeur : nous vous envoyons un lien de connexion, valable 15 minutes.",
-            "Enter your seller account's e-mail address: we send you a sign-in link, valid for 15 minutes.",
-        ),
-        ("your_email", "Adresse e-mail", "E-mail address"),
-        ("send_link", "Recevoir le lien", "Send me the link"),
-        (
-            "link_sent",
-            "Si un compte existe pour cette adresse, un lien de connexion vient d'y être envoyé.",
-            "If an account exists for this address, a sign-in link has just been sent to it.",
-        ),
-        (
-            "link_invalid",
-            "Ce lien de connexion n'est plus valable (déjà utilisé ou expiré). Demandez-en un nouveau.",
-            "This sign-in link is no longer valid (used or expired). Ask for a new one.",
-        ),
-        (
-            "cognito_pending",
-            "La connexion passe ici par la page de connexion AWS (Cognito), qui n'est pas encore en place.",
-            "Sign-in here goes through the AWS (Cognito) login page, which is not in place yet.",
-        ),
-        ("invoices_this_month", "factures ce mois-ci", "invoices this month"),
-        ("fee_this_month", "redevance du mois HT", "this month's fee excl. VAT"),
-        ("problems", "commandes à regarder", "orders to look at"),
-        ("last_run", "factures au dernier passage,", "invoices in the last run,"),
-        ("no_run_yet", "aucun passage encore", "no run yet"),
-        ("invoices_per_day", "Factures par jour", "Invoices per day"),
-        (
-            "chart_caption",
-            "Factures émises chaque jour du mois en cours (hors avoirs).",
-            "Invoices issued on each day of this month (credit notes excluded).",
-        ),
-        ("from", "Du", "From"),
-        ("to", "Au", "To"),
-        ("kind", "Type", "Kind"),
-        ("all", "Tous", "All"),
-        ("order", "Commande", "Order"),
-        ("filter", "Filtrer", "Filter"),
-        ("documents_shown", "document(s) affiché(s)", "document(s) shown"),
-        ("number", "Numéro", "Number"),
-        ("date", "Date", "Date"),
-        ("buyer", "Acheteur", "Buyer"),
-        ("total", "Total TTC", "Total incl. VAT"),
-        ("no_documents", "Aucun document pour ces critères.", "No document matches."),
-        ("next_page", "Page suivante", "Next page"),
-        ("bad_dates", "Les dates s'écrivent AAAA-MM-JJ.", "Dates are written YYYY-MM-DD."),
-        ("download_pdf", "Télécharger le PDF (Factur-X)", "Download the PDF (Factur-X)"),
-        ("download_xml", "Télécharger le XML (UBL)", "Download the XML (UBL)"),
-        (
-            "links_expire",
-            "Les liens de téléchargement sont valables cinq minutes.",
-            "Download links are valid for five minutes.",
-        ),
-        ("resend", "Renvoyer à l'acheteur", "Send to the buyer again"),
-        ("resent", "Le document a été renvoyé à l'acheteur.", "The document was sent to the buyer again."),
-        ("buyer_title", "Demander une facture au nom de votre société", "Ask for an invoice in your company's name"),
-        (
-            "buyer_intro",
-            "Indiquez le numéro de votre commande Cdiscount et l'adresse e-mail utilisée pour la commande, puis les données de facturation. Si la facture est déjà émise, vous recevez par e-mail un avoir qui l'annule et la facture corrigée ; sinon la facture sera émise à ce nom.",
-            "Enter your Cdiscount order number and the e-mail address of the order, then the billing data. If the invoice was already issued, you receive by e-mail a credit note cancelling it and the corrected invoice; otherwise the invoice will be issued in this name.",
-        ),
-        ("optional", "facultatif", "optional"),
-        ("field_kind", "Vous êtes", "You are"),
-        ("kind_company", "une entreprise", "a business"),
-        ("kind_individual", "un particulier", "an individual"),
-        ("field_orderId", "Numéro de commande", "Order number"),
-        ("field_email", "Adresse e-mail de la commande", "E-mail address of the order"),
-        ("field_name", "Nom ou raison sociale", "Name or company name"),
-        ("field_taxNumber", "Numéro de TVA ou SIREN", "VAT number or SIREN"),
-        ("field_line1", "Adresse", "Address"),
-        ("field_line2", "Complément d'adresse", "Address line 2"),
-        ("field_postalCode", "Code postal", "Postal code"),
-        ("field_city", "Ville", "City"),
-        ("field_countryCode", "Pays (code à deux lettres, ex. FR)", "Country (two-letter code, e.g. FR)"),
-        (
-            "error_orderId",
-            "Indiquez le numéro de commande Cdiscount (lettres et chiffres).",
-            "Enter the Cdiscount order number (letters and digits).",
-        ),
-        (
-            "error_email",
-            "Indiquez l'adresse e-mail utilisée pour la commande.",
-            "Enter the e-mail address used for the order.",
-        ),
-        ("error_name", "Indiquez le nom (200 caractères au plus).", "Enter the name (at most 200 characters)."),
-        (
-            "error_taxNumber",
-            "Pour une entreprise, indiquez un numéro de TVA ou un SIREN valide.",
-            "For a business, enter a valid VAT number or SIREN.",
-        ),
-        ("error_line1", "Indiquez l'adresse.", "Enter the address."),
-        ("error_line2", "200 caractères au plus.", "At most 200 characters."),
-        ("error_postalCode", "Indiquez le code postal.", "Enter the postal code."),
-        ("error_city", "Indiquez la ville.", "Enter the city."),
-        (
-            "error_countryCode",
-            "Indiquez le pays en deux lettres (FR, BE…).",
-            "Enter the country as two letters (FR, BE…).",
-        ),
-        ("fix_fields", "Certains champs sont à corriger.", "Some fields need correcting."),
-        ("send_request", "Envoyer la demande", "Send the request"),
-        (
-            "buyer_refused",
-            "Nous ne trouvons pas de commande avec ce numéro et cette adresse e-mail.",
-            "We find no order with this number and this e-mail address.",
-        ),
-        (
-            "request_recorded",
-            "Votre demande est enregistrée. La facture à ce nom vous sera envoyée par e-mail dès qu'elle sera émise, après l'expédition de la commande (les factures sont émises deux fois par jour).",
-            "Your request is recorded. The invoice in this name will be e-mailed to you as soon as it is issued, after the order ships (invoices are issued twice a day).",
-        ),
-        (
-            "request_corrected",
-            "C'est fait : la facture corrigée {invoice} et l'avoir {credit_note}, qui annule la facture précédente, viennent de vous être envoyés par e-mail.",
-            "Done: the corrected invoice {invoice} and the credit note {credit_note}, which cancels the previous invoice, have just been e-mailed to you.",
-        ),
-    ];
-    let map: serde_json::Map<String, serde_json::Value> =
-        pairs.iter().map(|(k, fr, en)| ((*k).to_owned(), json!(if lang == Lang::En { en } else { fr }))).collect();
-    serde_json::Value::Object(map)
+/// Every text of the pages: (key, French, English).
+const TEXTS: &[(&str, &str, &str)] = &[
+    ("brand", "Marketbill", "Marketbill"),
+    ("not_found", "Ce document n'existe pas.", "This document does not exist."),
+    (
+        "rate_limited",
+        "Trop de tentatives aujourd'hui ; réessayez demain.",
+        "Too many attempts today; try again tomorrow.",
+    ),
+    (
+        "unavailable",
+        "Un service est indisponible ; réessayez dans un instant.",
+        "A service is unavailable; try again shortly.",
+    ),
+    ("menu", "Menu", "Menu"),
+    ("other_lang_name", "English", "Français"),
+    ("dashboard", "Tableau de bord", "Dashboard"),
+    ("invoices", "Factures", "Invoices"),
+    ("invoice", "Facture", "Invoice"),
+    ("credit_note", "Avoir", "Credit note"),
+    ("credit_notes", "Avoirs", "Credit notes"),
+    ("sign_in", "Connexion à votre espace", "Sign in to your space"),
+    ("sign_out", "Se déconnecter", "Sign out"),
+    (
+        "sign_in_intro",
+        "Indiquez l'adresse e-mail de votre compte vendeur : nous vous envoyons un lien de connexion, valable 15 minutes.",
+        "Enter your seller account's e-mail address: we send you a sign-in link, valid for 15 minutes.",
+    ),
+    ("your_email", "Adresse e-mail", "E-mail address"),
+    ("send_link", "Recevoir le lien", "Send me the link"),
+    (
+        "link_sent",
+        "Si un compte existe pour cette adresse, un lien de connexion vient d'y être envoyé.",
+        "If an account exists for this address, a sign-in link has just been sent to it.",
+    ),
+    (
+        "link_invalid",
+        "Ce lien de connexion n'est plus valable (déjà utilisé ou expiré). Demandez-en un nouveau.",
+        "This sign-in link is no longer valid (used or expired). Ask for a new one.",
+    ),
+    (
+        "cognito_pending",
+        "La connexion passe ici par la page de connexion AWS (Cognito), qui n'est pas encore en place.",
+        "Sign-in here goes through the AWS (Cognito) login page, which is not in place yet.",
+    ),
+    ("invoices_this_month", "factures ce mois-ci", "invoices this month"),
+    ("fee_this_month", "redevance du mois HT", "this month's fee excl. VAT"),
+    ("problems", "commandes à regarder", "orders to look at"),
+    ("last_run", "factures au dernier passage,", "invoices in the last run,"),
+    ("no_run_yet", "aucun passage encore", "no run yet"),
+    ("invoices_per_day", "Factures par jour", "Invoices per day"),
+    (
+        "chart_caption",
+        "Factures émises chaque jour du mois en cours (hors avoirs).",
+        "Invoices issued on each day of this month (credit notes excluded).",
+    ),
+    ("from", "Du", "From"),
+    ("to", "Au", "To"),
+    ("kind", "Type", "Kind"),
+    ("all", "Tous", "All"),
+    ("order", "Commande", "Order"),
+    ("filter", "Filtrer", "Filter"),
+    ("documents_shown", "document(s) affiché(s)", "document(s) shown"),
+    ("number", "Numéro", "Number"),
+    ("date", "Date", "Date"),
+    ("buyer", "Acheteur", "Buyer"),
+    ("total", "Total TTC", "Total incl. VAT"),
+    ("no_documents", "Aucun document pour ces critères.", "No document matches."),
+    ("next_page", "Page suivante", "Next page"),
+    ("bad_dates", "Les dates s'écrivent AAAA-MM-JJ.", "Dates are written YYYY-MM-DD."),
+    ("download_pdf", "Télécharger le PDF (Factur-X)", "Download the PDF (Factur-X)"),
+    ("download_xml", "Télécharger le XML (UBL)", "Download the XML (UBL)"),
+    (
+        "links_expire",
+        "Les liens de téléchargement sont valables cinq minutes.",
+        "Download links are valid for five minutes.",
+    ),
+    ("resend", "Renvoyer à l'acheteur", "Send to the buyer again"),
+    ("resent", "Le document a été renvoyé à l'acheteur.", "The document was sent to the buyer again."),
+    ("buyer_title", "Demander une facture au nom de votre société", "Ask for an invoice in your company's name"),
+    (
+        "buyer_intro",
+        "Indiquez le numéro de votre commande Cdiscount et l'adresse e-mail utilisée pour la commande, puis les données de facturation. Si la facture est déjà émise, vous recevez par e-mail un avoir qui l'annule et la facture corrigée ; sinon la facture sera émise à ce nom.",
+        "Enter your Cdiscount order number and the e-mail address of the order, then the billing data. If the invoice was already issued, you receive by e-mail a credit note cancelling it and the corrected invoice; otherwise the invoice will be issued in this name.",
+    ),
+    ("optional", "facultatif", "optional"),
+    ("field_kind", "Vous êtes", "You are"),
+    ("kind_company", "une entreprise", "a business"),
+    ("kind_individual", "un particulier", "an individual"),
+    ("field_orderId", "Numéro de commande", "Order number"),
+    ("field_email", "Adresse e-mail de la commande", "E-mail address of the order"),
+    ("field_name", "Nom ou raison sociale", "Name or company name"),
+    ("field_taxNumber", "Numéro de TVA ou SIREN", "VAT number or SIREN"),
+    ("field_line1", "Adresse", "Address"),
+    ("field_line2", "Complément d'adresse", "Address line 2"),
+    ("field_postalCode", "Code postal", "Postal code"),
+    ("field_city", "Ville", "City"),
+    ("field_countryCode", "Pays (code à deux lettres, ex. FR)", "Country (two-letter code, e.g. FR)"),
+    (
+        "error_orderId",
+        "Indiquez le numéro de commande Cdiscount (lettres et chiffres).",
+        "Enter the Cdiscount order number (letters and digits).",
+    ),
+    (
+        "error_email",
+        "Indiquez l'adresse e-mail utilisée pour la commande.",
+        "Enter the e-mail address used for the order.",
+    ),
+    ("error_name", "Indiquez le nom (200 caractères au plus).", "Enter the name (at most 200 characters)."),
+    (
+        "error_taxNumber",
+        "Pour une entreprise, indiquez un numéro de TVA ou un SIREN valide.",
+        "For a business, enter a valid VAT number or SIREN.",
+    ),
+    ("error_line1", "Indiquez l'adresse.", "Enter the address."),
+    ("error_line2", "200 caractères au plus.", "At most 200 characters."),
+    ("error_postalCode", "Indiquez le code postal.", "Enter the postal code."),
+    ("error_city", "Indiquez la ville.", "Enter the city."),
+    ("error_countryCode", "Indiquez le pays en deux lettres (FR, BE…).", "Enter the country as two letters (FR, BE…)."),
+    ("fix_fields", "Certains champs sont à corriger.", "Some fields need correcting."),
+    ("send_request", "Envoyer la demande", "Send the request"),
+    (
+        "buyer_refused",
+        "Nous ne trouvons pas de commande avec ce numéro et cette adresse e-mail.",
+        "We find no order with this number and this e-mail address.",
+    ),
+    (
+        "request_recorded",
+        "Votre demande est enregistrée. La facture à ce nom vous sera envoyée par e-mail dès qu'elle sera émise, après l'expédition de la commande (les factures sont émises deux fois par jour).",
+        "Your request is recorded. The invoice in this name will be e-mailed to you as soon as it is issued, after the order ships (invoices are issued twice a day).",
+    ),
+    (
+        "request_corrected",
+        "C'est fait : la facture corrigée {invoice} et l'avoir {credit_note}, qui annule la facture précédente, viennent de vous être envoyés par e-mail.",
+        "Done: the corrected invoice {invoice} and the credit note {credit_note}, which cancels the previous invoice, have just been e-mailed to you.",
+    ),
+];
+
+/// The texts of a language by key (built once per language).
+fn texts(lang: Lang) -> &'static BTreeMap<&'static str, &'static str> {
+    static FR: OnceLock<BTreeMap<&str, &str>> = OnceLock::new();
+    static EN: OnceLock<BTreeMap<&str, &str>> = OnceLock::new();
+    let (cell, en) = match lang {
+        Lang::Fr => (&FR, false),
+        Lang::En => (&EN, true),
+    };
+    cell.get_or_init(|| TEXTS.iter().map(|(k, fr, english)| (*k, if en { *english } else { *fr })).collect())
+}
+
+/// One text of a language (empty for a key the table does not have).
+fn text(lang: Lang, key: &str) -> &'static str {
+    texts(lang).get(key).copied().unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -776,14 +743,15 @@ mod tests {
 
     #[test]
     fn every_template_parses_and_both_languages_have_every_text() {
-        for name in ["base.html", "sign_in.html", "dashboard.html", "invoices.html", "invoice.html", "buyer.html"] {
+        for (name, _) in TEMPLATES {
             if let Err(e) = env().get_template(name) {
                 panic!("{name}: {e:#}");
             }
         }
-        let (fr, en) = (texts(Lang::Fr), texts(Lang::En));
-        for (k, v) in fr.as_object().unwrap() {
-            assert!(!v.as_str().unwrap().is_empty() && !en[k].as_str().unwrap().is_empty(), "{k}");
+        let keys: std::collections::BTreeSet<&str> = TEXTS.iter().map(|(k, _, _)| *k).collect();
+        assert_eq!(keys.len(), TEXTS.len(), "each key once");
+        for (k, _, _) in TEXTS {
+            assert!(!text(Lang::Fr, k).is_empty() && !text(Lang::En, k).is_empty(), "{k}");
         }
     }
 

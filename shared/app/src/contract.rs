@@ -467,18 +467,7 @@ pub async fn buyer_requests_are_kept_per_order(requests: &dyn RequestLedger) {
     let request = BuyerRequestRecord {
         request_id: "req-1".into(),
         order_id: oid("ORD-9"),
-        billing: marketbill_domain::BuyerBillingData {
-            kind: marketbill_domain::BuyerKind::Company,
-            name: "Atelier Durand".into(),
-            tax_number: Some(marketbill_domain::TaxNumber::parse("FR40303265045").unwrap()),
-            address: marketbill_domain::buyer::BuyerAddress {
-                line1: "8 avenue Foch".into(),
-                line2: None,
-                postal_code: "75016".into(),
-                city: "Paris".into(),
-                country_code: "FR".parse().unwrap(),
-            },
-        },
+        billing: marketbill_testkit::buyers::company("FR40303265045").unwrap(),
         status: crate::model::RequestStatus::Pending,
         received_at: NOW,
     };

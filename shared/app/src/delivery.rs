@@ -204,7 +204,7 @@ impl Delivery<'_> {
                 (rec, file)
             })
             .unzip();
-        let state = self.s.marketplace.upload_invoices(creds, &files).await?;
+        let state = self.s.marketplace.upload_invoices(creds, files).await?;
         self.record_upload(&state.import_id, &mut recs).await
     }
 

@@ -112,10 +112,11 @@ pub trait Marketplace: Send + Sync {
         bytes: &[u8],
     ) -> Result<ImportState, MarketplaceError>;
     /// Attaches several documents in one bulk import (`<orderId>.pdf` each); returns the import.
+    /// The files are handed over (an import carries up to 20 MiB: no copy of it is made).
     async fn upload_invoices(
         &self,
         creds: &MarketplaceCredentials,
-        files: &[InvoiceFile],
+        files: Vec<InvoiceFile>,
     ) -> Result<ImportState, MarketplaceError>;
     async fn import_state(
         &self,

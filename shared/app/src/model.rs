@@ -163,7 +163,7 @@ impl OrderStage {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("order {order_id} cannot go from {from:?} to {to:?}")]
 pub struct StageError {
-    pub order_id: String,
+    pub order_id: OrderId,
     pub from: OrderStage,
     pub to: OrderStage,
 }
@@ -214,7 +214,7 @@ impl OrderRecord {
     /// Moves to the next stage (see [`OrderStage::can_move_to`]), stamped `at`.
     pub fn move_to(&mut self, next: OrderStage, at: OffsetDateTime) -> Result<(), StageError> {
         if !self.stage.can_move_to(next) {
-            return Err(StageError { order_id: self.order_id.to_string(), from: self.stage, to: next });
+            return Err(StageError { order_id: self.order_id.clone(), from: self.stage, to: next });
         }
         self.stage = next;
         self.updated_at = at;
@@ -323,7 +323,6 @@ pub struct RunRecord {
     pub complete: bool,
 }
 
-/// A buyer's request for an invoice with other billing data.
 /// Where a buyer's request stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -349,6 +348,7 @@ impl ImportStatus {
     }
 }
 
+/// A buyer's request for an invoice with other billing data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BuyerRequestRecord {
@@ -379,12 +379,12 @@ pub struct InvoicePage {
     pub next: Option<String>,
 }
 
-/// The month key of usage counters (`2026-11`).
 /// The Paris day of an instant, `2026-11-21`.
 pub fn day_key(at: OffsetDateTime) -> String {
     marketbill_domain::calendar::iso_date(marketbill_domain::calendar::paris_date(at))
 }
 
+/// The month key of usage counters (`2026-11`).
 pub fn month_key(at: OffsetDateTime) -> String {
     let d = marketbill_domain::calendar::paris_date(at);
     format!("{:04}-{:02}", d.year(), u8::from(d.month()))

@@ -206,6 +206,11 @@ pub struct Usage {
 
 pub async fn usage(s: &Services, id: &SellerId, plans: &FeePlans) -> Result<Usage, PortalError> {
     let record = seller(s, id).await?;
+    usage_of(s, &record, plans).await
+}
+
+async fn usage_of(s: &Services, record: &SellerRecord, plans: &FeePlans) -> Result<Usage, PortalError> {
+    let id = &record.seller_id;
     let now = s.clock.now();
     let month = month_key(now);
     let first = now.replace_day(1).unwrap_or(now);
@@ -250,10 +255,11 @@ pub struct Dashboard {
 /// The dashboard: this month's invoices and fee, the last run, the problems, invoices per day.
 pub async fn dashboard(s: &Services, id: &SellerId, plans: &FeePlans) -> Result<Dashboard, PortalError> {
     let record = seller(s, id).await?;
-    let usage = usage(s, id, plans).await?;
+    let usage = usage_of(s, &record, plans).await?;
     let last_run = s.ledger.runs(id, 1).await?.into_iter().next();
-    let problems = problems(s, id).await?.len();
-    let today = s.clock.now().date();
+    let problems = problem_orders(s, id).await?.len();
+    // The Paris day, as invoice dates and the usage months are.
+    let today = marketbill_domain::calendar::paris_date(s.clock.now());
     let first = today.replace_day(1).unwrap_or(today);
     let mut per_day = vec![0u64; usize::from(today.day())];
     let mut query = InvoiceQuery { from: Some(first), to: Some(today), limit: 500, ..Default::default() };
@@ -278,6 +284,10 @@ pub async fn dashboard(s: &Services, id: &SellerId, plans: &FeePlans) -> Result<
 /// Orders refused or failing, with their reasons.
 pub async fn problems(s: &Services, id: &SellerId) -> Result<Vec<OrderRecord>, PortalError> {
     seller(s, id).await?;
+    problem_orders(s, id).await
+}
+
+async fn problem_orders(s: &Services, id: &SellerId) -> Result<Vec<OrderRecord>, PortalError> {
     let all = s.ledger.list_orders(id).await?;
     Ok(all
         .into_iter()

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::model::{
-    BuyerRequestRecord, ImportRecord, InvoicePage, InvoiceQuery, InvoiceRecord, OrderRecord, RunRecord, SealedSecret,
-    SellerId, SellerRecord, StoredObject,
+    BuyerRequestRecord, ImportRecord, InvoicePage, InvoiceQuery, InvoiceRecord, OrderRecord, OrderStage, RunRecord,
+    SealedSecret, SellerId, SellerRecord, StoredObject,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -23,8 +23,8 @@ pub enum LedgerError {
     #[error("there is no document {number}")]
     UnknownDocument { number: InvoiceNumber },
     /// Another run recorded a later step of this order: this write would have gone back.
-    #[error("order {order_id} is already further along ({stage})")]
-    Superseded { order_id: OrderId, stage: String },
+    #[error("order {order_id} is already further along ({stage:?})")]
+    Superseded { order_id: OrderId, stage: OrderStage },
     #[error("too much contention on series {series}; gave up after {attempts} attempts")]
     Contention { series: String, attempts: u32 },
     #[error("a stored record is unreadable ({what}): {reason}")]
@@ -95,15 +95,7 @@ pub trait OrderLedger: Send + Sync {
     /// on DynamoDB). Returns the ids of the orders another run had taken further (their
     /// records stand); any other refusal fails the call.
     async fn update_orders(&self, seller: &SellerId, records: &[OrderRecord]) -> Result<Vec<OrderId>, LedgerError> {
-        let mut superseded = Vec::new();
-        for record in records {
-            match self.update_order(seller, record).await {
-                Ok(()) => {}
-                Err(LedgerError::Superseded { .. }) => superseded.push(record.order_id.clone()),
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(superseded)
+        update_each(self, seller, records).await
     }
     /// Every order record of a seller (the portal's problems list reads it).
     async fn list_orders(&self, seller: &SellerId) -> Result<Vec<OrderRecord>, LedgerError>;
@@ -111,6 +103,24 @@ pub trait OrderLedger: Send + Sync {
     async fn unfinished_orders(&self, seller: &SellerId) -> Result<Vec<OrderRecord>, LedgerError>;
     /// The seller that owns a marketplace order (index order id → seller).
     async fn find_order_seller(&self, order_id: &OrderId) -> Result<Option<SellerId>, LedgerError>;
+}
+
+/// [`OrderLedger::update_orders`] one write per order: the steps recorded, the orders another
+/// run had taken further named, any other refusal returned.
+pub async fn update_each<L: OrderLedger + ?Sized>(
+    ledger: &L,
+    seller: &SellerId,
+    records: &[OrderRecord],
+) -> Result<Vec<OrderId>, LedgerError> {
+    let mut superseded = Vec::new();
+    for record in records {
+        match ledger.update_order(seller, record).await {
+            Ok(()) => {}
+            Err(LedgerError::Superseded { .. }) => superseded.push(record.order_id.clone()),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(superseded)
 }
 
 /// **Issuing**: numbers, frozen documents and metering, each in one atomic write.

@@ -329,7 +329,6 @@ pub async fn run_seller_from(
         None => seller.registered_at - s.settings.first_run_lookback,
     };
     let since = resume_from.map_or(since, |r| r.max(since));
-    let fetched_at = now;
     let gate = RateGate::new(s.settings.mail_per_second);
     let ctx = Ctx { s, seller: &seller, d: Delivery::new(s, seller_id, now, Some(&gate)) };
     let depth = s.settings.delivery_depth.max(1);
@@ -447,7 +446,8 @@ pub async fn run_seller_from(
             .send(&SellerRunMessage { seller_id: seller_id.clone(), reason: RunReason::Continuation, resume_from })
             .await?;
     } else if out.failed.is_empty() {
-        s.ledger.advance_watermark(seller_id, fetched_at).await?;
+        // The run listed as of its start: the next one goes on from there (less the overlap).
+        s.ledger.advance_watermark(seller_id, now).await?;
         out.complete = true;
     }
     let finished = s.clock.now();

@@ -21,7 +21,7 @@ use marketbill_app::model::{
 };
 use marketbill_app::ports::{
     ImportLedger, InvoiceLedger, IssuingLedger, LedgerError, OrderLedger, RequestLedger, RequestSlot, RunLedger,
-    SellerLedger,
+    SellerLedger, update_each,
 };
 use marketbill_app::table;
 use marketbill_domain::{DocumentKind, Draft, Invoice, InvoiceNumber, OrderId, Refusal, Series};
@@ -39,6 +39,17 @@ const STEP_UPDATE: &str = "SET #d = :data, stageRank = :rank";
 /// …for the order's own invoice, and never back (a concurrent run may be further along).
 const STEP_CONDITION: &str =
     "invoiceNumber = :number AND invoiceNumber <> :empty AND (attribute_not_exists(stageRank) OR stageRank <= :rank)";
+
+/// The values of [`STEP_UPDATE`] and [`STEP_CONDITION`] for a record.
+fn step_values(record: &OrderRecord) -> Result<Item, LedgerError> {
+    let number = record.number.as_ref().map(|n| n.to_string()).unwrap_or_default();
+    Ok(HashMap::from([
+        (":data".to_owned(), s(to_json(record)?)),
+        (":number".to_owned(), s(number)),
+        (":empty".to_owned(), s("")),
+        (":rank".to_owned(), n(stage_rank(record.stage))),
+    ]))
+}
 
 #[derive(Clone)]
 pub struct DynamoLedger {
@@ -285,17 +296,13 @@ impl DynamoLedger {
     /// The write of one step of an issued order: its number must match and its stage never
     /// goes back.
     fn step_update(pk: &str, record: &OrderRecord, table_name: &str) -> Result<TransactWriteItem, LedgerError> {
-        let number = record.number.as_ref().map(|n| n.to_string()).unwrap_or_default();
         let update = Update::builder()
             .table_name(table_name)
             .set_key(Some(key(pk, &table::order(&record.order_id))))
             .update_expression(STEP_UPDATE)
             .condition_expression(STEP_CONDITION)
             .expression_attribute_names("#d", "data")
-            .expression_attribute_values(":data", s(to_json(record)?))
-            .expression_attribute_values(":number", s(number))
-            .expression_attribute_values(":empty", s(""))
-            .expression_attribute_values(":rank", n(stage_rank(record.stage)))
+            .set_expression_attribute_values(Some(step_values(record)?))
             .build()
             .map_err(unavailable)?;
         Ok(TransactWriteItem::builder().update(update).build())
@@ -659,7 +666,6 @@ impl OrderLedger for DynamoLedger {
         }
     }
     async fn update_order(&self, seller: &SellerId, record: &OrderRecord) -> Result<(), LedgerError> {
-        let number = record.number.as_ref().map(|n| n.to_string()).unwrap_or_default();
         // The stage never goes back (a concurrent run may be further along).
         let result = self
             .client
@@ -669,20 +675,16 @@ impl OrderLedger for DynamoLedger {
             .update_expression(STEP_UPDATE)
             .condition_expression(STEP_CONDITION)
             .expression_attribute_names("#d", "data")
-            .expression_attribute_values(":data", s(to_json(record)?))
-            .expression_attribute_values(":number", s(number))
-            .expression_attribute_values(":empty", s(""))
-            .expression_attribute_values(":rank", n(stage_rank(record.stage)))
+            .set_expression_attribute_values(Some(step_values(record)?))
             .send()
             .await;
         match result {
             Ok(_) => Ok(()),
             Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
                 match self.get_order(seller, &record.order_id).await? {
-                    Some(now) if now.number.is_some() && now.number == record.number => Err(LedgerError::Superseded {
-                        order_id: record.order_id.clone(),
-                        stage: format!("{:?}", now.stage),
-                    }),
+                    Some(now) if now.number.is_some() && now.number == record.number => {
+                        Err(LedgerError::Superseded { order_id: record.order_id.clone(), stage: now.stage })
+                    }
                     _ => Err(LedgerError::NotIssued { order_id: record.order_id.clone() }),
                 }
             }
@@ -702,13 +704,7 @@ impl OrderLedger for DynamoLedger {
             }
             // Cancelled (an order moved on meanwhile, a conflict) or failed: one by one, which
             // names each refusal; a write already applied is applied again to the same effect.
-            for record in chunk {
-                match self.update_order(seller, record).await {
-                    Ok(()) => {}
-                    Err(LedgerError::Superseded { .. }) => superseded.push(record.order_id.clone()),
-                    Err(e) => return Err(e),
-                }
-            }
+            superseded.extend(update_each(self, seller, chunk).await?);
         }
         Ok(superseded)
     }

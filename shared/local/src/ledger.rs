@@ -208,7 +208,7 @@ fn step_order(tx: &Connection, pk: &str, record: &OrderRecord) -> Result<(), Led
         get_data(tx, pk, &table::order(&record.order_id))?.map(|d| from_json("order", &d)).transpose()?;
     match existing {
         Some(e) if e.number.is_some() && e.number == record.number && e.stage > record.stage => {
-            Err(LedgerError::Superseded { order_id: record.order_id.clone(), stage: format!("{:?}", e.stage) })
+            Err(LedgerError::Superseded { order_id: record.order_id.clone(), stage: e.stage })
         }
         Some(e) if e.number.is_some() && e.number == record.number => put_order(tx, pk, record),
         _ => Err(LedgerError::NotIssued { order_id: record.order_id.clone() }),

@@ -119,11 +119,11 @@ impl Marketplace for OctopiaMarketplace {
     async fn upload_invoices(
         &self,
         c: &MarketplaceCredentials,
-        files: &[InvoiceFile],
+        files: Vec<InvoiceFile>,
     ) -> Result<ImportState, MarketplaceError> {
         let files: Vec<UploadFile> = files
-            .iter()
-            .map(|f| UploadFile { file_name: format!("{}.pdf", f.order_id), bytes: f.bytes.clone() })
+            .into_iter()
+            .map(|f| UploadFile { file_name: format!("{}.pdf", f.order_id), bytes: f.bytes })
             .collect();
         self.client.upload_bulk(&creds(c), &files).await.map(state).map_err(error)
     }

@@ -5,6 +5,7 @@
 //! and accented titles, relay e-mails, some orders shipped outside France) and sample seller
 //! profiles, and the Octopia Seller API simulator ([`simulator`]).
 
+pub mod buyers;
 pub mod invoices;
 pub mod orders;
 pub mod rng;

@@ -3,25 +3,14 @@
 use marketbill_app::model::{InvoiceQuery, month_key};
 use marketbill_app::portal::{self, BuyerRequestOutcome, PortalError};
 use marketbill_domain::Order;
-use marketbill_domain::buyer::{BuyerAddress, BuyerBillingData, BuyerKind, TaxNumber};
+use marketbill_domain::buyer::BuyerBillingData;
 use marketbill_testkit::simulator::Route;
 
 use super::{World, cycle};
 
 /// A company's billing data, with its VAT number or SIREN.
 pub fn company_with(tax: &str) -> BuyerBillingData {
-    BuyerBillingData {
-        kind: BuyerKind::Company,
-        name: "Atelier Durand SARL".into(),
-        tax_number: Some(TaxNumber::parse(tax).unwrap()),
-        address: BuyerAddress {
-            line1: "8 avenue Foch".into(),
-            line2: None,
-            postal_code: "75016".into(),
-            city: "Paris".into(),
-            country_code: "FR".parse().unwrap(),
-        },
-    }
+    marketbill_testkit::buyers::company(tax).unwrap()
 }
 
 fn company() -> BuyerBillingData {
