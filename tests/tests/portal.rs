@@ -297,7 +297,7 @@ async fn wrong_emails_look_like_unknown_orders_and_cost_no_marketplace_call() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn resends_are_limited_per_day_and_exports_are_unique_and_swept_once_expired() {
+async fn resends_are_limited_per_day_and_exports_are_unique_and_swept_an_hour_later() {
     let (mut w, dir) = local_world("limits", 2).await;
     let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
     w.services.clock = clock.clone();
@@ -329,12 +329,15 @@ async fn resends_are_limited_per_day_and_exports_are_unique_and_swept_once_expir
     }
     assert_eq!(urls.len(), 20);
     let exports = format!("exports/{id}/");
-    assert_eq!(w.services.store.list(&exports).await.unwrap().len(), 20);
-    // Once their links have expired, the files go: at the next export, and at the daily purge.
-    clock.advance(time::Duration::minutes(6));
+    // Each export: its archive and its list of documents (the parts are gone once assembled).
+    let kept = w.services.store.list(&exports).await.unwrap();
+    assert_eq!(kept.len(), 40, "{kept:?}");
+    assert_eq!(kept.iter().filter(|k| k.ends_with(".zip")).count(), 20);
+    // An hour after they started, the files go: at the next export, and at the daily purge.
+    clock.advance(marketbill_app::retention::EXPORT_TTL);
     portal::export(&w.services, &id, today - time::Duration::days(1), today).await.unwrap();
-    assert_eq!(w.services.store.list(&exports).await.unwrap().len(), 1);
-    clock.advance(time::Duration::minutes(6));
+    assert_eq!(w.services.store.list(&exports).await.unwrap().len(), 2);
+    clock.advance(marketbill_app::retention::EXPORT_TTL);
     purge(&w.services).await.unwrap();
     assert!(w.services.store.list(&exports).await.unwrap().is_empty());
 }

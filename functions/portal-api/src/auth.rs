@@ -29,6 +29,23 @@ pub trait Authenticator: Send + Sync {
     fn redeem(&self, _token: &str) -> Option<SellerId> {
         None
     }
+    /// The local sign-up: a one-time link token proving an address that has no account yet.
+    fn sign_up_token(&self, _email: &str) -> Option<String> {
+        None
+    }
+    /// Redeems a sign-up link once: the new account's seller id and the proven address.
+    fn redeem_sign_up(&self, _token: &str) -> Option<(SellerId, String)> {
+        None
+    }
+    /// A token that carries an address proven by a sign-up link, for the onboarding form.
+    fn email_proof(&self, _email: &str) -> Option<String> {
+        None
+    }
+    fn proven_email(&self, _token: &str) -> Option<String> {
+        None
+    }
+    /// Ends a session: its cookie no longer signs in, even if replayed before its expiry.
+    fn end_session(&self, _cookie: &str) {}
 }
 
 /// Tokens `mbt.<seller>.<expiry unix seconds>.<hex HMAC>` signed with a local key; page
@@ -36,8 +53,10 @@ pub trait Authenticator: Send + Sync {
 /// kind as well, so one kind never passes for another.
 pub struct LocalTokens {
     key: Vec<u8>,
-    /// Sign-in links already used (until they expire; the set is pruned as links are redeemed).
-    redeemed: std::sync::Mutex<std::collections::BTreeMap<String, i64>>,
+    /// Sign-in links already used and sessions ended, until they expire (pruned as they are
+    /// added). Kept in memory: a restart of `marketbill serve` forgets ended sessions, which
+    /// the browser has dropped anyway.
+    spent: std::sync::Mutex<std::collections::BTreeMap<String, i64>>,
 }
 
 /// How long a page session lasts.
@@ -47,25 +66,26 @@ pub const LINK_LIFETIME: time::Duration = time::Duration::minutes(15);
 
 impl LocalTokens {
     pub fn new(key: &[u8]) -> LocalTokens {
-        LocalTokens { key: key.to_vec(), redeemed: Default::default() }
+        LocalTokens { key: key.to_vec(), spent: Default::default() }
     }
 
-    /// A token of `kind` for a seller, valid until `expires`.
-    fn mint_kind(&self, kind: &str, seller: &SellerId, expires: OffsetDateTime) -> String {
-        let payload = format!("{seller}.{}", expires.unix_timestamp());
+    /// A token of `kind` for a subject (a seller id, a hex address: no `.`), valid until
+    /// `expires`.
+    fn mint_kind(&self, kind: &str, subject: &str, expires: OffsetDateTime) -> String {
+        let payload = format!("{subject}.{}", expires.unix_timestamp());
         let sig = hex::encode(hmac_sha256(&self.key, signed(kind, &payload).as_bytes()));
         format!("{kind}.{payload}.{sig}")
     }
 
-    /// The seller and expiry of a valid token of `kind`: our signature (compared in constant
+    /// The subject and expiry of a valid token of `kind`: our signature (compared in constant
     /// time), not expired, and not claiming to live longer than `lifetime`.
-    fn verify_kind(
+    fn verify_subject(
         &self,
         kind: &str,
         token: &str,
         now: OffsetDateTime,
         lifetime: time::Duration,
-    ) -> Option<(SellerId, i64)> {
+    ) -> Option<(String, i64)> {
         let rest = token.strip_prefix(kind)?.strip_prefix('.')?;
         let (payload, sig) = rest.rsplit_once('.')?;
         let (seller, expiry) = payload.rsplit_once('.')?;
@@ -77,7 +97,37 @@ impl LocalTokens {
         if !hmac_matches(&self.key, signed(kind, payload).as_bytes(), sig) {
             return None;
         }
-        Some((seller.parse().ok()?, expiry))
+        Some((seller.to_owned(), expiry))
+    }
+
+    /// The seller and expiry of a valid token of `kind` whose subject is a seller id.
+    fn verify_kind(
+        &self,
+        kind: &str,
+        token: &str,
+        now: OffsetDateTime,
+        lifetime: time::Duration,
+    ) -> Option<(SellerId, i64)> {
+        let (subject, expiry) = self.verify_subject(kind, token, now, lifetime)?;
+        Some((subject.parse().ok()?, expiry))
+    }
+
+    /// Marks a token used until its expiry; false if it already was.
+    fn spend(&self, token: &str, expiry: i64, now: OffsetDateTime) -> bool {
+        let mut spent = self.spent.lock().unwrap_or_else(|p| p.into_inner());
+        spent.retain(|_, exp| *exp > now.unix_timestamp());
+        spent.insert(token.to_owned(), expiry).is_none()
+    }
+
+    fn is_spent(&self, token: &str) -> bool {
+        self.spent.lock().unwrap_or_else(|p| p.into_inner()).contains_key(token)
+    }
+
+    /// The seller id of a new local account: derived from its address with the key, so the
+    /// same address always gets the same account and ids tell nothing of the address.
+    fn seller_for_new_address(&self, email: &str) -> Option<SellerId> {
+        let mac = hmac_sha256(&self.key, format!("seller-id:{}", email.to_ascii_lowercase()).as_bytes());
+        format!("u{}", &hex::encode(mac)[..24]).parse().ok()
     }
 
     /// The longest a local token may live (`marketbill token --hours` is capped to it, and a
@@ -87,7 +137,7 @@ impl LocalTokens {
     /// A token for a seller, valid until `expires` (at most [`Self::MAX_LIFETIME`] from now,
     /// which callers check; `verify` refuses anything longer).
     pub fn mint(&self, seller: &SellerId, expires: OffsetDateTime) -> String {
-        self.mint_kind(API, seller, expires)
+        self.mint_kind(API, seller.as_str(), expires)
     }
 
     pub fn verify(&self, token: &str, now: OffsetDateTime) -> Option<SellerId> {
@@ -99,6 +149,8 @@ impl LocalTokens {
 const API: &str = "mbt";
 const SESSION: &str = "mbs";
 const LINK: &str = "mbl";
+const SIGN_UP: &str = "mbn";
+const EMAIL: &str = "mbe";
 
 /// What a token of `kind` signs: an API token its payload alone (as API tokens always did),
 /// the other kinds their kind as well.
@@ -114,26 +166,50 @@ impl Authenticator for LocalTokens {
     }
 
     fn session(&self, cookie: &str) -> Option<SellerId> {
-        self.verify_kind(SESSION, cookie, OffsetDateTime::now_utc(), SESSION_LIFETIME).map(|(s, _)| s)
+        let (seller, _) = self.verify_kind(SESSION, cookie, OffsetDateTime::now_utc(), SESSION_LIFETIME)?;
+        (!self.is_spent(cookie)).then_some(seller)
     }
 
     fn open_session(&self, seller: &SellerId) -> Option<String> {
-        Some(self.mint_kind(SESSION, seller, OffsetDateTime::now_utc() + SESSION_LIFETIME))
+        Some(self.mint_kind(SESSION, seller.as_str(), OffsetDateTime::now_utc() + SESSION_LIFETIME))
+    }
+
+    fn end_session(&self, cookie: &str) {
+        let now = OffsetDateTime::now_utc();
+        if let Some((_, expiry)) = self.verify_kind(SESSION, cookie, now, SESSION_LIFETIME) {
+            self.spend(cookie, expiry, now);
+        }
     }
 
     fn sign_in_token(&self, seller: &SellerId) -> Option<String> {
-        Some(self.mint_kind(LINK, seller, OffsetDateTime::now_utc() + LINK_LIFETIME))
+        Some(self.mint_kind(LINK, seller.as_str(), OffsetDateTime::now_utc() + LINK_LIFETIME))
     }
 
     fn redeem(&self, token: &str) -> Option<SellerId> {
         let now = OffsetDateTime::now_utc();
         let (seller, expiry) = self.verify_kind(LINK, token, now, LINK_LIFETIME)?;
-        let mut used = self.redeemed.lock().unwrap_or_else(|p| p.into_inner());
-        used.retain(|_, exp| *exp > now.unix_timestamp());
-        if used.insert(token.to_owned(), expiry).is_some() {
-            return None;
-        }
-        Some(seller)
+        self.spend(token, expiry, now).then_some(seller)
+    }
+
+    fn sign_up_token(&self, email: &str) -> Option<String> {
+        Some(self.mint_kind(SIGN_UP, &hex::encode(email), OffsetDateTime::now_utc() + LINK_LIFETIME))
+    }
+
+    fn redeem_sign_up(&self, token: &str) -> Option<(SellerId, String)> {
+        let now = OffsetDateTime::now_utc();
+        let (subject, expiry) = self.verify_subject(SIGN_UP, token, now, LINK_LIFETIME)?;
+        let email = String::from_utf8(hex::decode(subject).ok()?).ok()?;
+        let seller = self.seller_for_new_address(&email)?;
+        self.spend(token, expiry, now).then_some((seller, email))
+    }
+
+    fn email_proof(&self, email: &str) -> Option<String> {
+        Some(self.mint_kind(EMAIL, &hex::encode(email), OffsetDateTime::now_utc() + SESSION_LIFETIME))
+    }
+
+    fn proven_email(&self, token: &str) -> Option<String> {
+        let (subject, _) = self.verify_subject(EMAIL, token, OffsetDateTime::now_utc(), SESSION_LIFETIME)?;
+        String::from_utf8(hex::decode(subject).ok()?).ok()
     }
 }
 
@@ -172,5 +248,25 @@ mod tests {
         assert_eq!(t.redeem(&link), None, "a link works once");
         let api = t.mint(&"shop-1".parse().unwrap(), OffsetDateTime::now_utc() + time::Duration::hours(1));
         assert_eq!(t.session(&api), None, "an API token is no session");
+        t.end_session(&session);
+        assert_eq!(t.session(&session), None, "an ended session no longer signs in");
+    }
+
+    #[test]
+    fn sign_up_links_prove_an_address_once_and_name_the_same_account_each_time() {
+        let t = LocalTokens::new(b"0123456789abcdef0123456789abcdef");
+        let link = t.sign_up_token("new@example.com").unwrap();
+        assert_eq!(t.redeem(&link), None, "a sign-up link is no sign-in link");
+        let (seller, email) = t.redeem_sign_up(&link).unwrap();
+        assert_eq!(email, "new@example.com");
+        assert_eq!(t.redeem_sign_up(&link), None, "once");
+        let again = t.redeem_sign_up(&t.sign_up_token("NEW@example.com").unwrap()).unwrap();
+        assert_eq!(again.0, seller, "the same address, the same account");
+        let other = t.redeem_sign_up(&t.sign_up_token("other@example.com").unwrap()).unwrap();
+        assert_ne!(other.0, seller);
+        let proof = t.email_proof("new@example.com").unwrap();
+        assert_eq!(t.proven_email(&proof).as_deref(), Some("new@example.com"));
+        assert_eq!(t.proven_email(&link), None, "a link is no proof");
+        assert_eq!(t.session(&proof), None);
     }
 }

@@ -346,6 +346,27 @@ async fn buyer_requests_are_validated_refused_generically_and_corrected() {
     assert!(done["creditNote"].as_str().unwrap().starts_with("MLAV2026-"));
 }
 
+/// A form's anti-forgery pair, from the page that shows it: the cookie to send back and the
+/// hidden field's value.
+async fn form_csrf(http: &reqwest::Client, url: &str, cookie: Option<&str>) -> (String, String) {
+    let mut req = http.get(url);
+    if let Some(c) = cookie {
+        req = req.header("cookie", c);
+    }
+    let r = req.send().await.unwrap();
+    let set = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("mb_csrf="))
+        .expect("the page sets the anti-forgery cookie");
+    assert!(set.contains("SameSite=Strict") && set.contains("HttpOnly"), "{set}");
+    let page = r.text().await.unwrap();
+    let value = page.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    (set.split(';').next().unwrap().to_owned(), value)
+}
+
 /// The newest mail of the outbox whose text contains `needle`, as text.
 fn outbox_text(dir: &std::path::Path, needle: &str) -> Option<String> {
     let mut mails: Vec<_> = std::fs::read_dir(dir).ok()?.filter_map(Result::ok).map(|e| e.path()).collect();
@@ -369,11 +390,27 @@ async fn the_seller_signs_in_by_a_one_time_link_and_reads_the_dashboard_and_invo
     // Same answer for a known and an unknown address; only the known one gets a mail.
     let email = sample_seller(0, "50001").unwrap().email;
     let outbox = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("routes/pages/outbox");
-    let unknown =
-        http.post(format!("{}/connexion", api.base)).form(&[("email", "nobody@example.com")]).send().await.unwrap();
+    let (csrf_cookie, csrf) = form_csrf(&http, &format!("{}/connexion", api.base), None).await;
+    let forged = http
+        .post(format!("{}/connexion", api.base))
+        .form(&[("email", email.as_str()), ("csrf", "0123456789abcdef0123456789abcdef")])
+        .header("cookie", &csrf_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN, "a form without this browser's anti-forgery value");
+    assert!(outbox_text(&outbox, "jeton=").is_none(), "a forged form sends nothing");
+    let post = |email: String| {
+        let (http, url, cookie, csrf) =
+            (http.clone(), format!("{}/connexion", api.base), csrf_cookie.clone(), csrf.clone());
+        async move {
+            http.post(url).header("cookie", cookie).form(&[("email", email), ("csrf", csrf)]).send().await.unwrap()
+        }
+    };
+    let unknown = post("nobody@example.com".into()).await;
     let unknown_page = unknown.text().await.unwrap();
     assert!(outbox_text(&outbox, "jeton=").is_none(), "no mail for an unknown address");
-    let known = http.post(format!("{}/connexion", api.base)).form(&[("email", email.as_str())]).send().await.unwrap();
+    let known = post(email.clone()).await;
     assert_eq!(known.status(), StatusCode::OK);
     assert_eq!(known.text().await.unwrap(), unknown_page, "the answer does not tell whether the address is known");
     let text = outbox_text(&outbox, "jeton=").expect("the sign-in mail is in the outbox");
@@ -425,6 +462,19 @@ async fn the_seller_signs_in_by_a_one_time_link_and_reads_the_dashboard_and_invo
     let (status, _, bad) = page("/espace/factures?du=hier").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(bad.contains("AAAA-MM-JJ"));
+
+    // Signing out ends the session: the same cookie, replayed, no longer opens the space.
+    let (csrf_cookie, csrf) = form_csrf(&http, &format!("{}/espace", api.base), Some(&session)).await;
+    let out = http
+        .post(format!("{}/deconnexion", api.base))
+        .header("cookie", format!("{session}; {csrf_cookie}"))
+        .form(&[("csrf", csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    let (status, _, _) = page("/espace").await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "the ended session sends to the sign-in page");
 }
 
 async fn portal_usage(api: &Api, id: &SellerId) -> u64 {
@@ -439,10 +489,13 @@ async fn the_buyer_page_names_each_wrong_field_and_refuses_unknown_orders_alike(
     assert_eq!(r.status(), StatusCode::OK);
     let form = r.text().await.unwrap();
     assert!(form.contains("<label for=\"orderId\">") && form.contains("lang=\"fr\""));
+    let (cookie, csrf) = form_csrf(&http, &format!("{}/facture", api.base), None).await;
 
     let r = http
         .post(format!("{}/facture", api.base))
+        .header("cookie", &cookie)
         .form(&[
+            ("csrf", csrf.as_str()),
             ("kind", "company"),
             ("orderId", "<script>"),
             ("email", "x"),
@@ -462,6 +515,7 @@ async fn the_buyer_page_names_each_wrong_field_and_refuses_unknown_orders_alike(
 
     let valid = |order: &str| {
         vec![
+            ("csrf", csrf.clone()),
             ("kind", "company".to_owned()),
             ("orderId", order.to_owned()),
             ("email", "someone@example.com".to_owned()),
@@ -473,7 +527,13 @@ async fn the_buyer_page_names_each_wrong_field_and_refuses_unknown_orders_alike(
             ("countryCode", "FR".to_owned()),
         ]
     };
-    let unknown = http.post(format!("{}/facture", api.base)).form(&valid("NOSUCHORDER1")).send().await.unwrap();
+    let unknown = http
+        .post(format!("{}/facture", api.base))
+        .header("cookie", &cookie)
+        .form(&valid("NOSUCHORDER1"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
     assert!(unknown.text().await.unwrap().contains("Nous ne trouvons pas de commande"));
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use marketbill_documents::bundle::{BundleEntry, zip_documents};
+use marketbill_documents::bundle::{BundleEntry, merge_archives, zip_documents};
 use marketbill_domain::fees::{FeePlans, MonthlyFee};
 use marketbill_domain::{BuyerBillingData, InvoiceNumber, IssueRequest, OrderId, SellerProfileInput, draft_invoice};
 use serde::Serialize;
@@ -134,43 +134,86 @@ pub async fn invoice(s: &Services, id: &SellerId, number: &InvoiceNumber) -> Res
     Ok(InvoiceLinks { record, pdf, xml })
 }
 
-/// `POST /v1/exports`: a ZIP of the period's documents behind a short-lived link.
-pub async fn export(
-    s: &Services,
-    id: &SellerId,
+/// How many invoices (their PDF and XML) one step of an export packs.
+pub const EXPORT_STEP: usize = 100;
+
+/// An export being built: the period's documents, packed [`EXPORT_STEP`] invoices per step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ExportManifest {
     from: time::Date,
     to: time::Date,
-) -> Result<(PresignedLink, usize), PortalError> {
+    /// (name in the archive, store key), sorted by name.
+    files: Vec<(String, String)>,
+    /// Invoices per step: files of one invoice stay in one part.
+    steps: Vec<usize>,
+}
+
+/// Where an export is.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportProgress {
+    pub job: String,
+    pub from: time::Date,
+    pub to: time::Date,
+    /// Files (PDF and XML) packed so far, and in all.
+    pub files_done: usize,
+    pub files: usize,
+    /// The archive's link, once it is built.
+    pub link: Option<PresignedLink>,
+}
+
+/// An export job's name: `<unix time>-<16 hex>` (what [`start_export`] makes).
+pub fn is_export_job(job: &str) -> bool {
+    job.split_once('-').is_some_and(|(t, n)| {
+        !t.is_empty()
+            && t.len() <= 12
+            && t.bytes().all(|b| b.is_ascii_digit())
+            && n.len() == 16
+            && n.bytes().all(|b| b.is_ascii_hexdigit())
+    })
+}
+
+fn check_period(from: time::Date, to: time::Date) -> Result<(), PortalError> {
     if to < from {
         return Err(PortalError::field("to", "must not be before from"));
     }
     if (to - from) > time::Duration::days(366) {
         return Err(PortalError::field("to", "a period is at most one year"));
     }
+    Ok(())
+}
+
+/// Starts the export of a period: lists its documents and records the job. The archive is
+/// built by [`advance_export`], one step per call, so that no single request (a Lambda's, a
+/// page's) runs long and a page can show the progress.
+pub async fn start_export(
+    s: &Services,
+    id: &SellerId,
+    from: time::Date,
+    to: time::Date,
+) -> Result<ExportProgress, PortalError> {
+    check_period(from, to)?;
     seller(s, id).await?;
-    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut files: Vec<(String, String)> = Vec::new();
+    let mut per_invoice: Vec<usize> = Vec::new();
     let mut after = None;
     loop {
-        let page = s
-            .ledger
-            .list_invoices(
-                id,
-                &InvoiceQuery {
-                    from: Some(from),
-                    to: Some(to),
-                    after: after.clone(),
-                    limit: 200,
-                    ..Default::default()
-                },
-            )
-            .await?;
+        let query =
+            InvoiceQuery { from: Some(from), to: Some(to), after: after.clone(), limit: 200, ..Default::default() };
+        let page = s.ledger.list_invoices(id, &query).await?;
         for rec in &page.items {
+            let before = files.len();
             for (obj, ext) in [(&rec.pdf, "pdf"), (&rec.xml, "xml")] {
-                if let Some(o) = obj
-                    && let Some(bytes) = s.store.get(&o.key).await.map_err(PipelineError::from)?
-                {
-                    files.push((format!("{}/{}.{ext}", rec.invoice.issue_date.year(), rec.invoice.number), bytes));
+                if let Some(o) = obj {
+                    files.push((
+                        format!("{}/{}.{ext}", rec.invoice.issue_date.year(), rec.invoice.number),
+                        o.key.clone(),
+                    ));
                 }
+            }
+            if files.len() > before {
+                per_invoice.push(files.len() - before);
             }
         }
         after = page.next;
@@ -178,19 +221,108 @@ pub async fn export(
             break;
         }
     }
-    let count = files.len();
-    let entries: Vec<BundleEntry<'_>> = files.iter().map(|(n, b)| BundleEntry { name: n.clone(), bytes: b }).collect();
-    let zip = zip_documents(entries).map_err(|e| PipelineError::Render(e.to_string()))?;
+    // Numbers sort within a series and a year: the archive lists each year's documents in order.
+    let steps = per_invoice.chunks(EXPORT_STEP).map(|c| c.iter().sum()).collect();
+    let manifest = ExportManifest { from, to, files, steps };
     let now = s.clock.now();
     crate::retention::sweep_exports(s.store.as_ref(), &format!("exports/{id}/"), now)
         .await
         .map_err(PipelineError::from)?;
     // Unique per request (time and a random part): simultaneous exports never share a file.
-    let nonce = hex::encode(&crate::crypto::random_key()[..8]);
-    let key = format!("exports/{id}/{}-{nonce}_{from}_{to}.zip", now.unix_timestamp());
-    s.store.put(&key, &zip, "application/zip").await.map_err(PipelineError::from)?;
-    let link = s.store.presign_get(&key, LINK_TTL).await.map_err(PipelineError::from)?;
-    Ok((link, count))
+    let job = format!("{}-{}", now.unix_timestamp(), hex::encode(&crate::crypto::random_key()[..8]));
+    let body = serde_json::to_vec(&manifest).map_err(|e| PipelineError::Render(e.to_string()))?;
+    s.store
+        .put(&format!("exports/{id}/{job}.manifest.json"), &body, "application/json")
+        .await
+        .map_err(PipelineError::from)?;
+    Ok(ExportProgress { job, from, to, files_done: 0, files: manifest.files.len(), link: None })
+}
+
+/// Does the next step of an export (packs one part, or assembles the parts) and says where it
+/// is. Safe to call again and at once: a step writes the same bytes whoever does it.
+pub async fn advance_export(s: &Services, id: &SellerId, job: &str) -> Result<ExportProgress, PortalError> {
+    if !is_export_job(job) {
+        return Err(PortalError::NotFound);
+    }
+    let prefix = format!("exports/{id}/{job}");
+    let store = s.store.as_ref();
+    let raw = store
+        .get(&format!("{prefix}.manifest.json"))
+        .await
+        .map_err(PipelineError::from)?
+        .ok_or(PortalError::NotFound)?;
+    let m: ExportManifest = serde_json::from_slice(&raw).map_err(|e| PipelineError::Render(e.to_string()))?;
+    let archive = format!("{prefix}_{}_{}.zip", m.from, m.to);
+    let part = |k: usize| format!("{prefix}.part-{k:05}.zip");
+    let existing = store.list(&prefix).await.map_err(PipelineError::from)?;
+    let mut progress =
+        ExportProgress { job: job.to_owned(), from: m.from, to: m.to, files_done: 0, files: m.files.len(), link: None };
+    if existing.contains(&archive) {
+        progress.files_done = progress.files;
+        progress.link = Some(store.presign_get(&archive, LINK_TTL).await.map_err(PipelineError::from)?);
+        return Ok(progress);
+    }
+    let mut start = 0;
+    let mut missing = None;
+    for (k, n) in m.steps.iter().enumerate() {
+        if existing.contains(&part(k)) {
+            progress.files_done += n;
+        } else if missing.is_none() {
+            missing = Some((k, start, *n));
+        }
+        start += n;
+    }
+    if let Some((k, start, n)) = missing {
+        let mut bytes = Vec::with_capacity(n);
+        for (name, key) in m.files.iter().skip(start).take(n) {
+            // A document deleted since the listing (a purge) is left out, not an error.
+            if let Some(b) = store.get(key).await.map_err(PipelineError::from)? {
+                bytes.push((name.clone(), b));
+            }
+        }
+        let entries = bytes.iter().map(|(name, b)| BundleEntry { name: name.clone(), bytes: b }).collect();
+        let zip = zip_documents(entries).map_err(|e| PipelineError::Render(e.to_string()))?;
+        store.put(&part(k), &zip, "application/zip").await.map_err(PipelineError::from)?;
+        progress.files_done += n;
+        return Ok(progress);
+    }
+    let mut parts = Vec::with_capacity(m.steps.len());
+    for k in 0..m.steps.len() {
+        parts.push(
+            store
+                .get(&part(k))
+                .await
+                .map_err(PipelineError::from)?
+                .ok_or(PortalError::Conflict("an export part is missing; start the export again".into()))?,
+        );
+    }
+    let zip = if parts.is_empty() { zip_documents(Vec::new()) } else { merge_archives(&parts) }
+        .map_err(|e| PipelineError::Render(e.to_string()))?;
+    store.put(&archive, &zip, "application/zip").await.map_err(PipelineError::from)?;
+    for k in 0..m.steps.len() {
+        store.delete_prefix(&part(k)).await.map_err(PipelineError::from)?;
+    }
+    progress.link = Some(store.presign_get(&archive, LINK_TTL).await.map_err(PipelineError::from)?);
+    Ok(progress)
+}
+
+/// `POST /v1/exports`: a ZIP of the period's documents behind a short-lived link, built in one
+/// call (the pages build it step by step with [`start_export`] and [`advance_export`]).
+pub async fn export(
+    s: &Services,
+    id: &SellerId,
+    from: time::Date,
+    to: time::Date,
+) -> Result<(PresignedLink, usize), PortalError> {
+    let started = start_export(s, id, from, to).await?;
+    // One step per part and one to assemble; the bound only guards against a job gone wrong.
+    for _ in 0..=started.files + 1 {
+        let p = advance_export(s, id, &started.job).await?;
+        if let Some(link) = p.link {
+            return Ok((link, p.files));
+        }
+    }
+    Err(PortalError::Conflict("the export did not finish; start it again".into()))
 }
 
 /// Usage this month and last month, and the fee under the seller's plan.
@@ -227,17 +359,57 @@ async fn usage_of(s: &Services, record: &SellerRecord, plans: &FeePlans) -> Resu
 }
 
 /// The seller whose account has this e-mail address (the local sign-in by e-mail; on AWS the
-/// user pool knows its users). Compared without case; `None` for an unknown address.
+/// user pool knows its users). Compared without case; `None` for an unknown address. A seller
+/// who unsubscribed still signs in during their last month, to download.
 pub async fn seller_for_email(s: &Services, email: &str) -> Result<Option<SellerId>, PortalError> {
     let Ok(wanted) = marketbill_domain::email::parse_address(email.trim()) else { return Ok(None) };
+    let matches = |r: &SellerRecord| r.profile.email.trim().eq_ignore_ascii_case(&wanted);
     for id in s.ledger.active_sellers().await? {
         if let Some(record) = s.ledger.get_seller(&id).await?
-            && record.profile.email.trim().eq_ignore_ascii_case(&wanted)
+            && matches(&record)
         {
             return Ok(Some(id));
         }
     }
-    Ok(None)
+    Ok(s.ledger.unsubscribed_sellers().await?.into_iter().find(|r| matches(r)).map(|r| r.seller_id))
+}
+
+/// One month of the usage history.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MonthUsage {
+    pub month: String,
+    pub invoices: u64,
+    pub fee: MonthlyFee,
+}
+
+/// Invoices and fee per month, this month first, back to the month of registration (at most
+/// `months`).
+pub async fn usage_history(
+    s: &Services,
+    id: &SellerId,
+    plans: &FeePlans,
+    months: usize,
+) -> Result<Vec<MonthUsage>, PortalError> {
+    let record = seller(s, id).await?;
+    let first = marketbill_domain::calendar::paris_date(record.registered_at).replace_day(1).unwrap_or(time::Date::MIN);
+    let mut month = marketbill_domain::calendar::paris_date(s.clock.now()).replace_day(1).unwrap_or(time::Date::MIN);
+    let key = |d: time::Date| format!("{:04}-{:02}", d.year(), u8::from(d.month()));
+    let previous = |d: time::Date| (d - time::Duration::days(1)).replace_day(1).unwrap_or(time::Date::MIN);
+    let mut out: Vec<MonthUsage> = Vec::new();
+    let mut count = s.ledger.usage(id, &key(month)).await?;
+    while out.len() < months && month >= first {
+        let before = previous(month);
+        let count_before = s.ledger.usage(id, &key(before)).await?;
+        out.push(MonthUsage {
+            month: key(month),
+            invoices: count,
+            fee: plans.monthly_fee(record.profile.plan, count, count_before),
+        });
+        month = before;
+        count = count_before;
+    }
+    Ok(out)
 }
 
 /// What the seller's dashboard shows.
@@ -323,6 +495,49 @@ pub async fn resend(s: &Services, id: &SellerId, number: &InvoiceNumber) -> Resu
         Mailed::Sent(id) => Ok(id),
         Mailed::Refused(why) => Err(PortalError::Conflict(why)),
     }
+}
+
+/// What a retry did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RetryOutcome {
+    /// A document the marketplace refused was uploaded again, now.
+    Uploaded,
+    /// The order will be looked at again by a run queued now.
+    Queued,
+}
+
+/// A problem order tried again: a refused upload is sent again at once; any other problem
+/// (a step that failed, a refusal that may change) queues a run of the seller.
+pub async fn retry(s: &Services, id: &SellerId, order_id: &OrderId) -> Result<RetryOutcome, PortalError> {
+    let record = seller(s, id).await?;
+    if !record.is_active() {
+        return Err(PortalError::Unsubscribed);
+    }
+    let mut order = s.ledger.get_order(id, order_id).await?.ok_or(PortalError::NotFound)?;
+    if order.stage == OrderStage::Rejected {
+        let number = order.number.clone().ok_or(PortalError::NotFound)?;
+        let inv = s.ledger.get_invoice(id, &number).await?.ok_or(PortalError::NotFound)?;
+        let creds = open_credentials(
+            s.secrets.as_ref(),
+            record.credentials.as_ref().ok_or(PortalError::Conflict("no marketplace credentials".into()))?,
+        )
+        .await?;
+        let d = Delivery::new(s, id, s.clock.now(), None);
+        let pdf = d.pdf(&inv).await?;
+        d.upload_one(&creds, &mut order, &pdf).await?;
+        return Ok(RetryOutcome::Uploaded);
+    }
+    if !order.is_open() {
+        return Err(PortalError::Conflict("this order has nothing left to retry".into()));
+    }
+    let message = crate::ports::SellerRunMessage {
+        seller_id: id.clone(),
+        reason: crate::ports::RunReason::Manual,
+        resume_from: None,
+    };
+    s.queue.send(&message).await.map_err(PipelineError::from)?;
+    Ok(RetryOutcome::Queued)
 }
 
 /// `DELETE /v1/seller`: no new invoices from now; downloads stay open a month.

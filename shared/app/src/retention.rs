@@ -1,22 +1,25 @@
-//! Retention: what is kept and for how long. Download exports go once their links have
-//! expired; a seller who unsubscribed keeps read access for a month (`portal::GRACE`), then
+//! Retention: what is kept and for how long. Download exports (their parts and archive) go an
+//! hour after they were started, well after their links expired; a seller who unsubscribed keeps read access for a month (`portal::GRACE`), then
 //! the daily purge deletes their documents and records.
 
 use time::OffsetDateTime;
 
 use crate::model::{SellerId, SellerStatus};
-use crate::portal::LINK_TTL;
 use crate::ports::{DocumentStore, SellerLedger, StoreError};
 use crate::services::PipelineError;
 
-/// Deletes the exports under `prefix` whose link has expired (their name starts with the unix
-/// time they were made). Every export sweeps its seller's; the daily purge sweeps them all.
+/// How long the files of an export are kept: time to build a large one step by step, then to
+/// use its five-minute link.
+pub const EXPORT_TTL: time::Duration = time::Duration::hours(1);
+
+/// Deletes the exports under `prefix` started more than [`EXPORT_TTL`] ago (their name starts
+/// with the unix time they were started). Every export sweeps its seller's; the daily purge sweeps them all.
 pub async fn sweep_exports(store: &dyn DocumentStore, prefix: &str, now: OffsetDateTime) -> Result<u64, StoreError> {
     let mut removed = 0;
     for key in store.list(prefix).await? {
         let made = key.rsplit('/').next().and_then(|name| name.split('-').next()).and_then(|t| t.parse::<i64>().ok());
         let expired = match made {
-            Some(t) => t + LINK_TTL.as_secs() as i64 <= now.unix_timestamp(),
+            Some(t) => t + EXPORT_TTL.whole_seconds() <= now.unix_timestamp(),
             // Older names without a time: gone too, they are past any link by now.
             None => true,
         };

@@ -33,6 +33,23 @@ pub fn zip_documents(mut entries: Vec<BundleEntry<'_>>) -> Result<Vec<u8>, Rende
     Ok(cursor.into_inner())
 }
 
+/// Joins archives written by [`zip_documents`] into one, in the order given, copying each entry
+/// as it is (no recompression): a large export is built part by part, then assembled.
+pub fn merge_archives(parts: &[Vec<u8>]) -> Result<Vec<u8>, RenderError> {
+    let total: usize = parts.iter().map(Vec::len).sum();
+    let mut out = ZipWriter::new(Cursor::new(Vec::with_capacity(total + 1024)));
+    for part in parts {
+        let mut archive =
+            zip::ZipArchive::new(Cursor::new(part.as_slice())).map_err(|e| RenderError::Archive(e.to_string()))?;
+        for i in 0..archive.len() {
+            let entry = archive.by_index_raw(i).map_err(|e| RenderError::Archive(e.to_string()))?;
+            out.raw_copy_file(entry).map_err(|e| RenderError::Archive(e.to_string()))?;
+        }
+    }
+    let cursor = out.finish().map_err(|e| RenderError::Archive(e.to_string()))?;
+    Ok(cursor.into_inner())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,5 +73,24 @@ mod tests {
         let mut text = String::new();
         std::io::Read::read_to_string(&mut archive.by_name("b.xml").unwrap(), &mut text).unwrap();
         assert_eq!(text, "<x/>");
+    }
+
+    #[test]
+    fn merged_parts_are_the_archive_of_all_their_entries() {
+        let whole = zip_documents(vec![
+            BundleEntry { name: "a.pdf".into(), bytes: b"%PDF-1.7 a" },
+            BundleEntry { name: "b.xml".into(), bytes: b"<b/>" },
+            BundleEntry { name: "c.pdf".into(), bytes: b"%PDF-1.7 c" },
+        ])
+        .unwrap();
+        let first = zip_documents(vec![
+            BundleEntry { name: "a.pdf".into(), bytes: b"%PDF-1.7 a" },
+            BundleEntry { name: "b.xml".into(), bytes: b"<b/>" },
+        ])
+        .unwrap();
+        let second = zip_documents(vec![BundleEntry { name: "c.pdf".into(), bytes: b"%PDF-1.7 c" }]).unwrap();
+        let merged = merge_archives(&[first, second]).unwrap();
+        assert_eq!(merged, whole, "assembling parts gives the archive written at once");
+        assert!(merge_archives(&[b"not a zip".to_vec()]).is_err());
     }
 }

@@ -31,8 +31,19 @@ use serde_json::json;
 use crate::auth::SESSION_LIFETIME;
 use crate::{AddressBody, InvoiceRequestBody, Portal, check_invoice_request};
 
+mod account;
+mod texts;
+mod work;
+
+use texts::{text, texts};
+
 const SESSION_COOKIE: &str = "mb_session";
 const LANG_COOKIE: &str = "mb_lang";
+/// The anti-forgery value every form carries back (double submit: the cookie, SameSite=Strict,
+/// and the form's hidden field must match).
+const CSRF_COOKIE: &str = "mb_csrf";
+/// The address a sign-up link proved, until the company data is entered.
+const EMAIL_COOKIE: &str = "mb_email";
 
 /// The one-time sign-in link of a token, under the portal's address (`base`, empty: relative).
 pub fn sign_in_url(base: &str, token: &str) -> String {
@@ -46,10 +57,21 @@ pub fn routes() -> Router<Arc<Portal>> {
         .route("/connexion", get(sign_in_page).post(sign_in_post))
         .route("/connexion/lien", get(sign_in_link))
         .route("/deconnexion", post(sign_out))
+        .route("/inscription", get(account::sign_up_page).post(account::sign_up_post))
+        .route("/inscription/lien", get(account::sign_up_link))
         .route("/espace", get(dashboard))
+        .route("/espace/profil", get(account::profile_page).post(account::profile_post))
+        .route("/espace/identifiants", get(account::credentials_page).post(account::credentials_post))
+        .route("/espace/compte", get(account::account_page))
+        .route("/espace/compte/resiliation", post(account::unsubscribe))
         .route("/espace/factures", get(invoices))
         .route("/espace/factures/{number}", get(invoice))
         .route("/espace/factures/{number}/renvoi", post(resend))
+        .route("/espace/problemes", get(work::problems_page))
+        .route("/espace/problemes/relance", post(work::retry))
+        .route("/espace/consommation", get(work::usage_page))
+        .route("/espace/export", get(work::export_page).post(work::export_post))
+        .route("/espace/export/{job}", get(work::export_progress))
         .route("/facture", get(buyer_page).post(buyer_post))
 }
 
@@ -74,8 +96,15 @@ struct Page {
     /// The language was chosen by this request (`?lang=`): remembered in a cookie.
     chosen: bool,
     seller: Option<SellerId>,
+    /// The session cookie's value (to end it at sign-out).
+    session: Option<String>,
     /// Cookies are `Secure` unless the portal answers on a loopback address.
     secure: bool,
+    /// The anti-forgery value of this browser, and whether this request made it.
+    csrf: String,
+    csrf_new: bool,
+    /// The address a sign-up link proved (before the company data is entered).
+    proven_email: Option<String>,
 }
 
 fn cookies(headers: &HeaderMap) -> BTreeMap<String, String> {
@@ -104,23 +133,59 @@ impl FromRequestParts<Arc<Portal>> for Page {
             Some("en") => Some(Lang::En),
             _ => None,
         });
-        let seller = jar.get(SESSION_COOKIE).and_then(|c| state.auth.session(c));
+        let session = jar.get(SESSION_COOKIE).cloned();
+        let seller = session.as_deref().and_then(|c| state.auth.session(c));
         let host = parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
         let name = host.rsplit_once(':').map_or(host, |(h, _)| h);
         let secure = !matches!(name, "127.0.0.1" | "localhost" | "[::1]");
-        Ok(Page { lang: lang.unwrap_or(Lang::Fr), chosen: asked.is_some(), seller, secure })
+        let (csrf, csrf_new) = match jar.get(CSRF_COOKIE) {
+            Some(v) if v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()) => (v.clone(), false),
+            _ => (hex::encode(&marketbill_app::crypto::random_key()[..16]), true),
+        };
+        let proven_email = jar.get(EMAIL_COOKIE).and_then(|c| state.auth.proven_email(c));
+        Ok(Page {
+            lang: lang.unwrap_or(Lang::Fr),
+            chosen: asked.is_some(),
+            seller,
+            session,
+            secure,
+            csrf,
+            csrf_new,
+            proven_email,
+        })
     }
 }
 
+/// A form whose anti-forgery field does not match this browser's cookie: refused, with a page
+/// that says to load the form again. `None` when the form is genuine.
+fn forged(page: &Page, form: &BTreeMap<String, String>) -> Option<Response> {
+    let sent = form.get("csrf").map(String::as_bytes).unwrap_or_default();
+    let genuine = !page.csrf_new
+        && sent.len() == page.csrf.len()
+        && sent.iter().zip(page.csrf.as_bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+    if genuine {
+        return None;
+    }
+    Some(message_page(page, StatusCode::FORBIDDEN, text(page.lang, "forged").into()))
+}
+
 /// The templates, embedded in the binary.
-const TEMPLATES: [(&str, &str); 7] = [
-    ("base.html", include_str!("../templates/base.html")),
-    ("message.html", include_str!("../templates/message.html")),
-    ("sign_in.html", include_str!("../templates/sign_in.html")),
-    ("dashboard.html", include_str!("../templates/dashboard.html")),
-    ("invoices.html", include_str!("../templates/invoices.html")),
-    ("invoice.html", include_str!("../templates/invoice.html")),
-    ("buyer.html", include_str!("../templates/buyer.html")),
+const TEMPLATES: [(&str, &str); 15] = [
+    ("base.html", include_str!("../../templates/base.html")),
+    ("message.html", include_str!("../../templates/message.html")),
+    ("sign_in.html", include_str!("../../templates/sign_in.html")),
+    ("dashboard.html", include_str!("../../templates/dashboard.html")),
+    ("invoices.html", include_str!("../../templates/invoices.html")),
+    ("invoice.html", include_str!("../../templates/invoice.html")),
+    ("buyer.html", include_str!("../../templates/buyer.html")),
+    ("sign_up.html", include_str!("../../templates/sign_up.html")),
+    ("profile.html", include_str!("../../templates/profile.html")),
+    ("credentials.html", include_str!("../../templates/credentials.html")),
+    ("account.html", include_str!("../../templates/account.html")),
+    ("problems.html", include_str!("../../templates/problems.html")),
+    ("usage.html", include_str!("../../templates/usage.html")),
+    ("export.html", include_str!("../../templates/export.html")),
+    ("macros.html", include_str!("../../templates/macros.html")),
 ];
 
 fn env() -> &'static Environment<'static> {
@@ -179,6 +244,7 @@ fn render(page: &Page, status: StatusCode, template: &str, ctx: Value) -> Respon
         other_lang => other.code(),
         t => Value::from_serialize(texts(page.lang)),
         signed_in => page.seller.is_some(),
+        csrf => page.csrf.clone(),
     };
     let result = env().get_template(template).and_then(|t| t.render(context! { ..ctx, ..common }));
     let mut response = match result {
@@ -192,6 +258,11 @@ fn render(page: &Page, status: StatusCode, template: &str, ctx: Value) -> Respon
     if page.chosen {
         set_cookie(&mut response, cookie(page, LANG_COOKIE, page.lang.code().into(), time::Duration::days(365)));
     }
+    if page.csrf_new {
+        let mut c = cookie(page, CSRF_COOKIE, page.csrf.clone(), SESSION_LIFETIME);
+        c.set_same_site(SameSite::Strict);
+        set_cookie(&mut response, c);
+    }
     response
 }
 
@@ -203,6 +274,11 @@ fn message_page(page: &Page, status: StatusCode, error: String) -> Response {
 /// Where a page that needs a seller sends a visitor who is not signed in.
 fn to_sign_in() -> Response {
     Redirect::to("/connexion").into_response()
+}
+
+/// Where a page that needs the company data sends a signed-in account that has none yet.
+fn to_onboarding() -> Response {
+    Redirect::to("/espace/profil").into_response()
 }
 
 /// A use case's failure as a page's message.
@@ -234,42 +310,55 @@ async fn sign_in_page(page: Page) -> Response {
     render(&page, StatusCode::OK, "sign_in.html", context! {})
 }
 
-#[derive(serde::Deserialize)]
-struct SignInForm {
-    #[serde(default)]
-    email: String,
-}
-
 /// Sends a one-time link to the address if it is a seller's; the answer is the same either way.
-async fn sign_in_post(page: Page, State(p): State<Arc<Portal>>, Form(form): Form<SignInForm>) -> Response {
-    let s = &p.services;
-    match portal::seller_for_email(s, &form.email).await {
-        Ok(Some(seller)) => match p.auth.sign_in_token(&seller) {
-            Some(token) => {
-                let base = s.settings.public_url.as_deref().unwrap_or("");
-                let link = sign_in_url(base, &token);
-                let sent = marketbill_app::mail::sign_in_mail(&s.settings.sender, &form.email, &link, s.clock.now());
-                match sent {
-                    Ok(mail) => {
-                        if let Err(e) = s.mailer.send(&mail).await {
-                            tracing::warn!(error = %e, "sign-in mail not sent");
-                        }
-                    }
-                    Err(e) => tracing::warn!(error = %e, "sign-in mail not built"),
-                }
-            }
-            None => {
-                let error = text(page.lang, "cognito_pending").to_owned();
-                return render(&page, StatusCode::OK, "sign_in.html", context! { error });
-            }
-        },
-        Ok(None) => {}
+async fn sign_in_post(
+    page: Page,
+    State(p): State<Arc<Portal>>,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    if let Some(refused) = forged(&page, &form) {
+        return refused;
+    }
+    let email = form.get("email").map(String::as_str).unwrap_or_default();
+    match send_sign_in_link(&p, email).await {
+        Ok(true) => render(&page, StatusCode::OK, "sign_in.html", context! { sent => true }),
+        Ok(false) => {
+            let error = text(page.lang, "cognito_pending").to_owned();
+            render(&page, StatusCode::OK, "sign_in.html", context! { error })
+        }
         Err(e) => {
             let error = failure(&page, &e);
-            return render(&page, StatusCode::SERVICE_UNAVAILABLE, "sign_in.html", context! { error });
+            render(&page, StatusCode::SERVICE_UNAVAILABLE, "sign_in.html", context! { error })
         }
     }
-    render(&page, StatusCode::OK, "sign_in.html", context! { sent => true })
+}
+
+/// Mails a sign-in link to the address if it is a seller's (nothing otherwise: the caller
+/// answers the same). False where links are not how sellers sign in (AWS: Cognito).
+async fn send_sign_in_link(p: &Portal, email: &str) -> Result<bool, PortalError> {
+    let s = &p.services;
+    let Some(seller) = portal::seller_for_email(s, email).await? else { return Ok(true) };
+    let Some(token) = p.auth.sign_in_token(&seller) else { return Ok(false) };
+    let base = s.settings.public_url.as_deref().unwrap_or("");
+    let link = sign_in_url(base, &token);
+    send(s, marketbill_app::mail::sign_in_mail(&s.settings.sender, email.trim(), &link, s.clock.now())).await;
+    Ok(true)
+}
+
+/// Sends a mail the answer does not depend on (the page says the same whether it left or not;
+/// a failure is logged).
+async fn send(
+    s: &marketbill_app::pipeline::Services,
+    mail: Result<marketbill_app::ports::OutgoingMail, marketbill_app::mail::MailBuildError>,
+) {
+    match mail {
+        Ok(mail) => {
+            if let Err(e) = s.mailer.send(&mail).await {
+                tracing::warn!(error = %e, "sign-in mail not sent");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "sign-in mail not built"),
+    }
 }
 
 #[derive(serde::Deserialize)]
@@ -291,7 +380,13 @@ async fn sign_in_link(page: Page, State(p): State<Arc<Portal>>, Query(q): Query<
     response
 }
 
-async fn sign_out(page: Page) -> Response {
+async fn sign_out(page: Page, State(p): State<Arc<Portal>>, Form(form): Form<BTreeMap<String, String>>) -> Response {
+    if let Some(refused) = forged(&page, &form) {
+        return refused;
+    }
+    if let Some(session) = &page.session {
+        p.auth.end_session(session);
+    }
     let mut response = Redirect::to("/connexion").into_response();
     set_cookie(&mut response, cookie(&page, SESSION_COOKIE, String::new(), time::Duration::ZERO));
     response
@@ -345,6 +440,7 @@ async fn dashboard(page: Page, State(p): State<Arc<Portal>>) -> Response {
             };
             render(&page, StatusCode::OK, "dashboard.html", ctx)
         }
+        Err(PortalError::NotFound) => to_onboarding(),
         Err(e) => message_page(&page, StatusCode::SERVICE_UNAVAILABLE, failure(&page, &e)),
     }
 }
@@ -467,8 +563,16 @@ async fn invoice(page: Page, State(p): State<Arc<Portal>>, Path(number): Path<St
     invoice_page(&page, &p, &seller, &number, None, None).await
 }
 
-async fn resend(page: Page, State(p): State<Arc<Portal>>, Path(number): Path<String>) -> Response {
+async fn resend(
+    page: Page,
+    State(p): State<Arc<Portal>>,
+    Path(number): Path<String>,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
     let Some(seller) = page.seller.clone() else { return to_sign_in() };
+    if let Some(refused) = forged(&page, &form) {
+        return refused;
+    }
     let Ok(number) = number.parse::<InvoiceNumber>() else { return not_found(&page) };
     match portal::resend(&p.services, &seller, &number).await {
         Ok(_) => invoice_page(&page, &p, &seller, &number, Some(text(page.lang, "resent").into()), None).await,
@@ -536,6 +640,9 @@ async fn buyer_post(
     State(p): State<Arc<Portal>>,
     Form(values): Form<BTreeMap<String, String>>,
 ) -> Response {
+    if let Some(refused) = forged(&page, &values) {
+        return refused;
+    }
     let get = |k: &str| values.get(k).map(|v| v.trim().to_owned()).unwrap_or_default();
     let kind = if get("kind") == "individual" { BuyerKind::Individual } else { BuyerKind::Company };
     let body = InvoiceRequestBody {
@@ -583,160 +690,6 @@ async fn buyer_post(
     }
 }
 
-/// Every text of the pages: (key, French, English).
-const TEXTS: &[(&str, &str, &str)] = &[
-    ("brand", "Marketbill", "Marketbill"),
-    ("not_found", "Ce document n'existe pas.", "This document does not exist."),
-    (
-        "rate_limited",
-        "Trop de tentatives aujourd'hui ; réessayez demain.",
-        "Too many attempts today; try again tomorrow.",
-    ),
-    (
-        "unavailable",
-        "Un service est indisponible ; réessayez dans un instant.",
-        "A service is unavailable; try again shortly.",
-    ),
-    ("menu", "Menu", "Menu"),
-    ("other_lang_name", "English", "Français"),
-    ("dashboard", "Tableau de bord", "Dashboard"),
-    ("invoices", "Factures", "Invoices"),
-    ("invoice", "Facture", "Invoice"),
-    ("credit_note", "Avoir", "Credit note"),
-    ("credit_notes", "Avoirs", "Credit notes"),
-    ("sign_in", "Connexion à votre espace", "Sign in to your space"),
-    ("sign_out", "Se déconnecter", "Sign out"),
-    (
-        "sign_in_intro",
-        "Indiquez l'adresse e-mail de votre compte vendeur : nous vous envoyons un lien de connexion, valable 15 minutes.",
-        "Enter your seller account's e-mail address: we send you a sign-in link, valid for 15 minutes.",
-    ),
-    ("your_email", "Adresse e-mail", "E-mail address"),
-    ("send_link", "Recevoir le lien", "Send me the link"),
-    (
-        "link_sent",
-        "Si un compte existe pour cette adresse, un lien de connexion vient d'y être envoyé.",
-        "If an account exists for this address, a sign-in link has just been sent to it.",
-    ),
-    (
-        "link_invalid",
-        "Ce lien de connexion n'est plus valable (déjà utilisé ou expiré). Demandez-en un nouveau.",
-        "This sign-in link is no longer valid (used or expired). Ask for a new one.",
-    ),
-    (
-        "cognito_pending",
-        "La connexion passe ici par la page de connexion AWS (Cognito), qui n'est pas encore en place.",
-        "Sign-in here goes through the AWS (Cognito) login page, which is not in place yet.",
-    ),
-    ("invoices_this_month", "factures ce mois-ci", "invoices this month"),
-    ("fee_this_month", "redevance du mois HT", "this month's fee excl. VAT"),
-    ("problems", "commandes à regarder", "orders to look at"),
-    ("last_run", "factures au dernier passage,", "invoices in the last run,"),
-    ("no_run_yet", "aucun passage encore", "no run yet"),
-    ("invoices_per_day", "Factures par jour", "Invoices per day"),
-    (
-        "chart_caption",
-        "Factures émises chaque jour du mois en cours (hors avoirs).",
-        "Invoices issued on each day of this month (credit notes excluded).",
-    ),
-    ("from", "Du", "From"),
-    ("to", "Au", "To"),
-    ("kind", "Type", "Kind"),
-    ("all", "Tous", "All"),
-    ("order", "Commande", "Order"),
-    ("filter", "Filtrer", "Filter"),
-    ("documents_shown", "document(s) affiché(s)", "document(s) shown"),
-    ("number", "Numéro", "Number"),
-    ("date", "Date", "Date"),
-    ("buyer", "Acheteur", "Buyer"),
-    ("total", "Total TTC", "Total incl. VAT"),
-    ("no_documents", "Aucun document pour ces critères.", "No document matches."),
-    ("next_page", "Page suivante", "Next page"),
-    ("bad_dates", "Les dates s'écrivent AAAA-MM-JJ.", "Dates are written YYYY-MM-DD."),
-    ("download_pdf", "Télécharger le PDF (Factur-X)", "Download the PDF (Factur-X)"),
-    ("download_xml", "Télécharger le XML (UBL)", "Download the XML (UBL)"),
-    (
-        "links_expire",
-        "Les liens de téléchargement sont valables cinq minutes.",
-        "Download links are valid for five minutes.",
-    ),
-    ("resend", "Renvoyer à l'acheteur", "Send to the buyer again"),
-    ("resent", "Le document a été renvoyé à l'acheteur.", "The document was sent to the buyer again."),
-    ("buyer_title", "Demander une facture au nom de votre société", "Ask for an invoice in your company's name"),
-    (
-        "buyer_intro",
-        "Indiquez le numéro de votre commande Cdiscount et l'adresse e-mail utilisée pour la commande, puis les données de facturation. Si la facture est déjà émise, vous recevez par e-mail un avoir qui l'annule et la facture corrigée ; sinon la facture sera émise à ce nom.",
-        "Enter your Cdiscount order number and the e-mail address of the order, then the billing data. If the invoice was already issued, you receive by e-mail a credit note cancelling it and the corrected invoice; otherwise the invoice will be issued in this name.",
-    ),
-    ("optional", "facultatif", "optional"),
-    ("field_kind", "Vous êtes", "You are"),
-    ("kind_company", "une entreprise", "a business"),
-    ("kind_individual", "un particulier", "an individual"),
-    ("field_orderId", "Numéro de commande", "Order number"),
-    ("field_email", "Adresse e-mail de la commande", "E-mail address of the order"),
-    ("field_name", "Nom ou raison sociale", "Name or company name"),
-    ("field_taxNumber", "Numéro de TVA ou SIREN", "VAT number or SIREN"),
-    ("field_line1", "Adresse", "Address"),
-    ("field_line2", "Complément d'adresse", "Address line 2"),
-    ("field_postalCode", "Code postal", "Postal code"),
-    ("field_city", "Ville", "City"),
-    ("field_countryCode", "Pays (code à deux lettres, ex. FR)", "Country (two-letter code, e.g. FR)"),
-    (
-        "error_orderId",
-        "Indiquez le numéro de commande Cdiscount (lettres et chiffres).",
-        "Enter the Cdiscount order number (letters and digits).",
-    ),
-    (
-        "error_email",
-        "Indiquez l'adresse e-mail utilisée pour la commande.",
-        "Enter the e-mail address used for the order.",
-    ),
-    ("error_name", "Indiquez le nom (200 caractères au plus).", "Enter the name (at most 200 characters)."),
-    (
-        "error_taxNumber",
-        "Pour une entreprise, indiquez un numéro de TVA ou un SIREN valide.",
-        "For a business, enter a valid VAT number or SIREN.",
-    ),
-    ("error_line1", "Indiquez l'adresse.", "Enter the address."),
-    ("error_line2", "200 caractères au plus.", "At most 200 characters."),
-    ("error_postalCode", "Indiquez le code postal.", "Enter the postal code."),
-    ("error_city", "Indiquez la ville.", "Enter the city."),
-    ("error_countryCode", "Indiquez le pays en deux lettres (FR, BE…).", "Enter the country as two letters (FR, BE…)."),
-    ("fix_fields", "Certains champs sont à corriger.", "Some fields need correcting."),
-    ("send_request", "Envoyer la demande", "Send the request"),
-    (
-        "buyer_refused",
-        "Nous ne trouvons pas de commande avec ce numéro et cette adresse e-mail.",
-        "We find no order with this number and this e-mail address.",
-    ),
-    (
-        "request_recorded",
-        "Votre demande est enregistrée. La facture à ce nom vous sera envoyée par e-mail dès qu'elle sera émise, après l'expédition de la commande (les factures sont émises deux fois par jour).",
-        "Your request is recorded. The invoice in this name will be e-mailed to you as soon as it is issued, after the order ships (invoices are issued twice a day).",
-    ),
-    (
-        "request_corrected",
-        "C'est fait : la facture corrigée {invoice} et l'avoir {credit_note}, qui annule la facture précédente, viennent de vous être envoyés par e-mail.",
-        "Done: the corrected invoice {invoice} and the credit note {credit_note}, which cancels the previous invoice, have just been e-mailed to you.",
-    ),
-];
-
-/// The texts of a language by key (built once per language).
-fn texts(lang: Lang) -> &'static BTreeMap<&'static str, &'static str> {
-    static FR: OnceLock<BTreeMap<&str, &str>> = OnceLock::new();
-    static EN: OnceLock<BTreeMap<&str, &str>> = OnceLock::new();
-    let (cell, en) = match lang {
-        Lang::Fr => (&FR, false),
-        Lang::En => (&EN, true),
-    };
-    cell.get_or_init(|| TEXTS.iter().map(|(k, fr, english)| (*k, if en { *english } else { *fr })).collect())
-}
-
-/// One text of a language (empty for a key the table does not have).
-fn text(lang: Lang, key: &str) -> &'static str {
-    texts(lang).get(key).copied().unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -748,10 +701,20 @@ mod tests {
                 panic!("{name}: {e:#}");
             }
         }
-        let keys: std::collections::BTreeSet<&str> = TEXTS.iter().map(|(k, _, _)| *k).collect();
-        assert_eq!(keys.len(), TEXTS.len(), "each key once");
-        for (k, _, _) in TEXTS {
+        let keys: std::collections::BTreeSet<&str> = texts::TEXTS.iter().map(|(k, _, _)| *k).collect();
+        assert_eq!(keys.len(), texts::TEXTS.len(), "each key once");
+        for (k, _, _) in texts::TEXTS {
             assert!(!text(Lang::Fr, k).is_empty() && !text(Lang::En, k).is_empty(), "{k}");
+        }
+        // Every text a template names exists (a missing one would print nothing).
+        for (name, source) in TEMPLATES {
+            for used in source.split("t.").skip(1) {
+                let key: String = used.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+                let after_word = source.contains(&format!(" t.{key}")) || source.contains(&format!("{{{{ t.{key}"));
+                if !key.is_empty() && after_word {
+                    assert!(keys.contains(key.as_str()), "{name} uses t.{key}, which has no text");
+                }
+            }
         }
     }
 

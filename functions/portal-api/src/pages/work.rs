@@ -1,0 +1,190 @@
+//! The seller's working pages: problems with a retry, the usage history, the ZIP export with
+//! its progress.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::{Form, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use marketbill_app::model::{OrderRecord, OrderStage};
+use marketbill_app::portal::{self, PortalError, RetryOutcome};
+use marketbill_domain::OrderId;
+use marketbill_domain::fees::PlanKind;
+use marketbill_domain::money::format_euros_fr;
+use minijinja::context;
+use serde_json::json;
+
+use super::texts::text;
+use super::{Page, date, failure, forged, message_page, parse_day, render, to_onboarding, to_sign_in};
+use crate::Portal;
+
+/// A problem in plain words, and whether a retry can help.
+fn problem_row(page: &Page, o: &OrderRecord) -> serde_json::Value {
+    let t = |key: &str| text(page.lang, key);
+    let reason = if o.stage == OrderStage::Rejected {
+        t("problem_rejected").to_owned()
+    } else if let Some(refusal) = &o.refusal {
+        let plain = t(&format!("refusal_{}", refusal.code()));
+        // The plain sentence, then the precise reason (which line, which rate…).
+        if plain.is_empty() { refusal.to_string() } else { format!("{plain} — {refusal}") }
+    } else if let Some(why) = &o.mail_refused {
+        format!("{} ({why})", t("problem_mail_refused"))
+    } else {
+        t("problem_step_failed").to_owned()
+    };
+    json!({
+        "order": o.order_id.as_str(),
+        "reason": reason,
+        "since": date(page, marketbill_domain::calendar::paris_date(o.updated_at)),
+        "retry": o.stage == OrderStage::Rejected || (o.last_error.is_some() && o.is_open()),
+    })
+}
+
+async fn problems(
+    page: &Page,
+    p: &Portal,
+    status: StatusCode,
+    message: Option<String>,
+    error: Option<String>,
+) -> Response {
+    let Some(seller) = &page.seller else { return to_sign_in() };
+    match portal::problems(&p.services, seller).await {
+        Ok(list) => {
+            let rows: Vec<serde_json::Value> = list.iter().map(|o| problem_row(page, o)).collect();
+            render(page, status, "problems.html", context! { rows, message, error })
+        }
+        Err(PortalError::NotFound) => to_onboarding(),
+        Err(e) => message_page(page, StatusCode::SERVICE_UNAVAILABLE, failure(page, &e)),
+    }
+}
+
+pub(super) async fn problems_page(page: Page, State(p): State<Arc<Portal>>) -> Response {
+    problems(&page, &p, StatusCode::OK, None, None).await
+}
+
+pub(super) async fn retry(
+    page: Page,
+    State(p): State<Arc<Portal>>,
+    Form(values): Form<BTreeMap<String, String>>,
+) -> Response {
+    let Some(seller) = page.seller.clone() else { return to_sign_in() };
+    if let Some(refused) = forged(&page, &values) {
+        return refused;
+    }
+    let Some(order) = values.get("commande").and_then(|o| o.trim().parse::<OrderId>().ok()) else {
+        return problems(&page, &p, StatusCode::NOT_FOUND, None, Some(text(page.lang, "not_found").into())).await;
+    };
+    match portal::retry(&p.services, &seller, &order).await {
+        Ok(outcome) => {
+            let key = match outcome {
+                RetryOutcome::Uploaded => "retry_uploaded",
+                RetryOutcome::Queued => "retry_queued",
+            };
+            let message = text(page.lang, key).replace("{order}", order.as_str());
+            problems(&page, &p, StatusCode::OK, Some(message), None).await
+        }
+        Err(e) => {
+            let status = match e {
+                PortalError::NotFound => StatusCode::NOT_FOUND,
+                PortalError::Conflict(_) | PortalError::Unsubscribed => StatusCode::CONFLICT,
+                _ => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            problems(&page, &p, status, None, Some(failure(&page, &e))).await
+        }
+    }
+}
+
+/// How many months the usage history shows.
+const HISTORY_MONTHS: usize = 24;
+
+pub(super) async fn usage_page(page: Page, State(p): State<Arc<Portal>>) -> Response {
+    let Some(seller) = page.seller.clone() else { return to_sign_in() };
+    let plan = match portal::get_profile(&p.services, &seller).await {
+        Ok(r) => r.profile.plan,
+        Err(PortalError::NotFound) => return to_onboarding(),
+        Err(e) => return message_page(&page, StatusCode::SERVICE_UNAVAILABLE, failure(&page, &e)),
+    };
+    match portal::usage_history(&p.services, &seller, &p.plans, HISTORY_MONTHS).await {
+        Ok(months) => {
+            let rows: Vec<serde_json::Value> = months
+                .iter()
+                .map(|m| json!({"month": m.month, "invoices": m.invoices, "fee": format_euros_fr(m.fee.amount_excl_vat)}))
+                .collect();
+            let plan = match plan {
+                PlanKind::PerInvoice => text(page.lang, "plan_per_invoice_short"),
+                PlanKind::Tiered => text(page.lang, "plan_tiered_short"),
+            };
+            render(&page, StatusCode::OK, "usage.html", context! { rows, plan })
+        }
+        Err(e) => message_page(&page, StatusCode::SERVICE_UNAVAILABLE, failure(&page, &e)),
+    }
+}
+
+pub(super) async fn export_page(page: Page) -> Response {
+    if page.seller.is_none() {
+        return to_sign_in();
+    }
+    render(&page, StatusCode::OK, "export.html", context! {})
+}
+
+/// Starts an export (of a period, or of everything since the account began) and goes to its
+/// progress page.
+pub(super) async fn export_post(
+    page: Page,
+    State(p): State<Arc<Portal>>,
+    Form(values): Form<BTreeMap<String, String>>,
+) -> Response {
+    let Some(seller) = page.seller.clone() else { return to_sign_in() };
+    if let Some(refused) = forged(&page, &values) {
+        return refused;
+    }
+    let get = |k: &str| values.get(k).map(String::as_str).unwrap_or_default();
+    let period = if get("tout") == "1" {
+        match portal::get_profile(&p.services, &seller).await {
+            Ok(r) => {
+                let today = marketbill_domain::calendar::paris_date(p.services.clock.now());
+                Ok((marketbill_domain::calendar::paris_date(r.registered_at).min(today), today))
+            }
+            Err(e) => return message_page(&page, StatusCode::SERVICE_UNAVAILABLE, failure(&page, &e)),
+        }
+    } else {
+        match (parse_day(get("du")), parse_day(get("au"))) {
+            (Ok(Some(from)), Ok(Some(to))) if from <= to => Ok((from, to)),
+            _ => Err(()),
+        }
+    };
+    let Ok((from, to)) = period else {
+        let error = text(page.lang, "export_bad_period").to_owned();
+        let ctx = context! { error, du => get("du"), au => get("au") };
+        return render(&page, StatusCode::BAD_REQUEST, "export.html", ctx);
+    };
+    match portal::start_export(&p.services, &seller, from, to).await {
+        Ok(started) => Redirect::to(&format!("/espace/export/{}", started.job)).into_response(),
+        Err(PortalError::NotFound) => to_onboarding(),
+        Err(e) => message_page(&page, StatusCode::SERVICE_UNAVAILABLE, failure(&page, &e)),
+    }
+}
+
+/// One step of the export per visit; the page reloads itself (a meta refresh, no script)
+/// until the archive is ready.
+pub(super) async fn export_progress(page: Page, State(p): State<Arc<Portal>>, Path(job): Path<String>) -> Response {
+    let Some(seller) = page.seller.clone() else { return to_sign_in() };
+    match portal::advance_export(&p.services, &seller, &job).await {
+        Ok(progress) => {
+            let ready = progress.link.is_some();
+            let ctx = context! {
+                job => progress.job,
+                done => progress.files_done,
+                files => progress.files,
+                link => progress.link.map(|l| l.url),
+                refresh => (!ready).then_some(1),
+            };
+            render(&page, StatusCode::OK, "export.html", ctx)
+        }
+        Err(PortalError::NotFound) => {
+            message_page(&page, StatusCode::NOT_FOUND, text(page.lang, "export_not_found").into())
+        }
+        Err(e) => message_page(&page, StatusCode::SERVICE_UNAVAILABLE, failure(&page, &e)),
+    }
+}
