@@ -6,5 +6,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # Prepare the pinned Python tools once, before the test binaries that use them.
 scripts/python-env.sh >/dev/null
+# The browser tests' axe-core (pinned, from the npm registry); Chromium comes from apt.
+MARKETBILL_AXE="$(scripts/browser-env.sh)"
+export MARKETBILL_AXE
 
 cargo test --workspace --all-targets "$@"

@@ -32,6 +32,9 @@ pub struct Config {
     pub octopia_auth_base: String,
     /// An emulator (moto) for tests run outside AWS.
     pub aws_endpoint_url: Option<String>,
+    /// Where the portal's pages are reached (`https://…`, no trailing slash): the buyer's page
+    /// that invoice mails point to, the sign-in callbacks.
+    pub public_url: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +72,20 @@ impl Config {
                 .unwrap_or_else(|| "https://api.octopia-io.net/seller/v2".into()),
             octopia_auth_base: optional("OCTOPIA_AUTH_BASE").unwrap_or_else(|| "https://auth.octopia-io.net".into()),
             aws_endpoint_url: optional("AWS_ENDPOINT_URL"),
+            public_url: match optional("PUBLIC_URL") {
+                Some(url)
+                    if url.starts_with("https://") && !url.ends_with('/') && !url.contains(char::is_whitespace) =>
+                {
+                    Some(url)
+                }
+                Some(url) => {
+                    return Err(ConfigError::Invalid(
+                        "PUBLIC_URL",
+                        format!("{url:?} is not an https:// address without a trailing slash"),
+                    ));
+                }
+                None => None,
+            },
         })
     }
 }
@@ -89,6 +106,7 @@ pub async fn aws_services(c: &Config) -> Result<Services, ConfigError> {
         settings: Settings {
             sender: c.sender.clone(),
             buyer_email_key: c.buyer_email_key.clone(),
+            public_url: c.public_url.clone(),
             ..Settings::default()
         },
     })

@@ -34,7 +34,15 @@ pub fn services(root: &Path, marketplace: Arc<dyn Marketplace>, sender: &str) ->
         .map_err(|e| anyhow::anyhow!("the sender address {sender:?} is refused: {e}"))?;
     let sender = sender.as_str();
     let embedded = Embedded::open(root).with_context(|| format!("opening the data folder {}", root.display()))?;
-    let services = embedded.services(marketplace, Settings { sender: sender.to_owned(), ..Settings::default() });
+    let services = embedded.services(
+        marketplace,
+        Settings {
+            sender: sender.to_owned(),
+            // Mails point to the buyer's page of `marketbill serve` on its default port.
+            public_url: Some(format!("http://127.0.0.1:{}", crate::serve::DEFAULT_PORT)),
+            ..Settings::default()
+        },
+    );
     Ok((services, Layout { root: embedded.root, store: embedded.store }))
 }
 

@@ -44,7 +44,7 @@ enum Command {
     },
     /// Serve the portal API on 127.0.0.1 over the embedded adapters.
     Serve {
-        #[arg(long, default_value_t = 8080)]
+        #[arg(long, default_value_t = serve::DEFAULT_PORT)]
         port: u16,
         #[arg(long, default_value = "./marketbill-data")]
         data_dir: PathBuf,

@@ -39,6 +39,8 @@ use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
 use crate::local;
 
+/// The port `marketbill serve` listens on unless told otherwise.
+pub const DEFAULT_PORT: u16 = 8080;
 /// Connections held at once.
 pub const MAX_CONNECTIONS: usize = 256;
 /// Time to send a request head.

@@ -537,3 +537,56 @@ async fn the_buyer_page_names_each_wrong_field_and_refuses_unknown_orders_alike(
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
     assert!(unknown.text().await.unwrap().contains("Nous ne trouvons pas de commande"));
 }
+
+#[tokio::test]
+async fn a_problem_is_retried_from_its_page_a_refused_upload_at_once_a_failed_step_by_a_run() {
+    let api = api("retry").await;
+    let s = &api.services;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let session = format!("mb_session={}", portal_api::Authenticator::open_session(&api.tokens, &api.a).unwrap());
+    let now = time::OffsetDateTime::now_utc();
+    // One accepted order the marketplace then refused, one whose next upload failed.
+    let orders = s.ledger.list_orders(&api.a).await.unwrap();
+    let mut issued = orders.iter().filter(|o| o.stage >= marketbill_app::model::OrderStage::Uploaded);
+    let mut refused = issued.next().unwrap().clone();
+    refused.stage = marketbill_app::model::OrderStage::Uploaded;
+    refused.move_to(marketbill_app::model::OrderStage::Rejected, now).unwrap();
+    let mut failing = issued.next().unwrap().clone();
+    failing.stage = marketbill_app::model::OrderStage::Uploaded;
+    failing.upload_attempts += 1;
+    failing.last_error = Some("the marketplace is unavailable".into());
+    for rec in [&refused, &failing] {
+        s.ledger.update_orders(&api.a, std::slice::from_ref(rec)).await.unwrap();
+    }
+    let uploads_before = api.sim.requests(marketbill_testkit::simulator::Route::UploadInvoice);
+
+    let (csrf_cookie, csrf) = form_csrf(&http, &format!("{}/espace/problemes", api.base), Some(&session)).await;
+    let retry = |order: String| {
+        let (http, url) = (http.clone(), format!("{}/espace/problemes/relance", api.base));
+        let (cookie, csrf) = (format!("{session}; {csrf_cookie}"), csrf.clone());
+        async move {
+            let r = http.post(url).header("cookie", cookie).form(&[("csrf", csrf), ("commande", order)]).send().await;
+            let r = r.unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+    let (status, page) = retry(refused.order_id.to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("déposée à nouveau"), "{page}");
+    let after = s.ledger.get_order(&api.a, &refused.order_id).await.unwrap().unwrap();
+    assert_eq!(after.stage, marketbill_app::model::OrderStage::Uploaded);
+    assert_eq!(api.sim.requests(marketbill_testkit::simulator::Route::UploadInvoice), uploads_before + 1);
+
+    let (status, page) = retry(failing.order_id.to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("sera reprise au prochain passage"), "{page}");
+    let queued = s.queue.receive(10, Duration::from_millis(10)).await.unwrap();
+    assert!(queued.iter().any(|m| m.message.seller_id == api.a), "a run of this seller is queued");
+
+    // Another seller's order, or nothing to retry: named refusals, nothing done.
+    let (status, _) = retry("NOSUCHORDER1".into()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let b_order = s.ledger.list_orders(&api.b).await.unwrap()[0].order_id.to_string();
+    let (status, _) = retry(b_order).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "seller B's order is not found for seller A");
+}

@@ -476,7 +476,7 @@ pub async fn buyer_requests_are_kept_per_order(requests: &dyn RequestLedger) {
     assert!(requests.requests_for_order(&seller, &oid("ORD-8")).await.unwrap().is_empty());
 }
 
-/// A step never goes back, one at a time or in a batch; a batch names the orders another run
+/// A step never goes back (a new upload attempt is a step forward), one at a time or in a batch; a batch names the orders another run
 /// took further and records all the others, past DynamoDB's 100 items per transaction.
 pub async fn order_steps_go_forward_singly_and_in_batches(issuing: &dyn IssuingLedger, orders: &dyn OrderLedger) {
     let seller = unique_seller("steps");
@@ -511,6 +511,19 @@ pub async fn order_steps_go_forward_singly_and_in_batches(issuing: &dyn IssuingL
             assert_eq!(stored, r);
         }
     }
+    // A rejected file that the seller sends again (a new upload attempt) goes forward from
+    // Rejected; a late write of the earlier attempt does not.
+    let mut rejected = now[&ahead.order_id].clone();
+    rejected.upload_attempts = 1;
+    rejected.stage = OrderStage::Rejected;
+    orders.update_order(&seller, &rejected).await.unwrap();
+    let mut late = rejected.clone();
+    late.stage = OrderStage::Uploaded;
+    assert!(matches!(orders.update_order(&seller, &late).await, Err(LedgerError::Superseded { .. })));
+    let mut again = late.clone();
+    again.upload_attempts = 2;
+    assert!(orders.update_orders(&seller, std::slice::from_ref(&again)).await.unwrap().is_empty());
+    assert_eq!(orders.get_order(&seller, &again.order_id).await.unwrap().unwrap().stage, OrderStage::Uploaded);
     // An order that was never issued fails the batch by name.
     let mut never = recs[0].clone();
     never.order_id = oid("NEVERISSUED2");
@@ -549,7 +562,7 @@ pub async fn a_sent_mail_carries_the_pdf_byte_for_byte(s: &Subject, probe: &dyn 
     let invoice = draft.finalize("ML2026-000042".parse().unwrap());
     let pdf = marketbill_documents::render_pdf(&invoice).unwrap();
     let to = format!("{}@relay.marketplace.example", unique_seller("buyer"));
-    let mail = invoice_mail(&invoice, &pdf, from, &to, NOW).unwrap();
+    let mail = invoice_mail(&invoice, &pdf, from, &to, NOW, None).unwrap();
     let id = s.mailer.send(&mail).await.unwrap();
     assert!(!id.is_empty());
     let sent = probe.sent_mails().await;

@@ -104,7 +104,8 @@ impl Delivery<'_> {
         let Some(to) = to else {
             return Ok(Mailed::Refused("the order has no buyer e-mail: the invoice was not mailed".into()));
         };
-        let mail = match invoice_mail(invoice, pdf, &self.s.settings.sender, to, self.now) {
+        let buyer_page = self.s.settings.public_url.as_deref().map(|base| format!("{base}/facture"));
+        let mail = match invoice_mail(invoice, pdf, &self.s.settings.sender, to, self.now, buyer_page.as_deref()) {
             Ok(m) => m,
             Err(refused @ MailBuildError::Recipient(_)) => {
                 tracing::warn!(seller = %self.seller, number = %invoice.number, to = %mask_email(to), "buyer e-mail refused; not mailed");

@@ -50,13 +50,15 @@ pub fn mask_email(email: &str) -> String {
     }
 }
 
-/// The mail that carries an invoice (or credit note) to its buyer.
+/// The mail that carries an invoice (or credit note) to its buyer. An invoice's mail points
+/// to the buyer's page (`buyer_page`), where a business asks for the invoice in its name.
 pub fn invoice_mail(
     invoice: &Invoice,
     pdf: &[u8],
     from: &str,
     to: &str,
     sent_at: OffsetDateTime,
+    buyer_page: Option<&str>,
 ) -> Result<OutgoingMail, MailBuildError> {
     let to_address = mail_address(to).map_err(MailBuildError::Recipient)?;
     let from_address = mail_address(from).map_err(MailBuildError::Sender)?;
@@ -79,11 +81,18 @@ pub fn invoice_mail(
             ),
         ),
     };
+    let company_request = match (&invoice.kind, buyer_page) {
+        (DocumentKind::Invoice, Some(url)) => format!(
+            "Besoin d'une facture au nom de votre société ? Demandez-la ici, avec votre numéro de commande :\r\n{url}\r\n\r\n"
+        ),
+        _ => String::new(),
+    };
     let text = format!(
         "Bonjour,\r\n\r\n{intro}, émis(e) par {seller} pour votre commande Cdiscount n° {}.\r\n\
          Montant : {} TTC — {}.\r\n\r\n\
          Ce document est une facture électronique au format Factur-X : le PDF contient aussi les données \
          structurées de la facture.\r\n\r\n\
+         {company_request}\
          Pour toute question sur votre commande, répondez à ce message ou écrivez à {}.\r\n\r\n\
          Cordialement,\r\n{seller}\r\n",
         b.order_id,
@@ -198,7 +207,8 @@ mod tests {
     #[test]
     fn a_mail_has_one_recipient_the_pdf_and_the_seller_as_reply_to() {
         let inv = sample();
-        let mail = invoice_mail(&inv, b"%PDF-1.7 x", "factures@marketbill.example", "x8f2k@relay.example", AT).unwrap();
+        let mail =
+            invoice_mail(&inv, b"%PDF-1.7 x", "factures@marketbill.example", "x8f2k@relay.example", AT, None).unwrap();
         assert_eq!(mail.to, "x8f2k@relay.example");
         let (headers, parts) = parse_mail(&mail.mime);
         let get = |k: &str| {
@@ -213,8 +223,26 @@ mod tests {
         assert_eq!(pdf.file_name.as_deref(), Some(format!("{}.pdf", inv.number).as_str()));
         // The same document gives the same message (a resend is recognisable).
         let again =
-            invoice_mail(&inv, b"%PDF-1.7 x", "factures@marketbill.example", "x8f2k@relay.example", AT).unwrap();
+            invoice_mail(&inv, b"%PDF-1.7 x", "factures@marketbill.example", "x8f2k@relay.example", AT, None).unwrap();
         assert_eq!(again.mime, mail.mime);
+    }
+
+    #[test]
+    fn an_invoice_mail_points_to_the_buyer_page_and_a_credit_note_does_not() {
+        let inv = sample();
+        let page = Some("https://factures.example/facture");
+        let mail = invoice_mail(&inv, b"%PDF", "factures@m.example", "a@x.fr", AT, page).unwrap();
+        let (_, parts) = parse_mail(&mail.mime);
+        let text = String::from_utf8_lossy(&parts[0].bytes).into_owned();
+        assert!(text.contains("Besoin d'une facture au nom de votre société ?"), "{text}");
+        assert!(text.contains("https://factures.example/facture"));
+        let seller = marketbill_testkit::sellers::sample_seller(0, "10000").unwrap();
+        let draft = inv.credit_note(&seller, AT, "test");
+        let number = draft.series.number(1).unwrap();
+        let credit = draft.finalize(number);
+        let mail = invoice_mail(&credit, b"%PDF", "factures@m.example", "a@x.fr", AT, page).unwrap();
+        let (_, parts) = parse_mail(&mail.mime);
+        assert!(!String::from_utf8_lossy(&parts[0].bytes).contains("/facture"));
     }
 
     #[test]
@@ -227,7 +255,7 @@ mod tests {
             "\"a@x.fr\" <b@evil.fr>",
             "a@x.fr\r\n\r\nnew body",
         ] {
-            let err = invoice_mail(&inv, b"%PDF", "factures@marketbill.example", to, AT).unwrap_err();
+            let err = invoice_mail(&inv, b"%PDF", "factures@marketbill.example", to, AT, None).unwrap_err();
             assert!(matches!(err, MailBuildError::Recipient(_)), "{to:?}: {err}");
         }
     }
@@ -235,10 +263,10 @@ mod tests {
     #[test]
     fn a_hostile_sender_or_seller_address_is_refused() {
         let mut inv = sample();
-        let err = invoice_mail(&inv, b"%PDF", "factures@m.example\r\nBcc: e@v.fr", "a@x.fr", AT).unwrap_err();
+        let err = invoice_mail(&inv, b"%PDF", "factures@m.example\r\nBcc: e@v.fr", "a@x.fr", AT, None).unwrap_err();
         assert!(matches!(err, MailBuildError::Sender(_)), "{err}");
         inv.body.seller.email = "a@x.fr>,<b@y.fr".into();
-        let err = invoice_mail(&inv, b"%PDF", "factures@m.example", "a@x.fr", AT).unwrap_err();
+        let err = invoice_mail(&inv, b"%PDF", "factures@m.example", "a@x.fr", AT, None).unwrap_err();
         assert!(matches!(err, MailBuildError::ReplyTo(_)), "{err}");
     }
 
@@ -246,7 +274,7 @@ mod tests {
     fn a_seller_name_with_line_breaks_stays_a_display_name() {
         let mut inv = sample();
         inv.body.seller.legal_name = "Shop\r\nBcc: evil@y.fr".into();
-        let mail = invoice_mail(&inv, b"%PDF", "factures@m.example", "a@x.fr", AT).unwrap();
+        let mail = invoice_mail(&inv, b"%PDF", "factures@m.example", "a@x.fr", AT, None).unwrap();
         let (headers, _) = parse_mail(&mail.mime);
         assert!(!headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("Bcc")), "{headers:?}");
         let text = String::from_utf8_lossy(&mail.mime);

@@ -227,6 +227,13 @@ impl OrderRecord {
         self
     }
 
+    /// How far the order has gone, as a number that only grows: a ledger refuses a write that
+    /// would lower it (a concurrent run further along). Each upload attempt starts a new round,
+    /// so a rejected file that a seller sends again (`Rejected` → `Uploaded`) goes forward.
+    pub fn progress(&self) -> u64 {
+        u64::from(self.upload_attempts) * 16 + self.stage as u64
+    }
+
     /// Still to be worked on: issued but not finished, or refused for a reason that may change.
     pub fn is_open(&self) -> bool {
         match self.stage {

@@ -16,8 +16,8 @@ use aws_sdk_dynamodb::types::{
     Projection, ProjectionType, Put, ScalarAttributeType, TransactWriteItem, Update, WriteRequest,
 };
 use marketbill_app::model::{
-    BuyerRequestRecord, ImportRecord, InvoicePage, InvoiceQuery, InvoiceRecord, OrderRecord, OrderStage, RunRecord,
-    SellerId, SellerRecord, SellerStatus, StoredObject, invoice_matches, month_key,
+    BuyerRequestRecord, ImportRecord, InvoicePage, InvoiceQuery, InvoiceRecord, OrderRecord, RunRecord, SellerId,
+    SellerRecord, SellerStatus, StoredObject, invoice_matches, month_key,
 };
 use marketbill_app::ports::{
     ImportLedger, InvoiceLedger, IssuingLedger, LedgerError, OrderLedger, RequestLedger, RequestSlot, RunLedger,
@@ -34,7 +34,8 @@ type Item = HashMap<String, AttributeValue>;
 
 const MAX_TRANSACTION_TRIES: u32 = 60;
 
-/// A step of an issued order: the record and its stage's rank…
+/// A step of an issued order: the record and its progress (`OrderRecord::progress`, kept
+/// beside the record as `stageRank` so a write can be refused if it would go back)…
 const STEP_UPDATE: &str = "SET #d = :data, stageRank = :rank";
 /// …for the order's own invoice, and never back (a concurrent run may be further along).
 const STEP_CONDITION: &str =
@@ -47,7 +48,7 @@ fn step_values(record: &OrderRecord) -> Result<Item, LedgerError> {
         (":data".to_owned(), s(to_json(record)?)),
         (":number".to_owned(), s(number)),
         (":empty".to_owned(), s("")),
-        (":rank".to_owned(), n(stage_rank(record.stage))),
+        (":rank".to_owned(), n(record.progress())),
     ]))
 }
 
@@ -83,11 +84,6 @@ fn data<T: DeserializeOwned>(what: &str, item: &Item) -> Result<T, LedgerError> 
 
 fn number_of(item: &Item, name: &str) -> u64 {
     item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
-}
-
-/// The order of stages, kept beside the record so a write can be refused if it would go back.
-fn stage_rank(stage: OrderStage) -> u64 {
-    stage as u64
 }
 
 fn key(pk: &str, sk: &str) -> Item {
@@ -324,7 +320,7 @@ impl DynamoLedger {
             )
             .expression_attribute_names("#d", "data")
             .expression_attribute_values(":data", s(to_json(record)?))
-            .expression_attribute_values(":rank", n(stage_rank(record.stage)))
+            .expression_attribute_values(":rank", n(record.progress()))
             .expression_attribute_values(
                 ":number",
                 s(record.number.as_ref().map(|x| x.to_string()).unwrap_or_default()),

@@ -207,7 +207,7 @@ fn step_order(tx: &Connection, pk: &str, record: &OrderRecord) -> Result<(), Led
     let existing: Option<OrderRecord> =
         get_data(tx, pk, &table::order(&record.order_id))?.map(|d| from_json("order", &d)).transpose()?;
     match existing {
-        Some(e) if e.number.is_some() && e.number == record.number && e.stage > record.stage => {
+        Some(e) if e.number.is_some() && e.number == record.number && e.progress() > record.progress() => {
             Err(LedgerError::Superseded { order_id: record.order_id.clone(), stage: e.stage })
         }
         Some(e) if e.number.is_some() && e.number == record.number => put_order(tx, pk, record),

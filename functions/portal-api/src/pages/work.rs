@@ -26,8 +26,13 @@ fn problem_row(page: &Page, o: &OrderRecord) -> serde_json::Value {
         t("problem_rejected").to_owned()
     } else if let Some(refusal) = &o.refusal {
         let plain = t(&format!("refusal_{}", refusal.code()));
-        // The plain sentence, then the precise reason (which line, which rate…).
-        if plain.is_empty() { refusal.to_string() } else { format!("{plain} — {refusal}") }
+        // The plain sentence; in English, the precise reason too (which line, which rate…),
+        // which the domain writes in English.
+        match page.lang {
+            _ if plain.is_empty() => refusal.to_string(),
+            super::Lang::En => format!("{plain} — {refusal}"),
+            super::Lang::Fr => plain.to_owned(),
+        }
     } else if let Some(why) = &o.mail_refused {
         format!("{} ({why})", t("problem_mail_refused"))
     } else {
@@ -109,7 +114,10 @@ pub(super) async fn usage_page(page: Page, State(p): State<Arc<Portal>>) -> Resp
         Ok(months) => {
             let rows: Vec<serde_json::Value> = months
                 .iter()
-                .map(|m| json!({"month": m.month, "invoices": m.invoices, "fee": format_euros_fr(m.fee.amount_excl_vat)}))
+                // Numbers as text: serde_json's exact numbers do not render as numbers in templates.
+                .map(|m| {
+                    json!({"month": m.month, "invoices": m.invoices.to_string(), "fee": format_euros_fr(m.fee.amount_excl_vat)})
+                })
                 .collect();
             let plan = match plan {
                 PlanKind::PerInvoice => text(page.lang, "plan_per_invoice_short"),

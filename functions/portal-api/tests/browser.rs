@@ -1,0 +1,531 @@
+//! The pages in a real browser: Debian's Chromium driven over WebDriver (chromium-driver) by
+//! fantoccini. A seller signs up, enters the company data and credentials, gets invoices from
+//! a run on the marketplace simulator, downloads one, exports a period, looks at the problems
+//! and unsubscribes; a buyer asks for an invoice in a company name. Every page is checked with
+//! axe-core (no serious or critical violation), at 375 px wide (no sideways scrolling) and for
+//! its weight (under 100 KB), and photographed at both widths.
+//!
+//! Needs `chromium` and `chromedriver` on the PATH (or `CHROMIUM`, `CHROMEDRIVER`) and axe-core
+//! (`MARKETBILL_AXE`, set by scripts/test.sh). Screenshots go to `MARKETBILL_SCREENSHOTS` if
+//! set (the README's are made so), else under the build's temporary folder.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::response::IntoResponse;
+use fantoccini::{Client, ClientBuilder, Locator};
+use marketbill_app::model::{InvoiceQuery, SellerId};
+use marketbill_app::pipeline::{self, Services, Settings};
+use marketbill_app::portal;
+use marketbill_domain::fees::FeePlans;
+use marketbill_local::{Embedded, FolderStore};
+use marketbill_octopia::{OctopiaClient, OctopiaConfig, OctopiaMarketplace};
+use marketbill_testkit::simulator::{Simulator, SimulatorConfig};
+use marketbill_testkit::{OrderGenerator, OrderMix};
+use portal_api::{LocalTokens, Portal, router};
+use serde_json::{Value, json};
+
+/// The largest a page may weigh, as transferred.
+const MAX_PAGE_BYTES: u64 = 100 * 1024;
+/// How many times a test looks again for something that takes a moment (a file, a page).
+const POLLS: usize = 200;
+const POLL_EVERY: Duration = Duration::from_millis(100);
+
+struct World {
+    base: String,
+    dir: PathBuf,
+    sim: Simulator,
+    services: Services,
+}
+
+/// The portal over the embedded adapters, on a loopback port, with the signed download links
+/// of its folder store (what `marketbill serve` adds to the router).
+async fn world(name: &str, orders: OrderMix) -> World {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let sim = Simulator::start(SimulatorConfig::for_sellers(7, &["50001"])).await.unwrap();
+    let client = &sim.clients()[0];
+    let mut g = OrderGenerator::new(7, &client.seller_id);
+    g.max_lines = 3;
+    sim.put_orders(&client.seller_id, g.batch(orders, time::OffsetDateTime::now_utc()));
+    let mut config = OctopiaConfig::new(&sim.api_base(), &sim.auth_base());
+    config.base_backoff = Duration::from_millis(5);
+    let marketplace = Arc::new(OctopiaMarketplace::new(Arc::new(OctopiaClient::new(config).unwrap())));
+    let embedded = Embedded::open(&dir).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    embedded.store.serve_links_at(&format!("{base}/files"));
+    let store = embedded.store.clone();
+    let mut services = embedded.services(marketplace, Settings::default());
+    services.settings.public_url = Some(base.clone());
+    let portal = Arc::new(Portal {
+        services: services.clone(),
+        auth: Arc::new(LocalTokens::new(b"a browser test key of 32 bytes!!")),
+        plans: FeePlans::bundled(),
+    });
+    let files = axum::Router::new().route("/files/{*key}", axum::routing::get(download)).with_state(store);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router(portal).merge(files)).await;
+    });
+    World { base, dir, sim, services }
+}
+
+/// A signed link of the folder store, as `marketbill serve` answers it.
+async fn download(
+    State(store): State<Arc<FolderStore>>,
+    UrlPath(key): UrlPath<String>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> axum::response::Response {
+    let expires = q.get("expires").and_then(|e| e.parse().ok()).unwrap_or(0);
+    let sig = q.get("sig").cloned().unwrap_or_default();
+    match store.open_link(&key, expires, &sig, time::OffsetDateTime::now_utc()) {
+        Ok(bytes) => {
+            let name = key.rsplit('/').next().unwrap_or("document").to_owned();
+            (
+                [
+                    (axum::http::header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+                    (axum::http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+                ],
+                bytes,
+            )
+                .into_response()
+        }
+        Err(_) => axum::http::StatusCode::FORBIDDEN.into_response(),
+    }
+}
+
+/// Chromium under chromedriver, headless, French, downloads into a folder of the test's.
+struct Browser {
+    client: Client,
+    driver: Child,
+    downloads: PathBuf,
+    shots: PathBuf,
+    axe: String,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn tool(var: &str, name: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| name.to_owned())
+}
+
+async fn browser(dir: &Path) -> Browser {
+    let axe_path = std::env::var("MARKETBILL_AXE").unwrap_or_else(|_| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        root.join(".cache/axe-core-4.14.1/axe.min.js").to_string_lossy().into_owned()
+    });
+    let axe = std::fs::read_to_string(&axe_path)
+        .unwrap_or_else(|e| panic!("axe-core at {axe_path}: {e} (scripts/browser-env.sh fetches it)"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let log = std::fs::File::create(dir.join("chromedriver.log")).unwrap();
+    let driver = Command::new(tool("CHROMEDRIVER", "chromedriver"))
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("chromedriver does not start ({e}): apt-get install chromium chromium-driver"));
+    let status = format!("http://127.0.0.1:{port}/status");
+    let http = reqwest::Client::new();
+    let mut ready = false;
+    for _ in 0..POLLS {
+        if let Ok(r) = http.get(&status).send().await
+            && r.status().is_success()
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(POLL_EVERY).await;
+    }
+    assert!(ready, "chromedriver did not answer on port {port}");
+    let downloads = dir.join("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    let shots = std::env::var("MARKETBILL_SCREENSHOTS").map(PathBuf::from).unwrap_or_else(|_| dir.join("screens"));
+    std::fs::create_dir_all(&shots).unwrap();
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": tool("CHROMIUM", "/usr/bin/chromium"),
+            "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                     "--window-size=1280,900", "--lang=fr-FR", "--hide-scrollbars", "--no-first-run"],
+            "prefs": {"download.default_directory": downloads.to_string_lossy(), "download.prompt_for_download": false}
+        }),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let client = ClientBuilder::new(connector)
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("a Chromium session");
+    Browser { client, driver, downloads, shots, axe }
+}
+
+impl Browser {
+    async fn goto(&self, url: &str) {
+        self.client.goto(url).await.unwrap();
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).text().await.unwrap()
+    }
+
+    async fn has(&self, css: &str) -> bool {
+        // A page reloading itself may answer nothing for a moment: that is "not yet".
+        self.client.find_all(Locator::Css(css)).await.is_ok_and(|found| !found.is_empty())
+    }
+
+    async fn fill(&self, id: &str, value: &str) {
+        let e = self.client.find(Locator::Id(id)).await.unwrap_or_else(|e| panic!("#{id}: {e}"));
+        e.clear().await.unwrap();
+        e.send_keys(value).await.unwrap();
+    }
+
+    async fn click(&self, css: &str) {
+        self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).click().await.unwrap();
+    }
+
+    /// Clicks what submits a form or follows a link, and waits until the next page has loaded
+    /// (a mark set on this document is gone and the new one is complete).
+    async fn submit(&self, css: &str) {
+        self.client.execute("window.__leaving = true;", vec![]).await.unwrap();
+        self.click(css).await;
+        self.wait_for_new_page().await;
+    }
+
+    async fn wait_for_new_page(&self) {
+        for _ in 0..POLLS {
+            let state = self
+                .client
+                .execute("return window.__leaving === undefined && document.readyState === 'complete';", vec![])
+                .await;
+            if matches!(state, Ok(Value::Bool(true))) {
+                return;
+            }
+            tokio::time::sleep(POLL_EVERY).await;
+        }
+        panic!("no new page after the click");
+    }
+
+    async fn path(&self) -> String {
+        self.client.current_url().await.unwrap().path().to_owned()
+    }
+
+    /// The page as a user meets it: no serious or critical axe-core violation, no sideways
+    /// scrolling at 375 px, under 100 KB; photographed at both widths as `name`.
+    async fn check(&self, name: &str) {
+        self.client.execute(&format!("{}\n;return true;", self.axe), vec![]).await.unwrap();
+        let found = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, {resultTypes: ['violations']}).then(r => done(r.violations
+                   .filter(v => v.impact === 'serious' || v.impact === 'critical')
+                   .map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))))
+                   .catch(e => done(['axe failed: ' + e]));",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(found, json!([]), "{name}: accessibility violations");
+        let weight = self
+            .client
+            .execute("return performance.getEntriesByType('navigation')[0].transferSize;", vec![])
+            .await
+            .unwrap();
+        let weight = weight.as_u64().unwrap_or(0);
+        assert!(weight > 0 && weight < MAX_PAGE_BYTES, "{name}: {weight} bytes");
+        std::fs::write(self.shots.join(format!("{name}-desktop.png")), self.client.screenshot().await.unwrap())
+            .unwrap();
+        self.client.set_window_size(375, 812).await.unwrap();
+        let fits = self
+            .client
+            .execute("return document.documentElement.scrollWidth <= window.innerWidth;", vec![])
+            .await
+            .unwrap();
+        std::fs::write(self.shots.join(format!("{name}-375.png")), self.client.screenshot().await.unwrap()).unwrap();
+        assert_eq!(fits, Value::Bool(true), "{name}: wider than 375 px");
+        self.client.set_window_size(1280, 900).await.unwrap();
+    }
+
+    /// The file the browser finished downloading whose name ends with `suffix`.
+    async fn downloaded(&self, suffix: &str) -> Vec<u8> {
+        for _ in 0..POLLS {
+            let done = std::fs::read_dir(&self.downloads)
+                .unwrap()
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .find(|p| p.to_string_lossy().ends_with(suffix));
+            if let Some(path) = done {
+                return std::fs::read(path).unwrap();
+            }
+            tokio::time::sleep(POLL_EVERY).await;
+        }
+        panic!("no download ending with {suffix} in {}", self.downloads.display());
+    }
+
+    /// Waits for an element that a page reloading itself will show.
+    async fn wait_for(&self, css: &str) {
+        for _ in 0..POLLS {
+            if self.has(css).await {
+                return;
+            }
+            tokio::time::sleep(POLL_EVERY).await;
+        }
+        panic!("{css} never appeared (at {})", self.path().await);
+    }
+}
+
+/// The newest mail of the outbox whose text contains `needle`, as text.
+fn outbox_text(dir: &Path, needle: &str) -> Option<String> {
+    let mut mails: Vec<_> = std::fs::read_dir(dir).ok()?.filter_map(Result::ok).map(|e| e.path()).collect();
+    mails.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+    mails.iter().rev().find_map(|p| {
+        let raw = std::fs::read(p).ok()?;
+        let (_, parts) = marketbill_app::mail::parse_mail(&raw);
+        parts.iter().map(|part| String::from_utf8_lossy(&part.bytes).into_owned()).find(|t| t.contains(needle))
+    })
+}
+
+/// Every mail of the outbox sent to `to`, as (subject line, text).
+fn mails_to(dir: &Path, to: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in std::fs::read_dir(dir).unwrap().filter_map(Result::ok).map(|e| e.path()) {
+        let raw = std::fs::read(&p).unwrap();
+        let (headers, parts) = marketbill_app::mail::parse_mail(&raw);
+        if headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("To") && v == to) {
+            let subject = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("Subject")).map(|(_, v)| v.clone());
+            let text = parts.first().map(|p| String::from_utf8_lossy(&p.bytes).into_owned()).unwrap_or_default();
+            out.push(format!("{}\n{text}", subject.unwrap_or_default()));
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seller_signs_up_onboards_gets_invoices_downloads_exports_and_unsubscribes() {
+    let w = world("seller", OrderMix { shipped: 8, not_shipped: 1, abroad: 1 }).await;
+    let b = browser(&w.dir).await;
+    let url = |path: &str| format!("{}{path}", w.base);
+    let email = "gerance@atelier-neuf.example";
+
+    // Sign-up, with the keyboard only: tab to the address, type it, Enter.
+    b.goto(&url("/inscription")).await;
+    b.check("sign-up").await;
+    let mut reached = false;
+    for _ in 0..20 {
+        b.client.active_element().await.unwrap().send_keys("\u{E004}").await.unwrap(); // Tab
+        if b.client.active_element().await.unwrap().attr("id").await.unwrap().as_deref() == Some("email") {
+            reached = true;
+            break;
+        }
+    }
+    assert!(reached, "the address field is reached with the Tab key");
+    b.client.execute("window.__leaving = true;", vec![]).await.unwrap();
+    b.client.active_element().await.unwrap().send_keys(&format!("{email}\u{E007}")).await.unwrap(); // Enter
+    b.wait_for_new_page().await;
+    assert!(b.text("#link-sent").await.contains("Un lien vient d'être envoyé"));
+    b.check("sign-up-sent").await;
+    let mail = outbox_text(&w.dir.join("outbox"), "/inscription/lien?jeton=").expect("the sign-up mail");
+    let link = mail.split_whitespace().find(|w| w.contains("/inscription/lien?jeton=")).unwrap().to_owned();
+
+    // Verify: the link opens the onboarding, and no token stays in the address bar.
+    b.goto(&link).await;
+    assert_eq!(b.path().await, "/espace/profil");
+    assert!(b.client.current_url().await.unwrap().query().is_none());
+    assert_eq!(b.client.find(Locator::Id("email")).await.unwrap().prop("value").await.unwrap().as_deref(), Some(email));
+
+    // The company data: a wrong SIREN is named on its field, by the domain's check digits.
+    let profile = [
+        ("legalName", "Atelier Neuf"),
+        ("legalForm", "SAS"),
+        ("shareCapital", "5 000"),
+        ("siren", "732829321"),
+        ("siret", "73282932000074"),
+        ("rcsCity", "Lyon"),
+        ("line1", "12 quai Saint-Antoine"),
+        ("postalCode", "69002"),
+        ("city", "Lyon"),
+        ("vatNumber", "FR44732829320"),
+        ("marketplaceSellerId", "50001"),
+        ("invoicePrefix", "AN"),
+        ("creditNotePrefix", "ANAV"),
+    ];
+    for (id, value) in profile {
+        b.fill(id, value).await;
+    }
+    b.check("onboarding").await;
+    b.submit("form.stack button[type=submit]").await;
+    assert!(b.text("#siren-error").await.contains("SIREN"), "the SIREN's error is on its field");
+    assert_eq!(
+        b.client.find(Locator::Id("siren")).await.unwrap().attr("aria-invalid").await.unwrap().as_deref(),
+        Some("true")
+    );
+    b.check("onboarding-errors").await;
+    b.fill("siren", "732829320").await;
+    b.click("#plan-tiered").await;
+    b.submit("form.stack button[type=submit]").await;
+    assert_eq!(b.path().await, "/espace/identifiants", "a new account goes on to its credentials");
+
+    // Credentials: checked against the marketplace's token endpoint before they are kept.
+    let client = w.sim.clients()[0].clone();
+    b.fill("clientId", &client.client_id).await;
+    b.fill("clientSecret", "not-the-secret").await;
+    b.submit("form.stack button[type=submit]").await;
+    assert!(b.text("#clientSecret-error").await.contains("Cdiscount refuse"));
+    b.fill("clientSecret", &client.client_secret).await;
+    b.submit("form.stack button[type=submit]").await;
+    assert!(b.has("#credentials-ok").await);
+    b.check("credentials").await;
+
+    // A run on the simulator (what the schedule does twice a day).
+    let seller: SellerId = portal::seller_for_email(&w.services, email).await.unwrap().expect("the new account");
+    pipeline::run_seller(&w.services, &seller, None).await.unwrap();
+    pipeline::track_imports(&w.services).await.unwrap();
+    let issued = portal::list_invoices(&w.services, &seller, &InvoiceQuery { limit: 100, ..Default::default() })
+        .await
+        .unwrap()
+        .items;
+    assert!(!issued.is_empty());
+
+    b.goto(&url("/espace")).await;
+    assert_eq!(b.text("#invoices-this-month").await, issued.len().to_string());
+    b.check("dashboard").await;
+
+    // The list, one invoice, its PDF: the browser's download is the stored document.
+    b.goto(&url("/espace/factures")).await;
+    let rows = b.client.find_all(Locator::Css("tbody tr a")).await.unwrap();
+    assert_eq!(rows.len(), issued.len());
+    b.check("invoices").await;
+    b.client.execute("window.__leaving = true;", vec![]).await.unwrap();
+    rows[0].click().await.unwrap();
+    b.wait_for_new_page().await;
+    let number = b.path().await.rsplit('/').next().unwrap().to_owned();
+    assert!(number.starts_with("AN2026-") || number.starts_with("AN20"), "{number}");
+    b.check("invoice").await;
+    b.click("#download-pdf").await;
+    let pdf = b.downloaded(&format!("{number}.pdf")).await;
+    let record = issued.iter().find(|r| r.invoice.number.as_str() == number).unwrap();
+    let stored = w.services.store.get(&record.pdf.as_ref().unwrap().key).await.unwrap().unwrap();
+    assert_eq!(pdf, stored, "the downloaded PDF is the stored one, byte for byte");
+
+    // Export of the period as a ZIP, with its progress page.
+    b.goto(&url("/espace/export")).await;
+    b.check("export").await;
+    let today = marketbill_domain::calendar::paris_date(time::OffsetDateTime::now_utc());
+    let first = today.replace_day(1).unwrap();
+    b.client
+        .execute(
+            "document.getElementById('du').value = arguments[0]; document.getElementById('au').value = arguments[1];",
+            vec![json!(first.to_string()), json!(today.to_string())],
+        )
+        .await
+        .unwrap();
+    b.submit("#start-export").await;
+    b.wait_for("#export-ready").await;
+    b.check("export-ready").await;
+    b.click("#download-zip").await;
+    let zip = b.downloaded(".zip").await;
+    let archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
+    let stored_files =
+        issued.iter().map(|r| usize::from(r.pdf.is_some()) + usize::from(r.xml.is_some())).sum::<usize>();
+    assert_eq!(archive.len(), stored_files, "every PDF and XML of the period");
+
+    // Problems: the order shipped abroad, in plain words.
+    b.goto(&url("/espace/problemes")).await;
+    let problems = b.text("tbody").await;
+    assert!(problems.contains("pas livrée en France"), "{problems}");
+    b.check("problems").await;
+
+    b.goto(&url("/espace/consommation")).await;
+    assert!(b.text("tbody").await.contains(&issued.len().to_string()));
+    b.check("usage").await;
+
+    // Unsubscribing: refused until the box is ticked, then the month left is stated.
+    b.goto(&url("/espace/compte")).await;
+    b.check("account").await;
+    b.submit("#unsubscribe").await;
+    assert!(b.has("#confirmer-error").await);
+    b.click("#confirmer").await;
+    b.submit("#unsubscribe").await;
+    let message = b.text("#account-message").await;
+    assert!(message.contains("résilié") && message.contains("jusqu'au"), "{message}");
+    assert!(b.text("#status").await.contains("résilié"));
+    b.check("account-unsubscribed").await;
+
+    // Signing out ends the session.
+    b.submit("header form button").await;
+    assert_eq!(b.path().await, "/connexion");
+    b.check("sign-in").await;
+    b.goto(&url("/espace")).await;
+    assert_eq!(b.path().await, "/connexion");
+    b.client.clone().close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buyer_asks_for_an_invoice_in_a_company_name_and_gets_the_credit_note_and_corrected_invoice() {
+    let w = world("buyer", OrderMix { shipped: 3, not_shipped: 0, abroad: 0 }).await;
+    let client = w.sim.clients()[0].clone();
+    let seller: SellerId = "buyer-flow".parse().unwrap();
+    let creds = marketbill_app::marketplace::MarketplaceCredentials {
+        client_id: client.client_id.clone(),
+        client_secret: client.client_secret.clone(),
+        seller_id: client.seller_id.clone(),
+    };
+    let profile = marketbill_testkit::sellers::sample_seller(0, &client.seller_id).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    marketbill_app::sellers::register(&w.services, &seller, profile, Some(&creds), now).await.unwrap();
+    pipeline::run_seller(&w.services, &seller, None).await.unwrap();
+    let order = w.sim.orders("50001").into_iter().find(|o| o["status"] == "Shipped").unwrap();
+    let order_id = order["orderId"].as_str().unwrap().to_owned();
+    let email = order["lines"][0]["shippingAddress"]["email"].as_str().unwrap().to_owned();
+
+    // The invoice mail points to the buyer's page.
+    let outbox = w.dir.join("outbox");
+    let invoice_mail = mails_to(&outbox, &email);
+    assert!(invoice_mail.iter().any(|m| m.contains("Besoin d'une facture au nom de votre société ?")));
+    assert!(invoice_mail.iter().any(|m| m.contains(&format!("{}/facture", w.base))));
+
+    let b = browser(&w.dir).await;
+    b.goto(&format!("{}/facture", w.base)).await;
+    b.check("buyer").await;
+    // Wrong fields first: each is named.
+    b.fill("orderId", &order_id).await;
+    b.fill("email", "pas-une-adresse").await;
+    b.submit("form.stack button[type=submit]").await;
+    for field in ["email", "name", "taxNumber", "line1", "postalCode", "city"] {
+        assert!(b.has(&format!("#{field}-error")).await, "{field} has its error");
+    }
+    b.check("buyer-errors").await;
+    for (id, value) in [
+        ("orderId", order_id.as_str()),
+        ("email", email.as_str()),
+        ("name", "Atelier Durand SARL"),
+        ("taxNumber", "FR40303265045"),
+        ("line1", "8 avenue Foch"),
+        ("postalCode", "75016"),
+        ("city", "Paris"),
+    ] {
+        b.fill(id, value).await;
+    }
+    b.submit("form.stack button[type=submit]").await;
+    let confirmation = b.text("#confirmation").await;
+    assert!(confirmation.contains("facture corrigée") && confirmation.contains("avoir"), "{confirmation}");
+    b.check("buyer-done").await;
+    // Both documents were mailed to the buyer: the credit note and the corrected invoice.
+    let mails = mails_to(&outbox, &email);
+    assert!(mails.iter().any(|m| m.starts_with("Votre avoir MLAV2026-")), "{mails:?}");
+    assert!(mails.iter().filter(|m| m.starts_with("Votre facture ML2026-")).count() >= 2, "{mails:?}");
+    assert!(mails.iter().any(|m| m.contains("Atelier Durand SARL") || m.contains("annule la facture")));
+    b.client.clone().close().await.unwrap();
+}
