@@ -58,6 +58,10 @@ fn the_functions_get_every_setting_they_read() {
         "BUYER_EMAIL_KEY",
         "OCTOPIA_API_BASE",
         "OCTOPIA_AUTH_BASE",
+        "PUBLIC_URL",
+        "COGNITO_ISSUER",
+        "COGNITO_CLIENT_ID",
+        "COGNITO_LOGIN_URL",
     ] {
         assert!(template.contains(&format!("{var}:")), "{var} is not set by the template");
     }

@@ -8,6 +8,17 @@ use marketbill_app::crypto::{hmac_matches, hmac_sha256};
 use marketbill_app::model::SellerId;
 use time::OffsetDateTime;
 
+/// Where a page sends the browser to sign in or up elsewhere (Cognito's managed login), and
+/// what to keep in a short-lived cookie until the browser comes back (state and PKCE verifier).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostedLogin {
+    pub url: String,
+    pub kept: String,
+}
+
+/// A future of the sign-in callback.
+pub type LoginFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Option<String>> + Send + 'a>>;
+
 /// Finds the verified seller id of a request, or none.
 pub trait Authenticator: Send + Sync {
     fn seller(&self, parts: &Parts) -> Option<SellerId>;
@@ -46,6 +57,23 @@ pub trait Authenticator: Send + Sync {
     }
     /// Ends a session: its cookie no longer signs in, even if replayed before its expiry.
     fn end_session(&self, _cookie: &str) {}
+    /// Sign-in and sign-up happen on a hosted page (AWS: Cognito): where to send the browser.
+    /// `None`: they happen here, by e-mailed links.
+    fn hosted_login(&self, _sign_up: bool) -> Option<HostedLogin> {
+        None
+    }
+    /// The hosted page's callback: a session for its code, if `state` is the one `kept`.
+    fn finish_login<'a>(&'a self, _code: &'a str, _state: &'a str, _kept: &'a str) -> LoginFuture<'a> {
+        Box::pin(async { None })
+    }
+    /// Where the browser goes after signing out (the hosted page's logout ends its session).
+    fn logout_url(&self) -> Option<String> {
+        None
+    }
+    /// How long a session cookie lasts.
+    fn session_lifetime(&self) -> time::Duration {
+        SESSION_LIFETIME
+    }
 }
 
 /// Tokens `mbt.<seller>.<expiry unix seconds>.<hex HMAC>` signed with a local key; page

@@ -7,6 +7,8 @@
 //! field map. The seller id only ever comes from the [`auth::Authenticator`].
 
 pub mod auth;
+#[cfg(feature = "cognito")]
+pub mod cognito;
 mod pages;
 
 pub use pages::sign_in_url;

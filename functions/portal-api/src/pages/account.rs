@@ -24,9 +24,12 @@ use super::{
 use crate::Portal;
 use crate::auth::SESSION_LIFETIME;
 
-pub(super) async fn sign_up_page(page: Page) -> Response {
+pub(super) async fn sign_up_page(page: Page, State(p): State<Arc<Portal>>) -> Response {
     if page.seller.is_some() {
         return Redirect::to("/espace").into_response();
+    }
+    if let Some(hosted) = super::to_hosted_login(&page, &p, true) {
+        return hosted;
     }
     render(&page, StatusCode::OK, "sign_up.html", context! {})
 }

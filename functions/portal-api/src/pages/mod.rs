@@ -44,6 +44,8 @@ const LANG_COOKIE: &str = "mb_lang";
 const CSRF_COOKIE: &str = "mb_csrf";
 /// The address a sign-up link proved, until the company data is entered.
 const EMAIL_COOKIE: &str = "mb_email";
+/// What waits for the hosted login's answer (AWS: the state and PKCE verifier).
+const LOGIN_COOKIE: &str = "mb_login";
 
 /// The one-time sign-in link of a token, under the portal's address (`base`, empty: relative).
 pub fn sign_in_url(base: &str, token: &str) -> String {
@@ -56,6 +58,7 @@ pub fn routes() -> Router<Arc<Portal>> {
         .route("/", get(|| async { Redirect::to("/espace") }))
         .route("/connexion", get(sign_in_page).post(sign_in_post))
         .route("/connexion/lien", get(sign_in_link))
+        .route("/connexion/retour", get(sign_in_callback))
         .route("/deconnexion", post(sign_out))
         .route("/inscription", get(account::sign_up_page).post(account::sign_up_post))
         .route("/inscription/lien", get(account::sign_up_link))
@@ -105,6 +108,8 @@ struct Page {
     csrf_new: bool,
     /// The address a sign-up link proved (before the company data is entered).
     proven_email: Option<String>,
+    /// What the hosted login's answer is checked against.
+    login_kept: Option<String>,
 }
 
 fn cookies(headers: &HeaderMap) -> BTreeMap<String, String> {
@@ -143,6 +148,7 @@ impl FromRequestParts<Arc<Portal>> for Page {
             _ => (hex::encode(&marketbill_app::crypto::random_key()[..16]), true),
         };
         let proven_email = jar.get(EMAIL_COOKIE).and_then(|c| state.auth.proven_email(c));
+        let login_kept = jar.get(LOGIN_COOKIE).cloned();
         Ok(Page {
             lang: lang.unwrap_or(Lang::Fr),
             chosen: asked.is_some(),
@@ -152,6 +158,7 @@ impl FromRequestParts<Arc<Portal>> for Page {
             csrf,
             csrf_new,
             proven_email,
+            login_kept,
         })
     }
 }
@@ -303,11 +310,47 @@ fn date(page: &Page, d: time::Date) -> String {
     }
 }
 
-async fn sign_in_page(page: Page) -> Response {
+async fn sign_in_page(page: Page, State(p): State<Arc<Portal>>) -> Response {
     if page.seller.is_some() {
         return Redirect::to("/espace").into_response();
     }
+    if let Some(hosted) = to_hosted_login(&page, &p, false) {
+        return hosted;
+    }
     render(&page, StatusCode::OK, "sign_in.html", context! {})
+}
+
+/// Where sign-in and sign-up are hosted elsewhere (AWS: Cognito's managed login): the redirect
+/// there, with what its answer will be checked against in a short-lived cookie.
+fn to_hosted_login(page: &Page, p: &Portal, sign_up: bool) -> Option<Response> {
+    let hosted = p.auth.hosted_login(sign_up)?;
+    let mut response = Redirect::to(&hosted.url).into_response();
+    set_cookie(&mut response, cookie(page, LOGIN_COOKIE, hosted.kept, time::Duration::minutes(10)));
+    Some(response)
+}
+
+#[derive(serde::Deserialize)]
+struct CallbackQuery {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    state: String,
+}
+
+/// The hosted login's answer: a session if the state matches and the code is good.
+async fn sign_in_callback(page: Page, State(p): State<Arc<Portal>>, Query(q): Query<CallbackQuery>) -> Response {
+    let kept = page.login_kept.clone().unwrap_or_default();
+    let Some(session) = p.auth.finish_login(&q.code, &q.state, &kept).await else {
+        let error = text(page.lang, "login_failed").to_owned();
+        return message_page(&page, StatusCode::FORBIDDEN, error);
+    };
+    let lifetime = p.auth.session_lifetime();
+    let mut response = Redirect::to("/espace").into_response();
+    set_cookie(&mut response, cookie(&page, SESSION_COOKIE, session.clone(), lifetime));
+    // The token also carries the verified address, for the company form of a new account.
+    set_cookie(&mut response, cookie(&page, EMAIL_COOKIE, session, lifetime));
+    set_cookie(&mut response, cookie(&page, LOGIN_COOKIE, String::new(), time::Duration::ZERO));
+    response
 }
 
 /// Sends a one-time link to the address if it is a seller's; the answer is the same either way.
@@ -387,7 +430,10 @@ async fn sign_out(page: Page, State(p): State<Arc<Portal>>, Form(form): Form<BTr
     if let Some(session) = &page.session {
         p.auth.end_session(session);
     }
-    let mut response = Redirect::to("/connexion").into_response();
+    // Hosted sign-in: its own session ends too, at its logout page.
+    let next = p.auth.logout_url().unwrap_or_else(|| "/connexion".to_owned());
+    let mut response = Redirect::to(&next).into_response();
+    set_cookie(&mut response, cookie(&page, EMAIL_COOKIE, String::new(), time::Duration::ZERO));
     set_cookie(&mut response, cookie(&page, SESSION_COOKIE, String::new(), time::Duration::ZERO));
     response
 }

@@ -13,6 +13,11 @@ pub(super) const TEXTS: &[(&str, &str, &str)] = &[
         "Ce formulaire a expiré ou ne vient pas de cette page. Rechargez la page et recommencez.",
         "This form has expired or did not come from this page. Reload the page and try again.",
     ),
+    (
+        "login_failed",
+        "La connexion n'a pas abouti (lien expiré ou déjà utilisé). Recommencez depuis la page de connexion.",
+        "Signing in did not complete (the link expired or was already used). Start again from the sign-in page.",
+    ),
     ("something_wrong", "Un problème est survenu", "Something went wrong"),
     ("no_account", "Pas encore de compte ?", "No account yet?"),
     ("sign_up_link", "Créer un compte", "Create an account"),
