@@ -1,7 +1,7 @@
 //! Page layout of an invoice: A4 pages as lists of drawing commands (text, rules, fills),
 //! with the lines table flowing over pages and its header repeated, and page numbers.
 
-use marketbill_domain::calendar::french_date;
+use marketbill_domain::calendar::local_date;
 use marketbill_domain::invoice::{InvoiceAddress, LineKind};
 use marketbill_domain::money::{format_decimal, format_euros_fr};
 use marketbill_domain::{DocumentKind, Invoice};
@@ -17,6 +17,9 @@ const RIGHT: f32 = 553.0;
 const TOP: f32 = 800.0;
 /// Content stops here; the footer lives below.
 const BOTTOM: f32 = 72.0;
+
+/// The least space between two texts on one line.
+pub const MIN_GAP: f32 = 6.0;
 
 // Lines table columns: description on the left, numbers right-aligned at these x.
 const DESC_WIDTH: f32 = 262.0;
@@ -42,9 +45,57 @@ struct Layout<'a> {
     y: f32,
 }
 
-/// French number with a decimal comma (`1,5`, `12,50`).
+/// French number with a decimal comma and thousands grouped by a narrow no-break space, as
+/// the amounts are (`1,5`, `12,50`, `3 744,67`).
 fn fr_number(d: Decimal, min: u32, max: u32) -> String {
-    format_decimal(d, min, max).replace('.', ",")
+    let plain = format_decimal(d, min, max);
+    let (sign, digits) = match plain.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", plain.as_str()),
+    };
+    let (int_part, frac) = match digits.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (digits, None),
+    };
+    let mut out = String::from(sign);
+    for (i, ch) in int_part.chars().enumerate() {
+        if i > 0 && (int_part.len() - i) % 3 == 0 {
+            out.push('\u{202f}');
+        }
+        out.push(ch);
+    }
+    if let Some(f) = frac {
+        out.push(',');
+        out.push_str(f);
+    }
+    out
+}
+
+/// Words a line must not break after: an identifier's label stays with its number
+/// (`SIRET 73282932000074`, `RCS Lyon 732829320`).
+const KEEP_WITH_NEXT: [&str; 5] = ["SIREN", "SIRET", "RCS", "TVA", "N°"];
+
+/// The units a line may break between: words separated by plain spaces (a no-break space
+/// never breaks), with identifier labels kept with what follows.
+fn break_units(text: &str) -> Vec<String> {
+    let mut units: Vec<String> = Vec::new();
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        match units.last_mut() {
+            Some(unit) if glued(unit) => {
+                unit.push(' ');
+                unit.push_str(word);
+            }
+            _ => units.push(word.to_owned()),
+        }
+    }
+    units
+}
+
+/// Whether the next word stays with this unit: it ends with an identifier's label, or it is
+/// `RCS <city>` still waiting for its number.
+fn glued(unit: &str) -> bool {
+    let last = unit.rsplit(' ').next().unwrap_or_default();
+    KEEP_WITH_NEXT.contains(&last) || (unit.starts_with("RCS ") && unit.split(' ').count() == 2)
 }
 
 impl<'a> Layout<'a> {
@@ -88,7 +139,8 @@ impl<'a> Layout<'a> {
         let text = printable(f, text);
         let mut lines = Vec::new();
         let mut current = String::new();
-        for word in text.split_whitespace() {
+        for word in break_units(&text) {
+            let word = word.as_str();
             let candidate = if current.is_empty() { word.to_owned() } else { format!("{current} {word}") };
             if f.width(&candidate, size) <= max {
                 current = candidate;
@@ -160,11 +212,16 @@ impl<'a> Layout<'a> {
             self.text(Face::Regular, 8.5, LEFT, y, &line);
             y -= 11.0;
         }
+        // The identifiers the legal mentions (in the footer) do not already show, once each.
         let mut ids = Vec::new();
-        if let Some(siren) = &s.siren {
+        if let Some(siren) = &s.siren
+            && !s.legal_mentions.contains(siren.as_str())
+        {
             ids.push(format!("SIREN {siren}"));
         }
-        if let Some(siret) = &s.siret {
+        if let Some(siret) = &s.siret
+            && !s.legal_mentions.contains(siret.as_str())
+        {
             ids.push(format!("SIRET {siret}"));
         }
         if !ids.is_empty() {
@@ -175,10 +232,8 @@ impl<'a> Layout<'a> {
             self.text(Face::Regular, 8.5, LEFT, y, &format!("{} : {vat}", l.vat_number));
             y -= 11.0;
         }
-        for line in self.wrap(Face::Regular, 8.0, &s.legal_mentions, 280.0) {
-            self.text_gray(Face::Regular, 8.0, LEFT, y, &line, 0.25);
-            y -= 10.0;
-        }
+        // The legal mentions (form, capital, RCS, SIRET) are in every page's footer: once per
+        // page, never twice.
         self.text_gray(Face::Regular, 8.0, LEFT, y, &s.email, 0.25);
         y -= 10.0;
 
@@ -187,21 +242,31 @@ impl<'a> Layout<'a> {
         let mut ry = TOP;
         self.text_right(Face::Bold, 20.0, RIGHT, ry - 4.0, self.title(inv));
         ry -= 28.0;
+        let date = |d| local_date(b.language, d);
         let mut rows: Vec<(String, String)> = vec![
             (l.number.to_owned(), inv.number.to_string()),
-            (l.issue_date.to_owned(), french_date(inv.issue_date)),
-            (l.delivery_date.to_owned(), french_date(b.delivery_date)),
+            (l.issue_date.to_owned(), date(inv.issue_date)),
+            (l.delivery_date.to_owned(), date(b.delivery_date)),
             (l.order.to_owned(), b.order_id.to_string()),
         ];
         if let DocumentKind::CreditNote { corrects } = &inv.kind {
-            rows.push((l.corrects.to_owned(), format!("{} du {}", corrects.number, french_date(corrects.issue_date))));
+            rows.push((
+                l.corrects.to_owned(),
+                format!("{} {} {}", corrects.number, l.of_date, date(corrects.issue_date)),
+            ));
         }
         if let Some(r) = &b.buyer.marketplace_reference {
             rows.push((l.customer_ref.to_owned(), r.clone()));
         }
         for (i, (k, v)) in rows.iter().enumerate() {
             let face = if i == 0 { Face::Bold } else { Face::Regular };
-            self.text_gray(Face::Regular, 8.5, x, ry, &format!("{k} :"), 0.3);
+            let label = format!("{k} :");
+            let label_w = self.text_gray(Face::Regular, 8.5, x, ry, &label, 0.3);
+            // A value that would run into its label goes on the line below, right-aligned.
+            let value_w = self.fonts.face(face).width(&printable(self.fonts.face(face), v), 8.5);
+            if x + label_w + MIN_GAP > RIGHT - value_w {
+                ry -= 11.0;
+            }
             self.text_right(face, 8.5, RIGHT, ry, v);
             ry -= 12.0;
         }
@@ -244,16 +309,32 @@ impl<'a> Layout<'a> {
         self.y = by.min(dy) - 12.0;
     }
 
+    /// The lines table's header: each column's label within its column, over as many lines as
+    /// the longest needs (labels are longer in some languages).
     fn table_header(&mut self) {
         let l = self.labels;
+        let desc_right = LEFT + 4.0 + DESC_WIDTH;
+        let columns = [
+            (l.quantity, desc_right, COL_QTY),
+            (l.unit_price, COL_QTY, COL_UNIT),
+            (l.vat, COL_UNIT, COL_RATE),
+            (l.amount, COL_RATE, COL_AMOUNT),
+        ];
+        let wrapped: Vec<(Vec<String>, f32)> = columns
+            .iter()
+            .map(|(label, left, right)| (self.wrap(Face::Bold, 8.0, label, right - left - MIN_GAP), *right))
+            .collect();
+        let rows = wrapped.iter().map(|(lines, _)| lines.len()).max().unwrap_or(1).max(1) as f32;
         let y = self.y;
-        self.page().push(Draw::Fill { x: LEFT, y: y - 5.0, w: RIGHT - LEFT, h: 16.0, gray: 0.9 });
+        let extra = (rows - 1.0) * 9.0;
+        self.page().push(Draw::Fill { x: LEFT, y: y - 5.0 - extra, w: RIGHT - LEFT, h: 16.0 + extra, gray: 0.9 });
         self.text(Face::Bold, 8.0, LEFT + 4.0, y, l.description);
-        self.text_right(Face::Bold, 8.0, COL_QTY, y, l.quantity);
-        self.text_right(Face::Bold, 8.0, COL_UNIT, y, l.unit_price);
-        self.text_right(Face::Bold, 8.0, COL_RATE, y, l.vat);
-        self.text_right(Face::Bold, 8.0, COL_AMOUNT, y, l.amount);
-        self.y -= 18.0;
+        for (lines, right) in wrapped {
+            for (i, line) in lines.iter().enumerate() {
+                self.text_right(Face::Bold, 8.0, right, y - i as f32 * 9.0, line);
+            }
+        }
+        self.y -= 18.0 + extra;
     }
 
     fn lines_table(&mut self, inv: &Invoice) {
@@ -388,4 +469,147 @@ pub fn layout(inv: &Invoice, fonts: &FontFamily) -> Vec<Page> {
     l.notes(inv);
     l.footers(inv);
     l.pages
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use marketbill_domain::{DocumentKind, IssueRequest, Order, draft_invoice};
+    use marketbill_testkit::sellers::sample_seller;
+    use marketbill_testkit::{OrderGenerator, OrderMix};
+
+    const NOW: time::OffsetDateTime = time::macros::datetime!(2026-11-22 05:00 UTC);
+
+    fn fonts() -> &'static FontFamily {
+        crate::font::family().unwrap()
+    }
+
+    /// A few invoices and the credit note of each, for every sample seller (the German one
+    /// numbers its credit notes `BW-AV…`) in every label language.
+    fn documents() -> Vec<Invoice> {
+        let mut out = Vec::new();
+        for (k, lang) in (0..5).flat_map(|k| marketbill_domain::seller::Language::ALL.map(|l| (k, l))) {
+            let id = format!("1000{k}");
+            let mut seller = sample_seller(k, &id).unwrap();
+            seller.language = lang;
+            let mut g = OrderGenerator::new(40 + k as u64, &id);
+            g.max_lines = 4;
+            for (n, value) in g.batch(OrderMix { shipped: 3, not_shipped: 0, abroad: 0 }, NOW).into_iter().enumerate() {
+                let order = Order::from_value(value).unwrap();
+                let Ok(draft) =
+                    draft_invoice(&IssueRequest { order: &order, seller: &seller, buyer_data: None, issued_at: NOW })
+                else {
+                    continue;
+                };
+                let number = draft.series.number(n as u64 + 1).unwrap();
+                let inv = draft.finalize(number);
+                let credit = inv.credit_note(&seller, NOW, "correction");
+                let number = credit.series.number(n as u64 + 1).unwrap();
+                out.push(credit.finalize(number));
+                out.push(inv);
+            }
+        }
+        out
+    }
+
+    /// Every text's box on a page: (x from, x to, baseline, size, text).
+    fn boxes(page: &Page, fonts: &FontFamily) -> Vec<(f32, f32, f32, f32, String)> {
+        page.iter()
+            .filter_map(|d| match d {
+                Draw::Text { face, size, x, y, text, .. } => {
+                    Some((*x, x + fonts.face(*face).width(text, *size), *y, *size, text.clone()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn no_two_texts_on_a_line_touch_or_overlap() {
+        let fonts = fonts();
+        for inv in documents() {
+            for (p, page) in layout(&inv, fonts).iter().enumerate() {
+                let b = boxes(page, fonts);
+                for (i, a) in b.iter().enumerate() {
+                    for c in &b[i + 1..] {
+                        let same_line = (a.2 - c.2).abs() < a.3.min(c.3) * 0.8;
+                        let apart = a.1 + MIN_GAP / 2.0 <= c.0 || c.1 + MIN_GAP / 2.0 <= a.0;
+                        assert!(
+                            !same_line || apart,
+                            "{} page {}: {:?} and {:?} touch ({:.1}–{:.1} and {:.1}–{:.1})",
+                            inv.number,
+                            p + 1,
+                            a.4,
+                            c.4,
+                            a.0,
+                            a.1,
+                            c.0,
+                            c.1
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn identifiers_are_printed_once_per_page_and_never_broken() {
+        let fonts = fonts();
+        let seller = sample_seller(0, "10000").unwrap();
+        let inv = documents().into_iter().find(|d| d.body.seller.legal_name == seller.legal_name).unwrap();
+        let pages = layout(&inv, fonts);
+        let texts: Vec<String> = boxes(&pages[0], fonts).into_iter().map(|b| b.4).collect();
+        for id in ["732829320", "73282932000074"] {
+            // The number on its own (the VAT number and the SIRET contain the SIREN).
+            let n: usize =
+                texts.iter().map(|t| t.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| *w == id).count()).sum();
+            assert_eq!(n, 1, "{id} on page 1: {texts:?}");
+        }
+        assert!(texts.iter().any(|t| t.contains("SIRET 73282932000074")), "{texts:?}");
+        assert!(texts.iter().any(|t| t.contains("RCS Lyon 732829320")), "{texts:?}");
+        assert_eq!(
+            break_units("SAS au capital de 10 000 € — RCS Le Mans 732829320 — SIRET 73282932000074"),
+            [
+                "SAS",
+                "au",
+                "capital",
+                "de",
+                "10",
+                "000",
+                "€",
+                "—",
+                "RCS Le Mans",
+                "732829320",
+                "—",
+                "SIRET 73282932000074"
+            ]
+        );
+    }
+
+    #[test]
+    fn unit_prices_group_thousands_like_amounts() {
+        assert_eq!(fr_number(Decimal::new(374467, 2), 2, 6), "3\u{202f}744,67");
+        assert_eq!(fr_number(Decimal::new(-1234567891, 3), 2, 6), "-1\u{202f}234\u{202f}567,891");
+        assert_eq!(fr_number(Decimal::new(5, 0), 0, 4), "5");
+        assert_eq!(fr_number(Decimal::new(999, 0), 2, 6), "999,00");
+    }
+
+    #[test]
+    fn credit_notes_say_refunded_and_labels_follow_the_language() {
+        let fonts = fonts();
+        for inv in documents() {
+            let texts: Vec<String> = layout(&inv, fonts).iter().flat_map(|p| boxes(p, fonts)).map(|b| b.4).collect();
+            let all = texts.join("\n");
+            let labels = for_language(inv.body.language);
+            match &inv.kind {
+                DocumentKind::CreditNote { corrects } => {
+                    assert!(all.contains(labels.credit_note), "{}", inv.number);
+                    assert!(all.contains(&format!("{} {}", corrects.number, labels.of_date)), "{all}");
+                    assert!(!all.contains("Payée") && !all.contains("Paid on"), "{}: {all}", inv.number);
+                }
+                DocumentKind::Invoice => assert!(all.contains(labels.invoice), "{}", inv.number),
+            }
+            assert!(!all.contains("(CB)") && !all.contains("(Card)"), "{all}");
+        }
+    }
 }

@@ -298,10 +298,7 @@ pub fn write_pdf(inv: &Invoice, pages: &[Page], fonts: &FontFamily, cii: &[u8]) 
             text_string(&author)
         ),
     );
-    let lang = match inv.body.language {
-        marketbill_domain::seller::Language::Fr => "fr-FR",
-        marketbill_domain::seller::Language::En => "en",
-    };
+    let lang = inv.body.language.code();
     w.obj(
         catalog,
         &format!(

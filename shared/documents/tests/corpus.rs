@@ -13,7 +13,7 @@ use std::process::Command;
 use marketbill_documents::font::{family, printable};
 use marketbill_documents::render;
 use marketbill_domain::buyer::{BuyerAddress, BuyerBillingData, BuyerKind, TaxNumber};
-use marketbill_domain::calendar::french_date;
+use marketbill_domain::calendar::local_date;
 use marketbill_domain::money::format_euros_fr;
 use marketbill_domain::seller::{Language, StockLocation};
 use marketbill_domain::{DocumentKind, Invoice, IssueRequest, Order, SellerProfile, draft_invoice};
@@ -146,12 +146,30 @@ fn corpus() -> Vec<Invoice> {
     }
     let o = Order::from_value(value).unwrap();
     docs.push(issue(&o, &de, Some(&company("FR40303265045")), 101));
+    // The French seller's invoice to a company known by its SIREN gets a credit note below.
+    let b2b_credited = docs.len() - 3;
 
     // 65 lines over several pages, in French and in English.
     docs.push(issue(&long_order("10000"), &fr, None, 200));
     let mut en = fr.clone();
     en.language = Language::En;
     docs.push(issue(&long_order("10000"), &en, None, 201));
+
+    // Labels in each other language, and a credit note in German (long labels, `BW-AV…`).
+    for (k, lang) in [(1, Language::De), (3, Language::Es), (3, Language::It), (4, Language::Nl), (0, Language::Pl)] {
+        let id = format!("1000{k}");
+        let mut seller = sample_seller(k, &id).unwrap();
+        seller.language = lang;
+        let mut g = OrderGenerator::new(120 + k as u64, &id);
+        let o = Order::from_value(g.shipped(NOW, 24)).unwrap();
+        let inv = issue(&o, &seller, None, 400 + k as u64);
+        if lang == Language::De {
+            let draft = inv.credit_note(&seller, NOW, "Rücksendung");
+            let number = draft.series.number(400).unwrap();
+            docs.push(draft.finalize(number));
+        }
+        docs.push(inv);
+    }
 
     // A German seller selling from French stock (domestic French sale).
     let mut de_fr = de.clone();
@@ -161,7 +179,7 @@ fn corpus() -> Vec<Invoice> {
     docs.push(issue(&o, &de_fr, None, 300));
 
     // Credit notes: one per sample seller, and one for a B2B invoice.
-    for &i in originals.iter().chain([docs.len() - 6].iter()) {
+    for &i in originals.iter().chain([b2b_credited].iter()) {
         let original = docs[i].clone();
         let seller = sellers_by_legal_name(&original.body.seller.legal_name);
         let draft = original.credit_note(&seller, NOW, "données de facturation corrigées à la demande de l'acheteur");
@@ -193,18 +211,19 @@ fn expected_mentions(inv: &Invoice, ubl: &[u8]) -> Vec<String> {
         p(&b.seller.legal_name),
         p(&b.seller.address.city),
         inv.number.to_string(),
-        french_date(inv.issue_date),
-        french_date(b.delivery_date),
+        local_date(b.language, inv.issue_date),
+        local_date(b.language, b.delivery_date),
         b.order_id.to_string(),
         p(&b.buyer.name),
         p(&b.buyer.address.lines[0]),
-        "Page 1 /".into(),
+        format!("{} 1 /", marketbill_documents::labels::for_language(b.language).page),
     ];
     if let Some(v) = &b.seller.vat_number {
         m.push(v.to_string());
     }
+    // Each identifier once: in the header, or in the footer's legal mentions.
     if let Some(s) = &b.seller.siren {
-        m.push(format!("SIREN {s}"));
+        m.push(s.to_string());
     }
     if let Some(s) = &b.seller.siret {
         m.push(format!("SIRET {s}"));
@@ -229,12 +248,12 @@ fn expected_mentions(inv: &Invoice, ubl: &[u8]) -> Vec<String> {
     if let Some(s) = &b.buyer.siren {
         m.push(s.to_string());
     }
-    match (&inv.kind, b.language) {
-        (DocumentKind::Invoice, Language::Fr) => m.push("FACTURE".into()),
-        (DocumentKind::Invoice, Language::En) => m.push("INVOICE".into()),
-        (DocumentKind::CreditNote { corrects }, _) => {
-            m.push("AVOIR".into());
-            m.push(format!("{} du {}", corrects.number, french_date(corrects.issue_date)));
+    let labels = marketbill_documents::labels::for_language(b.language);
+    match &inv.kind {
+        DocumentKind::Invoice => m.push(labels.invoice.into()),
+        DocumentKind::CreditNote { corrects } => {
+            m.push(labels.credit_note.into());
+            m.push(format!("{} {} {}", corrects.number, labels.of_date, local_date(b.language, corrects.issue_date)));
         }
     }
     // Totals as the UBL states them.

@@ -34,6 +34,19 @@ pub fn french_date(d: Date) -> String {
     format!("{:02}/{:02}/{:04}", d.day(), u8::from(d.month()), d.year())
 }
 
+/// A date as a language writes it: `21/11/2026` (fr, es, it), `21.11.2026` (de, pl),
+/// `21-11-2026` (nl), `2026-11-21` (en, unambiguous).
+pub fn local_date(lang: crate::seller::Language, d: Date) -> String {
+    use crate::seller::Language;
+    let (day, month, year) = (d.day(), u8::from(d.month()), d.year());
+    match lang {
+        Language::Fr | Language::Es | Language::It => format!("{day:02}/{month:02}/{year:04}"),
+        Language::De | Language::Pl => format!("{day:02}.{month:02}.{year:04}"),
+        Language::Nl => format!("{day:02}-{month:02}-{year:04}"),
+        Language::En => iso_date(d),
+    }
+}
+
 /// `2026-11-21`.
 pub fn iso_date(d: Date) -> String {
     format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())

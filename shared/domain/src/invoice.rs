@@ -540,10 +540,7 @@ pub fn draft_invoice(req: &IssueRequest<'_>) -> Result<Draft, Refusal> {
     let paid_on =
         order.purchased_at.or(order.created_at).map(paris_date).filter(|d| *d <= issue_date).unwrap_or(issue_date);
     let method = order.payment.as_ref().and_then(|p| non_empty(&p.method));
-    let terms = match &method {
-        Some(m) => format!("Payée le {} ({m}) sur la place de marché", french_date(paid_on)),
-        None => format!("Payée le {} sur la place de marché", french_date(paid_on)),
-    };
+    let terms = payment_terms(seller.language, paid_on, method.as_deref());
 
     let notes = standard_notes(regime, business);
     Ok(Draft {
@@ -794,6 +791,68 @@ fn seller_party(seller: &SellerProfile, regime: VatRegime) -> SellerParty {
     }
 }
 
+/// The marketplace's payment method in words of `lang`; a code we do not know is kept as it is.
+pub fn payment_method_name(lang: Language, method: &str) -> String {
+    let key: String = method.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_ascii_lowercase();
+    let kind = match key.as_str() {
+        "cb" | "card" | "creditcard" | "bankcard" | "carte" | "cartebancaire" | "visa" | "mastercard" => 0,
+        "paypal" => 1,
+        "transfer" | "banktransfer" | "virement" | "wiretransfer" => 2,
+        "check" | "cheque" => 3,
+        "giftcard" | "cartecadeau" | "voucher" | "bonachat" => 4,
+        "installments" | "4x" | "3x" | "paiementenplusieursfois" => 5,
+        _ => return method.chars().filter(|c| !c.is_control()).take(40).collect(),
+    };
+    let names: [&str; 6] = match lang {
+        Language::Fr => {
+            ["carte bancaire", "PayPal", "virement", "chèque", "carte cadeau", "paiement en plusieurs fois"]
+        }
+        Language::En => ["card", "PayPal", "bank transfer", "cheque", "gift card", "instalments"],
+        Language::De => ["Karte", "PayPal", "Überweisung", "Scheck", "Geschenkkarte", "Ratenzahlung"],
+        Language::Es => ["tarjeta", "PayPal", "transferencia", "cheque", "tarjeta regalo", "pago a plazos"],
+        Language::It => ["carta", "PayPal", "bonifico", "assegno", "carta regalo", "pagamento rateale"],
+        Language::Nl => ["kaart", "PayPal", "overschrijving", "cheque", "cadeaukaart", "betaling in termijnen"],
+        Language::Pl => ["karta", "PayPal", "przelew", "czek", "karta podarunkowa", "płatność ratalna"],
+    };
+    names[kind].to_owned()
+}
+
+/// The payment terms (BT-20) of an invoice: paid on the marketplace, when and by what.
+pub fn payment_terms(lang: Language, paid_on: Date, method: Option<&str>) -> String {
+    let date = crate::calendar::local_date(lang, paid_on);
+    let by = method.map(|m| payment_method_name(lang, m));
+    match (lang, by) {
+        (Language::Fr, Some(m)) => format!("Payée le {date} par {m} sur la place de marché"),
+        (Language::Fr, None) => format!("Payée le {date} sur la place de marché"),
+        (Language::En, Some(m)) => format!("Paid on {date} by {m} on the marketplace"),
+        (Language::En, None) => format!("Paid on {date} on the marketplace"),
+        (Language::De, Some(m)) => format!("Bezahlt am {date} per {m} über den Marktplatz"),
+        (Language::De, None) => format!("Bezahlt am {date} über den Marktplatz"),
+        (Language::Es, Some(m)) => format!("Pagada el {date} con {m} en el marketplace"),
+        (Language::Es, None) => format!("Pagada el {date} en el marketplace"),
+        (Language::It, Some(m)) => format!("Pagata il {date} con {m} sul marketplace"),
+        (Language::It, None) => format!("Pagata il {date} sul marketplace"),
+        (Language::Nl, Some(m)) => format!("Betaald op {date} met {m} via de marktplaats"),
+        (Language::Nl, None) => format!("Betaald op {date} via de marktplaats"),
+        (Language::Pl, Some(m)) => format!("Zapłacono {date} ({m}) na platformie sprzedażowej"),
+        (Language::Pl, None) => format!("Zapłacono {date} na platformie sprzedażowej"),
+    }
+}
+
+/// The terms of a credit note: the amount goes back to the buyer through the marketplace.
+pub fn refund_terms(lang: Language, on: Date) -> String {
+    let date = crate::calendar::local_date(lang, on);
+    match lang {
+        Language::Fr => format!("Avoir — remboursé le {date} sur la place de marché"),
+        Language::En => format!("Credit note — refunded on {date} on the marketplace"),
+        Language::De => format!("Gutschrift — erstattet am {date} über den Marktplatz"),
+        Language::Es => format!("Factura rectificativa — reembolsada el {date} en el marketplace"),
+        Language::It => format!("Nota di credito — rimborsata il {date} sul marketplace"),
+        Language::Nl => format!("Creditnota — terugbetaald op {date} via de marktplaats"),
+        Language::Pl => format!("Faktura korygująca — zwrot {date} na platformie sprzedażowej"),
+    }
+}
+
 fn standard_notes(regime: VatRegime, business: bool) -> Vec<Note> {
     let mut notes =
         vec![Note { subject: Some("AAI".into()), text: "Nature de l'opération : livraison de biens".into() }];
@@ -819,6 +878,7 @@ impl Invoice {
     pub fn credit_note(&self, seller: &SellerProfile, issued_at: OffsetDateTime, reason: &str) -> Draft {
         let issue_date = paris_date(issued_at).max(self.issue_date);
         let mut body = self.body.clone();
+        body.payment.terms = refund_terms(body.language, issue_date);
         body.notes.insert(
             0,
             Note {

@@ -39,13 +39,37 @@ pub enum StockLocation {
     OutsideEu,
 }
 
-/// Language of the invoice labels (French by default: the buyer is in France).
+/// Language of the invoice labels (French by default: the buyer is in France). The legal
+/// texts of the VAT regime stay in French whatever the labels' language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Language {
     #[default]
     Fr,
     En,
+    De,
+    Es,
+    It,
+    Nl,
+    Pl,
+}
+
+impl Language {
+    pub const ALL: [Language; 7] =
+        [Language::Fr, Language::En, Language::De, Language::Es, Language::It, Language::Nl, Language::Pl];
+
+    /// The ISO 639-1 code (`fr`, `en`, `de`…).
+    pub fn code(self) -> &'static str {
+        match self {
+            Language::Fr => "fr",
+            Language::En => "en",
+            Language::De => "de",
+            Language::Es => "es",
+            Language::It => "it",
+            Language::Nl => "nl",
+            Language::Pl => "pl",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

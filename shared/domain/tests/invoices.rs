@@ -63,7 +63,7 @@ fn french_seller_to_consumer_charges_french_vat_with_every_b2c_mention() {
     assert_eq!(b.vat_breakdown.len(), 2);
     assert!(b.notes.iter().any(|n| n.text.contains("livraison de biens")));
     assert!(!b.business && !b.notes.iter().any(|n| n.subject.as_deref() == Some("PMT")));
-    assert_eq!(b.payment.terms, "Payée le 20/11/2026 (CB) sur la place de marché");
+    assert_eq!(b.payment.terms, "Payée le 20/11/2026 par carte bancaire sur la place de marché");
     assert_eq!(time::Date::from_calendar_date(2026, time::Month::November, 21).unwrap(), b.delivery_date);
 }
 
@@ -445,4 +445,25 @@ fn a_home_country_seller_shipping_from_france_charges_french_rates() {
     let mut l = line("1", 1, "120.00", "0", None);
     l["offer"]["supplyMode"] = "Fulfillment".into();
     assert_eq!(draft(&order("Q2", vec![l]), &s).unwrap_err().code(), "unknownVatRate");
+}
+
+#[test]
+fn payment_terms_name_the_method_in_the_documents_language() {
+    use marketbill_domain::invoice::{payment_method_name, payment_terms, refund_terms};
+    use marketbill_domain::seller::Language;
+    let d = time::macros::date!(2026 - 11 - 21);
+    assert_eq!(
+        payment_terms(Language::Fr, d, Some("CB")),
+        "Payée le 21/11/2026 par carte bancaire sur la place de marché"
+    );
+    assert_eq!(payment_terms(Language::En, d, Some("Card")), "Paid on 2026-11-21 by card on the marketplace");
+    assert_eq!(payment_terms(Language::De, d, Some("PayPal")), "Bezahlt am 21.11.2026 per PayPal über den Marktplatz");
+    assert_eq!(payment_terms(Language::Fr, d, None), "Payée le 21/11/2026 sur la place de marché");
+    // A code we do not know is kept, without control characters.
+    assert_eq!(payment_method_name(Language::Fr, "Kdo\r\nX"), "KdoX");
+    for lang in Language::ALL {
+        assert!(!refund_terms(lang, d).is_empty());
+        assert!(!payment_terms(lang, d, Some("CB")).contains("CB"), "{lang:?}");
+    }
+    assert_eq!(refund_terms(Language::Fr, d), "Avoir — remboursé le 21/11/2026 sur la place de marché");
 }

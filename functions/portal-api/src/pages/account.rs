@@ -161,7 +161,18 @@ const CHOICES: [(&str, &[(&str, &str)]); 4] = [
         ],
     ),
     ("stockLocation", &[("sellerCountry", "stock_seller"), ("france", "stock_france"), ("outsideEu", "stock_outside")]),
-    ("language", &[("fr", "language_fr"), ("en", "language_en")]),
+    (
+        "language",
+        &[
+            ("fr", "language_fr"),
+            ("en", "language_en"),
+            ("de", "language_de"),
+            ("es", "language_es"),
+            ("it", "language_it"),
+            ("nl", "language_nl"),
+            ("pl", "language_pl"),
+        ],
+    ),
     ("plan", &[("perInvoice", "plan_per_invoice"), ("tiered", "plan_tiered")]),
 ];
 
