@@ -32,12 +32,16 @@ UBL_XSD = {
     "urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2": "ubl-2.1/maindoc/UBL-CreditNote-2.1.xsd",
 }
 UBL_SCHEMATRON = "ubl-2.1/EN16931-UBL-validation.xslt"
+# The French CTC rules (FNFE-MPE, BR-FR-*): with --fr, reported apart as "frFindings", since
+# they bind only invoices between businesses established in France.
+UBL_FR_SCHEMATRON = "ubl-2.1/BR-FR-Flux2-Schematron-UBL.xslt"
 CII_NS = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
 SVRL = "{http://purl.oclc.org/dsdl/svrl}"
 
 
 class Rules:
-    def __init__(self) -> None:
+    def __init__(self, fr: bool = False) -> None:
+        self.fr = fr
         self.saxon = PySaxonProcessor(license=False)
         self.xsds: dict[str, etree.XMLSchema] = {}
         self.xslts: dict[str, object] = {}
@@ -68,6 +72,15 @@ class Rules:
                 "location": failed.get("location"),
             })
         return findings
+
+    def fr_findings(self, xml: bytes) -> list[dict]:
+        root = etree.fromstring(xml)
+        ns = etree.QName(root).namespace
+        if ns in UBL_XSD:
+            return self.schematron(UBL_FR_SCHEMATRON, xml)
+        if ns == CII_NS:
+            return self.schematron(facturx.facturx.CII_FR_CTC_schematron, xml)
+        return []
 
     def check_xml(self, xml: bytes) -> tuple[str, list[dict]]:
         try:
@@ -133,6 +146,8 @@ def check_file(rules: Rules, path: str) -> dict:
             result.update(kind="PDF", findings=[{"rule": "FACTURX-XML", "severity": "error", "message": "no factur-x.xml", "location": None}])
         else:
             kind, findings = rules.check_xml(xml)
+            if rules.fr:
+                result["frFindings"] = rules.fr_findings(xml)
             if name != "factur-x.xml":
                 findings.append({"rule": "FACTURX-NAME", "severity": "error", "message": f"attachment named {name}", "location": None})
             findings += container_findings(data, reader)
@@ -142,6 +157,8 @@ def check_file(rules: Rules, path: str) -> dict:
     else:
         kind, findings = rules.check_xml(data)
         result.update(kind=kind, findings=findings)
+        if rules.fr and kind != "malformed":
+            result["frFindings"] = rules.fr_findings(data)
     result["valid"] = not any(f["severity"] == "error" for f in result["findings"])
     return result
 
@@ -152,7 +169,7 @@ def main(argv: list[str]) -> int:
     if not paths:
         print(__doc__, file=sys.stderr)
         return 2
-    rules = Rules()
+    rules = Rules(fr="--fr" in argv)
     results, code = [], 0
     for path in paths:
         try:
@@ -169,6 +186,9 @@ def main(argv: list[str]) -> int:
             for f in r["findings"]:
                 if f["severity"] == "error":
                     print(f"  {f['rule']}: {f['message'][:300]}")
+            for f in r.get("frFindings", []):
+                if f["severity"] == "error":
+                    print(f"  (French CTC) {f['rule']}: {f['message'][:300]}")
     if as_json:
         json.dump(results, sys.stdout, ensure_ascii=False)
     return code

@@ -81,7 +81,15 @@ pub fn invoice_mail(
             ),
         ),
     };
+    // A business order without the buyer's SIREN: the e-invoicing reform addresses business
+    // invoices by SIREN, so the mail asks for it (the page then issues the corrected invoice).
+    let siren_missing = b.business && b.buyer.known_siren().is_none();
     let company_request = match (&invoice.kind, buyer_page) {
+        (DocumentKind::Invoice, Some(url)) if siren_missing => format!(
+            "Votre commande a été passée pour une entreprise, mais nous ne connaissons pas son SIREN. \
+             Indiquez-le ici, avec votre numéro de commande, pour recevoir la facture électronique \
+             à son nom :\r\n{url}\r\n\r\n"
+        ),
         (DocumentKind::Invoice, Some(url)) => format!(
             "Besoin d'une facture au nom de votre société ? Demandez-la ici, avec votre numéro de commande :\r\n{url}\r\n\r\n"
         ),
@@ -243,6 +251,17 @@ mod tests {
         let mail = invoice_mail(&credit, b"%PDF", "factures@m.example", "a@x.fr", AT, page).unwrap();
         let (_, parts) = parse_mail(&mail.mime);
         assert!(!String::from_utf8_lossy(&parts[0].bytes).contains("/facture"));
+        // A business order without the buyer's SIREN: the mail asks for it.
+        let mut business = inv.clone();
+        business.body.business = true;
+        let mail = invoice_mail(&business, b"%PDF", "factures@m.example", "a@x.fr", AT, page).unwrap();
+        let (_, parts) = parse_mail(&mail.mime);
+        let text = String::from_utf8_lossy(&parts[0].bytes).into_owned();
+        assert!(text.contains("nous ne connaissons pas son SIREN") && text.contains("/facture"), "{text}");
+        business.body.buyer.vat_number = Some("FR40303265045".parse().unwrap());
+        let mail = invoice_mail(&business, b"%PDF", "factures@m.example", "a@x.fr", AT, page).unwrap();
+        let (_, parts) = parse_mail(&mail.mime);
+        assert!(!String::from_utf8_lossy(&parts[0].bytes).contains("SIREN"), "known from the VAT number");
     }
 
     #[test]

@@ -107,7 +107,16 @@ pub fn to_cii(inv: &Invoice) -> Vec<u8> {
         .close()
         .close();
     address(&mut x, &s.address);
-    x.open("ram:URIUniversalCommunication").leaf_with("ram:URIID", &[("schemeID", "EM")], &s.email).close();
+    // BT-34: the SIREN in the reform's directory when the seller has one, else the e-mail.
+    match &s.siren {
+        Some(siren) => x.open("ram:URIUniversalCommunication").leaf_with(
+            "ram:URIID",
+            &[("schemeID", crate::SIREN_ADDRESS_SCHEME)],
+            siren.as_str(),
+        ),
+        None => x.open("ram:URIUniversalCommunication").leaf_with("ram:URIID", &[("schemeID", "EM")], &s.email),
+    }
+    .close();
     if let Some(vat) = &s.vat_number {
         x.open("ram:SpecifiedTaxRegistration").leaf_with("ram:ID", &[("schemeID", "VA")], vat.as_str()).close();
     } else if let Some(siren) = &s.siren {
@@ -118,10 +127,17 @@ pub fn to_cii(inv: &Invoice) -> Vec<u8> {
     let buyer = &b.buyer;
     x.open("ram:BuyerTradeParty");
     x.leaf("ram:Name", &buyer.name);
-    if let Some(siren) = &buyer.siren {
-        x.open("ram:SpecifiedLegalOrganization").leaf_with("ram:ID", &[("schemeID", "0002")], siren.as_str()).close();
+    let buyer_siren = crate::buyer_siren(inv);
+    if let Some(siren) = &buyer_siren {
+        x.open("ram:SpecifiedLegalOrganization").leaf_with("ram:ID", &[("schemeID", "0002")], siren).close();
     }
     address(&mut x, &buyer.address);
+    // BT-49: a business buyer's SIREN; a consumer has no electronic address to give.
+    if let Some(siren) = &buyer_siren {
+        x.open("ram:URIUniversalCommunication")
+            .leaf_with("ram:URIID", &[("schemeID", crate::SIREN_ADDRESS_SCHEME)], siren)
+            .close();
+    }
     if let Some(vat) = &buyer.vat_number {
         x.open("ram:SpecifiedTaxRegistration").leaf_with("ram:ID", &[("schemeID", "VA")], vat.as_str()).close();
     }

@@ -39,6 +39,14 @@ pub struct Rendered {
     pub ubl: Vec<u8>,
 }
 
+/// The buyer's SIREN as the documents carry it (see `BuyerParty::known_siren`).
+pub(crate) fn buyer_siren(inv: &Invoice) -> Option<String> {
+    inv.body.buyer.known_siren()
+}
+
+/// The scheme of a SIREN as an electronic address (EAS 0225, the French reform's directory).
+pub(crate) const SIREN_ADDRESS_SCHEME: &str = "0225";
+
 /// Renders the Factur-X PDF of an invoice.
 pub fn render_pdf(inv: &Invoice) -> Result<Vec<u8>, RenderError> {
     let fonts = font::family()?;

@@ -88,7 +88,11 @@ pub fn to_ubl(inv: &Invoice) -> Vec<u8> {
     // Seller (BG-4).
     let s = &b.seller;
     x.open("cac:AccountingSupplierParty").open("cac:Party");
-    x.leaf_with("cbc:EndpointID", &[("schemeID", "EM")], &s.email);
+    // BT-34: the SIREN in the reform's directory when the seller has one, else the e-mail.
+    match &s.siren {
+        Some(siren) => x.leaf_with("cbc:EndpointID", &[("schemeID", crate::SIREN_ADDRESS_SCHEME)], siren.as_str()),
+        None => x.leaf_with("cbc:EndpointID", &[("schemeID", "EM")], &s.email),
+    };
     if let Some(siret) = &s.siret {
         x.open("cac:PartyIdentification").leaf_with("cbc:ID", &[("schemeID", "0009")], siret.as_str()).close();
     }
@@ -114,7 +118,12 @@ pub fn to_ubl(inv: &Invoice) -> Vec<u8> {
 
     // Buyer (BG-7).
     let buyer = &b.buyer;
+    let buyer_siren = crate::buyer_siren(inv);
     x.open("cac:AccountingCustomerParty").open("cac:Party");
+    // BT-49: a business buyer's SIREN; a consumer has no electronic address to give.
+    if let Some(siren) = &buyer_siren {
+        x.leaf_with("cbc:EndpointID", &[("schemeID", crate::SIREN_ADDRESS_SCHEME)], siren);
+    }
     address(&mut x, "cac:PostalAddress", &buyer.address);
     if let Some(vat) = &buyer.vat_number {
         x.open("cac:PartyTaxScheme").leaf("cbc:CompanyID", vat.as_str());
@@ -122,8 +131,8 @@ pub fn to_ubl(inv: &Invoice) -> Vec<u8> {
         x.close();
     }
     x.open("cac:PartyLegalEntity").leaf("cbc:RegistrationName", &buyer.name);
-    if let Some(siren) = &buyer.siren {
-        x.leaf_with("cbc:CompanyID", &[("schemeID", "0002")], siren.as_str());
+    if let Some(siren) = &buyer_siren {
+        x.leaf_with("cbc:CompanyID", &[("schemeID", "0002")], siren);
     }
     x.close();
     x.close().close();

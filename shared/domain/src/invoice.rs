@@ -70,6 +70,18 @@ pub struct BuyerParty {
     pub marketplace_reference: Option<String>,
 }
 
+impl BuyerParty {
+    /// The buyer's SIREN: given, or embedded in a French VAT number. A business buyer's legal
+    /// identifier (BT-47) and its electronic address under the French e-invoicing reform
+    /// (BT-49, scheme 0225).
+    pub fn known_siren(&self) -> Option<String> {
+        self.siren
+            .as_ref()
+            .map(|s| s.as_str().to_owned())
+            .or_else(|| self.vat_number.as_ref().and_then(|v| v.french_siren()).map(str::to_owned))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryParty {
