@@ -301,6 +301,7 @@ impl LegalFormLine for marketbill_domain::invoice::SellerParty {
 /// - a sale to a consumer is e-reported, not e-invoiced: the consumer has no electronic address
 ///   (BR-FR-12), and the late-payment and discount mentions are those of sales between
 ///   businesses (BR-FR-05).
+///
 /// A French seller's document to a business whose SIREN is known must pass every rule.
 fn french_rules_that_do_not_apply(inv: &Invoice) -> Vec<&'static str> {
     let b = &inv.body;
