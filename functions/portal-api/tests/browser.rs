@@ -11,6 +11,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -110,7 +111,11 @@ struct Browser {
 }
 
 impl Drop for Browser {
+    /// The driver and the browsers it started share a process group of their own: all of it
+    /// goes, even when a test fails before closing its session.
     fn drop(&mut self) {
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -131,6 +136,7 @@ async fn browser(dir: &Path) -> Browser {
     let log = std::fs::File::create(dir.join("chromedriver.log")).unwrap();
     let driver = Command::new(tool("CHROMEDRIVER", "chromedriver"))
         .arg(format!("--port={port}"))
+        .process_group(0)
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()

@@ -347,7 +347,7 @@ pub fn split_gross(gross: Decimal, rate: VatRate) -> (Decimal, Decimal) {
 
 /// Spreads a group's base over its lines: each line near gross / (1 + rate), the cents left
 /// over going to the largest lines first, so the lines add up to the base exactly.
-fn spread_base(grosses: &[Decimal], base: Decimal, rate: VatRate) -> Vec<Decimal> {
+pub(crate) fn spread_base(grosses: &[Decimal], base: Decimal, rate: VatRate) -> Vec<Decimal> {
     let divisor = Decimal::ONE + rate.fraction();
     let mut nets: Vec<Decimal> = grosses.iter().map(|g| round_cents(*g / divisor)).collect();
     let mut left = base - nets.iter().copied().sum::<Decimal>();

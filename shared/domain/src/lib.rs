@@ -13,6 +13,7 @@
 pub mod buyer;
 pub mod calendar;
 pub mod country;
+pub mod credit;
 pub mod email;
 pub mod fees;
 pub mod ids;

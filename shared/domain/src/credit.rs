@@ -1,0 +1,349 @@
+//! Credit notes for part of an invoice: returned units, part of the shipping, a commercial
+//! gesture, or what remains of the whole. French law allows no edit of an issued invoice; a
+//! refund after invoicing is a credit note referring to it.
+//!
+//! Amounts work as invoices do: the buyer's money, VAT included, per line; per rate one base
+//! and one VAT amount, spread over the lines, so every EN 16931 equation holds to the cent.
+//! What every credit note of an invoice took is kept ([`Credited`]): the credited total can
+//! never exceed the invoice, line by line and rate by rate.
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::calendar::{french_date, paris_date};
+use crate::invoice::{
+    DocumentKind, Draft, Invoice, InvoiceLine, InvoiceRef, LineKind, Note, Totals, VatBreakdown, refund_terms,
+    split_gross, spread_base,
+};
+use crate::money::{VatRate, round_cents};
+use crate::seller::SellerProfile;
+
+/// One thing a credit note gives back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "type")]
+pub enum CreditItem {
+    /// Units of a goods line (returned, missing).
+    Units { line: u32, quantity: Decimal },
+    /// Part of a shipping line, VAT included.
+    Shipping { line: u32, amount: Decimal },
+    /// A fixed amount, VAT included, at one of the invoice's rates (a commercial gesture).
+    Gesture { rate: VatRate, amount: Decimal },
+    /// Everything of the invoice not credited yet.
+    Remainder,
+}
+
+/// What every credit note of an invoice took so far, VAT included; `seq` counts them (a
+/// ledger writes the next state only over the one it was computed from).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Credited {
+    pub seq: u64,
+    /// By line id of the invoice.
+    pub lines: BTreeMap<u32, Decimal>,
+    /// Gestures, by rate.
+    pub gestures: BTreeMap<VatRate, Decimal>,
+}
+
+impl Credited {
+    pub fn total(&self) -> Decimal {
+        self.lines.values().chain(self.gestures.values()).copied().sum()
+    }
+}
+
+/// Why a credit note cannot be made as asked; nothing is issued.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CreditError {
+    #[error("{0} is a credit note; credit notes are made against invoices")]
+    NotAnInvoice(String),
+    #[error("the invoice has no line {0}")]
+    NoSuchLine(u32),
+    #[error("line {line} is {kind}; use {instead}")]
+    WrongKind { line: u32, kind: &'static str, instead: &'static str },
+    #[error("{what} must be more than zero")]
+    NotPositive { what: String },
+    #[error("line {line} has {remaining} left to credit (VAT included); {asked} was asked")]
+    LineExceeded { line: u32, remaining: Decimal, asked: Decimal },
+    #[error("{quantity} units asked on line {line}, which has {invoiced}")]
+    TooManyUnits { line: u32, quantity: Decimal, invoiced: Decimal },
+    #[error("the invoice has no amount at {0}")]
+    NoSuchRate(String),
+    #[error("at {rate}, {remaining} is left to credit (VAT included); {asked} was asked")]
+    RateExceeded { rate: String, remaining: Decimal, asked: Decimal },
+    #[error("nothing is left to credit on this invoice")]
+    NothingLeft,
+    #[error("a credit note needs at least one item")]
+    Empty,
+}
+
+fn goods_or_shipping(kind: LineKind) -> &'static str {
+    match kind {
+        LineKind::Goods => "goods",
+        LineKind::Shipping => "shipping",
+    }
+}
+
+/// One line of the credit note before its net amount is known.
+struct Pending {
+    kind: LineKind,
+    description: String,
+    sku: Option<String>,
+    gtin: Option<String>,
+    quantity: Decimal,
+    gross: Decimal,
+    rate: VatRate,
+}
+
+impl Invoice {
+    /// A credit note for the items asked, against what is left of this invoice after the
+    /// credit notes already issued (`credited`); returns it with the credited state after it.
+    pub fn credit(
+        &self,
+        seller: &SellerProfile,
+        issued_at: OffsetDateTime,
+        items: &[CreditItem],
+        reason: &str,
+        credited: &Credited,
+    ) -> Result<(Draft, Credited), CreditError> {
+        if self.kind.is_credit_note() {
+            return Err(CreditError::NotAnInvoice(self.number.to_string()));
+        }
+        if items.is_empty() {
+            return Err(CreditError::Empty);
+        }
+        let b = &self.body;
+        let mut after = credited.clone();
+        after.seq += 1;
+        let line = |id: u32| b.lines.iter().find(|l| l.id == id).ok_or(CreditError::NoSuchLine(id));
+        let remaining =
+            |after: &Credited, l: &InvoiceLine| l.gross_amount - after.lines.get(&l.id).copied().unwrap_or_default();
+        let mut pending: Vec<Pending> = Vec::new();
+        let take = |after: &mut Credited, l: &InvoiceLine, gross: Decimal| -> Result<(), CreditError> {
+            let left = remaining(after, l);
+            if gross > left {
+                return Err(CreditError::LineExceeded { line: l.id, remaining: left, asked: gross });
+            }
+            *after.lines.entry(l.id).or_default() += gross;
+            Ok(())
+        };
+        for item in items {
+            match item {
+                CreditItem::Units { line: id, quantity } => {
+                    let l = line(*id)?;
+                    if l.kind != LineKind::Goods {
+                        return Err(CreditError::WrongKind {
+                            line: *id,
+                            kind: "shipping",
+                            instead: "a shipping amount",
+                        });
+                    }
+                    if *quantity <= Decimal::ZERO {
+                        return Err(CreditError::NotPositive { what: format!("the quantity of line {id}") });
+                    }
+                    if *quantity > l.quantity {
+                        return Err(CreditError::TooManyUnits { line: *id, quantity: *quantity, invoiced: l.quantity });
+                    }
+                    // Pro rata of the units; the last units take what is left, so rounding
+                    // never leaves a cent behind nor goes over.
+                    let share = round_cents(l.gross_amount * *quantity / l.quantity);
+                    let left = remaining(&after, l);
+                    let gross = if *quantity == l.quantity || share > left { left } else { share };
+                    if gross <= Decimal::ZERO {
+                        return Err(CreditError::LineExceeded { line: *id, remaining: left, asked: share });
+                    }
+                    take(&mut after, l, gross)?;
+                    pending.push(Pending {
+                        kind: LineKind::Goods,
+                        description: l.description.clone(),
+                        sku: l.sku.clone(),
+                        gtin: l.gtin.clone(),
+                        quantity: *quantity,
+                        gross,
+                        rate: l.vat_rate,
+                    });
+                }
+                CreditItem::Shipping { line: id, amount } => {
+                    let l = line(*id)?;
+                    if l.kind != LineKind::Shipping {
+                        return Err(CreditError::WrongKind {
+                            line: *id,
+                            kind: goods_or_shipping(l.kind),
+                            instead: "units",
+                        });
+                    }
+                    let amount = round_cents(*amount);
+                    if amount <= Decimal::ZERO {
+                        return Err(CreditError::NotPositive { what: format!("the amount of line {id}") });
+                    }
+                    take(&mut after, l, amount)?;
+                    pending.push(Pending {
+                        kind: LineKind::Shipping,
+                        description: l.description.clone(),
+                        sku: None,
+                        gtin: None,
+                        quantity: Decimal::ONE,
+                        gross: amount,
+                        rate: l.vat_rate,
+                    });
+                }
+                CreditItem::Gesture { rate, amount } => {
+                    let amount = round_cents(*amount);
+                    if amount <= Decimal::ZERO {
+                        return Err(CreditError::NotPositive { what: "the amount of the gesture".into() });
+                    }
+                    let at_rate: Decimal = b.lines.iter().filter(|l| l.vat_rate == *rate).map(|l| l.gross_amount).sum();
+                    if at_rate.is_zero() {
+                        return Err(CreditError::NoSuchRate(rate.to_french()));
+                    }
+                    let taken: Decimal = b
+                        .lines
+                        .iter()
+                        .filter(|l| l.vat_rate == *rate)
+                        .map(|l| after.lines.get(&l.id).copied().unwrap_or_default())
+                        .sum::<Decimal>()
+                        + after.gestures.get(rate).copied().unwrap_or_default();
+                    let left = at_rate - taken;
+                    if amount > left {
+                        return Err(CreditError::RateExceeded {
+                            rate: rate.to_french(),
+                            remaining: left,
+                            asked: amount,
+                        });
+                    }
+                    *after.gestures.entry(*rate).or_default() += amount;
+                    pending.push(Pending {
+                        kind: LineKind::Goods,
+                        description: format!("Geste commercial (TVA {})", rate.to_french()),
+                        sku: None,
+                        gtin: None,
+                        quantity: Decimal::ONE,
+                        gross: amount,
+                        rate: *rate,
+                    });
+                }
+                CreditItem::Remainder => {
+                    // What each line has left; gestures at a rate come off that rate's lines
+                    // in order, so the remainders add up to what is left at the rate.
+                    let before = after.clone();
+                    for l in &b.lines {
+                        let left = remaining(&before, l) - absorbed_by_gestures(b, &before, l);
+                        if left <= Decimal::ZERO {
+                            continue;
+                        }
+                        *after.lines.entry(l.id).or_default() += left;
+                        let quantity = if l.gross_amount == left { l.quantity } else { Decimal::ONE };
+                        pending.push(Pending {
+                            kind: l.kind,
+                            description: l.description.clone(),
+                            sku: l.sku.clone(),
+                            gtin: l.gtin.clone(),
+                            quantity,
+                            gross: left,
+                            rate: l.vat_rate,
+                        });
+                    }
+                }
+            }
+        }
+        if pending.is_empty() {
+            return Err(CreditError::NothingLeft);
+        }
+
+        // Per rate: one base for the group, spread over its lines (as invoices are made).
+        let category = b.regime.category();
+        let exemption = b.regime.exemption();
+        let mut groups: BTreeMap<VatRate, Vec<usize>> = BTreeMap::new();
+        for (i, p) in pending.iter().enumerate() {
+            groups.entry(p.rate).or_default().push(i);
+        }
+        let mut nets = vec![Decimal::ZERO; pending.len()];
+        let mut breakdown = Vec::with_capacity(groups.len());
+        for (rate, members) in groups.iter().rev() {
+            let grosses: Vec<Decimal> = members.iter().map(|&i| pending[i].gross).collect();
+            let gross: Decimal = grosses.iter().copied().sum();
+            let (base, vat) = split_gross(gross, *rate);
+            for (&i, net) in members.iter().zip(spread_base(&grosses, base, *rate)) {
+                nets[i] = net;
+            }
+            breakdown.push(VatBreakdown {
+                category,
+                rate: *rate,
+                taxable_amount: base,
+                vat_amount: vat,
+                exemption_code: exemption.map(|(code, _)| code.to_owned()),
+                exemption_text: exemption.map(|(_, text)| text.to_owned()),
+            });
+        }
+        let lines: Vec<InvoiceLine> = pending
+            .into_iter()
+            .zip(nets)
+            .enumerate()
+            .map(|(i, (p, net))| InvoiceLine {
+                id: u32::try_from(i + 1).unwrap_or(u32::MAX),
+                kind: p.kind,
+                description: p.description,
+                sku: p.sku,
+                gtin: p.gtin,
+                quantity: p.quantity,
+                unit_price_net: (net / p.quantity)
+                    .round_dp_with_strategy(6, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+                    .normalize(),
+                net_amount: net,
+                gross_amount: p.gross,
+                category,
+                vat_rate: p.rate,
+            })
+            .collect();
+        let line_net_total: Decimal = lines.iter().map(|l| l.net_amount).sum();
+        let vat_total: Decimal = breakdown.iter().map(|v| v.vat_amount).sum();
+        let issue_date = paris_date(issued_at).max(self.issue_date);
+        let mut body = b.clone();
+        body.lines = lines;
+        body.vat_breakdown = breakdown;
+        body.totals = Totals {
+            line_net_total,
+            tax_exclusive: line_net_total,
+            vat_total,
+            tax_inclusive: line_net_total + vat_total,
+            prepaid: line_net_total + vat_total,
+            payable: Decimal::ZERO,
+        };
+        body.payment.terms = refund_terms(body.language, issue_date);
+        let whole = after.total() == b.totals.tax_inclusive && credited.total().is_zero();
+        let what = if whole { "Avoir annulant intégralement la facture" } else { "Avoir partiel sur la facture" };
+        let reason: String = reason.chars().map(|c| if c.is_control() { ' ' } else { c }).take(200).collect();
+        body.notes.insert(
+            0,
+            Note {
+                subject: Some("AAI".into()),
+                text: format!("{what} {} du {} — {}", self.number, french_date(self.issue_date), reason.trim()),
+            },
+        );
+        let draft = Draft {
+            kind: DocumentKind::CreditNote {
+                corrects: InvoiceRef { number: self.number.clone(), issue_date: self.issue_date },
+            },
+            issue_date,
+            series: crate::ids::Series::new(seller.credit_note_prefix.clone(), issue_date.year()),
+            body,
+        };
+        Ok((draft, after))
+    }
+}
+
+/// How much of a line's remainder the gestures at its rate have already used: gestures take
+/// from the rate's lines in order, so the remainders add up to what is left at the rate.
+fn absorbed_by_gestures(b: &crate::invoice::InvoiceBody, after: &Credited, line: &InvoiceLine) -> Decimal {
+    let mut left_to_absorb = after.gestures.get(&line.vat_rate).copied().unwrap_or_default();
+    for l in b.lines.iter().filter(|l| l.vat_rate == line.vat_rate) {
+        let remaining = l.gross_amount - after.lines.get(&l.id).copied().unwrap_or_default();
+        let absorbed = remaining.min(left_to_absorb).max(Decimal::ZERO);
+        if l.id == line.id {
+            return absorbed;
+        }
+        left_to_absorb -= absorbed;
+    }
+    Decimal::ZERO
+}
