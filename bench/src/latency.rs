@@ -14,6 +14,7 @@ use marketbill_app::ports::{
     DocumentStore, ImportLedger, InvoiceLedger, IssuingLedger, Ledger, LedgerError, MailError, Mailer, OrderLedger,
     OutgoingMail, PresignedLink, RequestLedger, RequestSlot, RunLedger, SellerLedger, StoreError,
 };
+use marketbill_domain::credit::Credited;
 use marketbill_domain::{Draft, Invoice, InvoiceNumber, OrderId, Refusal, Series};
 use time::OffsetDateTime;
 
@@ -124,6 +125,22 @@ impl IssuingLedger for Slow<dyn Ledger> {
     ) -> Result<(Invoice, Invoice), LedgerError> {
         self.wait().await;
         self.inner.issue_correction(seller, order_id, credit_note, replacement, at).await
+    }
+    async fn credited(&self, seller: &SellerId, invoice: &InvoiceNumber) -> Result<Credited, LedgerError> {
+        self.wait().await;
+        self.inner.credited(seller, invoice).await
+    }
+    async fn issue_credit_note(
+        &self,
+        seller: &SellerId,
+        order_id: &OrderId,
+        draft: Draft,
+        before: &Credited,
+        after: &Credited,
+        at: OffsetDateTime,
+    ) -> Result<Invoice, LedgerError> {
+        self.wait().await;
+        self.inner.issue_credit_note(seller, order_id, draft, before, after, at).await
     }
     async fn series_counter(&self, seller: &SellerId, series: &Series) -> Result<u64, LedgerError> {
         self.wait().await;

@@ -102,6 +102,12 @@ macro_rules! contract_suite {
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn credit_notes_take_what_is_left_once_and_never_more() {
+            let a = $open("credit").await;
+            $crate::contract::credit_notes_take_what_is_left_once_and_never_more(&a.subject, 8).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn limited_attempts_take_one_slot_and_all_count() {
             let a = $open("slots").await;
             $crate::contract::limited_attempts_take_one_slot_and_all_count(&a.subject).await;
@@ -314,6 +320,55 @@ pub async fn issuing_numbers_records_and_meters_in_one_write(s: &Subject) {
 
 /// 8 tasks issue invoices for the same 200 orders at once, each order tried by every task:
 /// numbers are exactly 1..=200, none twice, usage 200.
+/// A credit note is numbered, stored and moves its invoice's credited state in one write, only
+/// from the state it was computed from: of `tasks` computed from the same state, one is issued;
+/// the credit-note series has no gap; usage does not count credit notes.
+pub async fn credit_notes_take_what_is_left_once_and_never_more(s: &Subject, tasks: usize) {
+    use marketbill_domain::credit::{CreditItem, Credited};
+    let seller = unique_seller("credit");
+    s.ledger.put_seller(&seller_record(&seller)).await.unwrap();
+    let (order_id, draft) = drafts(11, 1).remove(0);
+    let invoice = s.ledger.issue(&seller, &order_id, draft, None, NOW).await.unwrap();
+    let usage = s.ledger.usage(&seller, &crate::model::month_key(NOW)).await.unwrap();
+    assert_eq!(s.ledger.credited(&seller, &invoice.number).await.unwrap(), Credited::default());
+    let first_line = invoice.body.lines[0].id;
+    let one = [CreditItem::Units { line: first_line, quantity: invoice.body.lines[0].quantity }];
+    let (d1, after1) = invoice.credit(&profile(), NOW, &one, "retour", &Credited::default()).unwrap();
+    let cn1 =
+        s.ledger.issue_credit_note(&seller, &order_id, d1.clone(), &Credited::default(), &after1, NOW).await.unwrap();
+    assert_eq!(cn1.number, d1.series.number(1).unwrap());
+    assert_eq!(s.ledger.credited(&seller, &invoice.number).await.unwrap(), after1);
+    assert_eq!(s.ledger.get_invoice(&seller, &cn1.number).await.unwrap().unwrap().invoice, cn1);
+    // A credit note computed from the state before the first: refused, nothing written.
+    let stale = s.ledger.issue_credit_note(&seller, &order_id, d1.clone(), &Credited::default(), &after1, NOW).await;
+    assert!(matches!(stale, Err(LedgerError::CreditConflict { .. })), "{stale:?}");
+    assert_eq!(s.ledger.series_counter(&seller, &d1.series).await.unwrap(), 1, "no number was taken");
+    // Many computed from the same state at once: one is issued.
+    let (rest, after_rest) = invoice.credit(&profile(), NOW, &[CreditItem::Remainder], "retour", &after1).unwrap();
+    let mut handles = Vec::new();
+    for _ in 0..tasks {
+        let (ledger, seller, order_id) = (s.ledger.clone(), seller.clone(), order_id.clone());
+        let (rest, before, after) = (rest.clone(), after1.clone(), after_rest.clone());
+        handles.push(tokio::spawn(async move {
+            ledger.issue_credit_note(&seller, &order_id, rest, &before, &after, NOW).await
+        }));
+    }
+    let mut issued = Vec::new();
+    for h in handles {
+        match h.await.unwrap() {
+            Ok(cn) => issued.push(cn),
+            Err(LedgerError::CreditConflict { .. }) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(issued.len(), 1, "one credit note of the remainder");
+    assert_eq!(issued[0].number, d1.series.number(2).unwrap(), "the next number, no gap");
+    assert_eq!(s.ledger.series_counter(&seller, &d1.series).await.unwrap(), 2);
+    let credited = s.ledger.credited(&seller, &invoice.number).await.unwrap();
+    assert_eq!(credited.total(), invoice.body.totals.tax_inclusive, "the whole invoice, not more");
+    assert_eq!(s.ledger.usage(&seller, &crate::model::month_key(NOW)).await.unwrap(), usage, "not metered");
+}
+
 pub async fn concurrent_issues_never_skip_or_reuse_a_number(s: &Subject, orders: usize, tasks: usize) {
     let seller = unique_seller("conc");
     s.ledger.put_seller(&seller_record(&seller)).await.unwrap();

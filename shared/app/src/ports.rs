@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use marketbill_domain::credit::Credited;
 use marketbill_domain::{Draft, Invoice, InvoiceNumber, OrderId, Refusal, Series};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -25,6 +26,9 @@ pub enum LedgerError {
     /// Another run recorded a later step of this order: this write would have gone back.
     #[error("order {order_id} is already further along ({stage:?})")]
     Superseded { order_id: OrderId, stage: OrderStage },
+    /// Another credit note of this invoice was issued meanwhile: what is left has changed.
+    #[error("another credit note of invoice {number} was just issued; what is left to credit has changed")]
+    CreditConflict { number: InvoiceNumber },
     #[error("too much contention on series {series}; gave up after {attempts} attempts")]
     Contention { series: String, attempts: u32 },
     #[error("a stored record is unreadable ({what}): {reason}")]
@@ -150,6 +154,21 @@ pub trait IssuingLedger: Send + Sync {
         replacement: Draft,
         at: OffsetDateTime,
     ) -> Result<(Invoice, Invoice), LedgerError>;
+    /// What the credit notes of an invoice have taken so far (empty when none).
+    async fn credited(&self, seller: &SellerId, invoice: &InvoiceNumber) -> Result<Credited, LedgerError>;
+    /// A credit note for part or all of an invoice (the one its draft corrects), in one
+    /// atomic write: the next number of its series, the stored document, and the invoice's
+    /// credited state moved from `before` to `after` — only if it still is `before`, else
+    /// `CreditConflict` and nothing is written. Credit notes are not metered.
+    async fn issue_credit_note(
+        &self,
+        seller: &SellerId,
+        order_id: &OrderId,
+        draft: Draft,
+        before: &Credited,
+        after: &Credited,
+        at: OffsetDateTime,
+    ) -> Result<Invoice, LedgerError>;
     /// The last number taken in a series (0 when none).
     async fn series_counter(&self, seller: &SellerId, series: &Series) -> Result<u64, LedgerError>;
     /// Invoices issued in a month (`2026-11`).

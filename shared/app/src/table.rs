@@ -35,6 +35,11 @@ pub fn invoice(number: &str) -> String {
     format!("INVOICE#{number}")
 }
 
+/// What the credit notes of an invoice took (`Credited`).
+pub fn credited(number: &str) -> String {
+    format!("CREDITED#{number}")
+}
+
 pub fn series(key: &str) -> String {
     format!("SERIES#{key}")
 }

@@ -24,6 +24,7 @@ use marketbill_app::ports::{
     SellerLedger, update_each,
 };
 use marketbill_app::table;
+use marketbill_domain::credit::Credited;
 use marketbill_domain::{DocumentKind, Draft, Invoice, InvoiceNumber, OrderId, Refusal, Series};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -463,6 +464,62 @@ impl AsyncBuild<Invoice> for IssueBuild {
     }
 }
 
+/// A credit note for part of an invoice: its number, the document, and the invoice's
+/// credited state, whose `seq` must still be the one the credit note was computed from.
+struct CreditBuild {
+    seller: SellerId,
+    order_id: OrderId,
+    corrects: InvoiceNumber,
+    draft: Draft,
+    before: Credited,
+    after: Credited,
+    at: OffsetDateTime,
+}
+
+impl DynamoLedger {
+    fn credited_update(
+        pk: &str,
+        number: &InvoiceNumber,
+        before: &Credited,
+        after: &Credited,
+        table_name: &str,
+    ) -> Result<TransactWriteItem, LedgerError> {
+        let mut update = Update::builder()
+            .table_name(table_name)
+            .set_key(Some(key(pk, &table::credited(number.as_str()))))
+            .update_expression("SET #d = :data, seq = :next")
+            .expression_attribute_names("#d", "data")
+            .expression_attribute_values(":data", s(to_json(after)?))
+            .expression_attribute_values(":next", n(after.seq));
+        update = if before.seq == 0 {
+            update.condition_expression("attribute_not_exists(seq)")
+        } else {
+            update.condition_expression("seq = :seq").expression_attribute_values(":seq", n(before.seq))
+        };
+        Ok(TransactWriteItem::builder().update(update.build().map_err(unavailable)?).build())
+    }
+}
+
+#[async_trait]
+impl AsyncBuild<Invoice> for CreditBuild {
+    async fn build(&mut self, l: &DynamoLedger) -> Result<(Vec<TransactWriteItem>, usize, Invoice), LedgerError> {
+        let pk = table::pk(&self.seller);
+        let counter = l.series_counter(&self.seller, &self.draft.series).await?;
+        let cn = numbered(&self.draft, counter + 1)?;
+        let record = InvoiceRecord::new(&self.seller, &self.order_id, cn.clone(), self.at);
+        let items = vec![
+            DynamoLedger::series_update(&pk, &self.draft.series, counter, &l.table)?,
+            DynamoLedger::invoice_put(&pk, &record, &l.table)?,
+            DynamoLedger::credited_update(&pk, &self.corrects, &self.before, &self.after, &l.table)?,
+        ];
+        Ok((items, 2, cn))
+    }
+
+    async fn order_conflict(&mut self, _l: &DynamoLedger) -> LedgerError {
+        LedgerError::CreditConflict { number: self.corrects.clone() }
+    }
+}
+
 struct CorrectionBuild {
     seller: SellerId,
     order_id: OrderId,
@@ -759,6 +816,38 @@ impl IssuingLedger for DynamoLedger {
             order_id: order_id.clone(),
             credit: credit_note,
             replacement,
+            at,
+        };
+        self.transact(&series, build).await
+    }
+    async fn credited(&self, seller: &SellerId, invoice: &InvoiceNumber) -> Result<Credited, LedgerError> {
+        Ok(self
+            .get(&table::pk(seller), &table::credited(invoice.as_str()))
+            .await?
+            .map(|i| data("credited", &i))
+            .transpose()?
+            .unwrap_or_default())
+    }
+    async fn issue_credit_note(
+        &self,
+        seller: &SellerId,
+        order_id: &OrderId,
+        draft: Draft,
+        before: &Credited,
+        after: &Credited,
+        at: OffsetDateTime,
+    ) -> Result<Invoice, LedgerError> {
+        let DocumentKind::CreditNote { corrects } = &draft.kind else {
+            return Err(LedgerError::Corrupt { what: "credit note".into(), reason: "the draft is an invoice".into() });
+        };
+        let series = draft.series.key();
+        let build = CreditBuild {
+            seller: seller.clone(),
+            order_id: order_id.clone(),
+            corrects: corrects.number.clone(),
+            draft: draft.clone(),
+            before: before.clone(),
+            after: after.clone(),
             at,
         };
         self.transact(&series, build).await

@@ -15,6 +15,7 @@ use marketbill_app::ports::{
     SellerLedger,
 };
 use marketbill_app::table;
+use marketbill_domain::credit::Credited;
 use marketbill_domain::{Draft, Invoice, InvoiceNumber, OrderId, Refusal, Series};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::Serialize;
@@ -447,6 +448,52 @@ impl IssuingLedger for SqliteLedger {
             put_order(&tx, &pk, &OrderRecord::issued(&order_id, &inv.number, at).with_buyer(hash.as_deref()))?;
             tx.commit().map_err(unavailable)?;
             Ok((cn, inv))
+        })
+        .await
+    }
+    async fn credited(&self, seller: &SellerId, invoice: &InvoiceNumber) -> Result<Credited, LedgerError> {
+        let (pk, sk) = (table::pk(seller), table::credited(invoice.as_str()));
+        self.with(move |c| {
+            Ok(get_data(c, &pk, &sk)?.map(|d| from_json("credited", &d)).transpose()?.unwrap_or_default())
+        })
+        .await
+    }
+    async fn issue_credit_note(
+        &self,
+        seller: &SellerId,
+        order_id: &OrderId,
+        draft: Draft,
+        before: &Credited,
+        after: &Credited,
+        at: OffsetDateTime,
+    ) -> Result<Invoice, LedgerError> {
+        let corrects = match &draft.kind {
+            marketbill_domain::DocumentKind::CreditNote { corrects } => corrects.number.clone(),
+            marketbill_domain::DocumentKind::Invoice => {
+                return Err(LedgerError::Corrupt {
+                    what: "credit note".into(),
+                    reason: "the draft is an invoice".into(),
+                });
+            }
+        };
+        let (seller, order_id, before, after) = (seller.clone(), order_id.clone(), before.clone(), after.clone());
+        self.with(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+            let pk = table::pk(&seller);
+            let sk = table::credited(corrects.as_str());
+            let now: Credited = get_data(&tx, &pk, &sk)?.map(|d| from_json("credited", &d)).transpose()?.unwrap_or_default();
+            if now != before {
+                return Err(LedgerError::CreditConflict { number: corrects });
+            }
+            let cn = number_draft(&tx, &seller, &order_id, draft, at, false)?;
+            exec(
+                &tx,
+                "INSERT INTO items (pk, sk, data) VALUES (?1, ?2, ?3) ON CONFLICT (pk, sk) DO UPDATE SET data = excluded.data",
+                params![pk, sk, to_json(&after)?],
+            )
+            .map_err(unavailable)?;
+            tx.commit().map_err(unavailable)?;
+            Ok(cn)
         })
         .await
     }

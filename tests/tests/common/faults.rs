@@ -16,6 +16,7 @@ use marketbill_app::ports::{
     DocumentStore, ImportLedger, InvoiceLedger, IssuingLedger, Ledger, LedgerError, MailError, Mailer, OrderLedger,
     OutgoingMail, PresignedLink, RequestLedger, RequestSlot, RunLedger, SellerLedger, StoreError,
 };
+use marketbill_domain::credit::Credited;
 use marketbill_domain::{Draft, Invoice, InvoiceNumber, OrderId, Refusal, Series};
 use time::OffsetDateTime;
 
@@ -197,6 +198,20 @@ impl IssuingLedger for FaultyLedger {
         at: OffsetDateTime,
     ) -> Result<(Invoice, Invoice), LedgerError> {
         pass!(self, self.inner.issue_correction(seller, order_id, credit_note, replacement, at))
+    }
+    async fn credited(&self, seller: &SellerId, invoice: &InvoiceNumber) -> Result<Credited, LedgerError> {
+        pass!(self, self.inner.credited(seller, invoice))
+    }
+    async fn issue_credit_note(
+        &self,
+        seller: &SellerId,
+        order_id: &OrderId,
+        draft: Draft,
+        before: &Credited,
+        after: &Credited,
+        at: OffsetDateTime,
+    ) -> Result<Invoice, LedgerError> {
+        pass!(self, self.inner.issue_credit_note(seller, order_id, draft, before, after, at))
     }
     async fn series_counter(&self, seller: &SellerId, series: &Series) -> Result<u64, LedgerError> {
         pass!(self, self.inner.series_counter(seller, series))
