@@ -499,3 +499,52 @@ fn run_finishes_normally_with_poison_orders_and_refuses_a_hostile_sender() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("sender address") && err.trim_end().lines().count() == 1, "{err}");
 }
+
+#[test]
+fn credit_note_issues_a_partial_then_the_rest_and_refuses_beyond() {
+    let dir = scratch("credit-note");
+    let data = dir.join("data");
+    let demo = marketbill(&["demo", "--data-dir", data.to_str().unwrap(), "--orders", "3", "--sellers", "1"]);
+    assert!(demo.status.success(), "{}", String::from_utf8_lossy(&demo.stderr));
+    let year = time::OffsetDateTime::now_utc().year();
+    let folder = data.join(format!("documents/sellers/demo-seller-0/invoices/{year}"));
+    let mut numbers: Vec<String> = std::fs::read_dir(&folder)
+        .unwrap()
+        .filter_map(|e| e.ok()?.path().file_stem()?.to_str().map(str::to_owned))
+        .collect();
+    numbers.sort();
+    numbers.dedup();
+    let number = numbers.first().unwrap().replace('_', "/");
+    let data = data.to_str().unwrap();
+    // The demo's marketplace is gone: the credit note is issued and stored, and says it was not mailed.
+    let base = [
+        "credit-note",
+        "--data-dir",
+        data,
+        "--seller",
+        "demo-seller-0",
+        "--invoice",
+        &number,
+        "--api-base",
+        "http://127.0.0.1:9",
+        "--auth-base",
+        "http://127.0.0.1:9",
+    ];
+    let gesture = marketbill(&[&base[..], &["--gesture", "20=1,50", "--reason", "geste commercial"]].concat());
+    let text = String::from_utf8_lossy(&gesture.stdout);
+    assert!(gesture.status.success(), "{}{}", text, String::from_utf8_lossy(&gesture.stderr));
+    assert!(text.contains("issued: 1,50") && text.contains("not mailed"), "{text}");
+    let rest = marketbill(&[&base[..], &["--remainder", "--reason", "annulation"]].concat());
+    let text = String::from_utf8_lossy(&rest.stdout);
+    assert!(rest.status.success(), "{}{}", text, String::from_utf8_lossy(&rest.stderr));
+    assert!(text.contains("still creditable") && text.contains(": 0,00"), "{text}");
+    let beyond = marketbill(&[&base[..], &["--remainder", "--reason", "encore"]].concat());
+    assert!(!beyond.status.success());
+    assert!(String::from_utf8_lossy(&beyond.stderr).contains("nothing is left to credit"));
+    let nothing = marketbill(
+        &[&base[..1], &["--data-dir", data, "--seller", "demo-seller-0", "--invoice", &number, "--reason", "x"]]
+            .concat(),
+    );
+    assert!(!nothing.status.success());
+    assert!(String::from_utf8_lossy(&nothing.stderr).contains("say what to credit"));
+}

@@ -366,6 +366,27 @@ async fn post_resend(
     Ok((StatusCode::ACCEPTED, Json(json!({"messageId": message_id}))))
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CreditNoteBody {
+    reason: String,
+    items: Vec<marketbill_domain::credit::CreditItem>,
+}
+
+async fn post_credit_note(
+    State(p): Shared,
+    Caller(id): Caller,
+    Path(raw): Path<String>,
+    body: Result<Json<CreditNoteBody>, JsonRejection>,
+) -> Result<(StatusCode, Json<portal::CreditNoteIssued>), ApiError> {
+    let Json(b) = body.map_err(json_error)?;
+    if b.items.len() > 1000 {
+        return Err(ApiError::field("items", "at most 1000 items"));
+    }
+    let issued = portal::credit_note(&p.services, &id, &number(&raw)?, &b.items, &b.reason).await?;
+    Ok((StatusCode::CREATED, Json(issued)))
+}
+
 async fn get_problems(State(p): Shared, Caller(id): Caller) -> Result<Json<Value>, ApiError> {
     let items: Vec<Value> = portal::problems(&p.services, &id)
         .await?
@@ -507,6 +528,7 @@ pub fn router(portal: Arc<Portal>) -> Router {
         .route("/v1/invoices", get(get_invoices))
         .route("/v1/invoices/{number}", get(get_invoice))
         .route("/v1/invoices/{number}/resend", post(post_resend))
+        .route("/v1/invoices/{number}/credit-notes", post(post_credit_note))
         .route("/v1/exports", post(post_export))
         .route("/v1/usage", get(get_usage))
         .route("/v1/orders/problems", get(get_problems))

@@ -425,6 +425,17 @@ async fn a_seller_signs_up_onboards_gets_invoices_downloads_exports_and_unsubscr
     let stored = w.services.store.get(&record.pdf.as_ref().unwrap().key).await.unwrap().unwrap();
     assert_eq!(pdf, stored, "the downloaded PDF is the stored one, byte for byte");
 
+    // A returned unit: a credit note from the invoice's page, mailed to the buyer.
+    let before = b.text("#creditable").await;
+    let units = b.client.find(Locator::Css("input[name^='units-']")).await.unwrap();
+    units.send_keys("1").await.unwrap();
+    b.fill("reason", "Retour d'un article").await;
+    b.submit("#issue-credit-note").await;
+    let notice = b.text("p.notice").await;
+    assert!(notice.contains("Avoir ANAV2026-000001") && notice.contains("envoyé"), "{notice}");
+    assert_ne!(b.text("#creditable").await, before, "what is left to credit went down");
+    b.check("invoice-credit-note").await;
+
     // Export of the period as a ZIP, with its progress page.
     b.goto(&url("/espace/export")).await;
     b.check("export").await;
@@ -443,8 +454,14 @@ async fn a_seller_signs_up_onboards_gets_invoices_downloads_exports_and_unsubscr
     b.click("#download-zip").await;
     let zip = b.downloaded(".zip").await;
     let archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
+    // Every document of the period, the credit note included.
+    let documents = portal::list_invoices(&w.services, &seller, &InvoiceQuery { limit: 100, ..Default::default() })
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(documents.len(), issued.len() + 1);
     let stored_files =
-        issued.iter().map(|r| usize::from(r.pdf.is_some()) + usize::from(r.xml.is_some())).sum::<usize>();
+        documents.iter().map(|r| usize::from(r.pdf.is_some()) + usize::from(r.xml.is_some())).sum::<usize>();
     assert_eq!(archive.len(), stored_files, "every PDF and XML of the period");
 
     // Problems: the order shipped abroad, in plain words.

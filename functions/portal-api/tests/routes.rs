@@ -590,3 +590,82 @@ async fn a_problem_is_retried_from_its_page_a_refused_upload_at_once_a_failed_st
     let (status, _) = retry(b_order).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "seller B's order is not found for seller A");
 }
+
+#[tokio::test]
+async fn a_seller_issues_credit_notes_by_line_shipping_and_remainder_never_beyond_the_invoice() {
+    let api = api("credit").await;
+    // An invoice of more than one line.
+    let (_, list) = api.call(Method::GET, "/v1/invoices?kind=invoice&limit=50", Some(&api.a), None).await;
+    let mut chosen = None;
+    for item in list["items"].as_array().unwrap() {
+        let number = item["number"].as_str().unwrap().to_owned();
+        let (_, one) = api.call(Method::GET, &format!("/v1/invoices/{number}"), Some(&api.a), None).await;
+        if one["invoice"]["body"]["lines"].as_array().unwrap().len() > 1 {
+            chosen = Some((number, one));
+            break;
+        }
+    }
+    let (number, one) = chosen.expect("an invoice of several lines");
+    let lines = one["invoice"]["body"]["lines"].as_array().unwrap().clone();
+    let goods = lines.iter().find(|l| l["kind"] == "goods").unwrap().clone();
+    let total: rust_decimal::Decimal =
+        one["invoice"]["body"]["totals"]["taxInclusive"].as_str().unwrap().parse().unwrap();
+    let path = format!("/v1/invoices/{number}/credit-notes");
+    let units =
+        json!({"reason": "retour d'un article", "items": [{"type": "units", "line": goods["id"], "quantity": "1"}]});
+
+    // Another seller cannot credit it; an unknown invoice is not found.
+    let (status, _) = api.call(Method::POST, &path, Some(&api.b), Some(units.clone())).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, bad) = api
+        .call(Method::POST, &path, Some(&api.a), Some(json!({"reason": "", "items": [{"type": "remainder"}]})))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+    assert!(bad["errors"]["reason"].is_array());
+
+    let (status, first) = api.call(Method::POST, &path, Some(&api.a), Some(units.clone())).await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    let cn = first["creditNote"].as_str().unwrap().to_owned();
+    assert!(cn.starts_with("MLAV2026-"), "{cn}");
+    assert!(first["notMailed"].is_null(), "mailed to the buyer: {first}");
+    let (_, doc) = api.call(Method::GET, &format!("/v1/invoices/{cn}"), Some(&api.a), None).await;
+    assert_eq!(doc["summary"]["kind"], "creditNote");
+    assert_eq!(doc["summary"]["corrects"], number.as_str());
+    assert!(doc["pdf"]["url"].is_string(), "stored and linked");
+
+    // The rest, then nothing more: a request beyond it is refused and says what is left.
+    let (status, rest) = api
+        .call(
+            Method::POST,
+            &path,
+            Some(&api.a),
+            Some(json!({"reason": "annulation", "items": [{"type": "remainder"}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{rest}");
+    assert_eq!(
+        rest["remainingInclVat"].as_str().map(|r| r.parse::<rust_decimal::Decimal>().unwrap()),
+        Some(rust_decimal::Decimal::ZERO)
+    );
+    let credited: rust_decimal::Decimal = [&first, &rest]
+        .iter()
+        .map(|r| r["totalInclVat"].as_str().unwrap().parse::<rust_decimal::Decimal>().unwrap())
+        .sum();
+    assert_eq!(credited, total, "the credit notes add up to the invoice");
+    let (status, refused) = api.call(Method::POST, &path, Some(&api.a), Some(units)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert!(refused["errors"]["items"][0].as_str().unwrap().contains("left to credit"), "{refused}");
+    // A credit note is not credited, and credit notes are not metered.
+    let (status, _) = api
+        .call(
+            Method::POST,
+            &format!("/v1/invoices/{cn}/credit-notes"),
+            Some(&api.a),
+            Some(json!({"reason": "x", "items": [{"type": "remainder"}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (_, usage) = api.call(Method::GET, "/v1/usage", Some(&api.a), None).await;
+    let (_, all) = api.call(Method::GET, "/v1/invoices?kind=invoice&limit=100", Some(&api.a), None).await;
+    assert_eq!(usage["invoicesThisMonth"].as_u64().unwrap() as usize, all["items"].as_array().unwrap().len());
+}

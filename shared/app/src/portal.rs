@@ -540,6 +540,95 @@ pub async fn retry(s: &Services, id: &SellerId, order_id: &OrderId) -> Result<Re
     Ok(RetryOutcome::Queued)
 }
 
+/// A credit note the seller issued, and whether its mail left.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreditNoteIssued {
+    pub credit_note: InvoiceNumber,
+    pub total_incl_vat: rust_decimal::Decimal,
+    /// Still creditable on the invoice after it, VAT included.
+    pub remaining_incl_vat: rust_decimal::Decimal,
+    /// `None` when mailed; else why not (the document is issued and stored either way, and
+    /// can be sent again with `resend`).
+    pub not_mailed: Option<String>,
+}
+
+/// A credit note for part or all of an invoice, asked by its seller (returns, missing items,
+/// gestures): computed against what the invoice's earlier credit notes left, numbered and
+/// recorded in one write, stored and mailed to the buyer like an invoice. Not metered. The
+/// marketplace copy of the order keeps the invoice (an upload would replace it).
+pub async fn credit_note(
+    s: &Services,
+    id: &SellerId,
+    number: &InvoiceNumber,
+    items: &[marketbill_domain::credit::CreditItem],
+    reason: &str,
+) -> Result<CreditNoteIssued, PortalError> {
+    let record = seller(s, id).await?;
+    if !record.is_active() {
+        return Err(PortalError::Unsubscribed);
+    }
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 200 {
+        return Err(PortalError::field("reason", "is required, at most 200 characters"));
+    }
+    let original = s.ledger.get_invoice(id, number).await?.ok_or(PortalError::NotFound)?;
+    let before = s.ledger.credited(id, number).await?;
+    let now = s.clock.now();
+    let (draft, after) = original
+        .invoice
+        .credit(&record.profile, now, items, reason, &before)
+        .map_err(|e| PortalError::field("items", &e.to_string()))?;
+    let cn = match s.ledger.issue_credit_note(id, &original.order_id, draft, &before, &after, now).await {
+        Ok(cn) => cn,
+        Err(LedgerError::CreditConflict { .. }) => {
+            return Err(PortalError::Conflict(
+                "another credit note of this invoice was just issued; look at what is left and try again".into(),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    tracing::info!(seller = %id, invoice = %number, credit_note = %cn.number, "credit note issued by the seller");
+    let d = Delivery::new(s, id, now, None);
+    let pdf = d.store(&cn).await?;
+    let not_mailed = match buyer_email(s, &record, &original.order_id).await {
+        Ok(email) => match d.mail(&cn, &pdf, email.as_deref()).await {
+            Ok(Mailed::Sent(_)) => None,
+            Ok(Mailed::Refused(why)) => Some(why),
+            Err(e) => Some(e.to_string()),
+        },
+        Err(e) => Some(e.to_string()),
+    };
+    Ok(CreditNoteIssued {
+        credit_note: cn.number.clone(),
+        total_incl_vat: cn.body.totals.tax_inclusive,
+        remaining_incl_vat: original.invoice.body.totals.tax_inclusive - after.total(),
+        not_mailed,
+    })
+}
+
+/// What is still creditable on an invoice, VAT included (zero for a credit note).
+pub async fn creditable(
+    s: &Services,
+    id: &SellerId,
+    number: &InvoiceNumber,
+) -> Result<rust_decimal::Decimal, PortalError> {
+    let original = s.ledger.get_invoice(id, number).await?.ok_or(PortalError::NotFound)?;
+    if original.invoice.kind.is_credit_note() {
+        return Ok(rust_decimal::Decimal::ZERO);
+    }
+    let credited = s.ledger.credited(id, number).await?;
+    Ok(original.invoice.body.totals.tax_inclusive - credited.total())
+}
+
+/// The buyer's address of an order, as the marketplace has it now (it is not kept).
+async fn buyer_email(s: &Services, record: &SellerRecord, order_id: &OrderId) -> Result<Option<String>, PortalError> {
+    let sealed = record.credentials.as_ref().ok_or(PortalError::Conflict("no marketplace credentials".into()))?;
+    let creds = open_credentials(s.secrets.as_ref(), sealed).await?;
+    let order = s.marketplace.order(&creds, order_id).await.map_err(PipelineError::from)?;
+    Ok(order.and_then(|o| o.buyer_email().map(str::to_owned)))
+}
+
 /// `DELETE /v1/seller`: no new invoices from now; downloads stay open a month.
 pub async fn unsubscribe(s: &Services, id: &SellerId) -> Result<OffsetDateTime, PortalError> {
     let mut record = seller(s, id).await?;

@@ -187,6 +187,33 @@ fn corpus() -> Vec<Invoice> {
         let number = draft.series.number(n).unwrap();
         docs.push(draft.finalize(number));
     }
+
+    // Partial credit notes: units of one line, part of the shipping with a gesture, then the
+    // remainder, against the invoices of two sellers.
+    use marketbill_domain::credit::{CreditItem, Credited};
+    for &i in &originals[..2] {
+        let original = docs[i].clone();
+        let seller = sellers_by_legal_name(&original.body.seller.legal_name);
+        let b = &original.body;
+        let goods = b.lines.iter().find(|l| l.kind == marketbill_domain::invoice::LineKind::Goods).unwrap();
+        let mut asks = vec![vec![CreditItem::Units { line: goods.id, quantity: Decimal::ONE }]];
+        let mut second = vec![CreditItem::Gesture { rate: goods.vat_rate, amount: Decimal::new(150, 2) }];
+        if let Some(ship) = b.lines.iter().find(|l| l.kind == marketbill_domain::invoice::LineKind::Shipping) {
+            second.push(CreditItem::Shipping { line: ship.id, amount: ship.gross_amount / Decimal::TWO });
+        }
+        asks.push(second);
+        asks.push(vec![CreditItem::Remainder]);
+        let mut credited = Credited::default();
+        for items in asks {
+            let Ok((draft, after)) = original.credit(&seller, NOW, &items, "retour partiel", &credited) else {
+                continue;
+            };
+            let n = next(&draft.series.key());
+            let number = draft.series.number(n).unwrap();
+            docs.push(draft.finalize(number));
+            credited = after;
+        }
+    }
     docs
 }
 

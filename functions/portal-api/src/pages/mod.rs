@@ -70,6 +70,7 @@ pub fn routes() -> Router<Arc<Portal>> {
         .route("/espace/factures", get(invoices))
         .route("/espace/factures/{number}", get(invoice))
         .route("/espace/factures/{number}/renvoi", post(resend))
+        .route("/espace/factures/{number}/avoir", post(work::credit_note))
         .route("/espace/problemes", get(work::problems_page))
         .route("/espace/problemes/relance", post(work::retry))
         .route("/espace/consommation", get(work::usage_page))
@@ -573,6 +574,23 @@ async fn invoice_page(
     match portal::invoice(&p.services, seller, number).await {
         Ok(links) => {
             let r = &links.record;
+            let creditable = portal::creditable(&p.services, seller, number).await.unwrap_or_default();
+            let credit_lines: Vec<serde_json::Value> = r
+                .invoice
+                .body
+                .lines
+                .iter()
+                .map(|l| {
+                    json!({
+                        "id": l.id.to_string(),
+                        "shipping": l.kind == marketbill_domain::invoice::LineKind::Shipping,
+                        "description": l.description,
+                        "quantity": l.quantity.normalize().to_string(),
+                        "gross": format_euros_fr(l.gross_amount),
+                    })
+                })
+                .collect();
+            let rates: Vec<String> = r.invoice.body.vat_breakdown.iter().map(|v| v.rate.to_string()).collect();
             let ctx = context! {
                 number => r.invoice.number.as_str(),
                 credit => r.invoice.kind.is_credit_note(),
@@ -582,6 +600,9 @@ async fn invoice_page(
                 total => format_euros_fr(r.invoice.body.totals.tax_inclusive),
                 pdf => links.pdf.map(|l| l.url),
                 xml => links.xml.map(|l| l.url),
+                creditable => (!creditable.is_zero()).then(|| format_euros_fr(creditable)),
+                credit_lines,
+                rates,
                 message,
                 error,
             };

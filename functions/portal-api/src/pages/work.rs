@@ -196,3 +196,72 @@ pub(super) async fn export_progress(page: Page, State(p): State<Arc<Portal>>, Pa
         Err(e) => message_page(&page, StatusCode::SERVICE_UNAVAILABLE, failure(&page, &e)),
     }
 }
+
+/// The credit-note form of an invoice's page: units or amounts per line, a gesture at one of
+/// the invoice's rates, or everything left; the reason. The same use case as the API.
+pub(super) async fn credit_note(
+    page: Page,
+    State(p): State<Arc<Portal>>,
+    Path(number): Path<String>,
+    Form(values): Form<BTreeMap<String, String>>,
+) -> Response {
+    use marketbill_domain::credit::CreditItem;
+    let Some(seller) = page.seller.clone() else { return to_sign_in() };
+    if let Some(refused) = forged(&page, &values) {
+        return refused;
+    }
+    let Ok(number) = number.parse::<marketbill_domain::InvoiceNumber>() else {
+        return message_page(&page, StatusCode::NOT_FOUND, text(page.lang, "not_found").into());
+    };
+    let amount = |v: &str| {
+        v.trim().replace(',', ".").replace(['\u{a0}', '\u{202f}', ' ', '€'], "").parse::<rust_decimal::Decimal>()
+    };
+    let mut items = Vec::new();
+    let mut unreadable = false;
+    for (key, value) in &values {
+        if value.trim().is_empty() {
+            continue;
+        }
+        let parsed = if let Some(line) = key.strip_prefix("units-") {
+            line.parse().ok().zip(amount(value).ok()).map(|(line, quantity)| CreditItem::Units { line, quantity })
+        } else if let Some(line) = key.strip_prefix("shipping-") {
+            line.parse().ok().zip(amount(value).ok()).map(|(line, amount)| CreditItem::Shipping { line, amount })
+        } else if key == "gesture" {
+            let rate = values.get("gesture-rate").and_then(|r| r.parse().ok());
+            rate.zip(amount(value).ok()).map(|(rate, amount)| CreditItem::Gesture { rate, amount })
+        } else if key == "remainder" && value == "1" {
+            Some(CreditItem::Remainder)
+        } else {
+            continue;
+        };
+        match parsed {
+            Some(item) => items.push(item),
+            None => unreadable = true,
+        }
+    }
+    let reason = values.get("reason").map(String::as_str).unwrap_or_default();
+    let error = |e: String| async { super::invoice_page(&page, &p, &seller, &number, None, Some(e)).await };
+    if unreadable {
+        return error(text(page.lang, "credit_unreadable").into()).await;
+    }
+    match portal::credit_note(&p.services, &seller, &number, &items, reason).await {
+        Ok(issued) => {
+            let key = if issued.not_mailed.is_some() { "credit_issued_not_mailed" } else { "credit_issued" };
+            let message = text(page.lang, key)
+                .replace("{number}", issued.credit_note.as_str())
+                .replace("{total}", &format_euros_fr(issued.total_incl_vat));
+            super::invoice_page(&page, &p, &seller, &number, Some(message), None).await
+        }
+        Err(PortalError::Invalid(errors)) => {
+            let why: Vec<String> = errors
+                .into_iter()
+                .flat_map(|(field, msgs)| {
+                    msgs.into_iter().map(move |m| if field == "reason" { format!("reason {m}") } else { m })
+                })
+                .collect();
+            let lead = text(page.lang, "credit_refused");
+            error(format!("{lead} {}", why.join("; "))).await
+        }
+        Err(e) => error(failure(&page, &e)).await,
+    }
+}
