@@ -367,6 +367,27 @@ pub async fn credit_notes_take_what_is_left_once_and_never_more(s: &Subject, tas
     let credited = s.ledger.credited(&seller, &invoice.number).await.unwrap();
     assert_eq!(credited.total(), invoice.body.totals.tax_inclusive, "the whole invoice, not more");
     assert_eq!(s.ledger.usage(&seller, &crate::model::month_key(NOW)).await.unwrap(), usage, "not metered");
+
+    // A correction (cancel and reissue) cancels a whole invoice: refused once a credit note
+    // took part of it, and a credit note is refused once a correction cancelled it.
+    let replacement = drafts(11, 1).remove(0).1;
+    let refused = s
+        .ledger
+        .issue_correction(&seller, &order_id, invoice.credit_note(&profile(), NOW, "x"), replacement, NOW)
+        .await;
+    assert!(matches!(refused, Err(LedgerError::CreditConflict { .. })), "{refused:?}");
+    let (other_order, other_draft) = drafts(12, 1).remove(0);
+    let other = s.ledger.issue(&seller, &other_order, other_draft.clone(), None, NOW).await.unwrap();
+    let (partial, partial_after) =
+        other.credit(&profile(), NOW, &[CreditItem::Remainder], "r", &Credited::default()).unwrap();
+    s.ledger
+        .issue_correction(&seller, &other_order, other.credit_note(&profile(), NOW, "x"), other_draft, NOW)
+        .await
+        .unwrap();
+    assert_eq!(s.ledger.credited(&seller, &other.number).await.unwrap(), Credited::whole(&other));
+    let late =
+        s.ledger.issue_credit_note(&seller, &other_order, partial, &Credited::default(), &partial_after, NOW).await;
+    assert!(matches!(late, Err(LedgerError::CreditConflict { .. })), "{late:?}");
 }
 
 pub async fn concurrent_issues_never_skip_or_reuse_a_number(s: &Subject, orders: usize, tasks: usize) {

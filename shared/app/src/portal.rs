@@ -758,7 +758,16 @@ async fn handle_buyer_request(
         issued_at: now,
     })
     .map_err(|r| PortalError::Conflict(r.to_string()))?;
-    let (cn, inv) = s.ledger.issue_correction(seller_id, order_id, credit, replacement, now).await?;
+    let (cn, inv) = match s.ledger.issue_correction(seller_id, order_id, credit, replacement, now).await {
+        Ok(issued) => issued,
+        // The seller already gave part of it back: a correction would cancel more than is left.
+        Err(LedgerError::CreditConflict { .. }) => {
+            return Err(PortalError::Conflict(
+                "a credit note was already issued for this order's invoice; the seller corrects it by hand".into(),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
     // Both through the one delivery path: the credit note stored and mailed; the corrected
     // invoice stored, mailed and uploaded (it replaces the marketplace copy).
     let d = Delivery::new(s, seller_id, now, None);

@@ -558,6 +558,18 @@ impl AsyncBuild<(Invoice, Invoice)> for CorrectionBuild {
         let inv = numbered(&self.replacement, inv_counter + 1)?;
         let rec = |invoice: &Invoice| InvoiceRecord::new(&self.seller, &self.order_id, invoice.clone(), self.at);
         let order = OrderRecord::issued(&self.order_id, &inv.number, self.at).with_buyer(hash.as_deref());
+        // A correction cancels the whole invoice: only one no credit note has touched.
+        let current: InvoiceNumber = current_number.parse().map_err(|e: marketbill_domain::ids::IdError| {
+            LedgerError::Corrupt { what: "order".into(), reason: e.to_string() }
+        })?;
+        let original = l
+            .get_invoice(&self.seller, &current)
+            .await?
+            .ok_or(LedgerError::UnknownDocument { number: current.clone() })?;
+        if l.credited(&self.seller, &current).await? != Credited::default() {
+            return Err(LedgerError::CreditConflict { number: current });
+        }
+        let whole = Credited::whole(&original.invoice);
         let items = vec![
             DynamoLedger::series_update(&pk, &self.credit.series, cn_counter, &l.table)?,
             DynamoLedger::series_update(&pk, &self.replacement.series, inv_counter, &l.table)?,
@@ -572,6 +584,7 @@ impl AsyncBuild<(Invoice, Invoice)> for CorrectionBuild {
                 &l.table,
             )?,
             DynamoLedger::usage_update(&pk, self.at, &l.table)?,
+            DynamoLedger::credited_update(&pk, &current, &Credited::default(), &whole, &l.table)?,
         ];
         Ok((items, 4, (cn, inv)))
     }

@@ -48,6 +48,15 @@ pub struct Credited {
 }
 
 impl Credited {
+    /// The state after a credit note cancelling the whole invoice (one that had none).
+    pub fn whole(invoice: &Invoice) -> Credited {
+        Credited {
+            seq: 1,
+            lines: invoice.body.lines.iter().map(|l| (l.id, l.gross_amount)).collect(),
+            gestures: BTreeMap::new(),
+        }
+    }
+
     pub fn total(&self) -> Decimal {
         self.lines.values().chain(self.gestures.values()).copied().sum()
     }

@@ -443,6 +443,21 @@ impl IssuingLedger for SqliteLedger {
             if corrects != current {
                 return Err(LedgerError::AlreadyIssued { order_id, number: current.to_string() });
             }
+            // A correction cancels the whole invoice: only one no credit note has touched.
+            let credited_sk = table::credited(current.as_str());
+            if get_data(&tx, &pk, &credited_sk)?.is_some() {
+                return Err(LedgerError::CreditConflict { number: current });
+            }
+            let original: Option<InvoiceRecord> =
+                get_data(&tx, &pk, &table::invoice(current.as_str()))?.map(|d| from_json("invoice", &d)).transpose()?;
+            if let Some(original) = original {
+                exec(
+                    &tx,
+                    "INSERT INTO items (pk, sk, data) VALUES (?1, ?2, ?3)",
+                    params![pk, credited_sk, to_json(&Credited::whole(&original.invoice))?],
+                )
+                .map_err(unavailable)?;
+            }
             let cn = number_draft(&tx, &seller, &order_id, credit_note, at, false)?;
             let inv = number_draft(&tx, &seller, &order_id, replacement, at, true)?;
             put_order(&tx, &pk, &OrderRecord::issued(&order_id, &inv.number, at).with_buyer(hash.as_deref()))?;
