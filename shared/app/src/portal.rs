@@ -574,6 +574,24 @@ pub async fn credit_note(
     }
     let original = s.ledger.get_invoice(id, number).await?.ok_or(PortalError::NotFound)?;
     let before = s.ledger.credited(id, number).await?;
+    if before == marketbill_domain::credit::Credited::default() {
+        // Credit notes issued before credited states were kept (buyer corrections) left none.
+        let query = InvoiceQuery {
+            order_id: Some(original.order_id.to_string()),
+            credit_notes: Some(true),
+            limit: 100,
+            ..Default::default()
+        };
+        let earlier = s.ledger.list_invoices(id, &query).await?;
+        if let Some(cn) = earlier.items.iter().find(|r| {
+            matches!(&r.invoice.kind, marketbill_domain::DocumentKind::CreditNote { corrects } if corrects.number == *number)
+        }) {
+            return Err(PortalError::field(
+                "items",
+                &format!("credit note {} already cancelled this invoice", cn.invoice.number),
+            ));
+        }
+    }
     let now = s.clock.now();
     let (draft, after) = original
         .invoice
