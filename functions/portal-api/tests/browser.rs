@@ -230,6 +230,8 @@ impl Browser {
     /// The page as a user meets it: no serious or critical axe-core violation, no sideways
     /// scrolling at 375 px, under 100 KB; photographed at both widths as `name`.
     async fn check(&self, name: &str) {
+        let title = self.client.title().await.unwrap();
+        assert!(!title.contains('<') && title.chars().count() < 120, "{name}: the title is {title:?}");
         self.client.execute(&format!("{}\n;return true;", self.axe), vec![]).await.unwrap();
         let found = self
             .client

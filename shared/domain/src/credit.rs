@@ -15,8 +15,8 @@ use time::OffsetDateTime;
 
 use crate::calendar::{french_date, paris_date};
 use crate::invoice::{
-    DocumentKind, Draft, Invoice, InvoiceLine, InvoiceRef, LineKind, Note, Totals, VatBreakdown, refund_terms,
-    split_gross, spread_base,
+    DocumentKind, Draft, Invoice, InvoiceLine, InvoiceRef, LineKind, LineToPrice, Note, Totals, price_lines,
+    refund_terms,
 };
 use crate::money::{VatRate, round_cents};
 use crate::seller::SellerProfile;
@@ -94,17 +94,6 @@ fn goods_or_shipping(kind: LineKind) -> &'static str {
     }
 }
 
-/// One line of the credit note before its net amount is known.
-struct Pending {
-    kind: LineKind,
-    description: String,
-    sku: Option<String>,
-    gtin: Option<String>,
-    quantity: Decimal,
-    gross: Decimal,
-    rate: VatRate,
-}
-
 impl Invoice {
     /// A credit note for the items asked, against what is left of this invoice after the
     /// credit notes already issued (`credited`); returns it with the credited state after it.
@@ -128,7 +117,7 @@ impl Invoice {
         let line = |id: u32| b.lines.iter().find(|l| l.id == id).ok_or(CreditError::NoSuchLine(id));
         let remaining =
             |after: &Credited, l: &InvoiceLine| l.gross_amount - after.lines.get(&l.id).copied().unwrap_or_default();
-        let mut pending: Vec<Pending> = Vec::new();
+        let mut pending: Vec<LineToPrice> = Vec::new();
         let take = |after: &mut Credited, l: &InvoiceLine, gross: Decimal| -> Result<(), CreditError> {
             let left = remaining(after, l);
             if gross > left {
@@ -163,7 +152,7 @@ impl Invoice {
                         return Err(CreditError::LineExceeded { line: *id, remaining: left, asked: share });
                     }
                     take(&mut after, l, gross)?;
-                    pending.push(Pending {
+                    pending.push(LineToPrice {
                         kind: LineKind::Goods,
                         description: l.description.clone(),
                         sku: l.sku.clone(),
@@ -187,7 +176,7 @@ impl Invoice {
                         return Err(CreditError::NotPositive { what: format!("the amount of line {id}") });
                     }
                     take(&mut after, l, amount)?;
-                    pending.push(Pending {
+                    pending.push(LineToPrice {
                         kind: LineKind::Shipping,
                         description: l.description.clone(),
                         sku: None,
@@ -222,7 +211,7 @@ impl Invoice {
                         });
                     }
                     *after.gestures.entry(*rate).or_default() += amount;
-                    pending.push(Pending {
+                    pending.push(LineToPrice {
                         kind: LineKind::Goods,
                         description: format!("Geste commercial (TVA {})", rate.to_french()),
                         sku: None,
@@ -243,7 +232,7 @@ impl Invoice {
                         }
                         *after.lines.entry(l.id).or_default() += left;
                         let quantity = if l.gross_amount == left { l.quantity } else { Decimal::ONE };
-                        pending.push(Pending {
+                        pending.push(LineToPrice {
                             kind: l.kind,
                             description: l.description.clone(),
                             sku: l.sku.clone(),
@@ -260,65 +249,15 @@ impl Invoice {
             return Err(CreditError::NothingLeft);
         }
 
-        // Per rate: one base for the group, spread over its lines (as invoices are made).
-        let category = b.regime.category();
-        let exemption = b.regime.exemption();
-        let mut groups: BTreeMap<VatRate, Vec<usize>> = BTreeMap::new();
-        for (i, p) in pending.iter().enumerate() {
-            groups.entry(p.rate).or_default().push(i);
-        }
-        let mut nets = vec![Decimal::ZERO; pending.len()];
-        let mut breakdown = Vec::with_capacity(groups.len());
-        for (rate, members) in groups.iter().rev() {
-            let grosses: Vec<Decimal> = members.iter().map(|&i| pending[i].gross).collect();
-            let gross: Decimal = grosses.iter().copied().sum();
-            let (base, vat) = split_gross(gross, *rate);
-            for (&i, net) in members.iter().zip(spread_base(&grosses, base, *rate)) {
-                nets[i] = net;
-            }
-            breakdown.push(VatBreakdown {
-                category,
-                rate: *rate,
-                taxable_amount: base,
-                vat_amount: vat,
-                exemption_code: exemption.map(|(code, _)| code.to_owned()),
-                exemption_text: exemption.map(|(_, text)| text.to_owned()),
-            });
-        }
-        let lines: Vec<InvoiceLine> = pending
-            .into_iter()
-            .zip(nets)
-            .enumerate()
-            .map(|(i, (p, net))| InvoiceLine {
-                id: u32::try_from(i + 1).unwrap_or(u32::MAX),
-                kind: p.kind,
-                description: p.description,
-                sku: p.sku,
-                gtin: p.gtin,
-                quantity: p.quantity,
-                unit_price_net: (net / p.quantity)
-                    .round_dp_with_strategy(6, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
-                    .normalize(),
-                net_amount: net,
-                gross_amount: p.gross,
-                category,
-                vat_rate: p.rate,
-            })
-            .collect();
+        // Priced as invoices are: per rate one base for the group, spread over its lines.
+        let (lines, breakdown) = price_lines(pending, b.regime);
         let line_net_total: Decimal = lines.iter().map(|l| l.net_amount).sum();
         let vat_total: Decimal = breakdown.iter().map(|v| v.vat_amount).sum();
         let issue_date = paris_date(issued_at).max(self.issue_date);
         let mut body = b.clone();
         body.lines = lines;
         body.vat_breakdown = breakdown;
-        body.totals = Totals {
-            line_net_total,
-            tax_exclusive: line_net_total,
-            vat_total,
-            tax_inclusive: line_net_total + vat_total,
-            prepaid: line_net_total + vat_total,
-            payable: Decimal::ZERO,
-        };
+        body.totals = Totals::paid(line_net_total, vat_total);
         body.payment.terms = refund_terms(body.language, issue_date);
         let whole = after.total() == b.totals.tax_inclusive && credited.total().is_zero();
         let what = if whole { "Avoir annulant intégralement la facture" } else { "Avoir partiel sur la facture" };

@@ -147,6 +147,20 @@ pub struct Totals {
     pub payable: Decimal,
 }
 
+impl Totals {
+    /// The totals of a document paid in full on the marketplace: nothing left to pay.
+    pub fn paid(line_net_total: Decimal, vat_total: Decimal) -> Totals {
+        Totals {
+            line_net_total,
+            tax_exclusive: line_net_total,
+            vat_total,
+            tax_inclusive: line_net_total + vat_total,
+            prepaid: line_net_total + vat_total,
+            payable: Decimal::ZERO,
+        }
+    }
+}
+
 /// A free-text note with an optional UNTDID 4451 subject (`PMD`, `PMT`, `AAB`, `TXD`, `AAI`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -537,14 +551,7 @@ pub fn draft_invoice(req: &IssueRequest<'_>) -> Result<Draft, Refusal> {
     let (lines, vat_breakdown) = lines_and_breakdown;
     let line_net_total: Decimal = lines.iter().map(|l| l.net_amount).sum();
     let vat_total: Decimal = vat_breakdown.iter().map(|b| b.vat_amount).sum();
-    let totals = Totals {
-        line_net_total,
-        tax_exclusive: line_net_total,
-        vat_total,
-        tax_inclusive: line_net_total + vat_total,
-        prepaid: line_net_total + vat_total,
-        payable: Decimal::ZERO,
-    };
+    let totals = Totals::paid(line_net_total, vat_total);
 
     let issue_date = paris_date(req.issued_at);
     let delivery_date =
@@ -625,17 +632,7 @@ fn compute_lines(
     rates: &[VatRate],
     regime: VatRegime,
 ) -> (Vec<InvoiceLine>, Vec<VatBreakdown>) {
-    let category = regime.category();
-    struct Pending {
-        kind: LineKind,
-        description: String,
-        sku: Option<String>,
-        gtin: Option<String>,
-        quantity: Decimal,
-        gross: Decimal,
-        rate: VatRate,
-    }
-    let mut pending: Vec<Pending> = Vec::with_capacity(priced.len() + 2);
+    let mut pending: Vec<LineToPrice> = Vec::with_capacity(priced.len() + 2);
     let mut shipping_by_rate: BTreeMap<VatRate, Decimal> = BTreeMap::new();
     for (p, rate) in priced.iter().zip(rates) {
         let offer = p.line.offer.as_ref();
@@ -645,7 +642,7 @@ fn compute_lines(
             .map(|t| clean_text(&t, MAX_DESCRIPTION))
             .or_else(|| sku.as_ref().map(|s| format!("Article {s}")))
             .unwrap_or_else(|| format!("Article de la ligne {}", p.label));
-        pending.push(Pending {
+        pending.push(LineToPrice {
             kind: LineKind::Goods,
             description,
             sku,
@@ -665,7 +662,7 @@ fn compute_lines(
         } else {
             "Frais de livraison".to_owned()
         };
-        pending.push(Pending {
+        pending.push(LineToPrice {
             kind: LineKind::Shipping,
             description,
             sku: None,
@@ -676,7 +673,24 @@ fn compute_lines(
         });
     }
 
-    // Per rate: one base for the whole group, then spread over its lines.
+    price_lines(pending, regime)
+}
+
+/// A line of a document before its net amount is known: what the buyer paid, VAT included.
+pub(crate) struct LineToPrice {
+    pub kind: LineKind,
+    pub description: String,
+    pub sku: Option<String>,
+    pub gtin: Option<String>,
+    pub quantity: Decimal,
+    pub gross: Decimal,
+    pub rate: VatRate,
+}
+
+/// Prices a document's lines: per rate one base for the whole group (so the VAT summary is
+/// exact), spread over its lines; numbered 1, 2, 3… in the order given.
+pub(crate) fn price_lines(pending: Vec<LineToPrice>, regime: VatRegime) -> (Vec<InvoiceLine>, Vec<VatBreakdown>) {
+    let category = regime.category();
     let mut groups: BTreeMap<VatRate, Vec<usize>> = BTreeMap::new();
     for (i, p) in pending.iter().enumerate() {
         groups.entry(p.rate).or_default().push(i);

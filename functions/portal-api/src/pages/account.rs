@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use axum::extract::{Form, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use marketbill_app::marketplace::MarketplaceCredentials;
@@ -18,8 +18,8 @@ use serde_json::{Value, json};
 
 use super::texts::text;
 use super::{
-    EMAIL_COOKIE, Lang, Page, SESSION_COOKIE, cookie, date, failure, forged, message_page, render, send, set_cookie,
-    to_onboarding, to_sign_in,
+    EMAIL_COOKIE, Lang, Page, Posted, SESSION_COOKIE, SellerPost, cookie, date, failure, message_page, render, send,
+    set_cookie, to_onboarding, to_sign_in,
 };
 use crate::Portal;
 use crate::auth::SESSION_LIFETIME;
@@ -36,14 +36,7 @@ pub(super) async fn sign_up_page(page: Page, State(p): State<Arc<Portal>>) -> Re
 
 /// A link to the address: to sign in if it already has an account, to create one otherwise.
 /// The answer is the same either way.
-pub(super) async fn sign_up_post(
-    page: Page,
-    State(p): State<Arc<Portal>>,
-    Form(form): Form<BTreeMap<String, String>>,
-) -> Response {
-    if let Some(refused) = forged(&page, &form) {
-        return refused;
-    }
+pub(super) async fn sign_up_post(State(p): State<Arc<Portal>>, Posted { page, values: form }: Posted) -> Response {
     let typed = form.get("email").map(|e| e.trim()).unwrap_or_default();
     let Ok(email) = marketbill_domain::email::parse_address(typed) else {
         let error = text(page.lang, "error_email_address").to_owned();
@@ -330,15 +323,8 @@ pub(super) struct SavedQuery {
 
 /// The company data: checked by the domain's rules, field by field; a new account then goes
 /// on to its marketplace credentials.
-pub(super) async fn profile_post(
-    page: Page,
-    State(p): State<Arc<Portal>>,
-    Form(values): Form<BTreeMap<String, String>>,
-) -> Response {
-    let Some(seller) = page.seller.clone() else { return to_sign_in() };
-    if let Some(refused) = forged(&page, &values) {
-        return refused;
-    }
+pub(super) async fn profile_post(State(p): State<Arc<Portal>>, post: SellerPost) -> Response {
+    let SellerPost { page, seller, values } = post;
     let existing = match record(&p, &page).await {
         Ok(r) => r,
         Err(e) => return message_page(&page, StatusCode::SERVICE_UNAVAILABLE, failure(&page, &e)),
@@ -504,15 +490,8 @@ fn credentials_form(
 }
 
 /// The marketplace credentials: checked against the marketplace's token endpoint, then sealed.
-pub(super) async fn credentials_post(
-    page: Page,
-    State(p): State<Arc<Portal>>,
-    Form(values): Form<BTreeMap<String, String>>,
-) -> Response {
-    let Some(seller) = page.seller.clone() else { return to_sign_in() };
-    if let Some(refused) = forged(&page, &values) {
-        return refused;
-    }
+pub(super) async fn credentials_post(State(p): State<Arc<Portal>>, post: SellerPost) -> Response {
+    let SellerPost { page, seller, values } = post;
     let r = match record(&p, &page).await {
         Ok(Some(r)) => r,
         Ok(None) => return to_onboarding(),
@@ -589,15 +568,8 @@ pub(super) async fn account_page(page: Page, State(p): State<Arc<Portal>>) -> Re
 }
 
 /// Unsubscribing: no new invoices from now, a month left to download (the box must be ticked).
-pub(super) async fn unsubscribe(
-    page: Page,
-    State(p): State<Arc<Portal>>,
-    Form(values): Form<BTreeMap<String, String>>,
-) -> Response {
-    let Some(seller) = page.seller.clone() else { return to_sign_in() };
-    if let Some(refused) = forged(&page, &values) {
-        return refused;
-    }
+pub(super) async fn unsubscribe(State(p): State<Arc<Portal>>, post: SellerPost) -> Response {
+    let SellerPost { page, seller, values } = post;
     if values.get("confirmer").map(String::as_str) != Some("1") {
         let error = text(page.lang, "unsubscribe_tick").to_owned();
         return account(&page, &p, StatusCode::BAD_REQUEST, None, Some(error)).await;

@@ -164,6 +164,49 @@ impl FromRequestParts<Arc<Portal>> for Page {
     }
 }
 
+/// A posted form whose anti-forgery value matched: the page's context and the form's fields.
+/// Anything else is answered before the handler runs (a 403 page, or an unreadable body).
+struct Posted {
+    page: Page,
+    values: BTreeMap<String, String>,
+}
+
+impl axum::extract::FromRequest<Arc<Portal>> for Posted {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, state: &Arc<Portal>) -> Result<Posted, Response> {
+        let (mut parts, body) = req.into_parts();
+        let Ok(page) = Page::from_request_parts(&mut parts, state).await;
+        let req = axum::extract::Request::from_parts(parts, body);
+        let Form(values) = Form::<BTreeMap<String, String>>::from_request(req, state)
+            .await
+            .map_err(|e| message_page(&page, StatusCode::BAD_REQUEST, e.body_text()))?;
+        match forged(&page, &values) {
+            Some(refused) => Err(refused),
+            None => Ok(Posted { page, values }),
+        }
+    }
+}
+
+/// A genuine form posted by a signed-in seller (a visitor who is not is sent to sign in).
+struct SellerPost {
+    page: Page,
+    seller: SellerId,
+    values: BTreeMap<String, String>,
+}
+
+impl axum::extract::FromRequest<Arc<Portal>> for SellerPost {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, state: &Arc<Portal>) -> Result<SellerPost, Response> {
+        let Posted { page, values } = Posted::from_request(req, state).await?;
+        match page.seller.clone() {
+            Some(seller) => Ok(SellerPost { page, seller, values }),
+            None => Err(to_sign_in()),
+        }
+    }
+}
+
 /// A form whose anti-forgery field does not match this browser's cookie: refused, with a page
 /// that says to load the form again. `None` when the form is genuine.
 fn forged(page: &Page, form: &BTreeMap<String, String>) -> Option<Response> {
@@ -355,14 +398,7 @@ async fn sign_in_callback(page: Page, State(p): State<Arc<Portal>>, Query(q): Qu
 }
 
 /// Sends a one-time link to the address if it is a seller's; the answer is the same either way.
-async fn sign_in_post(
-    page: Page,
-    State(p): State<Arc<Portal>>,
-    Form(form): Form<BTreeMap<String, String>>,
-) -> Response {
-    if let Some(refused) = forged(&page, &form) {
-        return refused;
-    }
+async fn sign_in_post(State(p): State<Arc<Portal>>, Posted { page, values: form }: Posted) -> Response {
     let email = form.get("email").map(String::as_str).unwrap_or_default();
     match send_sign_in_link(&p, email).await {
         Ok(true) => render(&page, StatusCode::OK, "sign_in.html", context! { sent => true }),
@@ -424,10 +460,7 @@ async fn sign_in_link(page: Page, State(p): State<Arc<Portal>>, Query(q): Query<
     response
 }
 
-async fn sign_out(page: Page, State(p): State<Arc<Portal>>, Form(form): Form<BTreeMap<String, String>>) -> Response {
-    if let Some(refused) = forged(&page, &form) {
-        return refused;
-    }
+async fn sign_out(State(p): State<Arc<Portal>>, Posted { page, .. }: Posted) -> Response {
     if let Some(session) = &page.session {
         p.auth.end_session(session);
     }
@@ -630,16 +663,8 @@ async fn invoice(page: Page, State(p): State<Arc<Portal>>, Path(number): Path<St
     invoice_page(&page, &p, &seller, &number, None, None).await
 }
 
-async fn resend(
-    page: Page,
-    State(p): State<Arc<Portal>>,
-    Path(number): Path<String>,
-    Form(form): Form<BTreeMap<String, String>>,
-) -> Response {
-    let Some(seller) = page.seller.clone() else { return to_sign_in() };
-    if let Some(refused) = forged(&page, &form) {
-        return refused;
-    }
+async fn resend(State(p): State<Arc<Portal>>, Path(number): Path<String>, post: SellerPost) -> Response {
+    let SellerPost { page, seller, .. } = post;
     let Ok(number) = number.parse::<InvoiceNumber>() else { return not_found(&page) };
     match portal::resend(&p.services, &seller, &number).await {
         Ok(_) => invoice_page(&page, &p, &seller, &number, Some(text(page.lang, "resent").into()), None).await,
@@ -702,14 +727,7 @@ async fn buyer_page(page: Page) -> Response {
 }
 
 /// The buyer's request: checked field by field, then the one use case the API calls too.
-async fn buyer_post(
-    page: Page,
-    State(p): State<Arc<Portal>>,
-    Form(values): Form<BTreeMap<String, String>>,
-) -> Response {
-    if let Some(refused) = forged(&page, &values) {
-        return refused;
-    }
+async fn buyer_post(State(p): State<Arc<Portal>>, Posted { page, values }: Posted) -> Response {
     let get = |k: &str| values.get(k).map(|v| v.trim().to_owned()).unwrap_or_default();
     let kind = if get("kind") == "individual" { BuyerKind::Individual } else { BuyerKind::Company };
     let body = InvoiceRequestBody {

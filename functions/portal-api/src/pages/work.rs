@@ -1,10 +1,9 @@
 //! The seller's working pages: problems with a retry, the usage history, the ZIP export with
 //! its progress.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::{Form, Path, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use marketbill_app::model::{OrderRecord, OrderStage};
@@ -16,7 +15,7 @@ use minijinja::context;
 use serde_json::json;
 
 use super::texts::text;
-use super::{Page, date, failure, forged, message_page, parse_day, render, to_onboarding, to_sign_in};
+use super::{Page, SellerPost, date, failure, message_page, parse_day, render, to_onboarding, to_sign_in};
 use crate::Portal;
 
 /// A problem in plain words, and whether a retry can help.
@@ -68,15 +67,8 @@ pub(super) async fn problems_page(page: Page, State(p): State<Arc<Portal>>) -> R
     problems(&page, &p, StatusCode::OK, None, None).await
 }
 
-pub(super) async fn retry(
-    page: Page,
-    State(p): State<Arc<Portal>>,
-    Form(values): Form<BTreeMap<String, String>>,
-) -> Response {
-    let Some(seller) = page.seller.clone() else { return to_sign_in() };
-    if let Some(refused) = forged(&page, &values) {
-        return refused;
-    }
+pub(super) async fn retry(State(p): State<Arc<Portal>>, post: SellerPost) -> Response {
+    let SellerPost { page, seller, values } = post;
     let Some(order) = values.get("commande").and_then(|o| o.trim().parse::<OrderId>().ok()) else {
         return problems(&page, &p, StatusCode::NOT_FOUND, None, Some(text(page.lang, "not_found").into())).await;
     };
@@ -138,15 +130,8 @@ pub(super) async fn export_page(page: Page) -> Response {
 
 /// Starts an export (of a period, or of everything since the account began) and goes to its
 /// progress page.
-pub(super) async fn export_post(
-    page: Page,
-    State(p): State<Arc<Portal>>,
-    Form(values): Form<BTreeMap<String, String>>,
-) -> Response {
-    let Some(seller) = page.seller.clone() else { return to_sign_in() };
-    if let Some(refused) = forged(&page, &values) {
-        return refused;
-    }
+pub(super) async fn export_post(State(p): State<Arc<Portal>>, post: SellerPost) -> Response {
+    let SellerPost { page, seller, values } = post;
     let get = |k: &str| values.get(k).map(String::as_str).unwrap_or_default();
     let period = if get("tout") == "1" {
         match portal::get_profile(&p.services, &seller).await {
@@ -200,16 +185,12 @@ pub(super) async fn export_progress(page: Page, State(p): State<Arc<Portal>>, Pa
 /// The credit-note form of an invoice's page: units or amounts per line, a gesture at one of
 /// the invoice's rates, or everything left; the reason. The same use case as the API.
 pub(super) async fn credit_note(
-    page: Page,
     State(p): State<Arc<Portal>>,
     Path(number): Path<String>,
-    Form(values): Form<BTreeMap<String, String>>,
+    post: SellerPost,
 ) -> Response {
     use marketbill_domain::credit::CreditItem;
-    let Some(seller) = page.seller.clone() else { return to_sign_in() };
-    if let Some(refused) = forged(&page, &values) {
-        return refused;
-    }
+    let SellerPost { page, seller, values } = post;
     let Ok(number) = number.parse::<marketbill_domain::InvoiceNumber>() else {
         return message_page(&page, StatusCode::NOT_FOUND, text(page.lang, "not_found").into());
     };
