@@ -7,7 +7,7 @@
 //! What every credit note of an invoice took is kept ([`Credited`]): the credited total can
 //! never exceed the invoice, line by line and rate by rate.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -45,6 +45,10 @@ pub struct Credited {
     pub lines: BTreeMap<u32, Decimal>,
     /// Gestures, by rate.
     pub gestures: BTreeMap<VatRate, Decimal>,
+    /// The marketplace refunds already credited (`order-cancelled`, `line-<id>`,
+    /// `refund-<id>`): each gives one credit note, once.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub applied: BTreeSet<String>,
 }
 
 impl Credited {
@@ -54,6 +58,7 @@ impl Credited {
             seq: 1,
             lines: invoice.body.lines.iter().map(|l| (l.id, l.gross_amount)).collect(),
             gestures: BTreeMap::new(),
+            applied: BTreeSet::new(),
         }
     }
 
@@ -154,6 +159,7 @@ impl Invoice {
                     take(&mut after, l, gross)?;
                     pending.push(LineToPrice {
                         kind: LineKind::Goods,
+                        order_line: l.order_line.clone(),
                         description: l.description.clone(),
                         sku: l.sku.clone(),
                         gtin: l.gtin.clone(),
@@ -178,6 +184,7 @@ impl Invoice {
                     take(&mut after, l, amount)?;
                     pending.push(LineToPrice {
                         kind: LineKind::Shipping,
+                        order_line: None,
                         description: l.description.clone(),
                         sku: None,
                         gtin: None,
@@ -213,6 +220,7 @@ impl Invoice {
                     *after.gestures.entry(*rate).or_default() += amount;
                     pending.push(LineToPrice {
                         kind: LineKind::Goods,
+                        order_line: None,
                         description: format!("Geste commercial (TVA {})", rate.to_french()),
                         sku: None,
                         gtin: None,
@@ -234,6 +242,7 @@ impl Invoice {
                         let quantity = if l.gross_amount == left { l.quantity } else { Decimal::ONE };
                         pending.push(LineToPrice {
                             kind: l.kind,
+                            order_line: l.order_line.clone(),
                             description: l.description.clone(),
                             sku: l.sku.clone(),
                             gtin: l.gtin.clone(),
@@ -294,4 +303,79 @@ fn absorbed_by_gestures(b: &crate::invoice::InvoiceBody, after: &Credited, line:
         left_to_absorb -= absorbed;
     }
     Decimal::ZERO
+}
+
+/// A refund the marketplace reports on an invoiced order, not credited yet: its once-only key,
+/// what it gives back, and the reason printed on the credit note.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportedRefund {
+    pub key: String,
+    pub items: Vec<CreditItem>,
+    pub reason: String,
+}
+
+/// The refunds an order now shows that no credit note of its invoice has applied yet
+/// (docs/reference/marketplace-refunds.md): the order cancelled after invoicing, lines whose
+/// status is one of `refunded_statuses`, and the entries of its `refunds`.
+pub fn reported_refunds(
+    invoice: &Invoice,
+    order: &crate::order::Order,
+    refunded_statuses: &[String],
+    credited: &Credited,
+) -> Vec<ReportedRefund> {
+    use crate::order::OrderStatus;
+    let mut out = Vec::new();
+    let fresh = |key: &str| !credited.applied.contains(key);
+    if order.status == OrderStatus::Cancelled && fresh("order-cancelled") {
+        out.push(ReportedRefund {
+            key: "order-cancelled".into(),
+            items: vec![CreditItem::Remainder],
+            reason: "commande annulée après facturation".into(),
+        });
+        // The whole invoice goes: nothing else to read.
+        return out;
+    }
+    let goods_line = |order_line: &str| {
+        invoice.body.lines.iter().find(|l| l.kind == LineKind::Goods && l.order_line.as_deref() == Some(order_line))
+    };
+    for line in &order.lines {
+        let (Some(id), Some(status)) = (&line.order_line_id, &line.status) else { continue };
+        let status = status.as_str();
+        let key = format!("line-{id}");
+        if refunded_statuses.iter().any(|s| s.eq_ignore_ascii_case(status))
+            && fresh(&key)
+            && let Some(l) = goods_line(id)
+        {
+            out.push(ReportedRefund {
+                key,
+                items: vec![CreditItem::Units { line: l.id, quantity: l.quantity }],
+                reason: format!("article remboursé par la place de marché ({status})"),
+            });
+        }
+    }
+    for refund in &order.refunds {
+        let key = format!("refund-{}", refund.refund_id);
+        if !fresh(&key) {
+            continue;
+        }
+        let mut items = Vec::new();
+        for rl in &refund.lines {
+            if let Some(l) = goods_line(&rl.order_line_id) {
+                items.push(CreditItem::Units { line: l.id, quantity: rl.quantity.unwrap_or(l.quantity) });
+            }
+        }
+        if let (Some(amount), Some(ship)) =
+            (refund.shipping_amount, invoice.body.lines.iter().find(|l| l.kind == LineKind::Shipping))
+        {
+            items.push(CreditItem::Shipping { line: ship.id, amount });
+        }
+        if let (Some(amount), Some(rate)) = (refund.amount, refund.rate.and_then(|r| VatRate::new(r).ok())) {
+            items.push(CreditItem::Gesture { rate, amount });
+        }
+        if !items.is_empty() {
+            let reason = refund.reason.clone().unwrap_or_else(|| "remboursement de la place de marché".into());
+            out.push(ReportedRefund { key, items, reason });
+        }
+    }
+    out
 }

@@ -115,6 +115,10 @@ pub struct InvoiceLine {
     pub gross_amount: Decimal,
     pub category: VatCategory,
     pub vat_rate: VatRate,
+    /// The marketplace order line it invoices (goods lines), to find it again when the
+    /// marketplace reports a refund of that line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_line: Option<String>,
 }
 
 /// The VAT of one category and rate (BG-23).
@@ -644,6 +648,7 @@ fn compute_lines(
             .unwrap_or_else(|| format!("Article de la ligne {}", p.label));
         pending.push(LineToPrice {
             kind: LineKind::Goods,
+            order_line: p.line.order_line_id.clone(),
             description,
             sku,
             gtin: offer.and_then(|o| non_empty(&o.product_gtin)),
@@ -664,6 +669,7 @@ fn compute_lines(
         };
         pending.push(LineToPrice {
             kind: LineKind::Shipping,
+            order_line: None,
             description,
             sku: None,
             gtin: None,
@@ -679,6 +685,7 @@ fn compute_lines(
 /// A line of a document before its net amount is known: what the buyer paid, VAT included.
 pub(crate) struct LineToPrice {
     pub kind: LineKind,
+    pub order_line: Option<String>,
     pub description: String,
     pub sku: Option<String>,
     pub gtin: Option<String>,
@@ -733,6 +740,7 @@ pub(crate) fn price_lines(pending: Vec<LineToPrice>, regime: VatRegime) -> (Vec<
             gross_amount: p.gross,
             category,
             vat_rate: p.rate,
+            order_line: p.order_line,
         })
         .collect();
     (lines, breakdown)

@@ -426,6 +426,42 @@ pub struct Order {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total_price: Option<PriceTotals>,
     pub lines: Vec<OrderLine>,
+    /// Partial refunds after the sale (*assumed* shape: docs/reference/marketplace-refunds.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refunds: Vec<OrderRefund>,
+}
+
+/// One refund the marketplace reports on an order (*assumed*, see
+/// docs/reference/marketplace-refunds.md): units of lines, part of the shipping, or an amount
+/// at a rate, all VAT included.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderRefund {
+    #[serde(deserialize_with = "string_or_number_required")]
+    pub refund_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lines: Vec<RefundLine>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "amount_opt")]
+    pub shipping_amount: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "amount_opt")]
+    pub amount: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "amount_opt")]
+    pub rate: Option<Decimal>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefundLine {
+    #[serde(deserialize_with = "string_or_number_required")]
+    pub order_line_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "amount_opt")]
+    pub quantity: Option<Decimal>,
+}
+
+fn string_or_number_required<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    string_or_number(d)?.ok_or_else(|| serde::de::Error::custom("is required"))
 }
 
 /// A marketplace order that could not be read, with the id when it could be found and the

@@ -172,3 +172,45 @@ fn requests_that_cannot_be_met_are_named() {
     let (cn, _) = issue(&inv, &[CreditItem::Remainder], &none).unwrap();
     assert!(matches!(issue(&cn, &[CreditItem::Remainder], &none), Err(CreditError::NotAnInvoice(_))));
 }
+
+#[test]
+fn refunds_the_marketplace_reports_are_read_once_each() {
+    use marketbill_domain::credit::reported_refunds;
+    let inv = invoice();
+    let statuses = vec!["Cancelled".to_owned(), "Refunded".to_owned(), "Returned".to_owned()];
+    let mut value = order_value(
+        "2611201000ABCD",
+        vec![
+            line("1", 2, "30.00", "4.99", Some("20")),
+            line("2", 1, "12.00", "0", Some("5.5")),
+            line("3", 3, "9.99", "0", Some("20")),
+        ],
+    );
+    // Nothing reported: nothing to credit.
+    let order = marketbill_domain::Order::from_value(value.clone()).unwrap();
+    assert!(reported_refunds(&inv, &order, &statuses, &Credited::default()).is_empty());
+    // Line 2 returned, and a partial refund: one unit of line 3, 2.00 of shipping, a 1.50 gesture.
+    value["lines"][1]["status"] = "Returned".into();
+    value["refunds"] = json!([{"refundId": 71, "reason": "colis abîmé", "lines": [{"orderLineId": "3", "quantity": 1}],
+                                "shippingAmount": "2.00", "amount": "1.50", "rate": "20"}]);
+    let order = marketbill_domain::Order::from_value(value.clone()).unwrap();
+    let found = reported_refunds(&inv, &order, &statuses, &Credited::default());
+    assert_eq!(found.iter().map(|r| r.key.as_str()).collect::<Vec<_>>(), ["line-2", "refund-71"]);
+    assert_eq!(found[1].items.len(), 3);
+    assert_eq!(found[1].reason, "colis abîmé");
+    // Each credited once: a key already applied is not reported again.
+    let mut credited = Credited::default();
+    credited.applied.insert("line-2".into());
+    let again = reported_refunds(&inv, &order, &statuses, &credited);
+    assert_eq!(again.len(), 1);
+    // The order cancelled after invoicing: the remainder, and nothing else.
+    value["status"] = "Cancelled".into();
+    let order = marketbill_domain::Order::from_value(value).unwrap();
+    let cancelled = reported_refunds(&inv, &order, &statuses, &credited);
+    assert_eq!(cancelled.len(), 1);
+    assert_eq!(cancelled[0].items, vec![CreditItem::Remainder]);
+    // Every item it names can be credited against the invoice.
+    for r in &found {
+        issue(&inv, &r.items, &Credited::default()).unwrap();
+    }
+}
