@@ -131,3 +131,10 @@ async fn numbers_follow_the_listing_with_concurrent_delivery_on_aws() {
     common::order::numbers_follow_the_listing(&w).await;
     check_invariants(&w, 0).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refunds_become_credit_notes_once_on_aws() {
+    let (a, outbox) = adapters("refunds").await;
+    let w = world(a, outbox, 1, 12, 21).await;
+    common::refunds::refunds_become_credit_notes_once(&w).await;
+}

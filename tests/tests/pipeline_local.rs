@@ -308,3 +308,10 @@ async fn a_continuation_goes_on_from_where_its_run_stopped() {
     cycle(&w).await;
     check_invariants(&w, 0).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refunds_become_credit_notes_once() {
+    let (a, outbox) = adapters("refunds", None);
+    let w = world(a, outbox, 1, 12, 21).await;
+    common::refunds::refunds_become_credit_notes_once(&w).await;
+}

@@ -18,6 +18,7 @@ pub mod model;
 pub mod pipeline;
 pub mod portal;
 pub mod ports;
+pub mod refunds;
 pub mod retention;
 pub mod schedule;
 pub mod seller_run;

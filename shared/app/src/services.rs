@@ -44,6 +44,9 @@ pub struct Settings {
     pub buyer_requests_per_day: u32,
     /// Resends of one invoice per day.
     pub resends_per_day: u32,
+    /// Line statuses that mean a line was refunded after the sale (docs/reference/
+    /// marketplace-refunds.md: *assumed*, hence a setting).
+    pub refunded_line_statuses: Vec<String>,
     /// Where the portal is reached from outside (`https://portail.example`), for links in mails;
     /// `None`: links are relative.
     pub public_url: Option<String>,
@@ -66,6 +69,7 @@ impl Default for Settings {
             buyer_email_key: b"marketbill-default-buyer-email-key".to_vec(),
             buyer_requests_per_day: 3,
             resends_per_day: 3,
+            refunded_line_statuses: vec!["Cancelled".into(), "Refunded".into(), "Returned".into()],
             public_url: None,
         }
     }

@@ -75,7 +75,8 @@ impl Marketplace for OctopiaMarketplace {
     ) -> Result<OrdersPage, MarketplaceError> {
         // Delivered too: an order shipped and delivered between two runs must not be missed.
         let query = OrderQuery {
-            statuses: vec!["Shipped".into(), "Delivered".into()],
+            // Cancelled too: an invoiced order cancelled afterwards is refunded (credit note).
+            statuses: vec!["Shipped".into(), "Delivered".into(), "Cancelled".into()],
             updated_at_min: Some(since),
             sort: Some(SortField::UpdatedAt),
             ..OrderQuery::default()

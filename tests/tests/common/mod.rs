@@ -6,6 +6,7 @@
 pub mod faults;
 pub mod order;
 pub mod poison;
+pub mod refunds;
 pub mod requests;
 
 use std::collections::{BTreeMap, BTreeSet};

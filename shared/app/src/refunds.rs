@@ -1,0 +1,110 @@
+//! Refunds the marketplace reports on invoiced orders become credit notes, once each
+//! (docs/reference/marketplace-refunds.md). A seller run calls this for every invoiced order
+//! its listing brings back; the once-only keys live in the invoice's credited state, which
+//! moves only in the atomic write that numbers the credit note.
+
+use marketbill_domain::credit::{CreditError, reported_refunds};
+use marketbill_domain::{InvoiceNumber, Order};
+
+use crate::delivery::Delivery;
+use crate::model::SellerRecord;
+use crate::ports::LedgerError;
+use crate::services::{PipelineError, Services};
+
+/// Issues, stores and mails the credit notes of the refunds an invoiced order now shows and
+/// no credit note applied yet; returns how many.
+pub async fn credit_reported(
+    s: &Services,
+    seller: &SellerRecord,
+    d: &Delivery<'_>,
+    order: &Order,
+    number: &InvoiceNumber,
+) -> Result<u64, PipelineError> {
+    let id = &seller.seller_id;
+    if order.refunds.is_empty()
+        && order.status != marketbill_domain::OrderStatus::Cancelled
+        && !order.lines.iter().any(|l| {
+            l.status
+                .as_ref()
+                .is_some_and(|st| s.settings.refunded_line_statuses.iter().any(|r| r.eq_ignore_ascii_case(st.as_str())))
+        })
+    {
+        return Ok(0);
+    }
+    let Some(original) = s.ledger.get_invoice(id, number).await? else { return Ok(0) };
+    let mut credited = s.ledger.credited(id, number).await?;
+    let mut issued = 0;
+    for refund in reported_refunds(&original.invoice, order, &s.settings.refunded_line_statuses, &credited) {
+        let (draft, mut after) = match original.invoice.credit(
+            &seller.profile,
+            d.now,
+            &refund.items,
+            &refund.reason,
+            &credited,
+        ) {
+            Ok(made) => made,
+            // Already given back (by the seller's own credit notes): nothing more to credit.
+            Err(CreditError::NothingLeft) => continue,
+            Err(e) => {
+                tracing::warn!(seller = %id, invoice = %number, refund = %refund.key, error = %e, "a reported refund cannot be credited");
+                continue;
+            }
+        };
+        after.applied.insert(refund.key.clone());
+        let cn = match s.ledger.issue_credit_note(id, &order.order_id, draft, &credited, &after, d.now).await {
+            Ok(cn) => cn,
+            // Another run credited it meanwhile: the next run sees what is left.
+            Err(LedgerError::CreditConflict { .. }) => break,
+            Err(e) => return Err(e.into()),
+        };
+        credited = after;
+        issued += 1;
+        tracing::info!(seller = %id, invoice = %number, credit_note = %cn.number, refund = %refund.key, "credit note for a marketplace refund");
+        deliver(d, &cn, order.buyer_email()).await?;
+    }
+    Ok(issued)
+}
+
+/// How far back a run looks for credit notes numbered but not yet stored and mailed.
+const PENDING_WINDOW: time::Duration = time::Duration::days(31);
+
+/// Credit notes a crash left numbered but not delivered (no stored documents): finished now.
+pub async fn deliver_pending(
+    s: &Services,
+    seller: &SellerRecord,
+    d: &Delivery<'_>,
+    creds: &crate::marketplace::MarketplaceCredentials,
+) -> Result<u64, PipelineError> {
+    let id = &seller.seller_id;
+    let today = marketbill_domain::calendar::paris_date(d.now);
+    let mut query = crate::model::InvoiceQuery {
+        from: Some(today - PENDING_WINDOW),
+        credit_notes: Some(true),
+        limit: 200,
+        ..Default::default()
+    };
+    let mut delivered = 0;
+    loop {
+        let page = s.ledger.list_invoices(id, &query).await?;
+        for rec in page.items.iter().filter(|r| r.pdf.is_none()) {
+            let order = s.marketplace.order(creds, &rec.order_id).await?;
+            deliver(d, &rec.invoice, order.as_ref().and_then(|o| o.buyer_email())).await?;
+            delivered += 1;
+        }
+        match page.next {
+            Some(next) => query.after = Some(next),
+            None => break,
+        }
+    }
+    Ok(delivered)
+}
+
+/// Mails a credit note, then stores it: a credit note without stored documents is one whose
+/// mail may not have left, and [`deliver_pending`] finishes it (at worst the buyer gets the
+/// same message twice, with the same Message-ID; never none).
+async fn deliver(d: &Delivery<'_>, cn: &marketbill_domain::Invoice, to: Option<&str>) -> Result<(), PipelineError> {
+    let pdf = marketbill_documents::render_pdf(cn).map_err(|e| PipelineError::Render(e.to_string()))?;
+    d.mail(cn, &pdf, to).await?;
+    d.store(cn).await?;
+    Ok(())
+}

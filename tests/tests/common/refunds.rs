@@ -1,0 +1,147 @@
+//! Refunds the marketplace reports on invoiced orders become credit notes once each, the
+//! same on both adapter sets (docs/reference/marketplace-refunds.md).
+
+use std::collections::BTreeMap;
+
+use marketbill_app::model::InvoiceQuery;
+use marketbill_app::pipeline;
+use marketbill_domain::credit::CreditItem;
+use marketbill_domain::invoice::LineKind;
+use marketbill_domain::{DocumentKind, Invoice};
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+
+use super::{World, cycle};
+
+/// Every document of the first seller, by order: (invoices, credit notes).
+async fn documents(w: &World) -> BTreeMap<String, (Vec<Invoice>, Vec<Invoice>)> {
+    let mut out: BTreeMap<String, (Vec<Invoice>, Vec<Invoice>)> = BTreeMap::new();
+    let mut q = InvoiceQuery { limit: 500, ..Default::default() };
+    loop {
+        let page = w.services.ledger.list_invoices(&w.sellers[0].0, &q).await.unwrap();
+        for r in &page.items {
+            let entry = out.entry(r.order_id.to_string()).or_default();
+            match r.invoice.kind {
+                DocumentKind::Invoice => entry.0.push(r.invoice.clone()),
+                DocumentKind::CreditNote { .. } => entry.1.push(r.invoice.clone()),
+            }
+        }
+        match page.next {
+            Some(n) => q.after = Some(n),
+            None => break,
+        }
+    }
+    out
+}
+
+fn total(docs: &[Invoice]) -> Decimal {
+    docs.iter().map(|d| d.body.totals.tax_inclusive).sum()
+}
+
+/// Changes an order at the marketplace, as a refund would, and dates the change now.
+fn change(w: &World, order: &str, f: impl FnOnce(&mut Value)) {
+    let (_, mid, _) = &w.sellers[0];
+    let now = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap();
+    assert!(w.sim.update_order(mid, order, |o| {
+        f(o);
+        o["updatedAt"] = now.into();
+    }));
+}
+
+pub async fn refunds_become_credit_notes_once(w: &World) {
+    cycle(w).await;
+    let before = documents(w).await;
+    // Invoiced orders, and one with a shipping line.
+    let invoiced: Vec<(String, Invoice)> =
+        before.iter().filter_map(|(o, (inv, _))| inv.first().map(|i| (o.clone(), i.clone()))).collect();
+    assert!(invoiced.len() >= 6, "{} invoiced orders", invoiced.len());
+    let with_shipping =
+        invoiced.iter().find(|(_, i)| i.body.lines.iter().any(|l| l.kind == LineKind::Shipping)).unwrap().clone();
+    let others: Vec<&(String, Invoice)> = invoiced.iter().filter(|(o, _)| *o != with_shipping.0).collect();
+    let (cancelled, returned, twice, beyond) = (others[0], others[1], others[2], others[3]);
+
+    change(w, &cancelled.0, |o| o["status"] = "Cancelled".into());
+    change(w, &returned.0, |o| o["lines"][0]["status"] = "Returned".into());
+    change(w, &with_shipping.0, |o| o["refunds"] = json!([{"refundId": "S1", "shippingAmount": "1.00"}]));
+    let rate = twice.1.body.lines[0].vat_rate.to_string();
+    change(w, &twice.0, |o| o["refunds"] = json!([{"refundId": "G1", "amount": "1.00", "rate": rate}]));
+    let too_much = (beyond.1.body.totals.tax_inclusive + Decimal::ONE).to_string();
+    let beyond_rate = beyond.1.body.lines[0].vat_rate.to_string();
+    change(w, &beyond.0, |o| o["refunds"] = json!([{"refundId": "X1", "amount": too_much, "rate": beyond_rate}]));
+
+    let runs = cycle(w).await;
+    let made: u64 = runs.iter().map(|r| r.as_ref().unwrap().credit_notes).sum();
+    assert_eq!(made, 4, "{runs:?}");
+    let after = documents(w).await;
+    let cns = |o: &str| after[o].1.clone();
+    assert_eq!(total(&cns(&cancelled.0)), cancelled.1.body.totals.tax_inclusive, "cancelled: the whole invoice");
+    let returned_line = returned.1.body.lines[0].gross_amount;
+    assert_eq!(total(&cns(&returned.0)), returned_line, "returned: its line");
+    assert_eq!(total(&cns(&with_shipping.0)), Decimal::ONE, "shipping only");
+    assert!(cns(&with_shipping.0)[0].body.lines.iter().all(|l| l.kind == LineKind::Shipping));
+    assert_eq!(total(&cns(&twice.0)), Decimal::ONE);
+    assert!(cns(&beyond.0).is_empty(), "a refund beyond the invoice is not credited");
+    for cn in after.values().flat_map(|(_, c)| c) {
+        let stored = w.services.ledger.get_invoice(&w.sellers[0].0, &cn.number).await.unwrap().unwrap();
+        assert!(stored.pdf.is_some() && stored.xml.is_some(), "{} stored", cn.number);
+    }
+
+    // Reported again (the next listings show the same refunds): nothing more.
+    change(w, &returned.0, |_| {});
+    let again: u64 = cycle(w).await.iter().map(|r| r.as_ref().unwrap().credit_notes).sum();
+    assert_eq!(again, 0);
+
+    // A second partial refund of the same order: one more credit note.
+    let rate = twice.1.body.lines[0].vat_rate.to_string();
+    change(w, &twice.0, |o| {
+        o["refunds"] = json!([{"refundId": "G1", "amount": "1.00", "rate": rate.clone()},
+                              {"refundId": "G2", "amount": "0.50", "rate": rate}])
+    });
+    // Two runs of the seller at once see it: one credit note.
+    let (a, b) = tokio::join!(
+        pipeline::run_seller(&w.services, &w.sellers[0].0, None),
+        pipeline::run_seller(&w.services, &w.sellers[0].0, None)
+    );
+    assert_eq!(a.unwrap().credit_notes + b.unwrap().credit_notes, 1, "two runs, one credit note");
+    let after = documents(w).await;
+    assert_eq!(after[&twice.0].1.len(), 2);
+    assert_eq!(total(&after[&twice.0].1), Decimal::new(150, 2));
+
+    // A crash after the number is taken and before the mail: the next run delivers it, no
+    // gap and no second credit note.
+    let fifth = others[4];
+    let credited = w.services.ledger.credited(&w.sellers[0].0, &fifth.1.number).await.unwrap();
+    let profile = w.services.ledger.get_seller(&w.sellers[0].0).await.unwrap().unwrap().profile;
+    let (draft, mut after_state) = fifth
+        .1
+        .credit(&profile, time::OffsetDateTime::now_utc(), &[CreditItem::Remainder], "annulée", &credited)
+        .unwrap();
+    after_state.applied.insert("order-cancelled".into());
+    let series = draft.series.clone();
+    let numbered = w.services.ledger.series_counter(&w.sellers[0].0, &series).await.unwrap();
+    let cn = w
+        .services
+        .ledger
+        .issue_credit_note(
+            &w.sellers[0].0,
+            &fifth.1.body.order_id.clone(),
+            draft,
+            &credited,
+            &after_state,
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(cn.number, series.number(numbered + 1).unwrap());
+    change(w, &fifth.0, |o| o["status"] = "Cancelled".into());
+    let resumed = cycle(w).await;
+    assert_eq!(resumed.iter().map(|r| r.as_ref().unwrap().credit_notes).sum::<u64>(), 0, "not credited twice");
+    let stored = w.services.ledger.get_invoice(&w.sellers[0].0, &cn.number).await.unwrap().unwrap();
+    assert!(stored.pdf.is_some(), "the interrupted credit note is delivered");
+    assert_eq!(w.services.ledger.series_counter(&w.sellers[0].0, &series).await.unwrap(), numbered + 1, "no gap");
+    assert_eq!(
+        w.services.ledger.credited(&w.sellers[0].0, &fifth.1.number).await.unwrap(),
+        after_state,
+        "the credited state is the interrupted one's"
+    );
+}
