@@ -11,6 +11,8 @@ use marketbill_domain::{DocumentKind, Invoice};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
+use marketbill_testkit::simulator::SimRefund;
+
 use super::{World, cycle};
 
 /// Every document of the first seller, by order: (invoices, credit notes).
@@ -38,14 +40,13 @@ fn total(docs: &[Invoice]) -> Decimal {
     docs.iter().map(|d| d.body.totals.tax_inclusive).sum()
 }
 
-/// Changes an order at the marketplace, as a refund would, and dates the change now.
-fn change(w: &World, order: &str, f: impl FnOnce(&mut Value)) {
-    let (_, mid, _) = &w.sellers[0];
-    let now = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap();
-    assert!(w.sim.update_order(mid, order, |o| {
-        f(o);
-        o["updatedAt"] = now.into();
-    }));
+/// The marketplace reports a refund on an order (the simulator follows the reference file).
+fn report(w: &World, order: &str, refund: SimRefund) {
+    assert!(w.sim.refund(&w.sellers[0].1, order, refund));
+}
+
+fn entry(value: Value) -> SimRefund {
+    SimRefund::Entry(value)
 }
 
 pub async fn refunds_become_credit_notes_once(w: &World) {
@@ -60,14 +61,15 @@ pub async fn refunds_become_credit_notes_once(w: &World) {
     let others: Vec<&(String, Invoice)> = invoiced.iter().filter(|(o, _)| *o != with_shipping.0).collect();
     let (cancelled, returned, twice, beyond) = (others[0], others[1], others[2], others[3]);
 
-    change(w, &cancelled.0, |o| o["status"] = "Cancelled".into());
-    change(w, &returned.0, |o| o["lines"][0]["status"] = "Returned".into());
-    change(w, &with_shipping.0, |o| o["refunds"] = json!([{"refundId": "S1", "shippingAmount": "1.00"}]));
+    report(w, &cancelled.0, SimRefund::CancelOrder);
+    let first_line = returned.1.body.lines[0].order_line.clone().unwrap();
+    report(w, &returned.0, SimRefund::Line { order_line_id: first_line, status: "Returned".into() });
+    report(w, &with_shipping.0, entry(json!({"refundId": "S1", "shippingAmount": "1.00"})));
     let rate = twice.1.body.lines[0].vat_rate.to_string();
-    change(w, &twice.0, |o| o["refunds"] = json!([{"refundId": "G1", "amount": "1.00", "rate": rate}]));
+    report(w, &twice.0, entry(json!({"refundId": "G1", "amount": "1.00", "rate": rate})));
     let too_much = (beyond.1.body.totals.tax_inclusive + Decimal::ONE).to_string();
     let beyond_rate = beyond.1.body.lines[0].vat_rate.to_string();
-    change(w, &beyond.0, |o| o["refunds"] = json!([{"refundId": "X1", "amount": too_much, "rate": beyond_rate}]));
+    report(w, &beyond.0, entry(json!({"refundId": "X1", "amount": too_much, "rate": beyond_rate})));
 
     let runs = cycle(w).await;
     let made: u64 = runs.iter().map(|r| r.as_ref().unwrap().credit_notes).sum();
@@ -86,17 +88,14 @@ pub async fn refunds_become_credit_notes_once(w: &World) {
         assert!(stored.pdf.is_some() && stored.xml.is_some(), "{} stored", cn.number);
     }
 
-    // Reported again (the next listings show the same refunds): nothing more.
-    change(w, &returned.0, |_| {});
+    // Reported again (the listing shows the same refunds once more): nothing more.
+    let first_line = returned.1.body.lines[0].order_line.clone().unwrap();
+    report(w, &returned.0, SimRefund::Line { order_line_id: first_line, status: "Returned".into() });
     let again: u64 = cycle(w).await.iter().map(|r| r.as_ref().unwrap().credit_notes).sum();
     assert_eq!(again, 0);
 
     // A second partial refund of the same order: one more credit note.
-    let rate = twice.1.body.lines[0].vat_rate.to_string();
-    change(w, &twice.0, |o| {
-        o["refunds"] = json!([{"refundId": "G1", "amount": "1.00", "rate": rate.clone()},
-                              {"refundId": "G2", "amount": "0.50", "rate": rate}])
-    });
+    report(w, &twice.0, entry(json!({"refundId": "G2", "amount": "0.50", "rate": rate})));
     // Two runs of the seller at once see it: one credit note.
     let (a, b) = tokio::join!(
         pipeline::run_seller(&w.services, &w.sellers[0].0, None),
@@ -133,7 +132,7 @@ pub async fn refunds_become_credit_notes_once(w: &World) {
         .await
         .unwrap();
     assert_eq!(cn.number, series.number(numbered + 1).unwrap());
-    change(w, &fifth.0, |o| o["status"] = "Cancelled".into());
+    report(w, &fifth.0, SimRefund::CancelOrder);
     let resumed = cycle(w).await;
     assert_eq!(resumed.iter().map(|r| r.as_ref().unwrap().credit_notes).sum::<u64>(), 0, "not credited twice");
     let stored = w.services.ledger.get_invoice(&w.sellers[0].0, &cn.number).await.unwrap().unwrap();

@@ -131,6 +131,41 @@ impl Simulator {
         }
     }
 
+    /// Reports a refund on an order exactly as docs/reference/marketplace-refunds.md assumes,
+    /// and dates the change now (so an incremental listing brings the order back); returns
+    /// whether the order existed.
+    pub fn refund(&self, seller_id: &str, order_id: &str, refund: SimRefund) -> bool {
+        let now =
+            time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+        self.update_order(seller_id, order_id, |o| {
+            match refund {
+                SimRefund::CancelOrder => o["status"] = "Cancelled".into(),
+                SimRefund::Line { order_line_id, status } => {
+                    if let Some(lines) = o["lines"].as_array_mut() {
+                        for l in lines.iter_mut() {
+                            let id = match &l["orderLineId"] {
+                                Value::String(s) => s.clone(),
+                                other => other.to_string(),
+                            };
+                            if id == order_line_id {
+                                l["status"] = status.clone().into();
+                            }
+                        }
+                    }
+                }
+                SimRefund::Entry(entry) => {
+                    if !o["refunds"].is_array() {
+                        o["refunds"] = Value::Array(Vec::new());
+                    }
+                    if let Some(list) = o["refunds"].as_array_mut() {
+                        list.push(entry);
+                    }
+                }
+            }
+            o["updatedAt"] = now.into();
+        })
+    }
+
     pub fn orders(&self, seller_id: &str) -> Vec<Value> {
         self.state.lock().orders.get(seller_id).map(|m| m.values().cloned().collect()).unwrap_or_default()
     }
@@ -188,6 +223,18 @@ impl Simulator {
             let _ = task.await;
         }
     }
+}
+
+/// A refund the simulator reports on an order (docs/reference/marketplace-refunds.md).
+#[derive(Debug, Clone, PartialEq)]
+pub enum SimRefund {
+    /// The order becomes `Cancelled`: refunded in full.
+    CancelOrder,
+    /// A line's status becomes `Refunded`, `Returned` or `Cancelled`.
+    Line { order_line_id: String, status: String },
+    /// One entry of the order's `refunds` array
+    /// (`{refundId, reason?, lines?: [{orderLineId, quantity}], shippingAmount?, amount?, rate?}`).
+    Entry(Value),
 }
 
 impl Drop for Simulator {
