@@ -341,3 +341,26 @@ async fn resends_are_limited_per_day_and_exports_are_unique_and_swept_an_hour_la
     purge(&w.services).await.unwrap();
     assert!(w.services.store.list(&exports).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn credit_notes_stay_off_the_marketplace_unless_the_setting_asks() {
+    let (mut w, _dir) = local_world("credit-upload", 3).await;
+    common::cycle(&w).await;
+    let id = w.sellers[0].0.clone();
+    let page =
+        portal::list_invoices(&w.services, &id, &InvoiceQuery { limit: 10, ..Default::default() }).await.unwrap();
+    let first = page.items[0].clone();
+    let second = page.items[1].clone();
+    let items = [marketbill_domain::credit::CreditItem::Remainder];
+    // By default the order keeps its invoice.
+    let attached_before = w.sim.attached(first.order_id.as_str()).unwrap().bytes;
+    let kept = portal::credit_note(&w.services, &id, &first.invoice.number, &items, "annulation").await.unwrap();
+    assert_eq!(w.sim.attached(first.order_id.as_str()).unwrap().bytes, attached_before, "the invoice stays attached");
+    assert!(kept.not_mailed.is_none());
+    // With the setting, the credit note replaces it.
+    w.services.settings.upload_credit_notes = true;
+    let cn = portal::credit_note(&w.services, &id, &second.invoice.number, &items, "annulation").await.unwrap();
+    let stored = w.services.ledger.get_invoice(&id, &cn.credit_note).await.unwrap().unwrap();
+    let pdf = w.services.store.get(&stored.pdf.unwrap().key).await.unwrap().unwrap();
+    assert_eq!(w.sim.attached(second.order_id.as_str()).unwrap().bytes, pdf, "the credit note is attached");
+}

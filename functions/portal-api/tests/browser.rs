@@ -473,7 +473,8 @@ async fn a_seller_signs_up_onboards_gets_invoices_downloads_exports_and_unsubscr
     b.check("problems").await;
 
     b.goto(&url("/espace/consommation")).await;
-    assert!(b.text("tbody").await.contains(&issued.len().to_string()));
+    assert_eq!(b.text("tbody tr:first-child td:nth-child(2)").await, issued.len().to_string());
+    assert_eq!(b.text("tbody tr:first-child td:nth-child(3)").await, "1", "the month's credit note, not billed");
     b.check("usage").await;
 
     // Unsubscribing: refused until the box is ticked, then the month left is stated.

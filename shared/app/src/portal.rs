@@ -380,6 +380,8 @@ pub async fn seller_for_email(s: &Services, email: &str) -> Result<Option<Seller
 pub struct MonthUsage {
     pub month: String,
     pub invoices: u64,
+    /// Credit notes issued that month (not billed).
+    pub credit_notes: u64,
     pub fee: MonthlyFee,
 }
 
@@ -401,15 +403,32 @@ pub async fn usage_history(
     while out.len() < months && month >= first {
         let before = previous(month);
         let count_before = s.ledger.usage(id, &key(before)).await?;
+        let last_day = (month + time::Duration::days(31)).replace_day(1).unwrap_or(month) - time::Duration::days(1);
         out.push(MonthUsage {
             month: key(month),
             invoices: count,
+            credit_notes: count_credit_notes(s, id, month, last_day).await?,
             fee: plans.monthly_fee(record.profile.plan, count, count_before),
         });
         month = before;
         count = count_before;
     }
     Ok(out)
+}
+
+/// Credit notes issued between two days (inclusive).
+async fn count_credit_notes(s: &Services, id: &SellerId, from: time::Date, to: time::Date) -> Result<u64, PortalError> {
+    let mut query =
+        InvoiceQuery { from: Some(from), to: Some(to), credit_notes: Some(true), limit: 500, ..Default::default() };
+    let mut n = 0;
+    loop {
+        let page = s.ledger.list_invoices(id, &query).await?;
+        n += page.items.len() as u64;
+        match page.next {
+            Some(next) => query.after = Some(next),
+            None => return Ok(n),
+        }
+    }
 }
 
 /// What the seller's dashboard shows.
@@ -610,11 +629,16 @@ pub async fn credit_note(
     let d = Delivery::new(s, id, now, None);
     let pdf = d.store(&cn).await?;
     let not_mailed = match buyer_email(s, &record, &original.order_id).await {
-        Ok(email) => match d.mail(&cn, &pdf, email.as_deref()).await {
-            Ok(Mailed::Sent(_)) => None,
-            Ok(Mailed::Refused(why)) => Some(why),
-            Err(e) => Some(e.to_string()),
-        },
+        Ok((email, creds)) => {
+            if let Err(e) = crate::refunds::upload_if_asked(s, &creds, &cn, &pdf).await {
+                tracing::warn!(seller = %id, credit_note = %cn.number, error = %e, "credit note not attached to its order");
+            }
+            match d.mail(&cn, &pdf, email.as_deref()).await {
+                Ok(Mailed::Sent(_)) => None,
+                Ok(Mailed::Refused(why)) => Some(why),
+                Err(e) => Some(e.to_string()),
+            }
+        }
         Err(e) => Some(e.to_string()),
     };
     Ok(CreditNoteIssued {
@@ -639,12 +663,17 @@ pub async fn creditable(
     Ok(original.invoice.body.totals.tax_inclusive - credited.total())
 }
 
-/// The buyer's address of an order, as the marketplace has it now (it is not kept).
-async fn buyer_email(s: &Services, record: &SellerRecord, order_id: &OrderId) -> Result<Option<String>, PortalError> {
+/// The buyer's address of an order, as the marketplace has it now (it is not kept), and the
+/// credentials that read it.
+async fn buyer_email(
+    s: &Services,
+    record: &SellerRecord,
+    order_id: &OrderId,
+) -> Result<(Option<String>, MarketplaceCredentials), PortalError> {
     let sealed = record.credentials.as_ref().ok_or(PortalError::Conflict("no marketplace credentials".into()))?;
     let creds = open_credentials(s.secrets.as_ref(), sealed).await?;
     let order = s.marketplace.order(&creds, order_id).await.map_err(PipelineError::from)?;
-    Ok(order.and_then(|o| o.buyer_email().map(str::to_owned)))
+    Ok((order.and_then(|o| o.buyer_email().map(str::to_owned)), creds))
 }
 
 /// `DELETE /v1/seller`: no new invoices from now; downloads stay open a month.

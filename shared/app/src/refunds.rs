@@ -17,6 +17,7 @@ pub async fn credit_reported(
     s: &Services,
     seller: &SellerRecord,
     d: &Delivery<'_>,
+    creds: &crate::marketplace::MarketplaceCredentials,
     order: &Order,
     number: &InvoiceNumber,
 ) -> Result<u64, PipelineError> {
@@ -60,7 +61,7 @@ pub async fn credit_reported(
         credited = after;
         issued += 1;
         tracing::info!(seller = %id, invoice = %number, credit_note = %cn.number, refund = %refund.key, "credit note for a marketplace refund");
-        deliver(d, &cn, order.buyer_email()).await?;
+        deliver(s, d, creds, &cn, order.buyer_email()).await?;
     }
     Ok(issued)
 }
@@ -88,7 +89,7 @@ pub async fn deliver_pending(
         let page = s.ledger.list_invoices(id, &query).await?;
         for rec in page.items.iter().filter(|r| r.pdf.is_none()) {
             let order = s.marketplace.order(creds, &rec.order_id).await?;
-            deliver(d, &rec.invoice, order.as_ref().and_then(|o| o.buyer_email())).await?;
+            deliver(s, d, creds, &rec.invoice, order.as_ref().and_then(|o| o.buyer_email())).await?;
             delivered += 1;
         }
         match page.next {
@@ -102,9 +103,30 @@ pub async fn deliver_pending(
 /// Mails a credit note, then stores it: a credit note without stored documents is one whose
 /// mail may not have left, and [`deliver_pending`] finishes it (at worst the buyer gets the
 /// same message twice, with the same Message-ID; never none).
-async fn deliver(d: &Delivery<'_>, cn: &marketbill_domain::Invoice, to: Option<&str>) -> Result<(), PipelineError> {
+async fn deliver(
+    s: &Services,
+    d: &Delivery<'_>,
+    creds: &crate::marketplace::MarketplaceCredentials,
+    cn: &marketbill_domain::Invoice,
+    to: Option<&str>,
+) -> Result<(), PipelineError> {
     let pdf = marketbill_documents::render_pdf(cn).map_err(|e| PipelineError::Render(e.to_string()))?;
     d.mail(cn, &pdf, to).await?;
     d.store(cn).await?;
+    upload_if_asked(s, creds, cn, &pdf).await
+}
+
+/// The marketplace copy: by default the order keeps its invoice (an upload replaces the
+/// document attached before); `Settings::upload_credit_notes` attaches the credit note instead.
+pub async fn upload_if_asked(
+    s: &Services,
+    creds: &crate::marketplace::MarketplaceCredentials,
+    cn: &marketbill_domain::Invoice,
+    pdf: &[u8],
+) -> Result<(), PipelineError> {
+    if s.settings.upload_credit_notes {
+        let order_id = &cn.body.order_id;
+        s.marketplace.upload_invoice(creds, order_id, &format!("{order_id}.pdf"), pdf).await?;
+    }
     Ok(())
 }

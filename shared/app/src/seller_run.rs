@@ -66,6 +66,7 @@ struct Ctx<'a> {
     s: &'a Services,
     seller: &'a SellerRecord,
     d: Delivery<'a>,
+    creds: &'a MarketplaceCredentials,
 }
 
 /// An issued order on its way: what the delivery steps need.
@@ -135,7 +136,7 @@ impl Ctx<'_> {
         if let Some(rec) = existing.clone().filter(|r| r.number.is_some()) {
             if let Some(number) = &rec.number {
                 out.credit_notes +=
-                    crate::refunds::credit_reported(self.s, self.seller, &self.d, order, number).await?;
+                    crate::refunds::credit_reported(self.s, self.seller, &self.d, self.creds, order, number).await?;
             }
             let job = self.resumable(order, rec).await?;
             if job.is_some() {
@@ -341,7 +342,7 @@ pub async fn run_seller_from(
     };
     let since = resume_from.map_or(since, |r| r.max(since));
     let gate = RateGate::new(s.settings.mail_per_second);
-    let ctx = Ctx { s, seller: &seller, d: Delivery::new(s, seller_id, now, Some(&gate)) };
+    let ctx = Ctx { s, seller: &seller, d: Delivery::new(s, seller_id, now, Some(&gate)), creds: &creds };
     let depth = s.settings.delivery_depth.max(1);
     let near_deadline = || deadline.is_some_and(|d| Instant::now() + s.settings.deadline_margin >= d);
 

@@ -47,6 +47,9 @@ pub struct Settings {
     /// Line statuses that mean a line was refunded after the sale (docs/reference/
     /// marketplace-refunds.md: *assumed*, hence a setting).
     pub refunded_line_statuses: Vec<String>,
+    /// Attach credit notes to their order at the marketplace (replacing the invoice there);
+    /// off by default: the order's document is its invoice, the credit note goes by mail.
+    pub upload_credit_notes: bool,
     /// Where the portal is reached from outside (`https://portail.example`), for links in mails;
     /// `None`: links are relative.
     pub public_url: Option<String>,
@@ -70,6 +73,7 @@ impl Default for Settings {
             buyer_requests_per_day: 3,
             resends_per_day: 3,
             refunded_line_statuses: vec!["Cancelled".into(), "Refunded".into(), "Returned".into()],
+            upload_credit_notes: false,
             public_url: None,
         }
     }

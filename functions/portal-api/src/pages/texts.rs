@@ -364,6 +364,7 @@ pub(super) const TEXTS: &[(&str, &str, &str)] = &[
         "Order {order} will be taken up by the next run, started now.",
     ),
     ("usage_title", "Consommation", "Usage"),
+    ("credit_notes_not_billed", "Avoirs (non facturés)", "Credit notes (not billed)"),
     (
         "usage_intro",
         "Factures émises et redevance hors taxes par mois, selon votre formule :",

@@ -108,7 +108,8 @@ pub(super) async fn usage_page(page: Page, State(p): State<Arc<Portal>>) -> Resp
                 .iter()
                 // Numbers as text: serde_json's exact numbers do not render as numbers in templates.
                 .map(|m| {
-                    json!({"month": m.month, "invoices": m.invoices.to_string(), "fee": format_euros_fr(m.fee.amount_excl_vat)})
+                    json!({"month": m.month, "invoices": m.invoices.to_string(), "creditNotes": m.credit_notes.to_string(),
+                           "fee": format_euros_fr(m.fee.amount_excl_vat)})
                 })
                 .collect();
             let plan = match plan {
