@@ -427,8 +427,18 @@ pub struct Order {
     pub total_price: Option<PriceTotals>,
     pub lines: Vec<OrderLine>,
     /// Partial refunds after the sale (*assumed* shape: docs/reference/marketplace-refunds.md).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Read entry by entry: one that cannot be read is counted in `unreadable_refunds`, never
+    /// guessed, and never makes the whole order unreadable.
+    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "lenient_refunds")]
     pub refunds: Vec<OrderRefund>,
+    #[serde(skip)]
+    pub unreadable_refunds: usize,
+}
+
+/// The refunds that can be read; the others are dropped (and counted by [`Order::from_value`]).
+fn lenient_refunds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<OrderRefund>, D::Error> {
+    let values = Option::<Vec<serde_json::Value>>::deserialize(d).unwrap_or_default().unwrap_or_default();
+    Ok(values.into_iter().filter_map(|v| serde_json::from_value(v).ok()).collect())
 }
 
 /// One refund the marketplace reports on an order (*assumed*, see
@@ -496,10 +506,13 @@ impl Order {
                 other => other.to_string(),
             })
             .unwrap_or_else(|| "<unknown>".into());
-        serde_path_to_error::deserialize(value).map_err(|e| {
+        let reported = value.get("refunds").and_then(|r| r.as_array()).map_or(0, Vec::len);
+        let mut parsed: Order = serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
             OrderParseError { order, field: path, reason: e.into_inner().to_string() }
-        })
+        })?;
+        parsed.unreadable_refunds = reported.saturating_sub(parsed.refunds.len());
+        Ok(parsed)
     }
 
     pub fn is_business(&self) -> bool {

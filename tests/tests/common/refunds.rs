@@ -83,6 +83,12 @@ pub async fn refunds_become_credit_notes_once(w: &World) {
     assert!(cns(&with_shipping.0)[0].body.lines.iter().all(|l| l.kind == LineKind::Shipping));
     assert_eq!(total(&cns(&twice.0)), Decimal::ONE);
     assert!(cns(&beyond.0).is_empty(), "a refund beyond the invoice is not credited");
+    // An entry that cannot be read is never guessed: the order shows in the problems list.
+    report(w, &beyond.0, entry(json!({"reason": "no id"})));
+    cycle(w).await;
+    let problems = marketbill_app::portal::problems(&w.services, &w.sellers[0].0).await.unwrap();
+    let noted = problems.iter().find(|p| p.order_id.as_str() == beyond.0).expect("in the problems list");
+    assert!(noted.last_error.as_deref().unwrap_or_default().contains("cannot be read"), "{noted:?}");
     for cn in after.values().flat_map(|(_, c)| c) {
         let stored = w.services.ledger.get_invoice(&w.sellers[0].0, &cn.number).await.unwrap().unwrap();
         assert!(stored.pdf.is_some() && stored.xml.is_some(), "{} stored", cn.number);
