@@ -364,10 +364,8 @@ pub fn reported_refunds(
                 items.push(CreditItem::Units { line: l.id, quantity: rl.quantity.unwrap_or(l.quantity) });
             }
         }
-        if let (Some(amount), Some(ship)) =
-            (refund.shipping_amount, invoice.body.lines.iter().find(|l| l.kind == LineKind::Shipping))
-        {
-            items.push(CreditItem::Shipping { line: ship.id, amount });
+        if let Some(amount) = refund.shipping_amount {
+            items.extend(shipping_pro_rata(invoice, amount));
         }
         if let (Some(amount), Some(rate)) = (refund.amount, refund.rate.and_then(|r| VatRate::new(r).ok())) {
             items.push(CreditItem::Gesture { rate, amount });
@@ -375,6 +373,27 @@ pub fn reported_refunds(
         if !items.is_empty() {
             let reason = refund.reason.clone().unwrap_or_else(|| "remboursement de la place de marché".into());
             out.push(ReportedRefund { key, items, reason });
+        }
+    }
+    out
+}
+
+/// A shipping refund over the invoice's shipping lines (one per rate), pro rata of what each
+/// was paid; the last takes what rounding left, so the parts add up to the amount.
+pub fn shipping_pro_rata(invoice: &Invoice, amount: Decimal) -> Vec<CreditItem> {
+    let lines: Vec<&InvoiceLine> = invoice.body.lines.iter().filter(|l| l.kind == LineKind::Shipping).collect();
+    let paid: Decimal = lines.iter().map(|l| l.gross_amount).sum();
+    if paid.is_zero() || amount <= Decimal::ZERO {
+        return Vec::new();
+    }
+    let amount = round_cents(amount);
+    let mut left = amount;
+    let mut out = Vec::with_capacity(lines.len());
+    for (i, l) in lines.iter().enumerate() {
+        let part = if i + 1 == lines.len() { left } else { round_cents(amount * l.gross_amount / paid) };
+        left -= part;
+        if part > Decimal::ZERO {
+            out.push(CreditItem::Shipping { line: l.id, amount: part });
         }
     }
     out

@@ -214,3 +214,29 @@ fn refunds_the_marketplace_reports_are_read_once_each() {
         issue(&inv, &r.items, &Credited::default()).unwrap();
     }
 }
+
+#[test]
+fn a_shipping_refund_spreads_over_the_shipping_lines_pro_rata() {
+    use marketbill_domain::credit::shipping_pro_rata;
+    // Shipping paid at two rates (4.99 at 20 %, 2.00 at 5.5 %).
+    let o = order(
+        "2611201000ABCE",
+        vec![line("1", 1, "30.00", "4.99", Some("20")), line("2", 1, "12.00", "2.00", Some("5.5"))],
+    );
+    let s = seller(json!({}));
+    let draft = draft_invoice(&IssueRequest { order: &o, seller: &s, buyer_data: None, issued_at: AT }).unwrap();
+    let inv = draft.finalize(marketbill_domain::Series::new("F".parse().unwrap(), 2026).number(1).unwrap());
+    let parts = shipping_pro_rata(&inv, dec!(3.50));
+    assert_eq!(parts.len(), 2);
+    let sum: Decimal = parts
+        .iter()
+        .map(|p| match p {
+            CreditItem::Shipping { amount, .. } => *amount,
+            _ => Decimal::ZERO,
+        })
+        .sum();
+    assert_eq!(sum, dec!(3.50), "the parts add up to the refund");
+    let (cn, _) = issue(&inv, &parts, &Credited::default()).unwrap();
+    assert_eq!(cn.body.vat_breakdown.len(), 2, "each rate gives back its share");
+    assert!(shipping_pro_rata(&inv, dec!(0)).is_empty());
+}
