@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod credit;
 mod demo;
+mod export;
 mod local;
 mod render;
 mod run;
@@ -111,6 +112,23 @@ enum Command {
         #[arg(long, default_value = "https://auth.octopia-io.net")]
         auth_base: String,
     },
+    /// Write a period's sales journal for the accountant: FEC (tab-separated, the French tax
+    /// format) or CSV (spreadsheets).
+    Export {
+        #[arg(long, default_value = "./marketbill-data")]
+        data_dir: PathBuf,
+        #[arg(long)]
+        seller: String,
+        /// fec or csv.
+        #[arg(long)]
+        format: String,
+        /// The month, YYYY-MM.
+        #[arg(long)]
+        period: String,
+        /// Folder the file is written to.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
     /// Render the Factur-X PDF and UBL XML of one marketplace order for one seller.
     Render {
         /// Seller profile (JSON).
@@ -168,6 +186,10 @@ fn main() -> ExitCode {
             api_base,
             auth_base,
         }),
+        Command::Export { data_dir, seller, format, period, out } => {
+            export::run(&export::ExportOptions { data_dir, seller, format, period, out })
+                .map(|path| println!("{}", path.display()))
+        }
         Command::Render { seller, order, out, number, issue_date } => {
             render::run(&render::RenderOptions { seller, order, out, number, issue_date }).map(|files| {
                 for f in files {

@@ -548,3 +548,74 @@ fn credit_note_issues_a_partial_then_the_rest_and_refuses_beyond() {
     assert!(!nothing.status.success());
     assert!(String::from_utf8_lossy(&nothing.stderr).contains("say what to credit"));
 }
+
+#[test]
+fn export_writes_a_balanced_fec_and_a_csv_that_python_reads_to_the_same_totals() {
+    let dir = scratch("export");
+    let data = dir.join("data");
+    let demo = marketbill(&["demo", "--data-dir", data.to_str().unwrap(), "--orders", "4", "--sellers", "1"]);
+    assert!(demo.status.success(), "{}", String::from_utf8_lossy(&demo.stderr));
+    let data = data.to_str().unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let period = format!("{:04}-{:02}", now.year(), u8::from(now.month()));
+    let out = dir.join("out");
+    let run = |format: &str| {
+        let o = marketbill(&[
+            "export",
+            "--data-dir",
+            data,
+            "--seller",
+            "demo-seller-0",
+            "--format",
+            format,
+            "--period",
+            &period,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        std::path::PathBuf::from(String::from_utf8_lossy(&o.stdout).trim())
+    };
+    let fec = std::fs::read_to_string(run("fec")).unwrap();
+    let num = |s: &str| {
+        if s.is_empty() {
+            rust_decimal::Decimal::ZERO
+        } else {
+            s.replace(',', ".").parse::<rust_decimal::Decimal>().unwrap()
+        }
+    };
+    let rows: Vec<Vec<&str>> = fec.lines().skip(1).map(|l| l.split('\t').collect()).collect();
+    assert!(!rows.is_empty() && rows.iter().all(|r| r.len() == 18));
+    let debit: rust_decimal::Decimal = rows.iter().map(|r| num(r[11])).sum();
+    let credit: rust_decimal::Decimal = rows.iter().map(|r| num(r[12])).sum();
+    assert_eq!(debit, credit, "Σ debit = Σ credit");
+    let customers: rust_decimal::Decimal = rows.iter().filter(|r| r[4] == "411").map(|r| num(r[11]) - num(r[12])).sum();
+
+    let csv = run("csv");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let venv = Command::new("bash").arg(root.join("scripts/python-env.sh")).output().unwrap();
+    let python = Path::new(String::from_utf8(venv.stdout).unwrap().trim()).join("bin/python");
+    let read = Command::new(python)
+        .args(["-c", "import csv,sys\nrows=list(csv.DictReader(open(sys.argv[1],encoding='utf-8-sig'),delimiter=';'))\nprint(len(rows), sum(float(r['total_ttc'].replace(',','.')) for r in rows))", csv.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(read.status.success(), "{}", String::from_utf8_lossy(&read.stderr));
+    let text = String::from_utf8_lossy(&read.stdout);
+    let (count, total) = text.trim().split_once(' ').unwrap();
+    assert_eq!(count.parse::<usize>().unwrap(), rows.iter().filter(|r| r[4] == "411").count(), "one row per document");
+    let total: f64 = total.parse().unwrap();
+    assert!((total - customers.to_string().parse::<f64>().unwrap()).abs() < 0.005, "{total} vs {customers}");
+    let bad = marketbill(&[
+        "export",
+        "--data-dir",
+        data,
+        "--seller",
+        "demo-seller-0",
+        "--format",
+        "ereporting",
+        "--period",
+        &period,
+    ]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not built yet"));
+}

@@ -6,6 +6,7 @@
 //! an outbox, a channel, a key file); one contract suite ([`contract`], feature `contract`)
 //! runs on both.
 
+pub mod accounting;
 #[cfg(feature = "contract")]
 pub mod contract;
 pub mod crypto;

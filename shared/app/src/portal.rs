@@ -325,6 +325,28 @@ pub async fn export(
     Err(PortalError::Conflict("the export did not finish; start it again".into()))
 }
 
+/// Every invoice and credit note of a period, in number order within each series: what the
+/// sales journal (FEC, CSV) is made of.
+pub async fn journal(
+    s: &Services,
+    id: &SellerId,
+    from: time::Date,
+    to: time::Date,
+) -> Result<Vec<InvoiceRecord>, PortalError> {
+    check_period(from, to)?;
+    seller(s, id).await?;
+    let mut out = Vec::new();
+    let mut query = InvoiceQuery { from: Some(from), to: Some(to), limit: 500, ..Default::default() };
+    loop {
+        let page = s.ledger.list_invoices(id, &query).await?;
+        out.extend(page.items);
+        match page.next {
+            Some(next) => query.after = Some(next),
+            None => return Ok(out),
+        }
+    }
+}
+
 /// Usage this month and last month, and the fee under the seller's plan.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -1,0 +1,62 @@
+//! `marketbill export`: the sales journal of a period (FEC or CSV) from the data folder.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use marketbill_app::accounting::{self, Accounts};
+use marketbill_app::model::SellerId;
+use marketbill_app::portal;
+use marketbill_octopia::{OctopiaClient, OctopiaConfig, OctopiaMarketplace};
+
+use crate::local;
+
+pub struct ExportOptions {
+    pub data_dir: PathBuf,
+    pub seller: String,
+    pub format: String,
+    /// `2026-11`.
+    pub period: String,
+    pub out: PathBuf,
+}
+
+/// The first and last day of a month written `YYYY-MM`.
+fn month(period: &str) -> Result<(time::Date, time::Date)> {
+    let (y, m) = period.split_once('-').with_context(|| format!("--period is YYYY-MM, got {period:?}"))?;
+    let year: i32 = y.parse().with_context(|| format!("--period {period:?}: not a year"))?;
+    let month: u8 = m.parse().with_context(|| format!("--period {period:?}: not a month"))?;
+    let month = time::Month::try_from(month).with_context(|| format!("--period {period:?}: not a month"))?;
+    let first = time::Date::from_calendar_date(year, month, 1).with_context(|| format!("--period {period:?}"))?;
+    let last = time::Date::from_calendar_date(year, month, month.length(year))?;
+    Ok((first, last))
+}
+
+pub fn run(o: &ExportOptions) -> Result<PathBuf> {
+    let (from, to) = month(&o.period)?;
+    let seller: SellerId = o.seller.parse()?;
+    if !matches!(o.format.as_str(), "fec" | "csv") {
+        bail!("--format is fec or csv (the e-reporting file is not built yet)");
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        // The journal reads the ledger only; no marketplace call is made.
+        let client = OctopiaClient::new(OctopiaConfig::new("http://127.0.0.1:9", "http://127.0.0.1:9"))?;
+        let marketplace = Arc::new(OctopiaMarketplace::new(Arc::new(client)));
+        let (services, _) = local::services(&o.data_dir, marketplace, "factures@marketbill.example")?;
+        let profile =
+            portal::get_profile(&services, &seller).await.map_err(|e| anyhow::anyhow!("seller {seller}: {e}"))?;
+        let records = portal::journal(&services, &seller, from, to).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let (name, text) = match o.format.as_str() {
+            "fec" => {
+                let id =
+                    profile.profile.siren.as_ref().map(|s| s.as_str().to_owned()).unwrap_or_else(|| seller.to_string());
+                (accounting::fec_file_name(&id, to), accounting::fec(&records, &Accounts::default()))
+            }
+            _ => (format!("journal-ventes-{}.csv", o.period), accounting::csv(&records)),
+        };
+        std::fs::create_dir_all(&o.out).with_context(|| format!("creating {}", o.out.display()))?;
+        let path = o.out.join(name);
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        Ok(path)
+    })
+}
