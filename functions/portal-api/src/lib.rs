@@ -71,6 +71,12 @@ impl ApiError {
         }
     }
 
+    /// What went wrong, in a sentence (with the fields' reasons, if any).
+    pub(crate) fn detail(&self) -> String {
+        let fields: Vec<String> = self.errors.iter().map(|(f, m)| format!("{f}: {}", m.join("; "))).collect();
+        if fields.is_empty() { self.detail.clone() } else { fields.join(", ") }
+    }
+
     fn field(field: &str, message: impl Into<String>) -> ApiError {
         ApiError::invalid(BTreeMap::from([(field.to_owned(), vec![message.into()])]))
     }
@@ -353,6 +359,77 @@ async fn post_export(
     ))
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct JournalParams {
+    format: String,
+    from: String,
+    to: String,
+}
+
+/// `GET /v1/journal?format=fec|csv&from&to`: the sales journal of a period, as a file.
+async fn get_journal(
+    State(p): Shared,
+    Caller(id): Caller,
+    params: Result<Query<JournalParams>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = params.map_err(query_error)?;
+    let from = date("from", &Some(q.from))?.unwrap_or(time::Date::MIN);
+    let to = date("to", &Some(q.to))?.unwrap_or(time::Date::MIN);
+    let journal = journal_file(&p, &id, &q.format, from, to).await?;
+    Ok(journal.into_response())
+}
+
+/// A journal file with its name, ready to be sent.
+pub(crate) struct JournalFile {
+    name: String,
+    content_type: &'static str,
+    body: String,
+}
+
+impl IntoResponse for JournalFile {
+    fn into_response(self) -> Response {
+        let mut r = self.body.into_response();
+        let h = r.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(self.content_type));
+        if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{}\"", self.name)) {
+            h.insert(header::CONTENT_DISPOSITION, v);
+        }
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+        r
+    }
+}
+
+/// The sales journal of a period in a format (`fec` or `csv`).
+pub(crate) async fn journal_file(
+    p: &Portal,
+    id: &SellerId,
+    format: &str,
+    from: time::Date,
+    to: time::Date,
+) -> Result<JournalFile, ApiError> {
+    use marketbill_app::accounting::{self, Accounts};
+    if !matches!(format, "fec" | "csv") {
+        return Err(ApiError::field("format", "is fec or csv"));
+    }
+    let profile = portal::get_profile(&p.services, id).await?;
+    let records = portal::journal(&p.services, id, from, to).await?;
+    Ok(if format == "fec" {
+        let who = profile.profile.siren.as_ref().map(|s| s.as_str().to_owned()).unwrap_or_else(|| id.to_string());
+        JournalFile {
+            name: accounting::fec_file_name(&who, to),
+            content_type: "text/plain; charset=utf-8",
+            body: accounting::fec(&records, &Accounts::default()),
+        }
+    } else {
+        JournalFile {
+            name: format!("journal-ventes-{from}-{to}.csv"),
+            content_type: "text/csv; charset=utf-8",
+            body: accounting::csv(&records),
+        }
+    })
+}
+
 async fn get_usage(State(p): Shared, Caller(id): Caller) -> Result<Json<portal::Usage>, ApiError> {
     Ok(Json(portal::usage(&p.services, &id, &p.plans).await?))
 }
@@ -531,6 +608,7 @@ pub fn router(portal: Arc<Portal>) -> Router {
         .route("/v1/invoices/{number}/credit-notes", post(post_credit_note))
         .route("/v1/exports", post(post_export))
         .route("/v1/usage", get(get_usage))
+        .route("/v1/journal", get(get_journal))
         .route("/v1/orders/problems", get(get_problems))
         .route("/v1/invoice-requests", post(post_invoice_request))
         .merge(pages::routes())

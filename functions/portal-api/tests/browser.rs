@@ -465,6 +465,19 @@ async fn a_seller_signs_up_onboards_gets_invoices_downloads_exports_and_unsubscr
     let stored_files =
         documents.iter().map(|r| usize::from(r.pdf.is_some()) + usize::from(r.xml.is_some())).sum::<usize>();
     assert_eq!(archive.len(), stored_files, "every PDF and XML of the period");
+    // The sales journal of the month, for the accountant.
+    b.goto(&url("/espace/export")).await;
+    b.client
+        .execute(
+            "document.getElementById('journal-du').value = arguments[0]; document.getElementById('journal-au').value = arguments[1];",
+            vec![json!(first.to_string()), json!(today.to_string())],
+        )
+        .await
+        .unwrap();
+    b.click("#download-journal").await;
+    let fec = String::from_utf8(b.downloaded(".txt").await).unwrap();
+    assert!(fec.starts_with("JournalCode\tJournalLib"), "{fec}");
+    assert_eq!(fec.lines().filter(|l| l.contains("\t411\t")).count(), documents.len(), "one entry per document");
 
     // Problems: the order shipped abroad, in plain words.
     b.goto(&url("/espace/problemes")).await;

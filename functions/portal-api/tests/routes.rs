@@ -669,3 +669,33 @@ async fn a_seller_issues_credit_notes_by_line_shipping_and_remainder_never_beyon
     let (_, all) = api.call(Method::GET, "/v1/invoices?kind=invoice&limit=100", Some(&api.a), None).await;
     assert_eq!(usage["invoicesThisMonth"].as_u64().unwrap() as usize, all["items"].as_array().unwrap().len());
 }
+
+#[tokio::test]
+async fn the_sales_journal_balances_and_holds_only_the_sellers_documents() {
+    let api = api("journal").await;
+    let today = time::OffsetDateTime::now_utc().date();
+    let period = format!("from={}&to={}", today - time::Duration::days(3), today + time::Duration::days(1));
+    let get = |who: SellerId, format: &str| {
+        let (http, url) = (api.http.clone(), format!("{}/v1/journal?format={format}&{period}", api.base));
+        let token = api.token(&who);
+        async move {
+            let r = http.get(url).bearer_auth(token).send().await.unwrap();
+            let (status, disposition) =
+                (r.status(), r.headers().get("content-disposition").map(|v| v.to_str().unwrap().to_owned()));
+            (status, disposition, r.text().await.unwrap())
+        }
+    };
+    let (status, disposition, fec) = get(api.a.clone(), "fec").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(disposition.unwrap().contains("FEC"), "named as the format requires");
+    let num = |s: &str| if s.is_empty() { rust_decimal::Decimal::ZERO } else { s.replace(',', ".").parse().unwrap() };
+    let rows: Vec<Vec<&str>> = fec.lines().skip(1).map(|l| l.split('\t').collect()).collect();
+    assert!(!rows.is_empty());
+    assert_eq!(rows.iter().map(|r| num(r[11])).sum::<rust_decimal::Decimal>(), rows.iter().map(|r| num(r[12])).sum());
+    assert!(rows.iter().all(|r| r[8].starts_with("ML")), "seller A's documents only");
+    let (status, _, csv) = get(api.b.clone(), "csv").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(csv.starts_with('\u{feff}') && !csv.contains("ML2026-"), "seller B's journal has none of A's");
+    let (status, _, _) = get(api.a.clone(), "pdf").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}

@@ -76,6 +76,7 @@ pub fn routes() -> Router<Arc<Portal>> {
         .route("/espace/consommation", get(work::usage_page))
         .route("/espace/export", get(work::export_page).post(work::export_post))
         .route("/espace/export/{job}", get(work::export_progress))
+        .route("/espace/journal", get(work::journal))
         .route("/facture", get(buyer_page).post(buyer_post))
 }
 

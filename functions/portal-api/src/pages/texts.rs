@@ -373,6 +373,15 @@ pub(super) const TEXTS: &[(&str, &str, &str)] = &[
     ("month", "Mois", "Month"),
     ("fee_excl_vat", "Redevance HT", "Fee excl. VAT"),
     ("export_title", "Export", "Export"),
+    ("journal_title", "Journal des ventes pour votre comptable", "Sales journal for your accountant"),
+    (
+        "journal_intro",
+        "Une écriture équilibrée par facture et par avoir : FEC (format fiscal, à importer dans le logiciel comptable) ou CSV (tableur).",
+        "One balanced entry per invoice and credit note: FEC (the French tax format, for accounting software) or CSV (spreadsheets).",
+    ),
+    ("journal_format", "Format", "Format"),
+    ("journal_download", "Télécharger le journal", "Download the journal"),
+    ("journal_refused", "Journal non produit", "Journal not produced"),
     (
         "export_intro",
         "Toutes les factures et tous les avoirs d'une période (PDF Factur-X et XML UBL) dans une archive ZIP.",

@@ -249,3 +249,33 @@ pub(super) async fn credit_note(
         Err(e) => error(failure(&page, &e)).await,
     }
 }
+
+#[derive(serde::Deserialize)]
+pub(super) struct JournalQuery {
+    #[serde(default)]
+    du: String,
+    #[serde(default)]
+    au: String,
+    #[serde(default)]
+    format: String,
+}
+
+/// The sales journal of a period (FEC or CSV), downloaded from the export page.
+pub(super) async fn journal(
+    page: Page,
+    State(p): State<Arc<Portal>>,
+    axum::extract::Query(q): axum::extract::Query<JournalQuery>,
+) -> Response {
+    let Some(seller) = page.seller.clone() else { return to_sign_in() };
+    let (Ok(Some(from)), Ok(Some(to))) = (parse_day(&q.du), parse_day(&q.au)) else {
+        let error = text(page.lang, "export_bad_period").to_owned();
+        return render(&page, StatusCode::BAD_REQUEST, "export.html", context! { error, du => q.du, au => q.au });
+    };
+    match crate::journal_file(&p, &seller, &q.format, from, to).await {
+        Ok(file) => file.into_response(),
+        Err(e) => {
+            let error = format!("{} ({})", text(page.lang, "journal_refused"), e.detail());
+            render(&page, StatusCode::BAD_REQUEST, "export.html", context! { error, du => q.du, au => q.au })
+        }
+    }
+}
