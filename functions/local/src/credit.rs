@@ -15,19 +15,34 @@ use rust_decimal::Decimal;
 
 use crate::local;
 
+#[derive(Debug, clap::Args)]
 pub struct CreditOptions {
+    #[arg(long, default_value = "./marketbill-data")]
     pub data_dir: PathBuf,
+    #[arg(long)]
     pub seller: String,
+    /// The invoice's number.
+    #[arg(long)]
     pub invoice: String,
-    /// `LINE=QUANTITY`.
+    /// Returned units of a goods line, LINE=QUANTITY (repeatable).
+    #[arg(long)]
     pub units: Vec<String>,
-    /// `LINE=AMOUNT` (VAT included).
+    /// Part of a shipping line, LINE=AMOUNT incl. VAT (repeatable).
+    #[arg(long)]
     pub shipping: Vec<String>,
-    /// `RATE=AMOUNT` (VAT included).
+    /// A commercial gesture at one of the invoice's rates, RATE=AMOUNT incl. VAT.
+    #[arg(long)]
     pub gesture: Option<String>,
+    /// Everything not credited yet.
+    #[arg(long)]
     pub remainder: bool,
+    /// Printed on the credit note.
+    #[arg(long)]
     pub reason: String,
+    /// Marketplace API (the buyer's address for the mail).
+    #[arg(long, default_value = "https://api.octopia-io.net/seller/v2")]
     pub api_base: String,
+    #[arg(long, default_value = "https://auth.octopia-io.net")]
     pub auth_base: String,
 }
 

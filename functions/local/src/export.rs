@@ -11,12 +11,20 @@ use marketbill_octopia::{OctopiaClient, OctopiaConfig, OctopiaMarketplace};
 
 use crate::local;
 
+#[derive(Debug, clap::Args)]
 pub struct ExportOptions {
+    #[arg(long, default_value = "./marketbill-data")]
     pub data_dir: PathBuf,
+    #[arg(long)]
     pub seller: String,
+    /// fec or csv.
+    #[arg(long)]
     pub format: String,
-    /// `2026-11`.
+    /// The month, YYYY-MM.
+    #[arg(long)]
     pub period: String,
+    /// Folder the file is written to.
+    #[arg(long, default_value = ".")]
     pub out: PathBuf,
 }
 

@@ -83,52 +83,10 @@ enum Command {
     },
     /// Issue a credit note for part or all of an invoice (returned units, shipping, a gesture,
     /// or what remains), store it and mail it to the buyer.
-    CreditNote {
-        #[arg(long, default_value = "./marketbill-data")]
-        data_dir: PathBuf,
-        #[arg(long)]
-        seller: String,
-        /// The invoice's number.
-        #[arg(long)]
-        invoice: String,
-        /// Returned units of a goods line, LINE=QUANTITY (repeatable).
-        #[arg(long)]
-        units: Vec<String>,
-        /// Part of a shipping line, LINE=AMOUNT incl. VAT (repeatable).
-        #[arg(long)]
-        shipping: Vec<String>,
-        /// A commercial gesture at one of the invoice's rates, RATE=AMOUNT incl. VAT.
-        #[arg(long)]
-        gesture: Option<String>,
-        /// Everything not credited yet.
-        #[arg(long)]
-        remainder: bool,
-        /// Printed on the credit note.
-        #[arg(long)]
-        reason: String,
-        /// Marketplace API (the buyer's address for the mail).
-        #[arg(long, default_value = "https://api.octopia-io.net/seller/v2")]
-        api_base: String,
-        #[arg(long, default_value = "https://auth.octopia-io.net")]
-        auth_base: String,
-    },
+    CreditNote(credit::CreditOptions),
     /// Write a period's sales journal for the accountant: FEC (tab-separated, the French tax
     /// format) or CSV (spreadsheets).
-    Export {
-        #[arg(long, default_value = "./marketbill-data")]
-        data_dir: PathBuf,
-        #[arg(long)]
-        seller: String,
-        /// fec or csv.
-        #[arg(long)]
-        format: String,
-        /// The month, YYYY-MM.
-        #[arg(long)]
-        period: String,
-        /// Folder the file is written to.
-        #[arg(long, default_value = ".")]
-        out: PathBuf,
-    },
+    Export(export::ExportOptions),
     /// Render the Factur-X PDF and UBL XML of one marketplace order for one seller.
     Render {
         /// Seller profile (JSON).
@@ -163,33 +121,8 @@ fn main() -> ExitCode {
         Command::Simulate { port, seed, sellers, orders } => {
             simulate::run(&simulate::SimulateOptions { port, seed, sellers, orders })
         }
-        Command::CreditNote {
-            data_dir,
-            seller,
-            invoice,
-            units,
-            shipping,
-            gesture,
-            remainder,
-            reason,
-            api_base,
-            auth_base,
-        } => credit::run(&credit::CreditOptions {
-            data_dir,
-            seller,
-            invoice,
-            units,
-            shipping,
-            gesture,
-            remainder,
-            reason,
-            api_base,
-            auth_base,
-        }),
-        Command::Export { data_dir, seller, format, period, out } => {
-            export::run(&export::ExportOptions { data_dir, seller, format, period, out })
-                .map(|path| println!("{}", path.display()))
-        }
+        Command::CreditNote(options) => credit::run(&options),
+        Command::Export(options) => export::run(&options).map(|path| println!("{}", path.display())),
         Command::Render { seller, order, out, number, issue_date } => {
             render::run(&render::RenderOptions { seller, order, out, number, issue_date }).map(|files| {
                 for f in files {
