@@ -4,7 +4,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use marketbill_app::accounting::{self, Accounts};
 use marketbill_app::model::SellerId;
 use marketbill_app::portal;
 use marketbill_octopia::{OctopiaClient, OctopiaConfig, OctopiaMarketplace};
@@ -51,20 +50,12 @@ pub fn run(o: &ExportOptions) -> Result<PathBuf> {
         let client = OctopiaClient::new(OctopiaConfig::new("http://127.0.0.1:9", "http://127.0.0.1:9"))?;
         let marketplace = Arc::new(OctopiaMarketplace::new(Arc::new(client)));
         let (services, _) = local::services(&o.data_dir, marketplace, "factures@marketbill.example")?;
-        let profile =
-            portal::get_profile(&services, &seller).await.map_err(|e| anyhow::anyhow!("seller {seller}: {e}"))?;
-        let records = portal::journal(&services, &seller, from, to).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-        let (name, text) = match o.format.as_str() {
-            "fec" => {
-                let id =
-                    profile.profile.siren.as_ref().map(|s| s.as_str().to_owned()).unwrap_or_else(|| seller.to_string());
-                (accounting::fec_file_name(&id, to), accounting::fec(&records, &Accounts::default()))
-            }
-            _ => (format!("journal-ventes-{}.csv", o.period), accounting::csv(&records)),
-        };
+        let file = portal::journal_file(&services, &seller, &o.format, from, to)
+            .await
+            .map_err(|e| anyhow::anyhow!("no journal for seller {seller}: {e:?}"))?;
         std::fs::create_dir_all(&o.out).with_context(|| format!("creating {}", o.out.display()))?;
-        let path = o.out.join(name);
-        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        let path = o.out.join(&file.name);
+        std::fs::write(&path, file.body).with_context(|| format!("writing {}", path.display()))?;
         Ok(path)
     })
 }

@@ -376,58 +376,19 @@ async fn get_journal(
     let Query(q) = params.map_err(query_error)?;
     let from = date("from", &Some(q.from))?.unwrap_or(time::Date::MIN);
     let to = date("to", &Some(q.to))?.unwrap_or(time::Date::MIN);
-    let journal = journal_file(&p, &id, &q.format, from, to).await?;
-    Ok(journal.into_response())
+    Ok(journal_response(portal::journal_file(&p.services, &id, &q.format, from, to).await?))
 }
 
-/// A journal file with its name, ready to be sent.
-pub(crate) struct JournalFile {
-    name: String,
-    content_type: &'static str,
-    body: String,
-}
-
-impl IntoResponse for JournalFile {
-    fn into_response(self) -> Response {
-        let mut r = self.body.into_response();
-        let h = r.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(self.content_type));
-        if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{}\"", self.name)) {
-            h.insert(header::CONTENT_DISPOSITION, v);
-        }
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
-        r
+/// A journal file as an answer: its type, and its name for the download.
+pub(crate) fn journal_response(file: portal::JournalFile) -> Response {
+    let mut r = file.body.into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(file.content_type));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{}\"", file.name)) {
+        h.insert(header::CONTENT_DISPOSITION, v);
     }
-}
-
-/// The sales journal of a period in a format (`fec` or `csv`).
-pub(crate) async fn journal_file(
-    p: &Portal,
-    id: &SellerId,
-    format: &str,
-    from: time::Date,
-    to: time::Date,
-) -> Result<JournalFile, ApiError> {
-    use marketbill_app::accounting::{self, Accounts};
-    if !matches!(format, "fec" | "csv") {
-        return Err(ApiError::field("format", "is fec or csv"));
-    }
-    let profile = portal::get_profile(&p.services, id).await?;
-    let records = portal::journal(&p.services, id, from, to).await?;
-    Ok(if format == "fec" {
-        let who = profile.profile.siren.as_ref().map(|s| s.as_str().to_owned()).unwrap_or_else(|| id.to_string());
-        JournalFile {
-            name: accounting::fec_file_name(&who, to),
-            content_type: "text/plain; charset=utf-8",
-            body: accounting::fec(&records, &Accounts::default()),
-        }
-    } else {
-        JournalFile {
-            name: format!("journal-ventes-{from}-{to}.csv"),
-            content_type: "text/csv; charset=utf-8",
-            body: accounting::csv(&records),
-        }
-    })
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    r
 }
 
 async fn get_usage(State(p): Shared, Caller(id): Caller) -> Result<Json<portal::Usage>, ApiError> {

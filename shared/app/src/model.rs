@@ -393,7 +393,11 @@ pub fn day_key(at: OffsetDateTime) -> String {
 
 /// The month key of usage counters (`2026-11`).
 pub fn month_key(at: OffsetDateTime) -> String {
-    let d = marketbill_domain::calendar::paris_date(at);
+    date_month_key(marketbill_domain::calendar::paris_date(at))
+}
+
+/// The month key of a (Paris) day.
+pub fn date_month_key(d: time::Date) -> String {
     format!("{:04}-{:02}", d.year(), u8::from(d.month()))
 }
 

@@ -57,6 +57,23 @@ impl PortalError {
     }
 }
 
+/// Every document a query selects, page after page (its `limit` is the page size).
+pub(crate) async fn all_invoices(
+    ledger: &dyn crate::ports::InvoiceLedger,
+    id: &SellerId,
+    mut query: InvoiceQuery,
+) -> Result<Vec<InvoiceRecord>, LedgerError> {
+    let mut out = Vec::new();
+    loop {
+        let page = ledger.list_invoices(id, &query).await?;
+        out.extend(page.items);
+        match page.next {
+            Some(next) => query.after = Some(next),
+            None => return Ok(out),
+        }
+    }
+}
+
 async fn seller(s: &Services, id: &SellerId) -> Result<SellerRecord, PortalError> {
     s.ledger.get_seller(id).await?.ok_or(PortalError::NotFound)
 }
@@ -197,28 +214,16 @@ pub async fn start_export(
     seller(s, id).await?;
     let mut files: Vec<(String, String)> = Vec::new();
     let mut per_invoice: Vec<usize> = Vec::new();
-    let mut after = None;
-    loop {
-        let query =
-            InvoiceQuery { from: Some(from), to: Some(to), after: after.clone(), limit: 200, ..Default::default() };
-        let page = s.ledger.list_invoices(id, &query).await?;
-        for rec in &page.items {
-            let before = files.len();
-            for (obj, ext) in [(&rec.pdf, "pdf"), (&rec.xml, "xml")] {
-                if let Some(o) = obj {
-                    files.push((
-                        format!("{}/{}.{ext}", rec.invoice.issue_date.year(), rec.invoice.number),
-                        o.key.clone(),
-                    ));
-                }
-            }
-            if files.len() > before {
-                per_invoice.push(files.len() - before);
+    let query = InvoiceQuery { from: Some(from), to: Some(to), limit: 200, ..Default::default() };
+    for rec in all_invoices(s.ledger.as_ref(), id, query).await? {
+        let before = files.len();
+        for (obj, ext) in [(&rec.pdf, "pdf"), (&rec.xml, "xml")] {
+            if let Some(o) = obj {
+                files.push((format!("{}/{}.{ext}", rec.invoice.issue_date.year(), rec.invoice.number), o.key.clone()));
             }
         }
-        after = page.next;
-        if after.is_none() {
-            break;
+        if files.len() > before {
+            per_invoice.push(files.len() - before);
         }
     }
     // Numbers sort within a series and a year: the archive lists each year's documents in order.
@@ -335,16 +340,47 @@ pub async fn journal(
 ) -> Result<Vec<InvoiceRecord>, PortalError> {
     check_period(from, to)?;
     seller(s, id).await?;
-    let mut out = Vec::new();
-    let mut query = InvoiceQuery { from: Some(from), to: Some(to), limit: 500, ..Default::default() };
-    loop {
-        let page = s.ledger.list_invoices(id, &query).await?;
-        out.extend(page.items);
-        match page.next {
-            Some(next) => query.after = Some(next),
-            None => return Ok(out),
-        }
+    let query = InvoiceQuery { from: Some(from), to: Some(to), limit: 500, ..Default::default() };
+    Ok(all_invoices(s.ledger.as_ref(), id, query).await?)
+}
+
+/// A sales journal as a file: its name, its type and its text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalFile {
+    pub name: String,
+    pub content_type: &'static str,
+    pub body: String,
+}
+
+/// The sales journal of a period in a format: `fec` (named as the format requires, by the
+/// seller's SIREN or else its id) or `csv`.
+pub async fn journal_file(
+    s: &Services,
+    id: &SellerId,
+    format: &str,
+    from: time::Date,
+    to: time::Date,
+) -> Result<JournalFile, PortalError> {
+    use crate::accounting::{self, Accounts};
+    if !matches!(format, "fec" | "csv") {
+        return Err(PortalError::field("format", "is fec or csv"));
     }
+    let record = seller(s, id).await?;
+    let records = journal(s, id, from, to).await?;
+    Ok(if format == "fec" {
+        let who = record.profile.siren.as_ref().map(|s| s.as_str().to_owned()).unwrap_or_else(|| id.to_string());
+        JournalFile {
+            name: accounting::fec_file_name(&who, to),
+            content_type: "text/plain; charset=utf-8",
+            body: accounting::fec(&records, &Accounts::default()),
+        }
+    } else {
+        JournalFile {
+            name: format!("journal-ventes-{from}-{to}.csv"),
+            content_type: "text/csv; charset=utf-8",
+            body: accounting::csv(&records),
+        }
+    })
 }
 
 /// Usage this month and last month, and the fee under the seller's plan.
@@ -418,39 +454,30 @@ pub async fn usage_history(
     let record = seller(s, id).await?;
     let first = marketbill_domain::calendar::paris_date(record.registered_at).replace_day(1).unwrap_or(time::Date::MIN);
     let mut month = marketbill_domain::calendar::paris_date(s.clock.now()).replace_day(1).unwrap_or(time::Date::MIN);
-    let key = |d: time::Date| format!("{:04}-{:02}", d.year(), u8::from(d.month()));
+    let key = crate::model::date_month_key;
     let previous = |d: time::Date| (d - time::Duration::days(1)).replace_day(1).unwrap_or(time::Date::MIN);
+    // The credit notes of every month shown, in one listing.
+    let oldest = (0..months.saturating_sub(1)).fold(month, |m, _| previous(m)).max(first);
+    let query = InvoiceQuery { from: Some(oldest), credit_notes: Some(true), limit: 500, ..Default::default() };
+    let mut credit_notes: BTreeMap<String, u64> = BTreeMap::new();
+    for cn in all_invoices(s.ledger.as_ref(), id, query).await? {
+        *credit_notes.entry(key(cn.invoice.issue_date)).or_default() += 1;
+    }
     let mut out: Vec<MonthUsage> = Vec::new();
     let mut count = s.ledger.usage(id, &key(month)).await?;
     while out.len() < months && month >= first {
         let before = previous(month);
         let count_before = s.ledger.usage(id, &key(before)).await?;
-        let last_day = (month + time::Duration::days(31)).replace_day(1).unwrap_or(month) - time::Duration::days(1);
         out.push(MonthUsage {
             month: key(month),
             invoices: count,
-            credit_notes: count_credit_notes(s, id, month, last_day).await?,
+            credit_notes: credit_notes.get(&key(month)).copied().unwrap_or(0),
             fee: plans.monthly_fee(record.profile.plan, count, count_before),
         });
         month = before;
         count = count_before;
     }
     Ok(out)
-}
-
-/// Credit notes issued between two days (inclusive).
-async fn count_credit_notes(s: &Services, id: &SellerId, from: time::Date, to: time::Date) -> Result<u64, PortalError> {
-    let mut query =
-        InvoiceQuery { from: Some(from), to: Some(to), credit_notes: Some(true), limit: 500, ..Default::default() };
-    let mut n = 0;
-    loop {
-        let page = s.ledger.list_invoices(id, &query).await?;
-        n += page.items.len() as u64;
-        match page.next {
-            Some(next) => query.after = Some(next),
-            None => return Ok(n),
-        }
-    }
 }
 
 /// What the seller's dashboard shows.
@@ -475,20 +502,16 @@ pub async fn dashboard(s: &Services, id: &SellerId, plans: &FeePlans) -> Result<
     let today = marketbill_domain::calendar::paris_date(s.clock.now());
     let first = today.replace_day(1).unwrap_or(today);
     let mut per_day = vec![0u64; usize::from(today.day())];
-    let mut query = InvoiceQuery { from: Some(first), to: Some(today), limit: 500, ..Default::default() };
-    loop {
-        let page = s.ledger.list_invoices(id, &query).await?;
-        for rec in &page.items {
-            let day = usize::from(rec.invoice.issue_date.day());
-            if !rec.invoice.kind.is_credit_note()
-                && let Some(n) = per_day.get_mut(day.saturating_sub(1))
-            {
-                *n += 1;
-            }
-        }
-        match page.next {
-            Some(next) => query.after = Some(next),
-            None => break,
+    let query = InvoiceQuery {
+        from: Some(first),
+        to: Some(today),
+        credit_notes: Some(false),
+        limit: 500,
+        ..Default::default()
+    };
+    for rec in all_invoices(s.ledger.as_ref(), id, query).await? {
+        if let Some(n) = per_day.get_mut(usize::from(rec.invoice.issue_date.day()).saturating_sub(1)) {
+            *n += 1;
         }
     }
     Ok(Dashboard { seller_name: record.profile.legal_name, usage, last_run, problems, per_day })
@@ -523,11 +546,7 @@ pub async fn resend(s: &Services, id: &SellerId, number: &InvoiceNumber) -> Resu
     if slot == RequestSlot::LimitReached {
         return Err(PortalError::RateLimited);
     }
-    let creds = open_credentials(
-        s.secrets.as_ref(),
-        record.credentials.as_ref().ok_or(PortalError::Conflict("no marketplace credentials".into()))?,
-    )
-    .await?;
+    let creds = credentials(s, &record).await?;
     let order =
         s.marketplace.order(&creds, &inv.order_id).await.map_err(PipelineError::from)?.ok_or(PortalError::NotFound)?;
     let d = Delivery::new(s, id, now, None);
@@ -559,11 +578,7 @@ pub async fn retry(s: &Services, id: &SellerId, order_id: &OrderId) -> Result<Re
     if order.stage == OrderStage::Rejected {
         let number = order.number.clone().ok_or(PortalError::NotFound)?;
         let inv = s.ledger.get_invoice(id, &number).await?.ok_or(PortalError::NotFound)?;
-        let creds = open_credentials(
-            s.secrets.as_ref(),
-            record.credentials.as_ref().ok_or(PortalError::Conflict("no marketplace credentials".into()))?,
-        )
-        .await?;
+        let creds = credentials(s, &record).await?;
         let d = Delivery::new(s, id, s.clock.now(), None);
         let pdf = d.pdf(&inv).await?;
         d.upload_one(&creds, &mut order, &pdf).await?;
@@ -614,25 +629,7 @@ pub async fn credit_note(
         return Err(PortalError::field("reason", "is required, at most 200 characters"));
     }
     let original = s.ledger.get_invoice(id, number).await?.ok_or(PortalError::NotFound)?;
-    let before = s.ledger.credited(id, number).await?;
-    if before == marketbill_domain::credit::Credited::default() {
-        // Credit notes issued before credited states were kept (buyer corrections) left none.
-        let query = InvoiceQuery {
-            order_id: Some(original.order_id.to_string()),
-            credit_notes: Some(true),
-            limit: 100,
-            ..Default::default()
-        };
-        let earlier = s.ledger.list_invoices(id, &query).await?;
-        if let Some(cn) = earlier.items.iter().find(|r| {
-            matches!(&r.invoice.kind, marketbill_domain::DocumentKind::CreditNote { corrects } if corrects.number == *number)
-        }) {
-            return Err(PortalError::field(
-                "items",
-                &format!("credit note {} already cancelled this invoice", cn.invoice.number),
-            ));
-        }
-    }
+    let before = crate::refunds::credited_state(s, id, &original).await?;
     let now = s.clock.now();
     let (draft, after) = original
         .invoice
@@ -666,7 +663,7 @@ pub async fn credit_note(
     Ok(CreditNoteIssued {
         credit_note: cn.number.clone(),
         total_incl_vat: cn.body.totals.tax_inclusive,
-        remaining_incl_vat: original.invoice.body.totals.tax_inclusive - after.total(),
+        remaining_incl_vat: after.left_on(&original.invoice),
         not_mailed,
     })
 }
@@ -681,8 +678,8 @@ pub async fn creditable(
     if original.invoice.kind.is_credit_note() {
         return Ok(rust_decimal::Decimal::ZERO);
     }
-    let credited = s.ledger.credited(id, number).await?;
-    Ok(original.invoice.body.totals.tax_inclusive - credited.total())
+    let credited = crate::refunds::credited_state(s, id, &original).await?;
+    Ok(credited.left_on(&original.invoice))
 }
 
 /// The buyer's address of an order, as the marketplace has it now (it is not kept), and the
@@ -692,10 +689,15 @@ async fn buyer_email(
     record: &SellerRecord,
     order_id: &OrderId,
 ) -> Result<(Option<String>, MarketplaceCredentials), PortalError> {
-    let sealed = record.credentials.as_ref().ok_or(PortalError::Conflict("no marketplace credentials".into()))?;
-    let creds = open_credentials(s.secrets.as_ref(), sealed).await?;
+    let creds = credentials(s, record).await?;
     let order = s.marketplace.order(&creds, order_id).await.map_err(PipelineError::from)?;
     Ok((order.and_then(|o| o.buyer_email().map(str::to_owned)), creds))
+}
+
+/// A seller's marketplace credentials, opened (a `Conflict` when there are none).
+async fn credentials(s: &Services, record: &SellerRecord) -> Result<MarketplaceCredentials, PortalError> {
+    let sealed = record.credentials.as_ref().ok_or(PortalError::Conflict("no marketplace credentials".into()))?;
+    Ok(open_credentials(s.secrets.as_ref(), sealed).await?)
 }
 
 /// `DELETE /v1/seller`: no new invoices from now; downloads stay open a month.

@@ -3,11 +3,11 @@
 //! its listing brings back; the once-only keys live in the invoice's credited state, which
 //! moves only in the atomic write that numbers the credit note.
 
-use marketbill_domain::credit::{CreditError, reported_refunds};
-use marketbill_domain::{InvoiceNumber, Order};
+use marketbill_domain::credit::{CreditError, Credited, reported_refunds, shows_refunds};
+use marketbill_domain::{DocumentKind, Order};
 
 use crate::delivery::Delivery;
-use crate::model::SellerRecord;
+use crate::model::{InvoiceQuery, InvoiceRecord, OrderRecord, SellerId, SellerRecord};
 use crate::ports::LedgerError;
 use crate::services::{PipelineError, Services};
 
@@ -19,21 +19,18 @@ pub async fn credit_reported(
     d: &Delivery<'_>,
     creds: &crate::marketplace::MarketplaceCredentials,
     order: &Order,
-    number: &InvoiceNumber,
+    rec: &OrderRecord,
 ) -> Result<u64, PipelineError> {
     let id = &seller.seller_id;
-    if order.refunds.is_empty()
-        && order.status != marketbill_domain::OrderStatus::Cancelled
-        && !order.lines.iter().any(|l| {
-            l.status
-                .as_ref()
-                .is_some_and(|st| s.settings.refunded_line_statuses.iter().any(|r| r.eq_ignore_ascii_case(st.as_str())))
-        })
-    {
+    if order.unreadable_refunds > 0 {
+        note_unreadable(s, id, order, rec, d.now).await?;
+    }
+    let Some(number) = &rec.number else { return Ok(0) };
+    if !shows_refunds(order, &s.settings.refunded_line_statuses) {
         return Ok(0);
     }
     let Some(original) = s.ledger.get_invoice(id, number).await? else { return Ok(0) };
-    let mut credited = s.ledger.credited(id, number).await?;
+    let mut credited = credited_state(s, id, &original).await?;
     let mut issued = 0;
     for refund in reported_refunds(&original.invoice, order, &s.settings.refunded_line_statuses, &credited) {
         let (draft, mut after) = match original.invoice.credit(
@@ -66,6 +63,49 @@ pub async fn credit_reported(
     Ok(issued)
 }
 
+/// Refund entries the marketplace reports that cannot be read are never guessed: the order
+/// shows in the problems list, for the seller to credit by hand.
+async fn note_unreadable(
+    s: &Services,
+    id: &SellerId,
+    order: &Order,
+    rec: &OrderRecord,
+    now: time::OffsetDateTime,
+) -> Result<(), PipelineError> {
+    let why = format!("{} refund(s) reported by the marketplace cannot be read", order.unreadable_refunds);
+    if rec.last_error.as_deref() == Some(why.as_str()) {
+        return Ok(());
+    }
+    tracing::warn!(seller = %id, order = %order.order_id, "{why}");
+    let mut noted = rec.clone();
+    noted.last_error = Some(why);
+    noted.updated_at = now;
+    match s.ledger.update_order(id, &noted).await {
+        Ok(()) | Err(LedgerError::Superseded { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// What an invoice's credit notes have taken. An invoice a credit note cancelled before these
+/// states were kept (a buyer's correction) reads as wholly credited, so nothing credits it again.
+pub async fn credited_state(s: &Services, id: &SellerId, original: &InvoiceRecord) -> Result<Credited, LedgerError> {
+    let state = s.ledger.credited(id, &original.invoice.number).await?;
+    if state != Credited::default() {
+        return Ok(state);
+    }
+    let query = InvoiceQuery {
+        order_id: Some(original.order_id.to_string()),
+        credit_notes: Some(true),
+        limit: 100,
+        ..Default::default()
+    };
+    let cancelled = s.ledger.list_invoices(id, &query).await?.items.iter().any(|r| {
+        matches!(&r.invoice.kind, DocumentKind::CreditNote { corrects } if corrects.number == original.invoice.number)
+    });
+    // `seq` stays that of the stored state: nothing is left, so nothing is ever written from it.
+    Ok(if cancelled { Credited { seq: state.seq, ..Credited::whole(&original.invoice) } } else { state })
+}
+
 /// How far back a run looks for credit notes numbered but not yet stored and mailed.
 const PENDING_WINDOW: time::Duration = time::Duration::days(31);
 
@@ -87,24 +127,13 @@ pub async fn deliver_pending(
     if !any {
         return Ok(0);
     }
-    let mut query = crate::model::InvoiceQuery {
-        from: Some(today - PENDING_WINDOW),
-        credit_notes: Some(true),
-        limit: 200,
-        ..Default::default()
-    };
+    let query =
+        InvoiceQuery { from: Some(today - PENDING_WINDOW), credit_notes: Some(true), limit: 200, ..Default::default() };
     let mut delivered = 0;
-    loop {
-        let page = s.ledger.list_invoices(id, &query).await?;
-        for rec in page.items.iter().filter(|r| r.pdf.is_none()) {
-            let order = s.marketplace.order(creds, &rec.order_id).await?;
-            deliver(s, d, creds, &rec.invoice, order.as_ref().and_then(|o| o.buyer_email())).await?;
-            delivered += 1;
-        }
-        match page.next {
-            Some(next) => query.after = Some(next),
-            None => break,
-        }
+    for rec in crate::portal::all_invoices(s.ledger.as_ref(), id, query).await?.iter().filter(|r| r.pdf.is_none()) {
+        let order = s.marketplace.order(creds, &rec.order_id).await?;
+        deliver(s, d, creds, &rec.invoice, order.as_ref().and_then(|o| o.buyer_email())).await?;
+        delivered += 1;
     }
     Ok(delivered)
 }

@@ -134,24 +134,8 @@ impl Ctx<'_> {
     ) -> Result<Option<Job>, PipelineError> {
         let order_id = &order.order_id;
         if let Some(rec) = existing.clone().filter(|r| r.number.is_some()) {
-            if let Some(number) = &rec.number {
-                out.credit_notes +=
-                    crate::refunds::credit_reported(self.s, self.seller, &self.d, self.creds, order, number).await?;
-            }
-            if order.unreadable_refunds > 0 {
-                // Never guessed: shown in the problems list for the seller to credit by hand.
-                let why = format!("{} refund(s) reported by the marketplace cannot be read", order.unreadable_refunds);
-                if rec.last_error.as_deref() != Some(why.as_str()) {
-                    tracing::warn!(seller = %self.id(), order = %order_id, "{why}");
-                    let mut noted = rec.clone();
-                    noted.last_error = Some(why);
-                    noted.updated_at = self.d.now;
-                    match self.s.ledger.update_order(self.id(), &noted).await {
-                        Ok(()) | Err(LedgerError::Superseded { .. }) => {}
-                        Err(e) => return Err(e.into()),
-                    }
-                }
-            }
+            out.credit_notes +=
+                crate::refunds::credit_reported(self.s, self.seller, &self.d, self.creds, order, &rec).await?;
             let job = self.resumable(order, rec).await?;
             if job.is_some() {
                 out.resumed += 1;

@@ -62,6 +62,11 @@ impl Credited {
         }
     }
 
+    /// What is still creditable on the invoice, VAT included.
+    pub fn left_on(&self, invoice: &Invoice) -> Decimal {
+        invoice.body.totals.tax_inclusive - self.total()
+    }
+
     pub fn total(&self) -> Decimal {
         self.lines.values().chain(self.gestures.values()).copied().sum()
     }
@@ -314,6 +319,19 @@ pub struct ReportedRefund {
     pub reason: String,
 }
 
+/// Whether a line status is one of those that mean refunded.
+fn refunded(status: &str, refunded_statuses: &[String]) -> bool {
+    refunded_statuses.iter().any(|s| s.eq_ignore_ascii_case(status))
+}
+
+/// Whether an order shows any refund at all (a cheap look before [`reported_refunds`], which
+/// needs the invoice and what it has had credited).
+pub fn shows_refunds(order: &crate::order::Order, refunded_statuses: &[String]) -> bool {
+    order.status == crate::order::OrderStatus::Cancelled
+        || !order.refunds.is_empty()
+        || order.lines.iter().any(|l| l.status.as_ref().is_some_and(|st| refunded(st.as_str(), refunded_statuses)))
+}
+
 /// The refunds an order now shows that no credit note of its invoice has applied yet
 /// (docs/reference/marketplace-refunds.md): the order cancelled after invoicing, lines whose
 /// status is one of `refunded_statuses`, and the entries of its `refunds`.
@@ -342,7 +360,7 @@ pub fn reported_refunds(
         let (Some(id), Some(status)) = (&line.order_line_id, &line.status) else { continue };
         let status = status.as_str();
         let key = format!("line-{id}");
-        if refunded_statuses.iter().any(|s| s.eq_ignore_ascii_case(status))
+        if refunded(status, refunded_statuses)
             && fresh(&key)
             && let Some(l) = goods_line(id)
         {

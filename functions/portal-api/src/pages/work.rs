@@ -271,10 +271,10 @@ pub(super) async fn journal(
         let error = text(page.lang, "export_bad_period").to_owned();
         return render(&page, StatusCode::BAD_REQUEST, "export.html", context! { error, du => q.du, au => q.au });
     };
-    match crate::journal_file(&p, &seller, &q.format, from, to).await {
-        Ok(file) => file.into_response(),
+    match portal::journal_file(&p.services, &seller, &q.format, from, to).await {
+        Ok(file) => crate::journal_response(file),
         Err(e) => {
-            let error = format!("{} ({})", text(page.lang, "journal_refused"), e.detail());
+            let error = format!("{} ({})", text(page.lang, "journal_refused"), crate::ApiError::from(e).detail());
             render(&page, StatusCode::BAD_REQUEST, "export.html", context! { error, du => q.du, au => q.au })
         }
     }
