@@ -132,6 +132,17 @@ def container_findings(pdf: bytes, reader: PdfReader) -> list[dict]:
         error("FACTURX-XMP", "XMP lacks the Factur-X extension properties")
     if not pdf.startswith(b"%PDF-1.7"):
         error("PDF-HEADER", "not a PDF 1.7 header")
+    # PDF/A: every font a page uses carries its program.
+    for number, page in enumerate(reader.pages, start=1):
+        fonts = (page.get("/Resources") or {}).get("/Font") or {}
+        for name, ref in fonts.get_object().items():
+            font = ref.get_object()
+            descendants = font.get("/DescendantFonts")
+            described = descendants[0].get_object() if descendants else font
+            descriptor = described.get("/FontDescriptor")
+            descriptor = descriptor.get_object() if descriptor else {}
+            if not any(k in descriptor for k in ("/FontFile", "/FontFile2", "/FontFile3")):
+                error("PDFA-FONT-EMBEDDED", f"font {name} of page {number} is not embedded")
     return out
 
 

@@ -35,6 +35,8 @@ pub struct FontFace {
     pub ascent: i16,
     pub descent: i16,
     pub cap_height: i16,
+    /// OS/2 weight class (400 for the regular face).
+    pub weight_class: u16,
     pub bbox: [i16; 4],
     glyphs: BTreeMap<char, (u16, u16)>,
     /// The same for the first code points, by index (`NO_GLYPH` where the font has none): the
@@ -55,21 +57,21 @@ const NO_GLYPH: (u16, u16) = (u16::MAX, 0);
 /// Subsets kept beyond the common one (each about 25 KB).
 const RECENT_SUBSETS: usize = 32;
 
-/// A subset ready to be written into a PDF: deflated font program, widths, ToUnicode map.
+/// A subset ready to be drawn with printpdf: the font program as printpdf embeds it (its
+/// glyphs renumbered, character map and advances of the subset), and the same program
+/// deflated once, which the Factur-X pass puts in the file instead of compressing it again.
 #[derive(Debug, Clone)]
 pub struct PreparedSubset {
     /// Six capital letters naming the subset (`ABCDEF+DejaVuSans`).
     pub tag: String,
-    /// The subset font program (TrueType), deflated.
+    /// The subset program (TrueType) for printpdf, named `TAG+DejaVuSans`.
+    pub parsed: printpdf::ParsedFont,
+    /// The same program, deflated.
     pub font_file: Vec<u8>,
     /// Length of the font program before deflating (`/Length1`).
     pub font_file_len: usize,
-    /// Original glyph id → glyph id in the subset (the CID written in content streams).
+    /// Original glyph id → glyph id in the subset.
     pub cids: BTreeMap<u16, u16>,
-    /// `/W` array content: widths by CID.
-    pub widths: String,
-    /// ToUnicode CMap, deflated.
-    pub to_unicode: Vec<u8>,
 }
 
 /// Characters nearly every French invoice uses.
@@ -108,6 +110,7 @@ impl FontFace {
             ascent: parsed.ascender(),
             descent: parsed.descender(),
             cap_height: parsed.capital_height().unwrap_or(parsed.ascender()),
+            weight_class: parsed.weight().to_number(),
             bbox: [bbox.x_min, bbox.y_min, bbox.x_max, bbox.y_max],
             glyphs,
             low,
@@ -185,29 +188,16 @@ impl FontFace {
                 cids.insert(gid, new);
             }
         }
-        // Widths by CID, in PDF glyph space (1/1000 em).
-        let advance_of: BTreeMap<u16, u16> = self.glyphs.values().map(|(g, a)| (*g, *a)).collect();
-        let scale = 1000.0 / f32::from(self.units_per_em);
-        let mut widths = String::with_capacity(cids.len() * 6);
-        let mut by_cid: Vec<(u16, u16)> = cids.iter().map(|(g, c)| (*c, *g)).collect();
-        by_cid.sort_unstable();
-        widths.push_str("0 [");
-        for (i, (_, gid)) in by_cid.iter().enumerate() {
-            if i > 0 {
-                widths.push(' ');
-            }
-            let adv = advance_of.get(gid).copied().unwrap_or(0);
-            let _ = write!(widths, "{}", (f32::from(adv) * scale).round() as i32);
-        }
-        widths.push(']');
-        // ToUnicode: CID → the character it came from (first character mapping to the glyph).
-        let mut unicode_of: BTreeMap<u16, char> = BTreeMap::new();
-        for (ch, (gid, _)) in &self.glyphs {
-            if let Some(cid) = cids.get(gid) {
-                unicode_of.entry(*cid).or_insert(*ch);
+        // What printpdf needs to draw with the subset: characters → subset glyph ids, and
+        // the advances of those glyphs, in font units.
+        let mut codepoint_to_glyph = BTreeMap::new();
+        let mut glyph_widths = BTreeMap::new();
+        for (ch, (gid, advance)) in &self.glyphs {
+            if let Some(&cid) = cids.get(gid) {
+                codepoint_to_glyph.insert(u32::from(*ch), cid);
+                glyph_widths.insert(cid, *advance);
             }
         }
-        let cmap = to_unicode_cmap(&unicode_of);
         let mut hasher = Sha256::new();
         hasher.update(self.postscript_name.as_bytes());
         for g in &sorted {
@@ -215,38 +205,30 @@ impl FontFace {
         }
         let digest = hasher.finalize();
         let tag: String = digest.iter().take(6).map(|b| char::from(b'A' + b % 26)).collect();
-        Ok(PreparedSubset {
-            tag,
-            font_file_len: program.len(),
-            font_file: crate::pdf::deflate(&program),
-            cids,
-            widths,
-            to_unicode: crate::pdf::deflate(cmap.as_bytes()),
-        })
+        let font_file = crate::pdf::deflate(&program);
+        let font_file_len = program.len();
+        let parsed = printpdf::ParsedFont {
+            original_bytes: program,
+            font_index: 0,
+            font_name: Some(format!("{tag}+{}", self.postscript_name)),
+            codepoint_to_glyph,
+            glyph_widths,
+            units_per_em: self.units_per_em,
+            font_metrics: printpdf::FontMetrics { ascent: self.ascent, descent: self.descent },
+            font_type: printpdf::FontType::TrueType,
+            pdf_font_metrics: printpdf::PdfFontMetricsStub {
+                units_per_em: self.units_per_em,
+                x_min: self.bbox[0],
+                y_min: self.bbox[1],
+                x_max: self.bbox[2],
+                y_max: self.bbox[3],
+                caret_slope_rise: 1,
+                caret_slope_run: 0,
+                us_weight_class: self.weight_class,
+            },
+        };
+        Ok(PreparedSubset { tag, parsed, font_file, font_file_len, cids })
     }
-}
-
-fn to_unicode_cmap(map: &BTreeMap<u16, char>) -> String {
-    let mut out = String::with_capacity(300 + map.len() * 20);
-    out.push_str(
-        "/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n\
-         /CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def\n\
-         /CMapName /Adobe-Identity-UCS def\n/CMapType 2 def\n\
-         1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n",
-    );
-    let entries: Vec<(&u16, &char)> = map.iter().collect();
-    for chunk in entries.chunks(100) {
-        let _ = writeln!(out, "{} beginbfchar", chunk.len());
-        for (cid, ch) in chunk {
-            let mut units = [0u16; 2];
-            let encoded = ch.encode_utf16(&mut units);
-            let hex: String = encoded.iter().map(|u| format!("{u:04X}")).collect();
-            let _ = writeln!(out, "<{cid:04X}> <{hex}>");
-        }
-        out.push_str("endbfchar\n");
-    }
-    out.push_str("endcmap\nCMapName currentdict /CMap defineresource pop\nend\nend\n");
-    out
 }
 
 /// The embedded font, parsed once per process.

@@ -3,7 +3,8 @@
 //! Pure renderers from a domain [`Invoice`] (or credit note) to bytes:
 //! - [`ubl::to_ubl`]: UBL 2.1 `Invoice` / `CreditNote`, EN 16931;
 //! - [`cii::to_cii`]: UN/CEFACT CII, Factur-X profile EN 16931;
-//! - [`render_pdf`]: a Factur-X PDF/A-3b with the CII embedded as `factur-x.xml`;
+//! - [`render_pdf`]: a Factur-X PDF/A-3b with the CII embedded as `factur-x.xml`, drawn with
+//!   printpdf and finished by a lopdf pass ([`pdf`]);
 //! - [`bundle::zip_documents`]: a ZIP of many documents with stable names.
 //!
 //! Deterministic: the same invoice always gives the same bytes (ids and dates come from the
@@ -13,7 +14,6 @@ pub mod bundle;
 pub mod cii;
 pub mod font;
 mod hinting;
-mod icc;
 pub mod labels;
 pub mod layout;
 pub mod pdf;
@@ -26,6 +26,8 @@ use marketbill_domain::Invoice;
 pub enum RenderError {
     #[error("the embedded font cannot be used: {0}")]
     Font(String),
+    #[error("the PDF cannot be written: {0}")]
+    Pdf(String),
     #[error("the archive cannot be written: {0}")]
     Archive(String),
 }

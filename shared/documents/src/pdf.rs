@@ -1,21 +1,41 @@
-//! Our own PDF writer: a Factur-X PDF/A-3b from the laid-out pages, the embedded font subsets,
-//! an sRGB output intent, the XMP metadata with the Factur-X extension schema and the CII XML
-//! attached as `factur-x.xml`. Everything that could vary (ids, dates) is derived from the
-//! invoice, so the same invoice always gives the same bytes.
+//! The Factur-X PDF/A-3b of an invoice, in two steps:
+//!
+//! 1. **printpdf** turns the laid-out pages into a PDF object graph: pages, content streams,
+//!    and the Type0 font (descriptor, `/W`, ToUnicode) of the subset [`crate::font`] prepared.
+//! 2. **The Factur-X pass**, on the `lopdf::Document` printpdf hands over before anything is
+//!    written, adds what printpdf does not make: the CII XML attached as `factur-x.xml`
+//!    (`/EmbeddedFiles`, `/AF`, `/AFRelationship /Data`), the XMP metadata with PDF/A-3B
+//!    identification and the Factur-X extension schema, the sRGB output intent, the subset tag
+//!    on the font name, the `/Info` dictionary matching the XMP, and ids derived from the
+//!    invoice. It also compresses the streams (the font program arrives already deflated).
+//!
+//! Everything that could vary is derived from the invoice (no clock, no counter, no random
+//! id), so the same invoice always gives the same bytes.
 
 use std::collections::BTreeSet;
-use std::fmt::Write as _;
-use std::sync::OnceLock;
 
+use lopdf::{Dictionary, Object, ObjectId, Stream, StringFormat};
 use marketbill_domain::Invoice;
 use marketbill_domain::calendar::iso_date;
+use printpdf::{
+    Color, CustomPdfConformance, FontId, Greyscale, Line, LinePoint, Op, PaintMode, PdfConformance, PdfDocument,
+    PdfFont, PdfFontHandle, PdfPage, PdfSaveOptions, Point, Pt, Rect, TextItem, TextMatrix, TextRenderingMode,
+};
 use sha2::{Digest, Sha256};
 
 use crate::RenderError;
-use crate::font::{Face, FontFace, FontFamily, PreparedSubset};
+use crate::font::{Face, FontFamily, PreparedSubset};
 use crate::layout::{Draw, PAGE_HEIGHT, PAGE_WIDTH, Page};
 
-/// zlib (FlateDecode) compression, for what is compressed once (font programs, the ICC profile).
+/// The published compact sRGB profile of the output intent (CC0, see `icc/LICENSE-CC0.txt`).
+const SRGB_PROFILE: &[u8] = include_bytes!("../icc/sRGB-v2-magic.icc");
+
+/// The resource name of the one embedded font (fixed: printpdf would draw a random one).
+const FONT_RESOURCE: &str = "F1";
+
+const PRODUCER: &str = "Marketbill";
+
+/// zlib (FlateDecode) compression, for what is compressed once (the font program, its map).
 pub fn deflate(data: &[u8]) -> Vec<u8> {
     miniz_oxide::deflate::compress_to_vec_zlib(data, 6)
 }
@@ -34,7 +54,7 @@ fn deflate_fast(data: &[u8]) -> Vec<u8> {
         c.reset();
         let mut out = Vec::with_capacity(data.len() / 2 + 64);
         loop {
-            let consumed = c.total_in() as usize;
+            let consumed = usize::try_from(c.total_in()).unwrap_or(usize::MAX).min(data.len());
             match c.compress_vec(&data[consumed..], &mut out, flate2::FlushCompress::Finish) {
                 Ok(flate2::Status::StreamEnd) => break,
                 Ok(_) => out.reserve(out.capacity().max(1024)),
@@ -46,137 +66,131 @@ fn deflate_fast(data: &[u8]) -> Vec<u8> {
     })
 }
 
-/// A PDF being written: objects go straight to the buffer; the xref is built at the end.
-struct PdfWriter {
-    buf: Vec<u8>,
-    offsets: Vec<usize>,
+fn gray(level: f32) -> Color {
+    Color::Greyscale(Greyscale { percent: level, icc_profile: None })
 }
 
-impl PdfWriter {
-    fn new(capacity: usize) -> Self {
-        let mut buf = Vec::with_capacity(capacity);
-        // The binary comment marks the file as binary (PDF/A requires it).
-        buf.extend_from_slice(b"%PDF-1.7\n%\xE2\xE3\xCF\xD3\n");
-        PdfWriter { buf, offsets: vec![0] }
-    }
+fn point(x: f32, y: f32) -> LinePoint {
+    LinePoint { p: Point { x: Pt(x), y: Pt(y) }, bezier: false }
+}
 
-    fn alloc(&mut self) -> usize {
-        self.offsets.push(0);
-        self.offsets.len() - 1
-    }
+/// The graphics and text state already set in a content stream, so that an operation is
+/// written only when it changes something (text state outlives text objects).
+#[derive(Default)]
+struct Pen {
+    fill: Option<f32>,
+    stroke: Option<f32>,
+    line_width: Option<f32>,
+    size: Option<f32>,
+    bold: Option<bool>,
+    in_text: bool,
+}
 
-    fn obj(&mut self, id: usize, body: &str) {
-        self.offsets[id] = self.buf.len();
-        self.buf.extend_from_slice(format!("{id} 0 obj\n{body}\nendobj\n").as_bytes());
-    }
-
-    fn stream(&mut self, id: usize, dict: &str, data: &[u8]) {
-        self.offsets[id] = self.buf.len();
-        self.buf.extend_from_slice(format!("{id} 0 obj\n<<{dict} /Length {}>>\nstream\n", data.len()).as_bytes());
-        self.buf.extend_from_slice(data);
-        self.buf.extend_from_slice(b"\nendstream\nendobj\n");
-    }
-
-    fn finish(mut self, root: usize, info: usize, file_id: &[u8]) -> Vec<u8> {
-        let xref_at = self.buf.len();
-        let mut xref = format!("xref\n0 {}\n0000000000 65535 f \n", self.offsets.len());
-        for off in &self.offsets[1..] {
-            let _ = writeln!(xref, "{off:010} 00000 n ");
+impl Pen {
+    fn fill(&mut self, ops: &mut Vec<Op>, level: f32) {
+        if self.fill != Some(level) {
+            self.fill = Some(level);
+            ops.push(Op::SetFillColor { col: gray(level) });
         }
-        let id: String = file_id.iter().map(|b| format!("{b:02X}")).collect();
-        let _ = write!(
-            xref,
-            "trailer\n<< /Size {} /Root {root} 0 R /Info {info} 0 R /ID [<{id}> <{id}>] >>\nstartxref\n{xref_at}\n%%EOF\n",
-            self.offsets.len()
-        );
-        self.buf.extend_from_slice(xref.as_bytes());
-        self.buf
+    }
+
+    fn stroke(&mut self, ops: &mut Vec<Op>, level: f32, width: f32) {
+        if self.stroke != Some(level) {
+            self.stroke = Some(level);
+            ops.push(Op::SetOutlineColor { col: gray(level) });
+        }
+        if self.line_width != Some(width) {
+            self.line_width = Some(width);
+            ops.push(Op::SetOutlineThickness { pt: Pt(width) });
+        }
+    }
+
+    fn text(&mut self, ops: &mut Vec<Op>, on: bool) {
+        if on != self.in_text {
+            self.in_text = on;
+            ops.push(if on { Op::StartTextSection } else { Op::EndTextSection });
+        }
     }
 }
 
-/// A PDF text string: literal when plain ASCII, else UTF-16BE with a byte-order mark.
-fn text_string(s: &str) -> String {
-    if s.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'(' && b != b')' && b != b'\\') {
-        return format!("({s})");
-    }
-    let mut out = String::from("<FEFF");
-    for unit in s.encode_utf16() {
-        let _ = write!(out, "{unit:04X}");
-    }
-    out.push('>');
-    out
-}
-
-fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    crate::xml::escape_into(&mut out, s);
-    out
-}
-
-fn num(v: f32) -> String {
-    let r = (v * 100.0).round() / 100.0;
-    if r.fract() == 0.0 { format!("{}", r as i64) } else { format!("{r}") }
-}
-
-/// Four upper-case hex digits of a CID.
-fn push_hex4(out: &mut String, v: u16) {
-    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
-    for shift in [12, 8, 4, 0] {
-        out.push(char::from(DIGITS[usize::from((v >> shift) & 0xF)]));
-    }
-}
-
-/// Encodes the pages' drawing commands into content streams with the subsets' CIDs.
-fn content_stream(page: &Page, font: &FontFace, subset: &PreparedSubset) -> Vec<u8> {
-    let mut s = String::with_capacity(page.len() * 60);
+/// printpdf operations for one laid-out page. Strings are placed with an absolute text matrix
+/// (printpdf's text cursor is relative to the previous line); consecutive strings share a
+/// text object.
+fn page_ops(page: &Page) -> Vec<Op> {
+    let font = PdfFontHandle::External(FontId(FONT_RESOURCE.to_owned()));
+    let mut ops = Vec::with_capacity(page.len() * 3 + 8);
+    let mut pen = Pen::default();
     for d in page {
         match d {
-            Draw::Fill { x, y, w, h, gray } => {
-                let _ = writeln!(s, "{} g {} {} {} {} re f", num(*gray), num(*x), num(*y), num(*w), num(*h));
+            Draw::Fill { x, y, w, h, gray: level } => {
+                pen.text(&mut ops, false);
+                pen.fill(&mut ops, *level);
+                ops.push(Op::DrawRectangle {
+                    rectangle: Rect {
+                        x: Pt(*x),
+                        y: Pt(*y),
+                        width: Pt(*w),
+                        height: Pt(*h),
+                        mode: Some(PaintMode::Fill),
+                        winding_order: None,
+                    },
+                });
             }
-            Draw::Rule { x1, y1, x2, y2, width, gray } => {
-                let _ = writeln!(
-                    s,
-                    "{} G {} w {} {} m {} {} l S",
-                    num(*gray),
-                    num(*width),
-                    num(*x1),
-                    num(*y1),
-                    num(*x2),
-                    num(*y2)
-                );
+            Draw::Rule { x1, y1, x2, y2, width, gray: level } => {
+                pen.text(&mut ops, false);
+                pen.stroke(&mut ops, *level, *width);
+                ops.push(Op::DrawLine {
+                    line: Line { points: vec![point(*x1, *y1), point(*x2, *y2)], is_closed: false },
+                });
             }
-            Draw::Text { face, size, x, y, text, gray } => {
-                let mut hex = String::with_capacity(text.len() * 4);
-                for ch in text.chars() {
-                    if let Some(&cid) = font.glyph(ch).and_then(|(gid, _)| subset.cids.get(&gid)) {
-                        push_hex4(&mut hex, cid);
-                    }
+            Draw::Text { face, size, x, y, text, gray: level } => {
+                pen.text(&mut ops, true);
+                pen.fill(&mut ops, *level);
+                let bold = *face == Face::Bold;
+                if pen.bold != Some(bold) {
+                    pen.bold = Some(bold);
+                    let mode = if bold { TextRenderingMode::FillStroke } else { TextRenderingMode::Fill };
+                    ops.push(Op::SetTextRenderingMode { mode });
                 }
-                // Bold: fill and stroke the glyphs with a line a sixteenth of the size.
-                let mode = match face {
-                    Face::Regular => "0 Tr".to_owned(),
-                    Face::Bold => format!("2 Tr {} w {} G", num(size / 16.0), num(*gray)),
-                };
-                let _ = writeln!(
-                    s,
-                    "BT {} g {mode} /F1 {} Tf 1 0 0 1 {} {} Tm <{hex}> Tj ET",
-                    num(*gray),
-                    num(*size),
-                    num(*x),
-                    num(*y)
-                );
+                // Bold: the same glyphs filled and outlined with a line a sixteenth of the size.
+                if bold {
+                    pen.stroke(&mut ops, *level, size / 16.0);
+                }
+                if pen.size != Some(*size) {
+                    pen.size = Some(*size);
+                    ops.push(Op::SetFont { font: font.clone(), size: Pt(*size) });
+                }
+                ops.push(Op::SetTextMatrix { matrix: TextMatrix::Translate(Pt(*x), Pt(*y)) });
+                ops.push(Op::ShowText { items: vec![TextItem::Text(text.clone())] });
             }
         }
     }
-    deflate_fast(s.as_bytes())
+    pen.text(&mut ops, false);
+    ops
 }
 
-static ICC: OnceLock<Vec<u8>> = OnceLock::new();
+/// The printpdf document of the pages, drawn with the prepared subset.
+fn printpdf_document(title: &str, pages: &[Page], subset: &PreparedSubset) -> PdfDocument {
+    let mut doc = PdfDocument::new(title);
+    // No PDF/X or PDF/A machinery of printpdf's (its PDF/A setting is a label that writes a
+    // CMYK PDF/X output intent): the Factur-X pass writes the PDF/A-3 parts itself.
+    doc.metadata.info.conformance = PdfConformance::Custom(CustomPdfConformance {
+        requires_icc_profile: false,
+        requires_xmp_metadata: false,
+        ..Default::default()
+    });
+    doc.resources.fonts.map.insert(FontId(FONT_RESOURCE.to_owned()), PdfFont::new(subset.parsed.clone()));
+    let size = Rect::from_wh(Pt(PAGE_WIDTH), Pt(PAGE_HEIGHT));
+    doc.pages = pages
+        .iter()
+        .map(|p| PdfPage { media_box: size.clone(), trim_box: size.clone(), crop_box: size.clone(), ops: page_ops(p) })
+        .collect();
+    doc
+}
 
 /// Builds the Factur-X PDF of an invoice whose CII XML is `cii`.
 pub fn write_pdf(inv: &Invoice, pages: &[Page], fonts: &FontFamily, cii: &[u8]) -> Result<Vec<u8>, RenderError> {
-    // The characters the pages use.
+    // The characters the pages use decide the subset (the prepared one nearly always).
     let mut used: BTreeSet<char> = BTreeSet::new();
     for page in pages {
         for d in page {
@@ -185,135 +199,255 @@ pub fn write_pdf(inv: &Invoice, pages: &[Page], fonts: &FontFamily, cii: &[u8]) 
             }
         }
     }
-    let font = &fonts.regular;
-    let subset = font.subset_for(&used)?;
+    let subset = fonts.regular.subset_for(&used)?;
 
-    let digest = Sha256::digest(cii);
-    let file_id = &digest[..16];
-    let date = inv.issue_date;
-    let pdf_date = format!("D:{:04}{:02}{:02}000000Z", date.year(), u8::from(date.month()), date.day());
-    let xmp_date = format!("{}T00:00:00Z", iso_date(date));
     let kind = if inv.kind.is_credit_note() { "Avoir" } else { "Facture" };
     let title = format!("{kind} {}", inv.number);
-    let author = inv.body.seller.legal_name.clone();
-    const PRODUCER: &str = "Marketbill";
-
-    let mut w = PdfWriter::new(48 * 1024 + cii.len());
-    let catalog = w.alloc();
-    let pages_id = w.alloc();
-    let info = w.alloc();
-    let metadata = w.alloc();
-    let icc = w.alloc();
-    let embedded = w.alloc();
-    let filespec = w.alloc();
-
-    // The font: one Type0 / CIDFontType2 with the subset program.
-    let scale = 1000.0 / f32::from(font.units_per_em);
-    let type0 = w.alloc();
-    let cid_font = w.alloc();
-    let descriptor = w.alloc();
-    let file = w.alloc();
-    let to_unicode = w.alloc();
-    let base = format!("{}+{}", subset.tag, font.postscript_name);
-    w.obj(
-        type0,
-        &format!(
-            "<< /Type /Font /Subtype /Type0 /BaseFont /{base} /Encoding /Identity-H /DescendantFonts [{cid_font} 0 R] /ToUnicode {to_unicode} 0 R >>"
-        ),
-    );
-    w.obj(
-        cid_font,
-        &format!(
-            "<< /Type /Font /Subtype /CIDFontType2 /BaseFont /{base} /CIDSystemInfo << /Registry (Adobe) /Ordering (Identity) /Supplement 0 >> /FontDescriptor {descriptor} 0 R /DW 1000 /W [{}] /CIDToGIDMap /Identity >>",
-            subset.widths
-        ),
-    );
-    let m = |v: i16| (f32::from(v) * scale).round() as i32;
-    w.obj(
-        descriptor,
-        &format!(
-            "<< /Type /FontDescriptor /FontName /{base} /Flags 32 /FontBBox [{} {} {} {}] /ItalicAngle 0 /Ascent {} /Descent {} /CapHeight {} /StemV 80 /FontFile2 {file} 0 R >>",
-            m(font.bbox[0]),
-            m(font.bbox[1]),
-            m(font.bbox[2]),
-            m(font.bbox[3]),
-            m(font.ascent),
-            m(font.descent),
-            m(font.cap_height)
-        ),
-    );
-    w.stream(file, &format!(" /Length1 {} /Filter /FlateDecode", subset.font_file_len), &subset.font_file);
-    w.stream(to_unicode, " /Filter /FlateDecode", &subset.to_unicode);
-    let font_dict = format!("/F1 {type0} 0 R");
-
-    // Pages.
-    let mut kids = Vec::with_capacity(pages.len());
-    for page in pages {
-        let page_id = w.alloc();
-        let content = w.alloc();
-        let data = content_stream(page, font, &subset);
-        w.stream(content, " /Filter /FlateDecode", &data);
-        w.obj(
-            page_id,
-            &format!(
-                "<< /Type /Page /Parent {pages_id} 0 R /MediaBox [0 0 {} {}] /Resources << /Font << {font_dict} >> >> /Contents {content} 0 R >>",
-                num(PAGE_WIDTH),
-                num(PAGE_HEIGHT)
-            ),
-        );
-        kids.push(format!("{page_id} 0 R"));
+    let doc = printpdf_document(&title, pages, &subset);
+    // Optimising would deflate every stream at the best (slowest) level and prune objects:
+    // the pass below compresses what needs it, once, at a fast level.
+    let options = PdfSaveOptions { optimize: false, subset_fonts: false, secure: true, image_optimization: None };
+    let mut warnings = Vec::new();
+    let mut lo = doc.to_lopdf_document(&options, &mut warnings);
+    if let Some(w) = warnings.iter().find(|w| matches!(w.severity, printpdf::PdfParseErrorSeverity::Error)) {
+        return Err(RenderError::Pdf(w.msg.clone()));
     }
-    w.obj(pages_id, &format!("<< /Type /Pages /Kids [{}] /Count {} >>", kids.join(" "), pages.len()));
+    FacturX { inv, title: &title, subset: &subset, cii }.apply(&mut lo)?;
+    let mut out = Vec::with_capacity(40 * 1024 + cii.len());
+    lo.save_to(&mut out).map_err(|e| RenderError::Pdf(e.to_string()))?;
+    // The end-of-line after `%%EOF` that lopdf leaves out (the only thing PDF/A allows there).
+    out.push(b'\n');
+    Ok(out)
+}
 
-    // Output intent: sRGB.
-    let icc_bytes = ICC.get_or_init(|| deflate(&crate::icc::srgb_profile()));
-    w.stream(icc, " /N 3 /Filter /FlateDecode", icc_bytes);
+/// What the Factur-X pass adds to printpdf's document.
+struct FacturX<'a> {
+    inv: &'a Invoice,
+    title: &'a str,
+    subset: &'a PreparedSubset,
+    cii: &'a [u8],
+}
 
-    // The Factur-X XML, attached as associated file (PDF/A-3).
-    let xml_z = deflate_fast(cii);
-    w.stream(
-        embedded,
-        &format!(
-            " /Type /EmbeddedFile /Subtype /text#2Fxml /Params << /ModDate ({pdf_date}) /Size {} >> /Filter /FlateDecode",
-            cii.len()
-        ),
-        &xml_z,
-    );
-    w.obj(
-        filespec,
-        &format!(
-            "<< /Type /Filespec /F (factur-x.xml) /UF (factur-x.xml) /Desc (Factur-X invoice) /AFRelationship /Data /EF << /F {embedded} 0 R /UF {embedded} 0 R >> >>"
-        ),
-    );
+fn missing(what: &str) -> RenderError {
+    RenderError::Pdf(format!("printpdf's document has no {what}"))
+}
 
-    // Metadata: the XMP and the Info dictionary say the same things.
-    let xmp =
-        xmp(&title, &author, PRODUCER, &xmp_date, &file_id.iter().map(|b| format!("{b:02x}")).collect::<String>());
-    w.stream(metadata, " /Type /Metadata /Subtype /XML", xmp.as_bytes());
-    w.obj(
-        info,
-        &format!(
-            "<< /Title {} /Author {} /Creator ({PRODUCER}) /Producer ({PRODUCER}) /CreationDate ({pdf_date}) /ModDate ({pdf_date}) >>",
-            text_string(&title),
-            text_string(&author)
-        ),
-    );
-    let lang = inv.body.language.code();
-    w.obj(
-        catalog,
-        &format!(
-            "<< /Type /Catalog /Pages {pages_id} 0 R /Metadata {metadata} 0 R /Lang ({lang}) \
-             /ViewerPreferences << /DisplayDocTitle true >> \
-             /OutputIntents [<< /Type /OutputIntent /S /GTS_PDFA1 /OutputConditionIdentifier (sRGB IEC61966-2.1) /Info (sRGB) /DestOutputProfile {icc} 0 R >>] \
-             /Names << /EmbeddedFiles << /Names [(factur-x.xml) {filespec} 0 R] >> >> /AF [{filespec} 0 R] >>"
-        ),
-    );
-    Ok(w.finish(catalog, info, file_id))
+fn reference(dict: &Dictionary, key: &[u8]) -> Option<ObjectId> {
+    dict.get(key).and_then(Object::as_reference).ok()
+}
+
+/// A PDF text string: literal when plain ASCII, else UTF-16BE with a byte-order mark.
+fn text_string(s: &str) -> Object {
+    if s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return Object::String(s.as_bytes().to_vec(), StringFormat::Literal);
+    }
+    let mut bytes = vec![0xFE, 0xFF];
+    bytes.extend(s.encode_utf16().flat_map(u16::to_be_bytes));
+    Object::String(bytes, StringFormat::Hexadecimal)
+}
+
+fn literal(s: &str) -> Object {
+    Object::String(s.as_bytes().to_vec(), StringFormat::Literal)
+}
+
+fn deflated(dict: Dictionary, data: &[u8]) -> Stream {
+    let mut s = Stream::new(dict, deflate_fast(data)).with_compression(false);
+    s.dict.set("Filter", "FlateDecode");
+    s
+}
+
+impl FacturX<'_> {
+    fn apply(&self, doc: &mut lopdf::Document) -> Result<(), RenderError> {
+        doc.version = "1.7".to_owned();
+        // A binary comment of four bytes above 127 marks the file as binary (PDF/A requires it).
+        doc.binary_mark = vec![0xE2, 0xE3, 0xCF, 0xD3];
+        let root = doc.trailer.get(b"Root").and_then(Object::as_reference).map_err(|_| missing("catalog"))?;
+        let info = doc.trailer.get(b"Info").and_then(Object::as_reference).map_err(|_| missing("Info"))?;
+
+        self.font(doc, root)?;
+        self.compress_pages(doc, root)?;
+
+        let digest = Sha256::digest(self.cii);
+        let file_id = &digest[..16];
+        let date = self.inv.issue_date;
+        let pdf_date = format!("D:{:04}{:02}{:02}000000Z", date.year(), u8::from(date.month()), date.day());
+        let author = self.inv.body.seller.legal_name.as_str();
+
+        // The sRGB output intent (the profile is compressed once per process).
+        static ICC: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+        let icc_bytes = ICC.get_or_init(|| deflate(SRGB_PROFILE));
+        let mut icc =
+            Stream::new(Dictionary::from_iter([("N", Object::Integer(3))]), icc_bytes.clone()).with_compression(false);
+        icc.dict.set("Filter", "FlateDecode");
+        let icc = doc.add_object(icc);
+        let intent = Dictionary::from_iter([
+            ("Type", Object::Name(b"OutputIntent".to_vec())),
+            ("S", Object::Name(b"GTS_PDFA1".to_vec())),
+            ("OutputConditionIdentifier", literal("sRGB IEC61966-2.1")),
+            ("Info", literal("sRGB")),
+            ("DestOutputProfile", Object::Reference(icc)),
+        ]);
+
+        // The Factur-X XML, attached as the associated file (PDF/A-3).
+        let params = Dictionary::from_iter([
+            ("ModDate", literal(&pdf_date)),
+            ("Size", Object::Integer(i64::try_from(self.cii.len()).unwrap_or(i64::MAX))),
+        ]);
+        let embedded = doc.add_object(deflated(
+            Dictionary::from_iter([
+                ("Type", Object::Name(b"EmbeddedFile".to_vec())),
+                ("Subtype", Object::Name(b"text/xml".to_vec())),
+                ("Params", Object::Dictionary(params)),
+            ]),
+            self.cii,
+        ));
+        let filespec = doc.add_object(Dictionary::from_iter([
+            ("Type", Object::Name(b"Filespec".to_vec())),
+            ("F", literal("factur-x.xml")),
+            ("UF", literal("factur-x.xml")),
+            ("Desc", literal("Factur-X invoice")),
+            ("AFRelationship", Object::Name(b"Data".to_vec())),
+            (
+                "EF",
+                Object::Dictionary(Dictionary::from_iter([
+                    ("F", Object::Reference(embedded)),
+                    ("UF", Object::Reference(embedded)),
+                ])),
+            ),
+        ]));
+
+        // Metadata: the XMP (left uncompressed, as PDF/A advises) and /Info say the same.
+        let doc_id: String = file_id.iter().map(|b| format!("{b:02x}")).collect();
+        let xmp = xmp(self.title, author, &format!("{}T00:00:00Z", iso_date(date)), &doc_id);
+        let metadata = doc.add_object(
+            Stream::new(
+                Dictionary::from_iter([
+                    ("Type", Object::Name(b"Metadata".to_vec())),
+                    ("Subtype", Object::Name(b"XML".to_vec())),
+                ]),
+                xmp.into_bytes(),
+            )
+            .with_compression(false),
+        );
+        doc.objects.insert(
+            info,
+            Object::Dictionary(Dictionary::from_iter([
+                ("Title", text_string(self.title)),
+                ("Author", text_string(author)),
+                ("Creator", literal(PRODUCER)),
+                ("Producer", literal(PRODUCER)),
+                ("CreationDate", literal(&pdf_date)),
+                ("ModDate", literal(&pdf_date)),
+            ])),
+        );
+
+        let catalog = doc.get_object_mut(root).and_then(Object::as_dict_mut).map_err(|_| missing("catalog"))?;
+        catalog.set("Metadata", Object::Reference(metadata));
+        catalog.set("Lang", literal(self.inv.body.language.code()));
+        catalog.set(
+            "ViewerPreferences",
+            Object::Dictionary(Dictionary::from_iter([("DisplayDocTitle", Object::Boolean(true))])),
+        );
+        catalog.set("OutputIntents", Object::Array(vec![Object::Dictionary(intent)]));
+        catalog.set(
+            "Names",
+            Object::Dictionary(Dictionary::from_iter([(
+                "EmbeddedFiles",
+                Object::Dictionary(Dictionary::from_iter([(
+                    "Names",
+                    Object::Array(vec![literal("factur-x.xml"), Object::Reference(filespec)]),
+                )])),
+            )])),
+        );
+        catalog.set("AF", Object::Array(vec![Object::Reference(filespec)]));
+
+        let id = Object::String(file_id.to_vec(), StringFormat::Hexadecimal);
+        doc.trailer.set("ID", Object::Array(vec![id.clone(), id]));
+        Ok(())
+    }
+
+    /// The font printpdf wrote, finished: the prepared (already deflated) program in place of
+    /// the raw one, and the ToUnicode map compressed.
+    fn font(&self, doc: &mut lopdf::Document, root: ObjectId) -> Result<(), RenderError> {
+        let first_page = {
+            let pages = reference(doc.get_dictionary(root).map_err(|_| missing("catalog"))?, b"Pages")
+                .ok_or_else(|| missing("page tree"))?;
+            let kids = doc.get_dictionary(pages).and_then(|d| d.get(b"Kids")).and_then(Object::as_array);
+            kids.ok().and_then(|k| k.first()).and_then(|o| o.as_reference().ok()).ok_or_else(|| missing("page"))?
+        };
+        let resources = reference(doc.get_dictionary(first_page).map_err(|_| missing("page"))?, b"Resources")
+            .ok_or_else(|| missing("page resources"))?;
+        let fonts = reference(doc.get_dictionary(resources).map_err(|_| missing("resources"))?, b"Font")
+            .ok_or_else(|| missing("font resources"))?;
+        let type0 =
+            reference(doc.get_dictionary(fonts).map_err(|_| missing("font resources"))?, FONT_RESOURCE.as_bytes())
+                .ok_or_else(|| missing("font"))?;
+
+        let (to_unicode, descriptor) = {
+            let font = doc.get_dictionary(type0).map_err(|_| missing("font"))?;
+            let to_unicode = reference(font, b"ToUnicode").ok_or_else(|| missing("ToUnicode map"))?;
+            let cid_font = font
+                .get(b"DescendantFonts")
+                .and_then(Object::as_array)
+                .ok()
+                .and_then(|a| a.first())
+                .and_then(|o| o.as_dict().ok())
+                .ok_or_else(|| missing("descendant font"))?;
+            (to_unicode, reference(cid_font, b"FontDescriptor").ok_or_else(|| missing("font descriptor"))?)
+        };
+        let program = reference(doc.get_dictionary(descriptor).map_err(|_| missing("font descriptor"))?, b"FontFile2")
+            .ok_or_else(|| missing("font program"))?;
+        let stream =
+            doc.get_object_mut(program).and_then(Object::as_stream_mut).map_err(|_| missing("font program"))?;
+        stream.set_content(self.subset.font_file.clone());
+        stream.dict.set("Filter", "FlateDecode");
+        stream.dict.set("Length1", Object::Integer(i64::try_from(self.subset.font_file_len).unwrap_or(i64::MAX)));
+        stream.allows_compression = false;
+        let map =
+            doc.get_object_mut(to_unicode).and_then(Object::as_stream_mut).map_err(|_| missing("ToUnicode map"))?;
+        let data = deflate_fast(&map.content);
+        map.set_content(data);
+        map.dict.set("Filter", "FlateDecode");
+        map.allows_compression = false;
+        Ok(())
+    }
+
+    /// Deflates every page's content stream.
+    fn compress_pages(&self, doc: &mut lopdf::Document, root: ObjectId) -> Result<(), RenderError> {
+        let pages = reference(doc.get_dictionary(root).map_err(|_| missing("catalog"))?, b"Pages")
+            .ok_or_else(|| missing("page tree"))?;
+        let kids: Vec<ObjectId> = doc
+            .get_dictionary(pages)
+            .and_then(|d| d.get(b"Kids"))
+            .and_then(Object::as_array)
+            .map_err(|_| missing("page list"))?
+            .iter()
+            .filter_map(|o| o.as_reference().ok())
+            .collect();
+        for page in kids {
+            let contents = reference(doc.get_dictionary(page).map_err(|_| missing("page"))?, b"Contents")
+                .ok_or_else(|| missing("page content"))?;
+            let stream =
+                doc.get_object_mut(contents).and_then(Object::as_stream_mut).map_err(|_| missing("page content"))?;
+            let data = deflate_fast(&stream.content);
+            stream.set_content(data);
+            stream.dict.set("Filter", "FlateDecode");
+            stream.allows_compression = false;
+        }
+        Ok(())
+    }
+}
+
+fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    crate::xml::escape_into(&mut out, s);
+    out
 }
 
 /// XMP metadata: Dublin Core, PDF/A-3B identification and the Factur-X extension schema.
-fn xmp(title: &str, author: &str, producer: &str, date: &str, doc_id: &str) -> String {
+fn xmp(title: &str, author: &str, date: &str, doc_id: &str) -> String {
     let (title, author) = (xml_escape(title), xml_escape(author));
+    let producer = PRODUCER;
     let property = |name: &str, description: &str| {
         format!(
             "<rdf:li rdf:parseType=\"Resource\"><pdfaProperty:name>{name}</pdfaProperty:name>\
