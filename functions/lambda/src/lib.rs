@@ -35,6 +35,8 @@ pub struct Config {
     /// Where the portal's pages are reached (`https://…`, no trailing slash): the buyer's page
     /// that invoice mails point to, the sign-in callbacks.
     pub public_url: Option<String>,
+    /// The accounts of the sales journal (`ACCOUNTS`, JSON; the French chart by default).
+    pub accounts: marketbill_app::accounting::Accounts,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +88,11 @@ impl Config {
                 }
                 None => None,
             },
+            accounts: match optional("ACCOUNTS") {
+                Some(json) => marketbill_app::accounting::Accounts::from_json(&json)
+                    .map_err(|e| ConfigError::Invalid("ACCOUNTS", e.to_string()))?,
+                None => marketbill_app::accounting::Accounts::default(),
+            },
         })
     }
 }
@@ -107,6 +114,7 @@ pub async fn aws_services(c: &Config) -> Result<Services, ConfigError> {
             sender: c.sender.clone(),
             buyer_email_key: c.buyer_email_key.clone(),
             public_url: c.public_url.clone(),
+            accounts: c.accounts.clone(),
             ..Settings::default()
         },
     })

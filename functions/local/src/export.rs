@@ -1,4 +1,5 @@
-//! `marketbill export`: the sales journal of a period (FEC or CSV) from the data folder.
+//! `marketbill export`: the sales journal of a period (FEC or CSV) or its e-reporting data
+//! (XML or JSON) from the data folder.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,40 +17,40 @@ pub struct ExportOptions {
     pub data_dir: PathBuf,
     #[arg(long)]
     pub seller: String,
-    /// fec or csv.
+    /// fec, csv, ereporting (XML) or ereporting-json.
     #[arg(long)]
     pub format: String,
-    /// The month, YYYY-MM.
+    /// The period: a month (YYYY-MM), a ten-day period (YYYY-MM-D1, -D2, -D3) or two months
+    /// (YYYY-MM+1).
     #[arg(long)]
     pub period: String,
+    /// The journal's accounts as JSON (keys journalCode, journalLabel, customer, customerAux,
+    /// customerAuxLabel, sales, vat; a key left out keeps its default).
+    #[arg(long)]
+    pub accounts: Option<PathBuf>,
     /// Folder the file is written to.
     #[arg(long, default_value = ".")]
     pub out: PathBuf,
 }
 
-/// The first and last day of a month written `YYYY-MM`.
-fn month(period: &str) -> Result<(time::Date, time::Date)> {
-    let (y, m) = period.split_once('-').with_context(|| format!("--period is YYYY-MM, got {period:?}"))?;
-    let year: i32 = y.parse().with_context(|| format!("--period {period:?}: not a year"))?;
-    let month: u8 = m.parse().with_context(|| format!("--period {period:?}: not a month"))?;
-    let month = time::Month::try_from(month).with_context(|| format!("--period {period:?}: not a month"))?;
-    let first = time::Date::from_calendar_date(year, month, 1).with_context(|| format!("--period {period:?}"))?;
-    let last = time::Date::from_calendar_date(year, month, month.length(year))?;
-    Ok((first, last))
-}
-
 pub fn run(o: &ExportOptions) -> Result<PathBuf> {
-    let (from, to) = month(&o.period)?;
+    let period = marketbill_app::ereporting::Period::parse(&o.period).context("--period")?;
+    let (from, to) = (period.start, period.end);
     let seller: SellerId = o.seller.parse()?;
-    if !matches!(o.format.as_str(), "fec" | "csv") {
-        bail!("--format is fec or csv (the e-reporting file is not built yet)");
+    if !matches!(o.format.as_str(), "fec" | "csv" | "ereporting" | "ereporting-json") {
+        bail!("--format is fec, csv, ereporting or ereporting-json");
     }
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
         // The journal reads the ledger only; no marketplace call is made.
         let client = OctopiaClient::new(OctopiaConfig::new("http://127.0.0.1:9", "http://127.0.0.1:9"))?;
         let marketplace = Arc::new(OctopiaMarketplace::new(Arc::new(client)));
-        let (services, _) = local::services(&o.data_dir, marketplace, "factures@marketbill.example")?;
+        let (mut services, _) = local::services(&o.data_dir, marketplace, "factures@marketbill.example")?;
+        if let Some(path) = &o.accounts {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            services.settings.accounts = marketbill_app::accounting::Accounts::from_json(&text)
+                .with_context(|| format!("--accounts {}", path.display()))?;
+        }
         let file = portal::journal_file(&services, &seller, &o.format, from, to)
             .await
             .map_err(|e| anyhow::anyhow!("no journal for seller {seller}: {e:?}"))?;

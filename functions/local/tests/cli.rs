@@ -605,17 +605,60 @@ fn export_writes_a_balanced_fec_and_a_csv_that_python_reads_to_the_same_totals()
     assert_eq!(count.parse::<usize>().unwrap(), rows.iter().filter(|r| r[4] == "411").count(), "one row per document");
     let total: f64 = total.parse().unwrap();
     assert!((total - customers.to_string().parse::<f64>().unwrap()).abs() < 0.005, "{total} vs {customers}");
-    let bad = marketbill(&[
+    // The e-reporting data of the same month: every document is either in a day's aggregate
+    // or left out with its reason, and the XML says the same as the JSON.
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run("ereporting-json")).unwrap()).unwrap();
+    let counted: u64 = json["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["invoices"].as_u64().unwrap() + t["creditNotes"].as_u64().unwrap())
+        .sum::<u64>()
+        + json["leftOut"].as_array().unwrap().iter().map(|l| l["documents"].as_u64().unwrap()).sum::<u64>();
+    assert_eq!(counted as usize, rows.iter().filter(|r| r[4] == "411").count());
+    let xml = std::fs::read_to_string(run("ereporting")).unwrap();
+    assert!(xml.starts_with("<?xml") && xml.contains("<TypeCode>10.3</TypeCode>"), "{xml}");
+    assert_eq!(xml.matches("<Transactions>").count(), json["transactions"].as_array().unwrap().len());
+    let refused = |format: &str, period: &str, says: &str| {
+        let o = marketbill(&[
+            "export",
+            "--data-dir",
+            data,
+            "--seller",
+            "demo-seller-0",
+            "--format",
+            format,
+            "--period",
+            period,
+        ]);
+        assert!(!o.status.success());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(says), "{err}");
+    };
+    refused("pdf", &period, "--format is fec, csv, ereporting or ereporting-json");
+    // The accountant's own accounts.
+    let accounts = dir.join("accounts.json");
+    std::fs::write(&accounts, r#"{"sales": "707100", "vat": "445710"}"#).unwrap();
+    let o = marketbill(&[
         "export",
         "--data-dir",
         data,
         "--seller",
         "demo-seller-0",
         "--format",
-        "ereporting",
+        "fec",
         "--period",
         &period,
+        "--accounts",
+        accounts.to_str().unwrap(),
+        "--out",
+        dir.join("mine").to_str().unwrap(),
     ]);
-    assert!(!bad.status.success());
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("not built yet"));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mine = std::fs::read_to_string(String::from_utf8_lossy(&o.stdout).trim()).unwrap();
+    let accounts_used: std::collections::BTreeSet<&str> =
+        mine.lines().skip(1).filter_map(|l| l.split('\t').nth(4)).collect();
+    assert_eq!(accounts_used, ["411", "445710", "707100"].into_iter().collect());
+    refused("ereporting", "2026-11-D4", "a period is YYYY-MM");
 }

@@ -367,7 +367,8 @@ struct JournalParams {
     to: String,
 }
 
-/// `GET /v1/journal?format=fec|csv&from&to`: the sales journal of a period, as a file.
+/// `GET /v1/journal?format=fec|csv|ereporting|ereporting-json&from&to`: the sales journal or
+/// the e-reporting data of a period, as a file.
 async fn get_journal(
     State(p): Shared,
     Caller(id): Caller,

@@ -696,6 +696,23 @@ async fn the_sales_journal_balances_and_holds_only_the_sellers_documents() {
     let (status, _, csv) = get(api.b.clone(), "csv").await;
     assert_eq!(status, StatusCode::OK);
     assert!(csv.starts_with('\u{feff}') && !csv.contains("ML2026-"), "seller B's journal has none of A's");
+    // The e-reporting data of the same period: each of A's documents in a day's aggregate or
+    // left out with its reason.
+    let (status, disposition, report) = get(api.a.clone(), "ereporting-json").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(disposition.unwrap().contains("e-reporting"));
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    let counted: u64 = report["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["invoices"].as_u64().unwrap() + t["creditNotes"].as_u64().unwrap())
+        .sum::<u64>()
+        + report["leftOut"].as_array().unwrap().iter().map(|l| l["documents"].as_u64().unwrap()).sum::<u64>();
+    assert_eq!(counted as usize, rows.iter().filter(|r| r[4] == "411").count());
+    let (status, _, xml) = get(api.a.clone(), "ereporting").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(xml.starts_with("<?xml") && xml.contains("<TransactionsReport>"));
     let (status, _, _) = get(api.a.clone(), "pdf").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }

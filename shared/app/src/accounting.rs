@@ -15,7 +15,7 @@ use crate::model::InvoiceRecord;
 
 /// The accounts the journal uses (French chart of accounts by default).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct Accounts {
     pub journal_code: String,
     pub journal_label: String,
@@ -41,6 +41,36 @@ impl Default for Accounts {
             sales: "7071".into(),
             vat: "44571".into(),
         }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccountsError {
+    #[error(
+        "the accounts are not valid JSON (keys: journalCode, journalLabel, customer, customerAux, customerAuxLabel, sales, vat): {0}"
+    )]
+    Json(String),
+    #[error("account {0} must be 1 to 20 letters or digits")]
+    Account(&'static str),
+}
+
+impl Accounts {
+    /// Reads accounts from JSON; a key left out keeps its default.
+    pub fn from_json(text: &str) -> Result<Accounts, AccountsError> {
+        let a: Accounts = serde_json::from_str(text).map_err(|e| AccountsError::Json(e.to_string()))?;
+        let ok = |v: &str| (1..=20).contains(&v.len()) && v.chars().all(|c| c.is_ascii_alphanumeric());
+        for (name, value) in [
+            ("journalCode", &a.journal_code),
+            ("customer", &a.customer),
+            ("customerAux", &a.customer_aux),
+            ("sales", &a.sales),
+            ("vat", &a.vat),
+        ] {
+            if !ok(value) {
+                return Err(AccountsError::Account(name));
+            }
+        }
+        Ok(a)
     }
 }
 
@@ -279,6 +309,17 @@ mod tests {
         let expected = recs[0].invoice.body.totals.tax_exclusive - recs[1].invoice.body.totals.tax_exclusive;
         assert_eq!(sales, expected);
         assert_eq!(fec_file_name("732 829 320", time::macros::date!(2026 - 11 - 30)), "732829320FEC20261130.txt");
+    }
+
+    #[test]
+    fn accounts_are_read_from_json_and_checked() {
+        let a = Accounts::from_json(r#"{"sales": "707100", "customerAux": "CDISC"}"#).unwrap();
+        assert_eq!((a.sales.as_str(), a.customer_aux.as_str(), a.vat.as_str()), ("707100", "CDISC", "44571"));
+        let text = fec(&records(), &a);
+        assert!(text.lines().any(|l| l.split('\t').nth(4) == Some("707100")));
+        assert!(matches!(Accounts::from_json(r#"{"sale": "7"}"#), Err(AccountsError::Json(_))));
+        assert_eq!(Accounts::from_json(r#"{"vat": "445 71"}"#), Err(AccountsError::Account("vat")));
+        assert_eq!(Accounts::from_json(r#"{"customer": ""}"#), Err(AccountsError::Account("customer")));
     }
 
     #[test]

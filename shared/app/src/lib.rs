@@ -11,6 +11,7 @@ pub mod accounting;
 pub mod contract;
 pub mod crypto;
 pub mod delivery;
+pub mod ereporting;
 pub mod import_tracker;
 pub mod mail;
 pub mod marketplace;

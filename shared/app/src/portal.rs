@@ -353,7 +353,8 @@ pub struct JournalFile {
 }
 
 /// The sales journal of a period in a format: `fec` (named as the format requires, by the
-/// seller's SIREN or else its id) or `csv`.
+/// seller's SIREN or else its id), `csv`, or the e-reporting transaction data of the period
+/// (`ereporting` as XML, `ereporting-json`; see [`crate::ereporting`]).
 pub async fn journal_file(
     s: &Services,
     id: &SellerId,
@@ -361,24 +362,44 @@ pub async fn journal_file(
     from: time::Date,
     to: time::Date,
 ) -> Result<JournalFile, PortalError> {
-    use crate::accounting::{self, Accounts};
-    if !matches!(format, "fec" | "csv") {
-        return Err(PortalError::field("format", "is fec or csv"));
+    use crate::accounting;
+    use crate::ereporting;
+    if !matches!(format, "fec" | "csv" | "ereporting" | "ereporting-json") {
+        return Err(PortalError::field("format", "is fec, csv, ereporting or ereporting-json"));
     }
     let record = seller(s, id).await?;
     let records = journal(s, id, from, to).await?;
-    Ok(if format == "fec" {
-        let who = record.profile.siren.as_ref().map(|s| s.as_str().to_owned()).unwrap_or_else(|| id.to_string());
-        JournalFile {
-            name: accounting::fec_file_name(&who, to),
-            content_type: "text/plain; charset=utf-8",
-            body: accounting::fec(&records, &Accounts::default()),
+    Ok(match format {
+        "fec" => {
+            let who = record.profile.siren.as_ref().map(|s| s.as_str().to_owned()).unwrap_or_else(|| id.to_string());
+            JournalFile {
+                name: accounting::fec_file_name(&who, to),
+                content_type: "text/plain; charset=utf-8",
+                body: accounting::fec(&records, &s.settings.accounts),
+            }
         }
-    } else {
-        JournalFile {
+        "csv" => JournalFile {
             name: format!("journal-ventes-{from}-{to}.csv"),
             content_type: "text/csv; charset=utf-8",
             body: accounting::csv(&records),
+        },
+        json_or_xml => {
+            let period = ereporting::Period { start: from, end: to };
+            let report = ereporting::transaction_report(id.as_str(), &record.profile, period, &records);
+            if json_or_xml == "ereporting-json" {
+                JournalFile {
+                    name: format!("e-reporting-{from}-{to}.json"),
+                    content_type: "application/json",
+                    body: serde_json::to_string_pretty(&report)
+                        .map_err(|e| PipelineError::Render(format!("e-reporting JSON: {e}")))?,
+                }
+            } else {
+                JournalFile {
+                    name: format!("e-reporting-{from}-{to}.xml"),
+                    content_type: "application/xml",
+                    body: String::from_utf8_lossy(&ereporting::to_xml(&report)).into_owned(),
+                }
+            }
         }
     })
 }

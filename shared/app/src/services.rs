@@ -53,6 +53,8 @@ pub struct Settings {
     /// Where the portal is reached from outside (`https://portail.example`), for links in mails;
     /// `None`: links are relative.
     pub public_url: Option<String>,
+    /// The accounts of the sales journal (FEC).
+    pub accounts: crate::accounting::Accounts,
 }
 
 impl Default for Settings {
@@ -75,6 +77,7 @@ impl Default for Settings {
             refunded_line_statuses: vec!["Cancelled".into(), "Refunded".into(), "Returned".into()],
             upload_credit_notes: false,
             public_url: None,
+            accounts: crate::accounting::Accounts::default(),
         }
     }
 }

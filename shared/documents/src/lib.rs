@@ -18,7 +18,7 @@ pub mod labels;
 pub mod layout;
 pub mod pdf;
 pub mod ubl;
-mod xml;
+pub mod xml;
 
 use marketbill_domain::Invoice;
 

@@ -380,6 +380,8 @@ pub(super) const TEXTS: &[(&str, &str, &str)] = &[
         "One balanced entry per invoice and credit note: FEC (the French tax format, for accounting software) or CSV (spreadsheets).",
     ),
     ("journal_format", "Format", "Format"),
+    ("ereporting_xml", "E-reporting (XML)", "E-reporting (XML)"),
+    ("ereporting_json", "E-reporting (JSON)", "E-reporting (JSON)"),
     ("journal_download", "Télécharger le journal", "Download the journal"),
     ("journal_refused", "Journal non produit", "Journal not produced"),
     (
