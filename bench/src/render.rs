@@ -56,8 +56,8 @@ pub fn measure(lines: usize, iterations: usize, invoice_json: &Path) -> Result<R
         .with_context(|| format!("writing {}", invoice_json.display()))?;
     let pdf = render_pdf(&inv)?;
     let ubl = to_ubl(&inv);
-    let pages = pdf.windows(11).filter(|w| w == b"/Type /Page").count()
-        - pdf.windows(12).filter(|w| w == b"/Type /Pages").count();
+    let pages = pdf.windows(10).filter(|w| w == b"/Type/Page").count()
+        - pdf.windows(11).filter(|w| w == b"/Type/Pages").count();
     let both = time_each(iterations, || {
         let pdf = render_pdf(&inv)?;
         let ubl = to_ubl(&inv);

@@ -57,16 +57,12 @@ const NO_GLYPH: (u16, u16) = (u16::MAX, 0);
 /// Subsets kept beyond the common one (each about 25 KB).
 const RECENT_SUBSETS: usize = 32;
 
-/// A subset ready to be drawn with printpdf: the font program as printpdf embeds it (its
-/// glyphs renumbered, character map and advances of the subset), and the same program
-/// deflated once, which the Factur-X pass puts in the file instead of compressing it again.
+/// A subset ready to be embedded: its program deflated once, its glyph numbering.
 #[derive(Debug, Clone)]
 pub struct PreparedSubset {
     /// Six capital letters naming the subset (`ABCDEF+DejaVuSans`).
     pub tag: String,
-    /// The subset program (TrueType) for printpdf, named `TAG+DejaVuSans`.
-    pub parsed: printpdf::ParsedFont,
-    /// The same program, deflated.
+    /// The subset program (TrueType), deflated.
     pub font_file: Vec<u8>,
     /// Length of the font program before deflating (`/Length1`).
     pub font_file_len: usize,
@@ -188,16 +184,6 @@ impl FontFace {
                 cids.insert(gid, new);
             }
         }
-        // What printpdf needs to draw with the subset: characters → subset glyph ids, and
-        // the advances of those glyphs, in font units.
-        let mut codepoint_to_glyph = BTreeMap::new();
-        let mut glyph_widths = BTreeMap::new();
-        for (ch, (gid, advance)) in &self.glyphs {
-            if let Some(&cid) = cids.get(gid) {
-                codepoint_to_glyph.insert(u32::from(*ch), cid);
-                glyph_widths.insert(cid, *advance);
-            }
-        }
         let mut hasher = Sha256::new();
         hasher.update(self.postscript_name.as_bytes());
         for g in &sorted {
@@ -205,12 +191,31 @@ impl FontFace {
         }
         let digest = hasher.finalize();
         let tag: String = digest.iter().take(6).map(|b| char::from(b'A' + b % 26)).collect();
-        let font_file = crate::pdf::deflate(&program);
-        let font_file_len = program.len();
-        let parsed = printpdf::ParsedFont {
-            original_bytes: program,
+        Ok(PreparedSubset { tag, font_file_len: program.len(), font_file: crate::pdf::deflate(&program), cids })
+    }
+
+    /// The font as printpdf takes it for one document: the subset's name and metrics, and the
+    /// characters the document uses mapped to their glyphs in the subset with their advances.
+    /// printpdf writes the font's dictionaries (descriptor, `/W`, ToUnicode) from these. Its
+    /// program stream is filled by the Factur-X pass with the prepared, already deflated
+    /// subset, so printpdf is handed only the sfnt version tag that marks a TrueType program:
+    /// copying, parsing and compressing the program again for every document cost more than
+    /// the rest of the page.
+    pub fn printpdf_font(&self, subset: &PreparedSubset, used: &BTreeSet<char>) -> printpdf::ParsedFont {
+        let mut codepoint_to_glyph = BTreeMap::new();
+        let mut glyph_widths = BTreeMap::new();
+        for ch in used {
+            if let Some((gid, advance)) = self.glyph(*ch)
+                && let Some(&cid) = subset.cids.get(&gid)
+            {
+                codepoint_to_glyph.insert(u32::from(*ch), cid);
+                glyph_widths.insert(cid, advance);
+            }
+        }
+        printpdf::ParsedFont {
+            original_bytes: TRUETYPE_TAG.to_vec(),
             font_index: 0,
-            font_name: Some(format!("{tag}+{}", self.postscript_name)),
+            font_name: Some(format!("{}+{}", subset.tag, self.postscript_name)),
             codepoint_to_glyph,
             glyph_widths,
             units_per_em: self.units_per_em,
@@ -226,10 +231,12 @@ impl FontFace {
                 caret_slope_run: 0,
                 us_weight_class: self.weight_class,
             },
-        };
-        Ok(PreparedSubset { tag, parsed, font_file, font_file_len, cids })
+        }
     }
 }
+
+/// The sfnt version tag of a TrueType program.
+const TRUETYPE_TAG: [u8; 4] = [0, 1, 0, 0];
 
 /// The embedded font, parsed once per process.
 pub struct FontFamily {

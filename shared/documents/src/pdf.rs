@@ -170,7 +170,7 @@ fn page_ops(page: &Page) -> Vec<Op> {
 }
 
 /// The printpdf document of the pages, drawn with the prepared subset.
-fn printpdf_document(title: &str, pages: &[Page], subset: &PreparedSubset) -> PdfDocument {
+fn printpdf_document(title: &str, pages: &[Page], font: printpdf::ParsedFont) -> PdfDocument {
     let mut doc = PdfDocument::new(title);
     // No PDF/X or PDF/A machinery of printpdf's (its PDF/A setting is a label that writes a
     // CMYK PDF/X output intent): the Factur-X pass writes the PDF/A-3 parts itself.
@@ -179,7 +179,7 @@ fn printpdf_document(title: &str, pages: &[Page], subset: &PreparedSubset) -> Pd
         requires_xmp_metadata: false,
         ..Default::default()
     });
-    doc.resources.fonts.map.insert(FontId(FONT_RESOURCE.to_owned()), PdfFont::new(subset.parsed.clone()));
+    doc.resources.fonts.map.insert(FontId(FONT_RESOURCE.to_owned()), PdfFont::new(font));
     let size = Rect::from_wh(Pt(PAGE_WIDTH), Pt(PAGE_HEIGHT));
     doc.pages = pages
         .iter()
@@ -203,7 +203,7 @@ pub fn write_pdf(inv: &Invoice, pages: &[Page], fonts: &FontFamily, cii: &[u8]) 
 
     let kind = if inv.kind.is_credit_note() { "Avoir" } else { "Facture" };
     let title = format!("{kind} {}", inv.number);
-    let doc = printpdf_document(&title, pages, &subset);
+    let doc = printpdf_document(&title, pages, fonts.regular.printpdf_font(&subset, &used));
     // Optimising would deflate every stream at the best (slowest) level and prune objects:
     // the pass below compresses what needs it, once, at a fast level.
     let options = PdfSaveOptions { optimize: false, subset_fonts: false, secure: true, image_optimization: None };
@@ -366,8 +366,8 @@ impl FacturX<'_> {
         Ok(())
     }
 
-    /// The font printpdf wrote, finished: the prepared (already deflated) program in place of
-    /// the raw one, and the ToUnicode map compressed.
+    /// The font printpdf wrote, finished: the prepared (already deflated) program in its
+    /// program stream, and the ToUnicode map compressed.
     fn font(&self, doc: &mut lopdf::Document, root: ObjectId) -> Result<(), RenderError> {
         let first_page = {
             let pages = reference(doc.get_dictionary(root).map_err(|_| missing("catalog"))?, b"Pages")
