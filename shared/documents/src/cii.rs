@@ -6,7 +6,7 @@ use marketbill_domain::invoice::InvoiceAddress;
 use marketbill_domain::money::{format_amount, format_decimal};
 use marketbill_domain::{DocumentKind, Invoice, VatRegime};
 
-use crate::ubl::{PROFILE_ID, is_gtin};
+use crate::ubl::{billing_mode, is_gtin};
 use crate::xml::Xml;
 
 /// Factur-X guideline id of the EN 16931 (COMFORT) profile.
@@ -42,7 +42,7 @@ pub fn to_cii(inv: &Invoice) -> Vec<u8> {
         ],
     );
     x.open("rsm:ExchangedDocumentContext");
-    x.open("ram:BusinessProcessSpecifiedDocumentContextParameter").leaf("ram:ID", PROFILE_ID).close();
+    x.open("ram:BusinessProcessSpecifiedDocumentContextParameter").leaf("ram:ID", billing_mode(inv)).close();
     x.open("ram:GuidelineSpecifiedDocumentContextParameter").leaf("ram:ID", GUIDELINE_ID).close();
     x.close();
 

@@ -243,11 +243,16 @@ impl<'a> Layout<'a> {
         self.text_right(Face::Bold, 20.0, RIGHT, ry - 4.0, self.title(inv));
         ry -= 28.0;
         let date = |d| local_date(b.language, d);
+        // A document of services only (Marketbill's fee invoice) has a date of service and a
+        // reference where a sale has a delivery date and its marketplace order.
+        let service = !b.lines.is_empty() && b.lines.iter().all(|line| line.kind == LineKind::Service);
+        let (date_label, order_label) =
+            if service { (l.service_date, l.reference) } else { (l.delivery_date, l.order) };
         let mut rows: Vec<(String, String)> = vec![
             (l.number.to_owned(), inv.number.to_string()),
             (l.issue_date.to_owned(), date(inv.issue_date)),
-            (l.delivery_date.to_owned(), date(b.delivery_date)),
-            (l.order.to_owned(), b.order_id.to_string()),
+            (date_label.to_owned(), date(b.delivery_date)),
+            (order_label.to_owned(), b.order_id.to_string()),
         ];
         if let DocumentKind::CreditNote { corrects } = &inv.kind {
             rows.push((

@@ -10,8 +10,16 @@ use rust_decimal::Decimal;
 use crate::xml::Xml;
 
 const CUSTOMIZATION_ID: &str = "urn:cen.eu:en16931:2017";
-/// BT-23: billing framework "B1", an invoice for goods (French e-invoicing reform).
-pub const PROFILE_ID: &str = "B1";
+/// BT-23, the billing framework of the French e-invoicing reform: "B1" for an invoice of
+/// goods (every sale), "S1" for one of services only (Marketbill's own fee invoice).
+pub fn billing_mode(inv: &Invoice) -> &'static str {
+    let lines = &inv.body.lines;
+    if !lines.is_empty() && lines.iter().all(|l| l.kind == marketbill_domain::invoice::LineKind::Service) {
+        "S1"
+    } else {
+        "B1"
+    }
+}
 
 /// The note text with its EN 16931 subject code prefix (`#AAI#…`).
 pub fn note_text(note: &Note) -> String {
@@ -63,7 +71,7 @@ pub fn to_ubl(inv: &Invoice) -> Vec<u8> {
     );
     let _ = root;
     x.leaf("cbc:CustomizationID", CUSTOMIZATION_ID);
-    x.leaf("cbc:ProfileID", PROFILE_ID);
+    x.leaf("cbc:ProfileID", billing_mode(inv));
     x.leaf("cbc:ID", inv.number.as_str());
     x.leaf("cbc:IssueDate", &iso_date(inv.issue_date));
     if credit {

@@ -14,6 +14,7 @@ use marketbill_documents::font::{family, printable};
 use marketbill_documents::render;
 use marketbill_domain::buyer::{BuyerAddress, BuyerBillingData, BuyerKind, TaxNumber};
 use marketbill_domain::calendar::local_date;
+use marketbill_domain::invoice::LineKind;
 use marketbill_domain::money::format_euros_fr;
 use marketbill_domain::seller::{Language, StockLocation};
 use marketbill_domain::{DocumentKind, Invoice, IssueRequest, Order, SellerProfile, draft_invoice};
@@ -214,6 +215,30 @@ fn corpus() -> Vec<Invoice> {
             credited = after;
         }
     }
+    // Marketbill's own fee invoices for November, in the operator's series: to a French seller
+    // (French VAT, per-invoice plan) and to a German one (reverse charge, tiers).
+    let operator = marketbill_domain::fee_invoice::bundled_operator().unwrap();
+    let plans = marketbill_domain::FeePlans::bundled();
+    for (k, plan, this_month, previous) in
+        [(0, marketbill_domain::PlanKind::PerInvoice, 137, 90), (1, marketbill_domain::PlanKind::Tiered, 40, 230)]
+    {
+        let customer = sample_seller(k, seller_ids[k]).unwrap();
+        let fee = plans.monthly_fee(plan, this_month, previous);
+        let draft =
+            marketbill_domain::fee_invoice::draft_fee_invoice(&marketbill_domain::fee_invoice::FeeInvoiceRequest {
+                operator: &operator,
+                customer: &customer,
+                customer_id: seller_ids[k],
+                year: 2026,
+                month: time::Month::November,
+                fee: &fee,
+                issued_at: time::macros::datetime!(2026-12-01 06:00 UTC),
+            })
+            .unwrap();
+        let n = next(&draft.series.key());
+        let number = draft.series.number(n).unwrap();
+        docs.push(draft.finalize(number));
+    }
     docs
 }
 
@@ -355,6 +380,7 @@ fn every_document_of_the_corpus_passes_the_official_rules_and_shows_its_mentions
     assert!(docs.iter().any(|d| d.body.lines.len() >= 60));
     assert!(docs.iter().any(|d| d.body.business) && docs.iter().any(|d| !d.body.business));
     assert!(docs.iter().any(|d| d.body.vat_breakdown.len() > 1));
+    assert!(docs.iter().any(|d| d.body.lines.iter().all(|l| l.kind == LineKind::Service)), "fee invoices");
 
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("test-corpus/documents");
     let _ = std::fs::remove_dir_all(&dir);

@@ -101,6 +101,7 @@ fn goods_or_shipping(kind: LineKind) -> &'static str {
     match kind {
         LineKind::Goods => "goods",
         LineKind::Shipping => "shipping",
+        LineKind::Service => "service",
     }
 }
 

@@ -94,6 +94,8 @@ pub struct DeliveryParty {
 pub enum LineKind {
     Goods,
     Shipping,
+    /// A service: Marketbill's own monthly fee.
+    Service,
 }
 
 /// One invoice line. `net_amount` is authoritative; `unit_price_net` is derived from it.
@@ -133,7 +135,8 @@ pub struct VatBreakdown {
     pub exemption_text: Option<String>,
 }
 
-/// Document totals (BG-22). Nothing is due: marketplace orders are paid before shipping.
+/// Document totals (BG-22). Nothing is due on a sale (marketplace orders are paid before
+/// shipping); all is due on Marketbill's own fee invoice.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Totals {
@@ -152,6 +155,18 @@ pub struct Totals {
 }
 
 impl Totals {
+    /// The totals of a document nothing has been paid on yet: all of it is due.
+    pub fn due(line_net_total: Decimal, vat_total: Decimal) -> Totals {
+        Totals {
+            line_net_total,
+            tax_exclusive: line_net_total,
+            vat_total,
+            tax_inclusive: line_net_total + vat_total,
+            prepaid: Decimal::ZERO,
+            payable: line_net_total + vat_total,
+        }
+    }
+
     /// The totals of a document paid in full on the marketplace: nothing left to pay.
     pub fn paid(line_net_total: Decimal, vat_total: Decimal) -> Totals {
         Totals {
@@ -800,7 +815,7 @@ fn delivery_party(order: &Order, buyer: &BuyerParty) -> Option<DeliveryParty> {
     Some(DeliveryParty { name, address })
 }
 
-fn seller_party(seller: &SellerProfile, regime: VatRegime) -> SellerParty {
+pub(crate) fn seller_party(seller: &SellerProfile, regime: VatRegime) -> SellerParty {
     let vat_number = match regime {
         VatRegime::Franchise => None,
         VatRegime::FrenchVat => seller.french_vat_number.clone().or_else(|| seller.vat_number.clone()),

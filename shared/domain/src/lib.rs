@@ -15,6 +15,7 @@ pub mod calendar;
 pub mod country;
 pub mod credit;
 pub mod email;
+pub mod fee_invoice;
 pub mod fees;
 pub mod ids;
 pub mod invoice;
