@@ -133,6 +133,13 @@ async fn numbers_follow_the_listing_with_concurrent_delivery_on_aws() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fee_invoices_are_issued_once_on_aws() {
+    let (a, outbox) = adapters("fees").await;
+    let w = world(a, outbox, 3, 4, 31).await;
+    common::fees::fee_invoices_are_issued_once(&w).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refunds_become_credit_notes_once_on_aws() {
     let (a, outbox) = adapters("refunds").await;
     let w = world(a, outbox, 1, 12, 21).await;

@@ -310,6 +310,13 @@ async fn a_continuation_goes_on_from_where_its_run_stopped() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fee_invoices_are_issued_once() {
+    let (a, outbox) = adapters("fees", None);
+    let w = world(a, outbox, 3, 4, 31).await;
+    common::fees::fee_invoices_are_issued_once(&w).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refunds_become_credit_notes_once() {
     let (a, outbox) = adapters("refunds", None);
     let w = world(a, outbox, 1, 12, 21).await;

@@ -37,6 +37,9 @@ pub struct Config {
     pub public_url: Option<String>,
     /// The accounts of the sales journal (`ACCOUNTS`, JSON; the French chart by default).
     pub accounts: marketbill_app::accounting::Accounts,
+    /// Marketbill's company profile for its fee invoices (`OPERATOR_PROFILE`, JSON in the
+    /// seller-profile form); unset: no fee invoice is issued.
+    pub operator: Option<marketbill_domain::SellerProfile>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +96,12 @@ impl Config {
                     .map_err(|e| ConfigError::Invalid("ACCOUNTS", e.to_string()))?,
                 None => marketbill_app::accounting::Accounts::default(),
             },
+            operator: match optional("OPERATOR_PROFILE") {
+                Some(json) => Some(
+                    serde_json::from_str(&json).map_err(|e| ConfigError::Invalid("OPERATOR_PROFILE", e.to_string()))?,
+                ),
+                None => None,
+            },
         })
     }
 }
@@ -115,6 +124,7 @@ pub async fn aws_services(c: &Config) -> Result<Services, ConfigError> {
             buyer_email_key: c.buyer_email_key.clone(),
             public_url: c.public_url.clone(),
             accounts: c.accounts.clone(),
+            operator: c.operator.clone(),
             ..Settings::default()
         },
     })
@@ -164,7 +174,9 @@ pub async fn scheduler(s: &Services, event: LambdaEvent<Value>) -> Result<Value,
     }
     tracing::info!(source = %source(&event.payload), "scheduled cycle");
     let out = pipeline::schedule(s.ledger.as_ref(), s.queue.as_ref()).await?;
-    Ok(json!({"queued": out.queued}))
+    // On the 1st of a month, Marketbill's own invoices of the month before (once-only).
+    let fees = marketbill_app::fee_billing::on_schedule(s, &marketbill_domain::FeePlans::bundled()).await?;
+    Ok(json!({"queued": out.queued, "feeInvoices": fees.map(|f| f.issued.len())}))
 }
 
 /// When the Lambda will be stopped, as an `Instant`.

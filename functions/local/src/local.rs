@@ -40,6 +40,8 @@ pub fn services(root: &Path, marketplace: Arc<dyn Marketplace>, sender: &str) ->
             sender: sender.to_owned(),
             // Mails point to the buyer's page of `marketbill serve` on its default port.
             public_url: Some(format!("http://127.0.0.1:{}", crate::serve::DEFAULT_PORT)),
+            // Locally, the bundled sample of Marketbill's company issues the fee invoices.
+            operator: Some(marketbill_domain::fee_invoice::bundled_operator()?),
             ..Settings::default()
         },
     );
@@ -50,6 +52,7 @@ pub fn services(root: &Path, marketplace: Arc<dyn Marketplace>, sender: &str) ->
 /// follow the imports until final (bounded).
 pub async fn cycle(s: &Services) -> Result<(Vec<(SellerId, RunOutcome)>, TrackOutcome)> {
     pipeline::schedule(s.ledger.as_ref(), s.queue.as_ref()).await?;
+    marketbill_app::fee_billing::on_schedule(s, &marketbill_domain::FeePlans::bundled()).await?;
     let mut runs = Vec::new();
     loop {
         let batch = s.queue.receive(10, Duration::ZERO).await?;

@@ -392,6 +392,11 @@ pub(crate) fn journal_response(file: portal::JournalFile) -> Response {
     r
 }
 
+/// `GET /v1/fee-invoices`: Marketbill's own invoices of the seller's monthly fees.
+async fn get_fee_invoices(State(p): Shared, Caller(id): Caller) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({"items": portal::fee_invoices(&p.services, &id).await?})))
+}
+
 async fn get_usage(State(p): Shared, Caller(id): Caller) -> Result<Json<portal::Usage>, ApiError> {
     Ok(Json(portal::usage(&p.services, &id, &p.plans).await?))
 }
@@ -571,6 +576,7 @@ pub fn router(portal: Arc<Portal>) -> Router {
         .route("/v1/exports", post(post_export))
         .route("/v1/usage", get(get_usage))
         .route("/v1/journal", get(get_journal))
+        .route("/v1/fee-invoices", get(get_fee_invoices))
         .route("/v1/orders/problems", get(get_problems))
         .route("/v1/invoice-requests", post(post_invoice_request))
         .merge(pages::routes())

@@ -716,3 +716,41 @@ async fn the_sales_journal_balances_and_holds_only_the_sellers_documents() {
     let (status, _, _) = get(api.a.clone(), "pdf").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn fee_invoices_are_listed_for_their_seller_only_with_their_files() {
+    let api = api("fees").await;
+    let (status, none) = api.call(Method::GET, "/v1/fee-invoices", Some(&api.a), None).await;
+    assert_eq!((status, none["items"].clone()), (StatusCode::OK, json!([])), "none before the 1st");
+    // The month's fees, as the scheduler bills them on the 1st.
+    let today = marketbill_domain::calendar::paris_date(api.services.clock.now());
+    let operator = marketbill_domain::fee_invoice::bundled_operator().unwrap();
+    let mut services = api.services.clone();
+    let first = today.replace_day(1).unwrap() + time::Duration::days(40);
+    services.clock = Arc::new(marketbill_app::ports::ManualClock::new(
+        first.replace_day(1).unwrap().with_hms(6, 0, 0).unwrap().assume_utc(),
+    ));
+    let run = marketbill_app::fee_billing::bill_month(
+        &services,
+        &operator,
+        &marketbill_domain::FeePlans::bundled(),
+        today.year(),
+        today.month(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(run.issued.len(), 2, "{run:?}");
+    let (status, listed) = api.call(Method::GET, "/v1/fee-invoices", Some(&api.a), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let items = listed["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{listed}");
+    let mine = &items[0];
+    assert!(mine["reference"].as_str().unwrap().starts_with(&format!("FEE-{}-", api.a)));
+    assert_eq!(mine["payable"], mine["totalInclVat"], "due in full");
+    let pdf = api.download(mine["pdf"]["url"].as_str().unwrap());
+    assert!(pdf.starts_with(b"%PDF-1.7"));
+    let (_, theirs) = api.call(Method::GET, "/v1/fee-invoices", Some(&api.b), None).await;
+    let theirs = theirs["items"].as_array().unwrap();
+    assert_eq!(theirs.len(), 1);
+    assert_ne!(theirs[0]["number"], mine["number"], "B sees only its own");
+}

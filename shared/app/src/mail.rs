@@ -129,6 +129,53 @@ pub fn invoice_mail(
     Ok(OutgoingMail { from: from_address.to_string(), to: to_address.to_string(), mime: message.formatted() })
 }
 
+/// Marketbill's fee invoice to a seller: the PDF attached, the amount due and its terms.
+pub fn fee_invoice_mail(
+    invoice: &Invoice,
+    pdf: &[u8],
+    from: &str,
+    to: &str,
+    sent_at: OffsetDateTime,
+) -> Result<OutgoingMail, MailBuildError> {
+    let to_address = mail_address(to).map_err(MailBuildError::Recipient)?;
+    let from_address = mail_address(from).map_err(MailBuildError::Sender)?;
+    let b = &invoice.body;
+    let reply_to = mail_address(&b.seller.email).map_err(MailBuildError::ReplyTo)?;
+    let operator: String = b.seller.legal_name.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let text = format!(
+        "Bonjour,\r\n\r\nVeuillez trouver ci-joint la facture {} du {} de {operator} pour votre utilisation \
+         du service le mois dernier (référence {}).\r\n\
+         Montant : {} TTC — {}.\r\n\r\n\
+         Elle est aussi dans votre espace, page « Utilisation et frais ».\r\n\
+         Pour toute question, répondez à ce message ou écrivez à {}.\r\n\r\n\
+         Cordialement,\r\n{operator}\r\n",
+        invoice.number,
+        french_date(invoice.issue_date),
+        b.order_id,
+        format_euros_fr(b.totals.payable),
+        b.payment.terms,
+        reply_to,
+    );
+    let digest = Sha256::digest([invoice.number.as_str().as_bytes(), b.order_id.as_str().as_bytes()].concat());
+    let tag: String = digest.iter().take(12).map(|x| format!("{x:02x}")).collect();
+    let pdf_type = ContentType::parse("application/pdf").map_err(|e| MailBuildError::Build(e.to_string()))?;
+    let message = Message::builder()
+        .from(Mailbox::new(Some(operator.clone()), from_address.clone()))
+        .reply_to(Mailbox::new(None, reply_to))
+        .to(Mailbox::new(None, to_address.clone()))
+        .subject(format!("Votre facture {} — {operator}", invoice.number))
+        .date(SystemTime::from(sent_at))
+        .message_id(Some(format!("<{tag}.{}@marketbill.invalid>", invoice.number)))
+        .multipart(
+            MultiPart::mixed()
+                .boundary(format!("mb-{tag}"))
+                .singlepart(SinglePart::plain(text))
+                .singlepart(Attachment::new(format!("{}.pdf", invoice.number)).body(pdf.to_vec(), pdf_type)),
+        )
+        .map_err(|e| MailBuildError::Build(e.to_string()))?;
+    Ok(OutgoingMail { from: from_address.to_string(), to: to_address.to_string(), mime: message.formatted() })
+}
+
 /// The local sign-in mail: a one-time link to the seller's personal space, in French and
 /// English. (On AWS, Cognito's managed login sends its own.)
 pub fn sign_in_mail(from: &str, to: &str, link: &str, sent_at: OffsetDateTime) -> Result<OutgoingMail, MailBuildError> {

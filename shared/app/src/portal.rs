@@ -151,6 +151,50 @@ pub async fn invoice(s: &Services, id: &SellerId, number: &InvoiceNumber) -> Res
     Ok(InvoiceLinks { record, pdf, xml })
 }
 
+/// One of Marketbill's own invoices to the seller (its monthly fee), with links to its files.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FeeInvoice {
+    pub number: String,
+    pub issue_date: String,
+    /// `FEE-<seller>-<YYYYMM>`.
+    pub reference: String,
+    pub total_excl_vat: rust_decimal::Decimal,
+    pub total_incl_vat: rust_decimal::Decimal,
+    pub payable: rust_decimal::Decimal,
+    pub pdf: Option<PresignedLink>,
+    pub xml: Option<PresignedLink>,
+}
+
+/// The seller's fee invoices of the last two years, newest first.
+pub async fn fee_invoices(s: &Services, id: &SellerId) -> Result<Vec<FeeInvoice>, PortalError> {
+    seller(s, id).await?;
+    let mut out = Vec::new();
+    for rec in crate::fee_billing::fee_invoices(s, id, 24).await? {
+        let link = |o: &Option<crate::model::StoredObject>| {
+            let key = o.as_ref().map(|o| o.key.clone());
+            async move {
+                match key {
+                    Some(k) => s.store.presign_get(&k, LINK_TTL).await.map(Some).map_err(PipelineError::from),
+                    None => Ok(None),
+                }
+            }
+        };
+        let t = &rec.invoice.body.totals;
+        out.push(FeeInvoice {
+            number: rec.invoice.number.to_string(),
+            issue_date: marketbill_domain::calendar::iso_date(rec.invoice.issue_date),
+            reference: rec.order_id.to_string(),
+            total_excl_vat: t.tax_exclusive,
+            total_incl_vat: t.tax_inclusive,
+            payable: t.payable,
+            pdf: link(&rec.pdf).await?,
+            xml: link(&rec.xml).await?,
+        });
+    }
+    Ok(out)
+}
+
 /// How many invoices (their PDF and XML) one step of an export packs.
 pub const EXPORT_STEP: usize = 100;
 

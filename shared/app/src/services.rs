@@ -55,6 +55,9 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// The accounts of the sales journal (FEC).
     pub accounts: crate::accounting::Accounts,
+    /// Marketbill's own company profile, issuer of the monthly fee invoices; `None`: no fee
+    /// invoice is issued (on AWS until the operator's profile is configured).
+    pub operator: Option<marketbill_domain::SellerProfile>,
 }
 
 impl Default for Settings {
@@ -78,6 +81,7 @@ impl Default for Settings {
             upload_credit_notes: false,
             public_url: None,
             accounts: crate::accounting::Accounts::default(),
+            operator: None,
         }
     }
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod faults;
+pub mod fees;
 pub mod order;
 pub mod poison;
 pub mod refunds;

@@ -118,7 +118,19 @@ pub(super) async fn usage_page(page: Page, State(p): State<Arc<Portal>>) -> Resp
                 PlanKind::PerInvoice => text(page.lang, "plan_per_invoice_short"),
                 PlanKind::Tiered => text(page.lang, "plan_tiered_short"),
             };
-            render(&page, StatusCode::OK, "usage.html", context! { rows, plan })
+            // Marketbill's own invoices of the fees (issued on the 1st of each month).
+            let fees = match portal::fee_invoices(&p.services, &seller).await {
+                Ok(f) => f,
+                Err(e) => return message_page(&page, StatusCode::SERVICE_UNAVAILABLE, failure(&page, &e)),
+            };
+            let fees: Vec<serde_json::Value> = fees
+                .iter()
+                .map(|f| {
+                    json!({"number": f.number, "date": f.issue_date, "total": format_euros_fr(f.total_incl_vat),
+                           "pdf": f.pdf.as_ref().map(|l| l.url.clone())})
+                })
+                .collect();
+            render(&page, StatusCode::OK, "usage.html", context! { rows, plan, fees })
         }
         Err(e) => message_page(&page, StatusCode::SERVICE_UNAVAILABLE, failure(&page, &e)),
     }

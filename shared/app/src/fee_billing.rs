@@ -1,0 +1,241 @@
+//! Marketbill's own monthly invoices: on the first day of a month, for each seller with usage
+//! in the month before, the invoice of its fee under its plan (see
+//! [`marketbill_domain::fee_invoice`]), mailed to the seller and listed in its portal.
+//!
+//! The fee invoices are documents of the operator's account ([`OPERATOR_ACCOUNT`]) in the
+//! ledger: numbered in the operator's series by the same atomic issue as buyer invoices, keyed
+//! by the reference `FEE-<seller>-<YYYYMM>`, so a month is invoiced once whatever runs twice or
+//! crashes (the second issue is `AlreadyIssued`), and the numbers have no gap. Each step after
+//! the issue (stored, mailed) is recorded on that reference like an order's, and a later run
+//! finishes what a crash left.
+
+use marketbill_domain::FeePlans;
+use marketbill_domain::fee_invoice::{FeeInvoiceError, FeeInvoiceRequest, draft_fee_invoice, fee_reference};
+use marketbill_domain::seller::SellerProfile;
+use serde::Serialize;
+use time::{Month, OffsetDateTime};
+
+use crate::delivery::Delivery;
+use crate::model::{InvoiceQuery, InvoiceRecord, OrderStage, SellerId};
+use crate::pipeline::{PipelineError, Services};
+use crate::ports::LedgerError;
+
+/// The ledger account the operator's series and fee invoices are kept under (not a seller:
+/// it has no seller record, so no run, no portal sign-in).
+pub const OPERATOR_ACCOUNT: &str = "marketbill-operator";
+
+pub fn operator_account() -> Result<SellerId, PipelineError> {
+    OPERATOR_ACCOUNT.parse().map_err(|_| PipelineError::Defect("the operator account id is not a seller id".into()))
+}
+
+/// What a billing pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FeeRun {
+    pub month: String,
+    /// Numbers of the fee invoices issued by this pass.
+    pub issued: Vec<String>,
+    /// Sellers whose invoice of the month was issued before (finished if a crash left it).
+    pub already_issued: u64,
+    /// Sellers without usage (or a zero fee) in the month: nothing to invoice.
+    pub nothing_to_bill: u64,
+    /// Sellers that could not be invoiced, and why (they are tried again by the next pass).
+    pub failed: Vec<(String, String)>,
+}
+
+fn month_key(year: i32, month: Month) -> String {
+    format!("{year:04}-{:02}", u8::from(month))
+}
+
+fn previous(year: i32, month: Month) -> (i32, Month) {
+    if month == Month::January { (year - 1, Month::December) } else { (year, month.previous()) }
+}
+
+/// The month before the one of `now` (Paris time): the month a pass on the 1st invoices.
+pub fn month_before(now: OffsetDateTime) -> (i32, Month) {
+    let today = marketbill_domain::calendar::paris_date(now);
+    previous(today.year(), today.month())
+}
+
+/// Whether `now` is the first day of a month in Paris: the day fee invoices are issued.
+pub fn is_billing_day(now: OffsetDateTime) -> bool {
+    marketbill_domain::calendar::paris_date(now).day() == 1
+}
+
+/// The scheduler's part: on the first day of a month (Paris time), the fee invoices of the
+/// month before, when the operator's profile is configured. Both cycles of that day call it;
+/// the second finds every invoice issued.
+pub async fn on_schedule(s: &Services, plans: &FeePlans) -> Result<Option<FeeRun>, PipelineError> {
+    let now = s.clock.now();
+    if !is_billing_day(now) {
+        return Ok(None);
+    }
+    let Some(operator) = s.settings.operator.as_ref() else {
+        tracing::warn!("no operator profile configured: the monthly fee invoices are not issued");
+        return Ok(None);
+    };
+    let (year, month) = month_before(now);
+    Ok(Some(bill_month(s, operator, plans, year, month).await?))
+}
+
+/// Invoices the fees of `year`-`month` to every seller with usage in it (active or
+/// unsubscribed since).
+pub async fn bill_month(
+    s: &Services,
+    operator: &SellerProfile,
+    plans: &FeePlans,
+    year: i32,
+    month: Month,
+) -> Result<FeeRun, PipelineError> {
+    let now = s.clock.now();
+    let account = operator_account()?;
+    let mut run = FeeRun { month: month_key(year, month), ..FeeRun::default() };
+    let mut sellers = s.ledger.active_sellers().await?;
+    sellers.extend(s.ledger.unsubscribed_sellers().await?.into_iter().map(|r| r.seller_id));
+    sellers.sort();
+    sellers.dedup();
+    let (prev_year, prev_month) = previous(year, month);
+    for id in sellers {
+        let Some(record) = s.ledger.get_seller(&id).await? else { continue };
+        let reference = match fee_reference(id.as_str(), year, month) {
+            Ok(r) => r,
+            Err(e) => {
+                run.failed.push((id.to_string(), e.to_string()));
+                continue;
+            }
+        };
+        // Issued by an earlier pass: finish it if a crash left it behind, issue nothing.
+        if s.ledger.get_order(&account, &reference).await?.is_some() {
+            run.already_issued += 1;
+            if let Err(e) = deliver(s, &account, &record.profile.email, &reference, now, false).await {
+                run.failed.push((id.to_string(), e.to_string()));
+            }
+            continue;
+        }
+        let used = s.ledger.usage(&id, &month_key(year, month)).await?;
+        if used == 0 {
+            run.nothing_to_bill += 1;
+            continue;
+        }
+        let used_before = s.ledger.usage(&id, &month_key(prev_year, prev_month)).await?;
+        let fee = plans.monthly_fee(record.profile.plan, used, used_before);
+        let request = FeeInvoiceRequest {
+            operator,
+            customer: &record.profile,
+            customer_id: id.as_str(),
+            year,
+            month,
+            fee: &fee,
+            issued_at: now,
+        };
+        let draft = match draft_fee_invoice(&request) {
+            Ok(d) => d,
+            Err(FeeInvoiceError::NothingToBill) => {
+                run.nothing_to_bill += 1;
+                continue;
+            }
+            Err(e) => {
+                tracing::error!(seller = %id, error = %e, "fee invoice not drafted");
+                run.failed.push((id.to_string(), e.to_string()));
+                continue;
+            }
+        };
+        // The atomic issue decides between passes running at once: one wins, the other sees
+        // `AlreadyIssued` and leaves the delivery to it.
+        let ours = match s.ledger.issue(&account, &reference, draft, None, now).await {
+            Ok(invoice) => Some(invoice.number.to_string()),
+            Err(LedgerError::AlreadyIssued { .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
+        if ours.is_none() {
+            run.already_issued += 1;
+        }
+        match deliver(s, &account, &record.profile.email, &reference, now, ours.is_some()).await {
+            Ok(()) => run.issued.extend(ours),
+            Err(e) => {
+                tracing::error!(seller = %id, error = %e, "fee invoice issued, delivery left to the next pass");
+                run.issued.extend(ours);
+                run.failed.push((id.to_string(), e.to_string()));
+            }
+        }
+    }
+    tracing::info!(month = %run.month, issued = run.issued.len(), already = run.already_issued, "fee invoices");
+    Ok(run)
+}
+
+/// A fee invoice issued before and not mailed yet is finished by a later pass only when its
+/// last step is this old: younger, the pass that issued it is still at work (two scheduler
+/// calls at once must not both mail it).
+const LEFT_BEHIND: time::Duration = time::Duration::minutes(10);
+
+/// Takes a fee invoice from issued to mailed, step by step, recording each on its reference.
+/// `ours`: this pass issued it; otherwise it is finished only if a crash left it behind.
+async fn deliver(
+    s: &Services,
+    account: &SellerId,
+    to: &str,
+    reference: &marketbill_domain::OrderId,
+    now: OffsetDateTime,
+    ours: bool,
+) -> Result<(), PipelineError> {
+    let Some(mut rec) = s.ledger.get_order(account, reference).await? else {
+        return Err(PipelineError::Defect(format!("fee invoice {reference} has no record")));
+    };
+    if rec.stage >= OrderStage::Mailed || (!ours && now - rec.updated_at < LEFT_BEHIND) {
+        return Ok(());
+    }
+    let Some(number) = rec.number.clone() else {
+        return Err(PipelineError::Defect(format!("fee invoice {reference} has no number")));
+    };
+    let Some(doc) = s.ledger.get_invoice(account, &number).await? else {
+        return Err(PipelineError::Defect(format!("fee invoice {number} is not stored")));
+    };
+    let delivery = Delivery::new(s, account, now, None);
+    let pdf = if rec.stage == OrderStage::Issued || doc.pdf.is_none() {
+        let pdf = delivery.store(&doc.invoice).await?;
+        if rec.stage == OrderStage::Issued {
+            rec.move_to(OrderStage::Stored, now)?;
+            s.ledger.update_order(account, &rec).await?;
+        }
+        pdf
+    } else {
+        delivery.pdf(&doc).await?
+    };
+    let mail = crate::mail::fee_invoice_mail(&doc.invoice, &pdf, &s.settings.sender, to, now)?;
+    let id = s.mailer.send(&mail).await?;
+    rec.message_id = Some(id);
+    rec.move_to(OrderStage::Mailed, now)?;
+    s.ledger.update_order(account, &rec).await?;
+    Ok(())
+}
+
+/// A seller's fee invoices of the last `months` months (this one included: a month is
+/// invoiced on the 1st of the next, but looking costs one read), newest first.
+pub async fn fee_invoices(s: &Services, seller: &SellerId, months: u32) -> Result<Vec<InvoiceRecord>, PipelineError> {
+    let account = operator_account()?;
+    let today = marketbill_domain::calendar::paris_date(s.clock.now());
+    let (mut year, mut month) = (today.year(), today.month());
+    let mut found = Vec::new();
+    for _ in 0..months {
+        let reference =
+            fee_reference(seller.as_str(), year, month).map_err(|e| PipelineError::Defect(e.to_string()))?;
+        let query = InvoiceQuery { order_id: Some(reference.to_string()), limit: 10, ..Default::default() };
+        found.extend(s.ledger.list_invoices(&account, &query).await?.items);
+        (year, month) = previous(year, month);
+    }
+    Ok(found)
+}
+
+/// The fee invoice `number` of a seller, if it is that seller's.
+pub async fn fee_invoice(
+    s: &Services,
+    seller: &SellerId,
+    number: &str,
+) -> Result<Option<InvoiceRecord>, PipelineError> {
+    let account = operator_account()?;
+    let Ok(number) = number.parse() else { return Ok(None) };
+    let Some(rec) = s.ledger.get_invoice(&account, &number).await? else { return Ok(None) };
+    let mine = rec.order_id.as_str().strip_prefix("FEE-").and_then(|r| r.rsplit_once('-')).map(|(who, _)| who)
+        == Some(seller.as_str());
+    Ok(mine.then_some(rec))
+}
