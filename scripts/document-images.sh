@@ -19,4 +19,5 @@ last=$(pdfinfo "$corpus/MaisonLumire-ML2026-000200.pdf" | awk '/^Pages:/ {print 
 page MaisonLumire-ML2026-000200.pdf "$last" long-invoice-last-page
 page BcherwurmGmbH-BW-AV2026-000001.pdf 1 credit-note
 page BcherwurmGmbH-BW-AV2026-000400.pdf 1 credit-note-german-labels
+page MarketbillSAS-MB2026-000001.pdf 1 fee-invoice
 ls -l "$out"
