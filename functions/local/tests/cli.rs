@@ -559,20 +559,10 @@ fn export_writes_a_balanced_fec_and_a_csv_that_python_reads_to_the_same_totals()
     let now = time::OffsetDateTime::now_utc();
     let period = format!("{:04}-{:02}", now.year(), u8::from(now.month()));
     let out = dir.join("out");
+    let export =
+        |args: &[&str]| marketbill(&[&["export", "--data-dir", data, "--seller", "demo-seller-0"], args].concat());
     let run = |format: &str| {
-        let o = marketbill(&[
-            "export",
-            "--data-dir",
-            data,
-            "--seller",
-            "demo-seller-0",
-            "--format",
-            format,
-            "--period",
-            &period,
-            "--out",
-            out.to_str().unwrap(),
-        ]);
+        let o = export(&["--format", format, "--period", &period, "--out", out.to_str().unwrap()]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         std::path::PathBuf::from(String::from_utf8_lossy(&o.stdout).trim())
     };
@@ -621,17 +611,7 @@ fn export_writes_a_balanced_fec_and_a_csv_that_python_reads_to_the_same_totals()
     assert!(xml.starts_with("<?xml") && xml.contains("<TypeCode>10.3</TypeCode>"), "{xml}");
     assert_eq!(xml.matches("<Transactions>").count(), json["transactions"].as_array().unwrap().len());
     let refused = |format: &str, period: &str, says: &str| {
-        let o = marketbill(&[
-            "export",
-            "--data-dir",
-            data,
-            "--seller",
-            "demo-seller-0",
-            "--format",
-            format,
-            "--period",
-            period,
-        ]);
+        let o = export(&["--format", format, "--period", period]);
         assert!(!o.status.success());
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(err.contains(says), "{err}");
@@ -640,12 +620,8 @@ fn export_writes_a_balanced_fec_and_a_csv_that_python_reads_to_the_same_totals()
     // The accountant's own accounts.
     let accounts = dir.join("accounts.json");
     std::fs::write(&accounts, r#"{"sales": "707100", "vat": "445710"}"#).unwrap();
-    let o = marketbill(&[
-        "export",
-        "--data-dir",
-        data,
-        "--seller",
-        "demo-seller-0",
+    let mine = dir.join("mine");
+    let o = export(&[
         "--format",
         "fec",
         "--period",
@@ -653,7 +629,7 @@ fn export_writes_a_balanced_fec_and_a_csv_that_python_reads_to_the_same_totals()
         "--accounts",
         accounts.to_str().unwrap(),
         "--out",
-        dir.join("mine").to_str().unwrap(),
+        mine.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let mine = std::fs::read_to_string(String::from_utf8_lossy(&o.stdout).trim()).unwrap();

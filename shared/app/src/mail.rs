@@ -108,14 +108,43 @@ pub fn invoice_mail(
         b.payment.terms,
         reply_to,
     );
-    // Boundary and Message-ID derive from the document, so a resend is the same message.
+    document_mail(
+        invoice,
+        pdf,
+        Addresses { name: seller, from: from_address, reply_to, to: to_address },
+        subject,
+        text,
+        sent_at,
+    )
+}
+
+/// Who a document mail is from, for and answered to.
+struct Addresses {
+    /// The display name of the sender (the issuer of the document).
+    name: String,
+    from: Address,
+    reply_to: Address,
+    to: Address,
+}
+
+/// A mail of one document: the text and the PDF attached. Boundary and Message-ID derive from
+/// the document, so a resend is the same message.
+fn document_mail(
+    invoice: &Invoice,
+    pdf: &[u8],
+    a: Addresses,
+    subject: String,
+    text: String,
+    sent_at: OffsetDateTime,
+) -> Result<OutgoingMail, MailBuildError> {
+    let b = &invoice.body;
     let digest = Sha256::digest([invoice.number.as_str().as_bytes(), b.order_id.as_str().as_bytes()].concat());
     let tag: String = digest.iter().take(12).map(|x| format!("{x:02x}")).collect();
     let pdf_type = ContentType::parse("application/pdf").map_err(|e| MailBuildError::Build(e.to_string()))?;
     let message = Message::builder()
-        .from(Mailbox::new(Some(seller.clone()), from_address.clone()))
-        .reply_to(Mailbox::new(None, reply_to))
-        .to(Mailbox::new(None, to_address.clone()))
+        .from(Mailbox::new(Some(a.name), a.from.clone()))
+        .reply_to(Mailbox::new(None, a.reply_to))
+        .to(Mailbox::new(None, a.to.clone()))
         .subject(subject)
         .date(SystemTime::from(sent_at))
         .message_id(Some(format!("<{tag}.{}@marketbill.invalid>", invoice.number)))
@@ -126,7 +155,7 @@ pub fn invoice_mail(
                 .singlepart(Attachment::new(format!("{}.pdf", invoice.number)).body(pdf.to_vec(), pdf_type)),
         )
         .map_err(|e| MailBuildError::Build(e.to_string()))?;
-    Ok(OutgoingMail { from: from_address.to_string(), to: to_address.to_string(), mime: message.formatted() })
+    Ok(OutgoingMail { from: a.from.to_string(), to: a.to.to_string(), mime: message.formatted() })
 }
 
 /// Marketbill's fee invoice to a seller: the PDF attached, the amount due and its terms.
@@ -156,24 +185,15 @@ pub fn fee_invoice_mail(
         b.payment.terms,
         reply_to,
     );
-    let digest = Sha256::digest([invoice.number.as_str().as_bytes(), b.order_id.as_str().as_bytes()].concat());
-    let tag: String = digest.iter().take(12).map(|x| format!("{x:02x}")).collect();
-    let pdf_type = ContentType::parse("application/pdf").map_err(|e| MailBuildError::Build(e.to_string()))?;
-    let message = Message::builder()
-        .from(Mailbox::new(Some(operator.clone()), from_address.clone()))
-        .reply_to(Mailbox::new(None, reply_to))
-        .to(Mailbox::new(None, to_address.clone()))
-        .subject(format!("Votre facture {} — {operator}", invoice.number))
-        .date(SystemTime::from(sent_at))
-        .message_id(Some(format!("<{tag}.{}@marketbill.invalid>", invoice.number)))
-        .multipart(
-            MultiPart::mixed()
-                .boundary(format!("mb-{tag}"))
-                .singlepart(SinglePart::plain(text))
-                .singlepart(Attachment::new(format!("{}.pdf", invoice.number)).body(pdf.to_vec(), pdf_type)),
-        )
-        .map_err(|e| MailBuildError::Build(e.to_string()))?;
-    Ok(OutgoingMail { from: from_address.to_string(), to: to_address.to_string(), mime: message.formatted() })
+    let subject = format!("Votre facture {} — {operator}", invoice.number);
+    document_mail(
+        invoice,
+        pdf,
+        Addresses { name: operator, from: from_address, reply_to, to: to_address },
+        subject,
+        text,
+        sent_at,
+    )
 }
 
 /// The local sign-in mail: a one-time link to the seller's personal space, in French and

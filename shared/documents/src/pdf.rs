@@ -250,10 +250,26 @@ fn literal(s: &str) -> Object {
     Object::String(s.as_bytes().to_vec(), StringFormat::Literal)
 }
 
+/// Puts deflated data in a stream, marked so that lopdf does not compress it again.
+fn set_deflated(stream: &mut Stream, data: Vec<u8>) {
+    stream.set_content(data);
+    stream.dict.set("Filter", "FlateDecode");
+    stream.allows_compression = false;
+}
+
+/// A new stream of `data`, deflated.
 fn deflated(dict: Dictionary, data: &[u8]) -> Stream {
-    let mut s = Stream::new(dict, deflate_fast(data)).with_compression(false);
-    s.dict.set("Filter", "FlateDecode");
+    let mut s = Stream::new(dict, Vec::new());
+    set_deflated(&mut s, deflate_fast(data));
     s
+}
+
+/// Deflates a stream of the document in place.
+fn deflate_stream(doc: &mut lopdf::Document, id: ObjectId, what: &str) -> Result<(), RenderError> {
+    let stream = doc.get_object_mut(id).and_then(Object::as_stream_mut).map_err(|_| missing(what))?;
+    let data = deflate_fast(&stream.content);
+    set_deflated(stream, data);
+    Ok(())
 }
 
 impl FacturX<'_> {
@@ -276,9 +292,8 @@ impl FacturX<'_> {
         // The sRGB output intent (the profile is compressed once per process).
         static ICC: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
         let icc_bytes = ICC.get_or_init(|| deflate(SRGB_PROFILE));
-        let mut icc =
-            Stream::new(Dictionary::from_iter([("N", Object::Integer(3))]), icc_bytes.clone()).with_compression(false);
-        icc.dict.set("Filter", "FlateDecode");
+        let mut icc = Stream::new(Dictionary::from_iter([("N", Object::Integer(3))]), Vec::new());
+        set_deflated(&mut icc, icc_bytes.clone());
         let icc = doc.add_object(icc);
         let intent = Dictionary::from_iter([
             ("Type", Object::Name(b"OutputIntent".to_vec())),
@@ -399,17 +414,9 @@ impl FacturX<'_> {
             .ok_or_else(|| missing("font program"))?;
         let stream =
             doc.get_object_mut(program).and_then(Object::as_stream_mut).map_err(|_| missing("font program"))?;
-        stream.set_content(self.subset.font_file.clone());
-        stream.dict.set("Filter", "FlateDecode");
+        set_deflated(stream, self.subset.font_file.clone());
         stream.dict.set("Length1", Object::Integer(i64::try_from(self.subset.font_file_len).unwrap_or(i64::MAX)));
-        stream.allows_compression = false;
-        let map =
-            doc.get_object_mut(to_unicode).and_then(Object::as_stream_mut).map_err(|_| missing("ToUnicode map"))?;
-        let data = deflate_fast(&map.content);
-        map.set_content(data);
-        map.dict.set("Filter", "FlateDecode");
-        map.allows_compression = false;
-        Ok(())
+        deflate_stream(doc, to_unicode, "ToUnicode map")
     }
 
     /// Deflates every page's content stream.
@@ -427,12 +434,7 @@ impl FacturX<'_> {
         for page in kids {
             let contents = reference(doc.get_dictionary(page).map_err(|_| missing("page"))?, b"Contents")
                 .ok_or_else(|| missing("page content"))?;
-            let stream =
-                doc.get_object_mut(contents).and_then(Object::as_stream_mut).map_err(|_| missing("page content"))?;
-            let data = deflate_fast(&stream.content);
-            stream.set_content(data);
-            stream.dict.set("Filter", "FlateDecode");
-            stream.allows_compression = false;
+            deflate_stream(doc, contents, "page content")?;
         }
         Ok(())
     }
