@@ -116,7 +116,8 @@ async fn invoices_links_exports_usage_problems_and_resend() {
     let pdf = fetch_link(&dir, &pdf_url).unwrap();
     assert!(pdf.starts_with(b"%PDF-1.7"));
 
-    let today = w.services.clock.now().date();
+    // Documents carry their Paris date (a UTC date is the day before after 23:00).
+    let today = marketbill_domain::calendar::paris_date(w.services.clock.now());
     let (zip_link, files) = portal::export(&w.services, id, today - time::Duration::days(1), today).await.unwrap();
     assert_eq!(files, 20, "10 invoices, PDF and XML");
     let zip = fetch_link(&dir, &zip_link.url).unwrap();
@@ -313,7 +314,7 @@ async fn resends_are_limited_per_day_and_exports_are_unique_and_swept_an_hour_la
     portal::resend(&w.services, &id, &number).await.unwrap();
 
     // Twenty identical exports at once: each its own file, none fails.
-    let today = clock.now().date();
+    let today = marketbill_domain::calendar::paris_date(clock.now());
     let mut handles = Vec::new();
     for _ in 0..20 {
         let (services, id) = (w.services.clone(), id.clone());

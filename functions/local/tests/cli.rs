@@ -556,7 +556,8 @@ fn export_writes_a_balanced_fec_and_a_csv_that_python_reads_to_the_same_totals()
     let demo = marketbill(&["demo", "--data-dir", data.to_str().unwrap(), "--orders", "4", "--sellers", "1"]);
     assert!(demo.status.success(), "{}", String::from_utf8_lossy(&demo.stderr));
     let data = data.to_str().unwrap();
-    let now = time::OffsetDateTime::now_utc();
+    // The month of the documents' Paris dates.
+    let now = marketbill_domain::calendar::paris_date(time::OffsetDateTime::now_utc());
     let period = format!("{:04}-{:02}", now.year(), u8::from(now.month()));
     let out = dir.join("out");
     let export =

@@ -226,7 +226,7 @@ async fn invoices_exports_usage_problems_and_resend_over_http() {
     let (status, _) = api.call(Method::GET, "/v1/invoices/not%20a%20number", Some(&api.a), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
-    let today = time::OffsetDateTime::now_utc().date();
+    let today = marketbill_domain::calendar::paris_date(time::OffsetDateTime::now_utc());
     let (status, export) = api
         .call(
             Method::POST,
@@ -284,7 +284,7 @@ async fn seller_a_can_neither_read_nor_change_anything_of_seller_b() {
     let a_orders: Vec<String> =
         problems["items"].as_array().unwrap().iter().map(|i| i["orderId"].as_str().unwrap().to_owned()).collect();
     assert!(a_orders.iter().all(|o| !b_orders.contains(o)));
-    let today = time::OffsetDateTime::now_utc().date();
+    let today = marketbill_domain::calendar::paris_date(time::OffsetDateTime::now_utc());
     let (_, export) = api
         .call(
             Method::POST,
@@ -673,7 +673,7 @@ async fn a_seller_issues_credit_notes_by_line_shipping_and_remainder_never_beyon
 #[tokio::test]
 async fn the_sales_journal_balances_and_holds_only_the_sellers_documents() {
     let api = api("journal").await;
-    let today = time::OffsetDateTime::now_utc().date();
+    let today = marketbill_domain::calendar::paris_date(time::OffsetDateTime::now_utc());
     let period = format!("from={}&to={}", today - time::Duration::days(3), today + time::Duration::days(1));
     let get = |who: SellerId, format: &str| {
         let (http, url) = (api.http.clone(), format!("{}/v1/journal?format={format}&{period}", api.base));
