@@ -260,24 +260,13 @@ pub fn csv(records: &[InvoiceRecord]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use marketbill_domain::credit::{CreditItem, Credited};
 
     fn records() -> Vec<InvoiceRecord> {
         let seller: crate::model::SellerId = "acc".parse().unwrap();
         let profile = marketbill_testkit::sellers::sample_seller(0, "10000").unwrap();
         let inv = marketbill_testkit::invoices::sample_invoice(3).unwrap();
         let at = time::macros::datetime!(2026-11-25 10:00 UTC);
-        let (draft, _) = inv
-            .credit(
-                &profile,
-                at,
-                &[CreditItem::Units { line: 1, quantity: Decimal::ONE }],
-                "retour",
-                &Credited::default(),
-            )
-            .unwrap();
-        let n = draft.series.number(1).unwrap();
-        let cn = draft.finalize(n);
+        let cn = marketbill_testkit::invoices::sample_credit_note(&inv, &profile, at).unwrap();
         let order = inv.body.order_id.clone();
         vec![InvoiceRecord::new(&seller, &order, inv, at), InvoiceRecord::new(&seller, &order, cn, at)]
     }

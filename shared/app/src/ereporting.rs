@@ -304,7 +304,6 @@ pub fn to_xml(r: &TransactionReport) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use marketbill_domain::credit::{CreditItem, Credited};
 
     fn date(d: u8) -> Date {
         Date::from_calendar_date(2026, Month::November, d).unwrap()
@@ -330,17 +329,7 @@ mod tests {
         german.issue_date = date(5);
         german.body.buyer.kind = BuyerKind::Company;
         german.body.buyer.vat_number = Some("DE136695976".parse().unwrap());
-        let (draft, _) = b2c
-            .credit(
-                &profile,
-                at,
-                &[CreditItem::Units { line: 1, quantity: Decimal::ONE }],
-                "retour",
-                &Credited::default(),
-            )
-            .unwrap();
-        let number = draft.series.number(1).unwrap();
-        let mut credit = draft.finalize(number);
+        let mut credit = marketbill_testkit::invoices::sample_credit_note(&b2c, &profile, at).unwrap();
         credit.issue_date = date(10);
         for inv in [b2c, b2c_2, french, german, credit] {
             let order = inv.body.order_id.clone();

@@ -68,6 +68,22 @@ pub fn sample_invoice(lines: usize) -> Result<Invoice, SampleInvoiceError> {
     Ok(draft.finalize(number))
 }
 
+/// A credit note of one unit of an invoice's first line ("retour"), numbered first of the
+/// seller's credit-note series.
+pub fn sample_credit_note(
+    inv: &Invoice,
+    seller: &marketbill_domain::SellerProfile,
+    at: time::OffsetDateTime,
+) -> Result<Invoice, SampleInvoiceError> {
+    use marketbill_domain::credit::{CreditItem, Credited};
+    let items = [CreditItem::Units { line: 1, quantity: Decimal::ONE }];
+    let (draft, _) = inv
+        .credit(seller, at, &items, "retour", &Credited::default())
+        .map_err(|e| SampleInvoiceError::Refused(e.to_string()))?;
+    let number = draft.series.number(1).map_err(|e| SampleInvoiceError::Refused(e.to_string()))?;
+    Ok(draft.finalize(number))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
