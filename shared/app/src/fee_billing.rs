@@ -9,14 +9,14 @@
 //! the issue (stored, mailed) is recorded on that reference like an order's, and a later run
 //! finishes what a crash left.
 
-use marketbill_domain::FeePlans;
 use marketbill_domain::fee_invoice::{FeeInvoiceError, FeeInvoiceRequest, draft_fee_invoice, fee_reference};
 use marketbill_domain::seller::SellerProfile;
+use marketbill_domain::{FeePlans, Invoice};
 use serde::Serialize;
 use time::{Month, OffsetDateTime};
 
 use crate::delivery::Delivery;
-use crate::model::{InvoiceQuery, InvoiceRecord, OrderStage, SellerId};
+use crate::model::{InvoiceQuery, InvoiceRecord, OrderRecord, OrderStage, SellerId};
 use crate::pipeline::{PipelineError, Services};
 use crate::ports::LedgerError;
 
@@ -105,9 +105,9 @@ pub async fn bill_month(
             }
         };
         // Issued by an earlier pass: finish it if a crash left it behind, issue nothing.
-        if s.ledger.get_order(&account, &reference).await?.is_some() {
+        if let Some(earlier) = s.ledger.get_order(&account, &reference).await? {
             run.already_issued += 1;
-            if let Err(e) = deliver(s, &account, &record.profile.email, &reference, now, false).await {
+            if let Err(e) = deliver(s, &account, &record.profile.email, earlier, None, now).await {
                 run.failed.push((id.to_string(), e.to_string()));
             }
             continue;
@@ -142,22 +142,22 @@ pub async fn bill_month(
         };
         // The atomic issue decides between passes running at once: one wins, the other sees
         // `AlreadyIssued` and leaves the delivery to it.
-        let ours = match s.ledger.issue(&account, &reference, draft, None, now).await {
-            Ok(invoice) => Some(invoice.number.to_string()),
-            Err(LedgerError::AlreadyIssued { .. }) => None,
+        let invoice = match s.ledger.issue(&account, &reference, draft, None, now).await {
+            Ok(invoice) => invoice,
+            Err(LedgerError::AlreadyIssued { .. }) => {
+                run.already_issued += 1;
+                continue;
+            }
             Err(e) => return Err(e.into()),
         };
-        if ours.is_none() {
-            run.already_issued += 1;
+        let number = invoice.number.to_string();
+        // The record the atomic issue wrote.
+        let rec = OrderRecord::issued(&reference, &invoice.number, now);
+        if let Err(e) = deliver(s, &account, &record.profile.email, rec, Some(invoice), now).await {
+            tracing::error!(seller = %id, error = %e, "fee invoice issued, delivery left to the next pass");
+            run.failed.push((id.to_string(), e.to_string()));
         }
-        match deliver(s, &account, &record.profile.email, &reference, now, ours.is_some()).await {
-            Ok(()) => run.issued.extend(ours),
-            Err(e) => {
-                tracing::error!(seller = %id, error = %e, "fee invoice issued, delivery left to the next pass");
-                run.issued.extend(ours);
-                run.failed.push((id.to_string(), e.to_string()));
-            }
-        }
+        run.issued.push(number);
     }
     tracing::info!(month = %run.month, issued = run.issued.len(), already = run.already_issued, "fee invoices");
     Ok(run)
@@ -169,26 +169,35 @@ pub async fn bill_month(
 const LEFT_BEHIND: time::Duration = time::Duration::minutes(10);
 
 /// Takes a fee invoice from issued to mailed, step by step, recording each on its reference.
-/// `ours`: this pass issued it; otherwise it is finished only if a crash left it behind.
+/// `issued_now`: the invoice this pass has just issued; otherwise one issued earlier, finished
+/// only if a crash left it behind.
 async fn deliver(
     s: &Services,
     account: &SellerId,
     to: &str,
-    reference: &marketbill_domain::OrderId,
+    mut rec: OrderRecord,
+    issued_now: Option<Invoice>,
     now: OffsetDateTime,
-    ours: bool,
 ) -> Result<(), PipelineError> {
-    let Some(mut rec) = s.ledger.get_order(account, reference).await? else {
-        return Err(PipelineError::Defect(format!("fee invoice {reference} has no record")));
-    };
-    if rec.stage >= OrderStage::Mailed || (!ours && now - rec.updated_at < LEFT_BEHIND) {
+    if rec.stage >= OrderStage::Mailed {
         return Ok(());
     }
-    let Some(number) = rec.number.clone() else {
-        return Err(PipelineError::Defect(format!("fee invoice {reference} has no number")));
-    };
-    let Some(doc) = s.ledger.get_invoice(account, &number).await? else {
-        return Err(PipelineError::Defect(format!("fee invoice {number} is not stored")));
+    let doc = match issued_now {
+        Some(invoice) => InvoiceRecord::new(account, &rec.order_id, invoice, now),
+        None => {
+            if now - rec.updated_at < LEFT_BEHIND {
+                return Ok(());
+            }
+            let reference = &rec.order_id;
+            let number = rec
+                .number
+                .clone()
+                .ok_or_else(|| PipelineError::Defect(format!("fee invoice {reference} has no number")))?;
+            s.ledger
+                .get_invoice(account, &number)
+                .await?
+                .ok_or_else(|| PipelineError::Defect(format!("fee invoice {number} is not stored")))?
+        }
     };
     let delivery = Delivery::new(s, account, now, None);
     let pdf = if rec.stage == OrderStage::Issued || doc.pdf.is_none() {

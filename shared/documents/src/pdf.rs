@@ -280,8 +280,14 @@ impl FacturX<'_> {
         let root = doc.trailer.get(b"Root").and_then(Object::as_reference).map_err(|_| missing("catalog"))?;
         let info = doc.trailer.get(b"Info").and_then(Object::as_reference).map_err(|_| missing("Info"))?;
 
-        self.font(doc, root)?;
-        self.compress_pages(doc, root)?;
+        let pages = page_ids(doc, root)?;
+        let first_page = *pages.first().ok_or_else(|| missing("page"))?;
+        self.font(doc, first_page)?;
+        for page in pages {
+            let contents = reference(doc.get_dictionary(page).map_err(|_| missing("page"))?, b"Contents")
+                .ok_or_else(|| missing("page content"))?;
+            deflate_stream(doc, contents, "page content")?;
+        }
 
         let digest = Sha256::digest(self.cii);
         let file_id = &digest[..16];
@@ -383,13 +389,8 @@ impl FacturX<'_> {
 
     /// The font printpdf wrote, finished: the prepared (already deflated) program in its
     /// program stream, and the ToUnicode map compressed.
-    fn font(&self, doc: &mut lopdf::Document, root: ObjectId) -> Result<(), RenderError> {
-        let first_page = {
-            let pages = reference(doc.get_dictionary(root).map_err(|_| missing("catalog"))?, b"Pages")
-                .ok_or_else(|| missing("page tree"))?;
-            let kids = doc.get_dictionary(pages).and_then(|d| d.get(b"Kids")).and_then(Object::as_array);
-            kids.ok().and_then(|k| k.first()).and_then(|o| o.as_reference().ok()).ok_or_else(|| missing("page"))?
-        };
+    /// (Every page uses the same font resources: the first page's are read.)
+    fn font(&self, doc: &mut lopdf::Document, first_page: ObjectId) -> Result<(), RenderError> {
         let resources = reference(doc.get_dictionary(first_page).map_err(|_| missing("page"))?, b"Resources")
             .ok_or_else(|| missing("page resources"))?;
         let fonts = reference(doc.get_dictionary(resources).map_err(|_| missing("resources"))?, b"Font")
@@ -418,26 +419,20 @@ impl FacturX<'_> {
         stream.dict.set("Length1", Object::Integer(i64::try_from(self.subset.font_file_len).unwrap_or(i64::MAX)));
         deflate_stream(doc, to_unicode, "ToUnicode map")
     }
+}
 
-    /// Deflates every page's content stream.
-    fn compress_pages(&self, doc: &mut lopdf::Document, root: ObjectId) -> Result<(), RenderError> {
-        let pages = reference(doc.get_dictionary(root).map_err(|_| missing("catalog"))?, b"Pages")
-            .ok_or_else(|| missing("page tree"))?;
-        let kids: Vec<ObjectId> = doc
-            .get_dictionary(pages)
-            .and_then(|d| d.get(b"Kids"))
-            .and_then(Object::as_array)
-            .map_err(|_| missing("page list"))?
-            .iter()
-            .filter_map(|o| o.as_reference().ok())
-            .collect();
-        for page in kids {
-            let contents = reference(doc.get_dictionary(page).map_err(|_| missing("page"))?, b"Contents")
-                .ok_or_else(|| missing("page content"))?;
-            deflate_stream(doc, contents, "page content")?;
-        }
-        Ok(())
-    }
+/// The pages of the document, in order.
+fn page_ids(doc: &lopdf::Document, root: ObjectId) -> Result<Vec<ObjectId>, RenderError> {
+    let pages = reference(doc.get_dictionary(root).map_err(|_| missing("catalog"))?, b"Pages")
+        .ok_or_else(|| missing("page tree"))?;
+    Ok(doc
+        .get_dictionary(pages)
+        .and_then(|d| d.get(b"Kids"))
+        .and_then(Object::as_array)
+        .map_err(|_| missing("page list"))?
+        .iter()
+        .filter_map(|o| o.as_reference().ok())
+        .collect())
 }
 
 fn xml_escape(s: &str) -> String {

@@ -66,7 +66,8 @@ pub fn fee_reference(customer_id: &str, year: i32, month: Month) -> Result<Order
         .map_err(|_| FeeInvoiceError::Reference(customer_id.chars().take(64).collect()))
 }
 
-fn month_name(lang: Language, month: Month) -> &'static str {
+/// The month in French words (the fee invoice is in French).
+fn month_name(month: Month) -> &'static str {
     const FR: [&str; 12] = [
         "janvier",
         "février",
@@ -81,30 +82,12 @@ fn month_name(lang: Language, month: Month) -> &'static str {
         "novembre",
         "décembre",
     ];
-    const EN: [&str; 12] = [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ];
-    let i = usize::from(u8::from(month)) - 1;
-    match lang {
-        Language::Fr => FR[i],
-        _ => EN[i],
-    }
+    FR[usize::from(u8::from(month)) - 1]
 }
 
 /// The line's words: what was counted and how the plan priced it.
 fn description(req: &FeeInvoiceRequest<'_>) -> String {
-    let month = format!("{} {}", month_name(Language::Fr, req.month), req.year);
+    let month = format!("{} {}", month_name(req.month), req.year);
     match req.fee.plan {
         PlanKind::PerInvoice => {
             format!("Marketbill, formule « à la facture » — {month} : {} facture(s) émise(s)", req.fee.invoices_counted)
@@ -127,8 +110,7 @@ pub fn draft_fee_invoice(req: &FeeInvoiceRequest<'_>) -> Result<Draft, FeeInvoic
     }
     let first = Date::from_calendar_date(req.year, req.month, 1)
         .map_err(|_| FeeInvoiceError::Month(format!("{}-{}", req.year, u8::from(req.month))))?;
-    let last = Date::from_calendar_date(req.year, req.month, req.month.length(req.year))
-        .map_err(|_| FeeInvoiceError::Month(format!("{}-{}", req.year, u8::from(req.month))))?;
+    let last = first.replace_day(req.month.length(req.year)).unwrap_or(first);
     let c = req.customer;
     let customer_country = c.address.country_code;
     let reverse_charge = !customer_country.is_france() && customer_country.is_eu() && c.vat_number.is_some();
