@@ -256,7 +256,16 @@ pub async fn issuing_numbers_records_and_meters_in_one_write(s: &Subject) {
     let xml = crate::model::StoredObject { key: "sellers/x/a.xml".into(), sha256: "cd".repeat(32), size: 20 };
     s.ledger.set_documents(&seller, &inv.number, &pdf, &xml).await.unwrap();
     let rec = s.ledger.get_invoice(&seller, &inv.number).await.unwrap().unwrap();
-    assert_eq!((rec.pdf, rec.xml, rec.invoice), (Some(pdf), Some(xml), inv.clone()));
+    assert_eq!((rec.pdf, rec.xml, rec.invoice), (Some(pdf.clone()), Some(xml.clone()), inv.clone()));
+    let listed = s.ledger.list_invoices(&seller, &InvoiceQuery { limit: 100, ..Default::default() }).await.unwrap();
+    let listed = listed.items.into_iter().find(|r| r.invoice.number == inv.number).unwrap();
+    assert_eq!((listed.pdf, listed.xml), (Some(pdf.clone()), Some(xml.clone())), "the listing carries them too");
+    let unknown: marketbill_domain::InvoiceNumber = "ML2026-999999".parse().unwrap();
+    assert!(matches!(
+        s.ledger.set_documents(&seller, &unknown, &pdf, &xml).await,
+        Err(LedgerError::UnknownDocument { .. })
+    ));
+    assert!(s.ledger.get_invoice(&seller, &unknown).await.unwrap().is_none(), "no invoice made up for the files");
 
     // A correction: credit note and new invoice, atomically.
     let (o2, d2) = batch.remove(0);

@@ -1,6 +1,7 @@
 //! The ledger in one SQLite file, laid out like the DynamoDB table: one `items` table keyed by
-//! (pk, sk), JSON records, counters in `n`, and the three indexes as columns. Every write that
-//! must be atomic is one transaction.
+//! (pk, sk), JSON records, counters in `n`, and the three indexes as columns; only the invoices'
+//! file keys live beside their records, in a `documents` table with the same keys. Every write
+//! that must be atomic is one transaction.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -37,6 +38,16 @@ CREATE TABLE IF NOT EXISTS items (
 CREATE INDEX IF NOT EXISTS items_gsi1 ON items (gsi1) WHERE gsi1 IS NOT NULL;
 CREATE INDEX IF NOT EXISTS items_gsi2 ON items (gsi2) WHERE gsi2 IS NOT NULL;
 CREATE INDEX IF NOT EXISTS items_gsi3 ON items (gsi3) WHERE gsi3 IS NOT NULL;
+-- Where an invoice's files are, beside its record (same keys) rather than inside it: the
+-- record's JSON overflows its page, and rewriting it to add the two keys was the costliest
+-- write of a run. A record written before this table keeps its keys in its own JSON.
+CREATE TABLE IF NOT EXISTS documents (
+    pk  TEXT NOT NULL,
+    sk  TEXT NOT NULL,
+    pdf TEXT NOT NULL,
+    xml TEXT NOT NULL,
+    PRIMARY KEY (pk, sk)
+) WITHOUT ROWID;
 ";
 
 /// The SQLite ledger. One connection behind a mutex: writes are serialized, which is what an
@@ -111,7 +122,11 @@ impl SqliteLedger {
     /// Every stored byte, for tests that look for secrets in clear.
     pub async fn raw_dump(&self) -> Result<Vec<u8>, LedgerError> {
         self.with(|c| {
-            let mut stmt = c.prepare_cached("SELECT pk || sk || data FROM items").map_err(unavailable)?;
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT pk || sk || data FROM items UNION ALL SELECT pk || sk || pdf || xml FROM documents",
+                )
+                .map_err(unavailable)?;
             let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(unavailable)?;
             let mut out = Vec::new();
             for row in rows {
@@ -142,6 +157,18 @@ fn get_data(tx: &Connection, pk: &str, sk: &str) -> Result<Option<String>, Ledge
     row(tx, "SELECT data FROM items WHERE pk = ?1 AND sk = ?2", params![pk, sk], |r| r.get(0))
         .optional()
         .map_err(unavailable)
+}
+
+/// An invoice record with its files' keys from the `documents` table, when there.
+fn invoice_record(data: &str, pdf: Option<String>, xml: Option<String>) -> Result<InvoiceRecord, LedgerError> {
+    let mut rec: InvoiceRecord = from_json("invoice", data)?;
+    if let Some(pdf) = pdf {
+        rec.pdf = Some(from_json("document", &pdf)?);
+    }
+    if let Some(xml) = xml {
+        rec.xml = Some(from_json("document", &xml)?);
+    }
+    Ok(rec)
 }
 
 fn get_n(tx: &Connection, pk: &str, sk: &str) -> Result<u64, LedgerError> {
@@ -266,7 +293,14 @@ impl SellerLedger for SqliteLedger {
     }
     async fn delete_seller(&self, id: &SellerId) -> Result<u64, LedgerError> {
         let pk = table::pk(id);
-        self.with(move |c| Ok(exec(c, "DELETE FROM items WHERE pk = ?1", [pk]).map_err(unavailable)? as u64)).await
+        self.with(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+            exec(&tx, "DELETE FROM documents WHERE pk = ?1", [&pk]).map_err(unavailable)?;
+            let items = exec(&tx, "DELETE FROM items WHERE pk = ?1", [&pk]).map_err(unavailable)?;
+            tx.commit().map_err(unavailable)?;
+            Ok(items as u64)
+        })
+        .await
     }
 }
 
@@ -530,7 +564,20 @@ impl InvoiceLedger for SqliteLedger {
         number: &InvoiceNumber,
     ) -> Result<Option<InvoiceRecord>, LedgerError> {
         let (pk, sk) = (table::pk(seller), table::invoice(number.as_str()));
-        self.with(move |c| get_data(c, &pk, &sk)?.map(|d| from_json("invoice", &d)).transpose()).await
+        self.with(move |c| {
+            row(
+                c,
+                "SELECT i.data, d.pdf, d.xml FROM items i LEFT JOIN documents d ON d.pk = i.pk AND d.sk = i.sk
+                 WHERE i.pk = ?1 AND i.sk = ?2",
+                params![pk, sk],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, Option<String>>(2)?)),
+            )
+            .optional()
+            .map_err(unavailable)?
+            .map(|(data, pdf, xml)| invoice_record(&data, pdf, xml))
+            .transpose()
+        })
+        .await
     }
     async fn list_invoices(&self, seller: &SellerId, query: &InvoiceQuery) -> Result<InvoicePage, LedgerError> {
         let pk = table::pk(seller);
@@ -541,17 +588,22 @@ impl InvoiceLedger for SqliteLedger {
                 None => "INVOICE#".to_owned(),
             };
             let mut stmt = c
-                .prepare_cached("SELECT sk, data FROM items WHERE pk = ?1 AND sk > ?2 AND sk < 'INVOICE$' ORDER BY sk")
+                .prepare_cached(
+                    "SELECT i.data, d.pdf, d.xml FROM items i LEFT JOIN documents d ON d.pk = i.pk AND d.sk = i.sk
+                     WHERE i.pk = ?1 AND i.sk > ?2 AND i.sk < 'INVOICE$' ORDER BY i.sk",
+                )
                 .map_err(unavailable)?;
             let rows = stmt
-                .query_map(params![pk, start], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .query_map(params![pk, start], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, Option<String>>(2)?))
+                })
                 .map_err(unavailable)?;
             let limit = query.limit.clamp(1, 1000);
             let mut items = Vec::new();
             let mut next = None;
             for row in rows {
-                let (_, data) = row.map_err(unavailable)?;
-                let rec: InvoiceRecord = from_json("invoice", &data)?;
+                let (data, pdf, xml) = row.map_err(unavailable)?;
+                let rec = invoice_record(&data, pdf, xml)?;
                 if !marketbill_app::model::invoice_matches(&rec, &query) {
                     continue;
                 }
@@ -573,19 +625,21 @@ impl InvoiceLedger for SqliteLedger {
         xml: &StoredObject,
     ) -> Result<(), LedgerError> {
         let (pk, sk) = (table::pk(seller), table::invoice(number.as_str()));
-        let (pdf, xml) = (pdf.clone(), xml.clone());
         let number = number.clone();
         self.with(move |c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
-            let mut rec: InvoiceRecord = get_data(&tx, &pk, &sk)?
-                .map(|d| from_json("invoice", &d))
-                .transpose()?
-                .ok_or(LedgerError::UnknownDocument { number })?;
-            rec.pdf = Some(pdf);
-            rec.xml = Some(xml);
-            exec(&tx, "UPDATE items SET data = ?3 WHERE pk = ?1 AND sk = ?2", params![pk, sk, to_json(&rec)?])
-                .map_err(unavailable)?;
-            tx.commit().map_err(unavailable)
+            // One statement, atomic on its own: the keys go beside the invoice, if it exists.
+            let changed = exec(
+                c,
+                "INSERT INTO documents (pk, sk, pdf, xml)
+                 SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM items WHERE pk = ?1 AND sk = ?2)
+                 ON CONFLICT (pk, sk) DO UPDATE SET pdf = excluded.pdf, xml = excluded.xml",
+                params![pk, sk, to_json(pdf)?, to_json(xml)?],
+            )
+            .map_err(unavailable)?;
+            if changed == 0 {
+                return Err(LedgerError::UnknownDocument { number });
+            }
+            Ok(())
         })
         .await
     }
