@@ -398,13 +398,18 @@ impl OctopiaClient {
             "list orders",
             |http| http.request(Method::GET, url.clone()),
             |headers, body| {
-                let v: Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
-                let items = v.get("items").and_then(Value::as_array).ok_or("no items array")?;
+                let mut v: Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+                // The items are taken out of the page, not copied: each order is parsed from its
+                // own value, so a malformed one is reported alone.
+                let items = match v.get_mut("items").map(Value::take) {
+                    Some(Value::Array(items)) => items,
+                    _ => return Err("no items array".into()),
+                };
                 let next = next_link(headers).and_then(|l| api_base.join(&l).ok());
                 Ok(OrdersPage {
                     items_per_page: v.get("itemsPerPage").and_then(Value::as_u64).unwrap_or(items.len() as u64)
                         as usize,
-                    orders: items.iter().cloned().map(Order::from_value).collect(),
+                    orders: items.into_iter().map(Order::from_value).collect(),
                     next,
                 })
             },
