@@ -159,9 +159,20 @@ fn get_data(tx: &Connection, pk: &str, sk: &str) -> Result<Option<String>, Ledge
         .map_err(unavailable)
 }
 
+/// Invoice rows with their files' keys from the `documents` table (a `WHERE` follows).
+const INVOICES_WITH_FILES: &str =
+    "SELECT i.data, d.pdf, d.xml FROM items i LEFT JOIN documents d ON d.pk = i.pk AND d.sk = i.sk";
+
+/// The columns of [`INVOICES_WITH_FILES`]: the record, and the files' keys when set.
+type InvoiceRow = (String, Option<String>, Option<String>);
+
+fn invoice_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<InvoiceRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+}
+
 /// An invoice record with its files' keys from the `documents` table, when there.
-fn invoice_record(data: &str, pdf: Option<String>, xml: Option<String>) -> Result<InvoiceRecord, LedgerError> {
-    let mut rec: InvoiceRecord = from_json("invoice", data)?;
+fn invoice_record((data, pdf, xml): InvoiceRow) -> Result<InvoiceRecord, LedgerError> {
+    let mut rec: InvoiceRecord = from_json("invoice", &data)?;
     if let Some(pdf) = pdf {
         rec.pdf = Some(from_json("document", &pdf)?);
     }
@@ -565,17 +576,8 @@ impl InvoiceLedger for SqliteLedger {
     ) -> Result<Option<InvoiceRecord>, LedgerError> {
         let (pk, sk) = (table::pk(seller), table::invoice(number.as_str()));
         self.with(move |c| {
-            row(
-                c,
-                "SELECT i.data, d.pdf, d.xml FROM items i LEFT JOIN documents d ON d.pk = i.pk AND d.sk = i.sk
-                 WHERE i.pk = ?1 AND i.sk = ?2",
-                params![pk, sk],
-                |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, Option<String>>(2)?)),
-            )
-            .optional()
-            .map_err(unavailable)?
-            .map(|(data, pdf, xml)| invoice_record(&data, pdf, xml))
-            .transpose()
+            let sql = format!("{INVOICES_WITH_FILES} WHERE i.pk = ?1 AND i.sk = ?2");
+            row(c, &sql, params![pk, sk], invoice_row).optional().map_err(unavailable)?.map(invoice_record).transpose()
         })
         .await
     }
@@ -587,23 +589,15 @@ impl InvoiceLedger for SqliteLedger {
                 Some(after) => table::invoice(after),
                 None => "INVOICE#".to_owned(),
             };
-            let mut stmt = c
-                .prepare_cached(
-                    "SELECT i.data, d.pdf, d.xml FROM items i LEFT JOIN documents d ON d.pk = i.pk AND d.sk = i.sk
-                     WHERE i.pk = ?1 AND i.sk > ?2 AND i.sk < 'INVOICE$' ORDER BY i.sk",
-                )
-                .map_err(unavailable)?;
-            let rows = stmt
-                .query_map(params![pk, start], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, Option<String>>(2)?))
-                })
-                .map_err(unavailable)?;
+            let sql =
+                format!("{INVOICES_WITH_FILES} WHERE i.pk = ?1 AND i.sk > ?2 AND i.sk < 'INVOICE$' ORDER BY i.sk");
+            let mut stmt = c.prepare_cached(&sql).map_err(unavailable)?;
+            let rows = stmt.query_map(params![pk, start], invoice_row).map_err(unavailable)?;
             let limit = query.limit.clamp(1, 1000);
             let mut items = Vec::new();
             let mut next = None;
             for row in rows {
-                let (data, pdf, xml) = row.map_err(unavailable)?;
-                let rec = invoice_record(&data, pdf, xml)?;
+                let rec = invoice_record(row.map_err(unavailable)?)?;
                 if !marketbill_app::model::invoice_matches(&rec, &query) {
                     continue;
                 }
