@@ -11,12 +11,14 @@ use marketbill_app::ports::{MailError, Mailer, OutgoingMail};
 pub struct OutboxMailer {
     dir: PathBuf,
     seq: AtomicU64,
+    /// This process's id, in message ids.
+    pid: u32,
 }
 
 impl OutboxMailer {
     pub fn new(dir: &Path) -> Result<OutboxMailer, MailError> {
         crate::private::create_dir(dir).map_err(|e| MailError::Unavailable(e.to_string()))?;
-        Ok(OutboxMailer { dir: dir.to_owned(), seq: AtomicU64::new(0) })
+        Ok(OutboxMailer { dir: dir.to_owned(), seq: AtomicU64::new(0), pid: std::process::id() })
     }
 
     pub fn dir(&self) -> &Path {
@@ -45,10 +47,11 @@ impl Mailer for OutboxMailer {
         // messages of one instant, from this process or another on the same outbox.
         let n = self.seq.fetch_add(1, Ordering::SeqCst);
         let stamp = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
-        let id = format!("{stamp:020}-{n:04}-{}", std::process::id());
+        let id = format!("{stamp:020}-{n:04}-{}", self.pid);
         let path = self.dir.join(format!("{id}.eml"));
         // Inline, like the folder store: one small file into the page cache.
-        crate::private::write_file(&path, &mail.mime).map_err(|e| MailError::Unavailable(e.to_string()))?;
+        // A new file (the id is unique): created owner-only, nothing to narrow afterwards.
+        crate::private::write_new_file(&path, &mail.mime).map_err(|e| MailError::Unavailable(e.to_string()))?;
         tracing::debug!(to = %mask_email(&mail.to), message_id = %id, "mail written to the outbox");
         Ok(id)
     }

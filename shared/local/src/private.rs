@@ -34,6 +34,20 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.write_all(bytes)
 }
 
+/// Writes a file that must not exist yet, readable by the owner only: created 0600 (the umask
+/// can only narrow it further), so unlike [`write_file`] there is nothing to narrow afterwards.
+/// `AlreadyExists` when the name is taken; `NotFound` when its folder is missing.
+pub fn write_new_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(bytes)
+}
+
 /// Makes an existing file owner-only (SQLite gives its -wal and -shm files the database's mode).
 pub fn narrow(path: &Path) -> std::io::Result<()> {
     #[cfg(unix)]

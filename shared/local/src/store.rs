@@ -21,6 +21,8 @@ pub struct FolderStore {
     link_key: Vec<u8>,
     /// Where links point (`http://127.0.0.1:8080/files`), set by the server that answers them.
     link_base: OnceLock<String>,
+    /// This process's id, in temporary files' names.
+    pid: u32,
 }
 
 /// Why a download link was refused. One answer to the outside for all of them.
@@ -48,6 +50,7 @@ impl FolderStore {
             root: root.canonicalize().map_err(io)?,
             link_key: link_key.to_vec(),
             link_base: OnceLock::new(),
+            pid: std::process::id(),
         })
     }
 
@@ -131,20 +134,30 @@ impl DocumentStore for FolderStore {
     // from the page cache, and a hand-off to tokio's blocking pool cost more CPU than that.
     async fn put(&self, key: &str, bytes: &[u8], _content_type: &str) -> Result<StoredObject, StoreError> {
         let path = self.path_of(key)?;
-        if let Some(parent) = path.parent() {
-            crate::private::create_dir(parent).map_err(io)?;
-        }
         // Write then rename: a reader never sees half a document. The temporary name is unique
         // to this write, so simultaneous writes of one key never collide.
         static WRITES: AtomicU64 = AtomicU64::new(0);
         let unique = format!(
             "{}.{}-{}.tmp",
             path.extension().and_then(|e| e.to_str()).unwrap_or(""),
-            std::process::id(),
+            self.pid,
             WRITES.fetch_add(1, Ordering::Relaxed)
         );
         let tmp = path.with_extension(unique);
-        crate::private::write_file(&tmp, bytes).map_err(io)?;
+        // The folder is made when the first write into it finds it missing, not checked before
+        // every write (two system calls a document, for a folder that is there but once).
+        match crate::private::write_new_file(&tmp, bytes) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if let Some(parent) = path.parent() {
+                    crate::private::create_dir(parent).map_err(io)?;
+                }
+                crate::private::write_new_file(&tmp, bytes)
+            }
+            // Left by a crashed process that had this process's id.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => crate::private::write_file(&tmp, bytes),
+            done => done,
+        }
+        .map_err(io)?;
         std::fs::rename(&tmp, &path).map_err(io)?;
         Ok(StoredObject { key: key.to_owned(), sha256: hex::encode(Sha256::digest(bytes)), size: bytes.len() as u64 })
     }
