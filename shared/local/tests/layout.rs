@@ -12,14 +12,18 @@ fn object(key: &str, byte: &str) -> StoredObject {
     StoredObject { key: key.into(), sha256: byte.repeat(32), size: 10 }
 }
 
-#[tokio::test]
-async fn an_invoice_recorded_with_its_files_inside_keeps_them_until_they_are_set_again() {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("local-layout");
+/// A test's ledger file (in a folder emptied first), its seller and a sample invoice.
+fn fixture(name: &str, lines: usize) -> (std::path::PathBuf, SellerId, marketbill_domain::Invoice) {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let db = dir.join("ledger.sqlite");
-    let seller: SellerId = "seller-layout".parse().unwrap();
-    let invoice = marketbill_testkit::invoices::sample_invoice(2).unwrap();
+    let seller: SellerId = format!("seller-{name}").parse().unwrap();
+    (dir.join("ledger.sqlite"), seller, marketbill_testkit::invoices::sample_invoice(lines).unwrap())
+}
+
+#[tokio::test]
+async fn an_invoice_recorded_with_its_files_inside_keeps_them_until_they_are_set_again() {
+    let (db, seller, invoice) = fixture("local-layout", 2);
     let number = invoice.number.clone();
 
     // A record as the earlier layout wrote it: the files' keys inside the invoice's own JSON.
@@ -50,12 +54,7 @@ async fn an_invoice_recorded_with_its_files_inside_keeps_them_until_they_are_set
 
 #[tokio::test]
 async fn a_ledger_whose_items_table_is_without_rowid_is_moved_to_the_present_layout_with_everything_in_it() {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("local-layout-rowid");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = dir.join("ledger.sqlite");
-    let seller: SellerId = "seller-rowid".parse().unwrap();
-    let invoice = marketbill_testkit::invoices::sample_invoice(3).unwrap();
+    let (db, seller, invoice) = fixture("local-layout-rowid", 3);
     let number = invoice.number.clone();
     let record = InvoiceRecord::new(&seller, &"ORDER0002".parse().unwrap(), invoice, datetime!(2026-11-02 10:00 UTC));
 
