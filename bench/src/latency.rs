@@ -176,6 +176,18 @@ impl InvoiceLedger for Slow<dyn Ledger> {
         self.wait().await;
         self.inner.set_documents(seller, number, pdf, xml).await
     }
+    async fn set_documents_and_step(
+        &self,
+        seller: &SellerId,
+        number: &InvoiceNumber,
+        pdf: &StoredObject,
+        xml: &StoredObject,
+        step: &OrderRecord,
+    ) -> Result<(), LedgerError> {
+        // One round trip: the embedded ledger records both in one transaction.
+        self.wait().await;
+        self.inner.set_documents_and_step(seller, number, pdf, xml, step).await
+    }
 }
 
 #[async_trait]

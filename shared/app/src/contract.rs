@@ -279,7 +279,7 @@ pub async fn issuing_numbers_records_and_meters_in_one_write(s: &Subject) {
 
     // Listing with filters and paging.
     let (o3, d3) = batch.remove(0);
-    s.ledger.issue(&seller, &o3, d3, None, NOW).await.unwrap();
+    let inv3 = s.ledger.issue(&seller, &o3, d3, None, NOW).await.unwrap();
     let all = s.ledger.list_invoices(&seller, &InvoiceQuery { limit: 100, ..Default::default() }).await.unwrap();
     assert_eq!(all.items.len(), 5);
     let first = s.ledger.list_invoices(&seller, &InvoiceQuery { limit: 2, ..Default::default() }).await.unwrap();
@@ -325,6 +325,31 @@ pub async fn issuing_numbers_records_and_meters_in_one_write(s: &Subject) {
             .is_empty()
     );
     assert_eq!(s.ledger.get_invoice(&other, &inv.number).await.unwrap(), None);
+
+    // The files and the order's `Stored` step in one call: both recorded.
+    let mut stored = s.ledger.get_order(&seller, &o3).await.unwrap().unwrap();
+    assert_eq!(stored.stage, OrderStage::Issued);
+    stored.stage = OrderStage::Stored;
+    s.ledger.set_documents_and_step(&seller, &inv3.number, &pdf, &xml, &stored).await.unwrap();
+    assert_eq!(s.ledger.get_order(&seller, &o3).await.unwrap().unwrap().stage, OrderStage::Stored);
+    assert_eq!(s.ledger.get_invoice(&seller, &inv3.number).await.unwrap().unwrap().pdf, Some(pdf.clone()));
+    // A later step already recorded stands (Superseded); the new files are recorded all the same.
+    let mut mailed = stored.clone();
+    mailed.stage = OrderStage::Mailed;
+    s.ledger.update_order(&seller, &mailed).await.unwrap();
+    let again = crate::model::StoredObject { key: "sellers/x/b.pdf".into(), sha256: "ef".repeat(32), size: 11 };
+    assert!(matches!(
+        s.ledger.set_documents_and_step(&seller, &inv3.number, &again, &xml, &stored).await,
+        Err(LedgerError::Superseded { .. })
+    ));
+    assert_eq!(s.ledger.get_order(&seller, &o3).await.unwrap().unwrap().stage, OrderStage::Mailed);
+    assert_eq!(s.ledger.get_invoice(&seller, &inv3.number).await.unwrap().unwrap().pdf, Some(again));
+    // No such invoice: refused, and the order is left as it was.
+    assert!(matches!(
+        s.ledger.set_documents_and_step(&seller, &unknown, &pdf, &xml, &stored).await,
+        Err(LedgerError::UnknownDocument { .. })
+    ));
+    assert_eq!(s.ledger.get_order(&seller, &o3).await.unwrap().unwrap().stage, OrderStage::Mailed);
 }
 
 /// 8 tasks issue invoices for the same 200 orders at once, each order tried by every task:

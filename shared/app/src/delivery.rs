@@ -77,13 +77,20 @@ impl<'a> Delivery<'a> {
 impl Delivery<'_> {
     /// Renders the documents and stores them with their digests; returns the PDF.
     pub async fn store(&self, invoice: &Invoice) -> Result<Vec<u8>, PipelineError> {
-        let rendered = marketbill_documents::render(invoice).map_err(|e| PipelineError::Render(e.to_string()))?;
-        let pdf: StoredObject =
-            self.s.store.put(&document_key(self.seller, invoice, "pdf"), &rendered.pdf, "application/pdf").await?;
-        let xml: StoredObject =
-            self.s.store.put(&document_key(self.seller, invoice, "xml"), &rendered.ubl, "application/xml").await?;
+        let (bytes, pdf, xml) = self.put(invoice).await?;
         self.s.ledger.set_documents(self.seller, &invoice.number, &pdf, &xml).await?;
-        Ok(rendered.pdf)
+        Ok(bytes)
+    }
+
+    /// Renders the documents and puts them in the store, not yet recorded: the PDF's bytes,
+    /// and where both are.
+    async fn put(&self, invoice: &Invoice) -> Result<(Vec<u8>, StoredObject, StoredObject), PipelineError> {
+        let rendered = marketbill_documents::render(invoice).map_err(|e| PipelineError::Render(e.to_string()))?;
+        let pdf =
+            self.s.store.put(&document_key(self.seller, invoice, "pdf"), &rendered.pdf, "application/pdf").await?;
+        let xml =
+            self.s.store.put(&document_key(self.seller, invoice, "xml"), &rendered.ubl, "application/xml").await?;
+        Ok((rendered.pdf, pdf, xml))
     }
 
     /// The PDF of a recorded document: its stored copy, or rendered again (deterministic).
@@ -154,14 +161,18 @@ impl Delivery<'_> {
         invoice: &InvoiceRecord,
     ) -> Result<Option<Vec<u8>>, PipelineError> {
         let mut pdf = None;
-        if rec.stage == OrderStage::Issued || invoice.pdf.is_none() {
-            pdf = Some(self.store(&invoice.invoice).await?);
-            if rec.stage == OrderStage::Issued {
-                rec.move_to(OrderStage::Stored, self.now)?;
-                if !self.record(rec).await? {
-                    return Ok(None);
-                }
+        if rec.stage == OrderStage::Issued {
+            // The files and the step in one ledger write.
+            let (bytes, pdf_object, xml_object) = self.put(&invoice.invoice).await?;
+            rec.move_to(OrderStage::Stored, self.now)?;
+            let number = &invoice.invoice.number;
+            match self.s.ledger.set_documents_and_step(self.seller, number, &pdf_object, &xml_object, rec).await {
+                Ok(()) => pdf = Some(bytes),
+                Err(LedgerError::Superseded { .. }) => return Ok(None),
+                Err(e) => return Err(e.into()),
             }
+        } else if invoice.pdf.is_none() {
+            pdf = Some(self.store(&invoice.invoice).await?);
         }
         let pdf = match pdf {
             Some(p) => p,

@@ -192,6 +192,18 @@ pub trait InvoiceLedger: Send + Sync {
         pdf: &StoredObject,
         xml: &StoredObject,
     ) -> Result<(), LedgerError>;
+    /// [`InvoiceLedger::set_documents`], then the order's step that storing them is (`step`,
+    /// as [`OrderLedger::update_order`] records it) — in one write where the store allows (a
+    /// transaction in SQLite), else in that order. `Superseded` when another run recorded a
+    /// later step meanwhile: the files are recorded all the same.
+    async fn set_documents_and_step(
+        &self,
+        seller: &SellerId,
+        number: &InvoiceNumber,
+        pdf: &StoredObject,
+        xml: &StoredObject,
+        step: &OrderRecord,
+    ) -> Result<(), LedgerError>;
 }
 
 /// Seller runs: the watermark and the run history.

@@ -949,6 +949,19 @@ impl InvoiceLedger for DynamoLedger {
             .map_err(unavailable)?;
         Ok(())
     }
+    async fn set_documents_and_step(
+        &self,
+        seller: &SellerId,
+        number: &InvoiceNumber,
+        pdf: &StoredObject,
+        xml: &StoredObject,
+        step: &OrderRecord,
+    ) -> Result<(), LedgerError> {
+        // Two writes, files first: a failure in between leaves the order one step behind, and
+        // the next run stores again (the same bytes, under the same keys).
+        self.set_documents(seller, number, pdf, xml).await?;
+        self.update_order(seller, step).await
+    }
 }
 
 #[async_trait]

@@ -655,25 +655,56 @@ impl InvoiceLedger for SqliteLedger {
         pdf: &StoredObject,
         xml: &StoredObject,
     ) -> Result<(), LedgerError> {
-        let (pk, sk) = (table::pk(seller), table::invoice(number.as_str()));
-        let number = number.clone();
+        let pk = table::pk(seller);
+        // One statement, atomic on its own.
+        self.with(move |c| put_documents(c, &pk, number, pdf, xml)).await
+    }
+    async fn set_documents_and_step(
+        &self,
+        seller: &SellerId,
+        number: &InvoiceNumber,
+        pdf: &StoredObject,
+        xml: &StoredObject,
+        step: &OrderRecord,
+    ) -> Result<(), LedgerError> {
+        let pk = table::pk(seller);
         self.with(move |c| {
-            // One statement, atomic on its own: the keys go beside the invoice, if it exists.
-            let changed = exec(
-                c,
-                "INSERT INTO documents (pk, sk, pdf, xml)
-                 SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM items WHERE pk = ?1 AND sk = ?2)
-                 ON CONFLICT (pk, sk) DO UPDATE SET pdf = excluded.pdf, xml = excluded.xml",
-                params![pk, sk, to_json(pdf)?, to_json(xml)?],
-            )
-            .map_err(unavailable)?;
-            if changed == 0 {
-                return Err(LedgerError::UnknownDocument { number });
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+            put_documents(&tx, &pk, number, pdf, xml)?;
+            match step_order(&tx, &pk, step) {
+                // The files stay recorded; the later step stands.
+                Err(superseded @ LedgerError::Superseded { .. }) => {
+                    tx.commit().map_err(unavailable)?;
+                    Err(superseded)
+                }
+                Err(other) => Err(other),
+                Ok(()) => tx.commit().map_err(unavailable),
             }
-            Ok(())
         })
         .await
     }
+}
+
+/// Where an invoice's files are, beside it: refused when there is no such invoice.
+fn put_documents(
+    c: &Connection,
+    pk: &str,
+    number: &InvoiceNumber,
+    pdf: &StoredObject,
+    xml: &StoredObject,
+) -> Result<(), LedgerError> {
+    let changed = exec(
+        c,
+        "INSERT INTO documents (pk, sk, pdf, xml)
+         SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM items WHERE pk = ?1 AND sk = ?2)
+         ON CONFLICT (pk, sk) DO UPDATE SET pdf = excluded.pdf, xml = excluded.xml",
+        params![pk, table::invoice(number.as_str()), to_json(pdf)?, to_json(xml)?],
+    )
+    .map_err(unavailable)?;
+    if changed == 0 {
+        return Err(LedgerError::UnknownDocument { number: number.clone() });
+    }
+    Ok(())
 }
 
 #[async_trait]

@@ -245,6 +245,22 @@ impl InvoiceLedger for FaultyLedger {
         self.faults.after(Op::SetDocuments);
         Ok(())
     }
+    /// Both operations at once: fails when either is to fail, counts towards a crash after either.
+    async fn set_documents_and_step(
+        &self,
+        seller: &SellerId,
+        number: &InvoiceNumber,
+        pdf: &StoredObject,
+        xml: &StoredObject,
+        step: &OrderRecord,
+    ) -> Result<(), LedgerError> {
+        self.faults.before(Op::SetDocuments).map_err(lerr)?;
+        self.faults.before(Op::UpdateOrder).map_err(lerr)?;
+        self.inner.set_documents_and_step(seller, number, pdf, xml, step).await?;
+        self.faults.after(Op::SetDocuments);
+        self.faults.after(Op::UpdateOrder);
+        Ok(())
+    }
 }
 
 #[async_trait]
