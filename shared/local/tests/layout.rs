@@ -90,6 +90,8 @@ async fn a_ledger_whose_items_table_is_without_rowid_is_moved_to_the_present_lay
     let ledger = SqliteLedger::open(&db).unwrap();
     let read = ledger.get_invoice(&seller, &number).await.unwrap().unwrap();
     assert_eq!(read.invoice.number, number);
+    ledger.set_documents(&seller, &number, &object("a.pdf", "ab"), &object("a.xml", "cd")).await.unwrap();
+    assert_eq!(ledger.get_invoice(&seller, &number).await.unwrap().unwrap().pdf.unwrap().key, "a.pdf");
     assert_eq!(ledger.series_counter(&seller, &series).await.unwrap(), 41);
     assert_eq!(ledger.active_sellers().await.unwrap(), vec![seller.clone()]);
     drop(ledger);
@@ -112,4 +114,21 @@ async fn a_ledger_whose_items_table_is_without_rowid_is_moved_to_the_present_lay
         .query_row("SELECT count(*) FROM sqlite_master WHERE name = 'items_without_rowid'", [], |r| r.get(0))
         .unwrap();
     assert_eq!(left, 0);
+}
+
+#[tokio::test]
+async fn a_new_ledger_file_has_eight_kilobyte_pages_and_an_existing_one_keeps_its_own() {
+    let (db, _, _) = fixture("local-layout-pages", 1);
+    drop(SqliteLedger::open(&db).unwrap());
+    let page_size = |path: &std::path::Path| -> i64 {
+        rusqlite::Connection::open(path).unwrap().query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap()
+    };
+    assert_eq!(page_size(&db), 8192);
+
+    let (old, _, _) = fixture("local-layout-pages-old", 1);
+    let conn = rusqlite::Connection::open(&old).unwrap();
+    conn.execute_batch("PRAGMA page_size = 4096; CREATE TABLE t (x INTEGER);").unwrap();
+    drop(conn);
+    drop(SqliteLedger::open(&old).unwrap());
+    assert_eq!(page_size(&old), 4096, "an existing file is not rewritten");
 }
