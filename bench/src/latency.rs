@@ -179,14 +179,13 @@ impl InvoiceLedger for Slow<dyn Ledger> {
     async fn set_documents_and_step(
         &self,
         seller: &SellerId,
-        number: &InvoiceNumber,
         pdf: &StoredObject,
         xml: &StoredObject,
         step: &OrderRecord,
     ) -> Result<(), LedgerError> {
         // One round trip: the embedded ledger records both in one transaction.
         self.wait().await;
-        self.inner.set_documents_and_step(seller, number, pdf, xml, step).await
+        self.inner.set_documents_and_step(seller, pdf, xml, step).await
     }
 }
 

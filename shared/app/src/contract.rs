@@ -330,7 +330,7 @@ pub async fn issuing_numbers_records_and_meters_in_one_write(s: &Subject) {
     let mut stored = s.ledger.get_order(&seller, &o3).await.unwrap().unwrap();
     assert_eq!(stored.stage, OrderStage::Issued);
     stored.stage = OrderStage::Stored;
-    s.ledger.set_documents_and_step(&seller, &inv3.number, &pdf, &xml, &stored).await.unwrap();
+    s.ledger.set_documents_and_step(&seller, &pdf, &xml, &stored).await.unwrap();
     assert_eq!(s.ledger.get_order(&seller, &o3).await.unwrap().unwrap().stage, OrderStage::Stored);
     assert_eq!(s.ledger.get_invoice(&seller, &inv3.number).await.unwrap().unwrap().pdf, Some(pdf.clone()));
     // A later step already recorded stands (Superseded); the new files are recorded all the same.
@@ -339,17 +339,26 @@ pub async fn issuing_numbers_records_and_meters_in_one_write(s: &Subject) {
     s.ledger.update_order(&seller, &mailed).await.unwrap();
     let again = crate::model::StoredObject { key: "sellers/x/b.pdf".into(), sha256: "ef".repeat(32), size: 11 };
     assert!(matches!(
-        s.ledger.set_documents_and_step(&seller, &inv3.number, &again, &xml, &stored).await,
+        s.ledger.set_documents_and_step(&seller, &again, &xml, &stored).await,
         Err(LedgerError::Superseded { .. })
     ));
     assert_eq!(s.ledger.get_order(&seller, &o3).await.unwrap().unwrap().stage, OrderStage::Mailed);
-    assert_eq!(s.ledger.get_invoice(&seller, &inv3.number).await.unwrap().unwrap().pdf, Some(again));
+    assert_eq!(s.ledger.get_invoice(&seller, &inv3.number).await.unwrap().unwrap().pdf, Some(again.clone()));
     // No such invoice: refused, and the order is left as it was.
+    let mut elsewhere = stored.clone();
+    elsewhere.number = Some(unknown.clone());
     assert!(matches!(
-        s.ledger.set_documents_and_step(&seller, &unknown, &pdf, &xml, &stored).await,
+        s.ledger.set_documents_and_step(&seller, &pdf, &xml, &elsewhere).await,
         Err(LedgerError::UnknownDocument { .. })
     ));
     assert_eq!(s.ledger.get_order(&seller, &o3).await.unwrap().unwrap().stage, OrderStage::Mailed);
+    // A step that names no invoice: refused before anything is written.
+    let mut unnumbered = stored.clone();
+    unnumbered.number = None;
+    assert!(matches!(
+        s.ledger.set_documents_and_step(&seller, &again, &xml, &unnumbered).await,
+        Err(LedgerError::NotIssued { .. })
+    ));
 }
 
 /// 8 tasks issue invoices for the same 200 orders at once, each order tried by every task:

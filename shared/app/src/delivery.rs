@@ -165,8 +165,7 @@ impl Delivery<'_> {
             // The files and the step in one ledger write.
             let (bytes, pdf_object, xml_object) = self.put(&invoice.invoice).await?;
             rec.move_to(OrderStage::Stored, self.now)?;
-            let number = &invoice.invoice.number;
-            match self.s.ledger.set_documents_and_step(self.seller, number, &pdf_object, &xml_object, rec).await {
+            match self.s.ledger.set_documents_and_step(self.seller, &pdf_object, &xml_object, rec).await {
                 Ok(()) => pdf = Some(bytes),
                 Err(LedgerError::Superseded { .. }) => return Ok(None),
                 Err(e) => return Err(e.into()),

@@ -43,6 +43,11 @@ impl LedgerError {
     }
 }
 
+/// The invoice an order's step is recorded under; `NotIssued` when the order has none.
+pub fn issued_number(step: &OrderRecord) -> Result<&InvoiceNumber, LedgerError> {
+    step.number.as_ref().ok_or_else(|| LedgerError::NotIssued { order_id: step.order_id.clone() })
+}
+
 /// State and metering: one table (DynamoDB) or one file (SQLite), seen through one small trait
 /// per entity so a use case asks only for what it touches (`&dyn RunLedger`); an adapter
 /// implements each, and is then a [`Ledger`] (the whole of it, which `Services` holds).
@@ -192,14 +197,14 @@ pub trait InvoiceLedger: Send + Sync {
         pdf: &StoredObject,
         xml: &StoredObject,
     ) -> Result<(), LedgerError>;
-    /// [`InvoiceLedger::set_documents`], then the order's step that storing them is (`step`,
-    /// as [`OrderLedger::update_order`] records it) — in one write where the store allows (a
-    /// transaction in SQLite), else in that order. `Superseded` when another run recorded a
-    /// later step meanwhile: the files are recorded all the same.
+    /// [`InvoiceLedger::set_documents`] for the invoice of the order's step, then that step
+    /// (storing them, as [`OrderLedger::update_order`] records it) — in one write where the
+    /// store allows (a transaction in SQLite), else in that order. `NotIssued` when the step
+    /// names no invoice; `Superseded` when another run recorded a later step meanwhile: the
+    /// files are recorded all the same.
     async fn set_documents_and_step(
         &self,
         seller: &SellerId,
-        number: &InvoiceNumber,
         pdf: &StoredObject,
         xml: &StoredObject,
         step: &OrderRecord,

@@ -21,7 +21,7 @@ use marketbill_app::model::{
 };
 use marketbill_app::ports::{
     ImportLedger, InvoiceLedger, IssuingLedger, LedgerError, OrderLedger, RequestLedger, RequestSlot, RunLedger,
-    SellerLedger, update_each,
+    SellerLedger, issued_number, update_each,
 };
 use marketbill_app::table;
 use marketbill_domain::credit::Credited;
@@ -952,14 +952,13 @@ impl InvoiceLedger for DynamoLedger {
     async fn set_documents_and_step(
         &self,
         seller: &SellerId,
-        number: &InvoiceNumber,
         pdf: &StoredObject,
         xml: &StoredObject,
         step: &OrderRecord,
     ) -> Result<(), LedgerError> {
         // Two writes, files first: a failure in between leaves the order one step behind, and
         // the next run stores again (the same bytes, under the same keys).
-        self.set_documents(seller, number, pdf, xml).await?;
+        self.set_documents(seller, issued_number(step)?, pdf, xml).await?;
         self.update_order(seller, step).await
     }
 }

@@ -13,7 +13,7 @@ use marketbill_app::model::{
 };
 use marketbill_app::ports::{
     ImportLedger, InvoiceLedger, IssuingLedger, LedgerError, OrderLedger, RequestLedger, RequestSlot, RunLedger,
-    SellerLedger,
+    SellerLedger, issued_number,
 };
 use marketbill_app::table;
 use marketbill_domain::credit::Credited;
@@ -102,7 +102,7 @@ impl SqliteLedger {
         Self::init(Connection::open_in_memory().map_err(unavailable)?)
     }
 
-    fn init(conn: Connection) -> Result<SqliteLedger, LedgerError> {
+    fn init(mut conn: Connection) -> Result<SqliteLedger, LedgerError> {
         // 8 KB pages for a new file (an existing one keeps its own): an invoice's record (~5 KB)
         // fits one page instead of spilling onto an overflow page, so a 1,000-order run writes
         // a fifth fewer WAL frames (pwrite calls 32,147 -> 25,936) into a file 30 % smaller.
@@ -111,7 +111,7 @@ impl SqliteLedger {
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(unavailable)?;
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(unavailable)?;
         conn.set_prepared_statement_cache_capacity(64);
-        migrate_items(&conn)?;
+        migrate_items(&mut conn)?;
         conn.execute_batch(SCHEMA).map_err(unavailable)?;
         Ok(SqliteLedger { conn: Arc::new(Mutex::new(conn)) })
     }
@@ -163,7 +163,7 @@ fn row<T>(
 
 /// A ledger written by an earlier version keeps `items` as a WITHOUT ROWID table: copied once
 /// into the present layout, in one transaction (a failure leaves the file as it was).
-fn migrate_items(conn: &Connection) -> Result<(), LedgerError> {
+fn migrate_items(conn: &mut Connection) -> Result<(), LedgerError> {
     let sql: Option<String> = conn
         .query_row("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'items'", [], |r| r.get(0))
         .optional()
@@ -171,27 +171,23 @@ fn migrate_items(conn: &Connection) -> Result<(), LedgerError> {
     if !sql.is_some_and(|s| s.to_ascii_uppercase().contains("WITHOUT ROWID")) {
         return Ok(());
     }
-    conn.execute_batch(
-        "BEGIN IMMEDIATE;
-         ALTER TABLE items RENAME TO items_without_rowid;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+    tx.execute_batch(
+        "ALTER TABLE items RENAME TO items_without_rowid;
          DROP INDEX IF EXISTS items_gsi1;
          DROP INDEX IF EXISTS items_gsi2;
          DROP INDEX IF EXISTS items_gsi3;",
     )
     .map_err(unavailable)?;
-    let copied = conn.execute_batch(SCHEMA).and_then(|()| {
-        conn.execute_batch(
-            "INSERT INTO items (pk, sk, data, n, gsi1, gsi2, gsi3)
-               SELECT pk, sk, data, n, gsi1, gsi2, gsi3 FROM items_without_rowid ORDER BY pk, sk;
-             DROP TABLE items_without_rowid;
-             COMMIT;",
-        )
-    });
-    if let Err(e) = copied {
-        let _ = conn.execute_batch("ROLLBACK");
-        return Err(unavailable(e));
-    }
-    Ok(())
+    tx.execute_batch(SCHEMA).map_err(unavailable)?;
+    tx.execute_batch(
+        "INSERT INTO items (pk, sk, data, n, gsi1, gsi2, gsi3)
+           SELECT pk, sk, data, n, gsi1, gsi2, gsi3 FROM items_without_rowid ORDER BY pk, sk;
+         DROP TABLE items_without_rowid;",
+    )
+    .map_err(unavailable)?;
+    // Dropped before this (an error above), the transaction rolls back.
+    tx.commit().map_err(unavailable)
 }
 
 fn get_data(tx: &Connection, pk: &str, sk: &str) -> Result<Option<String>, LedgerError> {
@@ -666,12 +662,12 @@ impl InvoiceLedger for SqliteLedger {
     async fn set_documents_and_step(
         &self,
         seller: &SellerId,
-        number: &InvoiceNumber,
         pdf: &StoredObject,
         xml: &StoredObject,
         step: &OrderRecord,
     ) -> Result<(), LedgerError> {
         let pk = table::pk(seller);
+        let number = issued_number(step)?;
         self.with(move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
             put_documents(&tx, &pk, number, pdf, xml)?;

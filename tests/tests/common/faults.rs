@@ -249,14 +249,13 @@ impl InvoiceLedger for FaultyLedger {
     async fn set_documents_and_step(
         &self,
         seller: &SellerId,
-        number: &InvoiceNumber,
         pdf: &StoredObject,
         xml: &StoredObject,
         step: &OrderRecord,
     ) -> Result<(), LedgerError> {
         self.faults.before(Op::SetDocuments).map_err(lerr)?;
         self.faults.before(Op::UpdateOrder).map_err(lerr)?;
-        self.inner.set_documents_and_step(seller, number, pdf, xml, step).await?;
+        self.inner.set_documents_and_step(seller, pdf, xml, step).await?;
         self.faults.after(Op::SetDocuments);
         self.faults.after(Op::UpdateOrder);
         Ok(())
