@@ -145,3 +145,10 @@ async fn refunds_become_credit_notes_once_on_aws() {
     let w = world(a, outbox, 1, 12, 21).await;
     common::refunds::refunds_become_credit_notes_once(&w).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cycle_invoices_the_ready_sellers_and_reports_the_others_on_aws() {
+    let (a, outbox) = adapters("onboarding").await;
+    let w = world(a, outbox, 4, 6, 41).await;
+    common::onboarding::a_cycle_invoices_the_ready_sellers_and_reports_the_others(&w).await;
+}

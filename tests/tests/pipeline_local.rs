@@ -322,3 +322,10 @@ async fn refunds_become_credit_notes_once() {
     let w = world(a, outbox, 1, 12, 21).await;
     common::refunds::refunds_become_credit_notes_once(&w).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cycle_invoices_the_ready_sellers_and_reports_the_others() {
+    let (a, outbox) = adapters("onboarding", None);
+    let w = world(a, outbox, 4, 6, 41).await;
+    common::onboarding::a_cycle_invoices_the_ready_sellers_and_reports_the_others(&w).await;
+}

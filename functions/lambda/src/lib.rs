@@ -202,9 +202,14 @@ pub async fn seller_run(s: &Services, event: LambdaEvent<SqsEvent>) -> Result<Sq
             }
         };
         match pipeline::run_message(s, &message, deadline).await {
-            Ok(out) => {
-                tracing::info!(seller = %message.seller_id, issued = out.issued, complete = out.complete, "run done")
-            }
+            Ok(out) => match out.not_run {
+                Some(why) => {
+                    tracing::info!(seller = %message.seller_id, reason = why.code(), "seller not ready; run skipped")
+                }
+                None => {
+                    tracing::info!(seller = %message.seller_id, issued = out.issued, complete = out.complete, "run done")
+                }
+            },
             Err(e) if e.is_retryable() => {
                 tracing::warn!(seller = %message.seller_id, error = %e, error_type = "Retryable", "run failed; SQS will retry");
                 let mut failure = BatchItemFailure::default();

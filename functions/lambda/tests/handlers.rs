@@ -198,3 +198,21 @@ async fn the_seller_run_handler_finishes_normally_with_poison_orders_in_the_list
     let mail = problems.iter().find(|p| p.order_id == "POISONMAIL").unwrap();
     assert!(mail.number.is_some() && mail.mail_refused.is_some(), "{mail:?}");
 }
+
+#[tokio::test]
+async fn a_batch_with_a_seller_without_credentials_invoices_the_other_and_retries_nothing() {
+    let (s, _sim, ids) = setup("unready").await;
+    // Seller A saved its company data but not yet its credentials.
+    let mut a = s.ledger.get_seller(&ids[0]).await.unwrap().unwrap();
+    a.credentials = None;
+    s.ledger.put_seller(&a).await.unwrap();
+    let batch = sqs_batch(&ids);
+    let both = batch_of(vec![batch.records[0].clone(), batch.records[1].clone()]);
+    let r = seller_run(&s, LambdaEvent::new(both, Context::default())).await.unwrap();
+    assert!(r.batch_item_failures.is_empty(), "not ready is no failure to retry: {:?}", r.batch_item_failures);
+    let month = marketbill_app::model::month_key(time::OffsetDateTime::now_utc());
+    assert_eq!(s.ledger.usage(&ids[1], &month).await.unwrap(), 5, "B invoiced");
+    assert_eq!(s.ledger.usage(&ids[0], &month).await.unwrap(), 0);
+    let last = s.ledger.runs(&ids[0], 1).await.unwrap();
+    assert_eq!(last[0].not_run, Some(marketbill_app::model::NotRun::NoCredentials), "A's history says why");
+}

@@ -88,11 +88,9 @@ pub fn run(o: &DemoOptions) -> Result<()> {
         config.base_backoff = std::time::Duration::from_millis(20);
         let marketplace = Arc::new(OctopiaMarketplace::new(Arc::new(OctopiaClient::new(config)?)));
         let (services, layout) = local::services(&o.data_dir, marketplace, "factures@marketbill.example")?;
-        let mut names = Vec::new();
         for (k, client) in sim.clients().iter().enumerate() {
             let seller_id: SellerId = format!("demo-seller-{k}").parse()?;
             let profile = sample_seller(k, &client.seller_id)?;
-            names.push((seller_id.clone(), profile.legal_name.clone()));
             let creds = MarketplaceCredentials {
                 client_id: client.client_id.clone(),
                 client_secret: client.client_secret.clone(),
@@ -103,8 +101,7 @@ pub fn run(o: &DemoOptions) -> Result<()> {
         let (runs, _) = local::cycle(&services).await?;
         bar.finish_and_clear();
         for (seller, outcome) in &runs {
-            let name = names.iter().find(|(id, _)| id == seller).map(|(_, n)| n.as_str()).unwrap_or("");
-            local::print_run(&services, seller, name, outcome).await?;
+            local::print_run(&services, seller, outcome).await?;
         }
         local::print_where(&layout);
         sim.stop().await;

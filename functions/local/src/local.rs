@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use marketbill_app::marketplace::Marketplace;
-use marketbill_app::model::{OrderStage, SellerId};
-use marketbill_app::pipeline::{self, RunOutcome, Services, Settings, TrackOutcome};
+use marketbill_app::model::{NotRun, OrderStage, SellerId};
+use marketbill_app::pipeline::{self, PipelineError, RunOutcome, SellerRunResult, Services, Settings, TrackOutcome};
 use marketbill_local::Embedded;
 
 /// Where things go inside a data folder.
@@ -48,25 +48,16 @@ pub fn services(root: &Path, marketplace: Arc<dyn Marketplace>, sender: &str) ->
     Ok((services, Layout { root: embedded.root, store: embedded.store }))
 }
 
-/// One scheduled cycle on the embedded adapters: queue every active seller, run them, then
-/// follow the imports until final (bounded).
-pub async fn cycle(s: &Services) -> Result<(Vec<(SellerId, RunOutcome)>, TrackOutcome)> {
+/// One scheduled cycle on the embedded adapters: queue every active seller, run them (each
+/// on its own: one seller's failure or unready account never stops the others), then follow
+/// the imports until final (bounded). The fee invoices of the 1st of a month are issued on
+/// the way; their failure is reported, not fatal.
+pub async fn cycle(s: &Services) -> Result<(Vec<SellerRunResult>, TrackOutcome)> {
     pipeline::schedule(s.ledger.as_ref(), s.queue.as_ref()).await?;
-    marketbill_app::fee_billing::on_schedule(s, &marketbill_domain::FeePlans::bundled()).await?;
-    let mut runs = Vec::new();
-    loop {
-        let batch = s.queue.receive(10, Duration::ZERO).await?;
-        if batch.is_empty() {
-            break;
-        }
-        for r in batch {
-            let outcome = pipeline::run_message(s, &r.message, None)
-                .await
-                .with_context(|| format!("seller run of {}", r.message.seller_id))?;
-            s.queue.ack(&r.receipt).await?;
-            runs.push((r.message.seller_id, outcome));
-        }
+    if let Err(e) = marketbill_app::fee_billing::on_schedule(s, &marketbill_domain::FeePlans::bundled()).await {
+        eprintln!("monthly fee invoices left for the next cycle: {e}");
     }
+    let runs = pipeline::run_queued(s).await?;
     let mut tracked = TrackOutcome::default();
     for _ in 0..20 {
         if s.ledger.pending_imports().await?.is_empty() {
@@ -84,8 +75,28 @@ pub async fn cycle(s: &Services) -> Result<(Vec<(SellerId, RunOutcome)>, TrackOu
     Ok((runs, tracked))
 }
 
-/// Prints what a run did for one seller.
-pub async fn print_run(s: &Services, seller: &SellerId, name: &str, o: &RunOutcome) -> Result<()> {
+/// Prints what a run did for one seller, or why it did nothing.
+pub async fn print_run(s: &Services, seller: &SellerId, result: &Result<RunOutcome, PipelineError>) -> Result<()> {
+    let name = s.ledger.get_seller(seller).await?.map(|r| r.profile.legal_name).unwrap_or_default();
+    let o = match result {
+        Ok(o) if o.not_run.is_none() => o,
+        Ok(o) => {
+            let why = match o.not_run {
+                Some(NotRun::NoCredentials) => "no marketplace credentials yet (save them in the space, step 2)",
+                Some(NotRun::CredentialsRefused) => "the marketplace refuses the saved credentials (enter them again)",
+                Some(NotRun::Unsubscribed) => "unsubscribed: no new invoices",
+                Some(NotRun::NoSuchSeller) | None => "no such seller",
+            };
+            println!("{name} ({seller})");
+            println!("  not run:                {why}");
+            return Ok(());
+        }
+        Err(e) => {
+            println!("{name} ({seller})");
+            println!("  run failed, left for the next cycle: {e}");
+            return Ok(());
+        }
+    };
     let mut accepted = 0;
     let mut rejected = 0;
     let page = s

@@ -26,6 +26,9 @@ pub struct RunConfig {
     pub auth_base: String,
     #[serde(default = "default_sender")]
     pub sender: String,
+    /// Sellers to register (or update) before the cycle; those already in the data folder
+    /// (signed up in the space) run too.
+    #[serde(default)]
     pub sellers: Vec<SellerConfig>,
 }
 
@@ -59,18 +62,18 @@ pub fn run(config_path: &Path) -> Result<()> {
         let marketplace = Arc::new(OctopiaMarketplace::new(Arc::new(client)));
         let (services, layout) = local::services(&data_dir, marketplace, &config.sender)?;
         let now = time::OffsetDateTime::now_utc();
-        let mut names = Vec::new();
+        // The file is the operator's: a seller of it that cannot be registered (credentials
+        // refused, a bad id) stops the command before any run, with its id. Sellers already in
+        // the data folder (signed up in the space) are run too, each on its own.
         for s in &config.sellers {
             let id: SellerId = s.id.parse()?;
             marketbill_app::sellers::register(&services, &id, s.profile.clone(), Some(&s.credentials), now)
                 .await
                 .with_context(|| format!("registering seller {}", s.id))?;
-            names.push((id, s.profile.legal_name.clone()));
         }
         let (runs, _) = local::cycle(&services).await?;
         for (seller, outcome) in &runs {
-            let name = names.iter().find(|(id, _)| id == seller).map(|(_, n)| n.as_str()).unwrap_or("");
-            local::print_run(&services, seller, name, outcome).await?;
+            local::print_run(&services, seller, outcome).await?;
         }
         local::print_where(&layout);
         anyhow::Ok(())

@@ -279,6 +279,43 @@ fn run_does_one_cycle_against_configured_marketplace_urls() {
 }
 
 #[test]
+fn run_invoices_the_ready_sellers_when_another_has_no_credentials_yet() {
+    use marketbill_app::ports::SellerLedger;
+    use marketbill_testkit::simulator::{Simulator, SimulatorConfig};
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let sim = runtime.block_on(async {
+        let sim = Simulator::start(SimulatorConfig::for_sellers(5, &["12345"])).await.unwrap();
+        let mut g = marketbill_testkit::OrderGenerator::new(5, "12345");
+        let now = time::OffsetDateTime::now_utc();
+        sim.put_orders("12345", g.batch(marketbill_testkit::OrderMix { shipped: 3, not_shipped: 0, abroad: 0 }, now));
+        sim
+    });
+    let dir = scratch("run-onboarding");
+    let (_, path) = run_config(&sim, &dir);
+    // A seller who signed up in the space and saved the company data, not yet the credentials
+    // (sorted before the ready one, so it runs first).
+    runtime.block_on(async {
+        let data = dir.join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        let ledger = marketbill_local::SqliteLedger::open(&data.join("ledger.sqlite")).unwrap();
+        let record = marketbill_app::model::SellerRecord {
+            seller_id: "a-new-shop".parse().unwrap(),
+            profile: marketbill_testkit::sellers::sample_seller(0, "99999").unwrap(),
+            status: marketbill_app::model::SellerStatus::Active,
+            registered_at: time::OffsetDateTime::now_utc(),
+            credentials: None,
+        };
+        ledger.put_seller(&record).await.unwrap();
+    });
+    let o = marketbill(&["run", "--config", path.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("invoices issued:        3"), "the ready seller is invoiced: {text}");
+    assert!(text.contains("(a-new-shop)") && text.contains("no marketplace credentials yet"), "{text}");
+    drop(runtime);
+}
+
+#[test]
 fn token_lifetimes_are_capped_and_absurd_ones_are_a_clear_error() {
     let dir = scratch("token-hours");
     let data = dir.to_str().unwrap();

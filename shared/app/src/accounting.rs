@@ -105,9 +105,22 @@ fn compact(d: time::Date) -> String {
     marketbill_domain::calendar::compact_date(d)
 }
 
-/// A field as the FEC may carry it: no tab, no line break.
+/// A text field as the FEC may carry it: no tab, no line break, and never read as a formula
+/// by the spreadsheet that opens it (see [`inert`]).
 fn field(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+    inert(&s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect::<String>())
+}
+
+/// Text that a spreadsheet shows as text: a cell starting with `=`, `+`, `-`, `@` (or a tab or
+/// carriage return, which some programs strip before looking) is a formula to Excel,
+/// LibreOffice and Google Sheets — `=HYPERLINK(…)` from a buyer's name would be a live link in
+/// the seller's journal. Such a cell gets a leading apostrophe (OWASP's advice), which the
+/// spreadsheet shows as text. Amounts are written by us and never pass here.
+pub fn inert(text: &str) -> String {
+    match text.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{text}"),
+        _ => text.to_owned(),
+    }
 }
 
 /// One line of an entry: account, label, auxiliary account, debit, credit.
@@ -206,9 +219,11 @@ pub fn fec(records: &[InvoiceRecord], accounts: &Accounts) -> String {
     out
 }
 
-/// A CSV field: quoted when it holds the separator, a quote or a line break.
+/// A CSV text cell: inert (see [`inert`]), then quoted when it holds the separator, a quote or
+/// a line break. Every text of the CSV is written through here; amounts are ours.
 fn csv_field(s: &str) -> String {
-    if s.contains([';', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_owned() }
+    let s = inert(s);
+    if s.contains([';', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s }
 }
 
 /// The sales journal as CSV for spreadsheets: UTF-8 with a byte-order mark, `;`, one row per
@@ -231,10 +246,10 @@ pub fn csv(records: &[InvoiceRecord]) -> String {
         let sign = if inv.kind.is_credit_note() { -Decimal::ONE } else { Decimal::ONE };
         let amount = |d: Decimal| fec_amount(d * sign);
         let mut row = vec![
-            inv.number.to_string(),
+            csv_field(inv.number.as_str()),
             if inv.kind.is_credit_note() { "avoir" } else { "facture" }.to_owned(),
             marketbill_domain::calendar::iso_date(inv.issue_date),
-            inv.body.order_id.to_string(),
+            csv_field(inv.body.order_id.as_str()),
             csv_field(&inv.body.buyer.name),
             format!("{:?}", inv.body.regime),
         ];
@@ -248,7 +263,7 @@ pub fn csv(records: &[InvoiceRecord]) -> String {
         row.push(amount(t.vat_total));
         row.push(amount(t.tax_inclusive));
         row.push(match &inv.kind {
-            DocumentKind::CreditNote { corrects } => corrects.number.to_string(),
+            DocumentKind::CreditNote { corrects } => csv_field(corrects.number.as_str()),
             DocumentKind::Invoice => String::new(),
         });
         out.push_str(&row.join(";"));
@@ -309,6 +324,28 @@ mod tests {
         assert!(matches!(Accounts::from_json(r#"{"sale": "7"}"#), Err(AccountsError::Json(_))));
         assert_eq!(Accounts::from_json(r#"{"vat": "445 71"}"#), Err(AccountsError::Account("vat")));
         assert_eq!(Accounts::from_json(r#"{"customer": ""}"#), Err(AccountsError::Account("customer")));
+    }
+
+    #[test]
+    fn no_text_cell_of_the_journal_is_a_formula() {
+        let mut recs = records();
+        for (rec, name) in recs.iter_mut().zip(["=HYPERLINK(\"http://x.example\",\"x\")", "@SUM(A1)"]) {
+            rec.invoice.body.buyer.name = name.into();
+        }
+        let text = csv(&recs);
+        let buyers: Vec<&str> = text.lines().skip(1).map(|l| l.split(';').nth(4).unwrap()).collect();
+        assert_eq!(buyers, ["\"'=HYPERLINK(\"\"http://x.example\"\",\"\"x\"\")\"", "'@SUM(A1)"]);
+        for cell in text.lines().skip(1).flat_map(|l| l.split(';')) {
+            let unquoted = cell.trim_start_matches('"');
+            assert!(!unquoted.starts_with(['=', '+', '@']), "{cell}");
+        }
+        for name in ["+1", "-2", "\tx", "plain", ""] {
+            let out = inert(name);
+            assert!(!out.starts_with(['=', '+', '-', '@', '\t']) || name.is_empty(), "{out}");
+        }
+        let accounts = Accounts { journal_label: "=1+1".into(), ..Accounts::default() };
+        let fec_text = fec(&recs, &accounts);
+        assert!(fec_text.lines().skip(1).all(|l| l.split('\t').nth(1) == Some("'=1+1")));
     }
 
     #[test]

@@ -87,80 +87,79 @@ pub async fn bill_month(
     year: i32,
     month: Month,
 ) -> Result<FeeRun, PipelineError> {
-    let now = s.clock.now();
-    let account = operator_account()?;
     let mut run = FeeRun { month: month_key(year, month), ..FeeRun::default() };
     let mut sellers = s.ledger.active_sellers().await?;
     sellers.extend(s.ledger.unsubscribed_sellers().await?.into_iter().map(|r| r.seller_id));
     sellers.sort();
     sellers.dedup();
-    let (prev_year, prev_month) = previous(year, month);
     for id in sellers {
-        let Some(record) = s.ledger.get_seller(&id).await? else { continue };
-        let reference = match fee_reference(id.as_str(), year, month) {
-            Ok(r) => r,
-            Err(e) => {
-                run.failed.push((id.to_string(), e.to_string()));
-                continue;
-            }
-        };
-        // Issued by an earlier pass: finish it if a crash left it behind, issue nothing.
-        if let Some(earlier) = s.ledger.get_order(&account, &reference).await? {
-            run.already_issued += 1;
-            if let Err(e) = deliver(s, &account, &record.profile.email, earlier, None, now).await {
-                run.failed.push((id.to_string(), e.to_string()));
-            }
-            continue;
-        }
-        let used = s.ledger.usage(&id, &month_key(year, month)).await?;
-        if used == 0 {
-            run.nothing_to_bill += 1;
-            continue;
-        }
-        let used_before = s.ledger.usage(&id, &month_key(prev_year, prev_month)).await?;
-        let fee = plans.monthly_fee(record.profile.plan, used, used_before);
-        let request = FeeInvoiceRequest {
-            operator,
-            customer: &record.profile,
-            customer_id: id.as_str(),
-            year,
-            month,
-            fee: &fee,
-            issued_at: now,
-        };
-        let draft = match draft_fee_invoice(&request) {
-            Ok(d) => d,
-            Err(FeeInvoiceError::NothingToBill) => {
-                run.nothing_to_bill += 1;
-                continue;
-            }
-            Err(e) => {
-                tracing::error!(seller = %id, error = %e, "fee invoice not drafted");
-                run.failed.push((id.to_string(), e.to_string()));
-                continue;
-            }
-        };
-        // The atomic issue decides between passes running at once: one wins, the other sees
-        // `AlreadyIssued` and leaves the delivery to it.
-        let invoice = match s.ledger.issue(&account, &reference, draft, None, now).await {
-            Ok(invoice) => invoice,
-            Err(LedgerError::AlreadyIssued { .. }) => {
-                run.already_issued += 1;
-                continue;
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let number = invoice.number.to_string();
-        // The record the atomic issue wrote.
-        let rec = OrderRecord::issued(&reference, &invoice.number, now);
-        if let Err(e) = deliver(s, &account, &record.profile.email, rec, Some(invoice), now).await {
-            tracing::error!(seller = %id, error = %e, "fee invoice issued, delivery left to the next pass");
+        // Each seller on its own: a failure is this seller's, tried again by the next pass.
+        if let Err(e) = bill_seller(s, operator, plans, (year, month), &id, &mut run).await {
+            tracing::error!(seller = %id, error = %e, "fee invoice left for the next pass");
             run.failed.push((id.to_string(), e.to_string()));
         }
-        run.issued.push(number);
     }
     tracing::info!(month = %run.month, issued = run.issued.len(), already = run.already_issued, "fee invoices");
     Ok(run)
+}
+
+/// One seller's fee invoice of the month: issued and delivered, or found issued (and finished).
+async fn bill_seller(
+    s: &Services,
+    operator: &SellerProfile,
+    plans: &FeePlans,
+    (year, month): (i32, Month),
+    id: &SellerId,
+    run: &mut FeeRun,
+) -> Result<(), PipelineError> {
+    let now = s.clock.now();
+    let account = operator_account()?;
+    let (prev_year, prev_month) = previous(year, month);
+    let Some(record) = s.ledger.get_seller(id).await? else { return Ok(()) };
+    let reference = fee_reference(id.as_str(), year, month).map_err(|e| PipelineError::Defect(e.to_string()))?;
+    // Issued by an earlier pass: finish it if a crash left it behind, issue nothing.
+    if let Some(earlier) = s.ledger.get_order(&account, &reference).await? {
+        run.already_issued += 1;
+        return deliver(s, &account, &record.profile.email, earlier, None, now).await;
+    }
+    let used = s.ledger.usage(id, &month_key(year, month)).await?;
+    if used == 0 {
+        run.nothing_to_bill += 1;
+        return Ok(());
+    }
+    let used_before = s.ledger.usage(id, &month_key(prev_year, prev_month)).await?;
+    let fee = plans.monthly_fee(record.profile.plan, used, used_before);
+    let request = FeeInvoiceRequest {
+        operator,
+        customer: &record.profile,
+        customer_id: id.as_str(),
+        year,
+        month,
+        fee: &fee,
+        issued_at: now,
+    };
+    let draft = match draft_fee_invoice(&request) {
+        Ok(d) => d,
+        Err(FeeInvoiceError::NothingToBill) => {
+            run.nothing_to_bill += 1;
+            return Ok(());
+        }
+        Err(e) => return Err(PipelineError::Defect(format!("fee invoice not drafted: {e}"))),
+    };
+    // The atomic issue decides between passes running at once: one wins, the other sees
+    // `AlreadyIssued` and leaves the delivery to it.
+    let invoice = match s.ledger.issue(&account, &reference, draft, None, now).await {
+        Ok(invoice) => invoice,
+        Err(LedgerError::AlreadyIssued { .. }) => {
+            run.already_issued += 1;
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    run.issued.push(invoice.number.to_string());
+    // The record the atomic issue wrote; a failed delivery is finished by a later pass.
+    let rec = OrderRecord::issued(&reference, &invoice.number, now);
+    deliver(s, &account, &record.profile.email, rec, Some(invoice), now).await
 }
 
 /// A fee invoice issued before and not mailed yet is finished by a later pass only when its

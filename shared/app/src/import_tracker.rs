@@ -23,9 +23,16 @@ async fn track_one(
     mut import: ImportRecord,
     out: &mut TrackOutcome,
 ) -> Result<(), PipelineError> {
-    let Some(seller) = s.ledger.get_seller(seller_id).await? else { return Ok(()) };
-    let sealed = seller.credentials.as_ref().ok_or_else(|| PipelineError::NoCredentials(seller_id.clone()))?;
-    let creds = open_credentials(s.secrets.as_ref(), sealed).await?;
+    // A seller gone or unsubscribed since (credentials dropped): nothing can be asked of the
+    // marketplace any more, so the import stops being tracked instead of failing every poll.
+    let sealed = s.ledger.get_seller(seller_id).await?.and_then(|seller| seller.credentials);
+    let Some(sealed) = sealed else {
+        tracing::info!(seller = %seller_id, import = %import.import_id, "no credentials any more; import no longer tracked");
+        import.status = crate::model::ImportStatus::Failure;
+        s.ledger.put_import(seller_id, &import).await?;
+        return Ok(());
+    };
+    let creds = open_credentials(s.secrets.as_ref(), &sealed).await?;
     let state: ImportState = s.marketplace.import_state(&creds, &import.import_id).await?;
     out.polled += 1;
     import.polls += 1;
@@ -78,11 +85,10 @@ pub async fn track_imports(s: &Services) -> Result<TrackOutcome, PipelineError> 
     let mut out = TrackOutcome::default();
     for (seller_id, import) in s.ledger.pending_imports().await? {
         let id = import.import_id.clone();
+        // Each import on its own: one that fails (whatever the reason) is reported and left
+        // for the next poll; every other seller's imports are still followed.
         if let Err(e) = track_one(s, &seller_id, import, &mut out).await {
-            if !e.is_retryable() && !matches!(e, PipelineError::Marketplace(_)) {
-                return Err(e);
-            }
-            tracing::warn!(seller = %seller_id, import = %id, error = %e, "import left for the next poll");
+            tracing::warn!(seller = %seller_id, import = %id, error = %e, retryable = e.is_retryable(), "import left for the next poll");
             out.failed.push((id, e.to_string()));
         }
     }

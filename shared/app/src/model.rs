@@ -328,6 +328,37 @@ pub struct RunRecord {
     pub skipped: u64,
     pub failed: u64,
     pub complete: bool,
+    /// Why the run could not look at the marketplace at all (the account is not ready).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_run: Option<NotRun>,
+}
+
+/// Why a seller's run did nothing: the state of the account, not a fault. Each seller of a
+/// cycle is run on its own: one in such a state is reported and the others are invoiced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum NotRun {
+    /// No such account (deleted since the run was queued).
+    NoSuchSeller,
+    /// The seller unsubscribed: no new invoices.
+    Unsubscribed,
+    /// The company data is saved, the marketplace credentials not yet (between two steps of
+    /// the onboarding).
+    NoCredentials,
+    /// The marketplace refuses the saved credentials (revoked or changed since).
+    CredentialsRefused,
+}
+
+impl NotRun {
+    /// The code pages and logs use (`noCredentials`…).
+    pub fn code(self) -> &'static str {
+        match self {
+            NotRun::NoSuchSeller => "noSuchSeller",
+            NotRun::Unsubscribed => "unsubscribed",
+            NotRun::NoCredentials => "noCredentials",
+            NotRun::CredentialsRefused => "credentialsRefused",
+        }
+    }
 }
 
 /// Where a buyer's request stands.

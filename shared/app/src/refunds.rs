@@ -33,6 +33,10 @@ pub async fn credit_reported(
     let mut credited = credited_state(s, id, &original).await?;
     let mut issued = 0;
     for refund in reported_refunds(&original.invoice, order, &s.settings.refunded_line_statuses, &credited) {
+        // Once per key, also against what this loop just credited.
+        if credited.applied.contains(&refund.key) {
+            continue;
+        }
         let (draft, mut after) = match original.invoice.credit(
             &seller.profile,
             d.now,

@@ -43,11 +43,22 @@ pub async fn purge(
         if let SellerStatus::Unsubscribed { purge_after, .. } = record.status
             && purge_after <= now
         {
-            store.delete_prefix(&format!("sellers/{}/", record.seller_id)).await?;
-            store.delete_prefix(&format!("exports/{}/", record.seller_id)).await?;
-            sellers.delete_seller(&record.seller_id).await?;
-            purged.push(record.seller_id);
+            // Each seller on its own: one that fails is purged by the next day's pass, the
+            // others today.
+            match purge_one(sellers, store, &record.seller_id).await {
+                Ok(()) => purged.push(record.seller_id),
+                Err(e) => tracing::warn!(seller = %record.seller_id, error = %e, "purge left for the next pass"),
+            }
         }
     }
     Ok(purged)
+}
+
+/// A seller's documents, exports and records deleted (the records last: a pass that fails
+/// half-way still finds the seller next time).
+async fn purge_one(sellers: &dyn SellerLedger, store: &dyn DocumentStore, id: &SellerId) -> Result<(), PipelineError> {
+    store.delete_prefix(&format!("sellers/{id}/")).await?;
+    store.delete_prefix(&format!("exports/{id}/")).await?;
+    sellers.delete_seller(id).await?;
+    Ok(())
 }

@@ -14,8 +14,9 @@ use marketbill_domain::{BuyerBillingData, IssueRequest, Order, OrderId, Refusal,
 use time::OffsetDateTime;
 
 use crate::delivery::{Delivery, RateGate};
+use crate::marketplace::MarketplaceError;
 use crate::marketplace::{MAX_PAGES, MarketplaceCredentials, PageToken};
-use crate::model::{InvoiceRecord, OrderRecord, OrderStage, RequestStatus, RunRecord, SellerId, SellerRecord};
+use crate::model::{InvoiceRecord, NotRun, OrderRecord, OrderStage, RequestStatus, RunRecord, SellerId, SellerRecord};
 use crate::ports::{LedgerError, RunReason, SellerRunMessage};
 use crate::services::{PipelineError, Services, Settings, open_credentials};
 
@@ -39,6 +40,8 @@ pub struct RunOutcome {
     pub continued: bool,
     /// Where the queued continuation goes on from.
     pub resume_from: Option<OffsetDateTime>,
+    /// The run did not reach the marketplace, and why (the account is not ready).
+    pub not_run: Option<NotRun>,
 }
 
 impl RunOutcome {
@@ -245,6 +248,23 @@ async fn note_failure(s: &Services, seller_id: &SellerId, order_id: &OrderId, e:
     out.failed.push((order_id.to_string(), e.to_string()));
 }
 
+/// The id an order is recorded under when the marketplace sent no readable id: `unreadable-`
+/// and the start of the SHA-256 of what it sent, so the same bad order is one problem, not one
+/// per run.
+pub fn unreadable_id(raw: &str) -> OrderId {
+    use sha2::{Digest, Sha256};
+    let digest = hex::encode(&Sha256::digest(raw.as_bytes())[..8]);
+    format!("unreadable-{digest}").parse().unwrap_or_else(|_| OrderId::placeholder())
+}
+
+/// What the marketplace sent, as it may be shown: 40 characters at most, control characters
+/// escaped.
+fn shown(raw: &str) -> String {
+    let cut: String = raw.chars().take(40).collect();
+    let escaped = cut.escape_debug().to_string();
+    if raw.chars().count() > 40 { format!("\"{escaped}…\"") } else { format!("\"{escaped}\"") }
+}
+
 /// A step of one order or one import, with a defect (a panic) turned into its error.
 async fn guarded<T>(step: impl Future<Output = Result<T, PipelineError>>) -> Result<T, PipelineError> {
     match AssertUnwindSafe(step).catch_unwind().await {
@@ -315,36 +335,80 @@ pub async fn run_message(
 
 /// A seller run that lists from `resume_from` when given (never before the watermark's
 /// overlap): where a stopped run of the same cycle left off.
+///
+/// An account that is not ready — no credentials yet, credentials the marketplace refuses,
+/// unsubscribed, gone — is not a failure: the outcome says why ([`RunOutcome::not_run`]), the
+/// seller's run history records it (the space shows it), and the caller goes on with the next
+/// seller.
 pub async fn run_seller_from(
     s: &Services,
     seller_id: &SellerId,
     resume_from: Option<OffsetDateTime>,
     deadline: Option<Instant>,
 ) -> Result<RunOutcome, PipelineError> {
-    let started = Instant::now();
     let now = s.clock.now();
-    let mut out = RunOutcome::default();
     let Some(seller) = s.ledger.get_seller(seller_id).await? else {
         tracing::info!(seller = %seller_id, "no such seller; nothing to do");
-        return Ok(out);
+        return Ok(RunOutcome { not_run: Some(NotRun::NoSuchSeller), ..RunOutcome::default() });
     };
     if !seller.is_active() {
         tracing::info!(seller = %seller_id, "seller unsubscribed; no new invoices");
-        return Ok(out);
+        return Ok(RunOutcome { not_run: Some(NotRun::Unsubscribed), ..RunOutcome::default() });
     }
-    let sealed = seller.credentials.as_ref().ok_or_else(|| PipelineError::NoCredentials(seller_id.clone()))?;
+    let Some(sealed) = seller.credentials.as_ref() else {
+        return not_ready(s, seller_id, now, NotRun::NoCredentials).await;
+    };
     let creds = open_credentials(s.secrets.as_ref(), sealed).await?;
+    match listed_run(s, &seller, &creds, resume_from, deadline, now).await {
+        Err(PipelineError::Marketplace(MarketplaceError::Credentials(why))) => {
+            tracing::warn!(seller = %seller_id, why, "the marketplace refuses this seller's credentials");
+            not_ready(s, seller_id, now, NotRun::CredentialsRefused).await
+        }
+        other => other,
+    }
+}
+
+/// A run that could not start, recorded in the seller's history with its reason.
+async fn not_ready(
+    s: &Services,
+    seller_id: &SellerId,
+    now: OffsetDateTime,
+    why: NotRun,
+) -> Result<RunOutcome, PipelineError> {
+    tracing::info!(seller = %seller_id, reason = why.code(), "seller not ready; run skipped");
+    let at = rfc3339(now);
+    let run = RunRecord { started_at: at.clone(), finished_at: at, not_run: Some(why), ..RunRecord::default() };
+    s.ledger.record_run(seller_id, now, &run).await?;
+    Ok(RunOutcome { not_run: Some(why), ..RunOutcome::default() })
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+/// The run itself: the listing, page by page, with deliveries and imports in flight.
+async fn listed_run(
+    s: &Services,
+    seller: &SellerRecord,
+    creds: &MarketplaceCredentials,
+    resume_from: Option<OffsetDateTime>,
+    deadline: Option<Instant>,
+    now: OffsetDateTime,
+) -> Result<RunOutcome, PipelineError> {
+    let started = Instant::now();
+    let seller_id = &seller.seller_id;
+    let mut out = RunOutcome::default();
     let since = match s.ledger.watermark(seller_id).await? {
         Some(w) => w - s.settings.overlap,
         None => seller.registered_at - s.settings.first_run_lookback,
     };
     let since = resume_from.map_or(since, |r| r.max(since));
     let gate = RateGate::new(s.settings.mail_per_second);
-    let ctx = Ctx { s, seller: &seller, d: Delivery::new(s, seller_id, now, Some(&gate)), creds: &creds };
+    let ctx = Ctx { s, seller, d: Delivery::new(s, seller_id, now, Some(&gate)), creds };
     let depth = s.settings.delivery_depth.max(1);
     let near_deadline = || deadline.is_some_and(|d| Instant::now() + s.settings.deadline_margin >= d);
 
-    let mut flow = Flow::new(&ctx, &creds);
+    let mut flow = Flow::new(&ctx, creds);
     let mut seen_ids: BTreeSet<String> = BTreeSet::new();
     let mut pages: BTreeSet<PageToken> = BTreeSet::new();
     let mut token: Option<PageToken> = None;
@@ -354,7 +418,7 @@ pub async fn run_seller_from(
     let mut handled_up_to: Option<OffsetDateTime> = None;
     let mut first_unnumbered_failure: Option<OffsetDateTime> = None;
     'pages: for _ in 0..MAX_PAGES {
-        let page = flow.drive(s.marketplace.shipped_orders_page(&creds, since, token.as_ref())).await?;
+        let page = flow.drive(s.marketplace.shipped_orders_page(creds, since, token.as_ref())).await?;
         // The page's order records in one round trip.
         let ids: Vec<OrderId> = page
             .orders
@@ -381,11 +445,17 @@ pub async fn run_seller_from(
             let order = match item {
                 Ok(order) => order,
                 Err(bad) => {
-                    let refusal = Refusal::Unreadable { field: bad.field.clone(), problem: bad.reason.clone() };
+                    // Recorded under its own id, or one derived from what was sent when that
+                    // cannot be an id: the seller sees it in the problems list either way.
+                    let (id, problem) = match bad.order.parse::<OrderId>() {
+                        Ok(id) => (id, bad.reason.clone()),
+                        Err(_) => {
+                            (unreadable_id(&bad.order), format!("order id {}: {}", shown(&bad.order), bad.reason))
+                        }
+                    };
+                    let refusal = Refusal::Unreadable { field: bad.field.clone(), problem };
                     *out.skipped.entry(refusal.code().to_owned()).or_default() += 1;
-                    if let Ok(id) = bad.order.parse::<OrderId>() {
-                        flow.drive(s.ledger.record_skip(seller_id, &id, &refusal, None, now)).await?;
-                    }
+                    flow.drive(s.ledger.record_skip(seller_id, &id, &refusal, None, now)).await?;
                     continue;
                 }
             };
@@ -421,7 +491,7 @@ pub async fn run_seller_from(
     }
     // Credit notes a crash left numbered but not delivered.
     if !stopped {
-        match flow.drive(crate::refunds::deliver_pending(s, &seller, &ctx.d, &creds)).await {
+        match flow.drive(crate::refunds::deliver_pending(s, seller, &ctx.d, creds)).await {
             Ok(n) => out.resumed += n,
             Err(e) => tracing::warn!(seller = %seller_id, error = %e, "undelivered credit notes left for the next run"),
         }
@@ -436,7 +506,7 @@ pub async fn run_seller_from(
                 stopped = true;
                 break;
             }
-            let job = match flow.drive(s.marketplace.order(&creds, &rec.order_id)).await {
+            let job = match flow.drive(s.marketplace.order(creds, &rec.order_id)).await {
                 Ok(Some(order)) => flow.drive(ctx.resumable(&order, rec.clone())).await,
                 Ok(None) => Ok(None),
                 Err(e) => Err(e.into()),
@@ -468,10 +538,9 @@ pub async fn run_seller_from(
         out.complete = true;
     }
     let finished = s.clock.now();
-    let fmt = |t: OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
     let run = RunRecord {
-        started_at: fmt(now),
-        finished_at: fmt(finished),
+        started_at: rfc3339(now),
+        finished_at: rfc3339(finished),
         orders_seen: out.seen,
         issued: out.issued,
         mailed: out.mailed,
@@ -479,6 +548,7 @@ pub async fn run_seller_from(
         skipped: out.skipped_total(),
         failed: out.failed.len() as u64,
         complete: out.complete,
+        not_run: None,
     };
     s.ledger.record_run(seller_id, now, &run).await?;
     crate::metrics::log_run(seller_id, &out, started.elapsed());

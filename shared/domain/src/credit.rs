@@ -22,8 +22,10 @@ use crate::money::{VatRate, round_cents};
 use crate::seller::SellerProfile;
 
 /// One thing a credit note gives back.
+// Read through [`CreditItemWire`], which refuses unknown fields (the API's schema says so): a
+// typo such as `"quantiy"` must not pass unnoticed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", tag = "type")]
+#[serde(rename_all = "camelCase", tag = "type", from = "CreditItemWire")]
 pub enum CreditItem {
     /// Units of a goods line (returned, missing).
     Units { line: u32, quantity: Decimal },
@@ -33,6 +35,28 @@ pub enum CreditItem {
     Gesture { rate: VatRate, amount: Decimal },
     /// Everything of the invoice not credited yet.
     Remainder,
+}
+
+/// [`CreditItem`] as JSON brings it: every variant a struct, so that `deny_unknown_fields`
+/// holds for all of them (serde lets a unit variant of a tagged enum take any field).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", tag = "type", deny_unknown_fields)]
+enum CreditItemWire {
+    Units { line: u32, quantity: Decimal },
+    Shipping { line: u32, amount: Decimal },
+    Gesture { rate: VatRate, amount: Decimal },
+    Remainder {},
+}
+
+impl From<CreditItemWire> for CreditItem {
+    fn from(w: CreditItemWire) -> CreditItem {
+        match w {
+            CreditItemWire::Units { line, quantity } => CreditItem::Units { line, quantity },
+            CreditItemWire::Shipping { line, amount } => CreditItem::Shipping { line, amount },
+            CreditItemWire::Gesture { rate, amount } => CreditItem::Gesture { rate, amount },
+            CreditItemWire::Remainder {} => CreditItem::Remainder,
+        }
+    }
 }
 
 /// What every credit note of an invoice took so far, VAT included; `seq` counts them (a
@@ -344,7 +368,10 @@ pub fn reported_refunds(
 ) -> Vec<ReportedRefund> {
     use crate::order::OrderStatus;
     let mut out = Vec::new();
-    let fresh = |key: &str| !credited.applied.contains(key);
+    // A refund is credited once: not when an earlier credit note applied it, and not twice when
+    // the marketplace lists the same entry (or line) twice in one order.
+    let mut listed: BTreeSet<String> = BTreeSet::new();
+    let mut fresh = |key: &str| !credited.applied.contains(key) && listed.insert(key.to_owned());
     if order.status == OrderStatus::Cancelled && fresh("order-cancelled") {
         out.push(ReportedRefund {
             key: "order-cancelled".into(),

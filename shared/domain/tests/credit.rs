@@ -240,3 +240,33 @@ fn a_shipping_refund_spreads_over_the_shipping_lines_pro_rata() {
     assert_eq!(cn.body.vat_breakdown.len(), 2, "each rate gives back its share");
     assert!(shipping_pro_rata(&inv, dec!(0)).is_empty());
 }
+
+#[test]
+fn a_refund_the_marketplace_lists_twice_is_reported_once() {
+    use marketbill_domain::credit::reported_refunds;
+    let inv = invoice();
+    let statuses = vec!["Returned".to_owned()];
+    let mut value = order_value(
+        "2611201000ABCD",
+        vec![
+            line("1", 2, "30.00", "4.99", Some("20")),
+            line("2", 1, "12.00", "0", Some("5.5")),
+            line("3", 3, "9.99", "0", Some("20")),
+        ],
+    );
+    let entry = json!({"refundId": 71, "lines": [{"orderLineId": "3", "quantity": 1}]});
+    value["refunds"] = json!([entry.clone(), entry, {"refundId": 72, "amount": "1.00", "rate": "20"}]);
+    let order = marketbill_domain::Order::from_value(value).unwrap();
+    let found = reported_refunds(&inv, &order, &statuses, &Credited::default());
+    assert_eq!(found.iter().map(|r| r.key.as_str()).collect::<Vec<_>>(), ["refund-71", "refund-72"]);
+}
+
+#[test]
+fn credit_items_with_unknown_fields_are_refused() {
+    let typo = json!({"type": "units", "line": 1, "quantiy": "1"});
+    assert!(serde_json::from_value::<CreditItem>(typo).is_err());
+    let extra = json!({"type": "remainder", "everything": true});
+    assert!(serde_json::from_value::<CreditItem>(extra).is_err(), "a unit item takes no field either");
+    let fine = json!({"type": "units", "line": 1, "quantity": "1"});
+    assert!(serde_json::from_value::<CreditItem>(fine).is_ok());
+}

@@ -55,6 +55,13 @@ pub fn put_poison_orders(w: &World) -> (Vec<String>, Vec<String>) {
     );
     refused.push(id);
     orders.push(o);
+    // An id that cannot be an order id (a path and a header in it): recorded under a derived
+    // id and shown in the problems list, not dropped.
+    let (_, mut o) = next("BADID");
+    let raw = "../../etc/passwd\r\nX-Evil: 1";
+    o["orderId"] = raw.into();
+    refused.push(marketbill_app::seller_run::unreadable_id(raw).to_string());
+    orders.push(o);
     for (tag, email) in
         [("MAIL1", "a@x.fr\r\nBcc: evil@y.fr"), ("MAIL2", "a@x.fr>, <b@evil.fr"), ("MAIL3", "a@x.fr\nCc: e@v.fr")]
     {

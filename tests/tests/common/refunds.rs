@@ -67,6 +67,8 @@ pub async fn refunds_become_credit_notes_once(w: &World) {
     report(w, &with_shipping.0, entry(json!({"refundId": "S1", "shippingAmount": "1.00"})));
     let rate = twice.1.body.lines[0].vat_rate.to_string();
     report(w, &twice.0, entry(json!({"refundId": "G1", "amount": "1.00", "rate": rate})));
+    // The marketplace lists the same refund twice in the order: one credit note still.
+    report(w, &twice.0, entry(json!({"refundId": "G1", "amount": "1.00", "rate": rate})));
     let too_much = (beyond.1.body.totals.tax_inclusive + Decimal::ONE).to_string();
     let beyond_rate = beyond.1.body.lines[0].vat_rate.to_string();
     report(w, &beyond.0, entry(json!({"refundId": "X1", "amount": too_much, "rate": beyond_rate})));
