@@ -11,8 +11,8 @@ use marketbill_app::model::{
     SellerRecord, StoredObject,
 };
 use marketbill_app::ports::{
-    DocumentStore, ImportLedger, InvoiceLedger, IssuingLedger, Ledger, LedgerError, MailError, Mailer, OrderLedger,
-    OutgoingMail, PresignedLink, RequestLedger, RequestSlot, RunLedger, SellerLedger, StoreError,
+    DocumentStore, ImportLedger, InvoiceLedger, IssuingLedger, KeyClaim, KeyLedger, Ledger, LedgerError, MailError,
+    Mailer, OrderLedger, OutgoingMail, PresignedLink, RequestLedger, RequestSlot, RunLedger, SellerLedger, StoreError,
 };
 use marketbill_domain::credit::Credited;
 use marketbill_domain::{Draft, Invoice, InvoiceNumber, OrderId, Refusal, Series};
@@ -39,6 +39,14 @@ impl SellerLedger for Slow<dyn Ledger> {
     async fn get_seller(&self, id: &SellerId) -> Result<Option<SellerRecord>, LedgerError> {
         self.wait().await;
         self.inner.get_seller(id).await
+    }
+    async fn seller_by_email(&self, email: &str) -> Result<Option<SellerId>, LedgerError> {
+        self.wait().await;
+        self.inner.seller_by_email(email).await
+    }
+    async fn claim_email(&self, seller: &SellerId, email: &str) -> Result<(), LedgerError> {
+        self.wait().await;
+        self.inner.claim_email(seller, email).await
     }
     async fn active_sellers(&self) -> Result<Vec<SellerId>, LedgerError> {
         self.wait().await;
@@ -250,6 +258,29 @@ impl RequestLedger for Slow<dyn Ledger> {
     ) -> Result<Vec<BuyerRequestRecord>, LedgerError> {
         self.wait().await;
         self.inner.requests_for_order(seller, order_id).await
+    }
+}
+
+#[async_trait]
+impl KeyLedger for Slow<dyn Ledger> {
+    async fn claim_key(
+        &self,
+        seller: &SellerId,
+        key: &str,
+        fingerprint: &str,
+        at: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<KeyClaim, LedgerError> {
+        self.wait().await;
+        self.inner.claim_key(seller, key, fingerprint, at, until).await
+    }
+    async fn finish_key(&self, seller: &SellerId, key: &str, answer: &str) -> Result<(), LedgerError> {
+        self.wait().await;
+        self.inner.finish_key(seller, key, answer).await
+    }
+    async fn release_key(&self, seller: &SellerId, key: &str) -> Result<(), LedgerError> {
+        self.wait().await;
+        self.inner.release_key(seller, key).await
     }
 }
 

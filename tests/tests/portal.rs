@@ -118,13 +118,14 @@ async fn invoices_links_exports_usage_problems_and_resend() {
 
     // Documents carry their Paris date (a UTC date is the day before after 23:00).
     let today = marketbill_domain::calendar::paris_date(w.services.clock.now());
-    let (zip_link, files) = portal::export(&w.services, id, today - time::Duration::days(1), today).await.unwrap();
+    let (zip_link, files) =
+        portal::export(&w.services, id, today - time::Duration::days(1), today, None).await.unwrap();
     assert_eq!(files, 20, "10 invoices, PDF and XML");
     let zip = fetch_link(&dir, &zip_link.url).unwrap();
     let archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
     assert_eq!(archive.len(), 20);
     assert!(matches!(
-        portal::export(&w.services, id, today, today - time::Duration::days(1)).await,
+        portal::export(&w.services, id, today, today - time::Duration::days(1), None).await,
         Err(PortalError::Invalid(_))
     ));
 
@@ -136,10 +137,10 @@ async fn invoices_links_exports_usage_problems_and_resend() {
     assert!(!problems.is_empty() && problems.iter().all(|p| p.refusal.is_some()), "{problems:?}");
 
     let before = w.outbox.sent().await.len();
-    portal::resend(&w.services, id, &number).await.unwrap();
+    portal::resend(&w.services, id, &number, None).await.unwrap();
     assert_eq!(w.outbox.sent().await.len(), before + 1);
     assert!(matches!(
-        portal::resend(&w.services, id, &"F2026-999999".parse().unwrap()).await,
+        portal::resend(&w.services, id, &"F2026-999999".parse().unwrap(), None).await,
         Err(PortalError::NotFound)
     ));
 }
@@ -169,7 +170,7 @@ async fn a_buyer_request_before_the_invoice_is_used_when_it_is_issued() {
     // The order is not known to the ledger yet: the request is refused like an unknown order.
     let email = order.buyer_email().unwrap().to_owned();
     assert_eq!(
-        portal::buyer_request(&w.services, order.order_id.as_str(), &email, company("FR40303265045")).await,
+        portal::buyer_request(&w.services, order.order_id.as_str(), &email, company("FR40303265045"), None).await,
         Err(PortalError::BuyerRefused)
     );
     // Once the order is known (refused for now: seen not shipped, for example), the data waits.
@@ -184,8 +185,9 @@ async fn a_buyer_request_before_the_invoice_is_used_when_it_is_issued() {
         )
         .await
         .unwrap();
-    let out =
-        portal::buyer_request(&w.services, order.order_id.as_str(), &email, company("FR40303265045")).await.unwrap();
+    let out = portal::buyer_request(&w.services, order.order_id.as_str(), &email, company("FR40303265045"), None)
+        .await
+        .unwrap();
     assert_eq!(out, BuyerRequestOutcome::Recorded);
     cycle(&w).await;
     let rec = w.services.ledger.get_order(&w.sellers[0].0, &order.order_id).await.unwrap().unwrap();
@@ -202,10 +204,15 @@ async fn a_buyer_request_after_the_invoice_issues_a_credit_note_and_a_corrected_
     let order = shipped_orders(&w).remove(0);
     let email = order.buyer_email().unwrap().to_owned();
     let original = w.services.ledger.get_order(id, &order.order_id).await.unwrap().unwrap().number.unwrap();
-    let out =
-        portal::buyer_request(&w.services, order.order_id.as_str(), &email.to_uppercase(), company("FR40303265045"))
-            .await
-            .unwrap();
+    let out = portal::buyer_request(
+        &w.services,
+        order.order_id.as_str(),
+        &email.to_uppercase(),
+        company("FR40303265045"),
+        None,
+    )
+    .await
+    .unwrap();
     let BuyerRequestOutcome::Corrected { credit_note, invoice } = out else { panic!("{out:?}") };
     let cn = w.services.ledger.get_invoice(id, &credit_note.parse().unwrap()).await.unwrap().unwrap();
     let inv = w.services.ledger.get_invoice(id, &invoice.parse().unwrap()).await.unwrap().unwrap();
@@ -245,17 +252,18 @@ async fn buyer_refusals_do_not_say_what_was_wrong_and_requests_are_rate_limited(
     cycle(&w).await;
     let order = shipped_orders(&w).remove(0);
     let email = order.buyer_email().unwrap().to_owned();
-    let unknown = portal::buyer_request(&w.services, "UNKNOWN000001", &email, company("303265045")).await;
+    let unknown = portal::buyer_request(&w.services, "UNKNOWN000001", &email, company("303265045"), None).await;
     let wrong_mail =
-        portal::buyer_request(&w.services, order.order_id.as_str(), "someone@else.example", company("303265045")).await;
+        portal::buyer_request(&w.services, order.order_id.as_str(), "someone@else.example", company("303265045"), None)
+            .await;
     assert_eq!(unknown, Err(PortalError::BuyerRefused));
     assert_eq!(wrong_mail, Err(PortalError::BuyerRefused));
     assert_eq!(unknown.unwrap_err().to_string(), wrong_mail.unwrap_err().to_string());
     for _ in 0..3 {
-        portal::buyer_request(&w.services, order.order_id.as_str(), &email, company("303265045")).await.unwrap();
+        portal::buyer_request(&w.services, order.order_id.as_str(), &email, company("303265045"), None).await.unwrap();
     }
     assert_eq!(
-        portal::buyer_request(&w.services, order.order_id.as_str(), &email, company("303265045")).await,
+        portal::buyer_request(&w.services, order.order_id.as_str(), &email, company("303265045"), None).await,
         Err(PortalError::RateLimited)
     );
 }
@@ -307,11 +315,11 @@ async fn resends_are_limited_per_day_and_exports_are_unique_and_swept_an_hour_la
     let page = portal::list_invoices(&w.services, &id, &InvoiceQuery { limit: 1, ..Default::default() }).await.unwrap();
     let number = page.items[0].invoice.number.clone();
     for _ in 0..3 {
-        portal::resend(&w.services, &id, &number).await.unwrap();
+        portal::resend(&w.services, &id, &number, None).await.unwrap();
     }
-    assert_eq!(portal::resend(&w.services, &id, &number).await, Err(PortalError::RateLimited));
+    assert_eq!(portal::resend(&w.services, &id, &number, None).await, Err(PortalError::RateLimited));
     clock.advance(time::Duration::days(1));
-    portal::resend(&w.services, &id, &number).await.unwrap();
+    portal::resend(&w.services, &id, &number, None).await.unwrap();
 
     // Twenty identical exports at once: each its own file, none fails.
     let today = marketbill_domain::calendar::paris_date(clock.now());
@@ -319,7 +327,7 @@ async fn resends_are_limited_per_day_and_exports_are_unique_and_swept_an_hour_la
     for _ in 0..20 {
         let (services, id) = (w.services.clone(), id.clone());
         handles.push(tokio::spawn(async move {
-            portal::export(&services, &id, today - time::Duration::days(1), today).await
+            portal::export(&services, &id, today - time::Duration::days(1), today, None).await
         }));
     }
     let mut urls = std::collections::BTreeSet::new();
@@ -336,7 +344,7 @@ async fn resends_are_limited_per_day_and_exports_are_unique_and_swept_an_hour_la
     assert_eq!(kept.iter().filter(|k| k.ends_with(".zip")).count(), 20);
     // An hour after they started, the files go: at the next export, and at the daily purge.
     clock.advance(marketbill_app::retention::EXPORT_TTL);
-    portal::export(&w.services, &id, today - time::Duration::days(1), today).await.unwrap();
+    portal::export(&w.services, &id, today - time::Duration::days(1), today, None).await.unwrap();
     assert_eq!(w.services.store.list(&exports).await.unwrap().len(), 2);
     clock.advance(marketbill_app::retention::EXPORT_TTL);
     purge(&w.services).await.unwrap();
@@ -355,12 +363,12 @@ async fn credit_notes_stay_off_the_marketplace_unless_the_setting_asks() {
     let items = [marketbill_domain::credit::CreditItem::Remainder];
     // By default the order keeps its invoice.
     let attached_before = w.sim.attached(first.order_id.as_str()).unwrap().bytes;
-    let kept = portal::credit_note(&w.services, &id, &first.invoice.number, &items, "annulation").await.unwrap();
+    let kept = portal::credit_note(&w.services, &id, &first.invoice.number, &items, "annulation", None).await.unwrap();
     assert_eq!(w.sim.attached(first.order_id.as_str()).unwrap().bytes, attached_before, "the invoice stays attached");
     assert!(kept.not_mailed.is_none());
     // With the setting, the credit note replaces it.
     w.services.settings.upload_credit_notes = true;
-    let cn = portal::credit_note(&w.services, &id, &second.invoice.number, &items, "annulation").await.unwrap();
+    let cn = portal::credit_note(&w.services, &id, &second.invoice.number, &items, "annulation", None).await.unwrap();
     let stored = w.services.ledger.get_invoice(&id, &cn.credit_note).await.unwrap().unwrap();
     let pdf = w.services.store.get(&stored.pdf.unwrap().key).await.unwrap().unwrap();
     assert_eq!(w.sim.attached(second.order_id.as_str()).unwrap().bytes, pdf, "the credit note is attached");

@@ -5,8 +5,8 @@
 //! - a request must send its head within [`HEADER_TIMEOUT`] and its body within
 //!   [`BODY_TIMEOUT`], and is answered within [`REQUEST_TIMEOUT`];
 //! - at most [`MAX_CONNECTIONS`] connections are held; when all are taken, the oldest one
-//!   that is not in a request (still sending its head, or idle) makes room, so slow or idle
-//!   connections cannot keep others out;
+//!   that is not in a request (still sending its head or its body, or idle) makes room, so
+//!   slow or idle connections cannot keep others out;
 //! - the public buyer route is limited per client address ([`BUYER_REQUESTS_PER_MINUTE`]);
 //! - a defect in one request is that request's 500, never the server's end;
 //! - download links (`/files/…`) are signed and expire (see `FolderStore`).
@@ -162,7 +162,22 @@ pub fn app(portal: Arc<Portal>, store: Arc<FolderStore>) -> Router {
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
 }
 
-/// One held connection: whether it is inside a request, and how to close it.
+/// The most a request body may be when read ahead of the portal (which itself takes 64 KiB).
+const MAX_BUFFERED_BODY: usize = 65 * 1024;
+
+/// An answer given before the portal sees the request (problem+json, then close).
+fn refusal(status: StatusCode, detail: &str) -> Response {
+    let body = serde_json::json!({"type": "about:blank", "title": status.canonical_reason().unwrap_or("Refused"),
+        "status": status.as_u16(), "detail": detail});
+    let mut response = (status, body.to_string()).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+/// One held connection: whether it is inside a request (its body received, the portal at
+/// work), and how to close it.
 struct Held {
     id: u64,
     in_request: Arc<AtomicBool>,
@@ -245,12 +260,26 @@ pub async fn serve_bounded(
         let flag = in_request.clone();
         let app = app.clone();
         let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
-            flag.store(true, Ordering::SeqCst);
             request.extensions_mut().insert(ConnectInfo(peer));
             let app = app.clone();
             let flag = flag.clone();
             async move {
-                let response = app.oneshot(request.map(axum::body::Body::new)).await;
+                // The body is read before the connection counts as inside a request: one
+                // that trickles its body (or never sends it) is as sheddable as one still
+                // sending its head, so such connections cannot keep others out.
+                let (parts, body) = request.into_parts();
+                let body = match tokio::time::timeout(
+                    BODY_TIMEOUT,
+                    axum::body::to_bytes(axum::body::Body::new(body), MAX_BUFFERED_BODY),
+                )
+                .await
+                {
+                    Ok(Ok(bytes)) => bytes,
+                    Ok(Err(_)) => return Ok(refusal(StatusCode::PAYLOAD_TOO_LARGE, "the body is over 64 KiB")),
+                    Err(_) => return Ok(refusal(StatusCode::REQUEST_TIMEOUT, "the body did not arrive in time")),
+                };
+                flag.store(true, Ordering::SeqCst);
+                let response = app.oneshot(Request::from_parts(parts, axum::body::Body::from(body))).await;
                 flag.store(false, Ordering::SeqCst);
                 response
             }

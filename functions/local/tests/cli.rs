@@ -499,6 +499,26 @@ fn serve_answers_signed_links_limits_buyers_and_stays_up_under_slow_connections(
     eprintln!("serve RSS: {before} KiB before, {after} KiB with 2,000 slow connections");
     assert!(after < 100 * 1024, "RSS {before} KiB before, {after} KiB with 2,000 slow connections");
     drop(slow);
+
+    // 300 connections that send a whole request head announcing a body, and never the body.
+    // Each waits for the server's "100 Continue": its head is read and its body awaited.
+    let mut held = Vec::new();
+    for _ in 0..300 {
+        use std::io::{BufRead, BufReader};
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        let head = "POST /connexion HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+                    Content-Length: 1000\r\nExpect: 100-continue\r\n\r\n";
+        s.write_all(head.as_bytes()).unwrap();
+        let mut first = String::new();
+        let _ = BufReader::new(&s).read_line(&mut first);
+        held.push(s);
+    }
+    let (status, body) = http(&addr, "GET", "/openapi.json", None, None);
+    assert_eq!(status, 200, "answered while 300 bodies never come: {}", String::from_utf8_lossy(&body));
+    let (status, _) = http(&addr, "GET", "/v1/invoices", Some(&token), None);
+    assert_eq!(status, 200);
+    drop(held);
 }
 
 #[test]

@@ -16,15 +16,17 @@ pub use pages::sign_in_url;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use marketbill_app::marketplace::MarketplaceCredentials;
 use marketbill_app::model::{InvoiceQuery, InvoiceRecord, SellerId, SellerStatus};
+use marketbill_app::once::Once;
 use marketbill_app::pipeline::Services;
 use marketbill_app::portal::{self, BuyerRequestOutcome, PortalError};
 use marketbill_domain::buyer::{BuyerAddress, BuyerBillingData, BuyerKind, TaxNumber};
@@ -110,6 +112,10 @@ impl From<PortalError> for ApiError {
             PortalError::RateLimited => {
                 ApiError::new(StatusCode::TOO_MANY_REQUESTS, "Too many requests", e.to_string())
             }
+            PortalError::InProgress => ApiError::new(StatusCode::CONFLICT, "Conflict", e.to_string()),
+            PortalError::KeyReused => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Idempotency key reused", e.to_string())
+            }
             PortalError::Pipeline(p) if p.is_retryable() => {
                 tracing::warn!(error = %p, "portal request failed on a transient fault");
                 ApiError::new(
@@ -140,6 +146,38 @@ fn json_error(e: JsonRejection) -> ApiError {
 
 fn query_error(e: QueryRejection) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, "Invalid query", e.body_text())
+}
+
+/// The `Idempotency-Key` of a request that issues or sends something (a string of 1 to 255
+/// visible characters, quoted or not, as the IETF draft's structured field), scoped by the
+/// route and bound to the body: the same key and body give the first answer again.
+fn idempotency(headers: &HeaderMap, scope: &str, body: &[u8]) -> Result<Option<Once>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
+    value
+        .to_str()
+        .ok()
+        .map(|k| k.strip_prefix('"').and_then(|k| k.strip_suffix('"')).unwrap_or(k))
+        .and_then(|k| Once::new(scope, k, body))
+        .map(Some)
+        .ok_or_else(|| ApiError::field("Idempotency-Key", "is 1 to 255 visible characters"))
+}
+
+/// A JSON body read from its bytes (kept for the idempotency fingerprint), with the errors
+/// the `Json` extractor gives.
+fn json_body<T: serde::de::DeserializeOwned>(headers: &HeaderMap, bytes: &Bytes) -> Result<T, ApiError> {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported media type",
+            "send application/json",
+        ));
+    }
+    Json::<T>::from_bytes(bytes).map(|Json(v)| v).map_err(json_error)
 }
 
 /// The verified caller.
@@ -345,12 +383,14 @@ struct ExportBody {
 async fn post_export(
     State(p): Shared,
     Caller(id): Caller,
-    body: Result<Json<ExportBody>, JsonRejection>,
+    headers: HeaderMap,
+    bytes: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let Json(b) = body.map_err(json_error)?;
+    let b: ExportBody = json_body(&headers, &bytes)?;
+    let once = idempotency(&headers, "POST /v1/exports", &bytes)?;
     let from = date("from", &Some(b.from))?.unwrap_or(time::Date::MIN);
     let to = date("to", &Some(b.to))?.unwrap_or(time::Date::MIN);
-    let (link, files) = portal::export(&p.services, &id, from, to).await?;
+    let (link, files) = portal::export(&p.services, &id, from, to, once.as_ref()).await?;
     Ok((
         StatusCode::CREATED,
         Json(
@@ -405,8 +445,11 @@ async fn post_resend(
     State(p): Shared,
     Caller(id): Caller,
     Path(raw): Path<String>,
+    headers: HeaderMap,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let message_id = portal::resend(&p.services, &id, &number(&raw)?).await?;
+    let number = number(&raw)?;
+    let once = idempotency(&headers, &format!("POST /v1/invoices/{number}/resend"), b"")?;
+    let message_id = portal::resend(&p.services, &id, &number, once.as_ref()).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({"messageId": message_id}))))
 }
 
@@ -421,13 +464,16 @@ async fn post_credit_note(
     State(p): Shared,
     Caller(id): Caller,
     Path(raw): Path<String>,
-    body: Result<Json<CreditNoteBody>, JsonRejection>,
+    headers: HeaderMap,
+    bytes: Bytes,
 ) -> Result<(StatusCode, Json<portal::CreditNoteIssued>), ApiError> {
-    let Json(b) = body.map_err(json_error)?;
+    let b: CreditNoteBody = json_body(&headers, &bytes)?;
     if b.items.len() > 1000 {
         return Err(ApiError::field("items", "at most 1000 items"));
     }
-    let issued = portal::credit_note(&p.services, &id, &number(&raw)?, &b.items, &b.reason).await?;
+    let number = number(&raw)?;
+    let once = idempotency(&headers, &format!("POST /v1/invoices/{number}/credit-notes"), &bytes)?;
+    let issued = portal::credit_note(&p.services, &id, &number, &b.items, &b.reason, once.as_ref()).await?;
     Ok((StatusCode::CREATED, Json(issued)))
 }
 
@@ -545,11 +591,13 @@ pub(crate) fn check_invoice_request(b: &InvoiceRequestBody) -> Result<BuyerBilli
 
 async fn post_invoice_request(
     State(p): Shared,
-    body: Result<Json<InvoiceRequestBody>, JsonRejection>,
+    headers: HeaderMap,
+    bytes: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let Json(b) = body.map_err(json_error)?;
+    let b: InvoiceRequestBody = json_body(&headers, &bytes)?;
     let billing = check_invoice_request(&b).map_err(ApiError::invalid)?;
-    let outcome = portal::buyer_request(&p.services, b.order_id.trim(), b.email.trim(), billing).await?;
+    let once = idempotency(&headers, "POST /v1/invoice-requests", &bytes)?;
+    let outcome = portal::buyer_request(&p.services, b.order_id.trim(), b.email.trim(), billing, once.as_ref()).await?;
     let body = match outcome {
         BuyerRequestOutcome::Recorded => json!({"outcome": "recorded"}),
         BuyerRequestOutcome::Corrected { credit_note, invoice } => {
@@ -581,11 +629,23 @@ pub fn router(portal: Arc<Portal>) -> Router {
         .route("/v1/invoice-requests", post(post_invoice_request))
         .merge(pages::routes())
         .fallback(not_found)
+        .layer(axum::middleware::map_response(private_answers))
         .layer(DefaultBodyLimit::max(64 * 1024))
         // The request's boundary: a defect answers this request with a 500 problem and
         // nothing else (release builds unwind for this).
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(defect_response))
         .with_state(portal)
+}
+
+/// Every answer is the caller's own (buyer data, signed links, documents): no cache keeps it
+/// unless a route says otherwise, and no browser guesses another type than the one sent.
+async fn private_answers(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
 }
 
 fn defect_response(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {

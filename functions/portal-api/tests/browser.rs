@@ -436,6 +436,19 @@ async fn a_seller_signs_up_onboards_gets_invoices_downloads_exports_and_unsubscr
     let notice = b.text("p.notice").await;
     assert!(notice.contains("Avoir ANAV2026-000001") && notice.contains("envoyé"), "{notice}");
     assert_ne!(b.text("#creditable").await, before, "what is left to credit went down");
+    // Reloading the page after the form (post, redirect, get) issues and mails nothing more.
+    let seller = marketbill_app::portal::seller_for_email(&w.services, email).await.unwrap().unwrap();
+    let credit_notes = || async {
+        let q = marketbill_app::model::InvoiceQuery { credit_notes: Some(true), limit: 100, ..Default::default() };
+        w.services.ledger.list_invoices(&seller, &q).await.unwrap().items.len()
+    };
+    let outbox = w.dir.join("outbox");
+    let mails_before = std::fs::read_dir(&outbox).unwrap().count();
+    b.client.refresh().await.unwrap();
+    b.wait_for("p.notice").await;
+    assert!(b.text("p.notice").await.contains("ANAV2026-000001"));
+    assert_eq!(credit_notes().await, 1, "one credit note after a reload");
+    assert_eq!(std::fs::read_dir(&outbox).unwrap().count(), mails_before, "no mail after a reload");
     b.check("invoice-credit-note").await;
 
     // Export of the period as a ZIP, with its progress page.
@@ -561,6 +574,11 @@ async fn a_buyer_asks_for_an_invoice_in_a_company_name_and_gets_the_credit_note_
     let confirmation = b.text("#confirmation").await;
     assert!(confirmation.contains("facture corrigée") && confirmation.contains("avoir"), "{confirmation}");
     b.check("buyer-done").await;
+    // Reloading the confirmation cancels nothing and issues nothing.
+    let mailed = mails_to(&outbox, &email).len();
+    b.client.refresh().await.unwrap();
+    b.wait_for("#confirmation").await;
+    assert_eq!(mails_to(&outbox, &email).len(), mailed, "no new document after a reload");
     // Both documents were mailed to the buyer: the credit note and the corrected invoice.
     let mails = mails_to(&outbox, &email);
     assert!(mails.iter().any(|m| m.starts_with("Votre avoir MLAV2026-")), "{mails:?}");

@@ -564,9 +564,16 @@ async fn a_problem_is_retried_from_its_page_a_refused_upload_at_once_a_failed_st
     let retry = |order: String| {
         let (http, url) = (http.clone(), format!("{}/espace/problemes/relance", api.base));
         let (cookie, csrf) = (format!("{session}; {csrf_cookie}"), csrf.clone());
+        let base = api.base.clone();
         async move {
-            let r = http.post(url).header("cookie", cookie).form(&[("csrf", csrf), ("commande", order)]).send().await;
+            let r = http.post(url).header("cookie", &cookie).form(&[("csrf", csrf), ("commande", order)]).send().await;
             let r = r.unwrap();
+            // Post, redirect, get: the page the form leads to says what was done.
+            if r.status() == StatusCode::SEE_OTHER {
+                let to = format!("{base}{}", r.headers()["location"].to_str().unwrap());
+                let page = http.get(to).header("cookie", &cookie).send().await.unwrap();
+                return (page.status(), page.text().await.unwrap());
+            }
             (r.status(), r.text().await.unwrap())
         }
     };
@@ -753,4 +760,190 @@ async fn fee_invoices_are_listed_for_their_seller_only_with_their_files() {
     let theirs = theirs["items"].as_array().unwrap();
     assert_eq!(theirs.len(), 1);
     assert_ne!(theirs[0]["number"], mine["number"], "B sees only its own");
+}
+
+/// Mails of the outbox whose text contains `needle`.
+fn outbox_count(dir: &std::path::Path, needle: &str) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| {
+            let raw = std::fs::read(e.path()).unwrap_or_default();
+            let (_, parts) = marketbill_app::mail::parse_mail(&raw);
+            parts.iter().any(|p| {
+                String::from_utf8_lossy(&p.bytes).contains(needle)
+                    || p.file_name.as_deref().is_some_and(|n| n.contains(needle))
+            })
+        })
+        .count()
+}
+
+impl Api {
+    /// A call with an `Idempotency-Key`.
+    async fn call_keyed(
+        &self,
+        path: &str,
+        who: Option<&SellerId>,
+        key: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.post(format!("{}{path}", self.base)).header("idempotency-key", key);
+        if let Some(id) = who {
+            req = req.bearer_auth(self.token(id));
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status();
+        let text = r.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+}
+
+#[tokio::test]
+async fn json_answers_are_never_cached_nor_sniffed() {
+    let api = api("private").await;
+    let (_, page) = api.call(Method::GET, "/v1/invoices", Some(&api.a), None).await;
+    let number = page["items"][0]["number"].as_str().unwrap().to_owned();
+    for (path, who) in [
+        (format!("/v1/invoices/{number}"), Some(&api.a)),
+        ("/v1/orders/problems".to_owned(), Some(&api.a)),
+        ("/v1/invoices".to_owned(), None),
+        ("/v1/no-such-route".to_owned(), None),
+    ] {
+        let mut req = api.http.get(format!("{}{path}", api.base));
+        if let Some(id) = who {
+            req = req.bearer_auth(api.token(id));
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.headers()["cache-control"], "no-store", "{path}");
+        assert_eq!(r.headers()["x-content-type-options"], "nosniff", "{path}");
+    }
+}
+
+#[tokio::test]
+async fn a_seller_cannot_take_another_sellers_address() {
+    let api = api("addresses").await;
+    let b_email = api.services.ledger.get_seller(&api.b).await.unwrap().unwrap().profile.email;
+    let (_, a) = api.call(Method::GET, "/v1/seller", Some(&api.a), None).await;
+    let mut profile = a["profile"].clone();
+    profile["email"] = b_email.to_uppercase().into();
+    let (status, body) = api.call(Method::PUT, "/v1/seller", Some(&api.a), Some(profile.clone())).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["errors"]["email"].is_array(), "{body}");
+    assert_eq!(portal_api_seller_for(&api, &b_email).await, Some(api.b.clone()), "B's sign-in still opens B");
+    // A free address is A's to take; its old one is then free.
+    let a_email = a["profile"]["email"].as_str().unwrap().to_owned();
+    profile["email"] = "nouvelle-adresse@maison-lumiere.example".into();
+    let (status, body) = api.call(Method::PUT, "/v1/seller", Some(&api.a), Some(profile)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(portal_api_seller_for(&api, "nouvelle-adresse@maison-lumiere.example").await, Some(api.a.clone()));
+    assert_eq!(portal_api_seller_for(&api, &a_email).await, None);
+}
+
+async fn portal_api_seller_for(api: &Api, email: &str) -> Option<SellerId> {
+    marketbill_app::portal::seller_for_email(&api.services, email).await.unwrap()
+}
+
+#[tokio::test]
+async fn sign_in_and_sign_up_links_are_limited_per_address() {
+    let api = api("link-limits").await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let outbox = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("routes/link-limits/outbox");
+    let known = api.services.ledger.get_seller(&api.a).await.unwrap().unwrap().profile.email;
+    for (page, email, needle) in [
+        ("/connexion", known.as_str(), "/connexion/lien?jeton="),
+        ("/inscription", "new-shop@example.com", "/inscription/lien?jeton="),
+    ] {
+        let (cookie, csrf) = form_csrf(&http, &format!("{}{page}", api.base), None).await;
+        let mut answers = std::collections::BTreeSet::new();
+        for _ in 0..20 {
+            let r = http
+                .post(format!("{}{page}", api.base))
+                .header("cookie", &cookie)
+                .form(&[("email", email), ("csrf", csrf.as_str())])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            answers.insert(r.text().await.unwrap());
+        }
+        assert_eq!(answers.len(), 1, "{page}: the answer never tells that the limit is reached");
+        let sent = outbox_count(&outbox, needle);
+        assert_eq!(sent, marketbill_app::portal::LINKS_PER_DAY as usize, "{page}: 20 posts, {sent} mails");
+    }
+}
+
+#[tokio::test]
+async fn a_repeated_request_issues_one_document_and_one_mail() {
+    let api = api("repeats").await;
+    let outbox = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("routes/repeats/outbox");
+    let (_, list) = api.call(Method::GET, "/v1/invoices?kind=invoice", Some(&api.a), None).await;
+    let number = list["items"][0]["number"].as_str().unwrap().to_owned();
+    let (_, one) = api.call(Method::GET, &format!("/v1/invoices/{number}"), Some(&api.a), None).await;
+    let goods =
+        one["invoice"]["body"]["lines"].as_array().unwrap().iter().find(|l| l["kind"] == "goods").unwrap().clone();
+    let path = format!("/v1/invoices/{number}/credit-notes");
+    let body = json!({"reason": "geste", "items": [{"type": "gesture", "rate": goods["vatRate"], "amount": "0.50"}]});
+
+    // The same credit-note request twice (a client retrying after a timeout), then at once.
+    let (s1, first) = api.call_keyed(&path, Some(&api.a), "cn-1", Some(body.clone())).await;
+    let (s2, again) = api.call_keyed(&path, Some(&api.a), "\"cn-1\"", Some(body.clone())).await;
+    assert_eq!((s1, s2), (StatusCode::CREATED, StatusCode::CREATED), "{first} {again}");
+    assert_eq!(first, again, "the first answer, again");
+    let cn = first["creditNote"].as_str().unwrap().to_owned();
+    let concurrent =
+        futures_util::future::join_all((0..5).map(|_| api.call_keyed(&path, Some(&api.a), "cn-2", Some(body.clone()))))
+            .await;
+    let made: std::collections::BTreeSet<String> = concurrent
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::CREATED)
+        .map(|(_, b)| b["creditNote"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(made.len(), 1, "five at once, one credit note: {concurrent:?}");
+    assert!(concurrent.iter().all(|(s, _)| *s == StatusCode::CREATED || *s == StatusCode::CONFLICT), "{concurrent:?}");
+    let (_, notes) = api.call(Method::GET, "/v1/invoices?kind=creditNote", Some(&api.a), None).await;
+    assert_eq!(notes["items"].as_array().unwrap().len(), 2, "two keys, two credit notes: {notes}");
+    assert_eq!(outbox_count(&outbox, &cn), 1, "one mail for {cn}");
+    // The same key with another body is refused, nothing issued.
+    let other = json!({"reason": "geste", "items": [{"type": "gesture", "rate": goods["vatRate"], "amount": "0.60"}]});
+    let (status, _) = api.call_keyed(&path, Some(&api.a), "cn-1", Some(other)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = api.call_keyed(&path, Some(&api.a), &"k".repeat(300), Some(body)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // The same resend twice: one mail.
+    let resends_before = outbox_count(&outbox, &format!("{number}.pdf"));
+    let resend = format!("/v1/invoices/{number}/resend");
+    let (s1, a) = api.call_keyed(&resend, Some(&api.a), "resend-1", None).await;
+    let (s2, b) = api.call_keyed(&resend, Some(&api.a), "resend-1", None).await;
+    assert_eq!((s1, s2), (StatusCode::ACCEPTED, StatusCode::ACCEPTED));
+    assert_eq!(a, b);
+    assert_eq!(outbox_count(&outbox, &format!("{number}.pdf")), resends_before + 1, "one more mail");
+
+    // The same buyer request twice, without a key: one credit note, one corrected invoice,
+    // one more billed invoice, and the same answer.
+    let order = api
+        .sim
+        .orders("50001")
+        .into_iter()
+        .find(|o| {
+            o["status"] == "Shipped"
+                && o["lines"][0]["shippingAddress"]["countryCode"] == "FR"
+                && o["orderId"] != one["invoice"]["body"]["orderId"]
+        })
+        .unwrap();
+    let email = order["lines"][0]["shippingAddress"]["email"].as_str().unwrap().to_owned();
+    let request = json!({"orderId": order["orderId"], "email": email, "kind": "company", "name": "Atelier Durand SARL",
+        "taxNumber": "FR40303265045", "address": {"line1": "8 avenue Foch", "postalCode": "75016", "city": "Paris", "countryCode": "FR"}});
+    let month = marketbill_app::model::month_key(time::OffsetDateTime::now_utc());
+    let usage_before = api.services.ledger.usage(&api.a, &month).await.unwrap();
+    let (s1, first) = api.call(Method::POST, "/v1/invoice-requests", None, Some(request.clone())).await;
+    let (s2, again) = api.call(Method::POST, "/v1/invoice-requests", None, Some(request)).await;
+    assert_eq!((s1, s2), (StatusCode::ACCEPTED, StatusCode::ACCEPTED), "{first} {again}");
+    assert_eq!(first, again);
+    assert_eq!(api.services.ledger.usage(&api.a, &month).await.unwrap(), usage_before + 1, "one billed invoice");
+    let invoice = first["invoice"].as_str().unwrap();
+    assert_eq!(outbox_count(&outbox, &format!("{invoice}.pdf")), 1, "the corrected invoice mailed once");
 }

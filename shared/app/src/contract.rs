@@ -108,6 +108,18 @@ macro_rules! contract_suite {
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn an_address_belongs_to_one_account() {
+            let a = $open("emails").await;
+            $crate::contract::an_address_belongs_to_one_account(a.subject.ledger.as_ref()).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn a_key_is_claimed_once_and_gives_its_answer_again() {
+            let a = $open("keys").await;
+            $crate::contract::a_key_is_claimed_once_and_gives_its_answer_again(a.subject.ledger.clone()).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn limited_attempts_take_one_slot_and_all_count() {
             let a = $open("slots").await;
             $crate::contract::limited_attempts_take_one_slot_and_all_count(&a.subject).await;
@@ -534,6 +546,81 @@ pub async fn limited_attempts_take_one_slot_and_all_count(s: &Subject) {
     assert_eq!(rec.buyer_email_hash.as_deref(), Some("hash-1"), "a correction keeps the hash");
 }
 
+/// An address belongs to one account: claimed by the first, refused to the others, let go
+/// when the account changes it or is deleted.
+pub async fn an_address_belongs_to_one_account(ledger: &dyn Ledger) {
+    let (a, b) = (unique_seller("ea"), unique_seller("eb"));
+    let x = format!("{a}@shop.example");
+    let y = format!("{a}-new@shop.example");
+    let mut ra = seller_record(&a);
+    ra.profile.email = x.clone();
+    ledger.put_seller(&ra).await.unwrap();
+    assert_eq!(ledger.seller_by_email(&x.to_uppercase()).await.unwrap(), Some(a.clone()), "without case");
+    assert_eq!(ledger.claim_email(&a, &x).await, Ok(()), "its own address");
+    assert!(matches!(ledger.claim_email(&b, &x).await, Err(LedgerError::EmailTaken { .. })));
+    // Simultaneous claims of a free address: exactly one account gets it.
+    let free = format!("{a}-race@shop.example");
+    let claims = futures_util::future::join_all((0..8).map(|k| {
+        let (free, id) = (free.clone(), unique_seller(&format!("r{k}")));
+        async move { ledger.claim_email(&id, &free).await }
+    }))
+    .await;
+    assert_eq!(claims.iter().filter(|c| c.is_ok()).count(), 1, "{claims:?}");
+    // The operator's own writes never steal an address.
+    let mut rb = seller_record(&b);
+    rb.profile.email = x.clone();
+    ledger.put_seller(&rb).await.unwrap();
+    assert_eq!(ledger.seller_by_email(&x).await.unwrap(), Some(a.clone()));
+    // A changes its address: the old one is free again.
+    ledger.claim_email(&a, &y).await.unwrap();
+    ra.profile.email = y.clone();
+    ledger.put_seller(&ra).await.unwrap();
+    assert_eq!(ledger.seller_by_email(&x).await.unwrap(), None);
+    assert_eq!(ledger.seller_by_email(&y).await.unwrap(), Some(a.clone()));
+    ledger.claim_email(&b, &x).await.unwrap();
+    assert_eq!(ledger.seller_by_email(&x).await.unwrap(), Some(b.clone()));
+    // Deleted, an account lets its address go.
+    ledger.delete_seller(&a).await.unwrap();
+    assert_eq!(ledger.seller_by_email(&y).await.unwrap(), None);
+}
+
+/// An idempotency key: one claim among simultaneous requests, its answer given to repeats,
+/// refused to another request, free again once let go or expired.
+pub async fn a_key_is_claimed_once_and_gives_its_answer_again(ledger: Arc<dyn Ledger>) {
+    use crate::ports::KeyClaim;
+    let seller = unique_seller("key");
+    let key = "a".repeat(64);
+    let until = NOW + time::Duration::minutes(2);
+    let mut handles = Vec::new();
+    for _ in 0..20 {
+        let (ledger, seller, key) = (ledger.clone(), seller.clone(), key.clone());
+        handles.push(tokio::spawn(async move { ledger.claim_key(&seller, &key, "fp-1", NOW, until).await.unwrap() }));
+    }
+    let mut got = Vec::new();
+    for h in handles {
+        got.push(h.await.unwrap());
+    }
+    assert_eq!(got.iter().filter(|c| **c == KeyClaim::Claimed).count(), 1, "{got:?}");
+    assert!(got.iter().all(|c| matches!(c, KeyClaim::Claimed | KeyClaim::InProgress)), "{got:?}");
+    assert_eq!(ledger.claim_key(&seller, &key, "fp-2", NOW, until).await.unwrap(), KeyClaim::Mismatch);
+    ledger.finish_key(&seller, &key, "{\"number\":\"AV1\"}").await.unwrap();
+    assert_eq!(
+        ledger.claim_key(&seller, &key, "fp-1", NOW, until).await.unwrap(),
+        KeyClaim::Done("{\"number\":\"AV1\"}".into())
+    );
+    // An answered key is not let go; after its lifetime it is new again.
+    ledger.release_key(&seller, &key).await.unwrap();
+    assert!(matches!(ledger.claim_key(&seller, &key, "fp-1", NOW, until).await.unwrap(), KeyClaim::Done(_)));
+    let later = NOW + crate::ports::KEY_LIFETIME + time::Duration::seconds(1);
+    assert_eq!(ledger.claim_key(&seller, &key, "fp-2", later, later).await.unwrap(), KeyClaim::Claimed);
+    // An unanswered claim: let go, or its lease run out, the same request may claim it again.
+    let other = "b".repeat(64);
+    assert_eq!(ledger.claim_key(&seller, &other, "fp-1", NOW, until).await.unwrap(), KeyClaim::Claimed);
+    ledger.release_key(&seller, &other).await.unwrap();
+    assert_eq!(ledger.claim_key(&seller, &other, "fp-1", NOW, until).await.unwrap(), KeyClaim::Claimed);
+    assert_eq!(ledger.claim_key(&seller, &other, "fp-1", until, until).await.unwrap(), KeyClaim::Claimed);
+}
+
 /// The watermark only moves forward; runs are kept newest first.
 pub async fn watermarks_go_forward_and_runs_are_kept(sellers: &dyn SellerLedger, runs: &dyn RunLedger) {
     let seller = unique_seller("runs");
@@ -584,6 +671,8 @@ pub async fn imports_are_pending_until_final(imports: &dyn ImportLedger) {
 pub async fn buyer_requests_are_kept_per_order(requests: &dyn RequestLedger) {
     let seller = unique_seller("requests");
     let request = BuyerRequestRecord {
+        credit_note: None,
+        invoice: None,
         request_id: "req-1".into(),
         order_id: oid("ORD-9"),
         billing: marketbill_testkit::buyers::company("FR40303265045").unwrap(),

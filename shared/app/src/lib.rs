@@ -18,6 +18,7 @@ pub mod mail;
 pub mod marketplace;
 pub mod metrics;
 pub mod model;
+pub mod once;
 pub mod pipeline;
 pub mod portal;
 pub mod ports;

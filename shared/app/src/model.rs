@@ -396,6 +396,11 @@ pub struct BuyerRequestRecord {
     pub status: RequestStatus,
     #[serde(with = "time::serde::rfc3339")]
     pub received_at: OffsetDateTime,
+    /// What the request led to, once carried out: the credit note and the corrected invoice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credit_note: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invoice: Option<String>,
 }
 
 /// Which invoices to list.

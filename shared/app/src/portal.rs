@@ -18,6 +18,7 @@ use crate::model::{
     BuyerRequestRecord, InvoicePage, InvoiceQuery, InvoiceRecord, OrderRecord, OrderStage, RequestStatus, SellerId,
     SellerRecord, SellerStatus, month_key,
 };
+use crate::once::Once;
 use crate::pipeline::{PipelineError, Services, open_credentials};
 use crate::ports::{LedgerError, PresignedLink, RequestSlot};
 
@@ -41,6 +42,13 @@ pub enum PortalError {
     BuyerRefused,
     #[error("too many requests; try again tomorrow")]
     RateLimited,
+    /// A repeat of a request (same idempotency key) that is still being carried out.
+    #[error("a request with this key is being carried out; try again in a moment")]
+    InProgress,
+    /// An idempotency key sent again with another request.
+    #[error("this key was used for another request")]
+    KeyReused,
+
     #[error(transparent)]
     Pipeline(#[from] PipelineError),
 }
@@ -87,6 +95,17 @@ pub async fn put_profile(s: &Services, id: &SellerId, input: &SellerProfileInput
         && !e.is_active()
     {
         return Err(PortalError::Unsubscribed);
+    }
+    // An address is one account's: claimed before the profile takes it.
+    let changed = existing.as_ref().is_none_or(|e| !e.profile.email.trim().eq_ignore_ascii_case(profile.email.trim()));
+    if changed {
+        match s.ledger.claim_email(id, &profile.email).await {
+            Ok(()) => {}
+            Err(LedgerError::EmailTaken { .. }) => {
+                return Err(PortalError::field("email", "belongs to another account"));
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
     let record = SellerRecord {
         seller_id: id.clone(),
@@ -211,7 +230,7 @@ struct ExportManifest {
 }
 
 /// Where an export is.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExportProgress {
     pub job: String,
@@ -248,7 +267,19 @@ fn check_period(from: time::Date, to: time::Date) -> Result<(), PortalError> {
 /// Starts the export of a period: lists its documents and records the job. The archive is
 /// built by [`advance_export`], one step per call, so that no single request (a Lambda's, a
 /// page's) runs long and a page can show the progress.
+///
+/// Once per [`Once`]: a repeat goes to the export the first request started.
 pub async fn start_export(
+    s: &Services,
+    id: &SellerId,
+    from: time::Date,
+    to: time::Date,
+    once: Option<&Once>,
+) -> Result<ExportProgress, PortalError> {
+    crate::once::once(s, id, once, || start_export_now(s, id, from, to)).await
+}
+
+async fn start_export_now(
     s: &Services,
     id: &SellerId,
     from: time::Date,
@@ -362,8 +393,10 @@ pub async fn export(
     id: &SellerId,
     from: time::Date,
     to: time::Date,
+    once: Option<&Once>,
 ) -> Result<(PresignedLink, usize), PortalError> {
-    let started = start_export(s, id, from, to).await?;
+    // A repeat finds the same job (and its archive, or builds what is left of it).
+    let started = start_export(s, id, from, to, once).await?;
     // One step per part and one to assemble; the bound only guards against a job gone wrong.
     for _ in 0..=started.files + 1 {
         let p = advance_export(s, id, &started.job).await?;
@@ -481,20 +514,39 @@ async fn usage_of(s: &Services, record: &SellerRecord, plans: &FeePlans) -> Resu
     })
 }
 
-/// The seller whose account has this e-mail address (the local sign-in by e-mail; on AWS the
+/// The seller whose account holds this e-mail address (the local sign-in by e-mail; on AWS the
 /// user pool knows its users). Compared without case; `None` for an unknown address. A seller
 /// who unsubscribed still signs in during their last month, to download.
 pub async fn seller_for_email(s: &Services, email: &str) -> Result<Option<SellerId>, PortalError> {
     let Ok(wanted) = marketbill_domain::email::parse_address(email.trim()) else { return Ok(None) };
-    let matches = |r: &SellerRecord| r.profile.email.trim().eq_ignore_ascii_case(&wanted);
-    for id in s.ledger.active_sellers().await? {
-        if let Some(record) = s.ledger.get_seller(&id).await?
-            && matches(&record)
-        {
-            return Ok(Some(id));
-        }
+    let Some(id) = s.ledger.seller_by_email(&wanted).await? else { return Ok(None) };
+    Ok(s.ledger.get_seller(&id).await?.map(|r| r.seller_id))
+}
+
+/// Sign-in and sign-up links mailed to one address in a day, at most.
+pub const LINKS_PER_DAY: u32 = 5;
+
+/// Mails a one-time sign-in or sign-up link, at most [`LINKS_PER_DAY`] a day to one address
+/// (every attempt counts): a public form must not make Marketbill a mail cannon. Returns
+/// whether it was sent; the page answers the same either way (nothing tells whether an
+/// address has an account, nor whether its limit is reached). The address is counted under
+/// a keyed hash, not kept.
+pub async fn mail_link(s: &Services, email: &str, link: &str) -> Result<bool, PortalError> {
+    let Ok(to) = marketbill_domain::email::parse_address(email.trim()) else { return Ok(false) };
+    let now = s.clock.now();
+    let who = crate::crypto::buyer_email_hash(&s.settings.buyer_email_key, &to);
+    let subject = format!("link:{who}");
+    let slot = s
+        .ledger
+        .take_slot(&SellerId::placeholder(), &subject, &crate::model::day_key(now), LINKS_PER_DAY, now, now)
+        .await?;
+    if slot == RequestSlot::LimitReached {
+        tracing::info!(to = %crate::mail::mask_email(&to), "sign-in links of the day used up; not mailed");
+        return Ok(false);
     }
-    Ok(s.ledger.unsubscribed_sellers().await?.into_iter().find(|r| matches(r)).map(|r| r.seller_id))
+    let mail = crate::mail::sign_in_mail(&s.settings.sender, &to, link, now).map_err(PipelineError::from)?;
+    s.mailer.send(&mail).await.map_err(PipelineError::from)?;
+    Ok(true)
 }
 
 /// One month of the usage history.
@@ -598,8 +650,18 @@ async fn problem_orders(s: &Services, id: &SellerId) -> Result<Vec<OrderRecord>,
         .collect())
 }
 
-/// `POST /v1/invoices/{number}/resend`.
-pub async fn resend(s: &Services, id: &SellerId, number: &InvoiceNumber) -> Result<String, PortalError> {
+/// `POST /v1/invoices/{number}/resend`: the invoice mailed to the buyer again; the provider's
+/// message id. Once per [`Once`] (a repeat gets the first message id, no second mail).
+pub async fn resend(
+    s: &Services,
+    id: &SellerId,
+    number: &InvoiceNumber,
+    once: Option<&Once>,
+) -> Result<String, PortalError> {
+    crate::once::once(s, id, once, || resend_now(s, id, number)).await
+}
+
+async fn resend_now(s: &Services, id: &SellerId, number: &InvoiceNumber) -> Result<String, PortalError> {
     let record = seller(s, id).await?;
     let inv = s.ledger.get_invoice(id, number).await?.ok_or(PortalError::NotFound)?;
     // At most `resends_per_day` a day per invoice: a buyer's inbox is not a target.
@@ -623,7 +685,7 @@ pub async fn resend(s: &Services, id: &SellerId, number: &InvoiceNumber) -> Resu
 }
 
 /// What a retry did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum RetryOutcome {
     /// A document the marketplace refused was uploaded again, now.
@@ -634,7 +696,16 @@ pub enum RetryOutcome {
 
 /// A problem order tried again: a refused upload is sent again at once; any other problem
 /// (a step that failed, a refusal that may change) queues a run of the seller.
-pub async fn retry(s: &Services, id: &SellerId, order_id: &OrderId) -> Result<RetryOutcome, PortalError> {
+pub async fn retry(
+    s: &Services,
+    id: &SellerId,
+    order_id: &OrderId,
+    once: Option<&Once>,
+) -> Result<RetryOutcome, PortalError> {
+    crate::once::once(s, id, once, || retry_now(s, id, order_id)).await
+}
+
+async fn retry_now(s: &Services, id: &SellerId, order_id: &OrderId) -> Result<RetryOutcome, PortalError> {
     let record = seller(s, id).await?;
     if !record.is_active() {
         return Err(PortalError::Unsubscribed);
@@ -662,7 +733,7 @@ pub async fn retry(s: &Services, id: &SellerId, order_id: &OrderId) -> Result<Re
 }
 
 /// A credit note the seller issued, and whether its mail left.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreditNoteIssued {
     pub credit_note: InvoiceNumber,
@@ -678,12 +749,29 @@ pub struct CreditNoteIssued {
 /// gestures): computed against what the invoice's earlier credit notes left, numbered and
 /// recorded in one write, stored and mailed to the buyer like an invoice. Not metered. The
 /// marketplace copy of the order keeps the invoice (an upload would replace it).
+///
+/// Once per [`Once`]: a repeat gets the first credit note. Its key also goes into the
+/// invoice's credited state in the write that numbers the credit note, so even a repeat after
+/// a crash between the two (the key's answer not kept) finds it issued and issues nothing.
 pub async fn credit_note(
     s: &Services,
     id: &SellerId,
     number: &InvoiceNumber,
     items: &[marketbill_domain::credit::CreditItem],
     reason: &str,
+    once: Option<&Once>,
+) -> Result<CreditNoteIssued, PortalError> {
+    let marker = once.map(|o| format!("request-{}", &o.key()[..32]));
+    crate::once::once(s, id, once, || credit_note_now(s, id, number, items, reason, marker)).await
+}
+
+async fn credit_note_now(
+    s: &Services,
+    id: &SellerId,
+    number: &InvoiceNumber,
+    items: &[marketbill_domain::credit::CreditItem],
+    reason: &str,
+    marker: Option<String>,
 ) -> Result<CreditNoteIssued, PortalError> {
     let record = seller(s, id).await?;
     if !record.is_active() {
@@ -695,11 +783,19 @@ pub async fn credit_note(
     }
     let original = s.ledger.get_invoice(id, number).await?.ok_or(PortalError::NotFound)?;
     let before = crate::refunds::credited_state(s, id, &original).await?;
+    if let Some(m) = &marker
+        && before.applied.contains(m)
+    {
+        return issued_under_marker(s, id, &original, &before).await;
+    }
     let now = s.clock.now();
-    let (draft, after) = original
+    let (draft, mut after) = original
         .invoice
         .credit(&record.profile, now, items, reason, &before)
         .map_err(|e| PortalError::field("items", &e.to_string()))?;
+    if let Some(m) = marker {
+        after.applied.insert(m);
+    }
     let cn = match s.ledger.issue_credit_note(id, &original.order_id, draft, &before, &after, now).await {
         Ok(cn) => cn,
         Err(LedgerError::CreditConflict { .. }) => {
@@ -711,7 +807,19 @@ pub async fn credit_note(
     };
     tracing::info!(seller = %id, invoice = %number, credit_note = %cn.number, "credit note issued by the seller");
     let d = Delivery::new(s, id, now, None);
-    let pdf = d.store(&cn).await?;
+    let pdf = match d.store(&cn).await {
+        Ok(pdf) => pdf,
+        // Issued: the next seller run stores and mails it (a credit note without documents).
+        Err(e) => {
+            tracing::warn!(seller = %id, credit_note = %cn.number, error = %e, "credit note issued; delivery left to the next run");
+            return Ok(CreditNoteIssued {
+                credit_note: cn.number.clone(),
+                total_incl_vat: cn.body.totals.tax_inclusive,
+                remaining_incl_vat: after.left_on(&original.invoice),
+                not_mailed: Some("stored and mailed by the next run".into()),
+            });
+        }
+    };
     let not_mailed = match buyer_email(s, &record, &original.order_id).await {
         Ok((email, creds)) => {
             if let Err(e) = crate::refunds::upload_if_asked(s, &creds, &cn, &pdf).await {
@@ -730,6 +838,37 @@ pub async fn credit_note(
         total_incl_vat: cn.body.totals.tax_inclusive,
         remaining_incl_vat: after.left_on(&original.invoice),
         not_mailed,
+    })
+}
+
+/// The credit note a request already issued (found by its key in the credited state after a
+/// crash lost its kept answer): the invoice's latest credit note.
+async fn issued_under_marker(
+    s: &Services,
+    id: &SellerId,
+    original: &InvoiceRecord,
+    credited: &marketbill_domain::credit::Credited,
+) -> Result<CreditNoteIssued, PortalError> {
+    let query = InvoiceQuery {
+        order_id: Some(original.order_id.to_string()),
+        credit_notes: Some(true),
+        limit: 100,
+        ..Default::default()
+    };
+    let latest = all_invoices(s.ledger.as_ref(), id, query)
+        .await?
+        .into_iter()
+        .filter(|r| {
+            matches!(&r.invoice.kind, marketbill_domain::DocumentKind::CreditNote { corrects }
+                if corrects.number == original.invoice.number)
+        })
+        .max_by_key(|r| r.invoice.number.counter().unwrap_or(0))
+        .ok_or(PortalError::NotFound)?;
+    Ok(CreditNoteIssued {
+        credit_note: latest.invoice.number.clone(),
+        total_incl_vat: latest.invoice.body.totals.tax_inclusive,
+        remaining_incl_vat: credited.left_on(&original.invoice),
+        not_mailed: None,
     })
 }
 
@@ -780,7 +919,7 @@ pub async fn unsubscribe(s: &Services, id: &SellerId) -> Result<OffsetDateTime, 
 }
 
 /// What a buyer request led to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase", tag = "outcome")]
 pub enum BuyerRequestOutcome {
     /// No invoice yet: the data will be used when it is issued.
@@ -800,11 +939,15 @@ const REQUEST_LEASE: time::Duration = time::Duration::minutes(2);
 /// checked against the keyed hash recorded when the order was first seen). Only a buyer who
 /// knows both the order and its e-mail meets the per-order limits: every such attempt counts,
 /// and requests for one order are handled one at a time (the others get `Conflict`).
+///
+/// Safe to repeat: the same data sent again (a reload, a retry) gives the first outcome, with
+/// nothing issued or mailed again; with a key ([`Once`]), any repeat does.
 pub async fn buyer_request(
     s: &Services,
     order_id: &str,
     email: &str,
     billing: BuyerBillingData,
+    once: Option<&Once>,
 ) -> Result<BuyerRequestOutcome, PortalError> {
     let order_key = order_id.parse::<marketbill_domain::OrderId>().ok();
     let seller_id = match &order_key {
@@ -841,7 +984,10 @@ pub async fn buyer_request(
         }
         RequestSlot::Taken => {}
     }
-    let outcome = handle_buyer_request(s, &seller_id, &seller_record, &order_id, email, billing, now).await;
+    let outcome = crate::once::once(s, &seller_id, once, || {
+        handle_buyer_request(s, &seller_id, &seller_record, &order_id, email, billing, now)
+    })
+    .await;
     if let Err(e) = s.ledger.free_slot(&seller_id, &subject, &day).await {
         // The lease runs out by itself; the request's own outcome stands.
         tracing::warn!(seller = %seller_id, error = %e, "could not free a buyer request slot");
@@ -874,12 +1020,26 @@ async fn handle_buyer_request(
         billing: billing.clone(),
         status: RequestStatus::Pending,
         received_at: now,
+        credit_note: None,
+        invoice: None,
     };
     let existing = s.ledger.get_order(seller_id, order_id).await?;
+    let earlier = s.ledger.requests_for_order(seller_id, order_id).await?;
     let Some(current) = existing.and_then(|o| o.number) else {
-        s.ledger.put_request(seller_id, &request).await?;
+        // The same data already waits for the invoice: nothing more to record.
+        if !earlier.iter().any(|r| r.status == RequestStatus::Pending && r.billing == billing) {
+            s.ledger.put_request(seller_id, &request).await?;
+        }
         return Ok(BuyerRequestOutcome::Recorded);
     };
+    // The current invoice is already the one this data asked for: the same answer again.
+    let done = earlier.iter().filter(|r| r.status == RequestStatus::Done && r.billing == billing);
+    if let Some(r) = done.max_by_key(|r| r.received_at)
+        && r.invoice.as_deref() == Some(current.as_str())
+        && let Some(cn) = &r.credit_note
+    {
+        return Ok(BuyerRequestOutcome::Corrected { credit_note: cn.clone(), invoice: current.to_string() });
+    }
     // Already invoiced: cancel with a credit note, issue the corrected invoice, mail both.
     let original = s.ledger.get_invoice(seller_id, &current).await?.ok_or(PortalError::NotFound)?;
     let credit = original.invoice.credit_note(
@@ -920,6 +1080,8 @@ async fn handle_buyer_request(
         d.upload_one(&creds, &mut rec, &pdf).await?;
     }
     request.status = RequestStatus::Done;
+    request.credit_note = Some(cn.number.to_string());
+    request.invoice = Some(inv.number.to_string());
     s.ledger.put_request(seller_id, &request).await?;
     Ok(BuyerRequestOutcome::Corrected { credit_note: cn.number.to_string(), invoice: inv.number.to_string() })
 }

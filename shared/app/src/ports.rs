@@ -29,6 +29,9 @@ pub enum LedgerError {
     /// Another credit note of this invoice was issued meanwhile: what is left has changed.
     #[error("another credit note of invoice {number} was just issued; what is left to credit has changed")]
     CreditConflict { number: InvoiceNumber },
+    /// An account's e-mail address is its own: another account holds this one.
+    #[error("the address {email} belongs to another account")]
+    EmailTaken { email: String },
     #[error("too much contention on series {series}; gave up after {attempts} attempts")]
     Contention { series: String, attempts: u32 },
     #[error("a stored record is unreadable ({what}): {reason}")]
@@ -52,21 +55,37 @@ pub fn issued_number(step: &OrderRecord) -> Result<&InvoiceNumber, LedgerError> 
 /// per entity so a use case asks only for what it touches (`&dyn RunLedger`); an adapter
 /// implements each, and is then a [`Ledger`] (the whole of it, which `Services` holds).
 pub trait Ledger:
-    SellerLedger + OrderLedger + IssuingLedger + InvoiceLedger + RunLedger + ImportLedger + RequestLedger
+    SellerLedger + OrderLedger + IssuingLedger + InvoiceLedger + RunLedger + ImportLedger + RequestLedger + KeyLedger
 {
 }
 
-impl<T: SellerLedger + OrderLedger + IssuingLedger + InvoiceLedger + RunLedger + ImportLedger + RequestLedger + ?Sized>
-    Ledger for T
+impl<
+    T: SellerLedger
+        + OrderLedger
+        + IssuingLedger
+        + InvoiceLedger
+        + RunLedger
+        + ImportLedger
+        + RequestLedger
+        + KeyLedger
+        + ?Sized,
+> Ledger for T
 {
 }
 
 /// Seller accounts.
 #[async_trait]
 pub trait SellerLedger: Send + Sync {
-    /// Creates or replaces a seller account.
+    /// Creates or replaces a seller account. Its profile's e-mail address is claimed for it if
+    /// no account holds it yet, and the address it had before is let go (if it held it).
     async fn put_seller(&self, seller: &SellerRecord) -> Result<(), LedgerError>;
     async fn get_seller(&self, id: &SellerId) -> Result<Option<SellerRecord>, LedgerError>;
+    /// Claims an e-mail address for a seller before its profile takes it: one conditional
+    /// write; `EmailTaken` when another account holds it. An address belongs to one account
+    /// (the local sign-in finds the account by it).
+    async fn claim_email(&self, seller: &SellerId, email: &str) -> Result<(), LedgerError>;
+    /// The account that holds this address (compared without case).
+    async fn seller_by_email(&self, email: &str) -> Result<Option<SellerId>, LedgerError>;
     /// Sellers whose status is active (the scheduler's index).
     async fn active_sellers(&self) -> Result<Vec<SellerId>, LedgerError>;
     /// Sellers whose status is unsubscribed (for the purge).
@@ -254,6 +273,70 @@ pub trait RequestLedger: Send + Sync {
         seller: &SellerId,
         order_id: &OrderId,
     ) -> Result<Vec<BuyerRequestRecord>, LedgerError>;
+}
+
+/// Requests that must not be carried out twice: the API's `Idempotency-Key` and the pages'
+/// one-time form values (the IETF draft "The Idempotency-Key HTTP Header Field": the same key
+/// and request give the first answer again; the same key with another request is refused).
+#[async_trait]
+pub trait KeyLedger: Send + Sync {
+    /// Claims `key` (a digest, `[0-9a-f]{64}`) for the request `fingerprint` until `until`, unless
+    /// a request already holds it — one conditional write. A key is kept [`KEY_LIFETIME`]; an
+    /// unanswered claim whose lease ran out (a process died) may be claimed again by the same
+    /// request.
+    async fn claim_key(
+        &self,
+        seller: &SellerId,
+        key: &str,
+        fingerprint: &str,
+        at: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<KeyClaim, LedgerError>;
+    /// Keeps the answer of the request that claimed `key`, for its repeats.
+    async fn finish_key(&self, seller: &SellerId, key: &str, answer: &str) -> Result<(), LedgerError>;
+    /// Lets an unanswered claim go (the request failed in a way a repeat may mend).
+    async fn release_key(&self, seller: &SellerId, key: &str) -> Result<(), LedgerError>;
+}
+
+/// How long an idempotency key is remembered.
+pub const KEY_LIFETIME: time::Duration = time::Duration::hours(24);
+
+/// What [`KeyLedger::claim_key`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyClaim {
+    /// This request is the first with the key: do the work, then finish the key.
+    Claimed,
+    /// The first request with the key is still at work.
+    InProgress,
+    /// The first request's answer.
+    Done(String),
+    /// The key came with another request.
+    Mismatch,
+}
+
+/// A key's record, as both adapters keep it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyRecord {
+    pub fingerprint: String,
+    /// Unix seconds: the claim's lease (while unanswered) and the key's end.
+    pub lease_until: i64,
+    pub expires_at: i64,
+    pub answer: Option<String>,
+}
+
+impl KeyRecord {
+    /// What a claim at `now` makes of the key's current record: the claim, or what blocks it.
+    pub fn decide(existing: Option<&KeyRecord>, fingerprint: &str, now: i64) -> KeyClaim {
+        match existing {
+            None => KeyClaim::Claimed,
+            Some(r) if r.expires_at <= now => KeyClaim::Claimed,
+            Some(r) if r.fingerprint != fingerprint => KeyClaim::Mismatch,
+            Some(KeyRecord { answer: Some(a), .. }) => KeyClaim::Done(a.clone()),
+            Some(r) if r.lease_until > now => KeyClaim::InProgress,
+            Some(_) => KeyClaim::Claimed,
+        }
+    }
 }
 
 /// What [`RequestLedger::take_slot`] decided.

@@ -65,3 +65,16 @@ pub fn request(order_id: &OrderId, id: &str) -> String {
 pub fn slot(subject: &str, day: &str) -> String {
     format!("SLOT#{subject}#{day}")
 }
+
+/// The owner of an e-mail address (`EMAIL#{address in lower case}`, sort key [`OWNER`]): one
+/// account per address.
+pub fn email(address: &str) -> String {
+    format!("EMAIL#{}", address.trim().to_ascii_lowercase())
+}
+
+pub const OWNER: &str = "OWNER";
+
+/// An idempotency key of a seller (`KEY#{digest}`).
+pub fn request_key(digest: &str) -> String {
+    format!("KEY#{digest}")
+}

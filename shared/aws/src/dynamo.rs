@@ -20,8 +20,8 @@ use marketbill_app::model::{
     SellerRecord, SellerStatus, StoredObject, invoice_matches, month_key,
 };
 use marketbill_app::ports::{
-    ImportLedger, InvoiceLedger, IssuingLedger, LedgerError, OrderLedger, RequestLedger, RequestSlot, RunLedger,
-    SellerLedger, issued_number, update_each,
+    ImportLedger, InvoiceLedger, IssuingLedger, KEY_LIFETIME, KeyClaim, KeyLedger, KeyRecord, LedgerError, OrderLedger,
+    RequestLedger, RequestSlot, RunLedger, SellerLedger, issued_number, update_each,
 };
 use marketbill_app::table;
 use marketbill_domain::credit::Credited;
@@ -215,6 +215,24 @@ impl DynamoLedger {
             }
         }
         Ok(items)
+    }
+
+    /// Lets an address go if `me` holds it.
+    async fn release_email(&self, claim: &str, me: &str) -> Result<(), LedgerError> {
+        let deleted = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(claim, table::OWNER)))
+            .condition_expression("sellerId = :me")
+            .expression_attribute_values(":me", s(me))
+            .send()
+            .await;
+        match deleted {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
     }
 
     /// Every attribute value of every item, as text (tests look for secrets in clear).
@@ -601,7 +619,8 @@ impl AsyncBuild<(Invoice, Invoice)> for CorrectionBuild {
 #[async_trait]
 impl SellerLedger for DynamoLedger {
     async fn put_seller(&self, seller: &SellerRecord) -> Result<(), LedgerError> {
-        let mut item = key(&table::pk(&seller.seller_id), table::PROFILE);
+        let pk = table::pk(&seller.seller_id);
+        let mut item = key(&pk, table::PROFILE);
         item.insert("data".into(), s(to_json(seller)?));
         let status = match seller.status {
             SellerStatus::Active => table::ACTIVE,
@@ -609,8 +628,57 @@ impl SellerLedger for DynamoLedger {
         };
         item.insert("GSI1PK".into(), s(status));
         item.insert("GSI1SK".into(), s(seller.seller_id.as_str()));
+        let me = seller.seller_id.as_str();
+        let claim = table::email(&seller.profile.email);
+        let old = match self.get(&pk, table::PROFILE).await? {
+            Some(i) => Some(table::email(&data::<SellerRecord>("seller", &i)?.profile.email)),
+            None => None,
+        };
         self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(unavailable)?;
+        // The address, for this account if no account holds it.
+        let mut claim_item = key(&claim, table::OWNER);
+        claim_item.insert("sellerId".into(), s(me));
+        let claimed = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(claim_item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match claimed {
+            Ok(_) => {}
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {}
+            Err(e) => return Err(unavailable(e)),
+        }
+        if let Some(old) = old.filter(|o| *o != claim) {
+            self.release_email(&old, me).await?;
+        }
         Ok(())
+    }
+    async fn claim_email(&self, seller: &SellerId, email: &str) -> Result<(), LedgerError> {
+        let mut item = key(&table::email(email), table::OWNER);
+        item.insert("sellerId".into(), s(seller.as_str()));
+        let claimed = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK) OR sellerId = :me")
+            .expression_attribute_values(":me", s(seller.as_str()))
+            .send()
+            .await;
+        match claimed {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
+                Err(LedgerError::EmailTaken { email: email.to_owned() })
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+    async fn seller_by_email(&self, email: &str) -> Result<Option<SellerId>, LedgerError> {
+        let item = self.get(&table::email(email), table::OWNER).await?;
+        Ok(item.and_then(|i| i.get("sellerId").and_then(|v| v.as_s().ok()).and_then(|id| id.parse().ok())))
     }
     async fn get_seller(&self, id: &SellerId) -> Result<Option<SellerRecord>, LedgerError> {
         self.get(&table::pk(id), table::PROFILE).await?.map(|i| data("seller", &i)).transpose()
@@ -631,6 +699,10 @@ impl SellerLedger for DynamoLedger {
     }
     async fn delete_seller(&self, id: &SellerId) -> Result<u64, LedgerError> {
         let pk = table::pk(id);
+        if let Some(profile) = self.get(&pk, table::PROFILE).await? {
+            self.release_email(&table::email(&data::<SellerRecord>("seller", &profile)?.profile.email), id.as_str())
+                .await?;
+        }
         let items = self.query_prefix(&pk, "", false, None).await?;
         let mut removed = 0u64;
         for chunk in items.chunks(25) {
@@ -1108,5 +1180,87 @@ impl RequestLedger for DynamoLedger {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl KeyLedger for DynamoLedger {
+    async fn claim_key(
+        &self,
+        seller: &SellerId,
+        key_digest: &str,
+        fingerprint: &str,
+        at: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<KeyClaim, LedgerError> {
+        let (pk, sk) = (table::pk(seller), table::request_key(key_digest));
+        let record = KeyRecord {
+            fingerprint: fingerprint.to_owned(),
+            lease_until: until.unix_timestamp(),
+            expires_at: (at + KEY_LIFETIME).unix_timestamp(),
+            answer: None,
+        };
+        let now = at.unix_timestamp();
+        let mut item = key(&pk, &sk);
+        item.insert("data".into(), s(to_json(&record)?));
+        item.insert("fingerprint".into(), s(fingerprint));
+        item.insert("leaseUntil".into(), AttributeValue::N(record.lease_until.to_string()));
+        item.insert("expiresAt".into(), AttributeValue::N(record.expires_at.to_string()));
+        // One conditional write: a free key, one past its end, or an unanswered claim of the
+        // same request whose lease ran out.
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(
+                "attribute_not_exists(PK) OR expiresAt <= :now \
+                 OR (attribute_not_exists(answer) AND leaseUntil <= :now AND fingerprint = :fp)",
+            )
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .expression_attribute_values(":fp", s(fingerprint))
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(KeyClaim::Claimed),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
+                let Some(found) = self.get(&pk, &sk).await? else { return Ok(KeyClaim::InProgress) };
+                let mut existing: KeyRecord = data("key", &found)?;
+                existing.answer = found.get("answer").and_then(|v| v.as_s().ok()).cloned();
+                // What blocked the claim (never `Claimed`: the condition said so).
+                Ok(match KeyRecord::decide(Some(&existing), fingerprint, now) {
+                    KeyClaim::Claimed => KeyClaim::InProgress,
+                    other => other,
+                })
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+    async fn finish_key(&self, seller: &SellerId, key_digest: &str, answer: &str) -> Result<(), LedgerError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(&table::pk(seller), &table::request_key(key_digest))))
+            .update_expression("SET answer = :a")
+            .expression_attribute_values(":a", s(answer))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+    async fn release_key(&self, seller: &SellerId, key_digest: &str) -> Result<(), LedgerError> {
+        let deleted = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(&table::pk(seller), &table::request_key(key_digest))))
+            .condition_expression("attribute_not_exists(answer)")
+            .send()
+            .await;
+        match deleted {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
     }
 }

@@ -12,8 +12,8 @@ use marketbill_app::model::{
     SellerRecord, SellerStatus, StoredObject, month_key,
 };
 use marketbill_app::ports::{
-    ImportLedger, InvoiceLedger, IssuingLedger, LedgerError, OrderLedger, RequestLedger, RequestSlot, RunLedger,
-    SellerLedger, issued_number,
+    ImportLedger, InvoiceLedger, IssuingLedger, KEY_LIFETIME, KeyClaim, KeyLedger, KeyRecord, LedgerError, OrderLedger,
+    RequestLedger, RequestSlot, RunLedger, SellerLedger, issued_number,
 };
 use marketbill_app::table;
 use marketbill_domain::credit::Credited;
@@ -113,6 +113,15 @@ impl SqliteLedger {
         conn.set_prepared_statement_cache_capacity(64);
         migrate_items(&mut conn)?;
         conn.execute_batch(SCHEMA).map_err(unavailable)?;
+        // Accounts written before addresses were claimed: each address to the first account
+        // (by id) that has it.
+        conn.execute_batch(
+            "INSERT OR IGNORE INTO items (pk, sk, data)
+             SELECT 'EMAIL#' || lower(trim(json_extract(data, '$.profile.email'))), 'OWNER',
+                    json_object('sellerId', substr(pk, 8))
+             FROM items WHERE sk = 'PROFILE' AND json_extract(data, '$.profile.email') IS NOT NULL ORDER BY pk",
+        )
+        .map_err(unavailable)?;
         Ok(SqliteLedger { conn: Arc::new(Mutex::new(conn)) })
     }
 
@@ -237,6 +246,21 @@ fn bump(tx: &Transaction<'_>, pk: &str, sk: &str) -> Result<u64, LedgerError> {
     Ok(next)
 }
 
+/// The account holding an address's claim.
+fn email_owner(c: &Connection, claim: &str) -> Result<Option<String>, LedgerError> {
+    let Some(data) = get_data(c, claim, table::OWNER)? else { return Ok(None) };
+    let v: serde_json::Value = from_json("e-mail claim", &data)?;
+    Ok(v["sellerId"].as_str().map(str::to_owned))
+}
+
+/// Lets an address go if `me` holds it.
+fn release_email(c: &Connection, claim: &str, me: &str) -> Result<(), LedgerError> {
+    if email_owner(c, claim)?.as_deref() == Some(me) {
+        exec(c, "DELETE FROM items WHERE pk = ?1 AND sk = ?2", params![claim, table::OWNER]).map_err(unavailable)?;
+    }
+    Ok(())
+}
+
 fn put_order(tx: &Connection, pk: &str, record: &OrderRecord) -> Result<(), LedgerError> {
     exec(
         tx,
@@ -300,17 +324,62 @@ impl SellerLedger for SqliteLedger {
             SellerStatus::Active => table::ACTIVE,
             SellerStatus::Unsubscribed { .. } => table::UNSUBSCRIBED,
         };
+        let email = seller.profile.email.clone();
+        let owner = serde_json::json!({ "sellerId": seller.seller_id }).to_string();
+        let me = seller.seller_id.to_string();
         self.with(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+            let before: Option<SellerRecord> =
+                get_data(&tx, &pk, table::PROFILE)?.map(|d| from_json("seller", &d)).transpose()?;
+            let claim = table::email(&email);
             exec(
-                c,
+                &tx,
+                "INSERT OR IGNORE INTO items (pk, sk, data) VALUES (?1, ?2, ?3)",
+                params![claim, table::OWNER, owner],
+            )
+            .map_err(unavailable)?;
+            if let Some(old) = before.map(|b| table::email(&b.profile.email))
+                && old != claim
+            {
+                release_email(&tx, &old, &me)?;
+            }
+            exec(
+                &tx,
                 "INSERT INTO items (pk, sk, data, gsi1) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (pk, sk) DO UPDATE SET data = excluded.data, gsi1 = excluded.gsi1",
                 params![pk, table::PROFILE, data, gsi1],
             )
             .map_err(unavailable)?;
+            tx.commit().map_err(unavailable)?;
             Ok(())
         })
         .await
+    }
+    async fn claim_email(&self, seller: &SellerId, email: &str) -> Result<(), LedgerError> {
+        let (claim, me, email) = (table::email(email), seller.to_string(), email.to_owned());
+        let owner = serde_json::json!({ "sellerId": seller }).to_string();
+        self.with(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+            match email_owner(&tx, &claim)? {
+                Some(holder) if holder != me => return Err(LedgerError::EmailTaken { email }),
+                Some(_) => {}
+                None => {
+                    exec(
+                        &tx,
+                        "INSERT INTO items (pk, sk, data) VALUES (?1, ?2, ?3)",
+                        params![claim, table::OWNER, owner],
+                    )
+                    .map_err(unavailable)?;
+                }
+            }
+            tx.commit().map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+    async fn seller_by_email(&self, email: &str) -> Result<Option<SellerId>, LedgerError> {
+        let claim = table::email(email);
+        self.with(move |c| Ok(email_owner(c, &claim)?.and_then(|id| id.parse().ok()))).await
     }
     async fn get_seller(&self, id: &SellerId) -> Result<Option<SellerRecord>, LedgerError> {
         let pk = table::pk(id);
@@ -341,8 +410,14 @@ impl SellerLedger for SqliteLedger {
     }
     async fn delete_seller(&self, id: &SellerId) -> Result<u64, LedgerError> {
         let pk = table::pk(id);
+        let me = id.to_string();
         self.with(move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+            let profile: Option<SellerRecord> =
+                get_data(&tx, &pk, table::PROFILE)?.map(|d| from_json("seller", &d)).transpose()?;
+            if let Some(p) = profile {
+                release_email(&tx, &table::email(&p.profile.email), &me)?;
+            }
             exec(&tx, "DELETE FROM documents WHERE pk = ?1", [&pk]).map_err(unavailable)?;
             let items = exec(&tx, "DELETE FROM items WHERE pk = ?1", [&pk]).map_err(unavailable)?;
             tx.commit().map_err(unavailable)?;
@@ -881,6 +956,70 @@ impl RequestLedger for SqliteLedger {
         self.with(move |c| {
             exec(c, "UPDATE items SET data = '{\"busyUntil\":0}' WHERE pk = ?1 AND sk = ?2", params![pk, sk])
                 .map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl KeyLedger for SqliteLedger {
+    async fn claim_key(
+        &self,
+        seller: &SellerId,
+        key: &str,
+        fingerprint: &str,
+        at: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<KeyClaim, LedgerError> {
+        let (pk, sk) = (table::pk(seller), table::request_key(key));
+        let record = KeyRecord {
+            fingerprint: fingerprint.to_owned(),
+            lease_until: until.unix_timestamp(),
+            expires_at: (at + KEY_LIFETIME).unix_timestamp(),
+            answer: None,
+        };
+        let now = at.unix_timestamp();
+        self.with(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+            let existing: Option<KeyRecord> = get_data(&tx, &pk, &sk)?.map(|d| from_json("key", &d)).transpose()?;
+            let claim = KeyRecord::decide(existing.as_ref(), &record.fingerprint, now);
+            if claim == KeyClaim::Claimed {
+                exec(
+                    &tx,
+                    "INSERT OR REPLACE INTO items (pk, sk, data) VALUES (?1, ?2, ?3)",
+                    params![pk, sk, to_json(&record)?],
+                )
+                .map_err(unavailable)?;
+            }
+            tx.commit().map_err(unavailable)?;
+            Ok(claim)
+        })
+        .await
+    }
+    async fn finish_key(&self, seller: &SellerId, key: &str, answer: &str) -> Result<(), LedgerError> {
+        let (pk, sk) = (table::pk(seller), table::request_key(key));
+        let answer = answer.to_owned();
+        self.with(move |c| {
+            exec(
+                c,
+                "UPDATE items SET data = json_set(data, '$.answer', ?3) WHERE pk = ?1 AND sk = ?2",
+                params![pk, sk, answer],
+            )
+            .map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+    async fn release_key(&self, seller: &SellerId, key: &str) -> Result<(), LedgerError> {
+        let (pk, sk) = (table::pk(seller), table::request_key(key));
+        self.with(move |c| {
+            exec(
+                c,
+                "DELETE FROM items WHERE pk = ?1 AND sk = ?2 AND json_extract(data, '$.answer') IS NULL",
+                params![pk, sk],
+            )
+            .map_err(unavailable)?;
             Ok(())
         })
         .await

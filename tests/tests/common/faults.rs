@@ -13,8 +13,8 @@ use marketbill_app::model::{
     SellerRecord, StoredObject,
 };
 use marketbill_app::ports::{
-    DocumentStore, ImportLedger, InvoiceLedger, IssuingLedger, Ledger, LedgerError, MailError, Mailer, OrderLedger,
-    OutgoingMail, PresignedLink, RequestLedger, RequestSlot, RunLedger, SellerLedger, StoreError,
+    DocumentStore, ImportLedger, InvoiceLedger, IssuingLedger, KeyClaim, KeyLedger, Ledger, LedgerError, MailError,
+    Mailer, OrderLedger, OutgoingMail, PresignedLink, RequestLedger, RequestSlot, RunLedger, SellerLedger, StoreError,
 };
 use marketbill_domain::credit::Credited;
 use marketbill_domain::{Draft, Invoice, InvoiceNumber, OrderId, Refusal, Series};
@@ -119,6 +119,12 @@ impl SellerLedger for FaultyLedger {
     }
     async fn get_seller(&self, id: &SellerId) -> Result<Option<SellerRecord>, LedgerError> {
         pass!(self, self.inner.get_seller(id))
+    }
+    async fn seller_by_email(&self, email: &str) -> Result<Option<SellerId>, LedgerError> {
+        pass!(self, self.inner.seller_by_email(email))
+    }
+    async fn claim_email(&self, seller: &SellerId, email: &str) -> Result<(), LedgerError> {
+        pass!(self, self.inner.claim_email(seller, email))
     }
     async fn active_sellers(&self) -> Result<Vec<SellerId>, LedgerError> {
         pass!(self, self.inner.active_sellers())
@@ -313,6 +319,26 @@ impl RequestLedger for FaultyLedger {
     }
     async fn free_slot(&self, seller: &SellerId, subject: &str, day: &str) -> Result<(), LedgerError> {
         pass!(self, self.inner.free_slot(seller, subject, day))
+    }
+}
+
+#[async_trait]
+impl KeyLedger for FaultyLedger {
+    async fn claim_key(
+        &self,
+        seller: &SellerId,
+        key: &str,
+        fingerprint: &str,
+        at: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<KeyClaim, LedgerError> {
+        pass!(self, self.inner.claim_key(seller, key, fingerprint, at, until))
+    }
+    async fn finish_key(&self, seller: &SellerId, key: &str, answer: &str) -> Result<(), LedgerError> {
+        pass!(self, self.inner.finish_key(seller, key, answer))
+    }
+    async fn release_key(&self, seller: &SellerId, key: &str) -> Result<(), LedgerError> {
+        pass!(self, self.inner.release_key(seller, key))
     }
 }
 

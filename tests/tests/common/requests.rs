@@ -58,7 +58,9 @@ pub async fn fifty_simultaneous_requests_make_one_correction(w: &World) {
     for _ in 0..50 {
         let services = w.services.clone();
         let (order_id, email) = (order_id.clone(), email.clone());
-        handles.push(tokio::spawn(async move { portal::buyer_request(&services, &order_id, &email, company()).await }));
+        handles.push(tokio::spawn(async move {
+            portal::buyer_request(&services, &order_id, &email, company(), None).await
+        }));
     }
     let mut corrected = 0;
     for h in handles {
@@ -73,7 +75,10 @@ pub async fn fifty_simultaneous_requests_make_one_correction(w: &World) {
     assert_eq!(w.services.ledger.usage(&seller, &month).await.unwrap(), usage_before + 1);
     assert_eq!(mails_to(w.outbox.sent().await), mails_before + 2, "one credit note and one corrected invoice mailed");
     // Every attempt counted: the day's limit is used up.
-    assert_eq!(portal::buyer_request(&w.services, &order_id, &email, company()).await, Err(PortalError::RateLimited));
+    assert_eq!(
+        portal::buyer_request(&w.services, &order_id, &email, company(), None).await,
+        Err(PortalError::RateLimited)
+    );
 }
 
 /// A wrong e-mail costs no marketplace call and looks like an unknown order, limit or not.
@@ -81,20 +86,23 @@ pub async fn wrong_emails_look_like_unknown_orders_and_cost_nothing(w: &World) {
     cycle(w).await;
     let (order_id, email) = invoiced_order(w);
     let calls = w.sim.requests(Route::GetOrder);
-    let unknown = portal::buyer_request(&w.services, "UNKNOWN000001", &email, company()).await;
-    let malformed = portal::buyer_request(&w.services, "BAD#ID", &email, company()).await;
-    let wrong = portal::buyer_request(&w.services, &order_id, "someone@else.example", company()).await;
+    let unknown = portal::buyer_request(&w.services, "UNKNOWN000001", &email, company(), None).await;
+    let malformed = portal::buyer_request(&w.services, "BAD#ID", &email, company(), None).await;
+    let wrong = portal::buyer_request(&w.services, &order_id, "someone@else.example", company(), None).await;
     assert_eq!(unknown, Err(PortalError::BuyerRefused));
     assert_eq!(malformed, Err(PortalError::BuyerRefused));
     assert_eq!(wrong, Err(PortalError::BuyerRefused));
     assert_eq!(w.sim.requests(Route::GetOrder), calls, "no marketplace call for a refusal");
     for _ in 0..3 {
-        let _ = portal::buyer_request(&w.services, &order_id, &email, company()).await;
+        let _ = portal::buyer_request(&w.services, &order_id, &email, company(), None).await;
     }
-    assert_eq!(portal::buyer_request(&w.services, &order_id, &email, company()).await, Err(PortalError::RateLimited));
+    assert_eq!(
+        portal::buyer_request(&w.services, &order_id, &email, company(), None).await,
+        Err(PortalError::RateLimited)
+    );
     // Past the limit, a wrong e-mail still gets the unknown order's answer.
     assert_eq!(
-        portal::buyer_request(&w.services, &order_id, "someone@else.example", company()).await,
+        portal::buyer_request(&w.services, &order_id, "someone@else.example", company(), None).await,
         Err(PortalError::BuyerRefused)
     );
 }

@@ -18,8 +18,8 @@ use serde_json::{Value, json};
 
 use super::texts::text;
 use super::{
-    EMAIL_COOKIE, Lang, Page, Posted, SESSION_COOKIE, SellerPost, cookie, date, failure, message_page, render, send,
-    set_cookie, to_onboarding, to_sign_in,
+    EMAIL_COOKIE, Lang, Page, Posted, SESSION_COOKIE, SellerPost, cookie, date, failure, mail_link, message_page,
+    render, set_cookie, to_onboarding, to_sign_in,
 };
 use crate::Portal;
 use crate::auth::SESSION_LIFETIME;
@@ -59,7 +59,7 @@ pub(super) async fn sign_up_post(State(p): State<Arc<Portal>>, Posted { page, va
         let error = text(page.lang, "cognito_pending").to_owned();
         return render(&page, StatusCode::OK, "sign_up.html", context! { error });
     };
-    send(s, marketbill_app::mail::sign_in_mail(&s.settings.sender, &email, &link, s.clock.now())).await;
+    mail_link(s, &email, &link).await;
     render(&page, StatusCode::OK, "sign_up.html", context! { sent => true })
 }
 
@@ -549,6 +549,8 @@ async fn account(
         SellerStatus::Unsubscribed { purge_after, .. } => Some(date(page, purge_after.date())),
         SellerStatus::Active => None,
     };
+    let message =
+        message.or_else(|| purge_after.as_ref().map(|d| text(page.lang, "unsubscribed_until").replace("{date}", d)));
     let ctx = context! {
         name => r.profile.legal_name,
         email => r.profile.email,
@@ -575,10 +577,8 @@ pub(super) async fn unsubscribe(State(p): State<Arc<Portal>>, post: SellerPost) 
         return account(&page, &p, StatusCode::BAD_REQUEST, None, Some(error)).await;
     }
     match portal::unsubscribe(&p.services, &seller).await {
-        Ok(until) => {
-            let message = text(page.lang, "unsubscribed_until").replace("{date}", &date(&page, until.date()));
-            account(&page, &p, StatusCode::OK, Some(message), None).await
-        }
+        // Post, redirect, get: the account page then says until when downloads stay open.
+        Ok(_) => Redirect::to("/espace/compte").into_response(),
         Err(e) => message_page(&page, StatusCode::SERVICE_UNAVAILABLE, failure(&page, &e)),
     }
 }

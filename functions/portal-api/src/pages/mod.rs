@@ -19,6 +19,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use cookie::{Cookie, SameSite};
 use marketbill_app::model::{InvoiceQuery, InvoiceRecord, SellerId};
+use marketbill_app::once::Once;
 use marketbill_app::portal::{self, BuyerRequestOutcome, PortalError};
 use marketbill_domain::InvoiceNumber;
 use marketbill_domain::buyer::BuyerKind;
@@ -78,6 +79,7 @@ pub fn routes() -> Router<Arc<Portal>> {
         .route("/espace/export/{job}", get(work::export_progress))
         .route("/espace/journal", get(work::journal))
         .route("/facture", get(buyer_page).post(buyer_post))
+        .route("/facture/merci", get(buyer_thanks))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,6 +210,17 @@ impl axum::extract::FromRequest<Arc<Portal>> for SellerPost {
     }
 }
 
+/// A form's one-time value as the request's key (see [`marketbill_app::once`]): the same form
+/// sent again — a reload of its answer, a double click, going back — gives the first outcome;
+/// the same value with other fields is refused. Scoped by where the form went.
+fn form_once(scope: &str, values: &BTreeMap<String, String>) -> Option<Once> {
+    let key = values.get("once")?;
+    let fields: BTreeMap<&String, &String> =
+        values.iter().filter(|(k, _)| !matches!(k.as_str(), "csrf" | "once")).collect();
+    let body = serde_urlencoded::to_string(&fields).unwrap_or_default();
+    Once::new(scope, key, body.as_bytes())
+}
+
 /// A form whose anti-forgery field does not match this browser's cookie: refused, with a page
 /// that says to load the form again. `None` when the form is genuine.
 fn forged(page: &Page, form: &BTreeMap<String, String>) -> Option<Response> {
@@ -297,6 +310,8 @@ fn render(page: &Page, status: StatusCode, template: &str, ctx: Value) -> Respon
         t => Value::from_serialize(texts(page.lang)),
         signed_in => page.seller.is_some(),
         csrf => page.csrf.clone(),
+        // Each form's one-time value: a repeat of the same form finds the first outcome.
+        once => hex::encode(&marketbill_app::crypto::random_key()[..16]),
     };
     let result = env().get_template(template).and_then(|t| t.render(context! { ..ctx, ..common }));
     let mut response = match result {
@@ -338,6 +353,8 @@ fn failure(page: &Page, e: &PortalError) -> String {
     match e {
         PortalError::NotFound => text(page.lang, "not_found").into(),
         PortalError::RateLimited => text(page.lang, "rate_limited").into(),
+        PortalError::InProgress => text(page.lang, "in_progress").into(),
+        PortalError::KeyReused => text(page.lang, "form_reused").into(),
         PortalError::Conflict(m) => m.clone(),
         PortalError::Pipeline(p) => {
             tracing::warn!(error = %p, "page request failed");
@@ -421,24 +438,15 @@ async fn send_sign_in_link(p: &Portal, email: &str) -> Result<bool, PortalError>
     let Some(seller) = portal::seller_for_email(s, email).await? else { return Ok(true) };
     let Some(token) = p.auth.sign_in_token(&seller) else { return Ok(false) };
     let base = s.settings.public_url.as_deref().unwrap_or("");
-    let link = sign_in_url(base, &token);
-    send(s, marketbill_app::mail::sign_in_mail(&s.settings.sender, email.trim(), &link, s.clock.now())).await;
+    mail_link(s, email, &sign_in_url(base, &token)).await;
     Ok(true)
 }
 
-/// Sends a mail the answer does not depend on (the page says the same whether it left or not;
-/// a failure is logged).
-async fn send(
-    s: &marketbill_app::pipeline::Services,
-    mail: Result<marketbill_app::ports::OutgoingMail, marketbill_app::mail::MailBuildError>,
-) {
-    match mail {
-        Ok(mail) => {
-            if let Err(e) = s.mailer.send(&mail).await {
-                tracing::warn!(error = %e, "sign-in mail not sent");
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, "sign-in mail not built"),
+/// Mails a one-time link (at most a few a day to one address); the page says the same whether
+/// it left or not, so a failure is only logged.
+async fn mail_link(s: &marketbill_app::pipeline::Services, email: &str, link: &str) {
+    if let Err(e) = portal::mail_link(s, email, link).await {
+        tracing::warn!(error = %e, "link mail not sent");
     }
 }
 
@@ -658,19 +666,55 @@ fn not_found(page: &Page) -> Response {
     message_page(page, StatusCode::NOT_FOUND, failure(page, &PortalError::NotFound))
 }
 
-async fn invoice(page: Page, State(p): State<Arc<Portal>>, Path(number): Path<String>) -> Response {
+/// What a form of the invoice's page did, said by the page it redirects to (post, redirect,
+/// get: a reload of that page sends nothing again).
+#[derive(serde::Deserialize, Default)]
+struct InvoiceQueryString {
+    #[serde(default)]
+    renvoye: String,
+    #[serde(default)]
+    avoir: String,
+    #[serde(default)]
+    non_envoye: String,
+}
+
+async fn invoice(
+    page: Page,
+    State(p): State<Arc<Portal>>,
+    Path(number): Path<String>,
+    Query(q): Query<InvoiceQueryString>,
+) -> Response {
     let Some(seller) = page.seller.clone() else { return to_sign_in() };
     let Ok(number) = number.parse::<InvoiceNumber>() else { return not_found(&page) };
-    invoice_page(&page, &p, &seller, &number, None, None).await
+    let mut message = (q.renvoye == "1").then(|| text(page.lang, "resent").to_owned());
+    // A credit note just issued from this page: named only if it is one of this invoice's.
+    if let Ok(cn) = q.avoir.parse::<InvoiceNumber>()
+        && let Ok(Some(rec)) = p.services.ledger.get_invoice(&seller, &cn).await
+        && matches!(&rec.invoice.kind, marketbill_domain::DocumentKind::CreditNote { corrects } if corrects.number == number)
+    {
+        let key = if q.non_envoye == "1" { "credit_issued_not_mailed" } else { "credit_issued" };
+        message = Some(
+            text(page.lang, key)
+                .replace("{number}", cn.as_str())
+                .replace("{total}", &format_euros_fr(rec.invoice.body.totals.tax_inclusive)),
+        );
+    }
+    invoice_page(&page, &p, &seller, &number, message, None).await
 }
 
 async fn resend(State(p): State<Arc<Portal>>, Path(number): Path<String>, post: SellerPost) -> Response {
-    let SellerPost { page, seller, .. } = post;
+    let SellerPost { page, seller, values } = post;
     let Ok(number) = number.parse::<InvoiceNumber>() else { return not_found(&page) };
-    match portal::resend(&p.services, &seller, &number).await {
-        Ok(_) => invoice_page(&page, &p, &seller, &number, Some(text(page.lang, "resent").into()), None).await,
+    let once = form_once(&format!("resend {number}"), &values);
+    match portal::resend(&p.services, &seller, &number, once.as_ref()).await {
+        Ok(_) => Redirect::to(&format!("/espace/factures/{}?renvoye=1", urlencode(number.as_str()))).into_response(),
         Err(e) => invoice_page(&page, &p, &seller, &number, None, Some(failure(&page, &e))).await,
     }
+}
+
+/// A path segment or query value, percent-encoded.
+fn urlencode(s: &str) -> String {
+    serde_urlencoded::to_string([("", s)]).map(|v| v.trim_start_matches('=').to_owned()).unwrap_or_default()
 }
 
 /// The buyer's form fields: (form name, API error key, autocomplete, optional).
@@ -722,6 +766,28 @@ fn buyer_form(
     fields
 }
 
+#[derive(serde::Deserialize)]
+struct ThanksQuery {
+    #[serde(default)]
+    suite: String,
+    #[serde(default)]
+    facture: String,
+    #[serde(default)]
+    avoir: String,
+}
+
+/// The buyer's confirmation (after the redirect): what arrives by e-mail.
+async fn buyer_thanks(page: Page, Query(q): Query<ThanksQuery>) -> Response {
+    let numbers = (q.facture.parse::<InvoiceNumber>(), q.avoir.parse::<InvoiceNumber>());
+    let done = match (q.suite.as_str(), numbers) {
+        ("corrigee", (Ok(invoice), Ok(credit_note))) => text(page.lang, "request_corrected")
+            .replace("{invoice}", invoice.as_str())
+            .replace("{credit_note}", credit_note.as_str()),
+        _ => text(page.lang, "request_recorded").to_owned(),
+    };
+    render(&page, StatusCode::OK, "buyer.html", context! { done })
+}
+
 async fn buyer_page(page: Page) -> Response {
     let fields = buyer_form(&page, &BTreeMap::new(), &BTreeMap::new());
     render(&page, StatusCode::OK, "buyer.html", context! { fields })
@@ -753,15 +819,19 @@ async fn buyer_post(State(p): State<Arc<Portal>>, Posted { page, values }: Poste
             return render(&page, StatusCode::BAD_REQUEST, "buyer.html", context! { fields, error });
         }
     };
-    match portal::buyer_request(&p.services, &body.order_id, &body.email, billing).await {
+    let once = form_once("buyer request", &values);
+    match portal::buyer_request(&p.services, &body.order_id, &body.email, billing, once.as_ref()).await {
+        // Post, redirect, get: reloading the confirmation sends nothing again.
         Ok(outcome) => {
-            let done = match outcome {
-                BuyerRequestOutcome::Recorded => text(page.lang, "request_recorded").to_owned(),
-                BuyerRequestOutcome::Corrected { credit_note, invoice } => text(page.lang, "request_corrected")
-                    .replace("{invoice}", &invoice)
-                    .replace("{credit_note}", &credit_note),
+            let to = match outcome {
+                BuyerRequestOutcome::Recorded => "/facture/merci?suite=enregistree".to_owned(),
+                BuyerRequestOutcome::Corrected { credit_note, invoice } => format!(
+                    "/facture/merci?suite=corrigee&facture={}&avoir={}",
+                    urlencode(&invoice),
+                    urlencode(&credit_note)
+                ),
             };
-            render(&page, StatusCode::OK, "buyer.html", context! { done })
+            Redirect::to(&to).into_response()
         }
         Err(e) => {
             let (status, error) = match &e {

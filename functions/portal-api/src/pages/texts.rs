@@ -491,6 +491,16 @@ pub(super) const TEXTS: &[(&str, &str, &str)] = &[
     ),
     ("resend", "Renvoyer à l'acheteur", "Send to the buyer again"),
     ("resent", "Le document a été renvoyé à l'acheteur.", "The document was sent to the buyer again."),
+    (
+        "in_progress",
+        "Ce formulaire est déjà en cours de traitement ; rechargez la page dans un instant.",
+        "This form is already being handled; reload the page in a moment.",
+    ),
+    (
+        "form_reused",
+        "Ce formulaire a déjà été envoyé avec d'autres valeurs ; rechargez la page pour en envoyer un nouveau.",
+        "This form was already sent with other values; reload the page to send a new one.",
+    ),
     ("buyer_title", "Demander une facture au nom de votre société", "Ask for an invoice in your company's name"),
     (
         "buyer_intro",

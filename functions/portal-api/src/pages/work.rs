@@ -65,8 +65,30 @@ async fn problems(
     }
 }
 
-pub(super) async fn problems_page(page: Page, State(p): State<Arc<Portal>>) -> Response {
-    problems(&page, &p, StatusCode::OK, None, None).await
+/// What the retry form did, said by the page it redirects to.
+#[derive(serde::Deserialize)]
+pub(super) struct RetriedQuery {
+    #[serde(default)]
+    relance: String,
+    #[serde(default)]
+    suite: String,
+}
+
+pub(super) async fn problems_page(
+    page: Page,
+    State(p): State<Arc<Portal>>,
+    axum::extract::Query(q): axum::extract::Query<RetriedQuery>,
+) -> Response {
+    let key = match q.suite.as_str() {
+        "envoye" => Some("retry_uploaded"),
+        "file" => Some("retry_queued"),
+        _ => None,
+    };
+    let message = match (key, q.relance.parse::<OrderId>()) {
+        (Some(key), Ok(order)) => Some(text(page.lang, key).replace("{order}", order.as_str())),
+        _ => None,
+    };
+    problems(&page, &p, StatusCode::OK, message, None).await
 }
 
 pub(super) async fn retry(State(p): State<Arc<Portal>>, post: SellerPost) -> Response {
@@ -74,14 +96,14 @@ pub(super) async fn retry(State(p): State<Arc<Portal>>, post: SellerPost) -> Res
     let Some(order) = values.get("commande").and_then(|o| o.trim().parse::<OrderId>().ok()) else {
         return problems(&page, &p, StatusCode::NOT_FOUND, None, Some(text(page.lang, "not_found").into())).await;
     };
-    match portal::retry(&p.services, &seller, &order).await {
+    let once = super::form_once(&format!("retry {order}"), &values);
+    match portal::retry(&p.services, &seller, &order, once.as_ref()).await {
         Ok(outcome) => {
-            let key = match outcome {
-                RetryOutcome::Uploaded => "retry_uploaded",
-                RetryOutcome::Queued => "retry_queued",
+            let suite = match outcome {
+                RetryOutcome::Uploaded => "envoye",
+                RetryOutcome::Queued => "file",
             };
-            let message = text(page.lang, key).replace("{order}", order.as_str());
-            problems(&page, &p, StatusCode::OK, Some(message), None).await
+            Redirect::to(&format!("/espace/problemes?relance={order}&suite={suite}")).into_response()
         }
         Err(e) => {
             let status = match e {
@@ -167,7 +189,8 @@ pub(super) async fn export_post(State(p): State<Arc<Portal>>, post: SellerPost) 
         let ctx = context! { error, du => get("du"), au => get("au") };
         return render(&page, StatusCode::BAD_REQUEST, "export.html", ctx);
     };
-    match portal::start_export(&p.services, &seller, from, to).await {
+    let once = super::form_once("export", &values);
+    match portal::start_export(&p.services, &seller, from, to, once.as_ref()).await {
         Ok(started) => Redirect::to(&format!("/espace/export/{}", started.job)).into_response(),
         Err(PortalError::NotFound) => to_onboarding(),
         Err(e) => message_page(&page, StatusCode::SERVICE_UNAVAILABLE, failure(&page, &e)),
@@ -240,13 +263,18 @@ pub(super) async fn credit_note(
     if unreadable {
         return error(text(page.lang, "credit_unreadable").into()).await;
     }
-    match portal::credit_note(&p.services, &seller, &number, &items, reason).await {
+    let once = super::form_once(&format!("credit note {number}"), &values);
+    match portal::credit_note(&p.services, &seller, &number, &items, reason, once.as_ref()).await {
+        // Post, redirect, get: the invoice's page names the credit note; reloading it issues
+        // nothing, and sending the form again finds the first credit note.
         Ok(issued) => {
-            let key = if issued.not_mailed.is_some() { "credit_issued_not_mailed" } else { "credit_issued" };
-            let message = text(page.lang, key)
-                .replace("{number}", issued.credit_note.as_str())
-                .replace("{total}", &format_euros_fr(issued.total_incl_vat));
-            super::invoice_page(&page, &p, &seller, &number, Some(message), None).await
+            let not_mailed = if issued.not_mailed.is_some() { "&non_envoye=1" } else { "" };
+            let to = format!(
+                "/espace/factures/{}?avoir={}{not_mailed}",
+                super::urlencode(number.as_str()),
+                super::urlencode(issued.credit_note.as_str())
+            );
+            Redirect::to(&to).into_response()
         }
         Err(PortalError::Invalid(errors)) => {
             let why: Vec<String> = errors
