@@ -152,3 +152,10 @@ async fn a_cycle_invoices_the_ready_sellers_and_reports_the_others_on_aws() {
     let w = world(a, outbox, 4, 6, 41).await;
     common::onboarding::a_cycle_invoices_the_ready_sellers_and_reports_the_others(&w).await;
 }
+
+#[tokio::test]
+async fn repeated_requests_issue_one_document_one_mail_one_billed_invoice_on_aws() {
+    let (a, outbox) = adapters("repeats").await;
+    let w = world(a, outbox, 1, 3, 5).await;
+    common::requests::repeated_requests_issue_once(&w).await;
+}

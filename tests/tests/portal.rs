@@ -373,3 +373,9 @@ async fn credit_notes_stay_off_the_marketplace_unless_the_setting_asks() {
     let pdf = w.services.store.get(&stored.pdf.unwrap().key).await.unwrap().unwrap();
     assert_eq!(w.sim.attached(second.order_id.as_str()).unwrap().bytes, pdf, "the credit note is attached");
 }
+
+#[tokio::test]
+async fn repeated_requests_issue_one_document_one_mail_one_billed_invoice() {
+    let (w, _) = local_world("repeats", 3).await;
+    common::requests::repeated_requests_issue_once(&w).await;
+}

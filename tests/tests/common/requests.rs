@@ -106,3 +106,66 @@ pub async fn wrong_emails_look_like_unknown_orders_and_cost_nothing(w: &World) {
         Err(PortalError::BuyerRefused)
     );
 }
+
+/// Repeats issue nothing new: the same credit-note request, resend and buyer request sent
+/// twice (a client retrying, a reload) give one document, one mail and one billed invoice.
+pub async fn repeated_requests_issue_once(w: &World) {
+    use marketbill_app::once::Once;
+    cycle(w).await;
+    let seller = w.sellers[0].0.clone();
+    let (order_id, email) = invoiced_order(w);
+    let current = w.services.ledger.get_order(&seller, &order_id.parse().unwrap()).await.unwrap().unwrap();
+    let number = current.number.unwrap();
+    let invoice = w.services.ledger.get_invoice(&seller, &number).await.unwrap().unwrap();
+    let rate = invoice.invoice.body.lines[0].vat_rate;
+    let mails_to = |all: Vec<Vec<u8>>| {
+        all.iter()
+            .filter(|m| marketbill_app::mail::parse_mail(m).0.iter().any(|(k, v)| k == "To" && v == &email))
+            .count()
+    };
+    let mails = mails_to(w.outbox.sent().await);
+    let items = [marketbill_domain::credit::CreditItem::Gesture { rate, amount: rust_decimal::Decimal::ONE }];
+    let key = Once::new("credit note", "retry-1", b"gesture 1").unwrap();
+    let first = portal::credit_note(&w.services, &seller, &number, &items, "geste", Some(&key)).await.unwrap();
+    let again = portal::credit_note(&w.services, &seller, &number, &items, "geste", Some(&key)).await.unwrap();
+    assert_eq!(first, again, "the first answer again");
+    assert_eq!(credit_notes(w).await, 1, "one credit note");
+    // Its answer lost (a crash between the numbering and the kept answer): the credit note's
+    // own key in the invoice's credited state still finds it.
+    let lost = Once::new("credit note", "retry-2", b"gesture 1").unwrap();
+    let marked = portal::credit_note(&w.services, &seller, &number, &items, "geste", Some(&lost)).await.unwrap();
+    w.services.ledger.release_key(&seller, lost.key()).await.unwrap();
+    let credited = w.services.ledger.credited(&seller, &number).await.unwrap();
+    assert!(credited.applied.iter().any(|k| k.starts_with("request-")), "{credited:?}");
+    let again = portal::credit_note(&w.services, &seller, &number, &items, "geste", Some(&lost)).await;
+    assert!(matches!(&again, Ok(c) if c.credit_note == marked.credit_note), "{again:?}");
+    assert_eq!(credit_notes(w).await, 2, "two keys, two credit notes");
+    assert_eq!(mails_to(w.outbox.sent().await), mails + 2, "one mail per credit note");
+
+    let key = Once::new("resend", "resend-1", b"").unwrap();
+    let a = portal::resend(&w.services, &seller, &number, Some(&key)).await.unwrap();
+    let b = portal::resend(&w.services, &seller, &number, Some(&key)).await.unwrap();
+    assert_eq!(a, b);
+    assert_eq!(mails_to(w.outbox.sent().await), mails + 3, "one resend mail");
+
+    // A buyer's correction sent twice (no key): the same answer, nothing new.
+    let (other, other_email) = {
+        let (_, mid, _) = &w.sellers[0];
+        w.sim
+            .orders(mid)
+            .into_iter()
+            .filter_map(|v| Order::from_value(v).ok())
+            .filter(|o| o.status.is_shipped() && o.order_id.as_str() != order_id)
+            .find_map(|o| Some((o.order_id.to_string(), o.buyer_email()?.to_owned())))
+            .unwrap()
+    };
+    let month = month_key(w.services.clock.now());
+    let usage = w.services.ledger.usage(&seller, &month).await.unwrap();
+    let all_before = w.outbox.sent().await.len();
+    let first = portal::buyer_request(&w.services, &other, &other_email, company(), None).await.unwrap();
+    let again = portal::buyer_request(&w.services, &other, &other_email, company(), None).await.unwrap();
+    assert_eq!(first, again);
+    assert!(matches!(first, BuyerRequestOutcome::Corrected { .. }), "{first:?}");
+    assert_eq!(w.services.ledger.usage(&seller, &month).await.unwrap(), usage + 1, "one billed invoice");
+    assert_eq!(w.outbox.sent().await.len(), all_before + 2, "a credit note and a corrected invoice, mailed once");
+}
