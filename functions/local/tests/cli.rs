@@ -653,21 +653,25 @@ fn export_writes_a_balanced_fec_and_a_csv_that_python_reads_to_the_same_totals()
     assert_eq!(count.parse::<usize>().unwrap(), rows.iter().filter(|r| r[4] == "411").count(), "one row per document");
     let total: f64 = total.parse().unwrap();
     assert!((total - customers.to_string().parse::<f64>().unwrap()).abs() < 0.005, "{total} vs {customers}");
-    // The e-reporting data of the same month: every document is either in a day's aggregate
-    // or left out with its reason, and the XML says the same as the JSON.
+    // The e-reporting data of the same month: every document in one place (the e-invoice
+    // flow, 10.1, 10.3, or out of scope with its reason), and the XML says the same as the
+    // JSON, on the official structure (an initial report, `IN`).
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run("ereporting-json")).unwrap()).unwrap();
-    let counted: u64 = json["transactions"]
+    let placed = json["documents"].as_array().unwrap();
+    assert_eq!(placed.len(), rows.iter().filter(|r| r[4] == "411").count());
+    assert!(placed.iter().all(|d| ["eInvoice", "10.1", "10.3", "outOfScope"].contains(&d["flow"].as_str().unwrap())));
+    let in_aggregates: u64 = json["transactions"]
         .as_array()
         .unwrap()
         .iter()
         .map(|t| t["invoices"].as_u64().unwrap() + t["creditNotes"].as_u64().unwrap())
-        .sum::<u64>()
-        + json["leftOut"].as_array().unwrap().iter().map(|l| l["documents"].as_u64().unwrap()).sum::<u64>();
-    assert_eq!(counted as usize, rows.iter().filter(|r| r[4] == "411").count());
+        .sum();
+    assert_eq!(in_aggregates as usize, placed.iter().filter(|d| d["flow"] == "10.3").count());
     let xml = std::fs::read_to_string(run("ereporting")).unwrap();
-    assert!(xml.starts_with("<?xml") && xml.contains("<TypeCode>10.3</TypeCode>"), "{xml}");
+    assert!(xml.starts_with("<?xml") && xml.contains("<TypeCode>IN</TypeCode>"), "{xml}");
     assert_eq!(xml.matches("<Transactions>").count(), json["transactions"].as_array().unwrap().len());
+    assert_eq!(xml.matches("<Invoice>").count(), json["invoices"].as_array().unwrap().len());
     let refused = |format: &str, period: &str, says: &str| {
         let o = export(&["--format", format, "--period", period]);
         assert!(!o.status.success());

@@ -461,20 +461,40 @@ pub async fn journal_file(
             body: accounting::csv(&records),
         },
         json_or_xml => {
-            let period = ereporting::Period { start: from, end: to };
-            let report = ereporting::transaction_report(id.as_str(), &record.profile, period, &records);
+            use marketbill_domain::reporting::{PeriodKind, ReportingPeriod};
+            // A period of one of the regimes: ten days, a month or two months, exactly.
+            let period = [PeriodKind::TenDays, PeriodKind::Month, PeriodKind::TwoMonths]
+                .into_iter()
+                .map(|kind| ReportingPeriod::containing(kind, from))
+                .find(|p| p.start == from && p.end == to)
+                .ok_or_else(|| {
+                    PortalError::field(
+                        "to",
+                        "an e-reporting period is ten days (1–10, 11–20, 21–end), a month or two months",
+                    )
+                })?;
+            let report = ereporting::report(&ereporting::ReportRequest {
+                profile: &record.profile,
+                period,
+                records: &records,
+                sender: None,
+                version: 1,
+                created_at: s.clock.now(),
+            });
+            let label = period.label();
             if json_or_xml == "ereporting-json" {
                 JournalFile {
-                    name: format!("e-reporting-{from}-{to}.json"),
+                    name: format!("e-reporting-{label}.json"),
                     content_type: "application/json",
                     body: serde_json::to_string_pretty(&report)
                         .map_err(|e| PipelineError::Render(format!("e-reporting JSON: {e}")))?,
                 }
             } else {
+                let xml = ereporting::to_xml(&report).map_err(|e| PortalError::Conflict(e.to_string()))?;
                 JournalFile {
-                    name: format!("e-reporting-{from}-{to}.xml"),
+                    name: format!("e-reporting-{label}.xml"),
                     content_type: "application/xml",
-                    body: String::from_utf8_lossy(&ereporting::to_xml(&report)).into_owned(),
+                    body: String::from_utf8_lossy(&xml).into_owned(),
                 }
             }
         }

@@ -8,7 +8,9 @@
 //! - [`regime`]: the VAT regime of an order and the named reasons to refuse one;
 //! - [`invoice`]: drafts, invoices and credit notes whose amounts add up to the cent;
 //! - [`ids`]: identifiers with check digits and the invoice-number format;
-//! - [`fees`]: fee plans as data and the fee of a month.
+//! - [`fees`]: fee plans as data and the fee of a month;
+//! - [`reporting`]: where each document goes under the French e-invoicing reform, and the
+//!   reporting periods of a VAT regime.
 
 pub mod buyer;
 pub mod calendar;
@@ -22,6 +24,7 @@ pub mod invoice;
 pub mod money;
 pub mod order;
 pub mod regime;
+pub mod reporting;
 pub mod seller;
 
 pub use buyer::{BuyerBillingData, BuyerKind, TaxNumber};

@@ -13,6 +13,7 @@ use crate::country::CountryCode;
 use crate::fees::PlanKind;
 use crate::ids::{SeriesPrefix, Siren, Siret, VatNumber};
 use crate::money::VatRate;
+pub use crate::reporting::VatFiling;
 
 /// How the seller accounts for VAT on sales to French consumers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,6 +117,80 @@ pub struct SellerProfileInput {
     pub plan: PlanKind,
     #[serde(default)]
     pub language: Language,
+    /// How VAT returns are filed: sets the e-reporting periods.
+    #[serde(default)]
+    pub vat_filing: VatFiling,
+    /// The trade register entry a company of another member state must print (a German
+    /// GmbH: "Amtsgericht Berlin-Charlottenburg, HRB 123456").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub register: Option<String>,
+    /// The managing directors (a German GmbH's Geschäftsführer), as printed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managers: Option<String>,
+    /// The bank account payments go to (BT-84, BT-86): required for documents with an amount
+    /// due (Marketbill's fee invoices), optional otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bank: Option<BankAccountInput>,
+}
+
+/// A bank account as it arrives.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BankAccountInput {
+    pub iban: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bic: Option<String>,
+}
+
+/// A checked bank account: an IBAN (its check digits hold) and, optionally, a BIC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BankAccount {
+    /// Without spaces, upper case.
+    pub iban: String,
+    pub bic: Option<String>,
+}
+
+impl BankAccount {
+    /// Reads an IBAN (ISO 13616: country, two check digits, up to 30 characters; the number
+    /// moved to the end and read as digits is 1 modulo 97) and a BIC (ISO 9362: 8 or 11
+    /// characters).
+    pub fn parse(input: &BankAccountInput) -> Result<BankAccount, (&'static str, String)> {
+        let iban: String = input.iban.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_uppercase();
+        let shaped = (15..=34).contains(&iban.len())
+            && iban.bytes().take(2).all(|b| b.is_ascii_uppercase())
+            && iban.bytes().skip(2).take(2).all(|b| b.is_ascii_digit())
+            && iban.bytes().all(|b| b.is_ascii_alphanumeric());
+        if !shaped {
+            return Err(("bank.iban", "is not an IBAN (two letters, two check digits, up to 30 characters)".into()));
+        }
+        let rearranged = iban[4..].bytes().chain(iban[..4].bytes());
+        let remainder = rearranged.fold(0u32, |acc, b| {
+            let value = if b.is_ascii_digit() { u32::from(b - b'0') } else { u32::from(b - b'A') + 10 };
+            if value >= 10 { (acc * 100 + value) % 97 } else { (acc * 10 + value) % 97 }
+        });
+        if remainder != 1 {
+            return Err(("bank.iban", "its check digits do not hold".into()));
+        }
+        let bic = match input.bic.as_deref().map(str::trim).filter(|b| !b.is_empty()) {
+            Some(b) => {
+                let b = b.to_uppercase();
+                let ok = matches!(b.len(), 8 | 11)
+                    && b.bytes().take(6).all(|c| c.is_ascii_uppercase())
+                    && b.bytes().all(|c| c.is_ascii_alphanumeric());
+                if !ok {
+                    return Err(("bank.bic", "is not a BIC (8 or 11 letters and digits)".into()));
+                }
+                Some(b)
+            }
+            None => None,
+        };
+        Ok(BankAccount { iban, bic })
+    }
+
+    /// The IBAN in groups of four, as printed.
+    pub fn iban_grouped(&self) -> String {
+        self.iban.as_bytes().chunks(4).map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>().join(" ")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -162,6 +237,10 @@ pub struct SellerProfile {
     pub credit_note_prefix: SeriesPrefix,
     pub plan: PlanKind,
     pub language: Language,
+    pub vat_filing: VatFiling,
+    pub register: Option<String>,
+    pub managers: Option<String>,
+    pub bank: Option<BankAccount>,
 }
 
 impl SellerProfile {
@@ -230,6 +309,17 @@ fn text_field(errors: &mut ProfileErrors, field: &str, value: &str, required: bo
 impl SellerProfileInput {
     /// Checks every field and the coherence between them.
     pub fn validate(&self) -> Result<SellerProfile, ProfileErrors> {
+        self.check(true)
+    }
+
+    /// Checks a profile as it was stored: the rules added since a record was written (a
+    /// German company's register entry) are not applied, so no stored account becomes
+    /// unreadable; they apply when the profile is next saved.
+    fn validate_stored(&self) -> Result<SellerProfile, ProfileErrors> {
+        self.check(false)
+    }
+
+    fn check(&self, strict: bool) -> Result<SellerProfile, ProfileErrors> {
         let mut e = ProfileErrors::default();
         text_field(&mut e, "legalName", &self.legal_name, true);
         text_field(&mut e, "legalForm", &self.legal_form, true);
@@ -358,6 +448,39 @@ impl SellerProfileInput {
             e.add("frenchVatNumber", "must be empty for a seller under the franchise");
         }
 
+        if let Some(register) = &self.register {
+            text_field(&mut e, "register", register, true);
+        }
+        if let Some(managers) = &self.managers {
+            text_field(&mut e, "managers", managers, true);
+        }
+        // A German company's letters name its register court and number, and a GmbH's or
+        // an AG's its managing directors (§ 35a GmbHG, § 80 AktG, § 37a HGB).
+        if strict && country.is_some_and(|c| c.as_str() == "DE") {
+            let form = self.legal_form.trim().to_uppercase();
+            let registered = ["GMBH", "UG", "AG", "KG", "OHG", "SE", "KGAA"].iter().any(|f| form.contains(f));
+            if registered && self.register.as_deref().is_none_or(|r| r.trim().is_empty()) {
+                e.add(
+                    "register",
+                    format!("is required for a German {} (register court and number)", self.legal_form.trim()),
+                );
+            }
+            let managed = ["GMBH", "UG", "AG", "SE"].iter().any(|f| form.contains(f));
+            if managed && self.managers.as_deref().is_none_or(|m| m.trim().is_empty()) {
+                e.add("managers", format!("is required for a German {} (managing directors)", self.legal_form.trim()));
+            }
+        }
+        let bank = match &self.bank {
+            Some(b) => match BankAccount::parse(b) {
+                Ok(b) => Some(b),
+                Err((field, why)) => {
+                    e.add(field, why);
+                    None
+                }
+            },
+            None => None,
+        };
+
         if let Err(problem) = crate::email::parse_address(&self.email) {
             e.add("email", problem.to_string());
         }
@@ -439,6 +562,10 @@ impl SellerProfileInput {
                     credit_note_prefix,
                     plan: self.plan,
                     language: self.language,
+                    vat_filing: self.vat_filing,
+                    register: self.register.as_ref().map(|r| r.trim().to_owned()).filter(|r| !r.is_empty()),
+                    managers: self.managers.as_ref().map(|m| m.trim().to_owned()).filter(|m| !m.is_empty()),
+                    bank,
                 })
             }
             _ => Err(e),
@@ -449,7 +576,7 @@ impl SellerProfileInput {
 impl TryFrom<SellerProfileInput> for SellerProfile {
     type Error = ProfileErrors;
     fn try_from(input: SellerProfileInput) -> Result<Self, ProfileErrors> {
-        input.validate()
+        input.validate_stored()
     }
 }
 
@@ -481,6 +608,10 @@ impl From<SellerProfile> for SellerProfileInput {
             credit_note_prefix: p.credit_note_prefix.to_string(),
             plan: p.plan,
             language: p.language,
+            vat_filing: p.vat_filing,
+            register: p.register,
+            managers: p.managers,
+            bank: p.bank.map(|b| BankAccountInput { iban: b.iban, bic: b.bic }),
         }
     }
 }

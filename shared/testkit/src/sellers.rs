@@ -22,7 +22,8 @@ pub fn sample_seller(n: usize, seller_id: &str) -> Result<SellerProfile, SampleE
             "vatNumber": "DE136695976", "frenchVatNumber": "FR96552100554",
             "address": {"line1": "Hauptstraße 5", "postalCode": "10115", "city": "Berlin", "countryCode": "DE"},
             "email": "rechnung@buecherwurm.example", "vatScheme": "oss", "stockLocation": "sellerCountry",
-            "defaultVatRate": "20", "invoicePrefix": "BW-F", "creditNotePrefix": "BW-AV", "plan": "tiered"
+            "defaultVatRate": "20", "invoicePrefix": "BW-F", "creditNotePrefix": "BW-AV", "plan": "tiered",
+            "register": "Amtsgericht Berlin-Charlottenburg, HRB 123456", "managers": "Anna Weber, Jonas Krüger"
         }),
         2 => json!({
             "legalName": "Jeanne Martin — Créations", "legalForm": "EI",
