@@ -379,3 +379,26 @@ async fn repeated_requests_issue_one_document_one_mail_one_billed_invoice() {
     let (w, _) = local_world("repeats", 3).await;
     common::requests::repeated_requests_issue_once(&w).await;
 }
+
+#[tokio::test]
+async fn a_business_buyer_of_an_oss_seller_is_invoiced_once_it_gives_its_vat_number() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("portal").join("oss-business");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let outbox = Arc::new(OutboxMailer::new(&dir.join("outbox")).unwrap());
+    let subject = Subject {
+        ledger: Arc::new(SqliteLedger::open(&dir.join("ledger.sqlite")).unwrap()),
+        store: Arc::new(FolderStore::new(&dir.join("documents"), b"portal-link-key").unwrap()),
+        mailer: outbox.clone(),
+        queue: Arc::new(ChannelQueue::new(Duration::from_secs(30))),
+        secrets: Arc::new(KeyFileSecretBox::open(&dir.join("master.key")).unwrap()),
+    };
+    let w = world(subject, Arc::new(Folder(outbox)), 2, 3, 23).await;
+    common::requests::a_business_buyer_of_an_oss_seller_is_invoiced_once_it_gives_its_vat_number(&w).await;
+}
+
+#[tokio::test]
+async fn a_french_business_without_siren_is_a_problem_until_the_buyer_answers() {
+    let (w, _) = local_world("siren-missing", 3).await;
+    common::requests::a_french_business_without_siren_is_a_problem_until_the_buyer_answers(&w).await;
+}

@@ -485,8 +485,12 @@ async fn get_problems(State(p): Shared, Caller(id): Caller) -> Result<Json<Value
             json!({
                 "orderId": o.order_id,
                 "stage": o.stage,
-                "reason": o.refusal.as_ref().map(|r| r.code()).or(o.mail_refused.as_ref().map(|_| "mailRefused")),
-                "message": o.refusal.as_ref().map(|r| r.to_string()).or(o.last_error.clone()).or(o.mail_refused.clone()),
+                "reason": o.refusal.as_ref().map(|r| r.code())
+                    .or(o.mail_refused.as_ref().map(|_| "mailRefused"))
+                    .or(o.buyer_siren_missing.then_some("buyerSirenMissing")),
+                "message": o.refusal.as_ref().map(|r| r.to_string()).or(o.last_error.clone()).or(o.mail_refused.clone())
+                    .or(o.buyer_siren_missing.then(|| "the buyer is a business in France whose SIREN is unknown: \
+                        its invoice is e-reported meanwhile, and the buyer was asked for its SIREN".to_owned())),
                 "invoiceNumber": o.number,
                 "updatedAt": o.updated_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
             })

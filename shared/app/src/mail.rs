@@ -69,14 +69,27 @@ pub fn invoice_mail(
     let (subject, intro) = match &invoice.kind {
         DocumentKind::Invoice => (
             format!("Votre facture {} — {seller}", invoice.number),
-            format!("Veuillez trouver ci-joint la facture {} du {}", invoice.number, french_date(invoice.issue_date)),
+            match &b.replaces {
+                Some(r) => format!(
+                    "Veuillez trouver ci-joint la facture corrigée {} du {}, qui remplace la facture {}",
+                    invoice.number,
+                    french_date(invoice.issue_date),
+                    r.number
+                ),
+                None => format!(
+                    "Veuillez trouver ci-joint la facture {} du {}",
+                    invoice.number,
+                    french_date(invoice.issue_date)
+                ),
+            },
         ),
         DocumentKind::CreditNote { corrects } => (
             format!("Votre avoir {} — {seller}", invoice.number),
             format!(
-                "Veuillez trouver ci-joint l'avoir {} du {}, qui annule la facture {}",
+                "Veuillez trouver ci-joint l'avoir {} du {}, qui {} la facture {}",
                 invoice.number,
                 french_date(invoice.issue_date),
+                if corrects.partial { "porte sur une partie de" } else { "annule" },
                 corrects.number
             ),
         ),
@@ -85,11 +98,17 @@ pub fn invoice_mail(
     // invoices by SIREN, so the mail asks for it (the page then issues the corrected invoice).
     let siren_missing = b.business && b.buyer.known_siren().is_none();
     let company_request = match (&invoice.kind, buyer_page) {
+        // A corrected invoice answers the buyer's request: nothing more to ask.
+        (DocumentKind::Invoice, _) if b.replaces.is_some() => String::new(),
         (DocumentKind::Invoice, Some(url)) if siren_missing => format!(
             "Votre commande a été passée pour une entreprise, mais nous ne connaissons pas son SIREN. \
              Indiquez-le ici, avec votre numéro de commande, pour recevoir la facture électronique \
              à son nom :\r\n{url}\r\n\r\n"
         ),
+        (DocumentKind::Invoice, None) if siren_missing => "Votre commande a été passée pour une entreprise, mais \
+             nous ne connaissons pas son SIREN. Indiquez-le en répondant à ce message, pour recevoir la \
+             facture électronique à son nom.\r\n\r\n"
+            .to_owned(),
         (DocumentKind::Invoice, Some(url)) => format!(
             "Besoin d'une facture au nom de votre société ? Demandez-la ici, avec votre numéro de commande :\r\n{url}\r\n\r\n"
         ),

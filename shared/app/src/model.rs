@@ -189,6 +189,12 @@ pub struct OrderRecord {
     /// address itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub buyer_email_hash: Option<String>,
+    /// The buyer is a business established in France whose SIREN is not known: its invoice
+    /// cannot be e-invoiced and is e-reported meanwhile (`reporting::AggregatedAs::
+    /// BusinessWithoutSiren`); the mail asked the buyer for it. A problem until a corrected
+    /// invoice replaces it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub buyer_siren_missing: bool,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
 }
@@ -207,6 +213,7 @@ impl OrderRecord {
             last_error: None,
             mail_refused: None,
             buyer_email_hash: None,
+            buyer_siren_missing: false,
             updated_at: at,
         }
     }
@@ -255,6 +262,7 @@ impl OrderRecord {
             last_error: None,
             mail_refused: None,
             buyer_email_hash: None,
+            buyer_siren_missing: false,
             updated_at: at,
         }
     }

@@ -665,7 +665,11 @@ async fn problem_orders(s: &Services, id: &SellerId) -> Result<Vec<OrderRecord>,
     Ok(all
         .into_iter()
         .filter(|o| {
-            o.refusal.is_some() || o.last_error.is_some() || o.mail_refused.is_some() || o.stage == OrderStage::Rejected
+            o.refusal.is_some()
+                || o.last_error.is_some()
+                || o.mail_refused.is_some()
+                || o.buyer_siren_missing
+                || o.stage == OrderStage::Rejected
         })
         .collect())
 }
@@ -1062,7 +1066,9 @@ async fn handle_buyer_request(
     }
     // Already invoiced: cancel with a credit note, issue the corrected invoice, mail both.
     let original = s.ledger.get_invoice(seller_id, &current).await?.ok_or(PortalError::NotFound)?;
-    let credit = original.invoice.credit_note(
+    // The credit note says nothing was refunded; the corrected invoice names the one it
+    // replaces (BT-25, BT-26) and says so.
+    let credit = original.invoice.correction_credit_note(
         &record.profile,
         now,
         "données de facturation corrigées à la demande de l'acheteur",
@@ -1073,7 +1079,8 @@ async fn handle_buyer_request(
         buyer_data: Some(&billing),
         issued_at: now,
     })
-    .map_err(|r| PortalError::Conflict(r.to_string()))?;
+    .map_err(|r| PortalError::Conflict(r.to_string()))?
+    .replacing(&original.invoice);
     let (cn, inv) = match s.ledger.issue_correction(seller_id, order_id, credit, replacement, now).await {
         Ok(issued) => issued,
         // The seller already gave part of it back: a correction would cancel more than is left.

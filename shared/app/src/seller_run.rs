@@ -176,9 +176,17 @@ impl Ctx<'_> {
                 Ok(invoice) => {
                     out.issued += 1;
                     tracing::debug!(seller = %self.id(), order = %order_id, number = %invoice.number, "invoice issued");
-                    // What the atomic write recorded, without reading it back.
-                    let rec =
+                    // What the atomic write recorded, without reading it back; a business buyer
+                    // without SIREN is noted on it with its first step (no write of its own).
+                    let mut rec =
                         OrderRecord::issued(order_id, &invoice.number, self.d.now).with_buyer(email_hash.as_deref());
+                    rec.buyer_siren_missing = matches!(
+                        marketbill_domain::reporting::placement(&self.seller.profile, &invoice),
+                        marketbill_domain::reporting::Placement::Aggregated {
+                            r#as: marketbill_domain::reporting::AggregatedAs::BusinessWithoutSiren,
+                            ..
+                        }
+                    );
                     let invoice = InvoiceRecord::new(self.id(), order_id, invoice, self.d.now);
                     Ok(Some(Job { order: order.clone(), rec, invoice }))
                 }
@@ -499,7 +507,31 @@ async fn listed_run(
     // Orders a crash left half-way that the listing did not bring back.
     if !stopped {
         for rec in flow.drive(s.ledger.unfinished_orders(seller_id)).await? {
-            if rec.number.is_none() || rec.stage >= OrderStage::Uploaded || seen_ids.contains(rec.order_id.as_str()) {
+            if seen_ids.contains(rec.order_id.as_str()) {
+                continue;
+            }
+            // Refused until the buyer gives its billing data (a business buyer's VAT number):
+            // looked at again once a request of the buyer waits.
+            if rec.number.is_none() && rec.refusal.as_ref().is_some_and(Refusal::waits_for_buyer) {
+                if near_deadline() {
+                    stopped = true;
+                    break;
+                }
+                let answered = flow.drive(ctx.buyer_data(&rec.order_id)).await;
+                if let Ok(Some(_)) = answered
+                    && let Ok(Some(order)) = flow.drive(s.marketplace.order(creds, &rec.order_id)).await
+                {
+                    let mut step = RunOutcome::default();
+                    match flow.drive(ctx.issue(&order, Some(rec.clone()), &mut step)).await {
+                        Ok(Some(job)) => flow.deliver(job),
+                        Ok(None) => {}
+                        Err(e) => note_failure(s, seller_id, &rec.order_id, &e, &mut out).await,
+                    }
+                    out.absorb(step);
+                }
+                continue;
+            }
+            if rec.number.is_none() || rec.stage >= OrderStage::Uploaded {
                 continue;
             }
             if near_deadline() {

@@ -4,7 +4,7 @@
 use marketbill_domain::calendar::compact_date;
 use marketbill_domain::invoice::InvoiceAddress;
 use marketbill_domain::money::{format_amount, format_decimal};
-use marketbill_domain::{DocumentKind, Invoice, VatRegime};
+use marketbill_domain::{Invoice, VatRegime};
 
 use crate::ubl::{billing_mode, is_gtin};
 use crate::xml::Xml;
@@ -165,6 +165,17 @@ pub fn to_cii(inv: &Invoice) -> Vec<u8> {
     // Settlement: VAT breakdown, terms, totals, corrected invoice.
     x.open("ram:ApplicableHeaderTradeSettlement");
     x.leaf("ram:InvoiceCurrencyCode", cur);
+    let means = &b.payment.means;
+    if !means.is_unknown() {
+        x.open("ram:SpecifiedTradeSettlementPaymentMeans").leaf("ram:TypeCode", &means.code);
+        if let Some(iban) = &means.iban {
+            x.open("ram:PayeePartyCreditorFinancialAccount").leaf("ram:IBANID", iban).close();
+        }
+        if let (Some(_), Some(bic)) = (&means.iban, &means.bic) {
+            x.open("ram:PayeeSpecifiedCreditorFinancialInstitution").leaf("ram:BICID", bic).close();
+        }
+        x.close();
+    }
     for g in &b.vat_breakdown {
         x.open("ram:ApplicableTradeTax");
         x.leaf("ram:CalculatedAmount", &format_amount(g.vat_amount));
@@ -176,7 +187,11 @@ pub fn to_cii(inv: &Invoice) -> Vec<u8> {
         x.leaf("ram:RateApplicablePercent", &g.rate.to_xml());
         x.close();
     }
-    x.open("ram:SpecifiedTradePaymentTerms").leaf("ram:Description", &b.payment.terms).close();
+    x.open("ram:SpecifiedTradePaymentTerms").leaf("ram:Description", &b.payment.terms);
+    if let Some(due) = b.payment.due_date {
+        date(&mut x, "ram:DueDateDateTime", due);
+    }
+    x.close();
     let t = &b.totals;
     x.open("ram:SpecifiedTradeSettlementHeaderMonetarySummation");
     x.leaf("ram:LineTotalAmount", &format_amount(t.line_net_total));
@@ -186,11 +201,11 @@ pub fn to_cii(inv: &Invoice) -> Vec<u8> {
     x.leaf("ram:TotalPrepaidAmount", &format_amount(t.prepaid));
     x.leaf("ram:DuePayableAmount", &format_amount(t.payable));
     x.close();
-    if let DocumentKind::CreditNote { corrects } = &inv.kind {
+    if let Some(preceding) = crate::preceding_invoice(inv) {
         x.open("ram:InvoiceReferencedDocument");
-        x.leaf("ram:IssuerAssignedID", corrects.number.as_str());
+        x.leaf("ram:IssuerAssignedID", preceding.number.as_str());
         x.open("ram:FormattedIssueDateTime")
-            .leaf_with("qdt:DateTimeString", &[("format", "102")], &compact_date(corrects.issue_date))
+            .leaf_with("qdt:DateTimeString", &[("format", "102")], &compact_date(preceding.issue_date))
             .close();
         x.close();
     }

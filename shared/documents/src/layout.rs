@@ -4,6 +4,7 @@
 use marketbill_domain::calendar::local_date;
 use marketbill_domain::invoice::{InvoiceAddress, LineKind};
 use marketbill_domain::money::{format_decimal, format_euros_fr};
+use marketbill_domain::seller::Language;
 use marketbill_domain::{DocumentKind, Invoice};
 use rust_decimal::Decimal;
 
@@ -69,6 +70,19 @@ fn fr_number(d: Decimal, min: u32, max: u32) -> String {
         out.push_str(f);
     }
     out
+}
+
+/// A unit price as printed: with the currency, and as many decimals (two to six) as it takes
+/// for quantity × price to give the line's amount — the decimals that carry information, not
+/// the six the XML keeps (`1,4433 €` for 3 × 1.443333… = 4.33, `12,50 €`).
+fn unit_price(line: &marketbill_domain::InvoiceLine) -> String {
+    let decimals = (2..=6)
+        .find(|&dp| {
+            let price = line.unit_price_net.round_dp(dp);
+            (price * line.quantity).round_dp(2) == line.net_amount
+        })
+        .unwrap_or(6);
+    format!("{}\u{a0}€", fr_number(line.unit_price_net, 2, decimals))
 }
 
 /// Words a line must not break after: an identifier's label stays with its number
@@ -172,11 +186,12 @@ impl<'a> Layout<'a> {
         lines
     }
 
-    fn address_lines(a: &InvoiceAddress) -> Vec<String> {
+    /// An address as printed: the country (outside France) in the document's language.
+    fn address_lines(a: &InvoiceAddress, lang: Language) -> Vec<String> {
         let mut out: Vec<String> = a.lines.clone();
         out.push(format!("{} {}", a.postal_code, a.city));
         if !a.country.is_france() {
-            let name = a.country.french_name();
+            let name = a.country.name(lang);
             out.push(if name.is_empty() { a.country.to_string() } else { name.to_uppercase() });
         }
         out
@@ -208,7 +223,7 @@ impl<'a> Layout<'a> {
             y -= 15.0;
         }
         y -= 1.0;
-        for line in Self::address_lines(&s.address) {
+        for line in Self::address_lines(&s.address, b.language) {
             self.text(Face::Regular, 8.5, LEFT, y, &line);
             y -= 11.0;
         }
@@ -254,11 +269,18 @@ impl<'a> Layout<'a> {
             (date_label.to_owned(), date(b.delivery_date)),
             (order_label.to_owned(), b.order_id.to_string()),
         ];
-        if let DocumentKind::CreditNote { corrects } = &inv.kind {
-            rows.push((
-                l.corrects.to_owned(),
-                format!("{} {} {}", corrects.number, l.of_date, date(corrects.issue_date)),
-            ));
+        // What a credit note corrects (in whole or in part), what a corrected invoice replaces.
+        let preceding = match &inv.kind {
+            DocumentKind::CreditNote { corrects } => {
+                Some((if corrects.partial { l.corrects_part } else { l.corrects }, corrects))
+            }
+            DocumentKind::Invoice => b.replaces.as_ref().map(|r| (l.replaces, r)),
+        };
+        if let Some((label, r)) = preceding {
+            rows.push((label.to_owned(), format!("{} {} {}", r.number, l.of_date, date(r.issue_date))));
+        }
+        if let Some(due) = b.payment.due_date {
+            rows.push((l.due_date.to_owned(), date(due)));
         }
         if let Some(r) = &b.buyer.marketplace_reference {
             rows.push((l.customer_ref.to_owned(), r.clone()));
@@ -286,7 +308,7 @@ impl<'a> Layout<'a> {
             self.text(Face::Bold, 10.0, LEFT, by, &line);
             by -= 12.0;
         }
-        for line in Self::address_lines(&b.buyer.address) {
+        for line in Self::address_lines(&b.buyer.address, b.language) {
             self.text(Face::Regular, 8.5, LEFT, by, &line);
             by -= 11.0;
         }
@@ -306,7 +328,7 @@ impl<'a> Layout<'a> {
                 self.text(Face::Bold, 9.0, x, dy, &line);
                 dy -= 11.0;
             }
-            for line in Self::address_lines(&d.address) {
+            for line in Self::address_lines(&d.address, b.language) {
                 self.text(Face::Regular, 8.5, x, dy, &line);
                 dy -= 11.0;
             }
@@ -357,7 +379,7 @@ impl<'a> Layout<'a> {
             }
             let y = self.y;
             self.text_right(Face::Regular, 8.5, COL_QTY, y, &fr_number(line.quantity, 0, 4));
-            self.text_right(Face::Regular, 8.5, COL_UNIT, y, &fr_number(line.unit_price_net, 2, 6));
+            self.text_right(Face::Regular, 8.5, COL_UNIT, y, &unit_price(line));
             self.text_right(Face::Regular, 8.5, COL_RATE, y, &line.vat_rate.to_french());
             self.text_right(Face::Regular, 8.5, COL_AMOUNT, y, &format_euros_fr(line.net_amount));
             let mut ly = y;

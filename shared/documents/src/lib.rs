@@ -46,6 +46,15 @@ pub(crate) fn buyer_siren(inv: &Invoice) -> Option<String> {
     inv.body.buyer.known_siren()
 }
 
+/// The invoice a document refers to (BT-25, BT-26): the one a credit note corrects, or the one
+/// a corrected invoice replaces.
+pub(crate) fn preceding_invoice(inv: &Invoice) -> Option<&marketbill_domain::invoice::InvoiceRef> {
+    match &inv.kind {
+        marketbill_domain::DocumentKind::CreditNote { corrects } => Some(corrects),
+        marketbill_domain::DocumentKind::Invoice => inv.body.replaces.as_ref(),
+    }
+}
+
 /// The scheme of a SIREN as an electronic address (EAS 0225, the French reform's directory).
 pub(crate) const SIREN_ADDRESS_SCHEME: &str = "0225";
 

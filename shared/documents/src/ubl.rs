@@ -4,7 +4,7 @@
 use marketbill_domain::calendar::iso_date;
 use marketbill_domain::invoice::{InvoiceAddress, InvoiceBody, Note};
 use marketbill_domain::money::{format_amount, format_decimal};
-use marketbill_domain::{DocumentKind, Invoice, VatRegime};
+use marketbill_domain::{Invoice, VatRegime};
 use rust_decimal::Decimal;
 
 use crate::xml::Xml;
@@ -74,6 +74,9 @@ pub fn to_ubl(inv: &Invoice) -> Vec<u8> {
     x.leaf("cbc:ProfileID", billing_mode(inv));
     x.leaf("cbc:ID", inv.number.as_str());
     x.leaf("cbc:IssueDate", &iso_date(inv.issue_date));
+    if let (false, Some(due)) = (credit, b.payment.due_date) {
+        x.leaf("cbc:DueDate", &iso_date(due));
+    }
     if credit {
         x.leaf("cbc:CreditNoteTypeCode", inv.kind.type_code());
     } else {
@@ -84,11 +87,12 @@ pub fn to_ubl(inv: &Invoice) -> Vec<u8> {
     }
     x.leaf("cbc:DocumentCurrencyCode", cur);
     x.open("cac:OrderReference").leaf("cbc:ID", b.order_id.as_str()).close();
-    if let DocumentKind::CreditNote { corrects } = &inv.kind {
+    // BT-25, BT-26: the invoice a credit note corrects, or the one a corrected invoice replaces.
+    if let Some(preceding) = crate::preceding_invoice(inv) {
         x.open("cac:BillingReference")
             .open("cac:InvoiceDocumentReference")
-            .leaf("cbc:ID", corrects.number.as_str())
-            .leaf("cbc:IssueDate", &iso_date(corrects.issue_date))
+            .leaf("cbc:ID", preceding.number.as_str())
+            .leaf("cbc:IssueDate", &iso_date(preceding.issue_date))
             .close()
             .close();
     }
@@ -164,6 +168,18 @@ pub fn to_ubl(inv: &Invoice) -> Vec<u8> {
     }
     x.close();
 
+    let means = &b.payment.means;
+    if !means.is_unknown() {
+        x.open("cac:PaymentMeans").leaf("cbc:PaymentMeansCode", &means.code);
+        if let Some(iban) = &means.iban {
+            x.open("cac:PayeeFinancialAccount").leaf("cbc:ID", iban);
+            if let Some(bic) = &means.bic {
+                x.open("cac:FinancialInstitutionBranch").leaf("cbc:ID", bic).close();
+            }
+            x.close();
+        }
+        x.close();
+    }
     x.open("cac:PaymentTerms").leaf("cbc:Note", &b.payment.terms).close();
 
     // VAT breakdown (BG-23).

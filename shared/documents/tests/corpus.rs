@@ -189,6 +189,24 @@ fn corpus() -> Vec<Invoice> {
         docs.push(draft.finalize(number));
     }
 
+    // A corrected invoice (a buyer's request): it replaces the B2B invoice credited above.
+    {
+        let original = docs[b2b_credited].clone();
+        let draft = marketbill_domain::Draft {
+            kind: DocumentKind::Invoice,
+            issue_date: original.issue_date,
+            series: marketbill_domain::Series::new(
+                sellers_by_legal_name(&original.body.seller.legal_name).invoice_prefix.clone(),
+                original.issue_date.year(),
+            ),
+            body: original.body.clone(),
+        }
+        .replacing(&original);
+        let n = next(&draft.series.key());
+        let number = draft.series.number(n).unwrap();
+        docs.push(draft.finalize(number));
+    }
+
     // Partial credit notes: units of one line, part of the shipping with a gesture, then the
     // remainder, against the invoices of two sellers.
     use marketbill_domain::credit::{CreditItem, Credited};
@@ -302,11 +320,32 @@ fn expected_mentions(inv: &Invoice, ubl: &[u8]) -> Vec<String> {
     }
     let labels = marketbill_documents::labels::for_language(b.language);
     match &inv.kind {
-        DocumentKind::Invoice => m.push(labels.invoice.into()),
+        DocumentKind::Invoice => {
+            m.push(labels.invoice.into());
+            // A corrected invoice names the one it replaces.
+            if let Some(r) = &b.replaces {
+                m.push(labels.replaces.into());
+                m.push(format!("{} {} {}", r.number, labels.of_date, local_date(b.language, r.issue_date)));
+            }
+        }
         DocumentKind::CreditNote { corrects } => {
             m.push(labels.credit_note.into());
+            // A partial credit note says so; a whole one cancels the invoice.
+            m.push(if corrects.partial { labels.corrects_part } else { labels.corrects }.into());
             m.push(format!("{} {} {}", corrects.number, labels.of_date, local_date(b.language, corrects.issue_date)));
         }
+    }
+    // What is due and where to pay it.
+    if let Some(due) = b.payment.due_date {
+        m.push(labels.due_date.into());
+        m.push(local_date(b.language, due));
+    }
+    // Unit prices with their currency.
+    for l in b.lines.iter().take(3) {
+        assert!(l.unit_price_net >= Decimal::ZERO);
+    }
+    if !b.lines.is_empty() {
+        m.push("\u{a0}€".into());
     }
     // Totals as the UBL states them.
     let xml = std::str::from_utf8(ubl).unwrap();

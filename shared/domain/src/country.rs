@@ -57,7 +57,18 @@ impl CountryCode {
 
     /// French name of the country, for addresses printed on invoices.
     pub fn french_name(self) -> &'static str {
-        COUNTRY_NAMES_FR.iter().find(|(c, _)| c.as_bytes() == self.0).map(|(_, n)| *n).unwrap_or("")
+        self.name(crate::seller::Language::Fr)
+    }
+
+    /// The country's name in a document language (empty when not in the table: the code is
+    /// printed then).
+    pub fn name(self, lang: crate::seller::Language) -> &'static str {
+        let column = crate::seller::Language::ALL.iter().position(|l| *l == lang).unwrap_or(0);
+        COUNTRY_NAMES
+            .iter()
+            .find(|(c, _)| c.as_bytes() == self.0)
+            .and_then(|(_, names)| names.get(column).copied())
+            .unwrap_or("")
     }
 }
 
@@ -126,38 +137,62 @@ const EU_VAT_RATES: &[(&str, &str, &[&str])] = &[
     ("SK", "23", &["19", "5"]),
 ];
 
-const COUNTRY_NAMES_FR: &[(&str, &str)] = &[
-    ("AT", "Autriche"),
-    ("BE", "Belgique"),
-    ("BG", "Bulgarie"),
-    ("CY", "Chypre"),
-    ("CZ", "Tchéquie"),
-    ("DE", "Allemagne"),
-    ("DK", "Danemark"),
-    ("EE", "Estonie"),
-    ("ES", "Espagne"),
-    ("FI", "Finlande"),
-    ("FR", "France"),
-    ("GR", "Grèce"),
-    ("HR", "Croatie"),
-    ("HU", "Hongrie"),
-    ("IE", "Irlande"),
-    ("IT", "Italie"),
-    ("LT", "Lituanie"),
-    ("LU", "Luxembourg"),
-    ("LV", "Lettonie"),
-    ("MT", "Malte"),
-    ("NL", "Pays-Bas"),
-    ("PL", "Pologne"),
-    ("PT", "Portugal"),
-    ("RO", "Roumanie"),
-    ("SE", "Suède"),
-    ("SI", "Slovénie"),
-    ("SK", "Slovaquie"),
-    ("CH", "Suisse"),
-    ("GB", "Royaume-Uni"),
-    ("US", "États-Unis"),
-    ("CN", "Chine"),
+/// Country names as printed on documents, in the labels' languages: (code, fr, en, de, es,
+/// it, nl, pl). The EU member states and the countries orders come from most.
+const COUNTRY_NAMES: &[(&str, [&str; 7])] = &[
+    ("AT", ["Autriche", "Austria", "Österreich", "Austria", "Austria", "Oostenrijk", "Austria"]),
+    ("BE", ["Belgique", "Belgium", "Belgien", "Bélgica", "Belgio", "België", "Belgia"]),
+    ("BG", ["Bulgarie", "Bulgaria", "Bulgarien", "Bulgaria", "Bulgaria", "Bulgarije", "Bułgaria"]),
+    ("CY", ["Chypre", "Cyprus", "Zypern", "Chipre", "Cipro", "Cyprus", "Cypr"]),
+    ("CZ", ["Tchéquie", "Czechia", "Tschechien", "Chequia", "Cechia", "Tsjechië", "Czechy"]),
+    ("DE", ["Allemagne", "Germany", "Deutschland", "Alemania", "Germania", "Duitsland", "Niemcy"]),
+    ("DK", ["Danemark", "Denmark", "Dänemark", "Dinamarca", "Danimarca", "Denemarken", "Dania"]),
+    ("EE", ["Estonie", "Estonia", "Estland", "Estonia", "Estonia", "Estland", "Estonia"]),
+    ("ES", ["Espagne", "Spain", "Spanien", "España", "Spagna", "Spanje", "Hiszpania"]),
+    ("FI", ["Finlande", "Finland", "Finnland", "Finlandia", "Finlandia", "Finland", "Finlandia"]),
+    ("FR", ["France", "France", "Frankreich", "Francia", "Francia", "Frankrijk", "Francja"]),
+    ("GR", ["Grèce", "Greece", "Griechenland", "Grecia", "Grecia", "Griekenland", "Grecja"]),
+    ("HR", ["Croatie", "Croatia", "Kroatien", "Croacia", "Croazia", "Kroatië", "Chorwacja"]),
+    ("HU", ["Hongrie", "Hungary", "Ungarn", "Hungría", "Ungheria", "Hongarije", "Węgry"]),
+    ("IE", ["Irlande", "Ireland", "Irland", "Irlanda", "Irlanda", "Ierland", "Irlandia"]),
+    ("IT", ["Italie", "Italy", "Italien", "Italia", "Italia", "Italië", "Włochy"]),
+    ("LT", ["Lituanie", "Lithuania", "Litauen", "Lituania", "Lituania", "Litouwen", "Litwa"]),
+    ("LU", ["Luxembourg", "Luxembourg", "Luxemburg", "Luxemburgo", "Lussemburgo", "Luxemburg", "Luksemburg"]),
+    ("LV", ["Lettonie", "Latvia", "Lettland", "Letonia", "Lettonia", "Letland", "Łotwa"]),
+    ("MT", ["Malte", "Malta", "Malta", "Malta", "Malta", "Malta", "Malta"]),
+    ("NL", ["Pays-Bas", "Netherlands", "Niederlande", "Países Bajos", "Paesi Bassi", "Nederland", "Holandia"]),
+    ("PL", ["Pologne", "Poland", "Polen", "Polonia", "Polonia", "Polen", "Polska"]),
+    ("PT", ["Portugal", "Portugal", "Portugal", "Portugal", "Portogallo", "Portugal", "Portugalia"]),
+    ("RO", ["Roumanie", "Romania", "Rumänien", "Rumanía", "Romania", "Roemenië", "Rumunia"]),
+    ("SE", ["Suède", "Sweden", "Schweden", "Suecia", "Svezia", "Zweden", "Szwecja"]),
+    ("SI", ["Slovénie", "Slovenia", "Slowenien", "Eslovenia", "Slovenia", "Slovenië", "Słowenia"]),
+    ("SK", ["Slovaquie", "Slovakia", "Slowakei", "Eslovaquia", "Slovacchia", "Slowakije", "Słowacja"]),
+    ("CH", ["Suisse", "Switzerland", "Schweiz", "Suiza", "Svizzera", "Zwitserland", "Szwajcaria"]),
+    (
+        "GB",
+        [
+            "Royaume-Uni",
+            "United Kingdom",
+            "Vereinigtes Königreich",
+            "Reino Unido",
+            "Regno Unito",
+            "Verenigd Koninkrijk",
+            "Wielka Brytania",
+        ],
+    ),
+    (
+        "US",
+        [
+            "États-Unis",
+            "United States",
+            "Vereinigte Staaten",
+            "Estados Unidos",
+            "Stati Uniti",
+            "Verenigde Staten",
+            "Stany Zjednoczone",
+        ],
+    ),
+    ("CN", ["Chine", "China", "China", "China", "Cina", "China", "Chiny"]),
 ];
 
 #[cfg(test)]

@@ -310,7 +310,7 @@ impl Invoice {
         );
         let draft = Draft {
             kind: DocumentKind::CreditNote {
-                corrects: InvoiceRef { number: self.number.clone(), issue_date: self.issue_date },
+                corrects: InvoiceRef { number: self.number.clone(), issue_date: self.issue_date, partial: !whole },
             },
             issue_date,
             series: crate::ids::Series::new(seller.credit_note_prefix.clone(), issue_date.year()),

@@ -41,6 +41,8 @@ pub enum FeeInvoiceError {
     Reference(String),
     #[error("the month {0} is not a calendar month")]
     Month(String),
+    #[error("the operator's profile has no bank account: a fee invoice says where to pay (IBAN)")]
+    NoBankAccount,
 }
 
 /// What one fee invoice is drafted from.
@@ -198,7 +200,13 @@ pub fn draft_fee_invoice(req: &FeeInvoiceRequest<'_>) -> Result<Draft, FeeInvoic
         },
         Note { subject: Some("AAB".into()), text: "Pas d'escompte pour paiement anticipé".into() },
     ]);
-    let terms = format!("À payer par virement au plus tard le {}", crate::calendar::local_date(Language::Fr, due));
+    let bank = req.operator.bank.as_ref().ok_or(FeeInvoiceError::NoBankAccount)?;
+    let terms = format!(
+        "À payer par virement au plus tard le {} — IBAN {}{}",
+        crate::calendar::local_date(Language::Fr, due),
+        bank.iban_grouped(),
+        bank.bic.as_ref().map(|b| format!(" — BIC {b}")).unwrap_or_default()
+    );
     Ok(Draft {
         kind: DocumentKind::Invoice,
         issue_date,
@@ -208,7 +216,13 @@ pub fn draft_fee_invoice(req: &FeeInvoiceRequest<'_>) -> Result<Draft, FeeInvoic
             order_id: fee_reference(req.customer_id, req.year, req.month)?,
             delivery_date: last,
             // Nothing is paid yet: the date the terms run from.
-            payment: PaymentInfo { paid_on: issue_date, method: None, terms },
+            payment: PaymentInfo {
+                paid_on: issue_date,
+                method: None,
+                terms,
+                due_date: Some(due),
+                means: crate::invoice::PaymentMeans::transfer(bank),
+            },
             seller: seller_party(req.operator, VatRegime::FrenchVat),
             buyer,
             delivery: None,
@@ -219,6 +233,7 @@ pub fn draft_fee_invoice(req: &FeeInvoiceRequest<'_>) -> Result<Draft, FeeInvoic
             business: true,
             notes,
             language: Language::Fr,
+            replaces: None,
         },
     })
 }

@@ -196,15 +196,62 @@ pub struct PaymentInfo {
     pub method: Option<String>,
     /// Payment terms as printed (BT-20).
     pub terms: String,
+    /// The payment due date (BT-9), for a document with an amount due.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "iso_day::option")]
+    pub due_date: Option<Date>,
+    /// How it is paid (BG-16); empty on documents issued before it was recorded.
+    #[serde(default, skip_serializing_if = "PaymentMeans::is_unknown")]
+    pub means: PaymentMeans,
 }
 
-/// The reference of the invoice a credit note corrects.
+/// The payment means of a document (BG-16).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentMeans {
+    /// UNTDID 4461 (BT-81): 30 credit transfer, 48 bank card, 68 online payment service,
+    /// 20 cheque, 1 not defined.
+    pub code: String,
+    /// The payee's account (BT-84) and its bank (BT-86), for a credit transfer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iban: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bic: Option<String>,
+}
+
+impl PaymentMeans {
+    pub fn is_unknown(&self) -> bool {
+        self.code.is_empty()
+    }
+
+    /// What the buyer paid the marketplace with, as a payment means code.
+    pub fn of_marketplace(method: Option<&str>) -> PaymentMeans {
+        let code = match method.map(payment_method_kind) {
+            Some(Some(0)) => "48",
+            Some(Some(1)) => "68",
+            Some(Some(2)) => "30",
+            Some(Some(3)) => "20",
+            _ => "1",
+        };
+        PaymentMeans { code: code.into(), iban: None, bic: None }
+    }
+
+    /// A credit transfer to an account.
+    pub fn transfer(account: &crate::seller::BankAccount) -> PaymentMeans {
+        PaymentMeans { code: "30".into(), iban: Some(account.iban.clone()), bic: account.bic.clone() }
+    }
+}
+
+/// The reference of another invoice: the one a credit note corrects, or the one an invoice
+/// replaces.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InvoiceRef {
     pub number: InvoiceNumber,
     #[serde(with = "iso_day")]
     pub issue_date: Date,
+    /// A credit note for part of the invoice (not one cancelling it whole).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -251,6 +298,9 @@ pub struct InvoiceBody {
     pub business: bool,
     pub notes: Vec<Note>,
     pub language: Language,
+    /// The invoice this one replaces (a buyer's correction: BT-25, BT-26).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<InvoiceRef>,
 }
 
 /// A document ready to be numbered.
@@ -549,6 +599,7 @@ pub fn draft_invoice(req: &IssueRequest<'_>) -> Result<Draft, Refusal> {
         seller_has_french_vat_number: seller.french_vat_number.is_some(),
         ship_from,
         buyer_vat_number: buyer.vat_number.as_ref(),
+        buyer_is_business: business,
         consignment_value: paid,
     })?;
 
@@ -566,7 +617,7 @@ pub fn draft_invoice(req: &IssueRequest<'_>) -> Result<Draft, Refusal> {
     }
 
     let seller_party = seller_party(seller, regime);
-    let lines_and_breakdown = compute_lines(&priced, &rates, regime);
+    let lines_and_breakdown = compute_lines(&priced, &rates, regime, seller.language);
     let (lines, vat_breakdown) = lines_and_breakdown;
     let line_net_total: Decimal = lines.iter().map(|l| l.net_amount).sum();
     let vat_total: Decimal = vat_breakdown.iter().map(|b| b.vat_amount).sum();
@@ -589,7 +640,13 @@ pub fn draft_invoice(req: &IssueRequest<'_>) -> Result<Draft, Refusal> {
             currency: "EUR".into(),
             order_id: order.order_id.clone(),
             delivery_date,
-            payment: PaymentInfo { paid_on, method, terms },
+            payment: PaymentInfo {
+                paid_on,
+                means: PaymentMeans::of_marketplace(method.as_deref()),
+                method,
+                terms,
+                due_date: None,
+            },
             seller: seller_party,
             buyer,
             delivery,
@@ -600,6 +657,7 @@ pub fn draft_invoice(req: &IssueRequest<'_>) -> Result<Draft, Refusal> {
             business,
             notes,
             language: seller.language,
+            replaces: None,
         },
     })
 }
@@ -650,6 +708,7 @@ fn compute_lines(
     priced: &[PricedLine<'_>],
     rates: &[VatRate],
     regime: VatRegime,
+    language: Language,
 ) -> (Vec<InvoiceLine>, Vec<VatBreakdown>) {
     let mut pending: Vec<LineToPrice> = Vec::with_capacity(priced.len() + 2);
     let mut shipping_by_rate: BTreeMap<VatRate, Decimal> = BTreeMap::new();
@@ -677,11 +736,7 @@ fn compute_lines(
     }
     let several_rates = shipping_by_rate.len() > 1;
     for (rate, gross) in shipping_by_rate.iter().rev() {
-        let description = if several_rates {
-            format!("Frais de livraison (part au taux de {})", rate.to_french())
-        } else {
-            "Frais de livraison".to_owned()
-        };
+        let description = shipping_description(language, several_rates.then_some(*rate));
         pending.push(LineToPrice {
             kind: LineKind::Shipping,
             order_line: None,
@@ -695,6 +750,25 @@ fn compute_lines(
     }
 
     price_lines(pending, regime)
+}
+
+/// The description of a shipping line in the document's language; with several rates, the
+/// part at `rate`.
+fn shipping_description(lang: Language, rate: Option<VatRate>) -> String {
+    let (label, part) = match lang {
+        Language::Fr => ("Frais de livraison", "part au taux de"),
+        Language::En => ("Shipping", "share at the rate of"),
+        Language::De => ("Versandkosten", "Anteil zum Steuersatz von"),
+        Language::Es => ("Gastos de envío", "parte al tipo del"),
+        Language::It => ("Spese di spedizione", "quota all'aliquota del"),
+        Language::Nl => ("Verzendkosten", "deel tegen het tarief van"),
+        Language::Pl => ("Koszty wysyłki", "część według stawki"),
+    };
+    match rate {
+        Some(r) if lang == Language::Fr => format!("{label} ({part} {})", r.to_french()),
+        Some(r) => format!("{label} ({part} {} %)", r.percent().normalize()),
+        None => label.to_owned(),
+    }
 }
 
 /// A line of a document before its net amount is known: what the buyer paid, VAT included.
@@ -835,22 +909,30 @@ pub(crate) fn seller_party(seller: &SellerProfile, regime: VatRegime) -> SellerP
         vat_number: if regime == VatRegime::Franchise { None } else { vat_number },
         siren: seller.siren.clone(),
         siret: seller.siret.clone(),
-        legal_mentions: seller.legal_mentions(),
+        legal_mentions: seller.legal_mentions_in(seller.language),
         email: seller.email.clone(),
     }
 }
 
-/// The marketplace's payment method in words of `lang`; a code we do not know is kept as it is.
-pub fn payment_method_name(lang: Language, method: &str) -> String {
+/// The kind of a marketplace payment method: 0 card, 1 PayPal, 2 transfer, 3 cheque, 4 gift
+/// card, 5 instalments; `None` for one we do not know.
+fn payment_method_kind(method: &str) -> Option<usize> {
     let key: String = method.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_ascii_lowercase();
-    let kind = match key.as_str() {
+    Some(match key.as_str() {
         "cb" | "card" | "creditcard" | "bankcard" | "carte" | "cartebancaire" | "visa" | "mastercard" => 0,
         "paypal" => 1,
         "transfer" | "banktransfer" | "virement" | "wiretransfer" => 2,
         "check" | "cheque" => 3,
         "giftcard" | "cartecadeau" | "voucher" | "bonachat" => 4,
         "installments" | "4x" | "3x" | "paiementenplusieursfois" => 5,
-        _ => return method.chars().filter(|c| !c.is_control()).take(40).collect(),
+        _ => return None,
+    })
+}
+
+/// The marketplace's payment method in words of `lang`; a code we do not know is kept as it is.
+pub fn payment_method_name(lang: Language, method: &str) -> String {
+    let Some(kind) = payment_method_kind(method) else {
+        return method.chars().filter(|c| !c.is_control()).take(40).collect();
     };
     let names: [&str; 6] = match lang {
         Language::Fr => {
@@ -885,6 +967,54 @@ pub fn payment_terms(lang: Language, paid_on: Date, method: Option<&str>) -> Str
         (Language::Nl, None) => format!("Betaald op {date} via de marktplaats"),
         (Language::Pl, Some(m)) => format!("Zapłacono {date} ({m}) na platformie sprzedażowej"),
         (Language::Pl, None) => format!("Zapłacono {date} na platformie sprzedażowej"),
+    }
+}
+
+impl Draft {
+    /// The corrected invoice of a buyer's request: it replaces `original` (BT-25, BT-26) and
+    /// says so.
+    pub fn replacing(mut self, original: &Invoice) -> Draft {
+        self.body.replaces =
+            Some(InvoiceRef { number: original.number.clone(), issue_date: original.issue_date, partial: false });
+        self.body.notes.insert(
+            0,
+            Note {
+                subject: Some("AAI".into()),
+                text: format!(
+                    "Facture rectificative : remplace la facture {} du {} (données de facturation corrigées à la demande de l'acheteur)",
+                    original.number,
+                    french_date(original.issue_date)
+                ),
+            },
+        );
+        self
+    }
+}
+
+/// The terms of a credit note that cancels an invoice for a correction: nothing is refunded.
+pub fn correction_terms(lang: Language, replaced: &InvoiceNumber) -> String {
+    match lang {
+        Language::Fr => {
+            format!("Avoir — annule la facture {replaced}, remplacée par une facture corrigée ; aucun remboursement")
+        }
+        Language::En => {
+            format!("Credit note — cancels invoice {replaced}, replaced by a corrected invoice; nothing is refunded")
+        }
+        Language::De => format!(
+            "Gutschrift — storniert die Rechnung {replaced}, ersetzt durch eine berichtigte Rechnung; keine Erstattung"
+        ),
+        Language::Es => format!(
+            "Factura rectificativa — anula la factura {replaced}, sustituida por una factura corregida; sin reembolso"
+        ),
+        Language::It => format!(
+            "Nota di credito — annulla la fattura {replaced}, sostituita da una fattura corretta; nessun rimborso"
+        ),
+        Language::Nl => {
+            format!("Creditnota — vervangt factuur {replaced} door een gecorrigeerde factuur; geen terugbetaling")
+        }
+        Language::Pl => {
+            format!("Faktura korygująca — anuluje fakturę {replaced}, zastąpioną fakturą poprawioną; bez zwrotu")
+        }
     }
 }
 
@@ -942,12 +1072,20 @@ impl Invoice {
         );
         Draft {
             kind: DocumentKind::CreditNote {
-                corrects: InvoiceRef { number: self.number.clone(), issue_date: self.issue_date },
+                corrects: InvoiceRef { number: self.number.clone(), issue_date: self.issue_date, partial: false },
             },
             issue_date,
             series: Series::new(seller.credit_note_prefix.clone(), issue_date.year()),
             body,
         }
+    }
+
+    /// A credit note cancelling this invoice because its billing data was corrected (a buyer's
+    /// request): nothing is refunded, a corrected invoice replaces it.
+    pub fn correction_credit_note(&self, seller: &SellerProfile, issued_at: OffsetDateTime, reason: &str) -> Draft {
+        let mut draft = self.credit_note(seller, issued_at, reason);
+        draft.body.payment.terms = correction_terms(draft.body.language, &self.number);
+        draft
     }
 
     /// What the buyer paid (equals the total incl. VAT).

@@ -143,6 +143,13 @@ pub enum Refusal {
     OtherSeller { order_seller: String },
     #[error("the buyer's name or billing address is missing")]
     MissingBuyer,
+    /// OSS is for sales to consumers: a business buyer of an EU seller shipping from its own
+    /// country is invoiced without VAT as an intra-EU supply, which needs its VAT number.
+    #[error(
+        "the buyer is a business that gave no VAT number: the One-Stop-Shop is for sales to consumers; \
+         the buyer is asked for its VAT number (an exempt intra-EU supply then)"
+    )]
+    BusinessBuyerWithoutVatNumber,
     #[error("the marketplace sent an order that cannot be read: field `{field}`: {problem}")]
     Unreadable { field: String, problem: String },
     /// A defect met while handling this order (caught at the order's boundary, so the run went
@@ -171,6 +178,7 @@ impl Refusal {
             Refusal::FrenchVatNumberRequired => "frenchVatNumberRequired",
             Refusal::OtherSeller { .. } => "otherSeller",
             Refusal::MissingBuyer => "missingBuyer",
+            Refusal::BusinessBuyerWithoutVatNumber => "businessBuyerWithoutVatNumber",
             Refusal::Unreadable { .. } => "unreadableOrder",
             Refusal::ProcessingFailed { .. } => "processingFailed",
         }
@@ -179,7 +187,12 @@ impl Refusal {
     /// Whether the order may become invoiceable later without anyone changing it by hand
     /// (it is not shipped yet).
     pub fn may_change(&self) -> bool {
-        matches!(self, Refusal::NotShipped { .. } | Refusal::Unreadable { .. })
+        matches!(self, Refusal::NotShipped { .. } | Refusal::Unreadable { .. }) || self.waits_for_buyer()
+    }
+
+    /// Whether the buyer's billing data (a buyer request) can lift the refusal.
+    pub fn waits_for_buyer(&self) -> bool {
+        matches!(self, Refusal::BusinessBuyerWithoutVatNumber)
     }
 }
 
@@ -193,6 +206,9 @@ pub struct RegimeFacts<'a> {
     pub ship_from: ShipFrom,
     /// The buyer's VAT number, when the buyer is a business that gave one.
     pub buyer_vat_number: Option<&'a VatNumber>,
+    /// Whether the buyer is a business (a company name on a business order, or a buyer
+    /// request in a company's name).
+    pub buyer_is_business: bool,
     /// What the buyer paid for the whole consignment, VAT included.
     pub consignment_value: Decimal,
 }
@@ -241,6 +257,7 @@ pub fn decide_regime(f: &RegimeFacts<'_>) -> Result<VatRegime, Refusal> {
                 return Ok(VatRegime::IntraEuExempt);
             }
             match f.seller_scheme {
+                VatScheme::Oss if f.buyer_is_business => Err(Refusal::BusinessBuyerWithoutVatNumber),
                 VatScheme::Oss => Ok(VatRegime::Oss),
                 VatScheme::HomeCountry => Ok(VatRegime::HomeCountry { country: f.seller_country }),
                 VatScheme::Standard | VatScheme::Franchise => {
@@ -284,6 +301,7 @@ mod tests {
             seller_has_french_vat_number: false,
             ship_from,
             buyer_vat_number: None,
+            buyer_is_business: false,
             consignment_value: dec!(50),
         }
     }
@@ -317,6 +335,17 @@ mod tests {
         assert_eq!(regime, VatRegime::Oss);
         assert_eq!(regime.category(), VatCategory::S);
         assert!(regime.notice().unwrap().contains("guichet unique (OSS)"));
+    }
+
+    #[test]
+    fn oss_is_for_consumers_a_business_buyer_gives_its_vat_number() {
+        let mut f = facts("DE", VatScheme::Oss, de());
+        f.buyer_is_business = true;
+        let refused = decide_regime(&f).unwrap_err();
+        assert_eq!(refused, Refusal::BusinessBuyerWithoutVatNumber);
+        assert!(refused.waits_for_buyer() && refused.may_change());
+        f.buyer_vat_number = Some(buyer_fr());
+        assert_eq!(decide_regime(&f), Ok(VatRegime::IntraEuExempt), "with its VAT number: an intra-EU supply");
     }
 
     #[test]

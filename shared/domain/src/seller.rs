@@ -255,10 +255,27 @@ impl SellerProfile {
 
     /// The legal mentions line of the seller (`SAS au capital de 10 000 € — RCS Paris 732 829 320`).
     pub fn legal_mentions(&self) -> String {
+        self.legal_mentions_in(Language::Fr)
+    }
+
+    /// The legal mentions in a document language: the legal form and share capital, the
+    /// French register (RCS, SIREN, SIRET: names, printed as they are) or another member
+    /// state's register entry, and the managing directors when the profile names them.
+    pub fn legal_mentions_in(&self, lang: Language) -> String {
         let mut parts = Vec::new();
         let mut form = self.legal_form.clone();
         if let Some(capital) = self.share_capital {
-            form.push_str(&format!(" au capital de {}", crate::money::format_euros_fr(capital)));
+            let amount = crate::money::format_euros_fr(capital);
+            let phrase = match lang {
+                Language::Fr => format!(" au capital de {amount}"),
+                Language::En => format!(", share capital {amount}"),
+                Language::De => format!(", Stammkapital {amount}"),
+                Language::Es => format!(", capital social {amount}"),
+                Language::It => format!(", capitale sociale {amount}"),
+                Language::Nl => format!(", maatschappelijk kapitaal {amount}"),
+                Language::Pl => format!(", kapitał zakładowy {amount}"),
+            };
+            form.push_str(&phrase);
         }
         parts.push(form);
         if let (Some(city), Some(siren)) = (&self.rcs_city, &self.siren) {
@@ -268,6 +285,30 @@ impl SellerProfile {
         }
         if let Some(siret) = &self.siret {
             parts.push(format!("SIRET {}", siret.as_str()));
+        }
+        if let Some(register) = &self.register {
+            let label = match lang {
+                Language::Fr => "Registre",
+                Language::En => "Register",
+                Language::De => "Registergericht",
+                Language::Es => "Registro",
+                Language::It => "Registro",
+                Language::Nl => "Register",
+                Language::Pl => "Rejestr",
+            };
+            parts.push(format!("{label} : {register}").replace(" : ", if lang == Language::Fr { " : " } else { ": " }));
+        }
+        if let Some(managers) = &self.managers {
+            let label = match lang {
+                Language::Fr => "Dirigeants : ",
+                Language::En => "Managing directors: ",
+                Language::De => "Geschäftsführer: ",
+                Language::Es => "Administradores: ",
+                Language::It => "Amministratori: ",
+                Language::Nl => "Bestuurders: ",
+                Language::Pl => "Zarząd: ",
+            };
+            parts.push(format!("{label}{managers}"));
         }
         parts.join(" — ")
     }
@@ -644,7 +685,8 @@ pub(crate) mod tests {
             "address": {"line1": "Hauptstraße 5", "postalCode": "10115", "city": "Berlin", "countryCode": "DE"},
             "email": "rechnung@buecherwurm.example", "marketplaceSellerId": "67890",
             "vatScheme": "oss", "stockLocation": "sellerCountry", "defaultVatRate": "20",
-            "plan": "tiered"
+            "plan": "tiered", "register": "Amtsgericht Berlin-Charlottenburg, HRB 123456",
+            "managers": "Anna Weber"
         }"#,
         )
         .unwrap()
@@ -664,6 +706,42 @@ pub(crate) mod tests {
         assert_eq!(p.configured_rate(Some("OTHER")).to_string(), "20");
         assert!(p.legal_mentions().contains("RCS Lyon 732829320"), "{}", p.legal_mentions());
         assert_eq!(german_oss().validate().unwrap().invoice_prefix.as_str(), "F");
+    }
+
+    #[test]
+    fn a_german_company_names_its_register_and_managers_and_they_are_printed_in_the_language() {
+        let mut input = german_oss();
+        input.register = None;
+        input.managers = None;
+        let errors = input.validate().unwrap_err().0;
+        assert!(errors.contains_key("register") && errors.contains_key("managers"), "{errors:?}");
+        // A profile stored before these fields were asked for still reads back.
+        let stored: SellerProfile = serde_json::from_value(serde_json::to_value(&input).unwrap()).unwrap();
+        assert!(stored.register.is_none());
+        let p = german_oss().validate().unwrap();
+        let de = p.legal_mentions_in(Language::De);
+        assert!(de.contains("Stammkapital 25"), "{de}");
+        assert!(de.contains("Registergericht: Amtsgericht Berlin-Charlottenburg, HRB 123456"), "{de}");
+        assert!(de.contains("Geschäftsführer: Anna Weber"), "{de}");
+        assert!(!de.contains("au capital"), "{de}");
+        assert!(p.legal_mentions_in(Language::Fr).contains("au capital de"));
+    }
+
+    #[test]
+    fn bank_accounts_are_checked() {
+        let ok = BankAccount::parse(&BankAccountInput {
+            iban: "fr76 3000 6000 0112 3456 7890 189".into(),
+            bic: Some("agrifrpp".into()),
+        })
+        .unwrap();
+        assert_eq!(ok.iban, "FR7630006000011234567890189");
+        assert_eq!(ok.iban_grouped(), "FR76 3000 6000 0112 3456 7890 189");
+        assert_eq!(ok.bic.as_deref(), Some("AGRIFRPP"));
+        let bad_digits = BankAccountInput { iban: "FR7730006000011234567890189".into(), bic: None };
+        assert_eq!(BankAccount::parse(&bad_digits).unwrap_err().0, "bank.iban");
+        let bad_bic = BankAccountInput { iban: "FR7630006000011234567890189".into(), bic: Some("AGRI".into()) };
+        assert_eq!(BankAccount::parse(&bad_bic).unwrap_err().0, "bank.bic");
+        assert!(BankAccount::parse(&BankAccountInput { iban: "hello".into(), bic: None }).is_err());
     }
 
     #[test]

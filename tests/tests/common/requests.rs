@@ -175,3 +175,64 @@ pub async fn repeated_requests_issue_once(w: &World) {
     assert_eq!(w.services.ledger.usage(&seller, &month).await.unwrap(), usage + 1, "one billed invoice");
     assert_eq!(to_buyer(w.outbox.sent().await), buyer_before + 2, "a credit note and a corrected invoice, mailed once");
 }
+
+/// A foreign seller under OSS and a business buyer without a VAT number: the order waits
+/// (OSS is for consumers), the buyer gives its VAT number through its request, and the next
+/// run invoices it as an exempt intra-EU supply.
+pub async fn a_business_buyer_of_an_oss_seller_is_invoiced_once_it_gives_its_vat_number(w: &World) {
+    use marketbill_domain::VatRegime;
+    let (seller, mid, profile) = w.sellers.iter().find(|(_, _, p)| *p == 1).cloned().expect("an OSS seller");
+    let mut g = marketbill_testkit::OrderGenerator::new(77, &mid);
+    let mut v = g.shipped(time::OffsetDateTime::now_utc(), 2);
+    v["orderId"] = "BIZOSS000001".into();
+    v["businessOrder"] = true.into();
+    v["billingAddress"]["companyName"] = "Papeterie Lefèvre SAS".into();
+    w.sim.put_orders(&mid, vec![v.clone()]);
+    cycle(w).await;
+    let order_id: marketbill_domain::OrderId = "BIZOSS000001".parse().unwrap();
+    let rec = w.services.ledger.get_order(&seller, &order_id).await.unwrap().unwrap();
+    assert_eq!(
+        rec.refusal.as_ref().map(|r| r.code()),
+        Some("businessBuyerWithoutVatNumber"),
+        "{rec:?} (profile {profile})"
+    );
+    let email = Order::from_value(v).unwrap().buyer_email().unwrap().to_owned();
+    let asked = portal::buyer_request(&w.services, "BIZOSS000001", &email, company(), None).await.unwrap();
+    assert_eq!(asked, BuyerRequestOutcome::Recorded);
+    cycle(w).await;
+    let rec = w.services.ledger.get_order(&seller, &order_id).await.unwrap().unwrap();
+    let number = rec.number.clone().expect("invoiced once the buyer answered");
+    let inv = w.services.ledger.get_invoice(&seller, &number).await.unwrap().unwrap();
+    assert_eq!(inv.invoice.body.regime, VatRegime::IntraEuExempt);
+    assert!(inv.invoice.body.buyer.vat_number.is_some());
+}
+
+/// A business buyer in France without a known SIREN: invoiced (and e-reported meanwhile), the
+/// mail asks for the SIREN, the seller sees it in the problems list until the buyer's request
+/// brings the corrected invoice.
+pub async fn a_french_business_without_siren_is_a_problem_until_the_buyer_answers(w: &World) {
+    let (seller, mid, _) = w.sellers.iter().find(|(_, _, p)| *p == 0).cloned().expect("a French seller");
+    let mut g = marketbill_testkit::OrderGenerator::new(78, &mid);
+    let mut v = g.shipped(time::OffsetDateTime::now_utc(), 2);
+    v["orderId"] = "BIZFR0000001".into();
+    v["businessOrder"] = true.into();
+    v["billingAddress"]["companyName"] = "Papeterie Lefèvre SAS".into();
+    w.sim.put_orders(&mid, vec![v.clone()]);
+    cycle(w).await;
+    let order_id: marketbill_domain::OrderId = "BIZFR0000001".parse().unwrap();
+    let rec = w.services.ledger.get_order(&seller, &order_id).await.unwrap().unwrap();
+    assert!(rec.number.is_some() && rec.buyer_siren_missing, "{rec:?}");
+    let problems = portal::problems(&w.services, &seller).await.unwrap();
+    assert!(problems.iter().any(|p| p.order_id == order_id), "in the problems list");
+    let email = Order::from_value(v).unwrap().buyer_email().unwrap().to_owned();
+    let asked = w.outbox.sent().await.iter().any(|m| {
+        let (headers, parts) = marketbill_app::mail::parse_mail(m);
+        headers.iter().any(|(k, v)| k == "To" && v == &email)
+            && parts.iter().any(|p| String::from_utf8_lossy(&p.bytes).contains("nous ne connaissons pas son SIREN"))
+    });
+    assert!(asked, "the invoice mail asks for the SIREN");
+    let done = portal::buyer_request(&w.services, "BIZFR0000001", &email, company(), None).await.unwrap();
+    assert!(matches!(done, BuyerRequestOutcome::Corrected { .. }), "{done:?}");
+    let problems = portal::problems(&w.services, &seller).await.unwrap();
+    assert!(!problems.iter().any(|p| p.order_id == order_id), "no longer a problem: {problems:?}");
+}

@@ -492,6 +492,16 @@ pub(super) const TEXTS: &[(&str, &str, &str)] = &[
     ("resend", "Renvoyer à l'acheteur", "Send to the buyer again"),
     ("resent", "Le document a été renvoyé à l'acheteur.", "The document was sent to the buyer again."),
     (
+        "problem_buyer_siren_missing",
+        "Acheteur professionnel sans SIREN connu : la facture ne peut pas partir en facture électronique ; elle est transmise en e-reporting en attendant, et l'acheteur a été invité à donner son SIREN.",
+        "A business buyer whose SIREN is unknown: the invoice cannot go as an e-invoice; it is e-reported meanwhile, and the buyer was asked for its SIREN.",
+    ),
+    (
+        "refusal_businessBuyerWithoutVatNumber",
+        "Acheteur professionnel sans numéro de TVA : le guichet unique (OSS) ne vaut que pour les particuliers. La facture sera émise dès que l'acheteur aura donné son numéro de TVA (page de demande de facture).",
+        "A business buyer without a VAT number: the One-Stop-Shop is for consumers only. The invoice is issued as soon as the buyer gives its VAT number (invoice request page).",
+    ),
+    (
         "in_progress",
         "Ce formulaire est déjà en cours de traitement ; rechargez la page dans un instant.",
         "This form is already being handled; reload the page in a moment.",

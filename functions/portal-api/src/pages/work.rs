@@ -34,6 +34,8 @@ fn problem_row(page: &Page, o: &OrderRecord) -> serde_json::Value {
         }
     } else if let Some(why) = &o.mail_refused {
         format!("{} ({why})", t("problem_mail_refused"))
+    } else if o.buyer_siren_missing && o.last_error.is_none() {
+        t("problem_buyer_siren_missing").to_owned()
     } else if o.last_error.as_deref().is_some_and(|e| e.contains("refund")) {
         t("problem_refund_unreadable").to_owned()
     } else {
