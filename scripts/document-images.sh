@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Page images of sample documents for the README (docs/documents/*.png), from the corpus the
-# tests render: a B2C invoice, a B2B invoice, a 65-line invoice (first and last page) and a
-# credit note. Needs pdftoppm (Debian poppler-utils). Look at them before committing.
+# tests render: a B2C invoice, a B2B invoice, a 65-line invoice (first and last page), credit
+# notes (whole, partial, German labels), a corrected invoice, a German GmbH's invoice and a fee
+# invoice. Needs pdftoppm (Debian poppler-utils). Look at them before committing.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 target="${CARGO_TARGET_DIR:-target}"
@@ -20,4 +21,7 @@ page MaisonLumire-ML2026-000200.pdf "$last" long-invoice-last-page
 page BcherwurmGmbH-BW-AV2026-000001.pdf 1 credit-note
 page BcherwurmGmbH-BW-AV2026-000400.pdf 1 credit-note-german-labels
 page MarketbillSAS-MB2026-000001.pdf 1 fee-invoice
+page MaisonLumire-MLAV2026-000003.pdf 1 partial-credit-note
+page MaisonLumire-ML2026-000008.pdf 1 corrected-invoice
+page BcherwurmGmbH-BW-F2026-000401.pdf 1 german-invoice
 ls -l "$out"

@@ -703,23 +703,35 @@ async fn the_sales_journal_balances_and_holds_only_the_sellers_documents() {
     let (status, _, csv) = get(api.b.clone(), "csv").await;
     assert_eq!(status, StatusCode::OK);
     assert!(csv.starts_with('\u{feff}') && !csv.contains("ML2026-"), "seller B's journal has none of A's");
-    // The e-reporting data of the same period: each of A's documents in a day's aggregate or
-    // left out with its reason.
-    let (status, disposition, report) = get(api.a.clone(), "ereporting-json").await;
-    assert_eq!(status, StatusCode::OK);
+    // The e-reporting data of the month (a period of the VAT regime, exactly): each of A's
+    // documents placed once, in a report or left out with its reason.
+    let month = marketbill_domain::reporting::ReportingPeriod::containing(
+        marketbill_domain::reporting::PeriodKind::Month,
+        today,
+    );
+    let report_of = |format: &str| {
+        let (http, token) = (api.http.clone(), api.token(&api.a));
+        let url = format!("{}/v1/journal?format={format}&from={}&to={}", api.base, month.start, month.end);
+        async move {
+            let r = http.get(url).bearer_auth(token).send().await.unwrap();
+            let (status, disposition) =
+                (r.status(), r.headers().get("content-disposition").map(|v| v.to_str().unwrap().to_owned()));
+            (status, disposition, r.text().await.unwrap())
+        }
+    };
+    let (status, disposition, report) = report_of("ereporting-json").await;
+    assert_eq!(status, StatusCode::OK, "{report}");
     assert!(disposition.unwrap().contains("e-reporting"));
     let report: serde_json::Value = serde_json::from_str(&report).unwrap();
-    let counted: u64 = report["transactions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["invoices"].as_u64().unwrap() + t["creditNotes"].as_u64().unwrap())
-        .sum::<u64>()
-        + report["leftOut"].as_array().unwrap().iter().map(|l| l["documents"].as_u64().unwrap()).sum::<u64>();
-    assert_eq!(counted as usize, rows.iter().filter(|r| r[4] == "411").count());
-    let (status, _, xml) = get(api.a.clone(), "ereporting").await;
+    let placed = report["documents"].as_array().unwrap();
+    assert_eq!(placed.len(), rows.iter().filter(|r| r[4] == "411").count());
+    let (status, _, xml) = report_of("ereporting").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(xml.starts_with("<?xml") && xml.contains("<TransactionsReport>"));
+    assert!(xml.starts_with("<?xml") && xml.contains("<Report"), "{xml}");
+    // Not a period of any regime: refused with the field named.
+    let (status, _, refusal) = get(api.a.clone(), "ereporting").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(refusal.contains("\"to\""), "{refusal}");
     let (status, _, _) = get(api.a.clone(), "pdf").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }

@@ -311,6 +311,20 @@ fn expected_mentions(inv: &Invoice, ubl: &[u8]) -> Vec<String> {
     m.push(b.payment.terms.clone());
     for n in &b.notes {
         m.push(p(&n.text));
+        // A document in another language says its mentions in that language too.
+        if b.language != Language::Fr {
+            for french in
+                ["opération", "guichet unique", "Pénalités", "Indemnité", "escompte", "Avoir ", "rectificative"]
+            {
+                assert!(
+                    !n.text.contains(french),
+                    "{}: French mention on a {:?} document: {}",
+                    inv.number,
+                    b.language,
+                    n.text
+                );
+            }
+        }
     }
     if let Some(v) = &b.buyer.vat_number {
         m.push(v.to_string());

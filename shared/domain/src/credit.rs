@@ -13,7 +13,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::calendar::{french_date, paris_date};
+use crate::calendar::paris_date;
 use crate::invoice::{
     DocumentKind, Draft, Invoice, InvoiceLine, InvoiceRef, LineKind, LineToPrice, Note, Totals, price_lines,
     refund_terms,
@@ -299,13 +299,18 @@ impl Invoice {
         body.totals = Totals::paid(line_net_total, vat_total);
         body.payment.terms = refund_terms(body.language, issue_date);
         let whole = after.total() == b.totals.tax_inclusive && credited.total().is_zero();
-        let what = if whole { "Avoir annulant intégralement la facture" } else { "Avoir partiel sur la facture" };
         let reason: String = reason.chars().map(|c| if c.is_control() { ' ' } else { c }).take(200).collect();
         body.notes.insert(
             0,
             Note {
                 subject: Some("AAI".into()),
-                text: format!("{what} {} du {} — {}", self.number, french_date(self.issue_date), reason.trim()),
+                text: crate::mentions::credit_note_of(
+                    body.language,
+                    whole,
+                    self.number.as_str(),
+                    self.issue_date,
+                    &reason,
+                ),
             },
         );
         let draft = Draft {

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
 
 use crate::buyer::{BuyerBillingData, BuyerKind};
-use crate::calendar::{french_date, paris_date};
+use crate::calendar::paris_date;
 use crate::country::CountryCode;
 use crate::ids::{InvoiceNumber, OrderId, Series, Siren, Siret, VatNumber};
 use crate::money::{VatRate, round_cents};
@@ -631,7 +631,7 @@ pub fn draft_invoice(req: &IssueRequest<'_>) -> Result<Draft, Refusal> {
     let method = order.payment.as_ref().and_then(|p| non_empty(&p.method));
     let terms = payment_terms(seller.language, paid_on, method.as_deref());
 
-    let notes = standard_notes(regime, business);
+    let notes = standard_notes(seller.language, regime, business);
     Ok(Draft {
         kind: DocumentKind::Invoice,
         issue_date,
@@ -980,10 +980,10 @@ impl Draft {
             0,
             Note {
                 subject: Some("AAI".into()),
-                text: format!(
-                    "Facture rectificative : remplace la facture {} du {} (données de facturation corrigées à la demande de l'acheteur)",
-                    original.number,
-                    french_date(original.issue_date)
+                text: crate::mentions::replaces_invoice(
+                    self.body.language,
+                    original.number.as_str(),
+                    original.issue_date,
                 ),
             },
         );
@@ -1032,22 +1032,17 @@ pub fn refund_terms(lang: Language, on: Date) -> String {
     }
 }
 
-fn standard_notes(regime: VatRegime, business: bool) -> Vec<Note> {
-    let mut notes =
-        vec![Note { subject: Some("AAI".into()), text: "Nature de l'opération : livraison de biens".into() }];
-    if let Some(text) = regime.notice() {
-        notes.push(Note { subject: Some("TXD".into()), text });
+fn standard_notes(lang: Language, regime: VatRegime, business: bool) -> Vec<Note> {
+    use crate::mentions;
+    let note = |subject: &str, text: &str| Note { subject: Some(subject.into()), text: text.into() };
+    let mut notes = vec![note("AAI", mentions::supply_of_goods(lang))];
+    if let Some(text) = regime.notice_in(lang) {
+        notes.push(note("TXD", &text));
     }
     if business {
-        notes.push(Note {
-            subject: Some("PMD".into()),
-            text: "Pénalités de retard : trois fois le taux d'intérêt légal (facture déjà payée)".into(),
-        });
-        notes.push(Note {
-            subject: Some("PMT".into()),
-            text: "Indemnité forfaitaire pour frais de recouvrement en cas de retard de paiement : 40 €".into(),
-        });
-        notes.push(Note { subject: Some("AAB".into()), text: "Pas d'escompte pour paiement anticipé".into() });
+        notes.push(note("PMD", mentions::late_penalties_paid(lang)));
+        notes.push(note("PMT", mentions::recovery_indemnity(lang)));
+        notes.push(note("AAB", mentions::no_early_payment_discount(lang)));
     }
     notes
 }
@@ -1062,11 +1057,12 @@ impl Invoice {
             0,
             Note {
                 subject: Some("AAI".into()),
-                text: format!(
-                    "Avoir annulant intégralement la facture {} du {} — {}",
-                    self.number,
-                    french_date(self.issue_date),
-                    clean_text(reason, 200)
+                text: crate::mentions::credit_note_of(
+                    body.language,
+                    true,
+                    self.number.as_str(),
+                    self.issue_date,
+                    &clean_text(reason, 200),
                 ),
             },
         );

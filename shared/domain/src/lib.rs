@@ -21,6 +21,7 @@ pub mod fee_invoice;
 pub mod fees;
 pub mod ids;
 pub mod invoice;
+pub mod mentions;
 pub mod money;
 pub mod order;
 pub mod regime;

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::country::CountryCode;
 use crate::ids::VatNumber;
+use crate::seller::Language;
 
 /// The EN 16931 VAT category of a line or a breakdown (UNTDID 5305 subset).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -66,22 +67,88 @@ impl VatRegime {
         self.category() == VatCategory::S
     }
 
-    /// The text the invoice must print for this regime, if any.
+    /// The text the invoice must print for this regime, if any, in French.
     pub fn notice(self) -> Option<String> {
-        match self {
-            VatRegime::FrenchVat => None,
-            VatRegime::Oss => Some("TVA due en France, déclarée via le guichet unique (OSS)".into()),
-            VatRegime::HomeCountry { country } => Some(format!(
-                "Vente à distance intracommunautaire sous le seuil de 10 000 € : TVA du pays du vendeur ({}) appliquée",
-                match country.french_name() {
+        self.notice_in(Language::Fr)
+    }
+
+    /// The text the invoice must print for this regime, if any, in the document's language.
+    /// The legal references stay as the law writes them.
+    pub fn notice_in(self, lang: Language) -> Option<String> {
+        let text = match self {
+            VatRegime::FrenchVat => return None,
+            VatRegime::Oss => match lang {
+                Language::Fr => "TVA due en France, déclarée via le guichet unique (OSS)".to_string(),
+                Language::En => "VAT due in France, declared through the One-Stop Shop (OSS)".to_string(),
+                Language::De => "In Frankreich geschuldete MwSt., erklärt über den One-Stop-Shop (OSS)".to_string(),
+                Language::Es => "IVA devengado en Francia, declarado en la ventanilla única (OSS)".to_string(),
+                Language::It => "IVA dovuta in Francia, dichiarata tramite lo sportello unico (OSS)".to_string(),
+                Language::Nl => "Btw verschuldigd in Frankrijk, aangegeven via het éénloketsysteem (OSS)".to_string(),
+                Language::Pl => "VAT należny we Francji, rozliczony w procedurze OSS".to_string(),
+            },
+            VatRegime::HomeCountry { country } => {
+                let name = match country.name(lang) {
                     "" => country.as_str(),
                     name => name,
+                };
+                match lang {
+                    Language::Fr => format!(
+                        "Vente à distance intracommunautaire sous le seuil de 10 000 € : TVA du pays du vendeur ({name}) appliquée"
+                    ),
+                    Language::En => format!(
+                        "Intra-EU distance sale under the €10,000 threshold: VAT of the seller's country ({name}) applied"
+                    ),
+                    Language::De => format!(
+                        "Innergemeinschaftlicher Fernverkauf unter der Schwelle von 10.000 €: MwSt. des Landes des Verkäufers ({name}) angewandt"
+                    ),
+                    Language::Es => format!(
+                        "Venta a distancia intracomunitaria por debajo del umbral de 10.000 €: IVA del país del vendedor ({name}) aplicado"
+                    ),
+                    Language::It => format!(
+                        "Vendita a distanza intracomunitaria sotto la soglia di 10.000 €: IVA del paese del venditore ({name}) applicata"
+                    ),
+                    Language::Nl => format!(
+                        "Intracommunautaire afstandsverkoop onder de drempel van 10.000 €: btw van het land van de verkoper ({name}) toegepast"
+                    ),
+                    Language::Pl => format!(
+                        "Wewnątrzwspólnotowa sprzedaż na odległość poniżej progu 10 000 €: zastosowano VAT kraju sprzedawcy ({name})"
+                    ),
                 }
-            )),
-            VatRegime::IntraEuExempt => Some("Exonération de TVA, art. 138 directive 2006/112/CE".into()),
-            VatRegime::ReverseCharge => Some("Autoliquidation : TVA due par le preneur (art. 283-1 du CGI)".into()),
-            VatRegime::Franchise => Some("TVA non applicable, art. 293 B du CGI".into()),
-        }
+            }
+            VatRegime::IntraEuExempt => match lang {
+                Language::Fr => "Exonération de TVA, art. 138 directive 2006/112/CE",
+                Language::En => "VAT exempt, art. 138 of Directive 2006/112/EC",
+                Language::De => "Steuerfreie innergemeinschaftliche Lieferung, Art. 138 Richtlinie 2006/112/EG",
+                Language::Es => "Exenta de IVA, art. 138 Directiva 2006/112/CE",
+                Language::It => "Operazione esente IVA, art. 138 direttiva 2006/112/CE",
+                Language::Nl => "Vrijgesteld van btw, art. 138 richtlijn 2006/112/EG",
+                Language::Pl => "Zwolnione z VAT, art. 138 dyrektywy 2006/112/WE",
+            }
+            .to_string(),
+            VatRegime::ReverseCharge => match lang {
+                Language::Fr => "Autoliquidation : TVA due par le preneur (art. 283-1 du CGI)",
+                Language::En => "Reverse charge: VAT due by the customer (art. 283-1 of the French CGI)",
+                Language::De => "Steuerschuldnerschaft des Leistungsempfängers (Art. 283-1 CGI)",
+                Language::Es => {
+                    "Inversión del sujeto pasivo: IVA a cargo del destinatario (art. 283-1 del CGI francés)"
+                }
+                Language::It => "Inversione contabile: IVA dovuta dal cessionario (art. 283-1 del CGI francese)",
+                Language::Nl => "Btw verlegd: btw verschuldigd door de afnemer (art. 283-1 CGI)",
+                Language::Pl => "Odwrotne obciążenie: VAT rozlicza nabywca (art. 283-1 francuskiego CGI)",
+            }
+            .to_string(),
+            VatRegime::Franchise => match lang {
+                Language::Fr => "TVA non applicable, art. 293 B du CGI",
+                Language::En => "VAT not applicable, art. 293 B of the French CGI",
+                Language::De => "MwSt. nicht anwendbar, Art. 293 B CGI (Kleinunternehmerregelung)",
+                Language::Es => "IVA no aplicable, art. 293 B del CGI francés",
+                Language::It => "IVA non applicabile, art. 293 B del CGI francese",
+                Language::Nl => "Btw niet van toepassing, art. 293 B CGI",
+                Language::Pl => "VAT nie ma zastosowania, art. 293 B francuskiego CGI",
+            }
+            .to_string(),
+        };
+        Some(text)
     }
 
     /// The exemption reason (BT-121 code, BT-120 text) of a zero-VAT regime.

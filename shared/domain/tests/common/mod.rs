@@ -82,6 +82,7 @@ pub fn german_seller(scheme: &str) -> SellerProfile {
         "legalName": "Bücherwurm GmbH", "legalForm": "GmbH", "shareCapital": "25000",
         "siren": null, "siret": null, "rcsCity": null, "vatNumber": "DE136695976",
         "address": {"line1": "Hauptstraße 5", "postalCode": "10115", "city": "Berlin", "countryCode": "DE"},
-        "vatScheme": scheme, "defaultVatRate": if scheme == "homeCountry" { "19" } else { "20" }
+        "vatScheme": scheme, "defaultVatRate": if scheme == "homeCountry" { "19" } else { "20" },
+        "register": "Amtsgericht Berlin-Charlottenburg, HRB 123456", "managers": "Anna Weber"
     }))
 }
