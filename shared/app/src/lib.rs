@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod model;
 pub mod once;
 pub mod pipeline;
+pub mod platform;
 pub mod portal;
 pub mod ports;
 pub mod refunds;

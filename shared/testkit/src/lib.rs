@@ -8,6 +8,7 @@
 pub mod buyers;
 pub mod invoices;
 pub mod orders;
+pub mod platform;
 pub mod rng;
 pub mod sellers;
 pub mod simulator;
