@@ -262,6 +262,33 @@ impl RequestLedger for Slow<dyn Ledger> {
 }
 
 #[async_trait]
+impl marketbill_app::ports::TransmissionLedger for Slow<dyn Ledger> {
+    async fn put_transmission(
+        &self,
+        seller: &SellerId,
+        t: &marketbill_app::model::TransmissionRecord,
+    ) -> Result<(), LedgerError> {
+        self.wait().await;
+        self.inner.put_transmission(seller, t).await
+    }
+    async fn transmissions(
+        &self,
+        seller: &SellerId,
+    ) -> Result<Vec<marketbill_app::model::TransmissionRecord>, LedgerError> {
+        self.wait().await;
+        self.inner.transmissions(seller).await
+    }
+    async fn platform_cursor(&self, seller: &SellerId) -> Result<Option<String>, LedgerError> {
+        self.wait().await;
+        self.inner.platform_cursor(seller).await
+    }
+    async fn set_platform_cursor(&self, seller: &SellerId, cursor: &str) -> Result<(), LedgerError> {
+        self.wait().await;
+        self.inner.set_platform_cursor(seller, cursor).await
+    }
+}
+
+#[async_trait]
 impl KeyLedger for Slow<dyn Ledger> {
     async fn claim_key(
         &self,

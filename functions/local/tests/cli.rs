@@ -304,6 +304,7 @@ fn run_invoices_the_ready_sellers_when_another_has_no_credentials_yet() {
             status: marketbill_app::model::SellerStatus::Active,
             registered_at: time::OffsetDateTime::now_utc(),
             credentials: None,
+            platform: None,
         };
         ledger.put_seller(&record).await.unwrap();
     });

@@ -114,6 +114,12 @@ macro_rules! contract_suite {
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn transmissions_are_kept_per_tracking_id_with_the_cursor() {
+            let a = $open("transmissions").await;
+            $crate::contract::transmissions_are_kept_per_tracking_id_with_the_cursor(a.subject.ledger.as_ref()).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn a_key_is_claimed_once_and_gives_its_answer_again() {
             let a = $open("keys").await;
             $crate::contract::a_key_is_claimed_once_and_gives_its_answer_again(a.subject.ledger.clone()).await;
@@ -166,6 +172,7 @@ pub fn seller_record(id: &SellerId) -> SellerRecord {
         status: SellerStatus::Active,
         registered_at: NOW - time::Duration::days(3),
         credentials: None,
+        platform: None,
     }
 }
 
@@ -582,6 +589,42 @@ pub async fn an_address_belongs_to_one_account(ledger: &dyn Ledger) {
     // Deleted, an account lets its address go.
     ledger.delete_seller(&a).await.unwrap();
     assert_eq!(ledger.seller_by_email(&y).await.unwrap(), None);
+}
+
+/// A flow's state replaces the earlier one of its tracking id; a seller sees only its own; the
+/// platform cursor moves.
+pub async fn transmissions_are_kept_per_tracking_id_with_the_cursor(ledger: &dyn Ledger) {
+    use crate::model::{TransmissionRecord, TransmissionState, TransmissionSubject};
+    let (a, b) = (unique_seller("txa"), unique_seller("txb"));
+    assert!(ledger.transmissions(&a).await.unwrap().is_empty());
+    assert_eq!(ledger.platform_cursor(&a).await.unwrap(), None);
+    let at = time::macros::datetime!(2026-12-01 10:00 UTC);
+    let mut t = TransmissionRecord {
+        tracking_id: "ML2026-000001".into(),
+        subject: TransmissionSubject::Document { number: "ML2026-000001".into() },
+        flow_id: None,
+        state: TransmissionState::Submitting,
+        lifecycle: None,
+        reason: None,
+        updated_at: at,
+    };
+    ledger.put_transmission(&a, &t).await.unwrap();
+    t.flow_id = Some("flow-1".into());
+    t.state = TransmissionState::Accepted;
+    t.lifecycle = Some(200);
+    ledger.put_transmission(&a, &t).await.unwrap();
+    let report = TransmissionRecord {
+        tracking_id: "MB-732829320-20261101-20261130-1".into(),
+        subject: TransmissionSubject::Report { period: "2026-11".into(), version: 1, content: "ab".repeat(32) },
+        ..t.clone()
+    };
+    ledger.put_transmission(&a, &report).await.unwrap();
+    assert_eq!(ledger.transmissions(&a).await.unwrap(), vec![report, t.clone()], "by tracking id");
+    assert!(ledger.transmissions(&b).await.unwrap().is_empty(), "another seller's are not listed");
+    ledger.set_platform_cursor(&a, "2026-12-01T10:00:00Z").await.unwrap();
+    ledger.set_platform_cursor(&a, "2026-12-01T11:00:00Z").await.unwrap();
+    assert_eq!(ledger.platform_cursor(&a).await.unwrap().as_deref(), Some("2026-12-01T11:00:00Z"));
+    assert_eq!(ledger.platform_cursor(&b).await.unwrap(), None);
 }
 
 /// An idempotency key: one claim among simultaneous requests, its answer given to repeats,

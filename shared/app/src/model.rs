@@ -112,6 +112,10 @@ pub struct SellerRecord {
     pub registered_at: OffsetDateTime,
     /// Marketplace client id and secret, sealed; never returned by the portal.
     pub credentials: Option<SealedSecret>,
+    /// The seller's approved platform (addresses and client credentials), sealed; never
+    /// returned. `None`: nothing is transmitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<SealedSecret>,
 }
 
 impl SellerRecord {
@@ -303,6 +307,50 @@ impl InvoiceRecord {
             xml: None,
         }
     }
+}
+
+/// What a flow handed to the platform carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum TransmissionSubject {
+    /// An e-invoice (an invoice or a credit note to a business established in France).
+    Document { number: String },
+    /// The e-reporting of a period (`2026-11`, `2026-11-D1`…), its version (1 initial, 2 and
+    /// more replace it) and the SHA-256 of what it reported (a change asks for a new version).
+    Report { period: String, version: u32, content: String },
+}
+
+/// Where a flow stands at the platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum TransmissionState {
+    /// About to be submitted (a crash here is resolved by looking the tracking id up).
+    Submitting,
+    /// Submitted; not acknowledged yet.
+    Submitted,
+    /// Taken in by the platform.
+    Accepted,
+    /// Not taken in (acknowledged in error), or rejected/refused in its lifecycle.
+    Rejected,
+}
+
+/// A flow handed to the seller's platform, as we track it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransmissionRecord {
+    /// Ours (≤ 64 characters): the document number, or the report's id.
+    pub tracking_id: String,
+    pub subject: TransmissionSubject,
+    pub flow_id: Option<String>,
+    pub state: TransmissionState,
+    /// The latest lifecycle status (200 deposited … 213 rejected), for an e-invoice.
+    #[serde(default)]
+    pub lifecycle: Option<u16>,
+    /// Why it was rejected or refused, in the platform's or the buyer's words (with the code).
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
 }
 
 /// A marketplace import we wait for.

@@ -112,6 +112,7 @@ pub async fn put_profile(s: &Services, id: &SellerId, input: &SellerProfileInput
         profile,
         status: SellerStatus::Active,
         registered_at: existing.as_ref().map(|e| e.registered_at).unwrap_or(now),
+        platform: existing.as_ref().and_then(|e| e.platform.clone()),
         credentials: existing.and_then(|e| e.credentials),
     };
     s.ledger.put_seller(&record).await?;

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 
 use crate::model::{
     BuyerRequestRecord, ImportRecord, InvoicePage, InvoiceQuery, InvoiceRecord, OrderRecord, OrderStage, RunRecord,
-    SealedSecret, SellerId, SellerRecord, StoredObject,
+    SealedSecret, SellerId, SellerRecord, StoredObject, TransmissionRecord,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -55,7 +55,15 @@ pub fn issued_number(step: &OrderRecord) -> Result<&InvoiceNumber, LedgerError> 
 /// per entity so a use case asks only for what it touches (`&dyn RunLedger`); an adapter
 /// implements each, and is then a [`Ledger`] (the whole of it, which `Services` holds).
 pub trait Ledger:
-    SellerLedger + OrderLedger + IssuingLedger + InvoiceLedger + RunLedger + ImportLedger + RequestLedger + KeyLedger
+    SellerLedger
+    + OrderLedger
+    + IssuingLedger
+    + InvoiceLedger
+    + RunLedger
+    + ImportLedger
+    + RequestLedger
+    + KeyLedger
+    + TransmissionLedger
 {
 }
 
@@ -68,9 +76,22 @@ impl<
         + ImportLedger
         + RequestLedger
         + KeyLedger
+        + TransmissionLedger
         + ?Sized,
 > Ledger for T
 {
+}
+
+/// Flows handed to the sellers' approved platforms.
+#[async_trait]
+pub trait TransmissionLedger: Send + Sync {
+    /// Records a flow's state (replacing the one of the same tracking id).
+    async fn put_transmission(&self, seller: &SellerId, t: &TransmissionRecord) -> Result<(), LedgerError>;
+    /// Every flow of a seller, by tracking id.
+    async fn transmissions(&self, seller: &SellerId) -> Result<Vec<TransmissionRecord>, LedgerError>;
+    /// Where the reading of the platform's flows stopped.
+    async fn platform_cursor(&self, seller: &SellerId) -> Result<Option<String>, LedgerError>;
+    async fn set_platform_cursor(&self, seller: &SellerId, cursor: &str) -> Result<(), LedgerError>;
 }
 
 /// Seller accounts.

@@ -28,8 +28,9 @@ pub async fn register(
         seller_id: seller_id.clone(),
         profile,
         status: SellerStatus::Active,
-        registered_at: existing.map(|e| e.registered_at).unwrap_or(now),
+        registered_at: existing.as_ref().map(|e| e.registered_at).unwrap_or(now),
         credentials: sealed,
+        platform: existing.and_then(|e| e.platform),
     };
     s.ledger.put_seller(&record).await?;
     Ok(record)

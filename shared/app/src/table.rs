@@ -52,6 +52,14 @@ pub fn run(at: &str) -> String {
     format!("RUN#{at}")
 }
 
+/// A flow handed to the seller's approved platform, by its tracking id.
+pub fn transmission(tracking_id: &str) -> String {
+    format!("TX#{tracking_id}")
+}
+
+/// Where the reading of the platform's flows stopped (its `updatedAt`).
+pub const PLATFORM_CURSOR: &str = "PLATFORMCURSOR";
+
 pub fn import(id: &str) -> String {
     format!("IMPORT#{id}")
 }

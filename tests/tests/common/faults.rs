@@ -323,6 +323,29 @@ impl RequestLedger for FaultyLedger {
 }
 
 #[async_trait]
+impl marketbill_app::ports::TransmissionLedger for FaultyLedger {
+    async fn put_transmission(
+        &self,
+        seller: &SellerId,
+        t: &marketbill_app::model::TransmissionRecord,
+    ) -> Result<(), LedgerError> {
+        pass!(self, self.inner.put_transmission(seller, t))
+    }
+    async fn transmissions(
+        &self,
+        seller: &SellerId,
+    ) -> Result<Vec<marketbill_app::model::TransmissionRecord>, LedgerError> {
+        pass!(self, self.inner.transmissions(seller))
+    }
+    async fn platform_cursor(&self, seller: &SellerId) -> Result<Option<String>, LedgerError> {
+        pass!(self, self.inner.platform_cursor(seller))
+    }
+    async fn set_platform_cursor(&self, seller: &SellerId, cursor: &str) -> Result<(), LedgerError> {
+        pass!(self, self.inner.set_platform_cursor(seller, cursor))
+    }
+}
+
+#[async_trait]
 impl KeyLedger for FaultyLedger {
     async fn claim_key(
         &self,
