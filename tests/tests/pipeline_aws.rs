@@ -159,3 +159,10 @@ async fn repeated_requests_issue_one_document_one_mail_one_billed_invoice_on_aws
     let w = world(a, outbox, 1, 3, 5).await;
     common::requests::repeated_requests_issue_once(&w).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documents_reach_the_platform_once_with_their_statuses_on_aws() {
+    let (a, outbox) = adapters("platform").await;
+    let w = world(a, outbox, 1, 60, 77).await;
+    common::platform::documents_reach_the_platform_once_with_their_statuses(&w).await;
+}

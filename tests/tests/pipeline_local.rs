@@ -334,3 +334,17 @@ async fn a_cycle_invoices_the_ready_sellers_and_reports_the_others() {
     let w = world(a, outbox, 4, 6, 41).await;
     common::onboarding::a_cycle_invoices_the_ready_sellers_and_reports_the_others(&w).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documents_reach_the_platform_once_with_their_statuses() {
+    let (a, outbox) = adapters("platform", None);
+    let w = world(a, outbox, 1, 60, 77).await;
+    common::platform::documents_reach_the_platform_once_with_their_statuses(&w).await;
+}
+
+#[tokio::test]
+async fn a_rejected_flow_is_recorded_with_its_reason() {
+    let (a, outbox) = adapters("platform-rejected", None);
+    let w = world(a, outbox, 1, 30, 78).await;
+    common::platform::a_rejected_flow_is_recorded_with_its_reason(&w).await;
+}

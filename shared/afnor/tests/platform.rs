@@ -19,6 +19,9 @@ async fn setup() -> (PlatformSimulator, AfnorPlatform, PlatformCredentials) {
         token_url: sim.token_url(),
         client_id: "marketbill".into(),
         client_secret: "s3cret".into(),
+        platform_id: "0042".into(),
+        platform_name: "PA simulée".into(),
+        prefer_ubl: false,
     };
     let config = AfnorConfig {
         base_backoff: Duration::from_millis(5),

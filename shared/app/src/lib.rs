@@ -30,3 +30,4 @@ pub mod seller_run;
 pub mod sellers;
 pub mod services;
 pub mod table;
+pub mod transmission;

@@ -20,6 +20,51 @@ pub struct PlatformCredentials {
     pub token_url: String,
     pub client_id: String,
     pub client_secret: String,
+    /// The platform's registration number with the tax administration (the `Sender` of an
+    /// e-reporting file, scheme 0238).
+    pub platform_id: String,
+    /// The platform's name, as shown to the seller and written in the e-reporting file.
+    pub platform_name: String,
+    /// Hand e-invoices over as UBL rather than Factur-X.
+    #[serde(default)]
+    pub prefer_ubl: bool,
+}
+
+impl PlatformCredentials {
+    /// Checks what a seller typed, before anything is asked of the platform: named refusals per
+    /// field (`field` → `reason code`).
+    pub fn validate(&self) -> Result<(), std::collections::BTreeMap<String, Vec<String>>> {
+        let mut errors: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        let mut refuse = |field: &str, code: &str| errors.entry(field.to_owned()).or_default().push(code.to_owned());
+        for (field, url) in
+            [("flowUrl", &self.flow_url), ("directoryUrl", &self.directory_url), ("tokenUrl", &self.token_url)]
+        {
+            let ok = (url.starts_with("https://") || url.starts_with("http://"))
+                && url.len() <= 500
+                && !url.chars().any(|c| c.is_whitespace() || c.is_control());
+            if !ok {
+                refuse(field, "notAnHttpAddress");
+            }
+        }
+        let printable =
+            |v: &str, max: usize| !v.is_empty() && v.chars().count() <= max && !v.chars().any(char::is_control);
+        if !printable(&self.client_id, 200) {
+            refuse("clientId", "required");
+        }
+        if !printable(&self.client_secret, 500) {
+            refuse("clientSecret", "required");
+        }
+        if !printable(&self.platform_name, 100) {
+            refuse("platformName", "required");
+        }
+        if !(1..=20).contains(&self.platform_id.len())
+            || !self.platform_id.bytes().all(|b| b.is_ascii_alphanumeric())
+            || self.platform_id == "0000"
+        {
+            refuse("platformId", "notARegistrationNumber");
+        }
+        if errors.is_empty() { Ok(()) } else { Err(errors) }
+    }
 }
 
 impl std::fmt::Debug for PlatformCredentials {
@@ -30,6 +75,9 @@ impl std::fmt::Debug for PlatformCredentials {
             .field("token_url", &self.token_url)
             .field("client_id", &self.client_id)
             .field("client_secret", &"***")
+            .field("platform_id", &self.platform_id)
+            .field("platform_name", &self.platform_name)
+            .field("prefer_ubl", &self.prefer_ubl)
             .finish()
     }
 }

@@ -123,6 +123,8 @@ pub enum PipelineError {
     MailBuild(#[from] MailBuildError),
     #[error(transparent)]
     Stage(#[from] crate::model::StageError),
+    #[error(transparent)]
+    Platform(#[from] crate::platform::PlatformError),
 }
 
 impl PipelineError {
@@ -134,6 +136,7 @@ impl PipelineError {
             PipelineError::Secrets(e) => matches!(e, SecretError::Unavailable(_)),
             PipelineError::Queue(_) | PipelineError::Store(StoreError::Unavailable(_)) => true,
             PipelineError::Mail(e) => e.is_retryable(),
+            PipelineError::Platform(e) => e.is_retryable(),
             PipelineError::Store(_)
             | PipelineError::Render(_)
             | PipelineError::NoCredentials(_)

@@ -7,6 +7,7 @@ pub mod faults;
 pub mod fees;
 pub mod onboarding;
 pub mod order;
+pub mod platform;
 pub mod poison;
 pub mod refunds;
 pub mod requests;

@@ -1,0 +1,329 @@
+//! Handing documents to the seller's approved platform, and reading back what became of them.
+//!
+//! What goes where is the domain's decision ([`marketbill_domain::reporting::placement`]):
+//! an invoice or credit note to a business established in France is an e-invoice flow
+//! (`processingRule` B2B, Factur-X or UBL, `trackingId` = its number); international B2B sales
+//! and sales to consumers go in the e-reporting file of their period (flow 10, `FRR`),
+//! submitted once the period has closed, and submitted again as a replacement (`TypeCode` RE,
+//! a new version) when a document of a closed period changes what it reports. The mail to the
+//! buyer and the marketplace upload stay as they are.
+//!
+//! Exactly once: before a flow is submitted its state is recorded as `Submitting`; a flow in
+//! that state (a crash, a lost answer, another run at the same time) is looked up at the
+//! platform by its tracking id before anything is sent again.
+
+use std::collections::BTreeMap;
+
+use marketbill_domain::calendar::paris_date;
+use marketbill_domain::reporting::{Placement, ReportingPeriod, placement};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::ereporting::{self, ReportRequest, ReportSender};
+use crate::model::{InvoiceQuery, SealedSecret, SellerId, TransmissionRecord, TransmissionState, TransmissionSubject};
+use crate::platform::{AckStatus, FlowSubmission, FlowSyntax, Platform, PlatformCredentials, ProcessingRule};
+use crate::ports::{SecretBox, SecretError};
+use crate::services::{PipelineError, Services};
+
+/// The settings a seller gives for its platform, sealed as one secret.
+pub async fn seal_platform(
+    secrets: &dyn SecretBox,
+    creds: &PlatformCredentials,
+) -> Result<SealedSecret, PipelineError> {
+    let plain = serde_json::to_vec(creds).map_err(|e| SecretError::Invalid(e.to_string()))?;
+    Ok(secrets.seal(&plain).await?)
+}
+
+pub async fn open_platform(
+    secrets: &dyn SecretBox,
+    sealed: &SealedSecret,
+) -> Result<PlatformCredentials, PipelineError> {
+    let plain = secrets.open(sealed).await?;
+    serde_json::from_slice(&plain).map_err(|e| PipelineError::Secrets(SecretError::Invalid(e.to_string())))
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransmitOutcome {
+    /// Tracking ids submitted in this pass.
+    pub submitted: Vec<String>,
+    /// Flows found at the platform that a previous pass had not recorded (not sent again).
+    pub found: Vec<String>,
+    /// Flows that could not be submitted this pass, with the reason (tried again next pass).
+    pub failed: Vec<(String, String)>,
+    /// Flows whose state changed from what the platform said.
+    pub updated: usize,
+}
+
+/// Where the platform has a document's flow, or a new one when it has none.
+async fn submit_once(
+    s: &Services,
+    platform: &dyn Platform,
+    creds: &PlatformCredentials,
+    seller: &SellerId,
+    mut record: TransmissionRecord,
+    flow: impl FnOnce() -> Option<FlowSubmission>,
+    out: &mut TransmitOutcome,
+) -> Result<(), PipelineError> {
+    let tracking = record.tracking_id.clone();
+    // A flow we may have handed over already (a crash, a lost answer): look it up first.
+    let earlier = if record.state == TransmissionState::Submitting {
+        match platform.find_flow(creds, &tracking).await {
+            Ok(f) => f,
+            Err(e) => {
+                out.failed.push((tracking, e.to_string()));
+                return Ok(());
+            }
+        }
+    } else {
+        None
+    };
+    let flow_id = match earlier {
+        Some(found) => {
+            out.found.push(tracking.clone());
+            found.flow_id
+        }
+        None => {
+            let Some(flow) = flow() else {
+                return Ok(());
+            };
+            record.state = TransmissionState::Submitting;
+            record.updated_at = s.clock.now();
+            s.ledger.put_transmission(seller, &record).await?;
+            match platform.submit(creds, &flow).await {
+                Ok(id) => {
+                    out.submitted.push(tracking.clone());
+                    id
+                }
+                Err(e) => {
+                    tracing::warn!(seller = %seller, tracking_id = %tracking, error = %e, "flow not submitted");
+                    out.failed.push((tracking, e.to_string()));
+                    return Ok(());
+                }
+            }
+        }
+    };
+    record.flow_id = Some(flow_id);
+    record.state = TransmissionState::Submitted;
+    record.updated_at = s.clock.now();
+    s.ledger.put_transmission(seller, &record).await?;
+    Ok(())
+}
+
+/// The SHA-256 of what a report says (not when it was made), to know when it changed.
+fn report_content(report: &ereporting::EReport) -> String {
+    let essence = serde_json::json!({"invoices": report.invoices, "transactions": report.transactions});
+    hex::encode(Sha256::digest(essence.to_string().as_bytes()))
+}
+
+/// Hands a seller's documents and closed periods to its platform. `None` when the seller has
+/// chosen no platform (nothing is transmitted: the space says so).
+pub async fn transmit(
+    s: &Services,
+    platform: &dyn Platform,
+    seller: &SellerId,
+) -> Result<Option<TransmitOutcome>, PipelineError> {
+    let Some(record) = s.ledger.get_seller(seller).await? else {
+        return Ok(None);
+    };
+    let Some(sealed) = &record.platform else {
+        return Ok(None);
+    };
+    let creds = open_platform(s.secrets.as_ref(), sealed).await?;
+    let mut out = TransmitOutcome::default();
+    let known: BTreeMap<String, TransmissionRecord> =
+        s.ledger.transmissions(seller).await?.into_iter().map(|t| (t.tracking_id.clone(), t)).collect();
+    let docs =
+        crate::portal::all_invoices(s.ledger.as_ref(), seller, InvoiceQuery { limit: 500, ..Default::default() })
+            .await?;
+    let now = s.clock.now();
+
+    // E-invoices, one flow each.
+    for doc in &docs {
+        if placement(&record.profile, &doc.invoice) != Placement::EInvoice {
+            continue;
+        }
+        let number = doc.invoice.number.to_string();
+        let t = match known.get(&number) {
+            Some(t) if t.state != TransmissionState::Submitting => continue,
+            Some(t) => t.clone(),
+            None => TransmissionRecord {
+                tracking_id: number.clone(),
+                subject: TransmissionSubject::Document { number: number.clone() },
+                flow_id: None,
+                state: TransmissionState::Submitting,
+                lifecycle: None,
+                reason: None,
+                updated_at: now,
+            },
+        };
+        // The files are stored by the delivery of the document; not yet: next pass.
+        let (key, syntax, name) = match (&doc.pdf, &doc.xml, creds.prefer_ubl) {
+            (_, Some(xml), true) => (xml.key.clone(), FlowSyntax::Ubl, format!("{number}.xml")),
+            (Some(pdf), _, _) => (pdf.key.clone(), FlowSyntax::FacturX, format!("{number}.pdf")),
+            _ => continue,
+        };
+        let file = match s.store.get(&key).await? {
+            Some(bytes) => bytes,
+            None => {
+                out.failed.push((number, format!("the stored file {key} is missing")));
+                continue;
+            }
+        };
+        let flow = FlowSubmission { tracking_id: number, name, syntax, rule: ProcessingRule::B2B, file };
+        submit_once(s, platform, &creds, seller, t, || Some(flow), &mut out).await?;
+    }
+
+    // E-reporting, one file per closed period (and a replacement when it changed).
+    let kind = record.profile.reporting_period_kind();
+    let today = paris_date(now);
+    let mut periods: Vec<ReportingPeriod> = Vec::new();
+    for doc in &docs {
+        if matches!(placement(&record.profile, &doc.invoice), Placement::InvoiceReport | Placement::Aggregated { .. }) {
+            let p = ReportingPeriod::containing(kind, doc.invoice.issue_date);
+            if p.end < today && !periods.contains(&p) {
+                periods.push(p);
+            }
+        }
+    }
+    periods.sort_by_key(|p| p.start);
+    let sender = ReportSender { id: creds.platform_id.clone(), name: creds.platform_name.clone() };
+    for period in periods {
+        let label = period.label();
+        let latest = known
+            .values()
+            .filter_map(|t| match &t.subject {
+                TransmissionSubject::Report { period: p, version, content } if *p == label => {
+                    Some((*version, content.clone(), t))
+                }
+                _ => None,
+            })
+            .max_by_key(|(v, _, _)| *v);
+        let build = |version: u32| {
+            ereporting::report(&ReportRequest {
+                profile: &record.profile,
+                period,
+                records: &docs,
+                sender: Some(&sender),
+                version,
+                created_at: now,
+            })
+        };
+        let (version, pending) = match latest {
+            // Interrupted: the same version, looked up first.
+            Some((v, _, t)) if t.state == TransmissionState::Submitting => (v, Some(t.clone())),
+            Some((v, content, _)) => {
+                if report_content(&build(v)) == content {
+                    continue;
+                }
+                (v + 1, None)
+            }
+            None => (1, None),
+        };
+        let report = build(version);
+        if report.is_empty() || report.declarant_siren.is_none() {
+            continue;
+        }
+        let content = report_content(&report);
+        let xml = match ereporting::to_xml(&report) {
+            Ok(xml) => xml,
+            Err(e) => {
+                out.failed.push((report.report_id.clone(), e.to_string()));
+                continue;
+            }
+        };
+        let rule = if report.transactions.is_empty() { ProcessingRule::B2BInt } else { ProcessingRule::B2C };
+        let t = pending.unwrap_or(TransmissionRecord {
+            tracking_id: report.report_id.clone(),
+            subject: TransmissionSubject::Report { period: label.clone(), version, content },
+            flow_id: None,
+            state: TransmissionState::Submitting,
+            lifecycle: None,
+            reason: None,
+            updated_at: now,
+        });
+        let flow = FlowSubmission {
+            tracking_id: report.report_id.clone(),
+            name: format!("{}.xml", report.report_id),
+            syntax: FlowSyntax::Frr,
+            rule,
+            file: xml,
+        };
+        submit_once(s, platform, &creds, seller, t, || Some(flow), &mut out).await?;
+    }
+
+    out.updated = read_statuses(s, platform, &creds, seller).await.unwrap_or_else(|e| {
+        tracing::warn!(seller = %seller, error = %e, "platform statuses not read");
+        out.failed.push(("statuses".into(), e.to_string()));
+        0
+    });
+    Ok(Some(out))
+}
+
+/// Reads what changed at the platform since the last pass: acknowledgements of our flows and
+/// the lifecycle statuses of our e-invoices. Returns how many flows changed state.
+async fn read_statuses(
+    s: &Services,
+    platform: &dyn Platform,
+    creds: &PlatformCredentials,
+    seller: &SellerId,
+) -> Result<usize, PipelineError> {
+    let cursor = s.ledger.platform_cursor(seller).await?;
+    let flows = platform.flows_updated_after(creds, cursor.as_deref()).await.map_err(PipelineError::Platform)?;
+    let mut known: BTreeMap<String, TransmissionRecord> =
+        s.ledger.transmissions(seller).await?.into_iter().map(|t| (t.tracking_id.clone(), t)).collect();
+    let mut changed: BTreeMap<String, TransmissionRecord> = BTreeMap::new();
+    for f in &flows {
+        if f.incoming {
+            if !f.flow_type.ends_with("LC") {
+                continue;
+            }
+            for status in platform.lifecycle(creds, &f.flow_id).await.map_err(PipelineError::Platform)? {
+                let Some(t) = known.get_mut(&status.invoice_number) else {
+                    continue;
+                };
+                t.lifecycle = Some(status.code);
+                if crate::platform::status_needs_action(status.code) {
+                    t.state = TransmissionState::Rejected;
+                    let code = status.reason_code.as_deref().unwrap_or("");
+                    let words = status.reason.as_deref().unwrap_or("");
+                    t.reason = Some(format!("{code} {words}").trim().to_owned());
+                }
+                changed.insert(t.tracking_id.clone(), t.clone());
+            }
+            continue;
+        }
+        let Some(t) = f.tracking_id.as_ref().and_then(|id| known.get_mut(id)) else {
+            continue;
+        };
+        // Another flow of the same tracking id (a duplicate refused by the platform) does not
+        // speak for ours.
+        if t.flow_id.as_deref().is_some_and(|id| id != f.flow_id) {
+            continue;
+        }
+        let state = match f.ack {
+            AckStatus::Pending => TransmissionState::Submitted,
+            AckStatus::Ok if t.state == TransmissionState::Rejected => TransmissionState::Rejected,
+            AckStatus::Ok => TransmissionState::Accepted,
+            AckStatus::Error => TransmissionState::Rejected,
+        };
+        if f.ack == AckStatus::Error {
+            let reasons: Vec<String> =
+                f.details.iter().map(|d| format!("{} {}", d.reason_code, d.reason_message).trim().to_owned()).collect();
+            t.reason = Some(reasons.join("; "));
+        }
+        t.state = state;
+        t.flow_id = Some(f.flow_id.clone());
+        changed.insert(t.tracking_id.clone(), t.clone());
+    }
+    let now = s.clock.now();
+    for t in changed.values_mut() {
+        t.updated_at = now;
+        s.ledger.put_transmission(seller, t).await?;
+    }
+    if let Some(last) = flows.iter().map(|f| f.updated_at.as_str()).max() {
+        s.ledger.set_platform_cursor(seller, last).await?;
+    }
+    Ok(changed.len())
+}

@@ -1,0 +1,227 @@
+//! The seller's approved platform: e-invoices and period reports handed over once, statuses
+//! read back, refusals shown, on either adapter set.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use marketbill_afnor::{AfnorConfig, AfnorPlatform};
+use marketbill_app::model::{InvoiceQuery, TransmissionState, TransmissionSubject};
+use marketbill_app::platform::PlatformCredentials;
+use marketbill_app::ports::ManualClock;
+use marketbill_app::transmission::{seal_platform, transmit};
+use marketbill_app::{portal, services::Services};
+use marketbill_domain::reporting::{PeriodKind, Placement, ReportingPeriod, placement};
+use marketbill_testkit::platform::{PlatformFault, PlatformRoute, PlatformSimulator};
+use time::OffsetDateTime;
+
+use super::{World, cycle};
+
+pub fn fast_platform() -> AfnorPlatform {
+    AfnorPlatform::new(AfnorConfig {
+        base_backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(20),
+        max_attempts: 3,
+        ..AfnorConfig::default()
+    })
+    .unwrap()
+}
+
+pub fn credentials(sim: &PlatformSimulator) -> PlatformCredentials {
+    PlatformCredentials {
+        flow_url: sim.flow_url(),
+        directory_url: sim.directory_url(),
+        token_url: sim.token_url(),
+        client_id: "seller-client".into(),
+        client_secret: "seller-secret".into(),
+        platform_id: "0042".into(),
+        platform_name: "PA simulée".into(),
+        prefer_ubl: false,
+    }
+}
+
+/// The services as they run at another instant (a later pass of the scheduler).
+fn at(w: &World, when: OffsetDateTime) -> Services {
+    let mut s = w.services.clone();
+    s.clock = Arc::new(ManualClock::new(when));
+    s
+}
+
+/// Two buyers of the seller ask for their invoice in a French company's name (with its
+/// SIREN): the corrected invoices are e-invoices.
+async fn two_business_buyers(w: &World) {
+    let (_, mid, _) = &w.sellers[0];
+    let orders: Vec<(String, String)> = w
+        .sim
+        .orders(mid)
+        .into_iter()
+        .filter_map(|v| marketbill_domain::Order::from_value(v).ok())
+        .filter(|o| o.status.is_shipped())
+        .filter_map(|o| Some((o.order_id.to_string(), o.buyer_email()?.to_owned())))
+        .collect();
+    let mut corrected = 0;
+    for (order_id, email) in orders {
+        let company = marketbill_testkit::buyers::company("303265045").unwrap();
+        if let Ok(portal::BuyerRequestOutcome::Corrected { .. }) =
+            portal::buyer_request(&w.services, &order_id, &email, company, None).await
+        {
+            corrected += 1;
+        }
+        if corrected == 2 {
+            return;
+        }
+    }
+    panic!("only {corrected} corrected invoices");
+}
+
+/// A French seller's month: its B2B e-invoices handed over one flow each, acknowledged and
+/// deposited; the closed period's report handed over once and replaced once by a late credit
+/// note; a buyer's refusal shown with its reason; nothing twice, whatever is repeated.
+pub async fn documents_reach_the_platform_once_with_their_statuses(w: &World) {
+    let sim = PlatformSimulator::start("seller-client", "seller-secret").await.unwrap();
+    let platform = fast_platform();
+    let (seller, _, _) = w.sellers[0].clone();
+    assert!(cycle(w).await.iter().all(|o| o.is_ok()));
+    two_business_buyers(w).await;
+    // Without a platform nothing is transmitted and nothing changes.
+    assert_eq!(transmit(&w.services, &platform, &seller).await.unwrap(), None);
+    assert!(sim.flows().is_empty());
+
+    let mut record = w.services.ledger.get_seller(&seller).await.unwrap().unwrap();
+    record.platform = Some(seal_platform(w.services.secrets.as_ref(), &credentials(&sim)).await.unwrap());
+    w.services.ledger.put_seller(&record).await.unwrap();
+    let docs = w
+        .services
+        .ledger
+        .list_invoices(&seller, &InvoiceQuery { limit: 1000, ..Default::default() })
+        .await
+        .unwrap()
+        .items;
+    let einvoices: Vec<String> = docs
+        .iter()
+        .filter(|d| placement(&record.profile, &d.invoice) == Placement::EInvoice)
+        .map(|d| d.invoice.number.to_string())
+        .collect();
+    assert!(!einvoices.is_empty(), "the world has French business buyers with a SIREN");
+
+    // Today: the period is open, only e-invoices go. A lost answer and a 503 on the way.
+    sim.inject(PlatformRoute::Submit, PlatformFault::AcceptedButLost, 1);
+    sim.inject(PlatformRoute::Submit, PlatformFault::Unavailable, 1);
+    let first = transmit(&w.services, &platform, &seller).await.unwrap().unwrap();
+    assert!(first.failed.is_empty(), "{first:?}");
+    assert_eq!(first.submitted.len(), einvoices.len(), "{first:?}");
+    for n in &einvoices {
+        assert_eq!(sim.submitted(n).len(), 1, "one flow for {n}");
+    }
+    // Two passes at once and a repeat: nothing new.
+    let (a, b) = tokio::join!(transmit(&w.services, &platform, &seller), transmit(&w.services, &platform, &seller));
+    assert!(a.unwrap().unwrap().submitted.is_empty() && b.unwrap().unwrap().submitted.is_empty());
+    let states = w.services.ledger.transmissions(&seller).await.unwrap();
+    assert_eq!(states.len(), einvoices.len());
+    assert!(states.iter().all(|t| t.state == TransmissionState::Accepted && t.lifecycle == Some(200)), "{states:?}");
+
+    // A crash after the flow was handed over and before it was recorded: found, not resent.
+    let victim = einvoices[0].clone();
+    let mut t = states.iter().find(|t| t.tracking_id == victim).unwrap().clone();
+    t.state = TransmissionState::Submitting;
+    t.flow_id = None;
+    w.services.ledger.put_transmission(&seller, &t).await.unwrap();
+    let again = transmit(&w.services, &platform, &seller).await.unwrap().unwrap();
+    assert_eq!((again.submitted.len(), again.found.clone()), (0, vec![victim.clone()]));
+    assert_eq!(sim.submitted(&victim).len(), 1);
+
+    // The buyer refuses one: a problem with the platform's words.
+    sim.add_status(&victim, 210, Some(("TX_TVA_ERR", "Taux de TVA erroné")));
+    transmit(&w.services, &platform, &seller).await.unwrap();
+    let refused = w.services.ledger.transmissions(&seller).await.unwrap();
+    let refused = refused.iter().find(|t| t.tracking_id == victim).unwrap();
+    assert_eq!((refused.state, refused.lifecycle), (TransmissionState::Rejected, Some(210)));
+    assert!(refused.reason.as_deref().unwrap().contains("TX_TVA_ERR"));
+
+    // The period closes: its report goes once.
+    let kind = record.profile.reporting_period_kind();
+    let today = marketbill_domain::calendar::paris_date(w.services.clock.now());
+    let period = ReportingPeriod::containing(kind, today);
+    let after_close = (period.end + time::Duration::days(1)).with_hms(6, 0, 0).unwrap().assume_utc();
+    let closed = transmit(&at(w, after_close), &platform, &seller).await.unwrap().unwrap();
+    let reports: Vec<&String> = closed.submitted.iter().filter(|id| id.starts_with("MB-")).collect();
+    assert_eq!(reports.len(), 1, "{closed:?}");
+    assert!(reports[0].ends_with("-1"));
+    assert!(transmit(&at(w, after_close), &platform, &seller).await.unwrap().unwrap().submitted.is_empty());
+    // A credit note dated in the closed period, recorded late: the report is replaced, once.
+    let cancelled: Vec<String> = docs
+        .iter()
+        .filter_map(|d| match &d.invoice.kind {
+            marketbill_domain::DocumentKind::CreditNote { corrects } => Some(corrects.number.to_string()),
+            _ => None,
+        })
+        .collect();
+    let b2c = docs
+        .iter()
+        .find(|d| {
+            !d.invoice.kind.is_credit_note()
+                && !cancelled.contains(&d.invoice.number.to_string())
+                && matches!(placement(&record.profile, &d.invoice), Placement::Aggregated { .. })
+        })
+        .unwrap();
+    portal::credit_note(
+        &w.services,
+        &seller,
+        &b2c.invoice.number,
+        &[marketbill_domain::credit::CreditItem::Remainder],
+        "retour",
+        None,
+    )
+    .await
+    .unwrap();
+    let replaced = transmit(&at(w, after_close), &platform, &seller).await.unwrap().unwrap();
+    let re: Vec<&String> = replaced.submitted.iter().filter(|id| id.starts_with("MB-")).collect();
+    assert_eq!(re.len(), 1, "{replaced:?}");
+    assert!(re[0].ends_with("-2"));
+    let file = sim.submitted(re[0])[0].file.clone();
+    assert!(String::from_utf8(file).unwrap().contains("<TypeCode>RE</TypeCode>"));
+    assert!(transmit(&at(w, after_close), &platform, &seller).await.unwrap().unwrap().submitted.is_empty());
+    let kinds: Vec<_> = w
+        .services
+        .ledger
+        .transmissions(&seller)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|t| matches!(t.subject, TransmissionSubject::Report { .. }))
+        .map(|t| t.state)
+        .collect();
+    assert_eq!(kinds, [TransmissionState::Accepted, TransmissionState::Accepted], "both versions acknowledged");
+    let _ = PeriodKind::Month;
+}
+
+/// A flow the platform rejects at acknowledgement is a problem with its reason.
+pub async fn a_rejected_flow_is_recorded_with_its_reason(w: &World) {
+    let sim = PlatformSimulator::start("seller-client", "seller-secret").await.unwrap();
+    let platform = fast_platform();
+    let (seller, _, _) = w.sellers[0].clone();
+    assert!(cycle(w).await.iter().all(|o| o.is_ok()));
+    two_business_buyers(w).await;
+    let mut record = w.services.ledger.get_seller(&seller).await.unwrap().unwrap();
+    record.platform = Some(seal_platform(w.services.secrets.as_ref(), &credentials(&sim)).await.unwrap());
+    w.services.ledger.put_seller(&record).await.unwrap();
+    let docs = w
+        .services
+        .ledger
+        .list_invoices(&seller, &InvoiceQuery { limit: 1000, ..Default::default() })
+        .await
+        .unwrap()
+        .items;
+    let number = docs
+        .iter()
+        .find(|d| placement(&record.profile, &d.invoice) == Placement::EInvoice)
+        .unwrap()
+        .invoice
+        .number
+        .to_string();
+    sim.reject_next(&number, "InvalidSchema", "Invalid XML schema");
+    transmit(&w.services, &platform, &seller).await.unwrap();
+    let t = w.services.ledger.transmissions(&seller).await.unwrap();
+    let t = t.iter().find(|t| t.tracking_id == number).unwrap();
+    assert_eq!(t.state, TransmissionState::Rejected);
+    assert_eq!(t.reason.as_deref(), Some("InvalidSchema Invalid XML schema"));
+}
