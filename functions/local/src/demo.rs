@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use anyhow::{Context, Result};
 use marketbill_app::marketplace::MarketplaceCredentials;
 use marketbill_app::model::SellerId;
+use marketbill_app::platform::PlatformCredentials;
+use marketbill_app::transmission::seal_platform;
 use marketbill_octopia::{OctopiaClient, OctopiaConfig, OctopiaMarketplace};
 use marketbill_testkit::sellers::sample_seller;
 use serde::{Deserialize, Serialize};
@@ -98,12 +100,55 @@ pub fn run(o: &DemoOptions) -> Result<()> {
             };
             marketbill_app::sellers::register(&services, &seller_id, profile, Some(&creds), state.epoch).await?;
         }
+        // The French seller has an approved platform (a simulated one, on loopback).
+        let platform_sim = marketbill_testkit::platform::PlatformSimulator::start("demo-seller-0", "demo-secret")
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let platform_creds = PlatformCredentials {
+            flow_url: platform_sim.flow_url(),
+            directory_url: platform_sim.directory_url(),
+            token_url: platform_sim.token_url(),
+            client_id: "demo-seller-0".into(),
+            client_secret: "demo-secret".into(),
+            platform_id: "0042".into(),
+            platform_name: "PA de démonstration".into(),
+            prefer_ubl: false,
+        };
+        let first: SellerId = "demo-seller-0".parse()?;
+        if let Some(mut record) = services.ledger.get_seller(&first).await?
+            && record.profile.country().is_france()
+        {
+            record.platform = Some(seal_platform(services.secrets.as_ref(), &platform_creds).await?);
+            services.ledger.put_seller(&record).await?;
+        }
         let (runs, _) = local::cycle(&services).await?;
         bar.finish_and_clear();
         for (seller, outcome) in &runs {
             local::print_run(&services, seller, outcome).await?;
         }
+        // A buyer of the French seller asks for its invoice in its company's name, with its
+        // SIREN: the corrected invoice is an e-invoice, handed to the platform.
+        if let Some(client) = sim.clients().first()
+            && let Some((order_id, email)) = sim
+                .orders(&client.seller_id)
+                .into_iter()
+                .filter_map(|v| marketbill_domain::Order::from_value(v).ok())
+                .filter(|o| o.status.is_shipped())
+                .find_map(|o| Some((o.order_id.to_string(), o.buyer_email()?.to_owned())))
+        {
+            let company = marketbill_testkit::buyers::company("303265045")?;
+            match marketbill_app::portal::buyer_request(&services, &order_id, &email, company, None).await {
+                Ok(marketbill_app::portal::BuyerRequestOutcome::Corrected { invoice, .. }) => {
+                    println!("A buyer asked for an invoice in its company's name: corrected invoice {invoice}");
+                }
+                Ok(_) => {}
+                Err(e) => println!("The buyer's request for a company invoice was refused: {e}"),
+            }
+        }
+        let platform = marketbill_afnor::AfnorPlatform::new(marketbill_afnor::AfnorConfig::default())?;
+        local::transmit(&services, &platform).await?;
         local::print_where(&layout);
+        platform_sim.stop().await;
         sim.stop().await;
         anyhow::Ok(())
     });

@@ -132,6 +132,37 @@ pub async fn print_run(s: &Services, seller: &SellerId, result: &Result<RunOutco
     Ok(())
 }
 
+/// Hands every seller's e-invoices and closed periods to its approved platform (sellers
+/// without one are left out), and prints what went and where it stands.
+pub async fn transmit(s: &Services, platform: &dyn marketbill_app::platform::Platform) -> Result<()> {
+    use marketbill_app::model::TransmissionState;
+    for (seller, result) in marketbill_app::transmission::transmit_all(s, platform).await? {
+        let name = s.ledger.get_seller(&seller).await?.map(|r| r.profile.legal_name).unwrap_or_default();
+        println!("{name} ({seller}), approved platform");
+        match result {
+            Err(e) => println!("  not transmitted, left for the next cycle: {e}"),
+            Ok(o) => {
+                let all = s.ledger.transmissions(&seller).await?;
+                let count = |state| all.iter().filter(|t| t.state == state).count();
+                println!("  flows handed over now:  {}", o.submitted.len());
+                println!(
+                    "  at the platform:        {} accepted, {} awaiting acknowledgement, {} rejected or refused",
+                    count(TransmissionState::Accepted),
+                    count(TransmissionState::Submitted) + count(TransmissionState::Submitting),
+                    count(TransmissionState::Rejected)
+                );
+                for t in all.iter().filter(|t| t.state == TransmissionState::Rejected) {
+                    println!("  rejected:               {}: {}", t.tracking_id, t.reason.as_deref().unwrap_or(""));
+                }
+                for (what, why) in &o.failed {
+                    println!("  left for the next pass: {what}: {why}");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 pub fn print_where(layout: &Layout) {
     println!();
     println!("Invoices (Factur-X PDF and UBL XML): {}", layout.documents().join("sellers").display());

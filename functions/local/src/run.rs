@@ -75,6 +75,8 @@ pub fn run(config_path: &Path) -> Result<()> {
         for (seller, outcome) in &runs {
             local::print_run(&services, seller, outcome).await?;
         }
+        let platform = marketbill_afnor::AfnorPlatform::new(marketbill_afnor::AfnorConfig::default())?;
+        local::transmit(&services, &platform).await?;
         local::print_where(&layout);
         anyhow::Ok(())
     })

@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use crate::ereporting::{self, ReportRequest, ReportSender};
 use crate::model::{InvoiceQuery, SealedSecret, SellerId, TransmissionRecord, TransmissionState, TransmissionSubject};
 use crate::platform::{AckStatus, FlowSubmission, FlowSyntax, Platform, PlatformCredentials, ProcessingRule};
-use crate::ports::{SecretBox, SecretError};
+use crate::ports::{RequestSlot, SecretBox, SecretError};
 use crate::services::{PipelineError, Services};
 
 /// The settings a seller gives for its platform, sealed as one secret.
@@ -131,6 +131,32 @@ pub async fn transmit(
         return Ok(None);
     };
     let creds = open_platform(s.secrets.as_ref(), sealed).await?;
+    // One pass of a seller at a time (two runs at once, a retry while a pass is slow): the
+    // other finds the slot taken and leaves the work to it. A crashed pass's slot lapses.
+    let now = s.clock.now();
+    let day = marketbill_domain::calendar::iso_date(paris_date(now));
+    let until = now + time::Duration::minutes(15);
+    match s.ledger.take_slot(seller, TRANSMIT_SLOT, &day, u32::MAX, now, until).await? {
+        RequestSlot::Taken => {}
+        RequestSlot::Busy | RequestSlot::LimitReached => return Ok(Some(TransmitOutcome::default())),
+    }
+    let result = transmit_now(s, platform, seller, &record, &creds).await;
+    if let Err(e) = s.ledger.free_slot(seller, TRANSMIT_SLOT, &day).await {
+        tracing::warn!(seller = %seller, error = %e, "transmission slot not freed (it lapses)");
+    }
+    result.map(Some)
+}
+
+/// The slot that lets one transmission pass of a seller run at a time.
+const TRANSMIT_SLOT: &str = "transmit";
+
+async fn transmit_now(
+    s: &Services,
+    platform: &dyn Platform,
+    seller: &SellerId,
+    record: &crate::model::SellerRecord,
+    creds: &PlatformCredentials,
+) -> Result<TransmitOutcome, PipelineError> {
     let mut out = TransmitOutcome::default();
     let known: BTreeMap<String, TransmissionRecord> =
         s.ledger.transmissions(seller).await?.into_iter().map(|t| (t.tracking_id.clone(), t)).collect();
@@ -172,7 +198,7 @@ pub async fn transmit(
             }
         };
         let flow = FlowSubmission { tracking_id: number, name, syntax, rule: ProcessingRule::B2B, file };
-        submit_once(s, platform, &creds, seller, t, || Some(flow), &mut out).await?;
+        submit_once(s, platform, creds, seller, t, || Some(flow), &mut out).await?;
     }
 
     // E-reporting, one file per closed period (and a replacement when it changed).
@@ -250,15 +276,15 @@ pub async fn transmit(
             rule,
             file: xml,
         };
-        submit_once(s, platform, &creds, seller, t, || Some(flow), &mut out).await?;
+        submit_once(s, platform, creds, seller, t, || Some(flow), &mut out).await?;
     }
 
-    out.updated = read_statuses(s, platform, &creds, seller).await.unwrap_or_else(|e| {
+    out.updated = read_statuses(s, platform, creds, seller).await.unwrap_or_else(|e| {
         tracing::warn!(seller = %seller, error = %e, "platform statuses not read");
         out.failed.push(("statuses".into(), e.to_string()));
         0
     });
-    Ok(Some(out))
+    Ok(out)
 }
 
 /// Reads what changed at the platform since the last pass: acknowledgements of our flows and
@@ -326,4 +352,24 @@ async fn read_statuses(
         s.ledger.set_platform_cursor(seller, last).await?;
     }
     Ok(changed.len())
+}
+
+/// [`transmit`] for every active seller that chose a platform, each on its own: one seller's
+/// platform being down does not hold back the others.
+pub async fn transmit_all(
+    s: &Services,
+    platform: &dyn Platform,
+) -> Result<Vec<(SellerId, Result<TransmitOutcome, PipelineError>)>, PipelineError> {
+    let mut out = Vec::new();
+    for seller in s.ledger.active_sellers().await? {
+        match transmit(s, platform, &seller).await {
+            Ok(None) => {}
+            Ok(Some(o)) => out.push((seller, Ok(o))),
+            Err(e) => {
+                tracing::warn!(seller = %seller, error = %e, "transmission left for the next pass");
+                out.push((seller, Err(e)));
+            }
+        }
+    }
+    Ok(out)
 }
