@@ -179,6 +179,30 @@ pub async fn scheduler(s: &Services, event: LambdaEvent<Value>) -> Result<Value,
     Ok(json!({"queued": out.queued, "feeInvoices": fees.map(|f| f.issued.len())}))
 }
 
+/// The client of the sellers' approved platforms, made once per instance.
+static PLATFORM: std::sync::LazyLock<Result<marketbill_afnor::AfnorPlatform, marketbill_app::platform::PlatformError>> =
+    std::sync::LazyLock::new(|| marketbill_afnor::AfnorPlatform::new(marketbill_afnor::AfnorConfig::default()));
+
+/// Hands a seller's new e-invoices and closed periods to its platform and reads back statuses;
+/// a failure is logged and left for the next pass (the hourly tracker tries again).
+async fn transmit_logged(s: &Services, seller: &marketbill_app::model::SellerId) {
+    let platform = match &*PLATFORM {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "no platform client");
+            return;
+        }
+    };
+    match marketbill_app::transmission::transmit(s, platform, seller).await {
+        Ok(None) => {}
+        Ok(Some(o)) => tracing::info!(
+            seller = %seller, submitted = o.submitted.len(), found = o.found.len(), failed = o.failed.len(),
+            updated = o.updated, "platform pass"
+        ),
+        Err(e) => tracing::warn!(seller = %seller, error = %e, "platform pass left for the next one"),
+    }
+}
+
 /// When the Lambda will be stopped, as an `Instant`.
 fn deadline(ctx: &lambda_runtime::Context) -> Option<Instant> {
     let now_ms = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
@@ -207,7 +231,8 @@ pub async fn seller_run(s: &Services, event: LambdaEvent<SqsEvent>) -> Result<Sq
                     tracing::info!(seller = %message.seller_id, reason = why.code(), "seller not ready; run skipped")
                 }
                 None => {
-                    tracing::info!(seller = %message.seller_id, issued = out.issued, complete = out.complete, "run done")
+                    tracing::info!(seller = %message.seller_id, issued = out.issued, complete = out.complete, "run done");
+                    transmit_logged(s, &message.seller_id).await;
                 }
             },
             Err(e) if e.is_retryable() => {
@@ -230,6 +255,10 @@ pub async fn seller_run(s: &Services, event: LambdaEvent<SqsEvent>) -> Result<Sq
 pub async fn import_tracker(s: &Services, event: LambdaEvent<Value>) -> Result<Value, HandlerError> {
     tracing::info!(source = %source(&event.payload), "import tracking");
     let out = pipeline::track_imports(s).await?;
+    // The platforms' acknowledgements and statuses, and any flow a run left behind.
+    for seller in s.ledger.active_sellers().await.map_err(PipelineError::from)? {
+        transmit_logged(s, &seller).await;
+    }
     Ok(json!({
         "polled": out.polled, "accepted": out.accepted, "retried": out.retried,
         "rejected": out.rejected, "stillRunning": out.still_running, "failed": out.failed.len()

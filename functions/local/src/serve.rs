@@ -318,7 +318,8 @@ pub fn run(o: &ServeOptions) -> Result<()> {
             }
         }
         eprintln!("Demande de facture acheteur : http://{addr}/facture");
-        let portal = Arc::new(Portal { services, auth, plans: FeePlans::bundled() });
+        let platform = Arc::new(marketbill_afnor::AfnorPlatform::new(marketbill_afnor::AfnorConfig::default())?);
+        let portal = Arc::new(Portal { services, auth, plans: FeePlans::bundled(), platform });
         println!(
             "{}",
             serde_json::json!({"url": format!("http://{addr}"), "openapi": format!("http://{addr}/openapi.json")})

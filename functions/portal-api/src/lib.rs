@@ -29,6 +29,7 @@ use marketbill_app::model::{InvoiceQuery, InvoiceRecord, SellerId, SellerStatus}
 use marketbill_app::once::Once;
 use marketbill_app::pipeline::Services;
 use marketbill_app::portal::{self, BuyerRequestOutcome, PortalError};
+use marketbill_app::transmission;
 use marketbill_domain::buyer::{BuyerAddress, BuyerBillingData, BuyerKind, TaxNumber};
 use marketbill_domain::fees::FeePlans;
 use marketbill_domain::money::format_amount;
@@ -46,6 +47,8 @@ pub struct Portal {
     pub services: Services,
     pub auth: Arc<dyn Authenticator>,
     pub plans: FeePlans,
+    /// The client of the sellers' approved platforms (AFNOR XP Z12-013).
+    pub platform: Arc<dyn marketbill_app::platform::Platform>,
 }
 
 type Shared = State<Arc<Portal>>;
@@ -205,6 +208,8 @@ struct SellerView {
     #[serde(skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
     purge_after: Option<time::OffsetDateTime>,
     has_credentials: bool,
+    /// Whether the seller chose its approved platform (without one nothing is transmitted).
+    has_platform: bool,
     profile: marketbill_domain::SellerProfile,
 }
 
@@ -219,6 +224,7 @@ fn seller_view(r: marketbill_app::model::SellerRecord) -> SellerView {
         registered_at: r.registered_at,
         purge_after,
         has_credentials: r.credentials.is_some(),
+        has_platform: r.platform.is_some(),
         profile: r.profile,
     }
 }
@@ -271,6 +277,33 @@ async fn put_credentials(
         MarketplaceCredentials { client_id: b.client_id, client_secret: b.client_secret, seller_id: b.seller_id };
     portal::put_credentials(&p.services, &id, &creds).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+async fn put_platform(
+    State(p): Shared,
+    Caller(id): Caller,
+    body: Result<Json<marketbill_app::platform::PlatformCredentials>, JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    let Json(creds) = body.map_err(json_error)?;
+    transmission::put_platform(&p.services, p.platform.as_ref(), &id, &creds).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn get_platform(State(p): Shared, Caller(id): Caller) -> Result<Json<Value>, ApiError> {
+    match transmission::platform_of(&p.services, &id).await? {
+        Some(summary) => Ok(Json(json!(summary))),
+        None => Err(ApiError::new(StatusCode::NOT_FOUND, "Not found", "no approved platform chosen")),
+    }
+}
+
+async fn delete_platform(State(p): Shared, Caller(id): Caller) -> Result<StatusCode, ApiError> {
+    transmission::remove_platform(&p.services, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn get_transmissions(State(p): Shared, Caller(id): Caller) -> Result<Json<Value>, ApiError> {
+    let items = transmission::transmissions(&p.services, &id).await?;
+    Ok(Json(json!({"items": items})))
 }
 
 #[derive(Deserialize)]
@@ -621,6 +654,8 @@ pub fn router(portal: Arc<Portal>) -> Router {
         .route("/openapi.json", get(openapi))
         .route("/v1/seller", put(put_seller).get(get_seller).delete(delete_seller))
         .route("/v1/seller/credentials", put(put_credentials))
+        .route("/v1/seller/platform", put(put_platform).get(get_platform).delete(delete_platform))
+        .route("/v1/transmissions", get(get_transmissions))
         .route("/v1/invoices", get(get_invoices))
         .route("/v1/invoices/{number}", get(get_invoice))
         .route("/v1/invoices/{number}/resend", post(post_resend))

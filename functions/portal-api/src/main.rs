@@ -62,6 +62,7 @@ async fn main() -> Result<(), lambda_http::Error> {
             Arc::new(JwtClaims)
         }
     };
-    let portal = Arc::new(Portal { services, auth, plans: FeePlans::bundled() });
+    let platform = Arc::new(marketbill_afnor::AfnorPlatform::new(marketbill_afnor::AfnorConfig::default())?);
+    let portal = Arc::new(Portal { services, auth, plans: FeePlans::bundled(), platform });
     lambda_http::run(router(portal)).await
 }

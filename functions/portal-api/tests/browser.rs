@@ -69,6 +69,7 @@ async fn world(name: &str, orders: OrderMix) -> World {
         services: services.clone(),
         auth: Arc::new(LocalTokens::new(b"a browser test key of 32 bytes!!")),
         plans: FeePlans::bundled(),
+        platform: Arc::new(marketbill_afnor::AfnorPlatform::new(marketbill_afnor::AfnorConfig::default()).unwrap()),
     });
     let files = axum::Router::new().route("/files/{*key}", axum::routing::get(download)).with_state(store);
     tokio::spawn(async move {

@@ -108,7 +108,8 @@ async fn setup(name: &str) -> Setup {
         public_url: base.clone(),
     };
     let auth = CognitoPages::discover(config, Arc::new(|_| None)).await.unwrap();
-    let portal = Arc::new(Portal { services, auth: Arc::new(auth), plans: FeePlans::bundled() });
+    let platform = Arc::new(marketbill_afnor::AfnorPlatform::new(marketbill_afnor::AfnorConfig::default()).unwrap());
+    let portal = Arc::new(Portal { services, auth: Arc::new(auth), plans: FeePlans::bundled(), platform });
     tokio::spawn(async move {
         let _ = axum::serve(listener, router(portal)).await;
     });

@@ -111,6 +111,7 @@ async fn api(name: &str) -> Api {
         services: services.clone(),
         auth: Arc::new(LocalTokens::new(&tokens_key)),
         plans: FeePlans::bundled(),
+        platform: Arc::new(marketbill_afnor::AfnorPlatform::new(marketbill_afnor::AfnorConfig::default()).unwrap()),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -958,4 +959,57 @@ async fn a_repeated_request_issues_one_document_and_one_mail() {
     assert_eq!(api.services.ledger.usage(&api.a, &month).await.unwrap(), usage_before + 1, "one billed invoice");
     let invoice = first["invoice"].as_str().unwrap();
     assert_eq!(outbox_count(&outbox, &format!("{invoice}.pdf")), 1, "the corrected invoice mailed once");
+}
+
+#[tokio::test]
+async fn a_seller_chooses_its_platform_checked_before_it_is_saved_and_never_shown_back() {
+    let api = api("platform").await;
+    let sim = marketbill_testkit::platform::PlatformSimulator::start("pa-client", "pa-secret").await.unwrap();
+    let body = |secret: &str, flow_url: &str| {
+        json!({
+            "flowUrl": flow_url, "directoryUrl": sim.directory_url(), "tokenUrl": sim.token_url(),
+            "clientId": "pa-client", "clientSecret": secret, "platformId": "0042", "platformName": "PA simulée"
+        })
+    };
+    let (status, seller) = api.call(Method::GET, "/v1/seller", Some(&api.a), None).await;
+    assert_eq!((status, seller["hasPlatform"].clone()), (StatusCode::OK, json!(false)));
+    let (status, _) = api.call(Method::GET, "/v1/seller/platform", Some(&api.a), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // Refused before anything is saved, with the field named.
+    let (status, problem) =
+        api.call(Method::PUT, "/v1/seller/platform", Some(&api.a), Some(body("pa-secret", "javascript:alert(1)"))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(problem["errors"]["flowUrl"].is_array(), "{problem}");
+    let (status, problem) =
+        api.call(Method::PUT, "/v1/seller/platform", Some(&api.a), Some(body("wrong", &sim.flow_url()))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(problem["errors"]["clientSecret"].is_array(), "{problem}");
+    let nobody = "http://127.0.0.1:9/flow-service";
+    let (status, problem) = api.call(Method::PUT, "/v1/seller/platform", Some(&api.a), Some(body("pa-secret", nobody))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(problem["errors"]["flowUrl"].is_array(), "{problem}");
+    let mut unknown = body("pa-secret", &sim.flow_url());
+    unknown["extra"] = json!(1);
+    let (status, _) = api.call(Method::PUT, "/v1/seller/platform", Some(&api.a), Some(unknown)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (_, seller) = api.call(Method::GET, "/v1/seller", Some(&api.a), None).await;
+    assert_eq!(seller["hasPlatform"], json!(false), "nothing saved by a refusal");
+    // Checked and saved; shown without its secret.
+    let (status, _) =
+        api.call(Method::PUT, "/v1/seller/platform", Some(&api.a), Some(body("pa-secret", &sim.flow_url()))).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, shown) = api.call(Method::GET, "/v1/seller/platform", Some(&api.a), None).await;
+    assert_eq!((status, shown["platformName"].clone()), (StatusCode::OK, json!("PA simulée")));
+    assert!(!shown.to_string().contains("pa-secret"), "{shown}");
+    let (_, seller) = api.call(Method::GET, "/v1/seller", Some(&api.a), None).await;
+    assert_eq!(seller["hasPlatform"], json!(true));
+    assert!(!seller.to_string().contains("pa-secret"));
+    let (_, other) = api.call(Method::GET, "/v1/seller/platform", Some(&api.b), None).await;
+    assert!(!other.to_string().contains("PA simulée"), "another seller's platform is not shown");
+    let (status, list) = api.call(Method::GET, "/v1/transmissions", Some(&api.a), None).await;
+    assert_eq!((status, list["items"].clone()), (StatusCode::OK, json!([])));
+    let (status, _) = api.call(Method::DELETE, "/v1/seller/platform", Some(&api.a), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, seller) = api.call(Method::GET, "/v1/seller", Some(&api.a), None).await;
+    assert_eq!(seller["hasPlatform"], json!(false));
 }

@@ -21,7 +21,10 @@ use sha2::{Digest, Sha256};
 
 use crate::ereporting::{self, ReportRequest, ReportSender};
 use crate::model::{InvoiceQuery, SealedSecret, SellerId, TransmissionRecord, TransmissionState, TransmissionSubject};
-use crate::platform::{AckStatus, FlowSubmission, FlowSyntax, Platform, PlatformCredentials, ProcessingRule};
+use crate::platform::{
+    AckStatus, FlowSubmission, FlowSyntax, Platform, PlatformCredentials, PlatformError, ProcessingRule,
+};
+use crate::portal::PortalError;
 use crate::ports::{RequestSlot, SecretBox, SecretError};
 use crate::services::{PipelineError, Services};
 
@@ -372,4 +375,80 @@ pub async fn transmit_all(
         }
     }
     Ok(out)
+}
+
+/// What the space shows of a seller's platform (never its secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlatformSummary {
+    pub platform_name: String,
+    pub platform_id: String,
+    pub flow_url: String,
+    pub directory_url: String,
+    pub token_url: String,
+    pub client_id: String,
+    pub prefer_ubl: bool,
+}
+
+async fn active(s: &Services, id: &SellerId) -> Result<crate::model::SellerRecord, PortalError> {
+    let record = s.ledger.get_seller(id).await?.ok_or(PortalError::NotFound)?;
+    if !record.is_active() {
+        return Err(PortalError::Unsubscribed);
+    }
+    Ok(record)
+}
+
+/// `PUT /v1/seller/platform`: the seller's approved platform, checked (its Flow Service
+/// answers its health check and its token endpoint takes the pair) before it is sealed and
+/// saved. Nothing is saved when a check fails; the refusal names the field.
+pub async fn put_platform(
+    s: &Services,
+    platform: &dyn Platform,
+    id: &SellerId,
+    creds: &PlatformCredentials,
+) -> Result<(), PortalError> {
+    let mut record = active(s, id).await?;
+    creds.validate().map_err(PortalError::Invalid)?;
+    platform.check(creds).await.map_err(|e| match e {
+        PlatformError::Credentials(_) => PortalError::field("clientSecret", "the platform refused these credentials"),
+        PlatformError::Config(_) => PortalError::field("flowUrl", "is not an address of a platform"),
+        PlatformError::Refused { .. } | PlatformError::Unavailable { .. } | PlatformError::Garbled { .. } => {
+            PortalError::field("flowUrl", "the platform does not answer at this address")
+        }
+    })?;
+    record.platform = Some(seal_platform(s.secrets.as_ref(), creds).await?);
+    s.ledger.put_seller(&record).await?;
+    Ok(())
+}
+
+/// `DELETE /v1/seller/platform`: nothing is transmitted any more (what was stays recorded).
+pub async fn remove_platform(s: &Services, id: &SellerId) -> Result<(), PortalError> {
+    let mut record = active(s, id).await?;
+    record.platform = None;
+    s.ledger.put_seller(&record).await?;
+    Ok(())
+}
+
+/// The seller's platform as the space shows it, if any.
+pub async fn platform_of(s: &Services, id: &SellerId) -> Result<Option<PlatformSummary>, PortalError> {
+    let record = s.ledger.get_seller(id).await?.ok_or(PortalError::NotFound)?;
+    let Some(sealed) = &record.platform else {
+        return Ok(None);
+    };
+    let c = open_platform(s.secrets.as_ref(), sealed).await?;
+    Ok(Some(PlatformSummary {
+        platform_name: c.platform_name,
+        platform_id: c.platform_id,
+        flow_url: c.flow_url,
+        directory_url: c.directory_url,
+        token_url: c.token_url,
+        client_id: c.client_id,
+        prefer_ubl: c.prefer_ubl,
+    }))
+}
+
+/// Every flow handed to the seller's platform, with where it stands.
+pub async fn transmissions(s: &Services, id: &SellerId) -> Result<Vec<TransmissionRecord>, PortalError> {
+    s.ledger.get_seller(id).await?.ok_or(PortalError::NotFound)?;
+    Ok(s.ledger.transmissions(id).await?)
 }
