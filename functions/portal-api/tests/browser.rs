@@ -504,6 +504,65 @@ async fn a_seller_signs_up_onboards_gets_invoices_downloads_exports_and_unsubscr
     assert_eq!(b.text("tbody tr:first-child td:nth-child(3)").await, "1", "the month's credit note, not billed");
     b.check("usage").await;
 
+    // The approved platform: none yet (said plainly), then chosen, checked before it is saved.
+    b.goto(&url("/espace/plateforme")).await;
+    assert!(b.text("#platform-none").await.contains("ne sont pas transmises"));
+    b.check("platform-none").await;
+    let pa = marketbill_testkit::platform::PlatformSimulator::start("pa-client", "pa-secret").await.unwrap();
+    for (id, value) in [
+        ("platformName", "PA simulée".to_owned()),
+        ("platformId", "0042".to_owned()),
+        ("flowUrl", pa.flow_url()),
+        ("directoryUrl", pa.directory_url()),
+        ("tokenUrl", pa.token_url()),
+        ("clientId", "pa-client".to_owned()),
+        ("clientSecret", "wrong".to_owned()),
+    ] {
+        b.fill(id, &value).await;
+    }
+    b.submit("form.stack button[type=submit]").await;
+    assert!(b.text("#clientSecret-error").await.contains("refusé"), "the refusal is on the secret's field");
+    b.check("platform-refused").await;
+    b.fill("clientSecret", "pa-secret").await;
+    b.submit("form.stack button[type=submit]").await;
+    assert!(b.has("#platform-ok").await);
+    assert!(b.text("#platform-current").await.contains("PA simulée"));
+    // A buyer asks for its invoice in its company's name (with its SIREN): the corrected
+    // invoice is an e-invoice; the platform takes it, then the buyer refuses it.
+    let orders: Vec<(String, String)> = w
+        .sim
+        .orders(&client.seller_id)
+        .into_iter()
+        .filter_map(|v| marketbill_domain::Order::from_value(v).ok())
+        .filter(|o| o.status.is_shipped())
+        .filter_map(|o| Some((o.order_id.to_string(), o.buyer_email()?.to_owned())))
+        .collect();
+    let mut corrected = None;
+    for (order_id, buyer) in orders {
+        let company = marketbill_testkit::buyers::company("303265045").unwrap();
+        // The order credited above is the seller's to correct by hand: the next one.
+        if let Ok(portal::BuyerRequestOutcome::Corrected { invoice, .. }) =
+            portal::buyer_request(&w.services, &order_id, &buyer, company, None).await
+        {
+            corrected = Some(invoice);
+            break;
+        }
+    }
+    let corrected = corrected.expect("a corrected invoice");
+    let platform = marketbill_afnor::AfnorPlatform::new(marketbill_afnor::AfnorConfig::default()).unwrap();
+    marketbill_app::transmission::transmit(&w.services, &platform, &seller).await.unwrap();
+    b.goto(&url("/espace/plateforme")).await;
+    let flows = b.text("#transmissions").await;
+    assert!(flows.contains(&format!("Facture {corrected}")) && flows.contains("Accepté par la plateforme"), "{flows}");
+    assert!(flows.contains("200 Déposée"), "{flows}");
+    pa.add_status(&corrected, 210, Some(("TX_TVA_ERR", "Taux de TVA erroné")));
+    marketbill_app::transmission::transmit(&w.services, &platform, &seller).await.unwrap();
+    b.client.refresh().await.unwrap();
+    b.wait_for("#transmissions").await;
+    let flows = b.text("#transmissions").await;
+    assert!(flows.contains("Rejeté ou refusé") && flows.contains("210 Refusée") && flows.contains("Taux de TVA erroné"), "{flows}");
+    b.check("platform").await;
+
     // Unsubscribing: refused until the box is ticked, then the month left is stated.
     b.goto(&url("/espace/compte")).await;
     b.check("account").await;

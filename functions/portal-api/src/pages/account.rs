@@ -318,7 +318,7 @@ pub(super) async fn profile_page(page: Page, State(p): State<Arc<Portal>>, Query
 #[derive(serde::Deserialize)]
 pub(super) struct SavedQuery {
     #[serde(default)]
-    ok: String,
+    pub(super) ok: String,
 }
 
 /// The company data: checked by the domain's rules, field by field; a new account then goes

@@ -33,6 +33,7 @@ use crate::auth::SESSION_LIFETIME;
 use crate::{AddressBody, InvoiceRequestBody, Portal, check_invoice_request};
 
 mod account;
+mod platform;
 mod texts;
 mod work;
 
@@ -66,6 +67,8 @@ pub fn routes() -> Router<Arc<Portal>> {
         .route("/espace", get(dashboard))
         .route("/espace/profil", get(account::profile_page).post(account::profile_post))
         .route("/espace/identifiants", get(account::credentials_page).post(account::credentials_post))
+        .route("/espace/plateforme", get(platform::platform_page).post(platform::platform_post))
+        .route("/espace/plateforme/retrait", post(platform::platform_remove))
         .route("/espace/compte", get(account::account_page))
         .route("/espace/compte/resiliation", post(account::unsubscribe))
         .route("/espace/factures", get(invoices))
@@ -235,7 +238,7 @@ fn forged(page: &Page, form: &BTreeMap<String, String>) -> Option<Response> {
 }
 
 /// The templates, embedded in the binary.
-const TEMPLATES: [(&str, &str); 15] = [
+const TEMPLATES: [(&str, &str); 16] = [
     ("base.html", include_str!("../../templates/base.html")),
     ("message.html", include_str!("../../templates/message.html")),
     ("sign_in.html", include_str!("../../templates/sign_in.html")),
@@ -250,6 +253,7 @@ const TEMPLATES: [(&str, &str); 15] = [
     ("problems.html", include_str!("../../templates/problems.html")),
     ("usage.html", include_str!("../../templates/usage.html")),
     ("export.html", include_str!("../../templates/export.html")),
+    ("platform.html", include_str!("../../templates/platform.html")),
     ("macros.html", include_str!("../../templates/macros.html")),
 ];
 
