@@ -562,6 +562,10 @@ async fn a_seller_signs_up_onboards_gets_invoices_downloads_exports_and_unsubscr
     let flows = b.text("#transmissions").await;
     assert!(flows.contains("Rejeté ou refusé") && flows.contains("210 Refusée") && flows.contains("Taux de TVA erroné"), "{flows}");
     b.check("platform").await;
+    // The refusal is also a problem, in the platform's words, linked to the invoice.
+    b.goto(&url("/espace/problemes")).await;
+    let refused = b.text("#platform-refused").await;
+    assert!(refused.contains(&corrected) && refused.contains("Taux de TVA erroné"), "{refused}");
 
     // Unsubscribing: refused until the box is ticked, then the month left is stated.
     b.goto(&url("/espace/compte")).await;

@@ -173,6 +173,13 @@ async fn transmit_now(
         if placement(&record.profile, &doc.invoice) != Placement::EInvoice {
             continue;
         }
+        // The credit note cancelling an invoice the platform rejected or the buyer refused is
+        // an internal one: it is not transmitted (general specification v3.2, § 3.6.4).
+        if let marketbill_domain::DocumentKind::CreditNote { corrects } = &doc.invoice.kind
+            && known.get(corrects.number.as_str()).is_some_and(|t| t.state == TransmissionState::Rejected)
+        {
+            continue;
+        }
         let number = doc.invoice.number.to_string();
         let t = match known.get(&number) {
             Some(t) if t.state != TransmissionState::Submitting => continue,

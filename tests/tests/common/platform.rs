@@ -137,6 +137,22 @@ pub async fn documents_reach_the_platform_once_with_their_statuses(w: &World) {
     let refused = refused.iter().find(|t| t.tracking_id == victim).unwrap();
     assert_eq!((refused.state, refused.lifecycle), (TransmissionState::Rejected, Some(210)));
     assert!(refused.reason.as_deref().unwrap().contains("TX_TVA_ERR"));
+    // Its cancelling credit note stays internal: not transmitted (spec v3.2, § 3.6.4).
+    let number: marketbill_domain::InvoiceNumber = victim.parse().unwrap();
+    let cn = portal::credit_note(
+        &w.services,
+        &seller,
+        &number,
+        &[marketbill_domain::credit::CreditItem::Remainder],
+        "refusée par l'acheteur",
+        None,
+    )
+    .await
+    .unwrap();
+    let after = transmit(&w.services, &platform, &seller).await.unwrap().unwrap();
+    assert!(after.submitted.is_empty(), "{after:?}");
+    let cn = cn.credit_note.to_string();
+    assert!(sim.submitted(&cn).is_empty(), "the internal credit note {cn} is not transmitted");
 
     // The period closes: its report goes once.
     let kind = record.profile.reporting_period_kind();

@@ -224,6 +224,12 @@ pub(super) const TEXTS: &[(&str, &str, &str)] = &[
     ),
     ("platform_current", "Plateforme enregistrée :", "Platform saved:"),
     ("platform_saved", "Plateforme vérifiée et enregistrée.", "Platform checked and saved."),
+    ("platform_refused_title", "Rejetées ou refusées par la plateforme", "Rejected or refused at the platform"),
+    (
+        "platform_refused_intro",
+        "La plateforme a rejeté ces factures ou l'acheteur les a refusées. Annulez-les par un avoir depuis leur page (l'avoir d'une facture rejetée ou refusée reste interne : il n'est pas transmis) puis émettez la facture corrigée ; l'acheteur peut aussi la demander depuis la page de demande de facture.",
+        "The platform rejected these invoices or the buyer refused them. Cancel them with a credit note from their page (the credit note of a rejected or refused invoice stays internal: it is not transmitted), then issue the corrected invoice; the buyer can also ask for it from the invoice request page.",
+    ),
     ("platform_setup", "Choisir ou changer de plateforme", "Choose or change the platform"),
     ("platform_remove", "Ne plus transmettre à cette plateforme", "Stop transmitting to this platform"),
     ("platform_flows", "Ce qui a été transmis", "What was transmitted"),

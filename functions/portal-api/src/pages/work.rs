@@ -60,7 +60,28 @@ async fn problems(
     match portal::problems(&p.services, seller).await {
         Ok(list) => {
             let rows: Vec<serde_json::Value> = list.iter().map(|o| problem_row(page, o)).collect();
-            render(page, status, "problems.html", context! { rows, message, error })
+            // What the approved platform rejected or the buyer refused, in their words.
+            let refused: Vec<serde_json::Value> = marketbill_app::transmission::transmissions(&p.services, seller)
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|t| t.state == marketbill_app::model::TransmissionState::Rejected)
+                .map(|t| {
+                    let status = t
+                        .lifecycle
+                        .map(|c| format!("{c} {}", marketbill_app::platform::status_label_fr(c)))
+                        .unwrap_or_else(|| text(page.lang, "platform_state_rejected").to_owned());
+                    let link = matches!(t.subject, marketbill_app::model::TransmissionSubject::Document { .. });
+                    serde_json::json!({
+                        "link": link,
+                        "document": t.tracking_id,
+                        "status": status,
+                        "reason": t.reason,
+                        "since": super::date(page, marketbill_domain::calendar::paris_date(t.updated_at)),
+                    })
+                })
+                .collect();
+            render(page, status, "problems.html", context! { rows, refused, message, error })
         }
         Err(PortalError::NotFound) => to_onboarding(),
         Err(e) => message_page(page, StatusCode::SERVICE_UNAVAILABLE, failure(page, &e)),
