@@ -134,7 +134,8 @@ pub fn run(o: &DemoOptions) -> Result<()> {
                 .into_iter()
                 .filter_map(|v| marketbill_domain::Order::from_value(v).ok())
                 .filter(|o| o.status.is_shipped())
-                .find_map(|o| Some((o.order_id.to_string(), o.buyer_email()?.to_owned())))
+                .filter_map(|o| Some((o.order_id.to_string(), o.buyer_email()?.to_owned())))
+                .last()
         {
             let company = marketbill_testkit::buyers::company("303265045")?;
             match marketbill_app::portal::buyer_request(&services, &order_id, &email, company, None).await {

@@ -560,8 +560,18 @@ async fn a_seller_signs_up_onboards_gets_invoices_downloads_exports_and_unsubscr
     b.client.refresh().await.unwrap();
     b.wait_for("#transmissions").await;
     let flows = b.text("#transmissions").await;
-    assert!(flows.contains("Rejeté ou refusé") && flows.contains("210 Refusée") && flows.contains("Taux de TVA erroné"), "{flows}");
+    assert!(
+        flows.contains("Rejeté ou refusé") && flows.contains("210 Refusée") && flows.contains("Taux de TVA erroné"),
+        "{flows}"
+    );
     b.check("platform").await;
+    // The list filters by where documents stand at the platform.
+    b.goto(&url("/espace/factures?plateforme=rejetee")).await;
+    let listed = b.client.find_all(Locator::Css("tbody tr a")).await.unwrap();
+    assert_eq!(listed.len(), 1, "one refused document");
+    assert_eq!(listed[0].text().await.unwrap(), corrected);
+    assert!(b.text("tbody").await.contains("210 Refusée"));
+    b.check("invoices-platform").await;
     // The refusal is also a problem, in the platform's words, linked to the invoice.
     b.goto(&url("/espace/problemes")).await;
     let refused = b.text("#platform-refused").await;

@@ -976,8 +976,9 @@ async fn a_seller_chooses_its_platform_checked_before_it_is_saved_and_never_show
     let (status, _) = api.call(Method::GET, "/v1/seller/platform", Some(&api.a), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     // Refused before anything is saved, with the field named.
-    let (status, problem) =
-        api.call(Method::PUT, "/v1/seller/platform", Some(&api.a), Some(body("pa-secret", "javascript:alert(1)"))).await;
+    let (status, problem) = api
+        .call(Method::PUT, "/v1/seller/platform", Some(&api.a), Some(body("pa-secret", "javascript:alert(1)")))
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(problem["errors"]["flowUrl"].is_array(), "{problem}");
     let (status, problem) =
@@ -985,7 +986,8 @@ async fn a_seller_chooses_its_platform_checked_before_it_is_saved_and_never_show
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(problem["errors"]["clientSecret"].is_array(), "{problem}");
     let nobody = "http://127.0.0.1:9/flow-service";
-    let (status, problem) = api.call(Method::PUT, "/v1/seller/platform", Some(&api.a), Some(body("pa-secret", nobody))).await;
+    let (status, problem) =
+        api.call(Method::PUT, "/v1/seller/platform", Some(&api.a), Some(body("pa-secret", nobody))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(problem["errors"]["flowUrl"].is_array(), "{problem}");
     let mut unknown = body("pa-secret", &sim.flow_url());

@@ -548,6 +548,9 @@ struct ListQuery {
     kind: String,
     #[serde(default)]
     commande: String,
+    /// At the approved platform: `acceptee`, `rejetee`, `en-attente`, `non-transmise`.
+    #[serde(default)]
+    plateforme: String,
     #[serde(default)]
     apres: String,
 }
@@ -560,8 +563,33 @@ fn parse_day(s: &str) -> Result<Option<time::Date>, ()> {
     time::Date::parse(s.trim(), &format).map(Some).map_err(|_| ())
 }
 
-fn row(page: &Page, r: &InvoiceRecord) -> serde_json::Value {
+/// Where a document stands at the platform, as the list filters it.
+fn platform_key(t: Option<&marketbill_app::model::TransmissionRecord>) -> &'static str {
+    use marketbill_app::model::TransmissionState;
+    match t.map(|t| t.state) {
+        None => "non-transmise",
+        Some(TransmissionState::Accepted) => "acceptee",
+        Some(TransmissionState::Rejected) => "rejetee",
+        Some(TransmissionState::Submitting | TransmissionState::Submitted) => "en-attente",
+    }
+}
+
+fn row(page: &Page, r: &InvoiceRecord, t: Option<&marketbill_app::model::TransmissionRecord>) -> serde_json::Value {
+    let platform = t.map(|t| {
+        let key = match platform_key(Some(t)) {
+            "acceptee" => "platform_state_accepted",
+            "rejetee" => "platform_state_rejected",
+            _ => "platform_state_submitted",
+        };
+        match t.lifecycle {
+            Some(code) => {
+                format!("{} ({code} {})", text(page.lang, key), marketbill_app::platform::status_label_fr(code))
+            }
+            None => text(page.lang, key).to_owned(),
+        }
+    });
     json!({
+        "platform": platform,
         "number": r.invoice.number.as_str(),
         "credit": r.invoice.kind.is_credit_note(),
         "date": date(page, r.invoice.issue_date),
@@ -594,15 +622,35 @@ async fn invoices(page: Page, State(p): State<Arc<Portal>>, Query(q): Query<List
         after: (!q.apres.is_empty()).then(|| q.apres.clone()),
         limit: 50,
     };
+    let filter = q.plateforme.trim().to_owned();
+    let query = if filter.is_empty() { query } else { InvoiceQuery { limit: 1000, after: None, ..query } };
+    let flows: BTreeMap<String, marketbill_app::model::TransmissionRecord> =
+        match marketbill_app::transmission::transmissions(&p.services, &seller).await {
+            Ok(all) => all
+                .into_iter()
+                .filter_map(|t| match &t.subject {
+                    marketbill_app::model::TransmissionSubject::Document { number } => Some((number.clone(), t)),
+                    _ => None,
+                })
+                .collect(),
+            Err(e) => return message_page(&page, StatusCode::SERVICE_UNAVAILABLE, failure(&page, &e)),
+        };
     match portal::list_invoices(&p.services, &seller, &query).await {
         Ok(list) => {
-            let rows: Vec<serde_json::Value> = list.items.iter().map(|r| row(&page, r)).collect();
+            let rows: Vec<serde_json::Value> = list
+                .items
+                .iter()
+                .filter(|r| filter.is_empty() || platform_key(flows.get(r.invoice.number.as_str())) == filter)
+                .map(|r| row(&page, r, flows.get(r.invoice.number.as_str())))
+                .collect();
+            let platform_column = !flows.is_empty();
             let shown = ListQuery { apres: String::new(), ..q };
-            let next = list.next.and_then(|after| {
+            let next = list.next.filter(|_| filter.is_empty()).and_then(|after| {
                 let next = ListQuery { apres: after, ..shown.clone() };
                 serde_urlencoded::to_string(&next).ok().map(|q| format!("/espace/factures?{q}"))
             });
-            render(&page, StatusCode::OK, "invoices.html", context! { rows, next, q => Value::from_serialize(&shown) })
+            let ctx = context! { rows, next, platform_column, q => Value::from_serialize(&shown) };
+            render(&page, StatusCode::OK, "invoices.html", ctx)
         }
         Err(e) => message_page(&page, StatusCode::SERVICE_UNAVAILABLE, failure(&page, &e)),
     }

@@ -43,7 +43,9 @@ fn state_label(lang: Lang, state: TransmissionState) -> &'static str {
 
 fn flow_row(page: &Page, t: &TransmissionRecord) -> Value {
     let what = match &t.subject {
-        TransmissionSubject::Document { number } => text(page.lang, "platform_what_invoice").replace("{number}", number),
+        TransmissionSubject::Document { number } => {
+            text(page.lang, "platform_what_invoice").replace("{number}", number)
+        }
         TransmissionSubject::Report { period, version, .. } => text(page.lang, "platform_what_report")
             .replace("{period}", period)
             .replace("{version}", &version.to_string()),

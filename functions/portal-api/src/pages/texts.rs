@@ -230,6 +230,7 @@ pub(super) const TEXTS: &[(&str, &str, &str)] = &[
         "La plateforme a rejeté ces factures ou l'acheteur les a refusées. Annulez-les par un avoir depuis leur page (l'avoir d'une facture rejetée ou refusée reste interne : il n'est pas transmis) puis émettez la facture corrigée ; l'acheteur peut aussi la demander depuis la page de demande de facture.",
         "The platform rejected these invoices or the buyer refused them. Cancel them with a credit note from their page (the credit note of a rejected or refused invoice stays internal: it is not transmitted), then issue the corrected invoice; the buyer can also ask for it from the invoice request page.",
     ),
+    ("platform_not_transmitted", "Non transmise", "Not transmitted"),
     ("platform_setup", "Choisir ou changer de plateforme", "Choose or change the platform"),
     ("platform_remove", "Ne plus transmettre à cette plateforme", "Stop transmitting to this platform"),
     ("platform_flows", "Ce qui a été transmis", "What was transmitted"),
@@ -264,13 +265,21 @@ pub(super) const TEXTS: &[(&str, &str, &str)] = &[
         "Le numéro que l'administration a attribué à la plateforme (lettres et chiffres).",
         "The number the tax administration gave the platform (letters and digits).",
     ),
-    ("phint_flowUrl", "Par exemple https://api.flow.ma-pa.fr/flow-service", "For example https://api.flow.my-pa.fr/flow-service"),
+    (
+        "phint_flowUrl",
+        "Par exemple https://api.flow.ma-pa.fr/flow-service",
+        "For example https://api.flow.my-pa.fr/flow-service",
+    ),
     (
         "phint_directoryUrl",
         "Par exemple https://api.directory.ma-pa.fr/directory-service",
         "For example https://api.directory.my-pa.fr/directory-service",
     ),
-    ("phint_tokenUrl", "Fourni par la plateforme avec vos identifiants.", "Given by the platform with your credentials."),
+    (
+        "phint_tokenUrl",
+        "Fourni par la plateforme avec vos identifiants.",
+        "Given by the platform with your credentials.",
+    ),
     ("phint_clientId", "Fourni par la plateforme.", "Given by the platform."),
     (
         "phint_clientSecret",
@@ -288,8 +297,16 @@ pub(super) const TEXTS: &[(&str, &str, &str)] = &[
         "Adresse refusée : elle doit commencer par https:// et la plateforme doit y répondre.",
         "Address refused: it must start with https:// and the platform must answer there.",
     ),
-    ("perr_directoryUrl", "Adresse refusée : elle doit commencer par https://.", "Address refused: it must start with https://."),
-    ("perr_tokenUrl", "Adresse refusée : elle doit commencer par https://.", "Address refused: it must start with https://."),
+    (
+        "perr_directoryUrl",
+        "Adresse refusée : elle doit commencer par https://.",
+        "Address refused: it must start with https://.",
+    ),
+    (
+        "perr_tokenUrl",
+        "Adresse refusée : elle doit commencer par https://.",
+        "Address refused: it must start with https://.",
+    ),
     ("perr_clientId", "Indiquez l'identifiant client.", "Enter the client id."),
     (
         "perr_clientSecret",
