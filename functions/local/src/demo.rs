@@ -132,10 +132,10 @@ pub fn run(o: &DemoOptions) -> Result<()> {
             && let Some((order_id, email)) = sim
                 .orders(&client.seller_id)
                 .into_iter()
+                .rev()
                 .filter_map(|v| marketbill_domain::Order::from_value(v).ok())
                 .filter(|o| o.status.is_shipped())
-                .filter_map(|o| Some((o.order_id.to_string(), o.buyer_email()?.to_owned())))
-                .last()
+                .find_map(|o| Some((o.order_id.to_string(), o.buyer_email()?.to_owned())))
         {
             let company = marketbill_testkit::buyers::company("303265045")?;
             match marketbill_app::portal::buyer_request(&services, &order_id, &email, company, None).await {
