@@ -102,12 +102,7 @@ enum Attempt<T> {
 }
 
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let v = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let when = httpdate::parse_http_date(v).ok()?;
-    Some(when.duration_since(std::time::SystemTime::now()).unwrap_or(Duration::ZERO))
+    marketbill_app::retry::retry_after(headers.get(RETRY_AFTER)?.to_str().ok()?)
 }
 
 fn base(url: &str, what: &str) -> Result<url::Url, PlatformError> {
@@ -164,8 +159,7 @@ impl AfnorPlatform {
     }
 
     fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self.config.base_backoff.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
-        exp.min(self.config.max_backoff).mul_f64(0.5 + fastrand::f64() * 0.5)
+        marketbill_app::retry::backoff(self.config.base_backoff, self.config.max_backoff, attempt)
     }
 
     fn unavailable(what: &str, reason: impl Into<String>) -> PlatformError {

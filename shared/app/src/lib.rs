@@ -25,6 +25,7 @@ pub mod portal;
 pub mod ports;
 pub mod refunds;
 pub mod retention;
+pub mod retry;
 pub mod schedule;
 pub mod seller_run;
 pub mod sellers;

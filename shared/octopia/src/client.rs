@@ -109,12 +109,7 @@ enum Attempt<T> {
 }
 
 fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let v = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let when = httpdate::parse_http_date(v).ok()?;
-    Some(when.duration_since(std::time::SystemTime::now()).unwrap_or(Duration::ZERO))
+    marketbill_app::retry::retry_after(headers.get(RETRY_AFTER)?.to_str().ok()?)
 }
 
 /// The `rel="next"` target of a `Link` header.
@@ -153,10 +148,7 @@ impl OctopiaClient {
     }
 
     fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self.config.base_backoff.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
-        let capped = exp.min(self.config.max_backoff);
-        // Jitter: between half and all of the delay, so many clients do not retry in step.
-        capped.mul_f64(0.5 + fastrand::f64() * 0.5)
+        marketbill_app::retry::backoff(self.config.base_backoff, self.config.max_backoff, attempt)
     }
 
     fn slot(&self, client_id: &str) -> Arc<tokio::sync::Mutex<Option<CachedToken>>> {
