@@ -348,3 +348,10 @@ async fn a_rejected_flow_is_recorded_with_its_reason() {
     let w = world(a, outbox, 1, 30, 78).await;
     common::platform::a_rejected_flow_is_recorded_with_its_reason(&w).await;
 }
+
+#[tokio::test]
+async fn each_period_gets_one_report_replaced_once() {
+    let (a, outbox) = adapters("platform-periods", None);
+    let w = world(a, outbox, 1, 20, 79).await;
+    common::platform::each_period_gets_one_report_replaced_once(&w).await;
+}

@@ -208,7 +208,6 @@ pub async fn documents_reach_the_platform_once_with_their_statuses(w: &World) {
         .map(|t| t.state)
         .collect();
     assert_eq!(kinds, [TransmissionState::Accepted, TransmissionState::Accepted], "both versions acknowledged");
-    let _ = PeriodKind::Month;
 }
 
 /// A flow the platform rejects at acknowledgement is a problem with its reason.
@@ -241,4 +240,76 @@ pub async fn a_rejected_flow_is_recorded_with_its_reason(w: &World) {
     let t = t.iter().find(|t| t.tracking_id == number).unwrap();
     assert_eq!(t.state, TransmissionState::Rejected);
     assert_eq!(t.reason.as_deref(), Some("InvalidSchema Invalid XML schema"));
+}
+
+/// Whatever the seller's VAT regime — ten-day blocks, months, two months under the
+/// franchise — each closed period's sales go in one report, replaced once by a credit note
+/// recorded later in that period.
+pub async fn each_period_gets_one_report_replaced_once(w: &World) {
+    use marketbill_domain::reporting::VatFiling;
+    use marketbill_domain::seller::VatScheme;
+    let sim = PlatformSimulator::start("seller-client", "seller-secret").await.unwrap();
+    let platform = fast_platform();
+    let (seller, _, _) = w.sellers[0].clone();
+    assert!(cycle(w).await.iter().all(|o| o.is_ok()));
+    let mut record = w.services.ledger.get_seller(&seller).await.unwrap().unwrap();
+    record.platform = Some(seal_platform(w.services.secrets.as_ref(), &credentials(&sim)).await.unwrap());
+    let today = marketbill_domain::calendar::paris_date(w.services.clock.now());
+    for (filing, scheme, kind) in [
+        (VatFiling::NormalMonthly, VatScheme::Standard, PeriodKind::TenDays),
+        (VatFiling::NormalQuarterly, VatScheme::Standard, PeriodKind::Month),
+        (VatFiling::NormalQuarterly, VatScheme::Franchise, PeriodKind::TwoMonths),
+    ] {
+        record.profile.vat_filing = filing;
+        record.profile.vat_scheme = scheme;
+        w.services.ledger.put_seller(&record).await.unwrap();
+        assert_eq!(record.profile.reporting_period_kind(), kind);
+        let period = ReportingPeriod::containing(kind, today);
+        let span = |d: time::Date| format!("{:04}{:02}{:02}", d.year(), u8::from(d.month()), d.day());
+        let id = format!("{}-{}", span(period.start), span(period.end));
+        let after_close = (period.end + time::Duration::days(1)).with_hms(6, 0, 0).unwrap().assume_utc();
+        // Before the period closes, nothing of it goes.
+        let open = transmit(&w.services, &platform, &seller).await.unwrap().unwrap();
+        assert!(open.submitted.iter().all(|t| !t.contains(&id)), "{kind:?}: {open:?}");
+        let first = transmit(&at(w, after_close), &platform, &seller).await.unwrap().unwrap();
+        let reports: Vec<&String> = first.submitted.iter().filter(|t| t.contains(&id)).collect();
+        assert_eq!(reports.len(), 1, "{kind:?}: {first:?}");
+        assert!(reports[0].ends_with("-1"));
+        assert!(transmit(&at(w, after_close), &platform, &seller).await.unwrap().unwrap().submitted.is_empty());
+        // A credit note recorded late in the period: replaced once.
+        let docs = w
+            .services
+            .ledger
+            .list_invoices(&seller, &InvoiceQuery { limit: 1000, ..Default::default() })
+            .await
+            .unwrap()
+            .items;
+        let credited: Vec<String> = docs
+            .iter()
+            .filter_map(|d| match &d.invoice.kind {
+                marketbill_domain::DocumentKind::CreditNote { corrects } => Some(corrects.number.to_string()),
+                _ => None,
+            })
+            .collect();
+        let b2c = docs
+            .iter()
+            .find(|d| !d.invoice.kind.is_credit_note() && !credited.contains(&d.invoice.number.to_string()))
+            .unwrap();
+        portal::credit_note(
+            &w.services,
+            &seller,
+            &b2c.invoice.number,
+            &[marketbill_domain::credit::CreditItem::Remainder],
+            "retour",
+            None,
+        )
+        .await
+        .unwrap();
+        let replaced = transmit(&at(w, after_close), &platform, &seller).await.unwrap().unwrap();
+        let re: Vec<&String> = replaced.submitted.iter().filter(|t| t.contains(&id)).collect();
+        assert_eq!(re.len(), 1, "{kind:?}: {replaced:?}");
+        assert!(re[0].ends_with("-2"), "{kind:?}: {re:?}");
+        assert!(transmit(&at(w, after_close), &platform, &seller).await.unwrap().unwrap().submitted.is_empty());
+        assert_eq!(sim.submitted(re[0]).len(), 1);
+    }
 }
