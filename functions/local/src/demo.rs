@@ -104,6 +104,8 @@ pub fn run(o: &DemoOptions) -> Result<()> {
         let platform_sim = marketbill_testkit::platform::PlatformSimulator::start("demo-seller-0", "demo-secret")
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
+        // The company its buyer names below, reachable in the simulated directory.
+        platform_sim.add_company("303265045", "303265045");
         let platform_creds = PlatformCredentials {
             flow_url: platform_sim.flow_url(),
             directory_url: platform_sim.directory_url(),

@@ -151,6 +151,12 @@ pub async fn transmit(s: &Services, platform: &dyn marketbill_app::platform::Pla
                     count(TransmissionState::Submitted) + count(TransmissionState::Submitting),
                     count(TransmissionState::Rejected)
                 );
+                if count(TransmissionState::Held) > 0 {
+                    println!(
+                        "  held:                   {} (the buyer's SIREN is not in the e-invoicing directory)",
+                        count(TransmissionState::Held)
+                    );
+                }
                 for t in all.iter().filter(|t| t.state == TransmissionState::Rejected) {
                     println!("  rejected:               {}: {}", t.tracking_id, t.reason.as_deref().unwrap_or(""));
                 }

@@ -509,6 +509,7 @@ async fn a_seller_signs_up_onboards_gets_invoices_downloads_exports_and_unsubscr
     assert!(b.text("#platform-none").await.contains("ne sont pas transmises"));
     b.check("platform-none").await;
     let pa = marketbill_testkit::platform::PlatformSimulator::start("pa-client", "pa-secret").await.unwrap();
+    pa.add_company("303265045", "303265045");
     for (id, value) in [
         ("platformName", "PA simulée".to_owned()),
         ("platformId", "0042".to_owned()),

@@ -332,6 +332,10 @@ pub enum TransmissionState {
     Accepted,
     /// Not taken in (acknowledged in error), or rejected/refused in its lifecycle.
     Rejected,
+    /// Not handed over yet, for a reason the seller or the buyer can mend (`reason` holds its
+    /// code: `notInDirectory`, the buyer's SIREN has no enabled line in the directory); looked
+    /// at again at each pass.
+    Held,
 }
 
 /// A flow handed to the seller's platform, as we track it.

@@ -150,6 +150,9 @@ pub async fn transmit(
     result.map(Some)
 }
 
+/// The reason code of an e-invoice held because its buyer has no directory line.
+pub const NOT_IN_DIRECTORY: &str = "notInDirectory";
+
 /// The slot that lets one transmission pass of a seller run at a time.
 const TRANSMIT_SLOT: &str = "transmit";
 
@@ -182,7 +185,7 @@ async fn transmit_now(
         }
         let number = doc.invoice.number.to_string();
         let t = match known.get(&number) {
-            Some(t) if t.state != TransmissionState::Submitting => continue,
+            Some(t) if !matches!(t.state, TransmissionState::Submitting | TransmissionState::Held) => continue,
             Some(t) => t.clone(),
             None => TransmissionRecord {
                 tracking_id: number.clone(),
@@ -207,6 +210,32 @@ async fn transmit_now(
                 continue;
             }
         };
+        // The buyer must be reachable: an enabled line of its SIREN in the directory (its
+        // platform receives for it). Without one the invoice waits, shown as a problem.
+        // (A flow that was being handed over is looked up instead: it may be at the platform.)
+        let resuming = known.get(&number).is_some_and(|k| k.state == TransmissionState::Submitting);
+        if !resuming && let Some(siren) = doc.invoice.body.buyer.known_siren() {
+            match platform.directory_address(creds, &siren).await {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    if t.state != TransmissionState::Held {
+                        let held = TransmissionRecord {
+                            state: TransmissionState::Held,
+                            reason: Some(NOT_IN_DIRECTORY.into()),
+                            updated_at: now,
+                            ..t
+                        };
+                        s.ledger.put_transmission(seller, &held).await?;
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    out.failed.push((number, e.to_string()));
+                    continue;
+                }
+            }
+        }
+        let t = TransmissionRecord { reason: None, ..t };
         let flow = FlowSubmission { tracking_id: number, name, syntax, rule: ProcessingRule::B2B, file };
         submit_once(s, platform, creds, seller, t, || Some(flow), &mut out).await?;
     }

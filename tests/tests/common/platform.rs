@@ -103,6 +103,18 @@ pub async fn documents_reach_the_platform_once_with_their_statuses(w: &World) {
         .collect();
     assert!(!einvoices.is_empty(), "the world has French business buyers with a SIREN");
 
+    // The buyers' SIREN is not in the e-invoicing directory yet: the e-invoices wait, shown.
+    let held = transmit(&w.services, &platform, &seller).await.unwrap().unwrap();
+    assert!(held.submitted.is_empty(), "{held:?}");
+    let states = w.services.ledger.transmissions(&seller).await.unwrap();
+    assert_eq!(states.len(), einvoices.len());
+    assert!(
+        states.iter().all(|t| t.state == TransmissionState::Held
+            && t.reason.as_deref() == Some(marketbill_app::transmission::NOT_IN_DIRECTORY)),
+        "{states:?}"
+    );
+    assert!(sim.flows().is_empty());
+    sim.add_company("303265045", "303265045");
     // Today: the period is open, only e-invoices go. A lost answer and a 503 on the way.
     sim.inject(PlatformRoute::Submit, PlatformFault::AcceptedButLost, 1);
     sim.inject(PlatformRoute::Submit, PlatformFault::Unavailable, 1);
@@ -217,6 +229,7 @@ pub async fn a_rejected_flow_is_recorded_with_its_reason(w: &World) {
     let (seller, _, _) = w.sellers[0].clone();
     assert!(cycle(w).await.iter().all(|o| o.is_ok()));
     two_business_buyers(w).await;
+    sim.add_company("303265045", "303265045");
     let mut record = w.services.ledger.get_seller(&seller).await.unwrap().unwrap();
     record.platform = Some(seal_platform(w.services.secrets.as_ref(), &credentials(&sim)).await.unwrap());
     w.services.ledger.put_seller(&record).await.unwrap();

@@ -33,7 +33,7 @@ use crate::auth::SESSION_LIFETIME;
 use crate::{AddressBody, InvoiceRequestBody, Portal, check_invoice_request};
 
 mod account;
-mod platform;
+pub(crate) mod platform;
 mod texts;
 mod work;
 
@@ -570,15 +570,16 @@ fn platform_key(t: Option<&marketbill_app::model::TransmissionRecord>) -> &'stat
         None => "non-transmise",
         Some(TransmissionState::Accepted) => "acceptee",
         Some(TransmissionState::Rejected) => "rejetee",
-        Some(TransmissionState::Submitting | TransmissionState::Submitted) => "en-attente",
+        Some(TransmissionState::Submitting | TransmissionState::Submitted | TransmissionState::Held) => "en-attente",
     }
 }
 
 fn row(page: &Page, r: &InvoiceRecord, t: Option<&marketbill_app::model::TransmissionRecord>) -> serde_json::Value {
     let platform = t.map(|t| {
-        let key = match platform_key(Some(t)) {
-            "acceptee" => "platform_state_accepted",
-            "rejetee" => "platform_state_rejected",
+        let key = match (platform_key(Some(t)), t.state) {
+            ("acceptee", _) => "platform_state_accepted",
+            ("rejetee", _) => "platform_state_rejected",
+            (_, marketbill_app::model::TransmissionState::Held) => "platform_state_held",
             _ => "platform_state_submitted",
         };
         match t.lifecycle {

@@ -37,8 +37,17 @@ fn state_label(lang: Lang, state: TransmissionState) -> &'static str {
             TransmissionState::Submitting | TransmissionState::Submitted => "platform_state_submitted",
             TransmissionState::Accepted => "platform_state_accepted",
             TransmissionState::Rejected => "platform_state_rejected",
+            TransmissionState::Held => "platform_state_held",
         },
     )
+}
+
+/// A reason as the page says it: our own codes translated, the platform's words as given.
+pub(super) fn reason_text(lang: Lang, reason: Option<&str>) -> Option<String> {
+    match reason {
+        Some(transmission::NOT_IN_DIRECTORY) => Some(text(lang, "platform_reason_not_in_directory").to_owned()),
+        other => other.map(str::to_owned),
+    }
 }
 
 fn flow_row(page: &Page, t: &TransmissionRecord) -> Value {
@@ -57,7 +66,7 @@ fn flow_row(page: &Page, t: &TransmissionRecord) -> Value {
         "state": format!("{:?}", t.state).to_lowercase(),
         "state_label": state_label(page.lang, t.state),
         "status": status,
-        "reason": t.reason,
+        "reason": reason_text(page.lang, t.reason.as_deref()),
         "when": when,
     })
 }

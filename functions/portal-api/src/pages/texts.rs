@@ -230,6 +230,16 @@ pub(super) const TEXTS: &[(&str, &str, &str)] = &[
         "La plateforme a rejeté ces factures ou l'acheteur les a refusées. Annulez-les par un avoir depuis leur page (l'avoir d'une facture rejetée ou refusée reste interne : il n'est pas transmis) puis émettez la facture corrigée ; l'acheteur peut aussi la demander depuis la page de demande de facture.",
         "The platform rejected these invoices or the buyer refused them. Cancel them with a credit note from their page (the credit note of a rejected or refused invoice stays internal: it is not transmitted), then issue the corrected invoice; the buyer can also ask for it from the invoice request page.",
     ),
+    (
+        "platform_state_held",
+        "En attente (acheteur introuvable dans l'annuaire)",
+        "Waiting (buyer not in the directory)",
+    ),
+    (
+        "platform_reason_not_in_directory",
+        "Le SIREN de l'acheteur n'a pas de ligne active dans l'annuaire de la facturation électronique : sa plateforme ne peut pas encore recevoir la facture. Vérifiez le SIREN avec l'acheteur ; la facture part dès que l'annuaire le connaît.",
+        "The buyer's SIREN has no active line in the e-invoicing directory: its platform cannot receive the invoice yet. Check the SIREN with the buyer; the invoice goes as soon as the directory knows it.",
+    ),
     ("platform_not_transmitted", "Non transmise", "Not transmitted"),
     ("platform_setup", "Choisir ou changer de plateforme", "Choose or change the platform"),
     ("platform_remove", "Ne plus transmettre à cette plateforme", "Stop transmitting to this platform"),

@@ -65,18 +65,28 @@ async fn problems(
                 .await
                 .unwrap_or_default()
                 .into_iter()
-                .filter(|t| t.state == marketbill_app::model::TransmissionState::Rejected)
+                .filter(|t| {
+                    matches!(
+                        t.state,
+                        marketbill_app::model::TransmissionState::Rejected
+                            | marketbill_app::model::TransmissionState::Held
+                    )
+                })
                 .map(|t| {
+                    let fallback = match t.state {
+                        marketbill_app::model::TransmissionState::Held => "platform_state_held",
+                        _ => "platform_state_rejected",
+                    };
                     let status = t
                         .lifecycle
                         .map(|c| format!("{c} {}", marketbill_app::platform::status_label_fr(c)))
-                        .unwrap_or_else(|| text(page.lang, "platform_state_rejected").to_owned());
+                        .unwrap_or_else(|| text(page.lang, fallback).to_owned());
                     let link = matches!(t.subject, marketbill_app::model::TransmissionSubject::Document { .. });
                     serde_json::json!({
                         "link": link,
                         "document": t.tracking_id,
                         "status": status,
-                        "reason": t.reason,
+                        "reason": super::platform::reason_text(page.lang, t.reason.as_deref()),
                         "since": super::date(page, marketbill_domain::calendar::paris_date(t.updated_at)),
                     })
                 })
