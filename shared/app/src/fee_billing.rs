@@ -47,14 +47,21 @@ fn month_key(year: i32, month: Month) -> String {
     format!("{year:04}-{:02}", u8::from(month))
 }
 
+/// The month before a (year, month).
 fn previous(year: i32, month: Month) -> (i32, Month) {
-    if month == Month::January { (year - 1, Month::December) } else { (year, month.previous()) }
+    match time::Date::from_calendar_date(year, month, 1) {
+        Ok(first) => {
+            let before = marketbill_domain::calendar::previous_month(first);
+            (before.year(), before.month())
+        }
+        Err(_) => (year, month),
+    }
 }
 
 /// The month before the one of `now` (Paris time): the month a pass on the 1st invoices.
 pub fn month_before(now: OffsetDateTime) -> (i32, Month) {
-    let today = marketbill_domain::calendar::paris_date(now);
-    previous(today.year(), today.month())
+    let before = marketbill_domain::calendar::previous_month(marketbill_domain::calendar::paris_date(now));
+    (before.year(), before.month())
 }
 
 /// Whether `now` is the first day of a month in Paris: the day fee invoices are issued.

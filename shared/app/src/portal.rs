@@ -16,7 +16,7 @@ use crate::delivery::{Delivery, Mailed};
 use crate::marketplace::MarketplaceCredentials;
 use crate::model::{
     BuyerRequestRecord, InvoicePage, InvoiceQuery, InvoiceRecord, OrderRecord, OrderStage, RequestStatus, SellerId,
-    SellerRecord, SellerStatus, month_key,
+    SellerRecord, SellerStatus,
 };
 use crate::once::Once;
 use crate::pipeline::{PipelineError, Services, open_credentials};
@@ -520,10 +520,8 @@ pub async fn usage(s: &Services, id: &SellerId, plans: &FeePlans) -> Result<Usag
 
 async fn usage_of(s: &Services, record: &SellerRecord, plans: &FeePlans) -> Result<Usage, PortalError> {
     let id = &record.seller_id;
-    let now = s.clock.now();
-    let month = month_key(now);
-    let first = now.replace_day(1).unwrap_or(now);
-    let previous_month = month_key(first - time::Duration::days(1));
+    // Both in Paris time (the first hours of a month in Paris are still the month before in UTC).
+    let (month, previous_month) = crate::model::month_and_previous(s.clock.now());
     let this = s.ledger.usage(id, &month).await?;
     let prev = s.ledger.usage(id, &previous_month).await?;
     Ok(Usage {
@@ -590,10 +588,10 @@ pub async fn usage_history(
     months: usize,
 ) -> Result<Vec<MonthUsage>, PortalError> {
     let record = seller(s, id).await?;
-    let first = marketbill_domain::calendar::paris_date(record.registered_at).replace_day(1).unwrap_or(time::Date::MIN);
-    let mut month = marketbill_domain::calendar::paris_date(s.clock.now()).replace_day(1).unwrap_or(time::Date::MIN);
+    use marketbill_domain::calendar::{first_of_month, paris_date, previous_month as previous};
+    let first = first_of_month(paris_date(record.registered_at));
+    let mut month = first_of_month(paris_date(s.clock.now()));
     let key = crate::model::date_month_key;
-    let previous = |d: time::Date| (d - time::Duration::days(1)).replace_day(1).unwrap_or(time::Date::MIN);
     // The credit notes of every month shown, in one listing.
     let oldest = (0..months.saturating_sub(1)).fold(month, |m, _| previous(m)).max(first);
     let query = InvoiceQuery { from: Some(oldest), credit_notes: Some(true), limit: 500, ..Default::default() };

@@ -47,6 +47,16 @@ pub fn local_date(lang: crate::seller::Language, d: Date) -> String {
     }
 }
 
+/// The first day of a day's month.
+pub fn first_of_month(d: Date) -> Date {
+    d.replace_day(1).unwrap_or(d)
+}
+
+/// The first day of the month before a day's month (January's is December of the year before).
+pub fn previous_month(d: Date) -> Date {
+    first_of_month(first_of_month(d).previous_day().unwrap_or(d))
+}
+
 /// `2026-11-21`.
 pub fn iso_date(d: Date) -> String {
     format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
