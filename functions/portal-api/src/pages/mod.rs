@@ -522,8 +522,7 @@ async fn dashboard(page: Page, State(p): State<Arc<Portal>>) -> Response {
                 (PlanKind::Tiered, Lang::Fr) => "par palier",
                 (PlanKind::Tiered, Lang::En) => "tiered",
             };
-            let last_run_at =
-                d.last_run.as_ref().map(|r| r.finished_at.replace('T', " ").chars().take(16).collect::<String>());
+            let last_run_at = d.last_run.as_ref().map(|r| paris_time(page.lang, &r.finished_at));
             let ctx = context! {
                 d => Value::from_serialize(&d),
                 fee => format_euros_fr(d.usage.fee.amount_excl_vat),
@@ -536,6 +535,20 @@ async fn dashboard(page: Page, State(p): State<Arc<Portal>>) -> Response {
         Err(PortalError::NotFound) => to_onboarding(),
         Err(e) => message_page(&page, StatusCode::SERVICE_UNAVAILABLE, failure(&page, &e)),
     }
+}
+
+/// An RFC 3339 instant as the page's reader lives it: Paris time (`06/12/2026 20:11`); as
+/// given when it cannot be read.
+fn paris_time(lang: Lang, rfc3339: &str) -> String {
+    let Ok(at) = time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339) else {
+        return rfc3339.to_owned();
+    };
+    let local = at.to_offset(marketbill_domain::calendar::paris_offset(at));
+    let day = match lang {
+        Lang::Fr => marketbill_domain::calendar::french_date(local.date()),
+        Lang::En => iso_date(local.date()),
+    };
+    format!("{day} {:02}:{:02}", local.hour(), local.minute())
 }
 
 #[derive(serde::Deserialize, serde::Serialize, Default, Clone)]
@@ -925,6 +938,13 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn times_are_shown_in_paris_time() {
+        assert_eq!(super::paris_time(super::Lang::Fr, "2026-12-06T19:11:00Z"), "06/12/2026 20:11");
+        assert_eq!(super::paris_time(super::Lang::En, "2026-07-01T22:30:00Z"), "2026-07-02 00:30");
+        assert_eq!(super::paris_time(super::Lang::Fr, "not a time"), "not a time");
     }
 
     #[test]
