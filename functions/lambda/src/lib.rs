@@ -195,12 +195,16 @@ async fn transmit_logged(s: &Services, seller: &marketbill_app::model::SellerId)
     };
     match marketbill_app::transmission::transmit(s, platform, seller).await {
         Ok(None) => {}
-        Ok(Some(o)) => tracing::info!(
-            seller = %seller, submitted = o.submitted.len(), found = o.found.len(), failed = o.failed.len(),
-            updated = o.updated, "platform pass"
-        ),
+        Ok(Some(o)) => log_pass(seller, &o),
         Err(e) => tracing::warn!(seller = %seller, error = %e, "platform pass left for the next one"),
     }
+}
+
+fn log_pass(seller: &marketbill_app::model::SellerId, o: &marketbill_app::transmission::TransmitOutcome) {
+    tracing::info!(
+        seller = %seller, submitted = o.submitted.len(), found = o.found.len(), failed = o.failed.len(),
+        updated = o.updated, "platform pass"
+    );
 }
 
 /// When the Lambda will be stopped, as an `Instant`.
@@ -255,9 +259,17 @@ pub async fn seller_run(s: &Services, event: LambdaEvent<SqsEvent>) -> Result<Sq
 pub async fn import_tracker(s: &Services, event: LambdaEvent<Value>) -> Result<Value, HandlerError> {
     tracing::info!(source = %source(&event.payload), "import tracking");
     let out = pipeline::track_imports(s).await?;
-    // The platforms' acknowledgements and statuses, and any flow a run left behind.
-    for seller in s.ledger.active_sellers().await.map_err(PipelineError::from)? {
-        transmit_logged(s, &seller).await;
+    // The platforms' acknowledgements and statuses, and any flow a run left behind (each
+    // seller on its own; a failure is logged and left for the next hour).
+    match &*PLATFORM {
+        Ok(platform) => {
+            for (seller, outcome) in marketbill_app::transmission::transmit_all(s, platform).await? {
+                if let Ok(o) = outcome {
+                    log_pass(&seller, &o);
+                }
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "no platform client"),
     }
     Ok(json!({
         "polled": out.polled, "accepted": out.accepted, "retried": out.retried,

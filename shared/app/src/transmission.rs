@@ -66,7 +66,7 @@ async fn submit_once(
     creds: &PlatformCredentials,
     seller: &SellerId,
     mut record: TransmissionRecord,
-    flow: impl FnOnce() -> Option<FlowSubmission>,
+    flow: FlowSubmission,
     out: &mut TransmitOutcome,
 ) -> Result<(), PipelineError> {
     let tracking = record.tracking_id.clone();
@@ -88,9 +88,6 @@ async fn submit_once(
             found.flow_id
         }
         None => {
-            let Some(flow) = flow() else {
-                return Ok(());
-            };
             record.state = TransmissionState::Submitting;
             record.updated_at = s.clock.now();
             s.ledger.put_transmission(seller, &record).await?;
@@ -203,13 +200,6 @@ async fn transmit_now(
             (Some(pdf), _, _) => (pdf.key.clone(), FlowSyntax::FacturX, format!("{number}.pdf")),
             _ => continue,
         };
-        let file = match s.store.get(&key).await? {
-            Some(bytes) => bytes,
-            None => {
-                out.failed.push((number, format!("the stored file {key} is missing")));
-                continue;
-            }
-        };
         // The buyer must be reachable: an enabled line of its SIREN in the directory (its
         // platform receives for it). Without one the invoice waits, shown as a problem.
         // (A flow that was being handed over is looked up instead: it may be at the platform.)
@@ -235,9 +225,17 @@ async fn transmit_now(
                 }
             }
         }
+        // Read only now: a held invoice costs no file read at each pass.
+        let file = match s.store.get(&key).await? {
+            Some(bytes) => bytes,
+            None => {
+                out.failed.push((number, format!("the stored file {key} is missing")));
+                continue;
+            }
+        };
         let t = TransmissionRecord { reason: None, ..t };
         let flow = FlowSubmission { tracking_id: number, name, syntax, rule: ProcessingRule::B2B, file };
-        submit_once(s, platform, creds, seller, t, || Some(flow), &mut out).await?;
+        submit_once(s, platform, creds, seller, t, flow, &mut out).await?;
     }
 
     // E-reporting, one file per closed period (and a replacement when it changed).
@@ -315,7 +313,7 @@ async fn transmit_now(
             rule,
             file: xml,
         };
-        submit_once(s, platform, creds, seller, t, || Some(flow), &mut out).await?;
+        submit_once(s, platform, creds, seller, t, flow, &mut out).await?;
     }
 
     out.updated = read_statuses(s, platform, creds, seller).await.unwrap_or_else(|e| {

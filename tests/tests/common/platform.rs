@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use marketbill_afnor::{AfnorConfig, AfnorPlatform};
-use marketbill_app::model::{InvoiceQuery, TransmissionState, TransmissionSubject};
+use marketbill_app::model::{
+    InvoiceQuery, InvoiceRecord, SellerId, SellerRecord, TransmissionState, TransmissionSubject,
+};
 use marketbill_app::platform::PlatformCredentials;
 use marketbill_app::ports::ManualClock;
 use marketbill_app::transmission::{seal_platform, transmit};
@@ -73,6 +75,39 @@ async fn two_business_buyers(w: &World) {
     panic!("only {corrected} corrected invoices");
 }
 
+/// Gives the seller the simulated platform; its record as saved.
+async fn choose_platform(w: &World, seller: &SellerId, sim: &PlatformSimulator) -> SellerRecord {
+    let mut record = w.services.ledger.get_seller(seller).await.unwrap().unwrap();
+    record.platform = Some(seal_platform(w.services.secrets.as_ref(), &credentials(sim)).await.unwrap());
+    w.services.ledger.put_seller(&record).await.unwrap();
+    record
+}
+
+/// Every document of the seller.
+async fn documents(w: &World, seller: &SellerId) -> Vec<InvoiceRecord> {
+    let q = InvoiceQuery { limit: 1000, ..Default::default() };
+    w.services.ledger.list_invoices(seller, &q).await.unwrap().items
+}
+
+/// Credits what is left of the first invoice no credit note touched yet that `wanted` accepts
+/// (a credit note recorded now, in the period of today).
+async fn credit_an_untouched_invoice(w: &World, seller: &SellerId, wanted: impl Fn(&InvoiceRecord) -> bool) {
+    let docs = documents(w, seller).await;
+    let credited: Vec<String> = docs
+        .iter()
+        .filter_map(|d| match &d.invoice.kind {
+            marketbill_domain::DocumentKind::CreditNote { corrects } => Some(corrects.number.to_string()),
+            _ => None,
+        })
+        .collect();
+    let invoice = docs
+        .iter()
+        .find(|d| !d.invoice.kind.is_credit_note() && !credited.contains(&d.invoice.number.to_string()) && wanted(d))
+        .unwrap();
+    let items = [marketbill_domain::credit::CreditItem::Remainder];
+    portal::credit_note(&w.services, seller, &invoice.invoice.number, &items, "retour", None).await.unwrap();
+}
+
 /// A French seller's month: its B2B e-invoices handed over one flow each, acknowledged and
 /// deposited; the closed period's report handed over once and replaced once by a late credit
 /// note; a buyer's refusal shown with its reason; nothing twice, whatever is repeated.
@@ -86,16 +121,8 @@ pub async fn documents_reach_the_platform_once_with_their_statuses(w: &World) {
     assert_eq!(transmit(&w.services, &platform, &seller).await.unwrap(), None);
     assert!(sim.flows().is_empty());
 
-    let mut record = w.services.ledger.get_seller(&seller).await.unwrap().unwrap();
-    record.platform = Some(seal_platform(w.services.secrets.as_ref(), &credentials(&sim)).await.unwrap());
-    w.services.ledger.put_seller(&record).await.unwrap();
-    let docs = w
-        .services
-        .ledger
-        .list_invoices(&seller, &InvoiceQuery { limit: 1000, ..Default::default() })
-        .await
-        .unwrap()
-        .items;
+    let record = choose_platform(w, &seller, &sim).await;
+    let docs = documents(w, &seller).await;
     let einvoices: Vec<String> = docs
         .iter()
         .filter(|d| placement(&record.profile, &d.invoice) == Placement::EInvoice)
@@ -177,31 +204,11 @@ pub async fn documents_reach_the_platform_once_with_their_statuses(w: &World) {
     assert!(reports[0].ends_with("-1"));
     assert!(transmit(&at(w, after_close), &platform, &seller).await.unwrap().unwrap().submitted.is_empty());
     // A credit note dated in the closed period, recorded late: the report is replaced, once.
-    let cancelled: Vec<String> = docs
-        .iter()
-        .filter_map(|d| match &d.invoice.kind {
-            marketbill_domain::DocumentKind::CreditNote { corrects } => Some(corrects.number.to_string()),
-            _ => None,
-        })
-        .collect();
-    let b2c = docs
-        .iter()
-        .find(|d| {
-            !d.invoice.kind.is_credit_note()
-                && !cancelled.contains(&d.invoice.number.to_string())
-                && matches!(placement(&record.profile, &d.invoice), Placement::Aggregated { .. })
-        })
-        .unwrap();
-    portal::credit_note(
-        &w.services,
-        &seller,
-        &b2c.invoice.number,
-        &[marketbill_domain::credit::CreditItem::Remainder],
-        "retour",
-        None,
-    )
-    .await
-    .unwrap();
+    let profile = record.profile.clone();
+    credit_an_untouched_invoice(w, &seller, |d| {
+        matches!(placement(&profile, &d.invoice), Placement::Aggregated { .. })
+    })
+    .await;
     let replaced = transmit(&at(w, after_close), &platform, &seller).await.unwrap().unwrap();
     let re: Vec<&String> = replaced.submitted.iter().filter(|id| id.starts_with("MB-")).collect();
     assert_eq!(re.len(), 1, "{replaced:?}");
@@ -230,16 +237,8 @@ pub async fn a_rejected_flow_is_recorded_with_its_reason(w: &World) {
     assert!(cycle(w).await.iter().all(|o| o.is_ok()));
     two_business_buyers(w).await;
     sim.add_company("303265045", "303265045");
-    let mut record = w.services.ledger.get_seller(&seller).await.unwrap().unwrap();
-    record.platform = Some(seal_platform(w.services.secrets.as_ref(), &credentials(&sim)).await.unwrap());
-    w.services.ledger.put_seller(&record).await.unwrap();
-    let docs = w
-        .services
-        .ledger
-        .list_invoices(&seller, &InvoiceQuery { limit: 1000, ..Default::default() })
-        .await
-        .unwrap()
-        .items;
+    let record = choose_platform(w, &seller, &sim).await;
+    let docs = documents(w, &seller).await;
     let number = docs
         .iter()
         .find(|d| placement(&record.profile, &d.invoice) == Placement::EInvoice)
@@ -265,8 +264,7 @@ pub async fn each_period_gets_one_report_replaced_once(w: &World) {
     let platform = fast_platform();
     let (seller, _, _) = w.sellers[0].clone();
     assert!(cycle(w).await.iter().all(|o| o.is_ok()));
-    let mut record = w.services.ledger.get_seller(&seller).await.unwrap().unwrap();
-    record.platform = Some(seal_platform(w.services.secrets.as_ref(), &credentials(&sim)).await.unwrap());
+    let mut record = choose_platform(w, &seller, &sim).await;
     let today = marketbill_domain::calendar::paris_date(w.services.clock.now());
     for (filing, scheme, kind) in [
         (VatFiling::NormalMonthly, VatScheme::Standard, PeriodKind::TenDays),
@@ -290,34 +288,7 @@ pub async fn each_period_gets_one_report_replaced_once(w: &World) {
         assert!(reports[0].ends_with("-1"));
         assert!(transmit(&at(w, after_close), &platform, &seller).await.unwrap().unwrap().submitted.is_empty());
         // A credit note recorded late in the period: replaced once.
-        let docs = w
-            .services
-            .ledger
-            .list_invoices(&seller, &InvoiceQuery { limit: 1000, ..Default::default() })
-            .await
-            .unwrap()
-            .items;
-        let credited: Vec<String> = docs
-            .iter()
-            .filter_map(|d| match &d.invoice.kind {
-                marketbill_domain::DocumentKind::CreditNote { corrects } => Some(corrects.number.to_string()),
-                _ => None,
-            })
-            .collect();
-        let b2c = docs
-            .iter()
-            .find(|d| !d.invoice.kind.is_credit_note() && !credited.contains(&d.invoice.number.to_string()))
-            .unwrap();
-        portal::credit_note(
-            &w.services,
-            &seller,
-            &b2c.invoice.number,
-            &[marketbill_domain::credit::CreditItem::Remainder],
-            "retour",
-            None,
-        )
-        .await
-        .unwrap();
+        credit_an_untouched_invoice(w, &seller, |_| true).await;
         let replaced = transmit(&at(w, after_close), &platform, &seller).await.unwrap().unwrap();
         let re: Vec<&String> = replaced.submitted.iter().filter(|t| t.contains(&id)).collect();
         assert_eq!(re.len(), 1, "{kind:?}: {replaced:?}");

@@ -588,20 +588,7 @@ fn platform_key(t: Option<&marketbill_app::model::TransmissionRecord>) -> &'stat
 }
 
 fn row(page: &Page, r: &InvoiceRecord, t: Option<&marketbill_app::model::TransmissionRecord>) -> serde_json::Value {
-    let platform = t.map(|t| {
-        let key = match (platform_key(Some(t)), t.state) {
-            ("acceptee", _) => "platform_state_accepted",
-            ("rejetee", _) => "platform_state_rejected",
-            (_, marketbill_app::model::TransmissionState::Held) => "platform_state_held",
-            _ => "platform_state_submitted",
-        };
-        match t.lifecycle {
-            Some(code) => {
-                format!("{} ({code} {})", text(page.lang, key), marketbill_app::platform::status_label_fr(code))
-            }
-            None => text(page.lang, key).to_owned(),
-        }
-    });
+    let platform = t.map(|t| platform::standing(page.lang, t));
     json!({
         "platform": platform,
         "number": r.invoice.number.as_str(),

@@ -30,7 +30,8 @@ const FIELDS: [(&str, bool); 7] = [
     ("clientSecret", true),
 ];
 
-fn state_label(lang: Lang, state: TransmissionState) -> &'static str {
+/// Where a flow stands, as the pages say it.
+pub(super) fn state_label(lang: Lang, state: TransmissionState) -> &'static str {
     text(
         lang,
         match state {
@@ -40,6 +41,19 @@ fn state_label(lang: Lang, state: TransmissionState) -> &'static str {
             TransmissionState::Held => "platform_state_held",
         },
     )
+}
+
+/// A lifecycle status with its name in the specification (`210 Refusée`).
+pub(super) fn lifecycle_text(code: u16) -> String {
+    format!("{code} {}", status_label_fr(code))
+}
+
+/// Where a document stands, with its lifecycle status when the platform gave one.
+pub(super) fn standing(lang: Lang, t: &TransmissionRecord) -> String {
+    match t.lifecycle {
+        Some(code) => format!("{} ({})", state_label(lang, t.state), lifecycle_text(code)),
+        None => state_label(lang, t.state).to_owned(),
+    }
 }
 
 /// A reason as the page says it: our own codes translated, the platform's words as given.
@@ -59,7 +73,7 @@ fn flow_row(page: &Page, t: &TransmissionRecord) -> Value {
             .replace("{period}", period)
             .replace("{version}", &version.to_string()),
     };
-    let status = t.lifecycle.map(|c| format!("{c} {}", status_label_fr(c))).unwrap_or_default();
+    let status = t.lifecycle.map(lifecycle_text).unwrap_or_default();
     let when = date(page, marketbill_domain::calendar::paris_date(t.updated_at));
     json!({
         "what": what,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use marketbill_app::model::TransmissionState;
 use marketbill_app::model::{OrderRecord, OrderStage};
 use marketbill_app::portal::{self, PortalError, RetryOutcome};
 use marketbill_domain::OrderId;
@@ -61,26 +62,18 @@ async fn problems(
         Ok(list) => {
             let rows: Vec<serde_json::Value> = list.iter().map(|o| problem_row(page, o)).collect();
             // What the approved platform rejected or the buyer refused, in their words.
-            let refused: Vec<serde_json::Value> = marketbill_app::transmission::transmissions(&p.services, seller)
-                .await
-                .unwrap_or_default()
+            let flows = match marketbill_app::transmission::transmissions(&p.services, seller).await {
+                Ok(flows) => flows,
+                Err(e) => return message_page(page, StatusCode::SERVICE_UNAVAILABLE, failure(page, &e)),
+            };
+            let refused: Vec<serde_json::Value> = flows
                 .into_iter()
-                .filter(|t| {
-                    matches!(
-                        t.state,
-                        marketbill_app::model::TransmissionState::Rejected
-                            | marketbill_app::model::TransmissionState::Held
-                    )
-                })
+                .filter(|t| matches!(t.state, TransmissionState::Rejected | TransmissionState::Held))
                 .map(|t| {
-                    let fallback = match t.state {
-                        marketbill_app::model::TransmissionState::Held => "platform_state_held",
-                        _ => "platform_state_rejected",
-                    };
                     let status = t
                         .lifecycle
-                        .map(|c| format!("{c} {}", marketbill_app::platform::status_label_fr(c)))
-                        .unwrap_or_else(|| text(page.lang, fallback).to_owned());
+                        .map(super::platform::lifecycle_text)
+                        .unwrap_or_else(|| super::platform::state_label(page.lang, t.state).to_owned());
                     let link = matches!(t.subject, marketbill_app::model::TransmissionSubject::Document { .. });
                     serde_json::json!({
                         "link": link,
