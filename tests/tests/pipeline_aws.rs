@@ -166,3 +166,10 @@ async fn documents_reach_the_platform_once_with_their_statuses_on_aws() {
     let w = world(a, outbox, 1, 60, 77).await;
     common::platform::documents_reach_the_platform_once_with_their_statuses(&w).await;
 }
+
+#[tokio::test]
+async fn a_rejected_invoice_is_corrected_and_issued_again_on_aws() {
+    let (a, outbox) = adapters("platform-rejected").await;
+    let w = world(a, outbox, 1, 30, 78).await;
+    common::platform::a_rejected_invoice_is_corrected_and_issued_again(&w).await;
+}

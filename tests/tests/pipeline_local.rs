@@ -343,10 +343,10 @@ async fn documents_reach_the_platform_once_with_their_statuses() {
 }
 
 #[tokio::test]
-async fn a_rejected_flow_is_recorded_with_its_reason() {
+async fn a_rejected_invoice_is_corrected_and_issued_again() {
     let (a, outbox) = adapters("platform-rejected", None);
     let w = world(a, outbox, 1, 30, 78).await;
-    common::platform::a_rejected_flow_is_recorded_with_its_reason(&w).await;
+    common::platform::a_rejected_invoice_is_corrected_and_issued_again(&w).await;
 }
 
 #[tokio::test]

@@ -59,12 +59,18 @@ pub struct ApiError {
     status: StatusCode,
     title: &'static str,
     detail: String,
+    /// A refusal's code (`alreadyReplaced`…), for clients that act on it.
+    code: Option<&'static str>,
     errors: BTreeMap<String, Vec<String>>,
 }
 
 impl ApiError {
     fn new(status: StatusCode, title: &'static str, detail: impl Into<String>) -> ApiError {
-        ApiError { status, title, detail: detail.into(), errors: BTreeMap::new() }
+        ApiError { status, title, detail: detail.into(), code: None, errors: BTreeMap::new() }
+    }
+
+    fn with_code(self, code: &'static str) -> ApiError {
+        ApiError { code: Some(code), ..self }
     }
 
     fn invalid(errors: BTreeMap<String, Vec<String>>) -> ApiError {
@@ -72,6 +78,7 @@ impl ApiError {
             status: StatusCode::BAD_REQUEST,
             title: "Invalid request",
             detail: "some fields are not valid".into(),
+            code: None,
             errors,
         }
     }
@@ -95,6 +102,9 @@ impl IntoResponse for ApiError {
             "status": self.status.as_u16(),
             "detail": self.detail,
         });
+        if let Some(code) = self.code {
+            body["code"] = json!(code);
+        }
         if !self.errors.is_empty() {
             body["errors"] = json!(self.errors);
         }
@@ -110,7 +120,9 @@ impl From<PortalError> for ApiError {
             PortalError::Invalid(errors) => ApiError::invalid(errors),
             PortalError::NotFound => ApiError::new(StatusCode::NOT_FOUND, "Not found", "no such resource"),
             PortalError::Unsubscribed => ApiError::new(StatusCode::CONFLICT, "Unsubscribed", e.to_string()),
-            PortalError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "Conflict", m),
+            PortalError::Conflict(c) => {
+                ApiError::new(StatusCode::CONFLICT, "Conflict", c.to_string()).with_code(c.code())
+            }
             PortalError::BuyerRefused => ApiError::new(StatusCode::NOT_FOUND, "Not found", e.to_string()),
             PortalError::RateLimited => {
                 ApiError::new(StatusCode::TOO_MANY_REQUESTS, "Too many requests", e.to_string())
@@ -539,7 +551,7 @@ async fn delete_seller(State(p): Shared, Caller(id): Caller) -> Result<Json<Valu
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct AddressBody {
     pub(crate) line1: String,
@@ -562,38 +574,79 @@ pub(crate) struct InvoiceRequestBody {
     pub(crate) address: AddressBody,
 }
 
+impl InvoiceRequestBody {
+    pub(crate) fn billing(&self) -> BillingBody {
+        BillingBody {
+            kind: self.kind,
+            name: self.name.clone(),
+            tax_number: self.tax_number.clone(),
+            address: self.address.clone(),
+        }
+    }
+}
+
+/// Billing data as typed (a buyer's request, a seller correcting a refused invoice).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct BillingBody {
+    pub(crate) kind: BuyerKind,
+    pub(crate) name: String,
+    #[serde(default)]
+    pub(crate) tax_number: Option<String>,
+    pub(crate) address: AddressBody,
+}
+
 fn text_ok(v: &str, max: usize) -> bool {
     let t = v.trim();
     !t.is_empty() && t.chars().count() <= max && !t.chars().any(char::is_control)
 }
 
+type FieldErrors = BTreeMap<String, Vec<String>>;
+
+fn refuse(errors: &mut FieldErrors, field: &str, reason: &str) {
+    errors.entry(field.to_owned()).or_default().push(reason.to_owned());
+}
+
 /// A buyer's request checked field by field (the API and the buyer's page): the billing data,
 /// or the errors per field (`orderId`, `address.city`…).
-pub(crate) fn check_invoice_request(b: &InvoiceRequestBody) -> Result<BuyerBillingData, BTreeMap<String, Vec<String>>> {
-    let mut errors: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut bad = |f: &str, m: &str| errors.entry(f.to_owned()).or_default().push(m.to_owned());
+pub(crate) fn check_invoice_request(b: &InvoiceRequestBody) -> Result<BuyerBillingData, FieldErrors> {
+    let mut errors = FieldErrors::new();
     // The order id and the address by the domain's own rules.
     if b.order_id.parse::<marketbill_domain::OrderId>().is_err() {
-        bad("orderId", "is the marketplace order number");
+        refuse(&mut errors, "orderId", "is the marketplace order number");
     }
     if marketbill_domain::email::parse_address(&b.email).is_err() {
-        bad("email", "is the e-mail address of the order");
+        refuse(&mut errors, "email", "is the e-mail address of the order");
     }
+    match check_billing(&b.billing()) {
+        Ok(billing) if errors.is_empty() => Ok(billing),
+        Ok(_) => Err(errors),
+        Err(more) => {
+            errors.extend(more);
+            Err(errors)
+        }
+    }
+}
+
+/// Billing data checked field by field: one set of checks for every form and route that takes
+/// it.
+pub(crate) fn check_billing(b: &BillingBody) -> Result<BuyerBillingData, FieldErrors> {
+    let mut errors = FieldErrors::new();
     if !text_ok(&b.name, 200) {
-        bad("name", "is required, at most 200 characters");
+        refuse(&mut errors, "name", "is required, at most 200 characters");
     }
     let tax = match b.tax_number.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
         Some(t) => match TaxNumber::parse(t) {
             Ok(n) => Some(n),
             Err(e) => {
-                bad("taxNumber", &e.to_string());
+                refuse(&mut errors, "taxNumber", &e.to_string());
                 None
             }
         },
         None => None,
     };
     if b.kind == BuyerKind::Company && b.tax_number.as_deref().is_none_or(|t| t.trim().is_empty()) {
-        bad("taxNumber", "is required for a company (VAT number or SIREN)");
+        refuse(&mut errors, "taxNumber", "is required for a company (VAT number or SIREN)");
     }
     for (f, v, max) in [
         ("address.line1", &b.address.line1, 200),
@@ -601,15 +654,15 @@ pub(crate) fn check_invoice_request(b: &InvoiceRequestBody) -> Result<BuyerBilli
         ("address.city", &b.address.city, 100),
     ] {
         if !text_ok(v, max) {
-            bad(f, &format!("is required, at most {max} characters"));
+            refuse(&mut errors, f, &format!("is required, at most {max} characters"));
         }
     }
     if b.address.line2.as_deref().is_some_and(|l| l.chars().count() > 200) {
-        bad("address.line2", "is at most 200 characters");
+        refuse(&mut errors, "address.line2", "is at most 200 characters");
     }
     let country = b.address.country_code.parse::<CountryCode>();
     if country.is_err() {
-        bad("address.countryCode", "is a two-letter country code");
+        refuse(&mut errors, "address.countryCode", "is a two-letter country code");
     }
     let (Ok(country_code), true) = (country, errors.is_empty()) else { return Err(errors) };
     Ok(BuyerBillingData {
@@ -624,6 +677,23 @@ pub(crate) fn check_invoice_request(b: &InvoiceRequestBody) -> Result<BuyerBilli
             country_code,
         },
     })
+}
+
+/// An invoice its platform rejected or its buyer refused, issued again with corrected buyer
+/// data (a credit note cancels it).
+async fn post_reissue(
+    State(p): Shared,
+    Caller(id): Caller,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Result<(StatusCode, Json<marketbill_app::correction::Corrected>), ApiError> {
+    let number = number(&raw)?;
+    let b: BillingBody = json_body(&headers, &bytes)?;
+    let billing = check_billing(&b).map_err(ApiError::invalid)?;
+    let once = idempotency(&headers, &format!("POST /v1/invoices/{number}/reissue"), &bytes)?;
+    let done = marketbill_app::correction::reissue(&p.services, &id, &number, billing, once.as_ref()).await?;
+    Ok((StatusCode::CREATED, Json(done)))
 }
 
 async fn post_invoice_request(
@@ -660,6 +730,7 @@ pub fn router(portal: Arc<Portal>) -> Router {
         .route("/v1/invoices/{number}", get(get_invoice))
         .route("/v1/invoices/{number}/resend", post(post_resend))
         .route("/v1/invoices/{number}/credit-notes", post(post_credit_note))
+        .route("/v1/invoices/{number}/reissue", post(post_reissue))
         .route("/v1/exports", post(post_export))
         .route("/v1/usage", get(get_usage))
         .route("/v1/journal", get(get_journal))

@@ -577,6 +577,26 @@ async fn a_seller_signs_up_onboards_gets_invoices_downloads_exports_and_unsubscr
     b.goto(&url("/espace/problemes")).await;
     let refused = b.text("#platform-refused").await;
     assert!(refused.contains(&corrected) && refused.contains("Taux de TVA erroné"), "{refused}");
+    // From the invoice's page the seller corrects the buyer's data and issues it again: a new
+    // invoice replaces it and goes to the platform at the next pass.
+    b.goto(&url(&format!("/espace/factures/{corrected}"))).await;
+    assert!(b.text("#platform-standing").await.contains("Taux de TVA erroné"));
+    b.fill("city", "").await;
+    b.submit("#reissue").await;
+    assert!(b.has("#city-error").await, "an emptied field is named");
+    b.fill("city", "Lyon").await;
+    b.fill("name", "ACME SAS, service achats").await;
+    b.check("invoice-reissue").await;
+    b.submit("#reissue").await;
+    let said = b.text(".notice").await;
+    assert!(said.contains(&format!("remplace la facture {corrected}")), "{said}");
+    let replacement = b.path().await.trim_start_matches("/espace/factures/").to_owned();
+    assert_ne!(replacement, corrected);
+    marketbill_app::transmission::transmit(&w.services, &platform, &seller).await.unwrap();
+    b.goto(&url("/espace/plateforme")).await;
+    let flows = b.text("#transmissions").await;
+    assert!(flows.contains(&format!("Facture {replacement}")), "{flows}");
+    assert_eq!(pa.submitted(&replacement).len(), 1);
 
     // Unsubscribing: refused until the box is ticked, then the month left is stated.
     b.goto(&url("/espace/compte")).await;

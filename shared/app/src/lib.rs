@@ -9,6 +9,7 @@
 pub mod accounting;
 #[cfg(feature = "contract")]
 pub mod contract;
+pub mod correction;
 pub mod crypto;
 pub mod delivery;
 pub mod ereporting;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use marketbill_documents::bundle::{BundleEntry, merge_archives, zip_documents};
 use marketbill_domain::fees::{FeePlans, MonthlyFee};
-use marketbill_domain::{BuyerBillingData, InvoiceNumber, IssueRequest, OrderId, SellerProfileInput, draft_invoice};
+use marketbill_domain::{BuyerBillingData, InvoiceNumber, OrderId, SellerProfileInput};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -36,7 +36,7 @@ pub enum PortalError {
     #[error("the seller has unsubscribed; only downloads remain open")]
     Unsubscribed,
     #[error("{0}")]
-    Conflict(String),
+    Conflict(Conflict),
     /// One answer for every buyer refusal, so it does not tell which part was wrong.
     #[error("no order matches this order number and e-mail address")]
     BuyerRefused,
@@ -51,6 +51,73 @@ pub enum PortalError {
 
     #[error(transparent)]
     Pipeline(#[from] PipelineError),
+}
+
+/// Why a request cannot be carried out as things stand: a code the pages translate
+/// ([`Conflict::code`]); the English sentence is the API's `detail`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Conflict {
+    #[error("an export part is missing; start the export again")]
+    ExportPartMissing,
+    #[error("the export did not finish; start it again")]
+    ExportUnfinished,
+    #[error("the e-reporting file cannot be written: {0}")]
+    ReportUnwritable(String),
+    /// The mail was not sent (no buyer address, an address that bounced), for this reason.
+    #[error("not mailed: {0}")]
+    NotMailed(String),
+    #[error("this order has nothing left to retry")]
+    NothingToRetry,
+    #[error("another credit note of this invoice was just issued; look at what is left and try again")]
+    CreditRaced,
+    #[error("no marketplace credentials")]
+    NoCredentials,
+    #[error("a request for this order is already being handled; try again later")]
+    OrderBusy,
+    #[error("the corrected invoice cannot be drafted: {0}")]
+    NotDraftable(String),
+    #[error("a credit note was already issued for this order's invoice; the seller corrects it by hand")]
+    AlreadyCredited,
+    #[error("only an invoice its platform rejected or its buyer refused is issued again this way")]
+    NotRefused,
+    #[error("this invoice was already replaced by invoice {0}")]
+    AlreadyReplaced(String),
+}
+
+impl Conflict {
+    /// The code the pages translate.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Conflict::ExportPartMissing => "exportPartMissing",
+            Conflict::ExportUnfinished => "exportUnfinished",
+            Conflict::ReportUnwritable(_) => "reportUnwritable",
+            Conflict::NotMailed(_) => "notMailed",
+            Conflict::NothingToRetry => "nothingToRetry",
+            Conflict::CreditRaced => "creditRaced",
+            Conflict::NoCredentials => "noCredentials",
+            Conflict::OrderBusy => "orderBusy",
+            Conflict::NotDraftable(_) => "notDraftable",
+            Conflict::AlreadyCredited => "alreadyCredited",
+            Conflict::NotRefused => "notRefused",
+            Conflict::AlreadyReplaced(_) => "alreadyReplaced",
+        }
+    }
+
+    /// Every code, for the pages' check that each has a text.
+    pub const CODES: [&'static str; 12] = [
+        "exportPartMissing",
+        "exportUnfinished",
+        "reportUnwritable",
+        "notMailed",
+        "nothingToRetry",
+        "creditRaced",
+        "noCredentials",
+        "orderBusy",
+        "notDraftable",
+        "alreadyCredited",
+        "notRefused",
+        "alreadyReplaced",
+    ];
 }
 
 impl From<LedgerError> for PortalError {
@@ -374,7 +441,7 @@ pub async fn advance_export(s: &Services, id: &SellerId, job: &str) -> Result<Ex
                 .get(&part(k))
                 .await
                 .map_err(PipelineError::from)?
-                .ok_or(PortalError::Conflict("an export part is missing; start the export again".into()))?,
+                .ok_or(PortalError::Conflict(Conflict::ExportPartMissing))?,
         );
     }
     let zip = if parts.is_empty() { zip_documents(Vec::new()) } else { merge_archives(&parts) }
@@ -405,7 +472,7 @@ pub async fn export(
             return Ok((link, p.files));
         }
     }
-    Err(PortalError::Conflict("the export did not finish; start it again".into()))
+    Err(PortalError::Conflict(Conflict::ExportUnfinished))
 }
 
 /// Every invoice and credit note of a period, in number order within each series: what the
@@ -491,7 +558,8 @@ pub async fn journal_file(
                         .map_err(|e| PipelineError::Render(format!("e-reporting JSON: {e}")))?,
                 }
             } else {
-                let xml = ereporting::to_xml(&report).map_err(|e| PortalError::Conflict(e.to_string()))?;
+                let xml = ereporting::to_xml(&report)
+                    .map_err(|e| PortalError::Conflict(Conflict::ReportUnwritable(e.to_string())))?;
                 JournalFile {
                     name: format!("e-reporting-{label}.xml"),
                     content_type: "application/xml",
@@ -703,7 +771,7 @@ async fn resend_now(s: &Services, id: &SellerId, number: &InvoiceNumber) -> Resu
     let pdf = d.pdf(&inv).await?;
     match d.mail(&inv.invoice, &pdf, order.buyer_email()).await? {
         Mailed::Sent(id) => Ok(id),
-        Mailed::Refused(why) => Err(PortalError::Conflict(why)),
+        Mailed::Refused(why) => Err(PortalError::Conflict(Conflict::NotMailed(why))),
     }
 }
 
@@ -744,7 +812,7 @@ async fn retry_now(s: &Services, id: &SellerId, order_id: &OrderId) -> Result<Re
         return Ok(RetryOutcome::Uploaded);
     }
     if !order.is_open() {
-        return Err(PortalError::Conflict("this order has nothing left to retry".into()));
+        return Err(PortalError::Conflict(Conflict::NothingToRetry));
     }
     let message = crate::ports::SellerRunMessage {
         seller_id: id.clone(),
@@ -822,9 +890,7 @@ async fn credit_note_now(
     let cn = match s.ledger.issue_credit_note(id, &original.order_id, draft, &before, &after, now).await {
         Ok(cn) => cn,
         Err(LedgerError::CreditConflict { .. }) => {
-            return Err(PortalError::Conflict(
-                "another credit note of this invoice was just issued; look at what is left and try again".into(),
-            ));
+            return Err(PortalError::Conflict(Conflict::CreditRaced));
         }
         Err(e) => return Err(e.into()),
     };
@@ -923,7 +989,7 @@ async fn buyer_email(
 
 /// A seller's marketplace credentials, opened (a `Conflict` when there are none).
 async fn credentials(s: &Services, record: &SellerRecord) -> Result<MarketplaceCredentials, PortalError> {
-    let sealed = record.credentials.as_ref().ok_or(PortalError::Conflict("no marketplace credentials".into()))?;
+    let sealed = record.credentials.as_ref().ok_or(PortalError::Conflict(Conflict::NoCredentials))?;
     Ok(open_credentials(s.secrets.as_ref(), sealed).await?)
 }
 
@@ -950,9 +1016,6 @@ pub enum BuyerRequestOutcome {
     /// The invoice was corrected: a credit note and a new invoice were issued and mailed.
     Corrected { credit_note: String, invoice: String },
 }
-
-/// How long a buyer request holds its order's slot if it never frees it (a crash).
-const REQUEST_LEASE: time::Duration = time::Duration::minutes(2);
 
 /// `POST /v1/invoice-requests`: a buyer (no account) asks for an invoice in a company name or
 /// with corrected data.
@@ -993,17 +1056,22 @@ pub async fn buyer_request(
     }
     let now = s.clock.now();
     let day = crate::model::day_key(now);
-    let subject = format!("request:{order_id}");
+    let subject = crate::correction::order_slot(&order_id);
     let slot = s
         .ledger
-        .take_slot(&seller_id, &subject, &day, s.settings.buyer_requests_per_day, now, now + REQUEST_LEASE)
+        .take_slot(
+            &seller_id,
+            &subject,
+            &day,
+            s.settings.buyer_requests_per_day,
+            now,
+            now + crate::correction::ORDER_LEASE,
+        )
         .await?;
     match slot {
         RequestSlot::LimitReached => return Err(PortalError::RateLimited),
         RequestSlot::Busy => {
-            return Err(PortalError::Conflict(
-                "a request for this order is already being handled; try again later".into(),
-            ));
+            return Err(PortalError::Conflict(Conflict::OrderBusy));
         }
         RequestSlot::Taken => {}
     }
@@ -1065,46 +1133,18 @@ async fn handle_buyer_request(
     }
     // Already invoiced: cancel with a credit note, issue the corrected invoice, mail both.
     let original = s.ledger.get_invoice(seller_id, &current).await?.ok_or(PortalError::NotFound)?;
-    // The credit note says nothing was refunded; the corrected invoice names the one it
-    // replaces (BT-25, BT-26) and says so.
-    let credit = original.invoice.correction_credit_note(
-        &record.profile,
-        now,
+    let (cn, inv) = crate::correction::correct(
+        s,
+        seller_id,
+        record,
+        &creds,
+        &order,
+        &original,
+        &billing,
         "données de facturation corrigées à la demande de l'acheteur",
-    );
-    let replacement = draft_invoice(&IssueRequest {
-        order: &order,
-        seller: &record.profile,
-        buyer_data: Some(&billing),
-        issued_at: now,
-    })
-    .map_err(|r| PortalError::Conflict(r.to_string()))?
-    .replacing(&original.invoice);
-    let (cn, inv) = match s.ledger.issue_correction(seller_id, order_id, credit, replacement, now).await {
-        Ok(issued) => issued,
-        // The seller already gave part of it back: a correction would cancel more than is left.
-        Err(LedgerError::CreditConflict { .. }) => {
-            return Err(PortalError::Conflict(
-                "a credit note was already issued for this order's invoice; the seller corrects it by hand".into(),
-            ));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    // Both through the one delivery path: the credit note stored and mailed; the corrected
-    // invoice stored, mailed and uploaded (it replaces the marketplace copy).
-    let d = Delivery::new(s, seller_id, now, None);
-    let cn_pdf = d.store(&cn).await?;
-    d.mail(&cn, &cn_pdf, order.buyer_email()).await?;
-    let mut rec = s
-        .ledger
-        .get_order(seller_id, order_id)
-        .await?
-        .ok_or_else(|| LedgerError::NotIssued { order_id: order_id.clone() })?;
-    let inv_record = crate::model::InvoiceRecord::new(seller_id, order_id, inv.clone(), now);
-    // The order's slot is held, so no other request moves it meanwhile.
-    if let Some(pdf) = d.through_mail(&order, &mut rec, &inv_record).await? {
-        d.upload_one(&creds, &mut rec, &pdf).await?;
-    }
+        now,
+    )
+    .await?;
     request.status = RequestStatus::Done;
     request.credit_note = Some(cn.number.to_string());
     request.invoice = Some(inv.number.to_string());

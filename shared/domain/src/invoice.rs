@@ -80,6 +80,30 @@ impl BuyerParty {
             .map(|s| s.as_str().to_owned())
             .or_else(|| self.vat_number.as_ref().and_then(|v| v.french_siren()).map(str::to_owned))
     }
+
+    /// The buyer as billing data, as a form to correct it shows it before the invoice is
+    /// issued again: the VAT number when there is one, else the SIREN; the first street line,
+    /// the others joined as the second.
+    pub fn billing_data(&self) -> BuyerBillingData {
+        let tax_number = match (&self.vat_number, &self.siren) {
+            (Some(v), _) => Some(crate::buyer::TaxNumber::Vat(v.clone())),
+            (None, Some(s)) => Some(crate::buyer::TaxNumber::Siren(s.clone())),
+            (None, None) => None,
+        };
+        let rest = self.address.lines.iter().skip(1).cloned().collect::<Vec<_>>().join(", ");
+        BuyerBillingData {
+            kind: self.kind,
+            name: self.name.clone(),
+            tax_number,
+            address: crate::buyer::BuyerAddress {
+                line1: self.address.lines.first().cloned().unwrap_or_default(),
+                line2: Some(rest).filter(|l| !l.is_empty()),
+                postal_code: self.address.postal_code.clone(),
+                city: self.address.city.clone(),
+                country_code: self.address.country,
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,10 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use marketbill_afnor::{AfnorConfig, AfnorPlatform};
+use marketbill_app::correction::reissue;
 use marketbill_app::model::{
     InvoiceQuery, InvoiceRecord, SellerId, SellerRecord, TransmissionState, TransmissionSubject,
 };
 use marketbill_app::platform::PlatformCredentials;
+use marketbill_app::portal::{Conflict, PortalError};
 use marketbill_app::ports::ManualClock;
 use marketbill_app::transmission::{seal_platform, transmit};
 use marketbill_app::{portal, services::Services};
@@ -230,7 +232,7 @@ pub async fn documents_reach_the_platform_once_with_their_statuses(w: &World) {
 }
 
 /// A flow the platform rejects at acknowledgement is a problem with its reason.
-pub async fn a_rejected_flow_is_recorded_with_its_reason(w: &World) {
+pub async fn a_rejected_invoice_is_corrected_and_issued_again(w: &World) {
     let sim = PlatformSimulator::start("seller-client", "seller-secret").await.unwrap();
     let platform = fast_platform();
     let (seller, _, _) = w.sellers[0].clone();
@@ -252,6 +254,43 @@ pub async fn a_rejected_flow_is_recorded_with_its_reason(w: &World) {
     let t = t.iter().find(|t| t.tracking_id == number).unwrap();
     assert_eq!(t.state, TransmissionState::Rejected);
     assert_eq!(t.reason.as_deref(), Some("InvalidSchema Invalid XML schema"));
+
+    // Only a refused invoice is issued again this way.
+    let parsed: marketbill_domain::InvoiceNumber = number.parse().unwrap();
+    let accepted = docs
+        .iter()
+        .find(|d| placement(&record.profile, &d.invoice) == Placement::EInvoice && d.invoice.number != parsed)
+        .unwrap();
+    let other =
+        reissue(&w.services, &seller, &accepted.invoice.number, accepted.invoice.body.buyer.billing_data(), None);
+    assert_eq!(other.await, Err(PortalError::Conflict(Conflict::NotRefused)));
+
+    // The seller corrects the buyer's data and issues it again: a credit note cancels it, a new
+    // invoice replaces it, and the next pass hands the new one over (not the credit note).
+    let original = docs.iter().find(|d| d.invoice.number == parsed).unwrap();
+    let mut billing = original.invoice.body.buyer.billing_data();
+    billing.name = format!("{} (service achats)", billing.name);
+    let done = reissue(&w.services, &seller, &parsed, billing.clone(), None).await.unwrap();
+    assert_ne!(done.invoice, number);
+    let replacement = w.services.ledger.get_invoice(&seller, &done.invoice.parse().unwrap()).await.unwrap().unwrap();
+    assert_eq!(replacement.invoice.body.buyer.name, billing.name);
+    assert_eq!(replacement.invoice.body.replaces.as_ref().map(|r| r.number.clone()), Some(parsed.clone()));
+    assert_eq!(replacement.order_id, original.order_id);
+    let order = w.services.ledger.get_order(&seller, &original.order_id).await.unwrap().unwrap();
+    assert_eq!(order.number.map(|n| n.to_string()), Some(done.invoice.clone()));
+    // Asked again (a reload, a second click): nothing more is issued, the answer names it.
+    let again = reissue(&w.services, &seller, &parsed, billing, None).await;
+    assert_eq!(again, Err(PortalError::Conflict(Conflict::AlreadyReplaced(done.invoice.clone()))));
+    assert_eq!(documents(w, &seller).await.len(), docs.len() + 2);
+
+    let pass = transmit(&w.services, &platform, &seller).await.unwrap().unwrap();
+    assert_eq!(pass.submitted, vec![done.invoice.clone()], "{pass:?}");
+    assert!(sim.submitted(&done.credit_note).is_empty(), "the internal credit note is not transmitted");
+    assert_eq!(sim.submitted(&number).len(), 1, "the rejected flow is not sent again");
+    let states = w.services.ledger.transmissions(&seller).await.unwrap();
+    let new = states.iter().find(|t| t.tracking_id == done.invoice).unwrap();
+    assert_eq!(new.state, TransmissionState::Accepted);
+    assert!(transmit(&w.services, &platform, &seller).await.unwrap().unwrap().submitted.is_empty());
 }
 
 /// Whatever the seller's VAT regime — ten-day blocks, months, two months under the

@@ -30,7 +30,7 @@ use minijinja::{Environment, Value, context};
 use serde_json::json;
 
 use crate::auth::SESSION_LIFETIME;
-use crate::{AddressBody, InvoiceRequestBody, Portal, check_invoice_request};
+use crate::{AddressBody, BillingBody, InvoiceRequestBody, Portal, check_billing, check_invoice_request};
 
 mod account;
 pub(crate) mod platform;
@@ -75,6 +75,7 @@ pub fn routes() -> Router<Arc<Portal>> {
         .route("/espace/factures/{number}", get(invoice))
         .route("/espace/factures/{number}/renvoi", post(resend))
         .route("/espace/factures/{number}/avoir", post(work::credit_note))
+        .route("/espace/factures/{number}/reemission", post(reissue))
         .route("/espace/problemes", get(work::problems_page))
         .route("/espace/problemes/relance", post(work::retry))
         .route("/espace/consommation", get(work::usage_page))
@@ -359,12 +360,21 @@ fn failure(page: &Page, e: &PortalError) -> String {
         PortalError::RateLimited => text(page.lang, "rate_limited").into(),
         PortalError::InProgress => text(page.lang, "in_progress").into(),
         PortalError::KeyReused => text(page.lang, "form_reused").into(),
-        PortalError::Conflict(m) => m.clone(),
+        PortalError::Conflict(c) => conflict_text(page.lang, c),
         PortalError::Pipeline(p) => {
             tracing::warn!(error = %p, "page request failed");
             text(page.lang, "unavailable").into()
         }
         other => other.to_string(),
+    }
+}
+
+/// A conflict in the page's language, with the values it names.
+fn conflict_text(lang: Lang, c: &marketbill_app::portal::Conflict) -> String {
+    let t = text(lang, &format!("conflict_{}", c.code()));
+    match c {
+        marketbill_app::portal::Conflict::AlreadyReplaced(number) => t.replace("{number}", number),
+        _ => t.to_owned(),
     }
 }
 
@@ -658,6 +668,10 @@ async fn invoices(page: Page, State(p): State<Arc<Portal>>, Query(q): Query<List
 }
 
 /// One document's page, with short-lived links to its files.
+/// The correction form of a refused invoice as typed (its values and the errors per field),
+/// shown again when it was refused.
+type Typed<'a> = Option<(&'a BTreeMap<String, String>, &'a BTreeMap<String, Vec<String>>)>;
+
 async fn invoice_page(
     page: &Page,
     p: &Portal,
@@ -665,10 +679,40 @@ async fn invoice_page(
     number: &InvoiceNumber,
     message: Option<String>,
     error: Option<String>,
+    typed: Typed<'_>,
 ) -> Response {
     match portal::invoice(&p.services, seller, number).await {
         Ok(links) => {
             let r = &links.record;
+            // An invoice its platform rejected or its buyer refused, still its order's current
+            // one: the form that issues it again, with the buyer as invoiced.
+            let refusal = match p.services.ledger.transmissions(seller).await {
+                Ok(all) => all.into_iter().find(|t| {
+                    t.tracking_id == number.as_str() && t.state == marketbill_app::model::TransmissionState::Rejected
+                }),
+                Err(e) => {
+                    tracing::warn!(error = %e, "transmissions not read for an invoice's page");
+                    None
+                }
+            };
+            let current = matches!(
+                p.services.ledger.get_order(seller, &r.order_id).await,
+                Ok(Some(o)) if o.number.as_ref() == Some(number)
+            );
+            let reissue = (refusal.is_some() && current && !r.invoice.kind.is_credit_note()).then(|| {
+                let as_invoiced = billing_values(&r.invoice.body.buyer.billing_data());
+                let none = BTreeMap::new();
+                let (values, errors) = typed.unwrap_or((&as_invoiced, &none));
+                let mut fields = buyer_form(page, values, errors);
+                fields.retain(|f| f["name"] != "orderId" && f["name"] != "email");
+                fields
+            });
+            let refusal = refusal.map(|t| {
+                json!({
+                    "standing": platform::standing(page.lang, &t),
+                    "reason": platform::reason_text(page.lang, t.reason.as_deref()),
+                })
+            });
             let creditable = portal::creditable(&p.services, seller, number).await.unwrap_or_default();
             let credit_lines: Vec<serde_json::Value> = r
                 .invoice
@@ -698,10 +742,13 @@ async fn invoice_page(
                 creditable => (!creditable.is_zero()).then(|| format_euros_fr(creditable)),
                 credit_lines,
                 rates,
+                refusal,
+                reissue,
                 message,
                 error,
             };
-            render(page, StatusCode::OK, "invoice.html", ctx)
+            let status = if typed.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+            render(page, status, "invoice.html", ctx)
         }
         Err(e) => {
             let status = if matches!(e, PortalError::NotFound) {
@@ -729,6 +776,9 @@ struct InvoiceQueryString {
     avoir: String,
     #[serde(default)]
     non_envoye: String,
+    /// The invoice this one replaces, just issued again after a refusal.
+    #[serde(default)]
+    remplace: String,
 }
 
 async fn invoice(
@@ -752,7 +802,77 @@ async fn invoice(
                 .replace("{total}", &format_euros_fr(rec.invoice.body.totals.tax_inclusive)),
         );
     }
-    invoice_page(&page, &p, &seller, &number, message, None).await
+    // Issued again after a refusal: said only if this invoice does replace that one.
+    if let Ok(old) = q.remplace.parse::<InvoiceNumber>()
+        && let Ok(Some(rec)) = p.services.ledger.get_invoice(&seller, &number).await
+        && rec.invoice.body.replaces.as_ref().is_some_and(|r| r.number == old)
+    {
+        message = Some(text(page.lang, "reissued").replace("{old}", old.as_str()));
+    }
+    invoice_page(&page, &p, &seller, &number, message, None, None).await
+}
+
+/// The buyer of a refused invoice corrected by the seller, and the invoice issued again.
+async fn reissue(State(p): State<Arc<Portal>>, Path(number): Path<String>, post: SellerPost) -> Response {
+    let SellerPost { page, seller, values } = post;
+    let Ok(number) = number.parse::<InvoiceNumber>() else { return not_found(&page) };
+    let billing = match check_billing(&billing_body(&values)) {
+        Ok(b) => b,
+        Err(errors) => {
+            let error = Some(text(page.lang, "fix_fields").to_owned());
+            return invoice_page(&page, &p, &seller, &number, None, error, Some((&values, &errors))).await;
+        }
+    };
+    let once = form_once(&format!("reissue {number}"), &values);
+    match marketbill_app::correction::reissue(&p.services, &seller, &number, billing, once.as_ref()).await {
+        Ok(done) => Redirect::to(&format!(
+            "/espace/factures/{}?remplace={}",
+            urlencode(&done.invoice),
+            urlencode(number.as_str())
+        ))
+        .into_response(),
+        Err(e) => invoice_page(&page, &p, &seller, &number, None, Some(failure(&page, &e)), None).await,
+    }
+}
+
+/// The billing fields of a form (the buyer's, the seller's correction) as the API takes them.
+fn billing_body(values: &BTreeMap<String, String>) -> BillingBody {
+    let get = |k: &str| values.get(k).map(|v| v.trim().to_owned()).unwrap_or_default();
+    BillingBody {
+        kind: if get("kind") == "individual" { BuyerKind::Individual } else { BuyerKind::Company },
+        name: get("name"),
+        tax_number: Some(get("taxNumber")).filter(|t| !t.is_empty()),
+        address: AddressBody {
+            line1: get("line1"),
+            line2: Some(get("line2")).filter(|t| !t.is_empty()),
+            postal_code: get("postalCode"),
+            city: get("city"),
+            country_code: get("countryCode").to_uppercase(),
+        },
+    }
+}
+
+/// Billing data as a form's values.
+fn billing_values(b: &marketbill_domain::BuyerBillingData) -> BTreeMap<String, String> {
+    let tax = match &b.tax_number {
+        Some(marketbill_domain::TaxNumber::Vat(v)) => v.as_str().to_owned(),
+        Some(marketbill_domain::TaxNumber::Siren(s)) => s.as_str().to_owned(),
+        None => String::new(),
+    };
+    let kind = match b.kind {
+        BuyerKind::Company => "company",
+        BuyerKind::Individual => "individual",
+    };
+    BTreeMap::from([
+        ("kind".to_owned(), kind.to_owned()),
+        ("name".to_owned(), b.name.clone()),
+        ("taxNumber".to_owned(), tax),
+        ("line1".to_owned(), b.address.line1.clone()),
+        ("line2".to_owned(), b.address.line2.clone().unwrap_or_default()),
+        ("postalCode".to_owned(), b.address.postal_code.clone()),
+        ("city".to_owned(), b.address.city.clone()),
+        ("countryCode".to_owned(), b.address.country_code.to_string()),
+    ])
 }
 
 async fn resend(State(p): State<Arc<Portal>>, Path(number): Path<String>, post: SellerPost) -> Response {
@@ -761,7 +881,7 @@ async fn resend(State(p): State<Arc<Portal>>, Path(number): Path<String>, post: 
     let once = form_once(&format!("resend {number}"), &values);
     match portal::resend(&p.services, &seller, &number, once.as_ref()).await {
         Ok(_) => Redirect::to(&format!("/espace/factures/{}?renvoye=1", urlencode(number.as_str()))).into_response(),
-        Err(e) => invoice_page(&page, &p, &seller, &number, None, Some(failure(&page, &e))).await,
+        Err(e) => invoice_page(&page, &p, &seller, &number, None, Some(failure(&page, &e)), None).await,
     }
 }
 
@@ -849,20 +969,14 @@ async fn buyer_page(page: Page) -> Response {
 /// The buyer's request: checked field by field, then the one use case the API calls too.
 async fn buyer_post(State(p): State<Arc<Portal>>, Posted { page, values }: Posted) -> Response {
     let get = |k: &str| values.get(k).map(|v| v.trim().to_owned()).unwrap_or_default();
-    let kind = if get("kind") == "individual" { BuyerKind::Individual } else { BuyerKind::Company };
+    let b = billing_body(&values);
     let body = InvoiceRequestBody {
         order_id: get("orderId"),
         email: get("email"),
-        kind,
-        name: get("name"),
-        tax_number: Some(get("taxNumber")).filter(|t| !t.is_empty()),
-        address: AddressBody {
-            line1: get("line1"),
-            line2: Some(get("line2")).filter(|t| !t.is_empty()),
-            postal_code: get("postalCode"),
-            city: get("city"),
-            country_code: get("countryCode").to_uppercase(),
-        },
+        kind: b.kind,
+        name: b.name,
+        tax_number: b.tax_number,
+        address: b.address,
     };
     let billing = match check_invoice_request(&body) {
         Ok(b) => b,

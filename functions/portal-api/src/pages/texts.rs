@@ -665,6 +665,79 @@ pub(super) const TEXTS: &[(&str, &str, &str)] = &[
     ("error_city", "Indiquez la ville.", "Enter the city."),
     ("error_countryCode", "Indiquez le pays en deux lettres (FR, BE…).", "Enter the country as two letters (FR, BE…)."),
     ("fix_fields", "Certains champs sont à corriger.", "Some fields need correcting."),
+    ("reissue_title", "Corriger et réémettre", "Correct and issue again"),
+    (
+        "reissue_intro",
+        "Cette facture n'a pas été acceptée : corrigez les données de l'acheteur (raison sociale, SIREN ou numéro de TVA, adresse). Un avoir l'annule et une nouvelle facture la remplace ; elle sera transmise à votre plateforme au prochain passage.",
+        "This invoice was not accepted: correct the buyer's data (company name, SIREN or VAT number, address). A credit note cancels it and a new invoice replaces it; it goes to your platform at the next pass.",
+    ),
+    ("reissue_button", "Réémettre la facture", "Issue the invoice again"),
+    ("platform_standing", "Plateforme", "Platform"),
+    (
+        "reissued",
+        "Facture réémise : elle remplace la facture {old}, annulée par un avoir, et sera transmise à votre plateforme au prochain passage.",
+        "Invoice issued again: it replaces invoice {old}, cancelled by a credit note, and goes to your platform at the next pass.",
+    ),
+    (
+        "conflict_exportPartMissing",
+        "Une partie de l'export manque ; relancez l'export.",
+        "An export part is missing; start the export again.",
+    ),
+    (
+        "conflict_exportUnfinished",
+        "L'export n'a pas abouti ; relancez-le.",
+        "The export did not finish; start it again.",
+    ),
+    (
+        "conflict_reportUnwritable",
+        "Le fichier d'e-reporting n'a pas pu être produit pour cette période.",
+        "The e-reporting file could not be produced for this period.",
+    ),
+    (
+        "conflict_notMailed",
+        "Le document n'a pas été envoyé : la commande n'a pas d'adresse de l'acheteur, ou cette adresse refuse nos envois.",
+        "The document was not sent: the order has no buyer address, or that address refuses our mail.",
+    ),
+    (
+        "conflict_nothingToRetry",
+        "Il n'y a plus rien à relancer pour cette commande.",
+        "This order has nothing left to retry.",
+    ),
+    (
+        "conflict_creditRaced",
+        "Un autre avoir de cette facture vient d'être émis ; regardez ce qu'il reste à créditer et recommencez.",
+        "Another credit note of this invoice was just issued; look at what is left to credit and try again.",
+    ),
+    (
+        "conflict_noCredentials",
+        "Vos identifiants Cdiscount ne sont pas encore enregistrés.",
+        "Your Cdiscount credentials are not saved yet.",
+    ),
+    (
+        "conflict_orderBusy",
+        "Une demande sur cette commande est déjà en cours ; réessayez dans quelques minutes.",
+        "A request for this order is already being handled; try again in a few minutes.",
+    ),
+    (
+        "conflict_notDraftable",
+        "La facture corrigée ne peut pas être établie avec ces données.",
+        "The corrected invoice cannot be drawn up with this data.",
+    ),
+    (
+        "conflict_alreadyCredited",
+        "Un avoir a déjà été émis sur la facture de cette commande : la correction se fait depuis l'espace du vendeur.",
+        "A credit note was already issued on this order's invoice: the correction is made from the seller's space.",
+    ),
+    (
+        "conflict_notRefused",
+        "Seule une facture rejetée par la plateforme ou refusée par l'acheteur se réémet ainsi.",
+        "Only an invoice its platform rejected or its buyer refused is issued again this way.",
+    ),
+    (
+        "conflict_alreadyReplaced",
+        "Cette facture a déjà été remplacée par la facture {number}.",
+        "This invoice was already replaced by invoice {number}.",
+    ),
     ("send_request", "Envoyer la demande", "Send the request"),
     (
         "buyer_refused",
