@@ -186,7 +186,11 @@ pub fn embedded_child(job: &str) -> Result<()> {
             Some(_) => Settings { deadline_margin: Duration::from_secs(2), ..Settings::default() },
             None => Settings::default(),
         };
-        let mut services = embedded.services(marketplace(&job.api_base, &job.auth_base)?, settings);
+        let mut services = embedded.services(
+            marketplace(&job.api_base, &job.auth_base)?,
+            std::sync::Arc::new(marketbill_afnor::AfnorPlatform::new(marketbill_afnor::AfnorConfig::default())?),
+            settings,
+        );
         if job.latency {
             use crate::latency::Slow;
             services.ledger = Arc::new(Slow { inner: services.ledger.clone(), delay: Duration::from_millis(10) });
@@ -406,7 +410,11 @@ pub async fn lambda(orders: usize, seed: u64, bins: &Path, work: &Path) -> Resul
         auth_base: sim.auth_base(),
         aws_endpoint: moto.endpoint.clone(),
     };
-    let services = p.services(marketplace(&sim.api_base(), &sim.auth_base())?, Settings::default());
+    let services = p.services(
+        marketplace(&sim.api_base(), &sim.auth_base())?,
+        std::sync::Arc::new(marketbill_afnor::AfnorPlatform::new(marketbill_afnor::AfnorConfig::default())?),
+        Settings::default(),
+    );
     let seller: SellerId = "bench-seller".parse()?;
     let now = time::OffsetDateTime::now_utc();
     marketbill_app::sellers::register(

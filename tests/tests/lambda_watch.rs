@@ -67,7 +67,11 @@ async fn function_binaries_answer_a_scheduled_event_and_an_http_api_event() {
         "60001",
         g.batch(OrderMix { shipped: 3, not_shipped: 0, abroad: 0 }, time::OffsetDateTime::now_utc()),
     );
-    let services = p.services(common_marketplace(&sim), Settings::default());
+    let services = p.services(
+        common_marketplace(&sim),
+        std::sync::Arc::new(marketbill_afnor::AfnorPlatform::new(marketbill_afnor::AfnorConfig::default()).unwrap()),
+        Settings::default(),
+    );
     let seller: SellerId = format!("{name}-seller").parse().unwrap();
     let c = &sim.clients()[0];
     let creds = MarketplaceCredentials {

@@ -48,6 +48,8 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error("cannot build the marketplace client: {0}")]
     Marketplace(String),
+    #[error("cannot build the platform client: {0}")]
+    Platform(String),
     #[error("environment variable {0}: {1}")]
     Invalid(&'static str, String),
 }
@@ -118,6 +120,10 @@ pub async fn aws_services(c: &Config) -> Result<Services, ConfigError> {
         queue: Arc::new(SqsQueue::new(clients.sqs.clone(), &c.queue_url)),
         secrets: Arc::new(KmsSecretBox::new(clients.kms.clone(), &c.kms_key_id)),
         marketplace: Arc::new(OctopiaMarketplace::new(Arc::new(client))),
+        platform: Arc::new(
+            marketbill_afnor::AfnorPlatform::new(marketbill_afnor::AfnorConfig::default())
+                .map_err(|e| ConfigError::Platform(e.to_string()))?,
+        ),
         clock: Arc::new(SystemClock),
         settings: Settings {
             sender: c.sender.clone(),

@@ -30,7 +30,11 @@ async fn setup(name: &str) -> (Services, Simulator, Vec<SellerId>) {
     config.base_backoff = Duration::from_millis(5);
     config.max_attempts = 3;
     let marketplace = Arc::new(OctopiaMarketplace::new(Arc::new(OctopiaClient::new(config).unwrap())));
-    let services = Embedded::open(&dir).unwrap().services(marketplace, Settings::default());
+    let services = Embedded::open(&dir).unwrap().services(
+        marketplace,
+        std::sync::Arc::new(marketbill_afnor::AfnorPlatform::new(marketbill_afnor::AfnorConfig::default()).unwrap()),
+        Settings::default(),
+    );
     let mut ids = Vec::new();
     for (k, client) in sim.clients().iter().enumerate() {
         let mut g = OrderGenerator::new(9, &client.seller_id);

@@ -34,8 +34,10 @@ pub fn services(root: &Path, marketplace: Arc<dyn Marketplace>, sender: &str) ->
         .map_err(|e| anyhow::anyhow!("the sender address {sender:?} is refused: {e}"))?;
     let sender = sender.as_str();
     let embedded = Embedded::open(root).with_context(|| format!("opening the data folder {}", root.display()))?;
+    let platform = marketbill_afnor::AfnorPlatform::new(marketbill_afnor::AfnorConfig::default())?;
     let services = embedded.services(
         marketplace,
+        Arc::new(platform),
         Settings {
             sender: sender.to_owned(),
             // Mails point to the buyer's page of `marketbill serve` on its default port.

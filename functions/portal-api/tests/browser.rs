@@ -63,7 +63,11 @@ async fn world(name: &str, orders: OrderMix) -> World {
     let base = format!("http://{}", listener.local_addr().unwrap());
     embedded.store.serve_links_at(&format!("{base}/files"));
     let store = embedded.store.clone();
-    let mut services = embedded.services(marketplace, Settings::default());
+    let mut services = embedded.services(
+        marketplace,
+        std::sync::Arc::new(marketbill_afnor::AfnorPlatform::new(marketbill_afnor::AfnorConfig::default()).unwrap()),
+        Settings::default(),
+    );
     services.settings.public_url = Some(base.clone());
     let portal = Arc::new(Portal {
         services: services.clone(),

@@ -98,7 +98,11 @@ async fn setup(name: &str) -> Setup {
     let marketplace = Arc::new(OctopiaMarketplace::new(Arc::new(
         OctopiaClient::new(OctopiaConfig::new("http://127.0.0.1:9", "http://127.0.0.1:9")).unwrap(),
     )));
-    let services = Embedded::open(&dir).unwrap().services(marketplace, Settings::default());
+    let services = Embedded::open(&dir).unwrap().services(
+        marketplace,
+        std::sync::Arc::new(marketbill_afnor::AfnorPlatform::new(marketbill_afnor::AfnorConfig::default()).unwrap()),
+        Settings::default(),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let config = CognitoConfig {

@@ -79,7 +79,11 @@ async fn api(name: &str) -> Api {
     let embedded = Embedded::open(&dir).unwrap();
     embedded.store.serve_links_at("http://127.0.0.1:9/files");
     let store = embedded.store.clone();
-    let services = embedded.services(marketplace, Settings::default());
+    let services = embedded.services(
+        marketplace,
+        std::sync::Arc::new(marketbill_afnor::AfnorPlatform::new(marketbill_afnor::AfnorConfig::default()).unwrap()),
+        Settings::default(),
+    );
     let now = time::OffsetDateTime::now_utc();
     let mut ids = Vec::new();
     for (k, client) in sim.clients().iter().enumerate() {

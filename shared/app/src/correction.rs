@@ -56,6 +56,7 @@ pub(crate) async fn correct(
         draft_invoice(&IssueRequest { order, seller: &record.profile, buyer_data: Some(billing), issued_at: now })
             .map_err(|r| PortalError::Conflict(Conflict::NotDraftable(r.to_string())))?
             .replacing(&original.invoice);
+    let replacement = crate::transmission::with_directory_addresses(s, record, replacement).await;
     let (cn, inv) = match s.ledger.issue_correction(seller_id, order_id, credit, replacement, now).await {
         Ok(issued) => issued,
         // The seller already gave part of it back: a correction would cancel more than is left.

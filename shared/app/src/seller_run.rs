@@ -171,32 +171,46 @@ impl Ctx<'_> {
                 }
                 Ok(None)
             }
-            Ok(draft) => match self.s.ledger.issue(self.id(), order_id, draft, email_hash.as_deref(), self.d.now).await
-            {
-                Ok(invoice) => {
-                    out.issued += 1;
-                    tracing::debug!(seller = %self.id(), order = %order_id, number = %invoice.number, "invoice issued");
-                    // What the atomic write recorded, without reading it back; a business buyer
-                    // without SIREN is noted on it with its first step (no write of its own).
-                    let mut rec =
-                        OrderRecord::issued(order_id, &invoice.number, self.d.now).with_buyer(email_hash.as_deref());
-                    rec.buyer_siren_missing = matches!(
-                        marketbill_domain::reporting::placement(&self.seller.profile, &invoice),
-                        marketbill_domain::reporting::Placement::Aggregated {
-                            r#as: marketbill_domain::reporting::AggregatedAs::BusinessWithoutSiren,
-                            ..
-                        }
-                    );
-                    let invoice = InvoiceRecord::new(self.id(), order_id, invoice, self.d.now);
-                    Ok(Some(Job { order: order.clone(), rec, invoice }))
-                }
-                // Another run got there first: carry on from what it recorded.
-                Err(LedgerError::AlreadyIssued { .. }) => match self.s.ledger.get_order(self.id(), order_id).await? {
-                    Some(rec) => self.resumable(order, rec).await,
-                    None => Err(LedgerError::NotIssued { order_id: order_id.clone() }.into()),
-                },
-                Err(e) => Err(e.into()),
+            Ok(draft) => {
+                let draft = crate::transmission::with_directory_addresses(self.s, self.seller, draft).await;
+                self.numbered(order, draft, email_hash, out).await
+            }
+        }
+    }
+
+    /// Numbers a drafted invoice (one atomic write); the delivery still to do.
+    async fn numbered(
+        &self,
+        order: &Order,
+        draft: marketbill_domain::Draft,
+        email_hash: Option<String>,
+        out: &mut RunOutcome,
+    ) -> Result<Option<Job>, PipelineError> {
+        let order_id = &order.order_id;
+        match self.s.ledger.issue(self.id(), order_id, draft, email_hash.as_deref(), self.d.now).await {
+            Ok(invoice) => {
+                out.issued += 1;
+                tracing::debug!(seller = %self.id(), order = %order_id, number = %invoice.number, "invoice issued");
+                // What the atomic write recorded, without reading it back; a business buyer
+                // without SIREN is noted on it with its first step (no write of its own).
+                let mut rec =
+                    OrderRecord::issued(order_id, &invoice.number, self.d.now).with_buyer(email_hash.as_deref());
+                rec.buyer_siren_missing = matches!(
+                    marketbill_domain::reporting::placement(&self.seller.profile, &invoice),
+                    marketbill_domain::reporting::Placement::Aggregated {
+                        r#as: marketbill_domain::reporting::AggregatedAs::BusinessWithoutSiren,
+                        ..
+                    }
+                );
+                let invoice = InvoiceRecord::new(self.id(), order_id, invoice, self.d.now);
+                Ok(Some(Job { order: order.clone(), rec, invoice }))
+            }
+            // Another run got there first: carry on from what it recorded.
+            Err(LedgerError::AlreadyIssued { .. }) => match self.s.ledger.get_order(self.id(), order_id).await? {
+                Some(rec) => self.resumable(order, rec).await,
+                None => Err(LedgerError::NotIssued { order_id: order_id.clone() }.into()),
             },
+            Err(e) => Err(e.into()),
         }
     }
 

@@ -95,6 +95,9 @@ pub struct Services {
     pub queue: Arc<dyn Queue>,
     pub secrets: Arc<dyn SecretBox>,
     pub marketplace: Arc<dyn Marketplace>,
+    /// The client of the sellers' approved platforms (each seller's own credentials), here to
+    /// ask the e-invoicing directory for electronic addresses when a document is issued.
+    pub platform: Arc<dyn crate::platform::Platform>,
     pub clock: Arc<dyn Clock>,
     pub settings: Settings,
 }

@@ -14,13 +14,16 @@
 
 use std::collections::BTreeMap;
 
+use marketbill_domain::Draft;
 use marketbill_domain::calendar::paris_date;
-use marketbill_domain::reporting::{Placement, ReportingPeriod, placement};
+use marketbill_domain::reporting::{Placement, ReportingPeriod, placement, placement_of};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::ereporting::{self, ReportRequest, ReportSender};
-use crate::model::{InvoiceQuery, SealedSecret, SellerId, TransmissionRecord, TransmissionState, TransmissionSubject};
+use crate::model::{
+    InvoiceQuery, SealedSecret, SellerId, SellerRecord, TransmissionRecord, TransmissionState, TransmissionSubject,
+};
 use crate::platform::{
     AckStatus, FlowSubmission, FlowSyntax, Platform, PlatformCredentials, PlatformError, ProcessingRule,
 };
@@ -145,6 +148,46 @@ pub async fn transmit(
         tracing::warn!(seller = %seller, error = %e, "transmission slot not freed (it lapses)");
     }
     result.map(Some)
+}
+
+/// A draft about to be issued, with the electronic addresses the e-invoicing directory gives
+/// the seller (BT-34) and the buyer (BT-49): asked of the seller's platform only for an
+/// e-invoice (a French business buyer with its SIREN) of a seller that chose one. Without an
+/// answer (no platform, no line, the platform down) the SIRENs stay the addresses — valid
+/// (BR-FR-21: the address starts with the SIREN) — and the transmission pass looks the buyer up
+/// again before handing the invoice over.
+pub async fn with_directory_addresses(s: &Services, record: &SellerRecord, draft: Draft) -> Draft {
+    let (Some(sealed), Some(buyer)) = (&record.platform, draft.body.buyer.known_siren()) else {
+        return draft;
+    };
+    if placement_of(&record.profile, &draft.body) != Placement::EInvoice {
+        return draft;
+    }
+    let creds = match open_platform(s.secrets.as_ref(), sealed).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "platform credentials not opened; the SIRENs stay the addresses");
+            return draft;
+        }
+    };
+    let lookup = |siren: String| {
+        let creds = &creds;
+        async move {
+            match s.platform.directory_address(creds, &siren).await {
+                Ok(found) => found,
+                Err(e) => {
+                    tracing::warn!(error = %e, "directory not read; the SIREN stays the address");
+                    None
+                }
+            }
+        }
+    };
+    let seller = match record.profile.siren.as_ref() {
+        Some(siren) => lookup(siren.as_str().to_owned()).await,
+        None => None,
+    };
+    let buyer = lookup(buyer).await;
+    draft.with_electronic_addresses(seller.as_deref(), buyer.as_deref())
 }
 
 /// The reason code of an e-invoice held because its buyer has no directory line.

@@ -34,7 +34,12 @@ pub struct Provisioned {
 
 impl Provisioned {
     /// The use cases' services over these adapters, with the system clock.
-    pub fn services(self, marketplace: Arc<dyn Marketplace>, settings: Settings) -> Services {
+    pub fn services(
+        self,
+        marketplace: Arc<dyn Marketplace>,
+        platform: Arc<dyn marketbill_app::platform::Platform>,
+        settings: Settings,
+    ) -> Services {
         Services {
             ledger: Arc::new(self.ledger),
             store: Arc::new(self.store),
@@ -42,6 +47,7 @@ impl Provisioned {
             queue: Arc::new(self.queue),
             secrets: Arc::new(self.secrets),
             marketplace,
+            platform,
             clock: Arc::new(SystemClock),
             settings,
         }

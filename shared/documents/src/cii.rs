@@ -107,12 +107,13 @@ pub fn to_cii(inv: &Invoice) -> Vec<u8> {
         .close()
         .close();
     address(&mut x, &s.address);
-    // BT-34: the SIREN in the reform's directory when the seller has one, else the e-mail.
-    match &s.siren {
-        Some(siren) => x.open("ram:URIUniversalCommunication").leaf_with(
+    // BT-34: the seller's address in the reform's directory (its SIREN when the directory gave
+    // none), else the e-mail.
+    match crate::seller_endpoint(s) {
+        Some(address) => x.open("ram:URIUniversalCommunication").leaf_with(
             "ram:URIID",
             &[("schemeID", crate::SIREN_ADDRESS_SCHEME)],
-            siren.as_str(),
+            &address,
         ),
         None => x.open("ram:URIUniversalCommunication").leaf_with("ram:URIID", &[("schemeID", "EM")], &s.email),
     }
@@ -132,10 +133,11 @@ pub fn to_cii(inv: &Invoice) -> Vec<u8> {
         x.open("ram:SpecifiedLegalOrganization").leaf_with("ram:ID", &[("schemeID", "0002")], siren).close();
     }
     address(&mut x, &buyer.address);
-    // BT-49: a business buyer's SIREN; a consumer has no electronic address to give.
-    if let Some(siren) = &buyer_siren {
+    // BT-49: a business buyer's address in the directory, else its SIREN; a consumer has no
+    // electronic address to give.
+    if let Some(address) = buyer.endpoint() {
         x.open("ram:URIUniversalCommunication")
-            .leaf_with("ram:URIID", &[("schemeID", crate::SIREN_ADDRESS_SCHEME)], siren)
+            .leaf_with("ram:URIID", &[("schemeID", crate::SIREN_ADDRESS_SCHEME)], &address)
             .close();
     }
     if let Some(vat) = &buyer.vat_number {

@@ -55,6 +55,11 @@ pub(crate) fn preceding_invoice(inv: &Invoice) -> Option<&marketbill_domain::inv
     }
 }
 
+/// The seller's electronic address under scheme 0225: the directory's, else its SIREN.
+pub(crate) fn seller_endpoint(s: &marketbill_domain::invoice::SellerParty) -> Option<String> {
+    s.electronic_address.clone().or_else(|| s.siren.as_ref().map(|x| x.as_str().to_owned()))
+}
+
 /// The scheme of a SIREN as an electronic address (EAS 0225, the French reform's directory).
 pub(crate) const SIREN_ADDRESS_SCHEME: &str = "0225";
 

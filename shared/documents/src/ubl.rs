@@ -100,9 +100,10 @@ pub fn to_ubl(inv: &Invoice) -> Vec<u8> {
     // Seller (BG-4).
     let s = &b.seller;
     x.open("cac:AccountingSupplierParty").open("cac:Party");
-    // BT-34: the SIREN in the reform's directory when the seller has one, else the e-mail.
-    match &s.siren {
-        Some(siren) => x.leaf_with("cbc:EndpointID", &[("schemeID", crate::SIREN_ADDRESS_SCHEME)], siren.as_str()),
+    // BT-34: the seller's address in the reform's directory (its SIREN when the directory gave
+    // none), else the e-mail.
+    match crate::seller_endpoint(s) {
+        Some(address) => x.leaf_with("cbc:EndpointID", &[("schemeID", crate::SIREN_ADDRESS_SCHEME)], &address),
         None => x.leaf_with("cbc:EndpointID", &[("schemeID", "EM")], &s.email),
     };
     if let Some(siret) = &s.siret {
@@ -132,9 +133,10 @@ pub fn to_ubl(inv: &Invoice) -> Vec<u8> {
     let buyer = &b.buyer;
     let buyer_siren = crate::buyer_siren(inv);
     x.open("cac:AccountingCustomerParty").open("cac:Party");
-    // BT-49: a business buyer's SIREN; a consumer has no electronic address to give.
-    if let Some(siren) = &buyer_siren {
-        x.leaf_with("cbc:EndpointID", &[("schemeID", crate::SIREN_ADDRESS_SCHEME)], siren);
+    // BT-49: a business buyer's address in the directory, else its SIREN; a consumer has no
+    // electronic address to give.
+    if let Some(address) = buyer.endpoint() {
+        x.leaf_with("cbc:EndpointID", &[("schemeID", crate::SIREN_ADDRESS_SCHEME)], &address);
     }
     address(&mut x, "cac:PostalAddress", &buyer.address);
     if let Some(vat) = &buyer.vat_number {

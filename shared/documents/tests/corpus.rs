@@ -149,6 +149,34 @@ fn corpus() -> Vec<Invoice> {
     docs.push(issue(&o, &de, Some(&company("FR40303265045")), 101));
     // The French seller's invoice to a company known by its SIREN gets a credit note below.
     let b2b_credited = docs.len() - 3;
+    // The addresses the e-invoicing directory gives the seller and the buyer (BT-34, BT-49),
+    // not their bare SIRENs.
+    let o = Order::from_value(OrderGenerator::new(97, "10000").shipped(NOW, 24)).unwrap();
+    let seller_address = format!("{}_FACTURES", fr.siren.as_ref().unwrap().as_str());
+    let draft = draft_invoice(&IssueRequest {
+        order: &o,
+        seller: &fr,
+        buyer_data: Some(&company("303265045")),
+        issued_at: NOW,
+    })
+    .unwrap()
+    .with_electronic_addresses(Some(&seller_address), Some("303265045_ACHATS"));
+    assert_eq!(draft.body.buyer.electronic_address.as_deref(), Some("303265045_ACHATS"));
+    // An address that is not the party's (another SIREN) or not allowed (spaces, markup, too
+    // long) is not taken: the SIREN stays the address.
+    let mut bare = draft.clone();
+    bare.body.buyer.electronic_address = None;
+    bare.body.seller.electronic_address = None;
+    for (seller, buyer) in [
+        ("999999999_X", "303265045 <x>"),
+        ("", "732829320_ACHATS"),
+        (&*"9".repeat(130), &*format!("303265045{}", "A".repeat(120))),
+    ] {
+        let kept = bare.clone().with_electronic_addresses(Some(seller), Some(buyer));
+        assert_eq!((kept.body.seller.electronic_address, kept.body.buyer.electronic_address), (None, None));
+    }
+    assert_eq!(draft.body.seller.electronic_address.as_deref(), Some(seller_address.as_str()));
+    docs.push(draft.finalize(draft_series_number(&fr, 102)));
 
     // 65 lines over several pages, in French and in English.
     docs.push(issue(&long_order("10000"), &fr, None, 200));

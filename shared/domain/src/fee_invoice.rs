@@ -169,6 +169,7 @@ pub fn draft_fee_invoice(req: &FeeInvoiceRequest<'_>) -> Result<Draft, FeeInvoic
         vat_number: c.vat_number.clone().or_else(|| c.french_vat_number.clone()),
         siren: c.siren.clone(),
         marketplace_reference: None,
+        electronic_address: None,
     };
     let mut notes = vec![
         Note { subject: Some("AAI".into()), text: "Nature de l'opération : prestation de services".into() },

@@ -56,6 +56,10 @@ pub struct SellerParty {
     /// Legal form, share capital, RCS (BT-33).
     pub legal_mentions: String,
     pub email: String,
+    /// Where the seller receives e-invoices (BT-34), as the reform's directory gives it
+    /// (`SIREN`, `SIREN_SUFFIX`…); without it, the SIREN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub electronic_address: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +72,10 @@ pub struct BuyerParty {
     pub siren: Option<Siren>,
     /// The marketplace's opaque customer reference.
     pub marketplace_reference: Option<String>,
+    /// Where a business buyer receives e-invoices (BT-49), as the reform's directory gives it;
+    /// without it, the SIREN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub electronic_address: Option<String>,
 }
 
 impl BuyerParty {
@@ -79,6 +87,11 @@ impl BuyerParty {
             .as_ref()
             .map(|s| s.as_str().to_owned())
             .or_else(|| self.vat_number.as_ref().and_then(|v| v.french_siren()).map(str::to_owned))
+    }
+
+    /// The buyer's electronic address (BT-49): the directory's, else the SIREN.
+    pub fn endpoint(&self) -> Option<String> {
+        self.electronic_address.clone().or_else(|| self.known_siren())
     }
 
     /// The buyer as billing data, as a form to correct it shows it before the invoice is
@@ -874,6 +887,7 @@ fn buyer_party(order: &Order, data: Option<&BuyerBillingData>) -> Result<BuyerPa
             vat_number: d.vat_number().cloned(),
             siren: d.siren(),
             marketplace_reference: reference,
+            electronic_address: None,
         });
     }
     let billing = order.billing_address.as_ref();
@@ -894,6 +908,7 @@ fn buyer_party(order: &Order, data: Option<&BuyerBillingData>) -> Result<BuyerPa
         vat_number: None,
         siren: None,
         marketplace_reference: reference,
+        electronic_address: None,
     })
 }
 
@@ -935,6 +950,7 @@ pub(crate) fn seller_party(seller: &SellerProfile, regime: VatRegime) -> SellerP
         siret: seller.siret.clone(),
         legal_mentions: seller.legal_mentions_in(seller.language),
         email: seller.email.clone(),
+        electronic_address: None,
     }
 }
 
@@ -997,6 +1013,25 @@ pub fn payment_terms(lang: Language, paid_on: Date, method: Option<&str>) -> Str
 impl Draft {
     /// The corrected invoice of a buyer's request: it replaces `original` (BT-25, BT-26) and
     /// says so.
+    /// The electronic addresses the reform's directory gives the seller (BT-34) and the buyer
+    /// (BT-49). Only an address that is one of the party's (it starts with its SIREN) and that
+    /// the specification allows (letters, digits, `+ - _ .`, at most 125) is taken; otherwise the
+    /// SIREN stays the address.
+    pub fn with_electronic_addresses(mut self, seller: Option<&str>, buyer: Option<&str>) -> Draft {
+        let ok = |address: &str, siren: Option<String>| {
+            siren.is_some_and(|s| address.starts_with(&s))
+                && address.len() <= 125
+                && address.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-_.".contains(&b))
+        };
+        if let Some(a) = seller.filter(|a| ok(a, self.body.seller.siren.as_ref().map(|s| s.as_str().to_owned()))) {
+            self.body.seller.electronic_address = Some(a.to_owned());
+        }
+        if let Some(a) = buyer.filter(|a| ok(a, self.body.buyer.known_siren())) {
+            self.body.buyer.electronic_address = Some(a.to_owned());
+        }
+        self
+    }
+
     pub fn replacing(mut self, original: &Invoice) -> Draft {
         self.body.replaces =
             Some(InvoiceRef { number: original.number.clone(), issue_date: original.issue_date, partial: false });

@@ -320,7 +320,12 @@ fn business_buyer(b: &BuyerParty) -> BusinessBuyer {
 /// Where a document of `seller` goes (a credit note goes where its invoice went: it has the
 /// same buyer and regime). Decided here only; every file, page and count follows it.
 pub fn placement(seller: &SellerProfile, doc: &Invoice) -> Placement {
-    let buyer = &doc.body.buyer;
+    placement_of(seller, &doc.body)
+}
+
+/// [`placement`] of a document not numbered yet (a draft's body).
+pub fn placement_of(seller: &SellerProfile, body: &crate::invoice::InvoiceBody) -> Placement {
+    let buyer = &body.buyer;
     let business = (buyer.kind == BuyerKind::Company).then(|| business_buyer(buyer));
     let aggregated = |category, r#as| Placement::Aggregated { category, r#as };
     let out = |reason| Placement::OutOfScope { reason };
@@ -346,13 +351,13 @@ pub fn placement(seller: &SellerProfile, doc: &Invoice) -> Placement {
     if matches!(business, Some(BusinessBuyer::FranceWithSiren | BusinessBuyer::FranceWithoutSiren)) {
         return out(OutOfScope::ReportedByBuyer);
     }
-    if doc.body.regime == VatRegime::Oss {
+    if body.regime == VatRegime::Oss {
         return out(OutOfScope::DeclaredThroughOss);
     }
     if seller.declarant_siren().is_none() {
         return out(OutOfScope::SellerNotIdentifiedInFrance);
     }
-    match (doc.body.regime, business) {
+    match (body.regime, business) {
         (VatRegime::IntraEuExempt, _) => out(OutOfScope::NotLocatedInFrance),
         // A distance sale taxed in the seller's member state: not subject to French VAT.
         (VatRegime::HomeCountry { .. }, None) => aggregated(TransactionCategory::Tnt1, AggregatedAs::Consumer),

@@ -51,7 +51,12 @@ impl Embedded {
 
     /// The use cases' services over these adapters, with the system clock. The buyer e-mail
     /// hash key is the data folder's own (derived from its master key).
-    pub fn services(&self, marketplace: Arc<dyn Marketplace>, mut settings: Settings) -> Services {
+    pub fn services(
+        &self,
+        marketplace: Arc<dyn Marketplace>,
+        platform: Arc<dyn marketbill_app::platform::Platform>,
+        mut settings: Settings,
+    ) -> Services {
         settings.buyer_email_key = self.secrets.derive_key("buyer-email-hash");
         Services {
             ledger: self.ledger.clone(),
@@ -60,6 +65,7 @@ impl Embedded {
             queue: self.queue.clone(),
             secrets: self.secrets.clone(),
             marketplace,
+            platform,
             clock: Arc::new(SystemClock),
             settings,
         }

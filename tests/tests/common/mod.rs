@@ -76,6 +76,7 @@ pub async fn world(adapters: Subject, outbox: Arc<dyn Outbox>, sellers: usize, s
         queue: adapters.queue,
         secrets: adapters.secrets,
         marketplace: fast_marketplace(&sim),
+        platform: Arc::new(platform::fast_platform()),
         clock: Arc::new(SystemClock),
         settings: Settings { sender: "factures@marketbill.example".into(), ..Settings::default() },
     };

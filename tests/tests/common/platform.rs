@@ -238,8 +238,11 @@ pub async fn a_rejected_invoice_is_corrected_and_issued_again(w: &World) {
     let (seller, _, _) = w.sellers[0].clone();
     assert!(cycle(w).await.iter().all(|o| o.is_ok()));
     two_business_buyers(w).await;
-    sim.add_company("303265045", "303265045");
+    // The buyer receives at a service's address, the seller at its own (the directory says).
+    sim.add_company("303265045", "303265045_ACHATS");
     let record = choose_platform(w, &seller, &sim).await;
+    let seller_siren = record.profile.siren.clone().unwrap().as_str().to_owned();
+    sim.add_company(&seller_siren, &format!("{seller_siren}_FACTURES"));
     let docs = documents(w, &seller).await;
     let number = docs
         .iter()
@@ -276,6 +279,14 @@ pub async fn a_rejected_invoice_is_corrected_and_issued_again(w: &World) {
     assert_eq!(replacement.invoice.body.buyer.name, billing.name);
     assert_eq!(replacement.invoice.body.replaces.as_ref().map(|r| r.number.clone()), Some(parsed.clone()));
     assert_eq!(replacement.order_id, original.order_id);
+    // Issued with the electronic addresses of the directory (BT-49, BT-34), in its files too.
+    let body = &replacement.invoice.body;
+    assert_eq!(body.buyer.electronic_address.as_deref(), Some("303265045_ACHATS"));
+    assert_eq!(body.seller.electronic_address, Some(format!("{seller_siren}_FACTURES")));
+    let xml = w.services.store.get(&replacement.xml.as_ref().unwrap().key).await.unwrap().unwrap();
+    let xml = String::from_utf8(xml).unwrap();
+    assert!(xml.contains(r#"<cbc:EndpointID schemeID="0225">303265045_ACHATS</cbc:EndpointID>"#), "{xml}");
+    assert!(xml.contains(&format!(r#"<cbc:EndpointID schemeID="0225">{seller_siren}_FACTURES</cbc:EndpointID>"#)));
     let order = w.services.ledger.get_order(&seller, &original.order_id).await.unwrap().unwrap();
     assert_eq!(order.number.map(|n| n.to_string()), Some(done.invoice.clone()));
     // Asked again (a reload, a second click): nothing more is issued, the answer names it.
