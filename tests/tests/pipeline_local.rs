@@ -335,6 +335,13 @@ async fn a_cycle_invoices_the_ready_sellers_and_reports_the_others() {
     common::onboarding::a_cycle_invoices_the_ready_sellers_and_reports_the_others(&w).await;
 }
 
+#[tokio::test]
+async fn the_worker_runs_the_cycle_at_its_hours_and_the_runs_asked_for() {
+    let (a, outbox) = adapters("worker", None);
+    let w = world(a, outbox, 3, 4, 43).await;
+    common::onboarding::the_worker_runs_the_cycle_at_its_hours_and_the_runs_asked_for(&w).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn documents_reach_the_platform_once_with_their_statuses() {
     let (a, outbox) = adapters("platform", None);

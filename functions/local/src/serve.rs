@@ -1,5 +1,7 @@
 //! `marketbill serve` and `marketbill token`: the portal on 127.0.0.1 over the embedded
-//! adapters, with tokens signed by a key kept in the data folder.
+//! adapters, with tokens signed by a key kept in the data folder — and the whole service: its
+//! worker runs the twice-daily cycle (06:00 and 18:00 Paris time), the runs sellers start from
+//! the space, the hourly imports and platform passes and the daily purge.
 //!
 //! The server is built to stay up in front of anyone on the machine:
 //! - a request must send its head within [`HEADER_TIMEOUT`] and its body within
@@ -53,6 +55,10 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(300);
 /// Buyer requests per client address and minute.
 pub const BUYER_REQUESTS_PER_MINUTE: u32 = 10;
+
+/// How often `marketbill serve`'s worker looks at what is due (a run asked for in the space
+/// starts within this).
+pub const WORKER_TICK: Duration = Duration::from_secs(2);
 
 pub struct ServeOptions {
     pub port: u16,
@@ -320,6 +326,9 @@ pub fn run(o: &ServeOptions) -> Result<()> {
         eprintln!("Demande de facture acheteur : http://{addr}/facture");
         let platform = Arc::new(marketbill_afnor::AfnorPlatform::new(marketbill_afnor::AfnorConfig::default())?);
         let portal = Arc::new(Portal { services, auth, plans: FeePlans::bundled(), platform });
+        // The whole service in one process: the schedule, the queued runs, the hourly and
+        // daily jobs (see `schedule::Worker`).
+        tokio::spawn(marketbill_app::schedule::work(portal.services.clone(), FeePlans::bundled(), WORKER_TICK));
         println!(
             "{}",
             serde_json::json!({"url": format!("http://{addr}"), "openapi": format!("http://{addr}/openapi.json")})

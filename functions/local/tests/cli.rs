@@ -313,6 +313,7 @@ fn run_invoices_the_ready_sellers_when_another_has_no_credentials_yet() {
             registered_at: time::OffsetDateTime::now_utc(),
             credentials: None,
             platform: None,
+            first_invoices_at: None,
         };
         ledger.put_seller(&record).await.unwrap();
     });

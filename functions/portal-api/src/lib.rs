@@ -714,6 +714,12 @@ async fn post_invoice_request(
     Ok((StatusCode::ACCEPTED, Json(body)))
 }
 
+/// The seller's run now, outside the schedule (a few an hour).
+async fn post_run(State(p): Shared, Caller(id): Caller) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let done = marketbill_app::schedule::run_now(&p.services, &id).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"run": done}))))
+}
+
 async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "Not found", "no such route")
 }
@@ -737,6 +743,7 @@ pub fn router(portal: Arc<Portal>) -> Router {
         .route("/v1/fee-invoices", get(get_fee_invoices))
         .route("/v1/orders/problems", get(get_problems))
         .route("/v1/invoice-requests", post(post_invoice_request))
+        .route("/v1/runs", post(post_run))
         .merge(pages::routes())
         .fallback(not_found)
         .layer(axum::middleware::map_response(private_answers))

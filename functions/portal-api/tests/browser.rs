@@ -79,6 +79,8 @@ async fn world(name: &str, orders: OrderMix) -> World {
     tokio::spawn(async move {
         let _ = axum::serve(listener, router(portal).merge(files)).await;
     });
+    // The worker `marketbill serve` runs beside the portal (the runs sellers start).
+    tokio::spawn(marketbill_app::schedule::work(services.clone(), FeePlans::bundled(), Duration::from_millis(200)));
     World { base, dir, sim, services }
 }
 
@@ -401,15 +403,40 @@ async fn a_seller_signs_up_onboards_gets_invoices_downloads_exports_and_unsubscr
     assert!(b.has("#credentials-ok").await);
     b.check("credentials").await;
 
-    // A run on the simulator (what the schedule does twice a day).
+    // On to the first invoices, from the page: the dashboard guides, « Lancer maintenant »
+    // starts the seller's run.
+    b.submit("#next-step").await;
+    assert_eq!(b.path().await, "/espace");
+    let steps = b.text("#getting-started").await;
+    assert!(steps.contains("Vos identifiants Cdiscount — fait") && steps.contains("lancez un passage"), "{steps}");
+    assert!(b.text("#next-run").await.contains("Prochain passage automatique"));
+    b.check("dashboard-start").await;
+    b.submit("#run-now").await;
+    assert!(b.text("#run-message").await.contains("Passage lancé"));
     let seller: SellerId = portal::seller_for_email(&w.services, email).await.unwrap().expect("the new account");
-    pipeline::run_seller(&w.services, &seller, None).await.unwrap();
-    pipeline::track_imports(&w.services).await.unwrap();
+    let mut done = false;
+    for _ in 0..POLLS {
+        // The run is over when the seller's run history has it.
+        if !w.services.ledger.runs(&seller, 1).await.unwrap().is_empty() {
+            done = true;
+            break;
+        }
+        tokio::time::sleep(POLL_EVERY).await;
+    }
+    assert!(done, "the run started from the page ran");
     let issued = portal::list_invoices(&w.services, &seller, &InvoiceQuery { limit: 100, ..Default::default() })
         .await
         .unwrap()
         .items;
-    assert!(!issued.is_empty());
+    assert!(!issued.is_empty(), "the run started from the page issued the invoices");
+    b.goto(&url("/espace")).await;
+    assert!(!b.has("#getting-started").await, "once invoices are out, the dashboard is no longer a guide");
+    pipeline::track_imports(&w.services).await.unwrap();
+    // The seller hears once that its first invoices are out.
+    let told = mails_to(&w.dir.join("outbox"), email);
+    let firsts: Vec<&String> = told.iter().filter(|m| m.starts_with("Vos premières factures sont parties")).collect();
+    assert_eq!(firsts.len(), 1, "{told:?}");
+    assert!(firsts[0].contains("/espace/factures"));
 
     b.goto(&url("/espace")).await;
     assert_eq!(b.text("#invoices-this-month").await, issued.len().to_string());

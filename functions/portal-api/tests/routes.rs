@@ -251,6 +251,11 @@ async fn invoices_exports_usage_problems_and_resend_over_http() {
     assert_eq!(problems["items"][0]["reason"], "notShippedToFrance", "{problems}");
     let (status, sent) = api.call(Method::POST, &format!("/v1/invoices/{number}/resend"), Some(&api.a), None).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{sent}");
+    // A run now: queued once; asked again at once, nothing more is queued.
+    let (status, run) = api.call(Method::POST, "/v1/runs", Some(&api.a), None).await;
+    assert_eq!((status, run["run"].as_str()), (StatusCode::ACCEPTED, Some("queued")), "{run}");
+    let (status, run) = api.call(Method::POST, "/v1/runs", Some(&api.a), None).await;
+    assert_eq!((status, run["run"].as_str()), (StatusCode::ACCEPTED, Some("alreadyQueued")), "{run}");
     // Issuing again is for an invoice the platform rejected or the buyer refused; the billing
     // data is checked field by field first.
     let billing = json!({"kind": "company", "name": "ACME SAS", "taxNumber": "303265045",

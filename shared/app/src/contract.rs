@@ -173,6 +173,7 @@ pub fn seller_record(id: &SellerId) -> SellerRecord {
         registered_at: NOW - time::Duration::days(3),
         credentials: None,
         platform: None,
+        first_invoices_at: None,
     }
 }
 

@@ -218,17 +218,51 @@ pub fn fee_invoice_mail(
 /// The local sign-in mail: a one-time link to the seller's personal space, in French and
 /// English. (On AWS, Cognito's managed login sends its own.)
 pub fn sign_in_mail(from: &str, to: &str, link: &str, sent_at: OffsetDateTime) -> Result<OutgoingMail, MailBuildError> {
-    let to_address = mail_address(to).map_err(MailBuildError::Recipient)?;
-    let from_address = mail_address(from).map_err(MailBuildError::Sender)?;
     let text = format!(
         "Bonjour,\r\n\r\nPour ouvrir votre espace Marketbill, suivez ce lien (valable 15 minutes, une seule fois) :\r\n\
          {link}\r\n\r\nSi vous n'avez rien demandé, ignorez ce message.\r\n\r\n\
          ---\r\nTo open your Marketbill space, follow the link above (valid for 15 minutes, once).\r\n"
     );
+    notice_mail(from, to, "Votre lien de connexion à Marketbill", text, sent_at)
+}
+
+/// The mail that tells a seller its first invoices are out, with the way to its space.
+pub fn first_invoices_mail(
+    from: &str,
+    to: &str,
+    issued: u64,
+    space: Option<&str>,
+    sent_at: OffsetDateTime,
+) -> Result<OutgoingMail, MailBuildError> {
+    let count = if issued == 1 {
+        "Votre première facture est partie".to_owned()
+    } else {
+        format!("Vos {issued} premières factures sont parties")
+    };
+    let link = space.map(|url| format!("Retrouvez-les dans votre espace :\r\n{url}\r\n\r\n")).unwrap_or_default();
+    let text = format!(
+        "Bonjour,\r\n\r\n{count} : chaque acheteur l'a reçue par e-mail et elle est déposée sur sa \
+         commande Cdiscount. Les suivantes partent d'elles-mêmes, deux fois par jour (6 h et 18 h).\r\n\r\n\
+         {link}---\r\nYour first invoices are out: mailed to each buyer and attached to the Cdiscount orders. \
+         The next ones go by themselves, twice a day.\r\n"
+    );
+    notice_mail(from, to, "Vos premières factures sont parties", text, sent_at)
+}
+
+/// A plain-text notice from Marketbill.
+fn notice_mail(
+    from: &str,
+    to: &str,
+    subject: &str,
+    text: String,
+    sent_at: OffsetDateTime,
+) -> Result<OutgoingMail, MailBuildError> {
+    let to_address = mail_address(to).map_err(MailBuildError::Recipient)?;
+    let from_address = mail_address(from).map_err(MailBuildError::Sender)?;
     let message = Message::builder()
         .from(Mailbox::new(Some("Marketbill".into()), from_address.clone()))
         .to(Mailbox::new(None, to_address.clone()))
-        .subject("Votre lien de connexion à Marketbill")
+        .subject(subject)
         .date(SystemTime::from(sent_at))
         .singlepart(SinglePart::plain(text))
         .map_err(|e| MailBuildError::Build(e.to_string()))?;

@@ -116,6 +116,9 @@ pub struct SellerRecord {
     /// returned. `None`: nothing is transmitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<SealedSecret>,
+    /// When the seller was told its first invoices were out (one mail, once).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    pub first_invoices_at: Option<OffsetDateTime>,
 }
 
 impl SellerRecord {

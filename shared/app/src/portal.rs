@@ -180,6 +180,7 @@ pub async fn put_profile(s: &Services, id: &SellerId, input: &SellerProfileInput
         status: SellerStatus::Active,
         registered_at: existing.as_ref().map(|e| e.registered_at).unwrap_or(now),
         platform: existing.as_ref().and_then(|e| e.platform.clone()),
+        first_invoices_at: existing.as_ref().and_then(|e| e.first_invoices_at),
         credentials: existing.and_then(|e| e.credentials),
     };
     s.ledger.put_seller(&record).await?;
@@ -694,6 +695,13 @@ pub struct Dashboard {
     pub problems: usize,
     /// Invoices (not credit notes) issued on each day of the month so far, day 1 first.
     pub per_day: Vec<u64>,
+    /// The next scheduled run (RFC 3339).
+    pub next_run: String,
+    /// Where the seller stands in getting started: credentials saved, a platform chosen, an
+    /// invoice issued.
+    pub has_credentials: bool,
+    pub has_platform: bool,
+    pub has_invoices: bool,
 }
 
 /// The dashboard: this month's invoices and fee, the last run, the problems, invoices per day.
@@ -718,7 +726,22 @@ pub async fn dashboard(s: &Services, id: &SellerId, plans: &FeePlans) -> Result<
             *n += 1;
         }
     }
-    Ok(Dashboard { seller_name: record.profile.legal_name, usage, last_run, problems, per_day })
+    let any = InvoiceQuery { limit: 1, ..Default::default() };
+    let has_invoices = !s.ledger.list_invoices(id, &any).await?.items.is_empty();
+    let next_run = crate::schedule::next_cycle(s.clock.now())
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    Ok(Dashboard {
+        seller_name: record.profile.legal_name,
+        usage,
+        last_run,
+        problems,
+        per_day,
+        next_run,
+        has_credentials: record.credentials.is_some(),
+        has_platform: record.platform.is_some(),
+        has_invoices,
+    })
 }
 
 /// Orders refused or failing, with their reasons.

@@ -355,6 +355,29 @@ pub async fn run_message(
     run_seller_from(s, &message.seller_id, message.resume_from, deadline).await
 }
 
+/// The seller's one mail when its first invoices are out (a failure is logged: the invoices
+/// are what matters).
+async fn first_invoices(s: &Services, seller_id: &SellerId, issued: u64) {
+    let told = async {
+        // Read again: the run may have taken long, and the mail goes once.
+        let Some(mut record) = s.ledger.get_seller(seller_id).await? else { return Ok(()) };
+        if record.first_invoices_at.is_some() {
+            return Ok(());
+        }
+        let now = s.clock.now();
+        let space = s.settings.public_url.as_deref().map(|base| format!("{base}/espace/factures"));
+        let mail =
+            crate::mail::first_invoices_mail(&s.settings.sender, &record.profile.email, issued, space.as_deref(), now)?;
+        record.first_invoices_at = Some(now);
+        s.ledger.put_seller(&record).await?;
+        s.mailer.send(&mail).await?;
+        Ok::<(), PipelineError>(())
+    };
+    if let Err(e) = told.await {
+        tracing::warn!(seller = %seller_id, error = %e, "the first-invoices mail was not sent");
+    }
+}
+
 /// A seller run that lists from `resume_from` when given (never before the watermark's
 /// overlap): where a stopped run of the same cycle left off.
 ///
@@ -385,6 +408,12 @@ pub async fn run_seller_from(
         Err(PipelineError::Marketplace(MarketplaceError::Credentials(why))) => {
             tracing::warn!(seller = %seller_id, why, "the marketplace refuses this seller's credentials");
             not_ready(s, seller_id, now, NotRun::CredentialsRefused).await
+        }
+        Ok(o) => {
+            if o.issued > 0 && seller.first_invoices_at.is_none() {
+                first_invoices(s, seller_id, o.issued).await;
+            }
+            Ok(o)
         }
         other => other,
     }

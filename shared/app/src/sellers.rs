@@ -30,6 +30,7 @@ pub async fn register(
         status: SellerStatus::Active,
         registered_at: existing.as_ref().map(|e| e.registered_at).unwrap_or(now),
         credentials: sealed,
+        first_invoices_at: existing.as_ref().and_then(|e| e.first_invoices_at),
         platform: existing.and_then(|e| e.platform),
     };
     s.ledger.put_seller(&record).await?;

@@ -30,6 +30,14 @@ pub fn paris_date(at: OffsetDateTime) -> Date {
 }
 
 /// `21/11/2026`.
+/// The instant a Paris wall-clock time of a day stands for (06:00 and 18:00 are never in a
+/// daylight-saving change, which happens at 02:00–03:00).
+pub fn paris_instant(d: Date, hour: u8, minute: u8) -> OffsetDateTime {
+    let wall = time::PrimitiveDateTime::new(d, time::Time::from_hms(hour, minute, 0).unwrap_or(time::Time::MIDNIGHT));
+    let offset = paris_offset(wall.assume_utc());
+    wall.assume_offset(offset).checked_to_offset(UtcOffset::UTC).unwrap_or(wall.assume_utc())
+}
+
 pub fn french_date(d: Date) -> String {
     format!("{:02}/{:02}/{:04}", d.day(), u8::from(d.month()), d.year())
 }

@@ -48,3 +48,40 @@ pub async fn a_cycle_invoices_the_ready_sellers_and_reports_the_others(w: &World
     // The healthy seller's orders: every invariant of a normal run.
     assert!(check_invariants_of(w, 0, &[0]).await > 0);
 }
+
+/// Where one process is the whole service (`marketbill serve`): the worker runs every ready
+/// seller at the cycle's hours (once per cycle, whatever the ticks), and a run a seller asks
+/// for from the space at its next tick.
+pub async fn the_worker_runs_the_cycle_at_its_hours_and_the_runs_asked_for(w: &World) {
+    use marketbill_app::schedule::{RunNow, Worker, run_now};
+    let today = marketbill_domain::calendar::paris_date(w.services.clock.now());
+    let before = marketbill_domain::calendar::paris_instant(today, 5, 59);
+    let clock = std::sync::Arc::new(marketbill_app::ports::ManualClock::new(before));
+    let mut s = w.services.clone();
+    s.clock = clock.clone();
+    let plans = marketbill_domain::FeePlans::bundled();
+    let mut worker = Worker::new(before);
+    assert!(worker.tick(&s, &plans).await.unwrap().is_empty(), "nothing before 06:00");
+    clock.advance(time::Duration::minutes(1));
+    let runs = worker.tick(&s, &plans).await.unwrap();
+    let mut ran: Vec<String> = runs.iter().map(|(id, _)| id.to_string()).collect();
+    ran.sort();
+    let mut sellers: Vec<String> = w.sellers.iter().map(|(id, _, _)| id.to_string()).collect();
+    sellers.sort();
+    assert_eq!(ran, sellers, "every active seller at 06:00");
+    assert!(runs.iter().all(|(_, r)| r.is_ok()), "{runs:?}");
+    clock.advance(time::Duration::minutes(5));
+    assert!(worker.tick(&s, &plans).await.unwrap().is_empty(), "once per cycle");
+    // « Lancer maintenant »: queued once however often it is pressed, run at the next tick.
+    let (seller, _, _) = &w.sellers[0];
+    assert_eq!(run_now(&s, seller).await.unwrap(), RunNow::Queued);
+    assert_eq!(run_now(&s, seller).await.unwrap(), RunNow::AlreadyQueued);
+    let runs = worker.tick(&s, &plans).await.unwrap();
+    assert_eq!(runs.iter().map(|(id, _)| id).collect::<Vec<_>>(), vec![seller]);
+    // Three asks an hour (the repeated press above counts), then refused until the next hour.
+    clock.advance(time::Duration::minutes(2));
+    assert_eq!(run_now(&s, seller).await.unwrap(), RunNow::Queued);
+    clock.advance(time::Duration::minutes(2));
+    assert_eq!(run_now(&s, seller).await, Err(marketbill_app::portal::PortalError::RateLimited));
+    worker.tick(&s, &plans).await.unwrap();
+}

@@ -65,6 +65,7 @@ pub fn routes() -> Router<Arc<Portal>> {
         .route("/inscription", get(account::sign_up_page).post(account::sign_up_post))
         .route("/inscription/lien", get(account::sign_up_link))
         .route("/espace", get(dashboard))
+        .route("/espace/passage", post(run_now))
         .route("/espace/profil", get(account::profile_page).post(account::profile_post))
         .route("/espace/identifiants", get(account::credentials_page).post(account::credentials_post))
         .route("/espace/plateforme", get(platform::platform_page).post(platform::platform_post))
@@ -522,7 +523,39 @@ fn chart(per_day: &[u64]) -> String {
     svg
 }
 
-async fn dashboard(page: Page, State(p): State<Arc<Portal>>) -> Response {
+#[derive(serde::Deserialize, Default)]
+struct DashboardQuery {
+    /// What « Lancer maintenant » did: `lance`, `deja`.
+    #[serde(default)]
+    passage: String,
+}
+
+async fn dashboard(page: Page, State(p): State<Arc<Portal>>, Query(q): Query<DashboardQuery>) -> Response {
+    let message = match q.passage.as_str() {
+        "lance" => Some(text(page.lang, "run_queued")),
+        "deja" => Some(text(page.lang, "run_already_queued")),
+        _ => None,
+    };
+    dashboard_page(page, &p, message, None).await
+}
+
+/// « Lancer maintenant »: the seller's run, queued; post, redirect, get.
+async fn run_now(State(p): State<Arc<Portal>>, post: SellerPost) -> Response {
+    let SellerPost { page, seller, .. } = post;
+    match marketbill_app::schedule::run_now(&p.services, &seller).await {
+        Ok(marketbill_app::schedule::RunNow::Queued) => Redirect::to("/espace?passage=lance").into_response(),
+        Ok(marketbill_app::schedule::RunNow::AlreadyQueued) => Redirect::to("/espace?passage=deja").into_response(),
+        Err(e) => {
+            let error = match e {
+                PortalError::RateLimited => text(page.lang, "run_limited").to_owned(),
+                e => failure(&page, &e),
+            };
+            dashboard_page(page, &p, None, Some(error)).await
+        }
+    }
+}
+
+async fn dashboard_page(page: Page, p: &Portal, message: Option<&str>, error: Option<String>) -> Response {
     let Some(seller) = page.seller.clone() else { return to_sign_in() };
     match portal::dashboard(&p.services, &seller, &p.plans).await {
         Ok(d) => {
@@ -533,14 +566,19 @@ async fn dashboard(page: Page, State(p): State<Arc<Portal>>) -> Response {
                 (PlanKind::Tiered, Lang::En) => "tiered",
             };
             let last_run_at = d.last_run.as_ref().map(|r| paris_time(page.lang, &r.finished_at));
+            let next_run_at = paris_time(page.lang, &d.next_run);
+            let status = if error.is_some() { StatusCode::TOO_MANY_REQUESTS } else { StatusCode::OK };
             let ctx = context! {
                 d => Value::from_serialize(&d),
+                next_run_at,
+                message,
+                error,
                 fee => format_euros_fr(d.usage.fee.amount_excl_vat),
                 plan,
                 last_run_at,
                 chart => chart(&d.per_day),
             };
-            render(&page, StatusCode::OK, "dashboard.html", ctx)
+            render(&page, status, "dashboard.html", ctx)
         }
         Err(PortalError::NotFound) => to_onboarding(),
         Err(e) => message_page(&page, StatusCode::SERVICE_UNAVAILABLE, failure(&page, &e)),

@@ -74,8 +74,8 @@ pub(super) const TEXTS: &[(&str, &str, &str)] = &[
     ("profile_title", "Votre entreprise", "Your company"),
     (
         "onboarding_steps",
-        "Étape 1 sur 2 : les données de votre entreprise, qui figurent sur chaque facture. Étape 2 : vos identifiants de l'API vendeur Cdiscount.",
-        "Step 1 of 2: your company's data, printed on every invoice. Step 2: your Cdiscount seller API credentials.",
+        "Étape 1 sur 3 : les données de votre entreprise, qui figurent sur chaque facture. Étape 2 : vos identifiants de l'API vendeur Cdiscount. Étape 3 : vos premières factures, depuis le tableau de bord.",
+        "Step 1 of 3: your company's data, printed on every invoice. Step 2: your Cdiscount seller API credentials. Step 3: your first invoices, from the dashboard.",
     ),
     (
         "profile_saved",
@@ -199,11 +199,12 @@ pub(super) const TEXTS: &[(&str, &str, &str)] = &[
         "Votre compte est résilié : seuls les téléchargements restent ouverts.",
         "Your account is closed: only downloads remain open.",
     ),
-    ("credentials_title", "Identifiants Cdiscount", "Cdiscount credentials"),
+    ("credentials_title", "Étape 2 sur 3 — Identifiants Cdiscount", "Step 2 of 3 — Cdiscount credentials"),
+    ("credentials_next", "Étape suivante : vos premières factures", "Next step: your first invoices"),
     (
         "credentials_present",
-        "Des identifiants vérifiés sont enregistrés : vos commandes expédiées sont facturées deux fois par jour.",
-        "Checked credentials are saved: your shipped orders are invoiced twice a day.",
+        "Des identifiants vérifiés sont enregistrés : vos commandes expédiées sont facturées deux fois par jour (6 h et 18 h), ou tout de suite depuis le tableau de bord (« Lancer maintenant »).",
+        "Checked credentials are saved: your shipped orders are invoiced twice a day (6:00 and 18:00), or at once from the dashboard (“Run now”).",
     ),
     (
         "credentials_intro",
@@ -567,6 +568,34 @@ pub(super) const TEXTS: &[(&str, &str, &str)] = &[
     ("problems", "commandes à regarder", "orders to look at"),
     ("last_run", "factures au dernier passage,", "invoices in the last run,"),
     ("no_run_yet", "aucun passage encore", "no run yet"),
+    ("next_run", "Prochain passage automatique :", "Next automatic run:"),
+    ("run_now", "Lancer maintenant", "Run now"),
+    (
+        "run_queued",
+        "Passage lancé : vos commandes expédiées sont facturées dans un instant. Rechargez la page pour voir les factures.",
+        "Run started: your shipped orders are invoiced in a moment. Reload the page to see the invoices.",
+    ),
+    (
+        "run_already_queued",
+        "Un passage vient d'être lancé ; il démarre dans un instant.",
+        "A run was just started; it begins in a moment.",
+    ),
+    (
+        "run_limited",
+        "Trois passages à la demande par heure au plus : le prochain passage automatique s'en chargera.",
+        "At most three runs on demand an hour: the next automatic run will take care of it.",
+    ),
+    ("start_title", "Pour commencer", "Getting started"),
+    ("start_company", "Vos données d'entreprise", "Your company data"),
+    ("start_credentials", "Vos identifiants Cdiscount", "Your Cdiscount credentials"),
+    (
+        "start_platform",
+        "Votre plateforme agréée (facturation électronique, facultatif jusqu'en septembre 2027)",
+        "Your approved platform (e-invoicing, optional until September 2027)",
+    ),
+    ("start_first_run", "Vos premières factures : lancez un passage", "Your first invoices: start a run"),
+    ("step_done", "fait", "done"),
+    ("step_todo", "à faire", "to do"),
     ("invoices_per_day", "Factures par jour", "Invoices per day"),
     (
         "chart_caption",
