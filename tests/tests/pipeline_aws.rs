@@ -110,6 +110,13 @@ async fn fifty_simultaneous_buyer_requests_make_one_correction_on_aws() {
 }
 
 #[tokio::test]
+async fn a_buyer_proves_the_order_by_the_mails_link_or_its_delivery_on_aws() {
+    let (a, outbox) = adapters("buyer-proofs").await;
+    let w = world(a, outbox, 1, 3, 6).await;
+    common::requests::a_buyer_proves_the_order_by_the_mails_link_or_its_delivery(&w).await;
+}
+
+#[tokio::test]
 async fn wrong_emails_look_like_unknown_orders_on_aws() {
     let (a, outbox) = adapters("wrong-emails").await;
     let w = world(a, outbox, 1, 2, 6).await;

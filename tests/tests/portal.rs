@@ -170,7 +170,14 @@ async fn a_buyer_request_before_the_invoice_is_used_when_it_is_issued() {
     // The order is not known to the ledger yet: the request is refused like an unknown order.
     let email = order.buyer_email().unwrap().to_owned();
     assert_eq!(
-        portal::buyer_request(&w.services, order.order_id.as_str(), &email, company("FR40303265045"), None).await,
+        portal::buyer_request(
+            &w.services,
+            order.order_id.as_str(),
+            &portal::BuyerProof::Email(String::from(&email)),
+            company("FR40303265045"),
+            None
+        )
+        .await,
         Err(PortalError::BuyerRefused)
     );
     // Once the order is known (refused for now: seen not shipped, for example), the data waits.
@@ -185,9 +192,15 @@ async fn a_buyer_request_before_the_invoice_is_used_when_it_is_issued() {
         )
         .await
         .unwrap();
-    let out = portal::buyer_request(&w.services, order.order_id.as_str(), &email, company("FR40303265045"), None)
-        .await
-        .unwrap();
+    let out = portal::buyer_request(
+        &w.services,
+        order.order_id.as_str(),
+        &portal::BuyerProof::Email(String::from(&email)),
+        company("FR40303265045"),
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(out, BuyerRequestOutcome::Recorded);
     cycle(&w).await;
     let rec = w.services.ledger.get_order(&w.sellers[0].0, &order.order_id).await.unwrap().unwrap();
@@ -207,7 +220,7 @@ async fn a_buyer_request_after_the_invoice_issues_a_credit_note_and_a_corrected_
     let out = portal::buyer_request(
         &w.services,
         order.order_id.as_str(),
-        &email.to_uppercase(),
+        &portal::BuyerProof::Email(email.to_uppercase()),
         company("FR40303265045"),
         None,
     )
@@ -252,18 +265,45 @@ async fn buyer_refusals_do_not_say_what_was_wrong_and_requests_are_rate_limited(
     cycle(&w).await;
     let order = shipped_orders(&w).remove(0);
     let email = order.buyer_email().unwrap().to_owned();
-    let unknown = portal::buyer_request(&w.services, "UNKNOWN000001", &email, company("303265045"), None).await;
-    let wrong_mail =
-        portal::buyer_request(&w.services, order.order_id.as_str(), "someone@else.example", company("303265045"), None)
-            .await;
+    let unknown = portal::buyer_request(
+        &w.services,
+        "UNKNOWN000001",
+        &portal::BuyerProof::Email(String::from(&email)),
+        company("303265045"),
+        None,
+    )
+    .await;
+    let wrong_mail = portal::buyer_request(
+        &w.services,
+        order.order_id.as_str(),
+        &portal::BuyerProof::Email(String::from("someone@else.example")),
+        company("303265045"),
+        None,
+    )
+    .await;
     assert_eq!(unknown, Err(PortalError::BuyerRefused));
     assert_eq!(wrong_mail, Err(PortalError::BuyerRefused));
     assert_eq!(unknown.unwrap_err().to_string(), wrong_mail.unwrap_err().to_string());
     for _ in 0..3 {
-        portal::buyer_request(&w.services, order.order_id.as_str(), &email, company("303265045"), None).await.unwrap();
+        portal::buyer_request(
+            &w.services,
+            order.order_id.as_str(),
+            &portal::BuyerProof::Email(String::from(&email)),
+            company("303265045"),
+            None,
+        )
+        .await
+        .unwrap();
     }
     assert_eq!(
-        portal::buyer_request(&w.services, order.order_id.as_str(), &email, company("303265045"), None).await,
+        portal::buyer_request(
+            &w.services,
+            order.order_id.as_str(),
+            &portal::BuyerProof::Email(String::from(&email)),
+            company("303265045"),
+            None
+        )
+        .await,
         Err(PortalError::RateLimited)
     );
 }
@@ -297,6 +337,12 @@ async fn after_unsubscribing_no_invoice_is_issued_and_everything_is_purged_a_mon
 async fn fifty_simultaneous_buyer_requests_make_one_correction() {
     let (w, _) = local_world("fifty", 3).await;
     common::requests::fifty_simultaneous_requests_make_one_correction(&w).await;
+}
+
+#[tokio::test]
+async fn a_buyer_proves_the_order_by_the_mails_link_or_its_delivery() {
+    let (w, _) = local_world("buyer-proofs", 3).await;
+    common::requests::a_buyer_proves_the_order_by_the_mails_link_or_its_delivery(&w).await;
 }
 
 #[tokio::test]

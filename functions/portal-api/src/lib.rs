@@ -28,7 +28,7 @@ use marketbill_app::marketplace::MarketplaceCredentials;
 use marketbill_app::model::{InvoiceQuery, InvoiceRecord, SellerId, SellerStatus};
 use marketbill_app::once::Once;
 use marketbill_app::pipeline::Services;
-use marketbill_app::portal::{self, BuyerRequestOutcome, PortalError};
+use marketbill_app::portal::{self, BuyerProof, BuyerRequestOutcome, PortalError};
 use marketbill_app::transmission;
 use marketbill_domain::buyer::{BuyerAddress, BuyerBillingData, BuyerKind, TaxNumber};
 use marketbill_domain::fees::FeePlans;
@@ -566,7 +566,17 @@ pub(crate) struct AddressBody {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct InvoiceRequestBody {
     pub(crate) order_id: String,
-    pub(crate) email: String,
+    /// The key of the link in the invoice mail; or
+    #[serde(default)]
+    pub(crate) link: Option<String>,
+    /// the order's e-mail; or
+    #[serde(default)]
+    pub(crate) email: Option<String>,
+    /// the postal code and the name of the order's delivery.
+    #[serde(default)]
+    pub(crate) delivery_postal_code: Option<String>,
+    #[serde(default)]
+    pub(crate) delivery_name: Option<String>,
     pub(crate) kind: BuyerKind,
     pub(crate) name: String,
     #[serde(default)]
@@ -607,21 +617,40 @@ fn refuse(errors: &mut FieldErrors, field: &str, reason: &str) {
     errors.entry(field.to_owned()).or_default().push(reason.to_owned());
 }
 
-/// A buyer's request checked field by field (the API and the buyer's page): the billing data,
-/// or the errors per field (`orderId`, `address.city`…).
-pub(crate) fn check_invoice_request(b: &InvoiceRequestBody) -> Result<BuyerBillingData, FieldErrors> {
+/// A buyer's request checked field by field (the API and the buyer's page): the billing data
+/// and how the buyer proves the order, or the errors per field (`orderId`, `address.city`…).
+pub(crate) fn check_invoice_request(b: &InvoiceRequestBody) -> Result<(BuyerBillingData, BuyerProof), FieldErrors> {
     let mut errors = FieldErrors::new();
     // The order id and the address by the domain's own rules.
     if b.order_id.parse::<marketbill_domain::OrderId>().is_err() {
         refuse(&mut errors, "orderId", "is the marketplace order number");
     }
-    if marketbill_domain::email::parse_address(&b.email).is_err() {
-        refuse(&mut errors, "email", "is the e-mail address of the order");
-    }
-    match check_billing(&b.billing()) {
-        Ok(billing) if errors.is_empty() => Ok(billing),
-        Ok(_) => Err(errors),
-        Err(more) => {
+    let given = |v: &Option<String>| v.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned);
+    let proof = match (given(&b.link), given(&b.email), given(&b.delivery_postal_code), given(&b.delivery_name)) {
+        (Some(link), _, _, _) => Some(BuyerProof::Link(link)),
+        (None, Some(email), _, _) => {
+            if marketbill_domain::email::parse_address(&email).is_err() {
+                refuse(&mut errors, "email", "is the e-mail address of the order");
+            }
+            Some(BuyerProof::Email(email))
+        }
+        (None, None, Some(postal_code), Some(name)) if postal_code.len() <= 20 && name.chars().count() <= 200 => {
+            Some(BuyerProof::Delivery { postal_code, name })
+        }
+        (None, None, code, name) => {
+            if code.as_ref().is_none_or(|c| c.len() > 20) {
+                refuse(&mut errors, "deliveryPostalCode", "is the postal code the order was delivered to");
+            }
+            if name.as_ref().is_none_or(|n| n.chars().count() > 200) {
+                refuse(&mut errors, "deliveryName", "is the name the order was delivered to");
+            }
+            None
+        }
+    };
+    match (check_billing(&b.billing()), proof) {
+        (Ok(billing), Some(proof)) if errors.is_empty() => Ok((billing, proof)),
+        (Ok(_), _) => Err(errors),
+        (Err(more), _) => {
             errors.extend(more);
             Err(errors)
         }
@@ -702,9 +731,9 @@ async fn post_invoice_request(
     bytes: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let b: InvoiceRequestBody = json_body(&headers, &bytes)?;
-    let billing = check_invoice_request(&b).map_err(ApiError::invalid)?;
+    let (billing, proof) = check_invoice_request(&b).map_err(ApiError::invalid)?;
     let once = idempotency(&headers, "POST /v1/invoice-requests", &bytes)?;
-    let outcome = portal::buyer_request(&p.services, b.order_id.trim(), b.email.trim(), billing, once.as_ref()).await?;
+    let outcome = portal::buyer_request(&p.services, b.order_id.trim(), &proof, billing, once.as_ref()).await?;
     let body = match outcome {
         BuyerRequestOutcome::Recorded => json!({"outcome": "recorded"}),
         BuyerRequestOutcome::Corrected { credit_note, invoice } => {

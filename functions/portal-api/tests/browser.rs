@@ -573,8 +573,14 @@ async fn a_seller_signs_up_onboards_gets_invoices_downloads_exports_and_unsubscr
     for (order_id, buyer) in orders {
         let company = marketbill_testkit::buyers::company("303265045").unwrap();
         // The order credited above is the seller's to correct by hand: the next one.
-        if let Ok(portal::BuyerRequestOutcome::Corrected { invoice, .. }) =
-            portal::buyer_request(&w.services, &order_id, &buyer, company, None).await
+        if let Ok(portal::BuyerRequestOutcome::Corrected { invoice, .. }) = portal::buyer_request(
+            &w.services,
+            &order_id,
+            &portal::BuyerProof::Email(String::from(&buyer)),
+            company,
+            None,
+        )
+        .await
         {
             corrected = Some(invoice);
             break;
@@ -668,26 +674,51 @@ async fn a_buyer_asks_for_an_invoice_in_a_company_name_and_gets_the_credit_note_
     let order_id = order["orderId"].as_str().unwrap().to_owned();
     let email = order["lines"][0]["shippingAddress"]["email"].as_str().unwrap().to_owned();
 
-    // The invoice mail points to the buyer's page.
+    // The invoice mail points to the buyer's page, with the order already known.
     let outbox = w.dir.join("outbox");
     let invoice_mail = mails_to(&outbox, &email);
-    assert!(invoice_mail.iter().any(|m| m.contains("Besoin d'une facture au nom de votre société ?")));
-    assert!(invoice_mail.iter().any(|m| m.contains(&format!("{}/facture", w.base))));
+    let mail =
+        invoice_mail.iter().find(|m| m.contains(&format!("commande={order_id}&cle="))).expect("the order's mail");
+    assert!(mail.contains("Besoin d'une facture au nom de votre société"));
+    let prefix = format!("{}/facture?commande=", w.base);
+    let link = mail.split_whitespace().find(|word| word.starts_with(&prefix)).unwrap();
 
     let b = browser(&w.dir).await;
+    // Without the link, a buyer proves the order by what it knows: the delivery's postal code
+    // and name (never the marketplace's relay address). Wrong fields first: each is named.
     b.goto(&format!("{}/facture", w.base)).await;
+    assert!(!b.has("#email").await, "no e-mail to type");
     b.check("buyer").await;
-    // Wrong fields first: each is named.
     b.fill("orderId", &order_id).await;
-    b.fill("email", "pas-une-adresse").await;
     b.submit("form.stack button[type=submit]").await;
-    for field in ["email", "name", "taxNumber", "line1", "postalCode", "city"] {
+    for field in ["deliveryPostalCode", "deliveryName", "name", "taxNumber", "line1", "postalCode", "city"] {
         assert!(b.has(&format!("#{field}-error")).await, "{field} has its error");
     }
     b.check("buyer-errors").await;
+    // A wrong postal code: the one refusal that tells nothing.
     for (id, value) in [
-        ("orderId", order_id.as_str()),
-        ("email", email.as_str()),
+        ("deliveryPostalCode", "99999"),
+        ("deliveryName", "Personne"),
+        ("name", "Atelier Durand SARL"),
+        ("taxNumber", "FR40303265045"),
+        ("line1", "8 avenue Foch"),
+        ("postalCode", "75016"),
+        ("city", "Paris"),
+    ] {
+        b.fill(id, value).await;
+    }
+    b.submit("form.stack button[type=submit]").await;
+    assert!(b.text("#form-error").await.contains("Nous ne trouvons pas"));
+
+    // From the mail's link: the order is shown, nothing to prove, only the billing data.
+    b.goto(link).await;
+    assert_eq!(
+        b.client.find(Locator::Id("orderId")).await.unwrap().prop("value").await.unwrap().as_deref(),
+        Some(order_id.as_str())
+    );
+    assert!(!b.has("#deliveryPostalCode").await && !b.has("#email").await);
+    b.check("buyer-linked").await;
+    for (id, value) in [
         ("name", "Atelier Durand SARL"),
         ("taxNumber", "FR40303265045"),
         ("line1", "8 avenue Foch"),
@@ -710,5 +741,10 @@ async fn a_buyer_asks_for_an_invoice_in_a_company_name_and_gets_the_credit_note_
     assert!(mails.iter().any(|m| m.starts_with("Votre avoir MLAV2026-")), "{mails:?}");
     assert!(mails.iter().filter(|m| m.starts_with("Votre facture ML2026-")).count() >= 2, "{mails:?}");
     assert!(mails.iter().any(|m| m.contains("Atelier Durand SARL") || m.contains("annule la facture")));
+    // The corrected invoice's mail does not offer the correction again; nothing says refunded.
+    let corrected = mails.iter().find(|m| m.contains("qui remplace la facture")).expect("the corrected invoice's mail");
+    assert!(!corrected.contains("Besoin d'une facture"), "{corrected}");
+    assert!(mails.iter().all(|m| !m.contains("remboursé le")), "{mails:?}");
+    assert!(mails.iter().any(|m| m.contains("aucun remboursement")), "the credit note says nothing was refunded");
     b.client.clone().close().await.unwrap();
 }

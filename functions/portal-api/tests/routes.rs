@@ -523,7 +523,6 @@ async fn the_buyer_page_names_each_wrong_field_and_refuses_unknown_orders_alike(
             ("csrf", csrf.as_str()),
             ("kind", "company"),
             ("orderId", "<script>"),
-            ("email", "x"),
             ("taxNumber", "FR00000000000"),
             ("countryCode", "France"),
         ])
@@ -532,9 +531,23 @@ async fn the_buyer_page_names_each_wrong_field_and_refuses_unknown_orders_alike(
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let page = r.text().await.unwrap();
-    for field in ["orderId", "email", "name", "taxNumber", "line1", "postalCode", "city", "countryCode"] {
+    for field in [
+        "orderId",
+        "deliveryPostalCode",
+        "deliveryName",
+        "name",
+        "taxNumber",
+        "line1",
+        "postalCode",
+        "city",
+        "countryCode",
+    ] {
         assert!(page.contains(&format!("id=\"{field}-error\"")), "{field} has its error");
     }
+    // In the page's language only: the tax number's refusal is said in French, not in the
+    // domain's English.
+    assert!(page.contains("Ce numéro de TVA n") && page.contains("est pas valable : vérifiez le code pays"), "{page}");
+    assert!(!page.contains("check digit") && !page.contains("fails"), "no English on a French page");
     assert!(!page.contains("<script>"), "what was typed is escaped");
     assert!(page.contains("&lt;script&gt;"));
 
@@ -543,7 +556,8 @@ async fn the_buyer_page_names_each_wrong_field_and_refuses_unknown_orders_alike(
             ("csrf", csrf.clone()),
             ("kind", "company".to_owned()),
             ("orderId", order.to_owned()),
-            ("email", "someone@example.com".to_owned()),
+            ("deliveryPostalCode", "75016".to_owned()),
+            ("deliveryName", "Durand".to_owned()),
             ("name", "Atelier Durand".to_owned()),
             ("taxNumber", "FR40303265045".to_owned()),
             ("line1", "8 avenue Foch".to_owned()),
@@ -561,6 +575,15 @@ async fn the_buyer_page_names_each_wrong_field_and_refuses_unknown_orders_alike(
         .unwrap();
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
     assert!(unknown.text().await.unwrap().contains("Nous ne trouvons pas de commande"));
+    // A link whose key was altered: said on the page, and refused like an unknown order.
+    let forged = http.get(format!("{}/facture?commande=NOSUCHORDER1&cle=00ff", api.base)).send().await.unwrap();
+    let forged = forged.text().await.unwrap();
+    assert!(forged.contains("Ce lien n") && forged.contains("est pas valable (incomplet ou modifié)"), "{forged}");
+    let mut with_key = valid("NOSUCHORDER1");
+    with_key.push(("cle", "0".repeat(32)));
+    let refused =
+        http.post(format!("{}/facture", api.base)).header("cookie", &cookie).form(&with_key).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]

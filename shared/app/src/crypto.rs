@@ -73,6 +73,26 @@ pub fn buyer_email_matches(key: &[u8], email: &str, recorded: &str) -> bool {
     hmac_matches(key, normalized_email(email).as_bytes(), recorded)
 }
 
+/// What a buyer link's key is made of: the order, under a purpose of its own.
+fn buyer_link_data(order_id: &str) -> Vec<u8> {
+    format!("buyer-link\0{order_id}").into_bytes()
+}
+
+/// The key of an order's buyer link (in the invoice mail, 128 bits, hex): who holds it may ask
+/// for that order's invoice in another name without typing anything else to prove the order.
+pub fn buyer_link_key(key: &[u8], order_id: &str) -> String {
+    hex::encode(&hmac_sha256(key, &buyer_link_data(order_id))[..16])
+}
+
+/// Whether `given` is the buyer link key of this order (constant time).
+pub fn buyer_link_matches(key: &[u8], order_id: &str, given: &str) -> bool {
+    use hmac::Mac;
+    match (mac_of(key, &buyer_link_data(order_id)), hex::decode(given.trim())) {
+        (Some(mac), Ok(tag)) if tag.len() == 16 => mac.verify_truncated_left(&tag).is_ok(),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,5 +105,17 @@ mod tests {
         ct[0] ^= 1;
         assert!(decrypt(&key, &nonce, &ct).is_err());
         assert!(decrypt(&random_key(), &nonce, &ct).is_err());
+    }
+
+    #[test]
+    fn a_buyer_link_key_opens_its_order_only() {
+        let key = random_key();
+        let k = buyer_link_key(&key, "2611210001");
+        assert_eq!(k.len(), 32);
+        assert!(buyer_link_matches(&key, "2611210001", &k));
+        assert!(!buyer_link_matches(&key, "2611210002", &k));
+        assert!(!buyer_link_matches(&random_key(), "2611210001", &k));
+        assert!(!buyer_link_matches(&key, "2611210001", &k[..30]));
+        assert!(!buyer_link_matches(&key, "2611210001", "not hex at all, not hex at all!!"));
     }
 }

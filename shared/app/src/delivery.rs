@@ -111,7 +111,13 @@ impl Delivery<'_> {
         let Some(to) = to else {
             return Ok(Mailed::Refused("the order has no buyer e-mail: the invoice was not mailed".into()));
         };
-        let buyer_page = self.s.settings.public_url.as_deref().map(|base| format!("{base}/facture"));
+        // The buyer's page with the order already known: the link carries the order's key.
+        let buyer_page = self.s.settings.public_url.as_deref().map(|base| {
+            let order = invoice.body.order_id.as_str();
+            let key = crate::crypto::buyer_link_key(&self.s.settings.buyer_email_key, order);
+            // An order id is letters, digits, `-` and `_`, the key hex: nothing to escape.
+            format!("{base}/facture?commande={order}&cle={key}")
+        });
         let mail = match invoice_mail(invoice, pdf, &self.s.settings.sender, to, self.now, buyer_page.as_deref()) {
             Ok(m) => m,
             Err(refused @ MailBuildError::Recipient(_)) => {

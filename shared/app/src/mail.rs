@@ -102,15 +102,14 @@ pub fn invoice_mail(
         (DocumentKind::Invoice, _) if b.replaces.is_some() => String::new(),
         (DocumentKind::Invoice, Some(url)) if siren_missing => format!(
             "Votre commande a été passée pour une entreprise, mais nous ne connaissons pas son SIREN. \
-             Indiquez-le ici, avec votre numéro de commande, pour recevoir la facture électronique \
-             à son nom :\r\n{url}\r\n\r\n"
+             Indiquez-le ici pour recevoir la facture électronique à son nom :\r\n{url}\r\n\r\n"
         ),
         (DocumentKind::Invoice, None) if siren_missing => "Votre commande a été passée pour une entreprise, mais \
              nous ne connaissons pas son SIREN. Indiquez-le en répondant à ce message, pour recevoir la \
              facture électronique à son nom.\r\n\r\n"
             .to_owned(),
         (DocumentKind::Invoice, Some(url)) => format!(
-            "Besoin d'une facture au nom de votre société ? Demandez-la ici, avec votre numéro de commande :\r\n{url}\r\n\r\n"
+            "Besoin d'une facture au nom de votre société, ou d'une adresse corrigée ? Demandez-la ici :\r\n{url}\r\n\r\n"
         ),
         _ => String::new(),
     };

@@ -1040,21 +1040,33 @@ pub enum BuyerRequestOutcome {
     Corrected { credit_note: String, invoice: String },
 }
 
+/// How a buyer (no account) shows the order is theirs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuyerProof {
+    /// The key of the link in the invoice mail ([`crate::crypto::buyer_link_key`]).
+    Link(String),
+    /// The order's e-mail address (on Cdiscount, a relay address the buyer may never have seen).
+    Email(String),
+    /// The postal code and the name of the order's delivery.
+    Delivery { postal_code: String, name: String },
+}
+
 /// `POST /v1/invoice-requests`: a buyer (no account) asks for an invoice in a company name or
 /// with corrected data.
 ///
-/// What it reveals: nothing. An unknown order, an e-mail that is not the order's, a seller
-/// gone: one refusal, after the same ledger reads, with no marketplace call (the e-mail is
-/// checked against the keyed hash recorded when the order was first seen). Only a buyer who
-/// knows both the order and its e-mail meets the per-order limits: every such attempt counts,
-/// and requests for one order are handled one at a time (the others get `Conflict`).
+/// What it reveals: nothing. An unknown order, a wrong proof, a seller gone: one refusal.
+/// A link's key and an e-mail are checked before any marketplace call (the key is a keyed hash
+/// of the order; the e-mail against the keyed hash recorded when the order was first seen);
+/// a delivery's postal code and name can only be checked against the order itself, so each such
+/// attempt counts against the order's daily limit first. Requests for one order are handled
+/// one at a time (the others get `Conflict`).
 ///
 /// Safe to repeat: the same data sent again (a reload, a retry) gives the first outcome, with
 /// nothing issued or mailed again; with a key ([`Once`]), any repeat does.
 pub async fn buyer_request(
     s: &Services,
     order_id: &str,
-    email: &str,
+    proof: &BuyerProof,
     billing: BuyerBillingData,
     once: Option<&Once>,
 ) -> Result<BuyerRequestOutcome, PortalError> {
@@ -1066,10 +1078,16 @@ pub async fn buyer_request(
     // The order record is read even for an unknown order, so both take the same reads.
     let probe: SellerId = seller_id.clone().unwrap_or_else(SellerId::placeholder);
     let order_record = s.ledger.get_order(&probe, order_key.as_ref().unwrap_or(&OrderId::placeholder())).await?;
-    let matches = order_record
-        .as_ref()
-        .and_then(|r| r.buyer_email_hash.as_deref())
-        .is_some_and(|recorded| crate::crypto::buyer_email_matches(&s.settings.buyer_email_key, email, recorded));
+    let key = &s.settings.buyer_email_key;
+    let matches = match proof {
+        BuyerProof::Link(given) => crate::crypto::buyer_link_matches(key, order_id, given) && order_record.is_some(),
+        BuyerProof::Email(email) => order_record
+            .as_ref()
+            .and_then(|r| r.buyer_email_hash.as_deref())
+            .is_some_and(|recorded| crate::crypto::buyer_email_matches(key, email, recorded)),
+        // Checked against the order itself, under the order's limit.
+        BuyerProof::Delivery { .. } => order_record.is_some(),
+    };
     let (Some(seller_id), Some(order_id), true) = (seller_id, order_key, matches) else {
         return Err(PortalError::BuyerRefused);
     };
@@ -1099,7 +1117,7 @@ pub async fn buyer_request(
         RequestSlot::Taken => {}
     }
     let outcome = crate::once::once(s, &seller_id, once, || {
-        handle_buyer_request(s, &seller_id, &seller_record, &order_id, email, billing, now)
+        handle_buyer_request(s, &seller_id, &seller_record, &order_id, proof, billing, now)
     })
     .await;
     if let Err(e) = s.ledger.free_slot(&seller_id, &subject, &day).await {
@@ -1115,7 +1133,7 @@ async fn handle_buyer_request(
     seller_id: &SellerId,
     record: &SellerRecord,
     order_id: &OrderId,
-    email: &str,
+    proof: &BuyerProof,
     billing: BuyerBillingData,
     now: OffsetDateTime,
 ) -> Result<BuyerRequestOutcome, PortalError> {
@@ -1123,7 +1141,11 @@ async fn handle_buyer_request(
     let creds = open_credentials(s.secrets.as_ref(), sealed).await?;
     let order =
         s.marketplace.order(&creds, order_id).await.map_err(PipelineError::from)?.ok_or(PortalError::BuyerRefused)?;
-    let matches = order.buyer_email().is_some_and(|e| e.trim().eq_ignore_ascii_case(email.trim()));
+    let matches = match proof {
+        BuyerProof::Link(_) => true,
+        BuyerProof::Email(email) => order.buyer_email().is_some_and(|e| e.trim().eq_ignore_ascii_case(email.trim())),
+        BuyerProof::Delivery { postal_code, name } => order.delivery_matches(postal_code, name),
+    };
     if !matches {
         return Err(PortalError::BuyerRefused);
     }

@@ -524,6 +524,41 @@ impl Order {
         self.lines.iter().filter(|l| !l.is_void())
     }
 
+    /// Whether a buyer's proof of the order holds: the postal code and the name of a delivery
+    /// of it (the last name, or first and last name in either order; case, accents and blanks
+    /// aside) — what a buyer knows without the marketplace's relay address.
+    pub fn delivery_matches(&self, postal_code: &str, name: &str) -> bool {
+        let fold = |s: &str| -> String {
+            s.chars()
+                .filter(|c| c.is_alphanumeric() || c.is_whitespace())
+                .flat_map(char::to_lowercase)
+                .map(|c| match c {
+                    'à' | 'â' | 'ä' => 'a',
+                    'é' | 'è' | 'ê' | 'ë' => 'e',
+                    'î' | 'ï' => 'i',
+                    'ô' | 'ö' => 'o',
+                    'ù' | 'û' | 'ü' => 'u',
+                    'ç' => 'c',
+                    other => other,
+                })
+                .collect::<String>()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let (code, name) = (fold(postal_code).replace(' ', ""), fold(name));
+        if code.is_empty() || name.is_empty() {
+            return false;
+        }
+        self.supplied_lines().filter_map(|l| l.shipping_address.as_ref()).any(|a| {
+            let first = fold(a.first_name.as_deref().unwrap_or(""));
+            let last = fold(a.last_name.as_deref().unwrap_or(""));
+            a.postal_code.as_deref().is_some_and(|p| fold(p).replace(' ', "") == code)
+                && !last.is_empty()
+                && (name == last || name == format!("{first} {last}") || name == format!("{last} {first}"))
+        })
+    }
+
     /// The relay or buyer e-mail of the order (first line that has one).
     pub fn buyer_email(&self) -> Option<&str> {
         self.lines.iter().filter_map(|l| l.shipping_address.as_ref()?.email.as_deref()).find(|e| !e.trim().is_empty())

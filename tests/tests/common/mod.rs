@@ -78,7 +78,11 @@ pub async fn world(adapters: Subject, outbox: Arc<dyn Outbox>, sellers: usize, s
         marketplace: fast_marketplace(&sim),
         platform: Arc::new(platform::fast_platform()),
         clock: Arc::new(SystemClock),
-        settings: Settings { sender: "factures@marketbill.example".into(), ..Settings::default() },
+        settings: Settings {
+            sender: "factures@marketbill.example".into(),
+            public_url: Some("https://factures.marketbill.example".into()),
+            ..Settings::default()
+        },
     };
     let mut registered = Vec::new();
     for (k, mid) in market_ids.iter().enumerate() {

@@ -65,8 +65,14 @@ async fn two_business_buyers(w: &World) {
     let mut corrected = 0;
     for (order_id, email) in orders {
         let company = marketbill_testkit::buyers::company("303265045").unwrap();
-        if let Ok(portal::BuyerRequestOutcome::Corrected { .. }) =
-            portal::buyer_request(&w.services, &order_id, &email, company, None).await
+        if let Ok(portal::BuyerRequestOutcome::Corrected { .. }) = portal::buyer_request(
+            &w.services,
+            &order_id,
+            &portal::BuyerProof::Email(String::from(&email)),
+            company,
+            None,
+        )
+        .await
         {
             corrected += 1;
         }

@@ -59,7 +59,14 @@ pub async fn fifty_simultaneous_requests_make_one_correction(w: &World) {
         let services = w.services.clone();
         let (order_id, email) = (order_id.clone(), email.clone());
         handles.push(tokio::spawn(async move {
-            portal::buyer_request(&services, &order_id, &email, company(), None).await
+            portal::buyer_request(
+                &services,
+                &order_id,
+                &portal::BuyerProof::Email(String::from(&email)),
+                company(),
+                None,
+            )
+            .await
         }));
     }
     let mut corrected = 0;
@@ -76,7 +83,14 @@ pub async fn fifty_simultaneous_requests_make_one_correction(w: &World) {
     assert_eq!(mails_to(w.outbox.sent().await), mails_before + 2, "one credit note and one corrected invoice mailed");
     // Every attempt counted: the day's limit is used up.
     assert_eq!(
-        portal::buyer_request(&w.services, &order_id, &email, company(), None).await,
+        portal::buyer_request(
+            &w.services,
+            &order_id,
+            &portal::BuyerProof::Email(String::from(&email)),
+            company(),
+            None
+        )
+        .await,
         Err(PortalError::RateLimited)
     );
 }
@@ -86,23 +100,60 @@ pub async fn wrong_emails_look_like_unknown_orders_and_cost_nothing(w: &World) {
     cycle(w).await;
     let (order_id, email) = invoiced_order(w);
     let calls = w.sim.requests(Route::GetOrder);
-    let unknown = portal::buyer_request(&w.services, "UNKNOWN000001", &email, company(), None).await;
-    let malformed = portal::buyer_request(&w.services, "BAD#ID", &email, company(), None).await;
-    let wrong = portal::buyer_request(&w.services, &order_id, "someone@else.example", company(), None).await;
+    let unknown = portal::buyer_request(
+        &w.services,
+        "UNKNOWN000001",
+        &portal::BuyerProof::Email(String::from(&email)),
+        company(),
+        None,
+    )
+    .await;
+    let malformed =
+        portal::buyer_request(&w.services, "BAD#ID", &portal::BuyerProof::Email(String::from(&email)), company(), None)
+            .await;
+    let wrong = portal::buyer_request(
+        &w.services,
+        &order_id,
+        &portal::BuyerProof::Email(String::from("someone@else.example")),
+        company(),
+        None,
+    )
+    .await;
     assert_eq!(unknown, Err(PortalError::BuyerRefused));
     assert_eq!(malformed, Err(PortalError::BuyerRefused));
     assert_eq!(wrong, Err(PortalError::BuyerRefused));
     assert_eq!(w.sim.requests(Route::GetOrder), calls, "no marketplace call for a refusal");
     for _ in 0..3 {
-        let _ = portal::buyer_request(&w.services, &order_id, &email, company(), None).await;
+        let _ = portal::buyer_request(
+            &w.services,
+            &order_id,
+            &portal::BuyerProof::Email(String::from(&email)),
+            company(),
+            None,
+        )
+        .await;
     }
     assert_eq!(
-        portal::buyer_request(&w.services, &order_id, &email, company(), None).await,
+        portal::buyer_request(
+            &w.services,
+            &order_id,
+            &portal::BuyerProof::Email(String::from(&email)),
+            company(),
+            None
+        )
+        .await,
         Err(PortalError::RateLimited)
     );
     // Past the limit, a wrong e-mail still gets the unknown order's answer.
     assert_eq!(
-        portal::buyer_request(&w.services, &order_id, "someone@else.example", company(), None).await,
+        portal::buyer_request(
+            &w.services,
+            &order_id,
+            &portal::BuyerProof::Email(String::from("someone@else.example")),
+            company(),
+            None
+        )
+        .await,
         Err(PortalError::BuyerRefused)
     );
 }
@@ -168,8 +219,24 @@ pub async fn repeated_requests_issue_once(w: &World) {
             .count()
     };
     let buyer_before = to_buyer(w.outbox.sent().await);
-    let first = portal::buyer_request(&w.services, &other, &other_email, company(), None).await.unwrap();
-    let again = portal::buyer_request(&w.services, &other, &other_email, company(), None).await.unwrap();
+    let first = portal::buyer_request(
+        &w.services,
+        &other,
+        &portal::BuyerProof::Email(String::from(&other_email)),
+        company(),
+        None,
+    )
+    .await
+    .unwrap();
+    let again = portal::buyer_request(
+        &w.services,
+        &other,
+        &portal::BuyerProof::Email(String::from(&other_email)),
+        company(),
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(first, again);
     assert!(matches!(first, BuyerRequestOutcome::Corrected { .. }), "{first:?}");
     assert_eq!(w.services.ledger.usage(&seller, &month).await.unwrap(), usage + 1, "one billed invoice");
@@ -197,7 +264,15 @@ pub async fn a_business_buyer_of_an_oss_seller_is_invoiced_once_it_gives_its_vat
         "{rec:?} (profile {profile})"
     );
     let email = Order::from_value(v).unwrap().buyer_email().unwrap().to_owned();
-    let asked = portal::buyer_request(&w.services, "BIZOSS000001", &email, company(), None).await.unwrap();
+    let asked = portal::buyer_request(
+        &w.services,
+        "BIZOSS000001",
+        &portal::BuyerProof::Email(String::from(&email)),
+        company(),
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(asked, BuyerRequestOutcome::Recorded);
     cycle(w).await;
     let rec = w.services.ledger.get_order(&seller, &order_id).await.unwrap().unwrap();
@@ -231,8 +306,77 @@ pub async fn a_french_business_without_siren_is_a_problem_until_the_buyer_answer
             && parts.iter().any(|p| String::from_utf8_lossy(&p.bytes).contains("nous ne connaissons pas son SIREN"))
     });
     assert!(asked, "the invoice mail asks for the SIREN");
-    let done = portal::buyer_request(&w.services, "BIZFR0000001", &email, company(), None).await.unwrap();
+    let done = portal::buyer_request(
+        &w.services,
+        "BIZFR0000001",
+        &portal::BuyerProof::Email(String::from(&email)),
+        company(),
+        None,
+    )
+    .await
+    .unwrap();
     assert!(matches!(done, BuyerRequestOutcome::Corrected { .. }), "{done:?}");
     let problems = portal::problems(&w.services, &seller).await.unwrap();
     assert!(!problems.iter().any(|p| p.order_id == order_id), "no longer a problem: {problems:?}");
+}
+
+/// A buyer proves its order without the marketplace's relay address: by the key of the link
+/// in its invoice mail, or by the postal code and the name of its delivery. A wrong key costs
+/// no marketplace call and looks like an unknown order; a wrong delivery counts against the
+/// order's limit and looks like one too.
+pub async fn a_buyer_proves_the_order_by_the_mails_link_or_its_delivery(w: &World) {
+    cycle(w).await;
+    let (_, mid, _) = &w.sellers[0];
+    let orders: Vec<Order> = w
+        .sim
+        .orders(mid)
+        .into_iter()
+        .filter_map(|v| Order::from_value(v).ok())
+        .filter(|o| o.status.is_shipped())
+        .collect();
+    let key = &w.services.settings.buyer_email_key;
+    // The link of the invoice mail.
+    let linked = orders[0].order_id.to_string();
+    let calls = w.sim.requests(Route::GetOrder);
+    let forged = portal::BuyerProof::Link(marketbill_app::crypto::buyer_link_key(key, "UNKNOWN000001"));
+    assert_eq!(
+        portal::buyer_request(&w.services, &linked, &forged, company(), None).await,
+        Err(PortalError::BuyerRefused)
+    );
+    assert_eq!(w.sim.requests(Route::GetOrder), calls, "a wrong key costs no marketplace call");
+    let link = portal::BuyerProof::Link(marketbill_app::crypto::buyer_link_key(key, &linked));
+    let done = portal::buyer_request(&w.services, &linked, &link, company(), None).await.unwrap();
+    assert!(matches!(done, BuyerRequestOutcome::Corrected { .. }), "{done:?}");
+    let mailed = w.outbox.sent().await;
+    let texts: Vec<String> = mailed
+        .iter()
+        .flat_map(|m| marketbill_app::mail::parse_mail(m).1)
+        .map(|p| String::from_utf8_lossy(&p.bytes).into_owned())
+        .collect();
+    let expected = format!("/facture?commande={linked}&cle={}", marketbill_app::crypto::buyer_link_key(key, &linked));
+    assert!(texts.iter().any(|t| t.contains(&expected)), "the invoice mail carries the order's link");
+
+    // The delivery's postal code and name (first and last name, any case).
+    let delivered = &orders[1];
+    let address = delivered.supplied_lines().find_map(|l| l.shipping_address.clone()).unwrap();
+    let postal_code = address.postal_code.clone().unwrap();
+    let name = format!(
+        "{} {}",
+        address.first_name.clone().unwrap_or_default().to_uppercase(),
+        address.last_name.clone().unwrap()
+    );
+    let order_id = delivered.order_id.to_string();
+    let wrong = portal::BuyerProof::Delivery { postal_code: "00000".into(), name: name.clone() };
+    assert_eq!(
+        portal::buyer_request(&w.services, &order_id, &wrong, company(), None).await,
+        Err(PortalError::BuyerRefused)
+    );
+    let unknown = portal::BuyerProof::Delivery { postal_code: postal_code.clone(), name: name.clone() };
+    assert_eq!(
+        portal::buyer_request(&w.services, "UNKNOWN000001", &unknown, company(), None).await,
+        Err(PortalError::BuyerRefused)
+    );
+    let right = portal::BuyerProof::Delivery { postal_code, name };
+    let done = portal::buyer_request(&w.services, &order_id, &right, company(), None).await.unwrap();
+    assert!(matches!(done, BuyerRequestOutcome::Corrected { .. }), "{done:?}");
 }

@@ -741,9 +741,7 @@ async fn invoice_page(
                 let as_invoiced = billing_values(&r.invoice.body.buyer.billing_data());
                 let none = BTreeMap::new();
                 let (values, errors) = typed.unwrap_or((&as_invoiced, &none));
-                let mut fields = buyer_form(page, values, errors);
-                fields.retain(|f| f["name"] != "orderId" && f["name"] != "email");
-                fields
+                buyer_form(page, values, errors, OrderFields::Known)
             });
             let refusal = refusal.map(|t| {
                 json!({
@@ -929,9 +927,12 @@ fn urlencode(s: &str) -> String {
 }
 
 /// The buyer's form fields: (form name, API error key, autocomplete, optional).
-const BUYER_FIELDS: [(&str, &str, &str, bool); 9] = [
+const ORDER_FIELDS: [(&str, &str, &str, bool); 3] = [
     ("orderId", "orderId", "off", false),
-    ("email", "email", "email", false),
+    ("deliveryPostalCode", "deliveryPostalCode", "off", false),
+    ("deliveryName", "deliveryName", "off", false),
+];
+const BILLING_FIELDS: [(&str, &str, &str, bool); 7] = [
     ("name", "name", "organization", false),
     ("taxNumber", "taxNumber", "off", true),
     ("line1", "address.line1", "address-line1", false),
@@ -941,36 +942,56 @@ const BUYER_FIELDS: [(&str, &str, &str, bool); 9] = [
     ("countryCode", "address.countryCode", "country", false),
 ];
 
+/// How the form knows the order: asked with a proof a buyer knows (the delivery's postal code
+/// and name), given by the mail's link (shown, not editable), or not at all (the seller
+/// correcting its own invoice).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OrderFields {
+    Asked,
+    Linked,
+    Known,
+}
+
 fn buyer_form(
     page: &Page,
     values: &BTreeMap<String, String>,
     errors: &BTreeMap<String, Vec<String>>,
+    order: OrderFields,
 ) -> Vec<serde_json::Value> {
     let t = |key: &str| text(page.lang, key);
     let kind = values.get("kind").cloned().unwrap_or_else(|| "company".into());
-    let mut fields = vec![json!({
-        "name": "kind", "kind": "select", "label": t("field_kind"), "value": kind,
-        "options": [["company", t("kind_company")], ["individual", t("kind_individual")]],
-    })];
-    for (name, key, autocomplete, optional) in BUYER_FIELDS {
-        let typed = values.get(name).map(String::as_str).unwrap_or_default();
-        let error = errors.get(key).map(|reasons| {
-            let hint = t(&format!("error_{name}"));
-            // A tax number that was typed but refused: its own reason (format, check digits)
-            // says more than the hint.
-            match reasons.first() {
-                Some(reason) if name == "taxNumber" && !typed.trim().is_empty() => format!("{hint} ({reason})"),
-                _ => hint.to_owned(),
+    let mut fields = Vec::new();
+    let asked: &[(&str, &str, &str, bool)] = match order {
+        OrderFields::Asked => &ORDER_FIELDS,
+        OrderFields::Linked => &ORDER_FIELDS[..1],
+        OrderFields::Known => &[],
+    };
+    for (name, key, autocomplete, optional) in asked.iter().chain(BILLING_FIELDS.iter()) {
+        if *name == "name" {
+            fields.push(json!({
+                "name": "kind", "kind": "select", "label": t("field_kind"), "value": kind,
+                "options": [["company", t("kind_company")], ["individual", t("kind_individual")]],
+            }));
+        }
+        let typed = values.get(*name).map(String::as_str).unwrap_or_default().trim();
+        let error = errors.get(*key).map(|_| {
+            // A tax number that was typed but refused: which kind of number it was read as.
+            if *name == "taxNumber" && !typed.is_empty() {
+                let siren = typed.chars().filter(|c| !c.is_whitespace()).all(|c| c.is_ascii_digit());
+                t(if siren { "error_taxNumber_siren" } else { "error_taxNumber_vat" }).to_owned()
+            } else {
+                t(&format!("error_{name}")).to_owned()
             }
         });
-        let default = if name == "countryCode" { "FR" } else { "" };
+        let default = if *name == "countryCode" { "FR" } else { "" };
         fields.push(json!({
             "name": name,
             "kind": "input",
             "label": t(&format!("field_{name}")),
-            "value": values.get(name).map(String::as_str).unwrap_or(default),
+            "value": values.get(*name).map(String::as_str).unwrap_or(default),
             "autocomplete": autocomplete,
             "optional": optional,
+            "readonly": order == OrderFields::Linked && *name == "orderId",
             "error": error,
         }));
     }
@@ -999,33 +1020,59 @@ async fn buyer_thanks(page: Page, Query(q): Query<ThanksQuery>) -> Response {
     render(&page, StatusCode::OK, "buyer.html", context! { done })
 }
 
-async fn buyer_page(page: Page) -> Response {
-    let fields = buyer_form(&page, &BTreeMap::new(), &BTreeMap::new());
-    render(&page, StatusCode::OK, "buyer.html", context! { fields })
+#[derive(serde::Deserialize, Default)]
+struct BuyerLinkQuery {
+    #[serde(default)]
+    commande: String,
+    #[serde(default)]
+    cle: String,
+}
+
+/// The buyer's page; from the invoice mail's link, with the order already known.
+async fn buyer_page(page: Page, State(p): State<Arc<Portal>>, Query(q): Query<BuyerLinkQuery>) -> Response {
+    let key = &p.services.settings.buyer_email_key;
+    if q.commande.is_empty() && q.cle.is_empty() {
+        let fields = buyer_form(&page, &BTreeMap::new(), &BTreeMap::new(), OrderFields::Asked);
+        return render(&page, StatusCode::OK, "buyer.html", context! { fields });
+    }
+    if !marketbill_app::crypto::buyer_link_matches(key, &q.commande, &q.cle) {
+        let fields = buyer_form(&page, &BTreeMap::new(), &BTreeMap::new(), OrderFields::Asked);
+        let error = text(page.lang, "buyer_link_invalid").to_owned();
+        return render(&page, StatusCode::OK, "buyer.html", context! { fields, error });
+    }
+    let values = BTreeMap::from([("orderId".to_owned(), q.commande.clone())]);
+    let fields = buyer_form(&page, &values, &BTreeMap::new(), OrderFields::Linked);
+    render(&page, StatusCode::OK, "buyer.html", context! { fields, cle => q.cle, linked => true })
 }
 
 /// The buyer's request: checked field by field, then the one use case the API calls too.
 async fn buyer_post(State(p): State<Arc<Portal>>, Posted { page, values }: Posted) -> Response {
-    let get = |k: &str| values.get(k).map(|v| v.trim().to_owned()).unwrap_or_default();
+    let get = |k: &str| values.get(k).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
     let b = billing_body(&values);
     let body = InvoiceRequestBody {
-        order_id: get("orderId"),
-        email: get("email"),
+        order_id: get("orderId").unwrap_or_default(),
+        link: get("cle"),
+        email: None,
+        delivery_postal_code: get("deliveryPostalCode"),
+        delivery_name: get("deliveryName"),
         kind: b.kind,
         name: b.name,
         tax_number: b.tax_number,
         address: b.address,
     };
-    let billing = match check_invoice_request(&body) {
-        Ok(b) => b,
+    let order_fields = if body.link.is_some() { OrderFields::Linked } else { OrderFields::Asked };
+    let cle = body.link.clone();
+    let linked = cle.is_some();
+    let (billing, proof) = match check_invoice_request(&body) {
+        Ok(checked) => checked,
         Err(errors) => {
-            let fields = buyer_form(&page, &values, &errors);
+            let fields = buyer_form(&page, &values, &errors, order_fields);
             let error = text(page.lang, "fix_fields").to_owned();
-            return render(&page, StatusCode::BAD_REQUEST, "buyer.html", context! { fields, error });
+            return render(&page, StatusCode::BAD_REQUEST, "buyer.html", context! { fields, error, cle, linked });
         }
     };
     let once = form_once("buyer request", &values);
-    match portal::buyer_request(&p.services, &body.order_id, &body.email, billing, once.as_ref()).await {
+    match portal::buyer_request(&p.services, &body.order_id, &proof, billing, once.as_ref()).await {
         // Post, redirect, get: reloading the confirmation sends nothing again.
         Ok(outcome) => {
             let to = match outcome {
@@ -1045,8 +1092,8 @@ async fn buyer_post(State(p): State<Arc<Portal>>, Posted { page, values }: Poste
                 PortalError::Conflict(_) => (StatusCode::CONFLICT, failure(&page, &e)),
                 _ => (StatusCode::SERVICE_UNAVAILABLE, failure(&page, &e)),
             };
-            let fields = buyer_form(&page, &values, &BTreeMap::new());
-            render(&page, status, "buyer.html", context! { fields, error })
+            let fields = buyer_form(&page, &values, &BTreeMap::new(), order_fields);
+            render(&page, status, "buyer.html", context! { fields, error, cle, linked })
         }
     }
 }

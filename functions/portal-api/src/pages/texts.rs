@@ -656,8 +656,40 @@ pub(super) const TEXTS: &[(&str, &str, &str)] = &[
     ("buyer_title", "Demander une facture au nom de votre société", "Ask for an invoice in your company's name"),
     (
         "buyer_intro",
-        "Indiquez le numéro de votre commande Cdiscount et l'adresse e-mail utilisée pour la commande, puis les données de facturation. Si la facture est déjà émise, vous recevez par e-mail un avoir qui l'annule et la facture corrigée ; sinon la facture sera émise à ce nom.",
-        "Enter your Cdiscount order number and the e-mail address of the order, then the billing data. If the invoice was already issued, you receive by e-mail a credit note cancelling it and the corrected invoice; otherwise the invoice will be issued in this name.",
+        "Indiquez le numéro de votre commande Cdiscount, le code postal et le nom de sa livraison, puis les données de facturation. Si la facture est déjà émise, vous recevez par e-mail un avoir qui l'annule et la facture corrigée ; sinon la facture sera émise à ce nom.",
+        "Enter your Cdiscount order number, the postal code and the name of its delivery, then the billing data. If the invoice was already issued, you receive by e-mail a credit note cancelling it and the corrected invoice; otherwise the invoice will be issued in this name.",
+    ),
+    (
+        "buyer_intro_linked",
+        "Votre commande est reconnue grâce au lien de votre e-mail. Indiquez les données de facturation : si la facture est déjà émise, vous recevez par e-mail un avoir qui l'annule et la facture corrigée.",
+        "Your order is known from your e-mail's link. Enter the billing data: if the invoice was already issued, you receive by e-mail a credit note cancelling it and the corrected invoice.",
+    ),
+    (
+        "buyer_link_invalid",
+        "Ce lien n'est pas valable (incomplet ou modifié) : indiquez votre commande ci-dessous.",
+        "This link is not valid (incomplete or altered): enter your order below.",
+    ),
+    ("field_deliveryPostalCode", "Code postal de la livraison", "Postal code of the delivery"),
+    ("field_deliveryName", "Nom du destinataire de la livraison", "Name the order was delivered to"),
+    (
+        "error_deliveryPostalCode",
+        "Indiquez le code postal où la commande a été livrée.",
+        "Enter the postal code the order was delivered to.",
+    ),
+    (
+        "error_deliveryName",
+        "Indiquez le nom du destinataire de la livraison (nom de famille, ou prénom et nom).",
+        "Enter the name the order was delivered to (last name, or first and last name).",
+    ),
+    (
+        "error_taxNumber_siren",
+        "Ce SIREN n'est pas valable : vérifiez ses 9 chiffres (la clé de contrôle ne correspond pas).",
+        "This SIREN is not valid: check its 9 digits (the check digit does not match).",
+    ),
+    (
+        "error_taxNumber_vat",
+        "Ce numéro de TVA n'est pas valable : vérifiez le code pays et les chiffres.",
+        "This VAT number is not valid: check the country code and the digits.",
     ),
     ("optional", "facultatif", "optional"),
     ("field_kind", "Vous êtes", "You are"),
@@ -770,8 +802,8 @@ pub(super) const TEXTS: &[(&str, &str, &str)] = &[
     ("send_request", "Envoyer la demande", "Send the request"),
     (
         "buyer_refused",
-        "Nous ne trouvons pas de commande avec ce numéro et cette adresse e-mail.",
-        "We find no order with this number and this e-mail address.",
+        "Nous ne trouvons pas de commande avec ce numéro et cette livraison (code postal et nom du destinataire). Vérifiez-les, ou suivez le lien de l'e-mail de votre facture.",
+        "We find no order with this number and this delivery (postal code and name). Check them, or follow the link in your invoice's e-mail.",
     ),
     (
         "request_recorded",
