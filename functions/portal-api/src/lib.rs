@@ -83,12 +83,6 @@ impl ApiError {
         }
     }
 
-    /// What went wrong, in a sentence (with the fields' reasons, if any).
-    pub(crate) fn detail(&self) -> String {
-        let fields: Vec<String> = self.errors.iter().map(|(f, m)| format!("{f}: {}", m.join("; "))).collect();
-        if fields.is_empty() { self.detail.clone() } else { fields.join(", ") }
-    }
-
     fn field(field: &str, message: impl Into<String>) -> ApiError {
         ApiError::invalid(BTreeMap::from([(field.to_owned(), vec![message.into()])]))
     }
@@ -118,6 +112,7 @@ impl From<PortalError> for ApiError {
     fn from(e: PortalError) -> ApiError {
         match e {
             PortalError::Invalid(errors) => ApiError::invalid(errors),
+            PortalError::Credit(why) => ApiError::field("items", why.to_string()),
             PortalError::NotFound => ApiError::new(StatusCode::NOT_FOUND, "Not found", "no such resource"),
             PortalError::Unsubscribed => ApiError::new(StatusCode::CONFLICT, "Unsubscribed", e.to_string()),
             PortalError::Conflict(c) => {
@@ -690,8 +685,12 @@ pub(crate) fn check_billing(b: &BillingBody) -> Result<BuyerBillingData, FieldEr
         refuse(&mut errors, "address.line2", "is at most 200 characters");
     }
     let country = b.address.country_code.parse::<CountryCode>();
-    if country.is_err() {
-        refuse(&mut errors, "address.countryCode", "is a two-letter country code");
+    match &country {
+        Err(_) => refuse(&mut errors, "address.countryCode", "is a two-letter country code"),
+        Ok(c) if text_ok(&b.address.postal_code, 20) && !c.postal_code_ok(&b.address.postal_code) => {
+            refuse(&mut errors, "address.postalCode", &format!("is not a postal code of {c}"));
+        }
+        Ok(_) => {}
     }
     let (Ok(country_code), true) = (country, errors.is_empty()) else { return Err(errors) };
     Ok(BuyerBillingData {
@@ -743,6 +742,14 @@ async fn post_invoice_request(
     Ok((StatusCode::ACCEPTED, Json(body)))
 }
 
+/// The seller has dealt with an order's problem: it leaves the problems list until another one.
+async fn post_handled(State(p): Shared, Caller(id): Caller, Path(raw): Path<String>) -> Result<StatusCode, ApiError> {
+    let order: marketbill_domain::OrderId =
+        raw.parse().map_err(|_| ApiError::field("orderId", "is a marketplace order number"))?;
+    portal::mark_handled(&p.services, &id, &order).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// The seller's run now, outside the schedule (a few an hour).
 async fn post_run(State(p): Shared, Caller(id): Caller) -> Result<(StatusCode, Json<Value>), ApiError> {
     let done = marketbill_app::schedule::run_now(&p.services, &id).await?;
@@ -773,6 +780,7 @@ pub fn router(portal: Arc<Portal>) -> Router {
         .route("/v1/orders/problems", get(get_problems))
         .route("/v1/invoice-requests", post(post_invoice_request))
         .route("/v1/runs", post(post_run))
+        .route("/v1/orders/{order_id}/handled", post(post_handled))
         .merge(pages::routes())
         .fallback(not_found)
         .layer(axum::middleware::map_response(private_answers))

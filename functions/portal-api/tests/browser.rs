@@ -488,18 +488,23 @@ async fn a_seller_signs_up_onboards_gets_invoices_downloads_exports_and_unsubscr
     b.check("export").await;
     let today = marketbill_domain::calendar::paris_date(time::OffsetDateTime::now_utc());
     let first = today.replace_day(1).unwrap();
-    b.client
-        .execute(
-            "document.getElementById('du').value = arguments[0]; document.getElementById('au').value = arguments[1];",
-            vec![json!(first.to_string()), json!(today.to_string())],
-        )
-        .await
-        .unwrap();
+    // The « ce mois-ci » preset fills the period.
+    b.submit("#presets a").await;
+    assert_eq!(b.client.find(Locator::Id("du")).await.unwrap().prop("value").await.unwrap(), Some(first.to_string()));
+    assert_eq!(b.client.find(Locator::Id("au")).await.unwrap().prop("value").await.unwrap(), Some(today.to_string()));
     b.submit("#start-export").await;
     b.wait_for("#export-ready").await;
     b.check("export-ready").await;
     b.click("#download-zip").await;
-    let zip = b.downloaded(".zip").await;
+    // Named by seller and period.
+    let zip = b.downloaded(&format!("_{first}_{today}.zip")).await;
+    assert!(
+        std::fs::read_dir(&b.downloads)
+            .unwrap()
+            .filter_map(Result::ok)
+            .any(|e| e.file_name().to_string_lossy().starts_with(&format!("factures_{seller}_"))),
+        "the archive is named by seller and period"
+    );
     let archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
     // Every document of the period, the credit note included.
     let documents = portal::list_invoices(&w.services, &seller, &InvoiceQuery { limit: 100, ..Default::default() })

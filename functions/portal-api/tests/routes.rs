@@ -143,7 +143,10 @@ async fn every_seller_route_needs_a_valid_token() {
     for (path, operations) in spec["paths"].as_object().unwrap() {
         for (method, op) in operations.as_object().unwrap() {
             if op.get("security").is_some() {
-                routes.push((method.to_uppercase(), path.replace("{number}", "ML2026-000001")));
+                routes.push((
+                    method.to_uppercase(),
+                    path.replace("{number}", "ML2026-000001").replace("{orderId}", "2612041911MQXP002"),
+                ));
             }
         }
     }
@@ -249,6 +252,20 @@ async fn invoices_exports_usage_problems_and_resend_over_http() {
     assert_eq!(usage["fee"]["amountExclVat"], "0.60");
     let (_, problems) = api.call(Method::GET, "/v1/orders/problems", Some(&api.a), None).await;
     assert_eq!(problems["items"][0]["reason"], "notShippedToFrance", "{problems}");
+    // A problem the seller dealt with leaves the list (and stays out when marked again).
+    let listed = problems["items"].as_array().unwrap().len();
+    let handled = problems["items"][0]["orderId"].as_str().unwrap().to_owned();
+    for _ in 0..2 {
+        let (status, _) = api.call(Method::POST, &format!("/v1/orders/{handled}/handled"), Some(&api.a), None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+    }
+    let (_, problems) = api.call(Method::GET, "/v1/orders/problems", Some(&api.a), None).await;
+    let left: Vec<&str> =
+        problems["items"].as_array().unwrap().iter().map(|i| i["orderId"].as_str().unwrap()).collect();
+    assert_eq!(left.len(), listed - 1);
+    assert!(!left.contains(&handled.as_str()));
+    let (status, _) = api.call(Method::POST, "/v1/orders/NOSUCHORDER1/handled", Some(&api.a), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, sent) = api.call(Method::POST, &format!("/v1/invoices/{number}/resend"), Some(&api.a), None).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{sent}");
     // A run now: queued once; asked again at once, nothing more is queued.

@@ -174,6 +174,7 @@ pub fn seller_record(id: &SellerId) -> SellerRecord {
         credentials: None,
         platform: None,
         first_invoices_at: None,
+        handled_problems: Default::default(),
     }
 }
 

@@ -74,6 +74,17 @@ impl<'a> Delivery<'a> {
     }
 }
 
+/// The buyer's page with the order already known: the link carries the order's key
+/// ([`crate::crypto::buyer_link_key`]). `None` where the portal's address is not known.
+pub fn buyer_page_link(settings: &crate::services::Settings, order_id: &marketbill_domain::OrderId) -> Option<String> {
+    settings.public_url.as_deref().map(|base| {
+        let order = order_id.as_str();
+        let key = crate::crypto::buyer_link_key(&settings.buyer_email_key, order);
+        // An order id is letters, digits, `-` and `_`, the key hex: nothing to escape.
+        format!("{base}/facture?commande={order}&cle={key}")
+    })
+}
+
 impl Delivery<'_> {
     /// Renders the documents and stores them with their digests; returns the PDF.
     pub async fn store(&self, invoice: &Invoice) -> Result<Vec<u8>, PipelineError> {
@@ -111,13 +122,7 @@ impl Delivery<'_> {
         let Some(to) = to else {
             return Ok(Mailed::Refused("the order has no buyer e-mail: the invoice was not mailed".into()));
         };
-        // The buyer's page with the order already known: the link carries the order's key.
-        let buyer_page = self.s.settings.public_url.as_deref().map(|base| {
-            let order = invoice.body.order_id.as_str();
-            let key = crate::crypto::buyer_link_key(&self.s.settings.buyer_email_key, order);
-            // An order id is letters, digits, `-` and `_`, the key hex: nothing to escape.
-            format!("{base}/facture?commande={order}&cle={key}")
-        });
+        let buyer_page = buyer_page_link(&self.s.settings, &invoice.body.order_id);
         let mail = match invoice_mail(invoice, pdf, &self.s.settings.sender, to, self.now, buyer_page.as_deref()) {
             Ok(m) => m,
             Err(refused @ MailBuildError::Recipient(_)) => {

@@ -222,7 +222,7 @@ pub fn sign_in_mail(from: &str, to: &str, link: &str, sent_at: OffsetDateTime) -
          {link}\r\n\r\nSi vous n'avez rien demandé, ignorez ce message.\r\n\r\n\
          ---\r\nTo open your Marketbill space, follow the link above (valid for 15 minutes, once).\r\n"
     );
-    notice_mail(from, to, "Votre lien de connexion à Marketbill", text, sent_at)
+    notice_mail(from, to, None, "Votre lien de connexion à Marketbill", text, sent_at)
 }
 
 /// The mail that tells a seller its first invoices are out, with the way to its space.
@@ -245,22 +245,59 @@ pub fn first_invoices_mail(
          {link}---\r\nYour first invoices are out: mailed to each buyer and attached to the Cdiscount orders. \
          The next ones go by themselves, twice a day.\r\n"
     );
-    notice_mail(from, to, "Vos premières factures sont parties", text, sent_at)
+    notice_mail(from, to, None, "Vos premières factures sont parties", text, sent_at)
+}
+
+/// The mail that asks a business buyer for its e-invoicing address: its invoice must reach it
+/// through its approved platform, and the e-invoicing directory knows no address for its SIREN.
+pub fn not_in_directory_mail(
+    invoice: &Invoice,
+    from: &str,
+    to: &str,
+    buyer_page: Option<&str>,
+    sent_at: OffsetDateTime,
+) -> Result<OutgoingMail, MailBuildError> {
+    let b = &invoice.body;
+    let seller: String = b.seller.legal_name.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let siren = b.buyer.known_siren().unwrap_or_default();
+    let correct = match buyer_page {
+        Some(url) => format!("Si ce SIREN est erroné, corrigez-le ici :\r\n{url}\r\n\r\n"),
+        None => "Si ce SIREN est erroné, indiquez le bon en répondant à ce message.\r\n\r\n".to_owned(),
+    };
+    let text = format!(
+        "Bonjour,\r\n\r\nLa facture {} de {seller} pour votre commande Cdiscount n° {} doit vous parvenir par \
+         votre plateforme de facturation électronique (réforme de la facturation électronique entre entreprises). \
+         L'annuaire de la facturation électronique ne connaît pas encore d'adresse pour le SIREN {siren}.\r\n\r\n\
+         {correct}\
+         S'il est exact, demandez à votre plateforme agréée d'inscrire votre entreprise dans l'annuaire : la facture \
+         vous sera transmise dès qu'elle y figurera. Vous avez reçu sa copie PDF par e-mail.\r\n\r\n\
+         Cordialement,\r\n{seller}\r\n",
+        invoice.number, b.order_id,
+    );
+    // Answers go to the seller, as for the invoice itself.
+    let reply_to = mail_address(&b.seller.email).map_err(MailBuildError::ReplyTo)?;
+    let subject = format!("Votre facture {} — adresse de facturation électronique", invoice.number);
+    notice_mail(from, to, Some(reply_to), &subject, text, sent_at)
 }
 
 /// A plain-text notice from Marketbill.
 fn notice_mail(
     from: &str,
     to: &str,
+    reply_to: Option<Address>,
     subject: &str,
     text: String,
     sent_at: OffsetDateTime,
 ) -> Result<OutgoingMail, MailBuildError> {
     let to_address = mail_address(to).map_err(MailBuildError::Recipient)?;
     let from_address = mail_address(from).map_err(MailBuildError::Sender)?;
-    let message = Message::builder()
+    let mut builder = Message::builder()
         .from(Mailbox::new(Some("Marketbill".into()), from_address.clone()))
-        .to(Mailbox::new(None, to_address.clone()))
+        .to(Mailbox::new(None, to_address.clone()));
+    if let Some(r) = reply_to {
+        builder = builder.reply_to(Mailbox::new(None, r));
+    }
+    let message = builder
         .subject(subject)
         .date(SystemTime::from(sent_at))
         .singlepart(SinglePart::plain(text))
@@ -361,7 +398,7 @@ mod tests {
         let mail = invoice_mail(&inv, b"%PDF", "factures@m.example", "a@x.fr", AT, page).unwrap();
         let (_, parts) = parse_mail(&mail.mime);
         let text = String::from_utf8_lossy(&parts[0].bytes).into_owned();
-        assert!(text.contains("Besoin d'une facture au nom de votre société ?"), "{text}");
+        assert!(text.contains("Besoin d'une facture au nom de votre société, ou d'une adresse corrigée ?"), "{text}");
         assert!(text.contains("https://factures.example/facture"));
         let seller = marketbill_testkit::sellers::sample_seller(0, "10000").unwrap();
         let draft = inv.credit_note(&seller, AT, "test");

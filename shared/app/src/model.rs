@@ -1,5 +1,6 @@
 //! Records the use cases keep: sellers, orders and their progress, invoices, imports, runs.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -116,6 +117,10 @@ pub struct SellerRecord {
     /// returned. `None`: nothing is transmitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<SealedSecret>,
+    /// The problems the seller marked as handled: the order and its problem then
+    /// ([`OrderRecord::problem_key`]); hidden from the problems until another one comes.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub handled_problems: BTreeMap<OrderId, String>,
     /// When the seller was told its first invoices were out (one mail, once).
     #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
     pub first_invoices_at: Option<OffsetDateTime>,
@@ -207,6 +212,25 @@ pub struct OrderRecord {
 }
 
 impl OrderRecord {
+    /// What the order's problem is, as a key (`None`: no problem): its refusal, its step
+    /// error, a refused mail, a missing SIREN, a rejected upload.
+    pub fn problem_key(&self) -> Option<String> {
+        let parts = [
+            self.refusal.as_ref().map(|r| format!("refusal:{}", r.code())),
+            self.last_error.as_ref().map(|e| format!("error:{e}")),
+            self.mail_refused.as_ref().map(|e| format!("mail:{e}")),
+            self.buyer_siren_missing.then(|| "siren".to_owned()),
+            (self.stage == OrderStage::Rejected).then(|| "rejected".to_owned()),
+        ];
+        let key: Vec<String> = parts.into_iter().flatten().collect();
+        (!key.is_empty()).then(|| key.join("|"))
+    }
+
+    /// A problem the seller has not marked as handled (`handled`: the seller's marks).
+    pub fn is_open_problem(&self, handled: &BTreeMap<OrderId, String>) -> bool {
+        self.problem_key().is_some_and(|k| handled.get(&self.order_id) != Some(&k))
+    }
+
     /// The record of an order the atomic issue has just numbered.
     pub fn issued(order_id: &OrderId, number: &InvoiceNumber, at: OffsetDateTime) -> OrderRecord {
         OrderRecord {

@@ -48,6 +48,9 @@ pub enum PortalError {
     /// An idempotency key sent again with another request.
     #[error("this key was used for another request")]
     KeyReused,
+    /// A credit note that cannot be made as asked (the items), with the domain's reason.
+    #[error("items: {0}")]
+    Credit(marketbill_domain::credit::CreditError),
 
     #[error(transparent)]
     Pipeline(#[from] PipelineError),
@@ -181,6 +184,7 @@ pub async fn put_profile(s: &Services, id: &SellerId, input: &SellerProfileInput
         registered_at: existing.as_ref().map(|e| e.registered_at).unwrap_or(now),
         platform: existing.as_ref().and_then(|e| e.platform.clone()),
         first_invoices_at: existing.as_ref().and_then(|e| e.first_invoices_at),
+        handled_problems: existing.as_ref().map(|e| e.handled_problems.clone()).unwrap_or_default(),
         credentials: existing.and_then(|e| e.credentials),
     };
     s.ledger.put_seller(&record).await?;
@@ -401,7 +405,8 @@ pub async fn advance_export(s: &Services, id: &SellerId, job: &str) -> Result<Ex
         .map_err(PipelineError::from)?
         .ok_or(PortalError::NotFound)?;
     let m: ExportManifest = serde_json::from_slice(&raw).map_err(|e| PipelineError::Render(e.to_string()))?;
-    let archive = format!("{prefix}_{}_{}.zip", m.from, m.to);
+    // Named by seller and period where it is downloaded (the last segment of its key).
+    let archive = format!("{prefix}/factures_{id}_{}_{}.zip", m.from, m.to);
     let part = |k: usize| format!("{prefix}.part-{k:05}.zip");
     let existing = store.list(&prefix).await.map_err(PipelineError::from)?;
     let mut progress =
@@ -752,16 +757,29 @@ pub async fn problems(s: &Services, id: &SellerId) -> Result<Vec<OrderRecord>, P
 
 async fn problem_orders(s: &Services, id: &SellerId) -> Result<Vec<OrderRecord>, PortalError> {
     let all = s.ledger.list_orders(id).await?;
-    Ok(all
-        .into_iter()
-        .filter(|o| {
-            o.refusal.is_some()
-                || o.last_error.is_some()
-                || o.mail_refused.is_some()
-                || o.buyer_siren_missing
-                || o.stage == OrderStage::Rejected
-        })
-        .collect())
+    let handled = seller(s, id).await.map(|r| r.handled_problems).unwrap_or_default();
+    Ok(all.into_iter().filter(|o| o.is_open_problem(&handled)).collect())
+}
+
+/// `POST /v1/orders/{orderId}/handled`: the seller has dealt with an order's problem (by hand,
+/// with the buyer…): it leaves the problems list until another problem comes.
+pub async fn mark_handled(s: &Services, id: &SellerId, order_id: &OrderId) -> Result<(), PortalError> {
+    let order = s.ledger.get_order(id, order_id).await?.ok_or(PortalError::NotFound)?;
+    let Some(key) = order.problem_key() else {
+        return Err(PortalError::Conflict(Conflict::NothingToRetry));
+    };
+    let mut record = seller(s, id).await?;
+    if record.handled_problems.get(order_id) == Some(&key) {
+        return Ok(());
+    }
+    // Marks of orders whose problem has gone are dropped on the way: the map stays small.
+    let all = s.ledger.list_orders(id).await?;
+    let open: std::collections::BTreeSet<&OrderId> =
+        all.iter().filter(|o| o.problem_key().is_some()).map(|o| &o.order_id).collect();
+    record.handled_problems.retain(|o, _| open.contains(o));
+    record.handled_problems.insert(order_id.clone(), key);
+    s.ledger.put_seller(&record).await?;
+    Ok(())
 }
 
 /// `POST /v1/invoices/{number}/resend`: the invoice mailed to the buyer again; the provider's
@@ -903,10 +921,8 @@ async fn credit_note_now(
         return issued_under_marker(s, id, &original, &before).await;
     }
     let now = s.clock.now();
-    let (draft, mut after) = original
-        .invoice
-        .credit(&record.profile, now, items, reason, &before)
-        .map_err(|e| PortalError::field("items", &e.to_string()))?;
+    let (draft, mut after) =
+        original.invoice.credit(&record.profile, now, items, reason, &before).map_err(PortalError::Credit)?;
     if let Some(m) = marker {
         after.applied.insert(m);
     }

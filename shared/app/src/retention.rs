@@ -17,7 +17,8 @@ pub const EXPORT_TTL: time::Duration = time::Duration::hours(1);
 pub async fn sweep_exports(store: &dyn DocumentStore, prefix: &str, now: OffsetDateTime) -> Result<u64, StoreError> {
     let mut removed = 0;
     for key in store.list(prefix).await? {
-        let made = key.rsplit('/').next().and_then(|name| name.split('-').next()).and_then(|t| t.parse::<i64>().ok());
+        // `exports/{seller}/{job}…`: the job's name starts with the time it was started.
+        let made = key.split('/').nth(2).and_then(|name| name.split('-').next()).and_then(|t| t.parse::<i64>().ok());
         let expired = match made {
             Some(t) => t + EXPORT_TTL.whole_seconds() <= now.unix_timestamp(),
             // Older names without a time: gone too, they are past any link by now.

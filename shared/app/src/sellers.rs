@@ -31,6 +31,7 @@ pub async fn register(
         registered_at: existing.as_ref().map(|e| e.registered_at).unwrap_or(now),
         credentials: sealed,
         first_invoices_at: existing.as_ref().and_then(|e| e.first_invoices_at),
+        handled_problems: existing.as_ref().map(|e| e.handled_problems.clone()).unwrap_or_default(),
         platform: existing.and_then(|e| e.platform),
     };
     s.ledger.put_seller(&record).await?;

@@ -190,6 +190,24 @@ pub async fn with_directory_addresses(s: &Services, record: &SellerRecord, draft
     draft.with_electronic_addresses(seller.as_deref(), buyer.as_deref())
 }
 
+/// Mails the buyer of an e-invoice its platform cannot receive yet: the directory knows no
+/// address for its SIREN; the mail links to the buyer's page to correct it.
+async fn ask_buyer_for_address(
+    s: &Services,
+    record: &SellerRecord,
+    doc: &crate::model::InvoiceRecord,
+) -> Result<(), PipelineError> {
+    let Some(sealed) = &record.credentials else { return Ok(()) };
+    let creds = crate::pipeline::open_credentials(s.secrets.as_ref(), sealed).await?;
+    let Some(order) = s.marketplace.order(&creds, &doc.order_id).await? else { return Ok(()) };
+    let Some(to) = order.buyer_email() else { return Ok(()) };
+    let link = crate::delivery::buyer_page_link(&s.settings, &doc.order_id);
+    let mail =
+        crate::mail::not_in_directory_mail(&doc.invoice, &s.settings.sender, to, link.as_deref(), s.clock.now())?;
+    s.mailer.send(&mail).await?;
+    Ok(())
+}
+
 /// The reason code of an e-invoice held because its buyer has no directory line.
 pub const NOT_IN_DIRECTORY: &str = "notInDirectory";
 
@@ -259,6 +277,10 @@ async fn transmit_now(
                             ..t
                         };
                         s.ledger.put_transmission(seller, &held).await?;
+                        // Once, when it is first held: the buyer is asked for its address.
+                        if let Err(e) = ask_buyer_for_address(s, record, doc).await {
+                            tracing::warn!(seller = %seller, invoice = %doc.invoice.number, error = %e, "the buyer was not asked for its e-invoicing address");
+                        }
                     }
                     continue;
                 }

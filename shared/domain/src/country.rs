@@ -28,6 +28,39 @@ impl CountryCode {
         self == Self::FR
     }
 
+    /// Whether a postal code has this country's form (the EU member states' formats; any
+    /// short code elsewhere). Blanks around and inside are allowed where the country writes them.
+    pub fn postal_code_ok(self, code: &str) -> bool {
+        let c = code.trim();
+        let digits = |n: usize| c.len() == n && c.bytes().all(|b| b.is_ascii_digit());
+        match self.as_str() {
+            "FR" | "DE" | "ES" | "IT" | "FI" | "EE" | "HR" | "LT" => digits(5),
+            "BE" | "AT" | "BG" | "DK" | "HU" | "LU" | "SI" | "CY" => digits(4),
+            "PT" => {
+                let b = c.as_bytes();
+                c.len() == 8 && b[4] == b'-' && c.bytes().enumerate().all(|(i, x)| i == 4 || x.is_ascii_digit())
+            }
+            "PL" => {
+                let b = c.as_bytes();
+                c.len() == 6 && b[2] == b'-' && c.bytes().enumerate().all(|(i, x)| i == 2 || x.is_ascii_digit())
+            }
+            "NL" => {
+                let compact: Vec<u8> = c.bytes().filter(|b| *b != b' ').collect();
+                compact.len() == 6
+                    && compact[..4].iter().all(u8::is_ascii_digit)
+                    && compact[4..].iter().all(u8::is_ascii_alphabetic)
+            }
+            "CZ" | "SK" | "SE" | "GR" => {
+                let compact: Vec<u8> = c.bytes().filter(|b| *b != b' ').collect();
+                compact.len() == 5 && compact.iter().all(u8::is_ascii_digit)
+            }
+            "RO" => digits(6),
+            "LV" => c.len() == 7 && c.starts_with("LV-") && c[3..].bytes().all(|b| b.is_ascii_digit()),
+            "MT" | "IE" => (3..=8).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b' '),
+            _ => (1..=12).contains(&c.len()),
+        }
+    }
+
     pub fn is_eu(self) -> bool {
         EU_VAT_RATES.iter().any(|(c, _, _)| c.as_bytes() == self.0)
     }
@@ -194,6 +227,24 @@ const COUNTRY_NAMES: &[(&str, [&str; 7])] = &[
     ),
     ("CN", ["Chine", "China", "China", "China", "Cina", "China", "Chiny"]),
 ];
+
+#[cfg(test)]
+mod postal_tests {
+    use super::*;
+
+    #[test]
+    fn postal_codes_have_their_countrys_form() {
+        let fr: CountryCode = "FR".parse().unwrap();
+        assert!(fr.postal_code_ok("69002") && fr.postal_code_ok(" 75016 "));
+        assert!(!fr.postal_code_ok("6900") && !fr.postal_code_ok("750") && !fr.postal_code_ok("75O16"));
+        let be: CountryCode = "BE".parse().unwrap();
+        assert!(be.postal_code_ok("1000") && !be.postal_code_ok("10000"));
+        let nl: CountryCode = "NL".parse().unwrap();
+        assert!(nl.postal_code_ok("1012 AB") && !nl.postal_code_ok("1012"));
+        let pl: CountryCode = "PL".parse().unwrap();
+        assert!(pl.postal_code_ok("00-950") && !pl.postal_code_ok("00950"));
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -373,7 +373,14 @@ impl SellerProfileInput {
         }
 
         let country = match self.address.country_code.parse::<CountryCode>() {
-            Ok(c) if c.is_eu() => Some(c),
+            Ok(c) if c.is_eu() => {
+                // Only on save: a stored profile stays readable.
+                if strict && !self.address.postal_code.trim().is_empty() && !c.postal_code_ok(&self.address.postal_code)
+                {
+                    e.add("address.postalCode", format!("is not a postal code of {c}"));
+                }
+                Some(c)
+            }
             Ok(c) => {
                 e.add(
                     "address.countryCode",

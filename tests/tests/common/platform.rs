@@ -149,6 +149,20 @@ pub async fn documents_reach_the_platform_once_with_their_statuses(w: &World) {
         "{states:?}"
     );
     assert!(sim.flows().is_empty());
+    // Each held invoice's buyer is asked once for its e-invoicing address, with the link to
+    // correct its SIREN; another pass asks nothing more.
+    let asked = |all: Vec<Vec<u8>>| {
+        all.iter()
+            .map(|m| marketbill_app::mail::parse_mail(m))
+            .filter(|(headers, parts)| {
+                headers.iter().any(|(k, v)| k == "Subject" && v.contains("adresse de facturation électronique"))
+                    && parts.iter().any(|p| String::from_utf8_lossy(&p.bytes).contains("/facture?commande="))
+            })
+            .count()
+    };
+    assert_eq!(asked(w.outbox.sent().await), einvoices.len());
+    transmit(&w.services, &platform, &seller).await.unwrap();
+    assert_eq!(asked(w.outbox.sent().await), einvoices.len(), "asked once");
     sim.add_company("303265045", "303265045");
     // Today: the period is open, only e-invoices go. A lost answer and a 503 on the way.
     sim.inject(PlatformRoute::Submit, PlatformFault::AcceptedButLost, 1);

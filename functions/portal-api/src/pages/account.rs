@@ -235,14 +235,26 @@ fn profile_groups(
                             "" => t("perr_generic"),
                             h => h,
                         };
-                        format!("{hint} ({})", reasons.join("; "))
+                        // The domain's reasons are English: only an English page adds them.
+                        match page.lang {
+                            super::Lang::Fr => hint.to_owned(),
+                            super::Lang::En => format!("{hint} ({})", reasons.join("; ")),
+                        }
                     });
                     let hint = match pf.name {
                         "plan" => plans.to_owned(),
                         name => t(&format!("phint_{name}")).to_owned(),
                     };
-                    let options: Option<Vec<[&str; 2]>> =
-                        choices(pf.name).map(|c| c.iter().map(|(v, k)| [*v, t(k)]).collect());
+                    let options: Option<Vec<[&str; 2]>> = match pf.name {
+                        // The seller is established in the EU: its country from the list.
+                        "countryCode" => Some(
+                            super::EU_COUNTRIES
+                                .iter()
+                                .map(|(code, fr, en)| [*code, if page.lang == super::Lang::Fr { *fr } else { *en }])
+                                .collect(),
+                        ),
+                        name => choices(name).map(|c| c.iter().map(|(v, k)| [*v, t(k)]).collect()),
+                    };
                     let kind = match (pf.name, &options) {
                         ("plan", _) => "radio",
                         (_, Some(_)) => "select",

@@ -79,6 +79,7 @@ pub fn routes() -> Router<Arc<Portal>> {
         .route("/espace/factures/{number}/reemission", post(reissue))
         .route("/espace/problemes", get(work::problems_page))
         .route("/espace/problemes/relance", post(work::retry))
+        .route("/espace/problemes/traite", post(work::handled))
         .route("/espace/consommation", get(work::usage_page))
         .route("/espace/export", get(work::export_page).post(work::export_post))
         .route("/espace/export/{job}", get(work::export_progress))
@@ -119,6 +120,9 @@ struct Page {
     proven_email: Option<String>,
     /// What the hosted login's answer is checked against.
     login_kept: Option<String>,
+    /// The section of the space this page belongs to (`/espace/factures`), for the menu's
+    /// current-page marker.
+    section: String,
 }
 
 fn cookies(headers: &HeaderMap) -> BTreeMap<String, String> {
@@ -158,6 +162,7 @@ impl FromRequestParts<Arc<Portal>> for Page {
         };
         let proven_email = jar.get(EMAIL_COOKIE).and_then(|c| state.auth.proven_email(c));
         let login_kept = jar.get(LOGIN_COOKIE).cloned();
+        let section = parts.uri.path().split('/').take(3).collect::<Vec<_>>().join("/");
         Ok(Page {
             lang: lang.unwrap_or(Lang::Fr),
             chosen: asked.is_some(),
@@ -168,6 +173,7 @@ impl FromRequestParts<Arc<Portal>> for Page {
             csrf_new,
             proven_email,
             login_kept,
+            section,
         })
     }
 }
@@ -315,6 +321,7 @@ fn render(page: &Page, status: StatusCode, template: &str, ctx: Value) -> Respon
         other_lang => other.code(),
         t => Value::from_serialize(texts(page.lang)),
         signed_in => page.seller.is_some(),
+        section => page.section.clone(),
         csrf => page.csrf.clone(),
         // Each form's one-time value: a repeat of the same form finds the first outcome.
         once => hex::encode(&marketbill_app::crypto::random_key()[..16]),
@@ -366,7 +373,12 @@ fn failure(page: &Page, e: &PortalError) -> String {
             tracing::warn!(error = %p, "page request failed");
             text(page.lang, "unavailable").into()
         }
-        other => other.to_string(),
+        PortalError::Invalid(_) => text(page.lang, "fix_fields").into(),
+        PortalError::Unsubscribed => text(page.lang, "unsubscribed_locked").into(),
+        PortalError::BuyerRefused => text(page.lang, "buyer_refused").into(),
+        PortalError::Credit(why) => {
+            format!("{} {}", text(page.lang, "credit_refused"), work::credit_refusal(page.lang, why))
+        }
     }
 }
 
@@ -497,14 +509,29 @@ async fn sign_out(State(p): State<Arc<Portal>>, Posted { page, .. }: Posted) -> 
 }
 
 /// Invoices per day as bars, drawn here (numbers only, no text from outside).
-fn chart(per_day: &[u64]) -> String {
+/// The chart's text alternative: what a reader of the bars would take from them.
+fn chart_summary(lang: Lang, per_day: &[u64]) -> String {
+    let total: u64 = per_day.iter().sum();
+    let busiest = per_day.iter().enumerate().max_by_key(|(i, n)| (**n, std::cmp::Reverse(*i)));
+    match (busiest, total) {
+        (Some((day, n)), 1..) => text(lang, "chart_summary")
+            .replace("{total}", &total.to_string())
+            .replace("{days}", &per_day.iter().filter(|n| **n > 0).count().to_string())
+            .replace("{day}", &(day + 1).to_string())
+            .replace("{most}", &n.to_string()),
+        _ => text(lang, "chart_summary_none").to_owned(),
+    }
+}
+
+fn chart(lang: Lang, per_day: &[u64]) -> String {
     let (w, h, pad) = (640u64, 160u64, 20u64);
     let max = per_day.iter().copied().max().unwrap_or(0).max(1);
     let days = per_day.len().max(1) as u64;
     let bar = (w - 2 * pad) / days;
+    // Digits and words only: nothing to escape.
     let mut svg = format!(
         "<svg role=\"img\" aria-label=\"{}\" viewBox=\"0 0 {w} {h}\" width=\"100%\" xmlns=\"http://www.w3.org/2000/svg\">",
-        per_day.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+        chart_summary(lang, per_day)
     );
     for (i, n) in per_day.iter().enumerate() {
         let height = n * (h - 2 * pad) / max;
@@ -567,16 +594,19 @@ async fn dashboard_page(page: Page, p: &Portal, message: Option<&str>, error: Op
             };
             let last_run_at = d.last_run.as_ref().map(|r| paris_time(page.lang, &r.finished_at));
             let next_run_at = paris_time(page.lang, &d.next_run);
+            let today = marketbill_domain::calendar::paris_date(p.services.clock.now());
+            let month_start = iso_date(marketbill_domain::calendar::first_of_month(today));
             let status = if error.is_some() { StatusCode::TOO_MANY_REQUESTS } else { StatusCode::OK };
             let ctx = context! {
                 d => Value::from_serialize(&d),
                 next_run_at,
+                month_start,
                 message,
                 error,
                 fee => format_euros_fr(d.usage.fee.amount_excl_vat),
                 plan,
                 last_run_at,
-                chart => chart(&d.per_day),
+                chart => chart(page.lang, &d.per_day),
             };
             render(&page, status, "dashboard.html", ctx)
         }
@@ -926,6 +956,38 @@ fn urlencode(s: &str) -> String {
     serde_urlencoded::to_string([("", s)]).map(|v| v.trim_start_matches('=').to_owned()).unwrap_or_default()
 }
 
+/// The member states of the EU (code, French name, English name), France first, as forms list
+/// them.
+pub(super) const EU_COUNTRIES: [(&str, &str, &str); 27] = [
+    ("FR", "France", "France"),
+    ("DE", "Allemagne", "Germany"),
+    ("AT", "Autriche", "Austria"),
+    ("BE", "Belgique", "Belgium"),
+    ("BG", "Bulgarie", "Bulgaria"),
+    ("CY", "Chypre", "Cyprus"),
+    ("HR", "Croatie", "Croatia"),
+    ("DK", "Danemark", "Denmark"),
+    ("ES", "Espagne", "Spain"),
+    ("EE", "Estonie", "Estonia"),
+    ("FI", "Finlande", "Finland"),
+    ("GR", "Grèce", "Greece"),
+    ("HU", "Hongrie", "Hungary"),
+    ("IE", "Irlande", "Ireland"),
+    ("IT", "Italie", "Italy"),
+    ("LV", "Lettonie", "Latvia"),
+    ("LT", "Lituanie", "Lithuania"),
+    ("LU", "Luxembourg", "Luxembourg"),
+    ("MT", "Malte", "Malta"),
+    ("NL", "Pays-Bas", "Netherlands"),
+    ("PL", "Pologne", "Poland"),
+    ("PT", "Portugal", "Portugal"),
+    ("CZ", "Tchéquie", "Czechia"),
+    ("RO", "Roumanie", "Romania"),
+    ("SK", "Slovaquie", "Slovakia"),
+    ("SI", "Slovénie", "Slovenia"),
+    ("SE", "Suède", "Sweden"),
+];
+
 /// The buyer's form fields: (form name, API error key, autocomplete, optional).
 const ORDER_FIELDS: [(&str, &str, &str, bool); 3] = [
     ("orderId", "orderId", "off", false),
@@ -984,6 +1046,18 @@ fn buyer_form(
             }
         });
         let default = if *name == "countryCode" { "FR" } else { "" };
+        if *name == "countryCode" {
+            let chosen = values.get(*name).map(|v| v.to_uppercase()).unwrap_or_else(|| default.to_owned());
+            let options: Vec<[&str; 2]> = EU_COUNTRIES
+                .iter()
+                .map(|(code, fr, en)| [*code, if page.lang == Lang::Fr { *fr } else { *en }])
+                .collect();
+            fields.push(json!({
+                "name": name, "kind": "select", "label": t(&format!("field_{name}")), "value": chosen,
+                "options": options, "autocomplete": autocomplete, "error": error,
+            }));
+            continue;
+        }
         fields.push(json!({
             "name": name,
             "kind": "input",
@@ -1134,9 +1208,16 @@ mod tests {
     }
 
     #[test]
-    fn the_chart_has_one_bar_per_day_and_only_numbers() {
-        let svg = chart(&[0, 3, 1]);
+    fn the_chart_has_one_bar_per_day_and_says_what_it_shows() {
+        let svg = chart(super::Lang::Fr, &[0, 3, 1]);
         assert_eq!(svg.matches("<rect").count(), 3);
-        assert!(svg.contains("aria-label=\"0, 3, 1\""));
+        assert!(
+            svg.contains(
+                "aria-label=\"4 factures ce mois-ci, sur 2 jours ; le jour le plus chargé est le 2 (3 factures).\""
+            ),
+            "{svg}"
+        );
+        let none = chart(super::Lang::En, &[0, 0]);
+        assert!(none.contains("aria-label=\"No invoice this month yet.\""), "{none}");
     }
 }

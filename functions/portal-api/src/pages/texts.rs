@@ -8,6 +8,17 @@ use super::Lang;
 /// Every text of the pages: (key, French, English).
 pub(super) const TEXTS: &[(&str, &str, &str)] = &[
     ("brand", "Marketbill", "Marketbill"),
+    ("skip_to_content", "Aller au contenu", "Skip to content"),
+    ("mark_handled", "Marquer comme traité", "Mark as handled"),
+    ("presets", "Période :", "Period:"),
+    ("preset_this_month", "ce mois-ci", "this month"),
+    ("preset_last_month", "le mois dernier", "last month"),
+    ("preset_this_quarter", "ce trimestre", "this quarter"),
+    (
+        "handled_done",
+        "Commande {order} marquée comme traitée : elle reviendra ici si un autre problème survient.",
+        "Order {order} marked as handled: it comes back here if another problem arises.",
+    ),
     (
         "forged",
         "Ce formulaire a expiré ou ne vient pas de cette page. Rechargez la page et recommencez.",
@@ -33,6 +44,57 @@ pub(super) const TEXTS: &[(&str, &str, &str)] = &[
     ("credit_remainder", "Tout ce qui reste à créditer (annulation)", "Everything left to credit (cancellation)"),
     ("credit_reason", "Motif (figure sur l'avoir)", "Reason (printed on the credit note)"),
     ("credit_button", "Émettre l'avoir", "Issue the credit note"),
+    (
+        "credit_reason_required",
+        "Avoir non émis : indiquez le motif (200 caractères au plus), il figure sur l'avoir.",
+        "Credit note not issued: enter the reason (at most 200 characters), it is printed on the credit note.",
+    ),
+    (
+        "credit_err_not_an_invoice",
+        "un avoir se fait sur une facture, pas sur un avoir.",
+        "a credit note is made against an invoice, not a credit note.",
+    ),
+    ("credit_err_no_such_line", "la facture n'a pas de ligne {line}.", "the invoice has no line {line}."),
+    (
+        "credit_err_wrong_kind",
+        "la ligne {line} se crédite autrement (en unités pour un article, en montant pour les frais de port).",
+        "line {line} is credited otherwise (in units for an item, as an amount for shipping).",
+    ),
+    (
+        "credit_err_not_positive",
+        "les quantités et montants doivent être supérieurs à zéro.",
+        "quantities and amounts must be more than zero.",
+    ),
+    (
+        "credit_err_line_exceeded",
+        "il reste {remaining} à créditer sur la ligne {line} (TTC) ; {asked} ont été demandés.",
+        "line {line} has {remaining} left to credit (VAT included); {asked} was asked.",
+    ),
+    (
+        "credit_err_too_many_units",
+        "{quantity} unités demandées sur la ligne {line}, qui en compte {invoiced}.",
+        "{quantity} units asked on line {line}, which has {invoiced}.",
+    ),
+    (
+        "credit_err_no_such_rate",
+        "la facture n'a pas de montant au taux de {rate} %.",
+        "the invoice has no amount at {rate} %.",
+    ),
+    (
+        "credit_err_rate_exceeded",
+        "au taux de {rate} %, il reste {remaining} à créditer (TTC) ; {asked} ont été demandés.",
+        "at {rate} %, {remaining} is left to credit (VAT included); {asked} was asked.",
+    ),
+    (
+        "credit_err_nothing_left",
+        "il ne reste rien à créditer sur cette facture.",
+        "nothing is left to credit on this invoice.",
+    ),
+    (
+        "credit_err_empty",
+        "indiquez au moins une unité, un montant ou un geste.",
+        "enter at least one unit, amount or gesture.",
+    ),
     (
         "credit_issued",
         "Avoir {number} émis pour {total} et envoyé à l'acheteur.",
@@ -145,18 +207,34 @@ pub(super) const TEXTS: &[(&str, &str, &str)] = &[
     ),
     ("perr_legalForm", "Indiquez la forme juridique.", "Enter the legal form."),
     ("perr_shareCapital", "Indiquez le capital social en euros.", "Enter the share capital in euros."),
-    ("perr_siren", "Le SIREN n'est pas valable.", "The SIREN is not valid."),
-    ("perr_siret", "Le SIRET n'est pas valable.", "The SIRET is not valid."),
+    (
+        "perr_siren",
+        "Le SIREN n'est pas valable : 9 chiffres, le dernier étant une clé de contrôle (voir votre extrait Kbis).",
+        "The SIREN is not valid: 9 digits, the last one a check digit (see your registry extract).",
+    ),
+    (
+        "perr_siret",
+        "Le SIRET n'est pas valable : 14 chiffres commençant par le SIREN, avec sa clé de contrôle.",
+        "The SIRET is not valid: 14 digits starting with the SIREN, with its check digit.",
+    ),
     ("perr_rcsCity", "Indiquez la ville du RCS.", "Enter the RCS registry city."),
     ("perr_line1", "Indiquez l'adresse.", "Enter the address."),
-    ("perr_postalCode", "Indiquez le code postal.", "Enter the postal code."),
+    (
+        "perr_postalCode",
+        "Indiquez le code postal, sous la forme du pays (5 chiffres en France).",
+        "Enter the postal code, in the country's form (5 digits in France).",
+    ),
     ("perr_city", "Indiquez la ville.", "Enter the city."),
     (
         "perr_countryCode",
         "Le pays doit être un pays de l'Union européenne, en deux lettres.",
         "The country must be an EU country, as two letters.",
     ),
-    ("perr_vatNumber", "Le numéro de TVA n'est pas valable.", "The VAT number is not valid."),
+    (
+        "perr_vatNumber",
+        "Le numéro de TVA n'est pas valable : code du pays puis chiffres, avec sa clé (en France FR, 2 chiffres et le SIREN) ; il doit être celui du pays de l'entreprise.",
+        "The VAT number is not valid: country code then digits, with its check (in France FR, 2 digits and the SIREN); it must be of the company's country.",
+    ),
     ("perr_frenchVatNumber", "Le numéro de TVA français est à corriger.", "The French VAT number needs correcting."),
     (
         "perr_vatScheme",
@@ -499,6 +577,12 @@ pub(super) const TEXTS: &[(&str, &str, &str)] = &[
     ("journal_download", "Télécharger le journal", "Download the journal"),
     ("journal_refused", "Journal non produit", "Journal not produced"),
     (
+        "journal_bad_period",
+        "la fin de la période doit suivre son début, et une période dure un an au plus.",
+        "the period's end must follow its start, and a period is at most a year.",
+    ),
+    ("journal_bad_format", "choisissez FEC, CSV ou e-reporting.", "choose FEC, CSV or e-reporting."),
+    (
         "export_intro",
         "Toutes les factures et tous les avoirs d'une période (PDF Factur-X et XML UBL) dans une archive ZIP.",
         "Every invoice and credit note of a period (Factur-X PDF and UBL XML) in one ZIP archive.",
@@ -597,6 +681,12 @@ pub(super) const TEXTS: &[(&str, &str, &str)] = &[
     ("step_done", "fait", "done"),
     ("step_todo", "à faire", "to do"),
     ("invoices_per_day", "Factures par jour", "Invoices per day"),
+    (
+        "chart_summary",
+        "{total} factures ce mois-ci, sur {days} jours ; le jour le plus chargé est le {day} ({most} factures).",
+        "{total} invoices this month, over {days} days; the busiest day is the {day} ({most} invoices).",
+    ),
+    ("chart_summary_none", "Aucune facture ce mois-ci pour l'instant.", "No invoice this month yet."),
     (
         "chart_caption",
         "Factures émises chaque jour du mois en cours (hors avoirs).",
@@ -722,7 +812,11 @@ pub(super) const TEXTS: &[(&str, &str, &str)] = &[
     ),
     ("error_line1", "Indiquez l'adresse.", "Enter the address."),
     ("error_line2", "200 caractères au plus.", "At most 200 characters."),
-    ("error_postalCode", "Indiquez le code postal.", "Enter the postal code."),
+    (
+        "error_postalCode",
+        "Indiquez le code postal, sous la forme du pays (5 chiffres en France).",
+        "Enter the postal code, in the country's form (5 digits in France).",
+    ),
     ("error_city", "Indiquez la ville.", "Enter the city."),
     ("error_countryCode", "Indiquez le pays en deux lettres (FR, BE…).", "Enter the country as two letters (FR, BE…)."),
     ("fix_fields", "Certains champs sont à corriger.", "Some fields need correcting."),

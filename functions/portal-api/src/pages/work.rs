@@ -98,6 +98,9 @@ pub(super) struct RetriedQuery {
     relance: String,
     #[serde(default)]
     suite: String,
+    /// An order just marked as handled.
+    #[serde(default)]
+    traite: String,
 }
 
 pub(super) async fn problems_page(
@@ -110,8 +113,9 @@ pub(super) async fn problems_page(
         "file" => Some("retry_queued"),
         _ => None,
     };
-    let message = match (key, q.relance.parse::<OrderId>()) {
-        (Some(key), Ok(order)) => Some(text(page.lang, key).replace("{order}", order.as_str())),
+    let message = match (key, q.relance.parse::<OrderId>(), q.traite.parse::<OrderId>()) {
+        (Some(key), Ok(order), _) => Some(text(page.lang, key).replace("{order}", order.as_str())),
+        (None, _, Ok(order)) => Some(text(page.lang, "handled_done").replace("{order}", order.as_str())),
         _ => None,
     };
     problems(&page, &p, StatusCode::OK, message, None).await
@@ -137,6 +141,21 @@ pub(super) async fn retry(State(p): State<Arc<Portal>>, post: SellerPost) -> Res
                 PortalError::Conflict(_) | PortalError::Unsubscribed => StatusCode::CONFLICT,
                 _ => StatusCode::SERVICE_UNAVAILABLE,
             };
+            problems(&page, &p, status, None, Some(failure(&page, &e))).await
+        }
+    }
+}
+
+/// « Marquer comme traité »: the order leaves the problems list until another problem comes.
+pub(super) async fn handled(State(p): State<Arc<Portal>>, post: SellerPost) -> Response {
+    let SellerPost { page, seller, values } = post;
+    let Some(order) = values.get("commande").and_then(|o| o.trim().parse::<OrderId>().ok()) else {
+        return problems(&page, &p, StatusCode::NOT_FOUND, None, Some(text(page.lang, "not_found").into())).await;
+    };
+    match portal::mark_handled(&p.services, &seller, &order).await {
+        Ok(()) => Redirect::to(&format!("/espace/problemes?traite={order}")).into_response(),
+        Err(e) => {
+            let status = if matches!(e, PortalError::NotFound) { StatusCode::NOT_FOUND } else { StatusCode::CONFLICT };
             problems(&page, &p, status, None, Some(failure(&page, &e))).await
         }
     }
@@ -184,11 +203,55 @@ pub(super) async fn usage_page(page: Page, State(p): State<Arc<Portal>>) -> Resp
     }
 }
 
-pub(super) async fn export_page(page: Page) -> Response {
+#[derive(serde::Deserialize, Default)]
+pub(super) struct PeriodQuery {
+    #[serde(default)]
+    du: String,
+    #[serde(default)]
+    au: String,
+}
+
+/// The period presets of the export page (this month, last month, this quarter), as Paris
+/// days: (label key, first day, last day).
+fn presets(today: time::Date) -> Vec<(&'static str, time::Date, time::Date)> {
+    use marketbill_domain::calendar::{first_of_month, previous_month};
+    let this_month = first_of_month(today);
+    let last_month = previous_month(today);
+    let quarter_month =
+        time::Month::try_from(((u8::from(today.month()) - 1) / 3) * 3 + 1).unwrap_or(time::Month::January);
+    let quarter = time::Date::from_calendar_date(today.year(), quarter_month, 1).unwrap_or(this_month);
+    let end_of_last = this_month.previous_day().unwrap_or(this_month);
+    vec![
+        ("preset_this_month", this_month, today),
+        ("preset_last_month", last_month, end_of_last),
+        ("preset_this_quarter", quarter, today),
+    ]
+}
+
+pub(super) async fn export_page(
+    page: Page,
+    State(p): State<Arc<Portal>>,
+    axum::extract::Query(q): axum::extract::Query<PeriodQuery>,
+) -> Response {
     if page.seller.is_none() {
         return to_sign_in();
     }
-    render(&page, StatusCode::OK, "export.html", context! {})
+    let today = marketbill_domain::calendar::paris_date(p.services.clock.now());
+    let presets: Vec<serde_json::Value> = presets(today)
+        .into_iter()
+        .map(|(key, from, to)| {
+            let (from, to) = (marketbill_domain::calendar::iso_date(from), marketbill_domain::calendar::iso_date(to));
+            json!({"label": text(page.lang, key), "href": format!("/espace/export?du={from}&au={to}")})
+        })
+        .collect();
+    // A preset's period, when it is one (anything else is ignored: the fields stay empty).
+    let (du, au) = match (parse_day(&q.du), parse_day(&q.au)) {
+        (Ok(Some(from)), Ok(Some(to))) => {
+            (marketbill_domain::calendar::iso_date(from), marketbill_domain::calendar::iso_date(to))
+        }
+        _ => (String::new(), String::new()),
+    };
+    render(&page, StatusCode::OK, "export.html", context! { presets, du, au })
 }
 
 /// Starts an export (of a period, or of everything since the account began) and goes to its
@@ -302,17 +365,40 @@ pub(super) async fn credit_note(
             );
             Redirect::to(&to).into_response()
         }
-        Err(PortalError::Invalid(errors)) => {
-            let why: Vec<String> = errors
-                .into_iter()
-                .flat_map(|(field, msgs)| {
-                    msgs.into_iter().map(move |m| if field == "reason" { format!("reason {m}") } else { m })
-                })
-                .collect();
-            let lead = text(page.lang, "credit_refused");
-            error(format!("{lead} {}", why.join("; "))).await
+        Err(PortalError::Invalid(_)) => error(text(page.lang, "credit_reason_required").to_owned()).await,
+        Err(PortalError::Credit(why)) => {
+            error(format!("{} {}", text(page.lang, "credit_refused"), credit_refusal(page.lang, &why))).await
         }
         Err(e) => error(failure(&page, &e)).await,
+    }
+}
+
+/// Why a credit note was not made, in the page's language with the figures it names.
+pub(super) fn credit_refusal(lang: super::Lang, why: &marketbill_domain::credit::CreditError) -> String {
+    use marketbill_domain::credit::CreditError as E;
+    let euros = |d: &rust_decimal::Decimal| format_euros_fr(*d);
+    let units = |d: &rust_decimal::Decimal| d.normalize().to_string().replace('.', ",");
+    let t = |key: &str| text(lang, key).to_owned();
+    match why {
+        E::NotAnInvoice(_) => t("credit_err_not_an_invoice"),
+        E::NoSuchLine(line) => t("credit_err_no_such_line").replace("{line}", &line.to_string()),
+        E::WrongKind { line, .. } => t("credit_err_wrong_kind").replace("{line}", &line.to_string()),
+        E::NotPositive { .. } => t("credit_err_not_positive"),
+        E::LineExceeded { line, remaining, asked } => t("credit_err_line_exceeded")
+            .replace("{line}", &line.to_string())
+            .replace("{remaining}", &euros(remaining))
+            .replace("{asked}", &euros(asked)),
+        E::TooManyUnits { line, quantity, invoiced } => t("credit_err_too_many_units")
+            .replace("{line}", &line.to_string())
+            .replace("{quantity}", &units(quantity))
+            .replace("{invoiced}", &units(invoiced)),
+        E::NoSuchRate(rate) => t("credit_err_no_such_rate").replace("{rate}", rate),
+        E::RateExceeded { rate, remaining, asked } => t("credit_err_rate_exceeded")
+            .replace("{rate}", rate)
+            .replace("{remaining}", &euros(remaining))
+            .replace("{asked}", &euros(asked)),
+        E::NothingLeft => t("credit_err_nothing_left"),
+        E::Empty => t("credit_err_empty"),
     }
 }
 
@@ -340,7 +426,17 @@ pub(super) async fn journal(
     match portal::journal_file(&p.services, &seller, &q.format, from, to).await {
         Ok(file) => crate::journal_response(file),
         Err(e) => {
-            let error = format!("{} ({})", text(page.lang, "journal_refused"), crate::ApiError::from(e).detail());
+            // In the page's language: which part of the request was refused.
+            let why = match &e {
+                PortalError::Invalid(fields) if fields.contains_key("format") => {
+                    text(page.lang, "journal_bad_format").to_owned()
+                }
+                PortalError::Invalid(fields) if fields.contains_key("to") => {
+                    text(page.lang, "journal_bad_period").to_owned()
+                }
+                other => failure(&page, other),
+            };
+            let error = format!("{} : {why}", text(page.lang, "journal_refused"));
             render(&page, StatusCode::BAD_REQUEST, "export.html", context! { error, du => q.du, au => q.au })
         }
     }
