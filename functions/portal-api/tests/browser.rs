@@ -481,7 +481,16 @@ async fn a_seller_signs_up_onboards_gets_invoices_downloads_exports_and_unsubscr
     assert!(b.text("p.notice").await.contains("ANAV2026-000001"));
     assert_eq!(credit_notes().await, 1, "one credit note after a reload");
     assert_eq!(std::fs::read_dir(&outbox).unwrap().count(), mails_before, "no mail after a reload");
+    // What became of the invoice, and its credit note linked both ways.
+    let way = b.text("#way").await;
+    assert!(way.contains("Émise le") && way.contains("Envoyée à l'acheteur"), "{way}");
+    assert!(b.text("#related").await.contains("ANAV2026-000001"));
     b.check("invoice-credit-note").await;
+    b.submit("#related a").await;
+    assert!(b.text("#related").await.contains("Avoir de la facture"), "the credit note links back to its invoice");
+    assert!(b.text("tbody").await.contains('−'), "a credit note's total is negative");
+    b.client.back().await.unwrap();
+    b.wait_for("#way").await;
 
     // Export of the period as a ZIP, with its progress page.
     b.goto(&url("/espace/export")).await;

@@ -674,8 +674,14 @@ fn row(page: &Page, r: &InvoiceRecord, t: Option<&marketbill_app::model::Transmi
         "date": date(page, r.invoice.issue_date),
         "order": r.order_id.as_str(),
         "buyer": r.invoice.body.buyer.name,
-        "total": format_euros_fr(r.invoice.body.totals.tax_inclusive),
+        "total": signed_total(r),
     })
+}
+
+/// A document's total as the lists show it: a credit note takes back, so it is negative.
+fn signed_total(r: &InvoiceRecord) -> String {
+    let total = r.invoice.body.totals.tax_inclusive;
+    if r.invoice.kind.is_credit_note() { format!("−{}", format_euros_fr(total)) } else { format_euros_fr(total) }
 }
 
 async fn invoices(page: Page, State(p): State<Arc<Portal>>, Query(q): Query<ListQuery>) -> Response {
@@ -763,10 +769,11 @@ async fn invoice_page(
                     None
                 }
             };
-            let current = matches!(
-                p.services.ledger.get_order(seller, &r.order_id).await,
-                Ok(Some(o)) if o.number.as_ref() == Some(number)
-            );
+            let order = p.services.ledger.get_order(seller, &r.order_id).await.ok().flatten();
+            let current = order.as_ref().is_some_and(|o| o.number.as_ref() == Some(number));
+            let way =
+                document_way(page, r, order.as_ref().filter(|_| current), refusal_or_flow(p, seller, number).await);
+            let related = related(page, p, seller, r).await;
             let reissue = (refusal.is_some() && current && !r.invoice.kind.is_credit_note()).then(|| {
                 let as_invoiced = billing_values(&r.invoice.body.buyer.billing_data());
                 let none = BTreeMap::new();
@@ -802,7 +809,7 @@ async fn invoice_page(
                 date => date(page, r.invoice.issue_date),
                 order => r.order_id.as_str(),
                 buyer => r.invoice.body.buyer.name.clone(),
-                total => format_euros_fr(r.invoice.body.totals.tax_inclusive),
+                total => signed_total(r),
                 pdf => links.pdf.map(|l| l.url),
                 xml => links.xml.map(|l| l.url),
                 creditable => (!creditable.is_zero()).then(|| format_euros_fr(creditable)),
@@ -810,6 +817,8 @@ async fn invoice_page(
                 rates,
                 refusal,
                 reissue,
+                way,
+                links => related,
                 message,
                 error,
             };
@@ -825,6 +834,76 @@ async fn invoice_page(
             message_page(page, status, failure(page, &e))
         }
     }
+}
+
+/// The document's flow at the approved platform, if it was handed over.
+async fn refusal_or_flow(
+    p: &Portal,
+    seller: &SellerId,
+    number: &InvoiceNumber,
+) -> Option<marketbill_app::model::TransmissionRecord> {
+    p.services.ledger.transmissions(seller).await.ok()?.into_iter().find(|t| t.tracking_id == number.as_str())
+}
+
+/// What became of a document, step by step, in the page's language: issued, mailed to the
+/// buyer (or why not), attached to the Cdiscount order and what Cdiscount said, and where it
+/// stands at the approved platform.
+fn document_way(
+    page: &Page,
+    r: &InvoiceRecord,
+    order: Option<&marketbill_app::model::OrderRecord>,
+    flow: Option<marketbill_app::model::TransmissionRecord>,
+) -> Vec<String> {
+    use marketbill_app::model::OrderStage;
+    let t = |key: &str| text(page.lang, key).to_owned();
+    let mut way = vec![t("way_issued").replace("{date}", &date(page, r.invoice.issue_date))];
+    if let Some(o) = order {
+        if o.mail_refused.is_some() {
+            way.push(t("way_not_mailed"));
+        } else if o.stage >= OrderStage::Mailed && o.stage != OrderStage::Skipped {
+            way.push(t("way_mailed"));
+        }
+        match o.stage {
+            OrderStage::Uploaded => way.push(t("way_uploaded")),
+            OrderStage::Accepted => way.push(t("way_accepted")),
+            OrderStage::Rejected => way.push(t("way_rejected")),
+            _ => {}
+        }
+    }
+    if let Some(f) = flow {
+        way.push(format!("{} : {}", t("platform_standing"), platform::standing(page.lang, &f)));
+    }
+    way
+}
+
+/// The documents linked to this one: the invoice a credit note corrects, the credit notes of
+/// an invoice, the invoice a corrected one replaces and the one that replaced it.
+async fn related(page: &Page, p: &Portal, seller: &SellerId, r: &InvoiceRecord) -> Vec<serde_json::Value> {
+    let t = |key: &str| text(page.lang, key).to_owned();
+    let mut links = Vec::new();
+    let link = |label: String, number: &str| json!({"label": label, "number": number});
+    if let marketbill_domain::DocumentKind::CreditNote { corrects } = &r.invoice.kind {
+        links.push(link(t("link_corrects"), corrects.number.as_str()));
+    }
+    if let Some(old) = &r.invoice.body.replaces {
+        links.push(link(t("link_replaces"), old.number.as_str()));
+    }
+    let query = InvoiceQuery { order_id: Some(r.order_id.to_string()), limit: 100, ..Default::default() };
+    let same_order = p.services.ledger.list_invoices(seller, &query).await.map(|page| page.items).unwrap_or_default();
+    for other in &same_order {
+        match &other.invoice.kind {
+            marketbill_domain::DocumentKind::CreditNote { corrects } if corrects.number == r.invoice.number => {
+                links.push(link(t("link_credited_by"), other.invoice.number.as_str()));
+            }
+            marketbill_domain::DocumentKind::Invoice
+                if other.invoice.body.replaces.as_ref().is_some_and(|x| x.number == r.invoice.number) =>
+            {
+                links.push(link(t("link_replaced_by"), other.invoice.number.as_str()));
+            }
+            _ => {}
+        }
+    }
+    links
 }
 
 /// The page of a document number that cannot be one of ours.
