@@ -24,6 +24,7 @@ use marketbill_app::model::{InvoiceQuery, SellerId};
 use marketbill_app::pipeline::{self, Services, Settings};
 use marketbill_app::portal;
 use marketbill_domain::fees::FeePlans;
+use marketbill_domain::money::format_euros_fr;
 use marketbill_local::{Embedded, FolderStore};
 use marketbill_octopia::{OctopiaClient, OctopiaConfig, OctopiaMarketplace};
 use marketbill_testkit::simulator::{Simulator, SimulatorConfig};
@@ -444,11 +445,49 @@ async fn a_seller_signs_up_onboards_gets_invoices_downloads_exports_and_unsubscr
 
     // The list, one invoice, its PDF: the browser's download is the stored document.
     b.goto(&url("/espace/factures")).await;
-    let rows = b.client.find_all(Locator::Css("tbody tr a")).await.unwrap();
+    let numbers = "tbody tr td:nth-child(2) a";
+    let rows = b.client.find_all(Locator::Css(numbers)).await.unwrap();
     assert_eq!(rows.len(), issued.len());
     b.check("invoices").await;
+    // Newest first; found by its amount or its buyer's name; sorted by total on a click.
+    let newest = issued.iter().max_by_key(|r| (r.invoice.issue_date, r.invoice.number.to_string())).unwrap();
+    assert_eq!(rows[0].text().await.unwrap(), newest.invoice.number.as_str());
+    let total = newest.invoice.body.totals.tax_inclusive;
+    b.fill("q", &total.to_string().replace('.', ",")).await;
+    b.submit("#search").await;
+    let found: Vec<String> = {
+        let mut v = Vec::new();
+        for a in b.client.find_all(Locator::Css(numbers)).await.unwrap() {
+            v.push(a.text().await.unwrap());
+        }
+        v
+    };
+    assert!(found.contains(&newest.invoice.number.to_string()), "{found:?}");
+    assert!(found.len() < issued.len() || issued.iter().all(|r| r.invoice.body.totals.tax_inclusive == total));
+    let buyer_word = newest.invoice.body.buyer.name.split_whitespace().last().unwrap().to_owned();
+    b.fill("q", &buyer_word).await;
+    b.submit("#search").await;
+    assert!(b.text("tbody").await.contains(newest.invoice.number.as_str()));
+    b.fill("q", "").await;
+    b.submit("#search").await;
+    b.submit("#sort-total").await;
+    let largest = issued.iter().map(|r| r.invoice.body.totals.tax_inclusive).max().unwrap();
+    let first_total = b.text("tbody tr:first-child td:nth-child(6)").await;
+    assert_eq!(first_total, format_euros_fr(largest).replace('\u{a0}', " "), "largest first");
+    assert!(b.has("th[aria-sort=descending] #sort-total").await, "the sorted column says so");
+    // Two ticked documents as one archive, named by seller.
+    b.goto(&url("/espace/factures")).await;
+    b.click("#pick-1").await;
+    b.click("#pick-2").await;
+    b.click("#download-selection").await;
+    let chosen = b.downloaded("_selection-2.zip").await;
+    let chosen = zip::ZipArchive::new(std::io::Cursor::new(chosen)).unwrap();
+    assert_eq!(chosen.len(), 4, "two PDFs and two XML");
+    b.goto(&url("/espace/factures")).await;
+    let rows = b.client.find_all(Locator::Css(numbers)).await.unwrap();
     b.client.execute("window.__leaving = true;", vec![]).await.unwrap();
-    rows[0].click().await.unwrap();
+    // The oldest (the list is newest first).
+    rows[rows.len() - 1].click().await.unwrap();
     b.wait_for_new_page().await;
     let number = b.path().await.rsplit('/').next().unwrap().to_owned();
     assert!(number.starts_with("AN2026-") || number.starts_with("AN20"), "{number}");
@@ -619,7 +658,7 @@ async fn a_seller_signs_up_onboards_gets_invoices_downloads_exports_and_unsubscr
     b.check("platform").await;
     // The list filters by where documents stand at the platform.
     b.goto(&url("/espace/factures?plateforme=rejetee")).await;
-    let listed = b.client.find_all(Locator::Css("tbody tr a")).await.unwrap();
+    let listed = b.client.find_all(Locator::Css("tbody tr td:nth-child(2) a")).await.unwrap();
     assert_eq!(listed.len(), 1, "one refused document");
     assert_eq!(listed[0].text().await.unwrap(), corrected);
     assert!(b.text("tbody").await.contains("210 Refusée"));
@@ -628,6 +667,12 @@ async fn a_seller_signs_up_onboards_gets_invoices_downloads_exports_and_unsubscr
     b.goto(&url("/espace/problemes")).await;
     let refused = b.text("#platform-refused").await;
     assert!(refused.contains(&corrected) && refused.contains("Taux de TVA erroné"), "{refused}");
+    // An order's problem the seller dealt with is marked handled and leaves the list.
+    let before = b.client.find_all(Locator::Css("button[id^=handled-]")).await.unwrap().len();
+    assert!(before > 0, "the world has a refused order");
+    b.submit("button[id^=handled-]").await;
+    assert!(b.text("#retry-message").await.contains("marquée comme traitée"));
+    assert_eq!(b.client.find_all(Locator::Css("button[id^=handled-]")).await.unwrap().len(), before - 1);
     // From the invoice's page the seller corrects the buyer's data and issues it again: a new
     // invoice replaces it and goes to the platform at the next pass.
     b.goto(&url(&format!("/espace/factures/{corrected}"))).await;

@@ -12,6 +12,7 @@ pub mod contract;
 pub mod correction;
 pub mod crypto;
 pub mod delivery;
+pub mod documents;
 pub mod ereporting;
 pub mod fee_billing;
 pub mod import_tracker;

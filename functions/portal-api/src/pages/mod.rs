@@ -74,6 +74,8 @@ pub fn routes() -> Router<Arc<Portal>> {
         .route("/espace/compte/resiliation", post(account::unsubscribe))
         .route("/espace/factures", get(invoices))
         .route("/espace/factures/{number}", get(invoice))
+        .route("/espace/factures/{number}/pdf", get(pdf))
+        .route("/espace/selection", post(selection))
         .route("/espace/factures/{number}/renvoi", post(resend))
         .route("/espace/factures/{number}/avoir", post(work::credit_note))
         .route("/espace/factures/{number}/reemission", post(reissue))
@@ -642,8 +644,17 @@ struct ListQuery {
     /// At the approved platform: `acceptee`, `rejetee`, `en-attente`, `non-transmise`.
     #[serde(default)]
     plateforme: String,
+    /// Words or an amount to find.
     #[serde(default)]
-    apres: String,
+    q: String,
+    /// `date` (default), `numero`, `acheteur`, `montant`.
+    #[serde(default)]
+    tri: String,
+    /// `croissant`; anything else is newest (or largest) first.
+    #[serde(default)]
+    ordre: String,
+    #[serde(default)]
+    page: String,
 }
 
 fn parse_day(s: &str) -> Result<Option<time::Date>, ()> {
@@ -684,7 +695,15 @@ fn signed_total(r: &InvoiceRecord) -> String {
     if r.invoice.kind.is_credit_note() { format!("−{}", format_euros_fr(total)) } else { format_euros_fr(total) }
 }
 
+/// Documents shown on one page of the list.
+const PER_PAGE: usize = 50;
+
 async fn invoices(page: Page, State(p): State<Arc<Portal>>, Query(q): Query<ListQuery>) -> Response {
+    invoices_page(page, &p, q, None).await
+}
+
+async fn invoices_page(page: Page, p: &Portal, q: ListQuery, error: Option<String>) -> Response {
+    use marketbill_app::documents::{Search, SortBy};
     let Some(seller) = page.seller.clone() else { return to_sign_in() };
     let (from, to) = match (parse_day(&q.du), parse_day(&q.au)) {
         (Ok(f), Ok(t)) => (f, t),
@@ -695,7 +714,7 @@ async fn invoices(page: Page, State(p): State<Arc<Portal>>, Query(q): Query<List
         }
     };
     let order = q.commande.trim();
-    let query = InvoiceQuery {
+    let filters = InvoiceQuery {
         from,
         to,
         credit_notes: match q.kind.as_str() {
@@ -704,11 +723,9 @@ async fn invoices(page: Page, State(p): State<Arc<Portal>>, Query(q): Query<List
             _ => None,
         },
         order_id: (!order.is_empty()).then(|| order.to_owned()),
-        after: (!q.apres.is_empty()).then(|| q.apres.clone()),
-        limit: 50,
+        after: None,
+        limit: PER_PAGE,
     };
-    let filter = q.plateforme.trim().to_owned();
-    let query = if filter.is_empty() { query } else { InvoiceQuery { limit: 1000, after: None, ..query } };
     let flows: BTreeMap<String, marketbill_app::model::TransmissionRecord> =
         match marketbill_app::transmission::transmissions(&p.services, &seller).await {
             Ok(all) => all
@@ -720,23 +737,125 @@ async fn invoices(page: Page, State(p): State<Arc<Portal>>, Query(q): Query<List
                 .collect(),
             Err(e) => return message_page(&page, StatusCode::SERVICE_UNAVAILABLE, failure(&page, &e)),
         };
-    match portal::list_invoices(&p.services, &seller, &query).await {
-        Ok(list) => {
-            let rows: Vec<serde_json::Value> = list
-                .items
-                .iter()
-                .filter(|r| filter.is_empty() || platform_key(flows.get(r.invoice.number.as_str())) == filter)
-                .map(|r| row(&page, r, flows.get(r.invoice.number.as_str())))
-                .collect();
+    // Where documents stand at the platform, as sets of numbers.
+    let filter = q.plateforme.trim();
+    let (only, except) = match filter {
+        "" => (None, Default::default()),
+        "non-transmise" => (None, flows.keys().cloned().collect()),
+        key => (
+            Some(flows.iter().filter(|(_, t)| platform_key(Some(t)) == key).map(|(n, _)| n.clone()).collect()),
+            Default::default(),
+        ),
+    };
+    let sort = SortBy::parse(&q.tri);
+    let ascending = q.ordre == "croissant";
+    let search = Search {
+        filters,
+        text: q.q.clone(),
+        sort,
+        ascending,
+        only,
+        except,
+        page: q.page.parse().unwrap_or(1),
+        per_page: PER_PAGE,
+    };
+    match marketbill_app::documents::find(&p.services, &seller, &search).await {
+        Ok(found) => {
+            let rows: Vec<serde_json::Value> =
+                found.items.iter().map(|r| row(&page, r, flows.get(r.invoice.number.as_str()))).collect();
             let platform_column = !flows.is_empty();
-            let shown = ListQuery { apres: String::new(), ..q };
-            let next = list.next.filter(|_| filter.is_empty()).and_then(|after| {
-                let next = ListQuery { apres: after, ..shown.clone() };
-                serde_urlencoded::to_string(&next).ok().map(|q| format!("/espace/factures?{q}"))
-            });
-            let ctx = context! { rows, next, platform_column, q => Value::from_serialize(&shown) };
-            render(&page, StatusCode::OK, "invoices.html", ctx)
+            let link = |changes: &[(&str, String)]| {
+                let mut next = q.clone();
+                for (k, v) in changes {
+                    match *k {
+                        "page" => next.page = v.clone(),
+                        "tri" => next.tri = v.clone(),
+                        "ordre" => next.ordre = v.clone(),
+                        _ => {}
+                    }
+                }
+                serde_urlencoded::to_string(&next).map(|q| format!("/espace/factures?{q}")).unwrap_or_default()
+            };
+            let pages: Vec<serde_json::Value> = (1..=found.pages)
+                .map(|n| json!({"n": n, "href": link(&[("page", n.to_string())]), "current": n == found.page}))
+                .collect();
+            // Each column's header sorts by it; again, the other way.
+            let columns: Vec<serde_json::Value> = [
+                (SortBy::Number, "number"),
+                (SortBy::Date, "date"),
+                (SortBy::Buyer, "buyer"),
+                (SortBy::Total, "total"),
+            ]
+            .into_iter()
+            .map(|(key, label)| {
+                let active = key == sort;
+                let next_order = if active && !ascending { "croissant" } else { "decroissant" };
+                let aria = match (active, ascending) {
+                    (false, _) => "none",
+                    (true, true) => "ascending",
+                    (true, false) => "descending",
+                };
+                (label, json!({
+                    "href": link(&[("tri", key.name().to_owned()), ("ordre", next_order.to_owned()), ("page", "1".to_owned())]),
+                    "aria": aria,
+                }))
+            })
+            .map(|(label, v)| json!({"key": label, "link": v}))
+            .collect();
+            let sorting: BTreeMap<String, serde_json::Value> =
+                columns.into_iter().filter_map(|c| Some((c["key"].as_str()?.to_owned(), c["link"].clone()))).collect();
+            let ctx = context! {
+                rows,
+                platform_column,
+                pages,
+                sorting,
+                found => json!({"total": found.total, "page": found.page, "pages": found.pages}),
+                max => marketbill_app::documents::SELECTION_MAX,
+                error,
+                q => Value::from_serialize(&q),
+            };
+            render(
+                &page,
+                if error_status(&ctx) { StatusCode::BAD_REQUEST } else { StatusCode::OK },
+                "invoices.html",
+                ctx,
+            )
         }
+        Err(e) => message_page(&page, StatusCode::SERVICE_UNAVAILABLE, failure(&page, &e)),
+    }
+}
+
+/// A list shown again with a refusal (an empty selection) answers 400.
+fn error_status(ctx: &Value) -> bool {
+    ctx.get_attr("error").is_ok_and(|e| !e.is_none() && !e.is_undefined())
+}
+
+/// « Télécharger la sélection »: the chosen documents as one archive, behind a short link.
+async fn selection(State(p): State<Arc<Portal>>, post: SellerPost) -> Response {
+    let SellerPost { page, seller, values } = post;
+    // One box per row, named after its document (`n-ML2026-000001`).
+    let numbers: Vec<InvoiceNumber> =
+        values.keys().filter_map(|k| k.strip_prefix("n-")).filter_map(|n| n.parse().ok()).collect();
+    match marketbill_app::documents::selection(&p.services, &seller, &numbers).await {
+        Ok(link) => Redirect::to(&link.url).into_response(),
+        Err(PortalError::Invalid(_)) => {
+            let error = Some(
+                text(page.lang, "selection_empty")
+                    .replace("{max}", &marketbill_app::documents::SELECTION_MAX.to_string()),
+            );
+            invoices_page(page, &p, ListQuery::default(), error).await
+        }
+        Err(e) => message_page(&page, StatusCode::SERVICE_UNAVAILABLE, failure(&page, &e)),
+    }
+}
+
+/// A document's PDF, through a fresh short link (the list's « PDF » on each row).
+async fn pdf(page: Page, State(p): State<Arc<Portal>>, Path(number): Path<String>) -> Response {
+    let Some(seller) = page.seller.clone() else { return to_sign_in() };
+    let Ok(number) = number.parse::<InvoiceNumber>() else { return not_found(&page) };
+    match marketbill_app::documents::pdf_link(&p.services, &seller, &number).await {
+        Ok(link) => Redirect::to(&link.url).into_response(),
+        Err(PortalError::NotFound) => not_found(&page),
         Err(e) => message_page(&page, StatusCode::SERVICE_UNAVAILABLE, failure(&page, &e)),
     }
 }
