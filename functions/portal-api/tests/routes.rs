@@ -1079,3 +1079,179 @@ async fn a_seller_chooses_its_platform_checked_before_it_is_saved_and_never_show
     let (_, seller) = api.call(Method::GET, "/v1/seller", Some(&api.a), None).await;
     assert_eq!(seller["hasPlatform"], json!(false));
 }
+
+/// What a reader sees of a page: its text, without the style sheet and the markup.
+fn visible_text(html: &str) -> String {
+    let mut rest = html;
+    let mut out = String::new();
+    while let Some(start) = rest.find("<style") {
+        out.push_str(&rest[..start]);
+        rest = rest[start..].find("</style>").map(|end| &rest[start + end + 8..]).unwrap_or("");
+    }
+    out.push_str(rest);
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in out.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                text.push(' ');
+            }
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    let text = text
+        .replace("&#x27;", "'")
+        .replace("&quot;", "\"")
+        .replace("&#x2f;", "/")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[tokio::test]
+async fn a_french_page_with_every_kind_of_refusal_says_it_in_french() {
+    let api = api("french").await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    // Signed in by the one-time link, as a seller is.
+    let token = portal_api::Authenticator::sign_in_token(&api.tokens, &api.a).unwrap();
+    let r = http.get(format!("{}/connexion/lien?jeton={token}", api.base)).send().await.unwrap();
+    let session = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let (csrf_cookie, csrf) = form_csrf(&http, &format!("{}/espace", api.base), Some(&session)).await;
+    let cookies = format!("{session}; {csrf_cookie}");
+    let post = |path: String, form: Vec<(&'static str, String)>| {
+        let (http, cookies, csrf, base) = (http.clone(), cookies.clone(), csrf.clone(), api.base.clone());
+        async move {
+            let mut form = form;
+            form.push(("csrf", csrf));
+            let r = http.post(format!("{base}{path}")).header("cookie", cookies).form(&form).send().await.unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+    let get = |path: String| {
+        let (http, cookies, base) = (http.clone(), cookies.clone(), api.base.clone());
+        async move {
+            let r = http.get(format!("{base}{path}")).header("cookie", cookies).send().await.unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+    let page = api.call(Method::GET, "/v1/invoices?limit=1", Some(&api.a), None).await.1;
+    let number = page["items"][0]["number"].as_str().unwrap().to_owned();
+    let billing = |city: &str| {
+        vec![
+            ("kind", "company".to_owned()),
+            ("name", "Atelier Durand".to_owned()),
+            ("taxNumber", "303265045".to_owned()),
+            ("line1", "8 avenue Foch".to_owned()),
+            ("postalCode", "75016".to_owned()),
+            ("city", city.to_owned()),
+            ("countryCode", "FR".to_owned()),
+        ]
+    };
+    let mut pages: Vec<(&str, (StatusCode, String))> = vec![
+        (
+            "profile: a SIREN that fails its check digit, a four-digit postal code",
+            post(
+                "/espace/profil".into(),
+                [
+                    ("legalName", "Atelier Neuf"),
+                    ("legalForm", "SAS"),
+                    ("shareCapital", "5 000"),
+                    ("siren", "732829321"),
+                    ("rcsCity", "Lyon"),
+                    ("line1", "12 quai Saint-Antoine"),
+                    ("postalCode", "6900"),
+                    ("city", "Lyon"),
+                    ("countryCode", "FR"),
+                    ("vatScheme", "standard"),
+                    ("vatNumber", "FR44732829320"),
+                    ("stockLocation", "sellerCountry"),
+                    ("defaultVatRate", "20"),
+                    ("marketplaceSellerId", "50001"),
+                    ("invoicePrefix", "AN"),
+                    ("creditNotePrefix", "ANAV"),
+                    ("language", "fr"),
+                    ("plan", "perInvoice"),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k, v.to_owned()))
+                .collect(),
+            )
+            .await,
+        ),
+        (
+            "credit note: more units than invoiced",
+            post(
+                format!("/espace/factures/{number}/avoir"),
+                vec![("units-1", "99".into()), ("reason", "retour".into())],
+            )
+            .await,
+        ),
+        (
+            "credit note: no reason",
+            post(format!("/espace/factures/{number}/avoir"), vec![("units-1", "1".into())]).await,
+        ),
+        (
+            "credit note: nothing asked",
+            post(format!("/espace/factures/{number}/avoir"), vec![("reason", "x".into())]).await,
+        ),
+        ("journal: a period backwards", get("/espace/journal?du=2026-12-31&au=2026-01-01&format=fec".into()).await),
+        ("journal: an unknown format", get("/espace/journal?du=2026-01-01&au=2026-01-31&format=xls".into()).await),
+        (
+            "reissue: an invoice nobody refused",
+            post(format!("/espace/factures/{number}/reemission"), billing("Paris")).await,
+        ),
+        ("reissue: a field emptied", post(format!("/espace/factures/{number}/reemission"), billing("")).await),
+        (
+            "platform: addresses that are not web addresses",
+            post("/espace/plateforme".into(), vec![("flowUrl", "ftp://pa".into()), ("platformId", "0000".into())])
+                .await,
+        ),
+        (
+            "credentials: a secret the marketplace refuses",
+            post(
+                "/espace/identifiants".into(),
+                vec![("clientId", "someone".into()), ("clientSecret", "wrong".into()), ("sellerId", "50001".into())],
+            )
+            .await,
+        ),
+        (
+            "problems: an unknown order marked handled",
+            post("/espace/problemes/traite".into(), vec![("commande", "NOSUCHORDER1".into())]).await,
+        ),
+        ("selection: nothing ticked", post("/espace/selection".into(), vec![]).await),
+    ];
+    pages.push(("an unknown document", get("/espace/factures/ML2099-999999".into()).await));
+    let english = [
+        " must ",
+        "is required",
+        "check digit",
+        "asked on line",
+        "which has",
+        "invalid request",
+        "is not a",
+        "refused",
+        "belongs to",
+        "at most",
+        " the ",
+        "not found",
+        "try again",
+    ];
+    for (what, (status, html)) in &pages {
+        assert!(status.is_client_error(), "{what}: {status}");
+        let text = visible_text(html);
+        assert!(html.contains("lang=\"fr\""), "{what}");
+        for word in english {
+            assert!(!text.contains(word), "{what}: « {word} » on a French page: {text}");
+        }
+    }
+    // And each says something: the refusal is there, in French.
+    let said = |k: usize| visible_text(&pages[k].1.1);
+    assert!(said(0).contains("Le SIREN n'est pas valable") && said(0).contains("5 chiffres en France"), "{}", said(0));
+    assert!(said(1).contains("99 unités demandées sur la ligne 1"), "{}", said(1));
+    assert!(said(4).contains("la fin de la période doit suivre son début"), "{}", said(4));
+    assert!(said(6).contains("Seule une facture rejetée par la plateforme"), "{}", said(6));
+}

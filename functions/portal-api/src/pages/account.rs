@@ -487,7 +487,13 @@ fn credentials_form(
     saved: bool,
 ) -> Response {
     let t = |key: &str| text(page.lang, key);
-    let err = |name: &str| errors.get(name).map(|m| format!("{} ({})", t(&format!("cerr_{name}")), m.join("; ")));
+    // The domain's reasons are English: only an English page adds them.
+    let err = |name: &str| {
+        errors.get(name).map(|m| match page.lang {
+            super::Lang::Fr => t(&format!("cerr_{name}")).to_owned(),
+            super::Lang::En => format!("{} ({})", t(&format!("cerr_{name}")), m.join("; ")),
+        })
+    };
     let fields = vec![
         json!({"name": "clientId", "kind": "input", "label": t("cf_clientId"), "value": client_id.unwrap_or_default(),
                "autocomplete": "off", "hint": t("chint_clientId"), "error": err("clientId")}),

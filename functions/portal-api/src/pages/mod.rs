@@ -922,6 +922,8 @@ async fn invoice_page(
                 })
                 .collect();
             let rates: Vec<String> = r.invoice.body.vat_breakdown.iter().map(|v| v.rate.to_string()).collect();
+            // A form of this page that was refused: the page again, said as a refusal.
+            let status = if typed.is_some() || error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
             let ctx = context! {
                 number => r.invoice.number.as_str(),
                 credit => r.invoice.kind.is_credit_note(),
@@ -941,7 +943,6 @@ async fn invoice_page(
                 message,
                 error,
             };
-            let status = if typed.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
             render(page, status, "invoice.html", ctx)
         }
         Err(e) => {
