@@ -29,6 +29,19 @@ impl Layout {
     }
 }
 
+/// The file where `marketbill serve` notes the address it serves a data folder at.
+pub const PORTAL_URL_FILE: &str = "portal-url";
+
+/// Where the portal of a data folder is reached: what `marketbill serve` noted (a loopback
+/// address only), else the default port.
+pub fn portal_url(root: &Path) -> String {
+    std::fs::read_to_string(root.join(PORTAL_URL_FILE))
+        .ok()
+        .map(|u| u.trim().to_owned())
+        .filter(|u| u.strip_prefix("http://127.0.0.1:").is_some_and(|port| port.parse::<u16>().is_ok_and(|p| p > 0)))
+        .unwrap_or_else(|| format!("http://127.0.0.1:{}", crate::serve::DEFAULT_PORT))
+}
+
 pub fn services(root: &Path, marketplace: Arc<dyn Marketplace>, sender: &str) -> Result<(Services, Layout)> {
     let sender = marketbill_domain::email::parse_address(sender)
         .map_err(|e| anyhow::anyhow!("the sender address {sender:?} is refused: {e}"))?;
@@ -40,8 +53,9 @@ pub fn services(root: &Path, marketplace: Arc<dyn Marketplace>, sender: &str) ->
         Arc::new(platform),
         Settings {
             sender: sender.to_owned(),
-            // Mails point to the buyer's page of `marketbill serve` on its default port.
-            public_url: Some(format!("http://127.0.0.1:{}", crate::serve::DEFAULT_PORT)),
+            // Mails point to the buyer's page of `marketbill serve`: where it last served this
+            // data folder, else its default port.
+            public_url: Some(portal_url(root)),
             // Locally, the bundled sample of Marketbill's company issues the fee invoices.
             operator: Some(marketbill_domain::fee_invoice::bundled_operator()?),
             ..Settings::default()
@@ -182,4 +196,24 @@ pub fn print_where(layout: &Layout) {
     println!(
         "  2. open the \"Espace vendeur\" link it prints (or sign in at /connexion; the link arrives in the outbox)"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_noted_portal_address_is_a_loopback_port_or_the_default() {
+        let dir = std::env::temp_dir().join(format!("marketbill-portal-url-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        assert_eq!(super::portal_url(&dir), "http://127.0.0.1:8080");
+        for (noted, read) in [
+            ("http://127.0.0.1:41234\n", "http://127.0.0.1:41234"),
+            ("https://evil.example/phish", "http://127.0.0.1:8080"),
+            ("http://127.0.0.1:0", "http://127.0.0.1:8080"),
+            ("http://127.0.0.1:99999", "http://127.0.0.1:8080"),
+        ] {
+            std::fs::write(dir.join(super::PORTAL_URL_FILE), noted).unwrap();
+            assert_eq!(super::portal_url(&dir), read, "{noted}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

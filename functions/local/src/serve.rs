@@ -315,6 +315,10 @@ pub fn run(o: &ServeOptions) -> Result<()> {
         let addr = listener.local_addr()?;
         layout.store.serve_links_at(&format!("http://{addr}/files"));
         services.settings.public_url = Some(format!("http://{addr}"));
+        // The mails of later runs of this folder (`run`, `demo`) link to this address.
+        if let Err(e) = std::fs::write(o.data_dir.join(local::PORTAL_URL_FILE), format!("http://{addr}\n")) {
+            tracing::warn!(error = %e, "the portal's address was not noted in the data folder");
+        }
         let auth = Arc::new(LocalTokens::new(&token_key(&o.data_dir)?));
         // Whoever holds the data folder holds its key: one sign-in link per seller, to start with.
         for id in services.ledger.active_sellers().await?.into_iter().take(10) {

@@ -443,6 +443,8 @@ fn serve_answers_signed_links_limits_buyers_and_stays_up_under_slow_connections(
         "http://127.0.0.1:9",
     ]);
     let addr = ready["url"].as_str().unwrap().trim_start_matches("http://").to_owned();
+    // The folder notes where it is served: later runs' mails link to this port, not 8080.
+    assert_eq!(std::fs::read_to_string(data.join("portal-url")).unwrap().trim(), format!("http://{addr}"));
     let token = marketbill(&["token", "--seller", "demo-seller-0", "--data-dir", data.to_str().unwrap()]);
     let token = String::from_utf8(token.stdout).unwrap().trim().to_owned();
 
