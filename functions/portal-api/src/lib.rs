@@ -781,7 +781,7 @@ pub fn router(portal: Arc<Portal>) -> Router {
         .route("/v1/invoice-requests", post(post_invoice_request))
         .route("/v1/runs", post(post_run))
         .route("/v1/orders/{order_id}/handled", post(post_handled))
-        .merge(pages::routes())
+        .merge(pages::routes(portal.clone()))
         .fallback(not_found)
         .layer(axum::middleware::map_response(private_answers))
         .layer(DefaultBodyLimit::max(64 * 1024))

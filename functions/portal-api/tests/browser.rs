@@ -360,6 +360,11 @@ async fn a_seller_signs_up_onboards_gets_invoices_downloads_exports_and_unsubscr
     assert_eq!(b.path().await, "/espace/profil");
     assert!(b.client.current_url().await.unwrap().query().is_none());
     assert_eq!(b.client.find(Locator::Id("email")).await.unwrap().prop("value").await.unwrap().as_deref(), Some(email));
+    // Until the company is saved, the space's pages lead back to its form.
+    for path in ["/espace/factures", "/espace/problemes", "/espace"] {
+        b.goto(&url(path)).await;
+        assert_eq!(b.path().await, "/espace/profil", "{path} before the company is saved");
+    }
 
     // The company data: a wrong SIREN is named on its field, by the domain's check digits.
     let profile = [

@@ -54,8 +54,30 @@ pub fn sign_in_url(base: &str, token: &str) -> String {
     format!("{base}/connexion/lien?jeton={token}")
 }
 
+/// A signed-in account without its company data yet is guided: every page of the space leads
+/// to the company form until it is saved (the menu's pages would have nothing to show).
+async fn guided(
+    State(p): State<Arc<Portal>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = request.uri().path();
+    let open = !path.starts_with("/espace") || path == "/espace/profil";
+    if open {
+        return next.run(request).await;
+    }
+    let (mut parts, body) = request.into_parts();
+    let Ok(page) = Page::from_request_parts(&mut parts, &p).await;
+    if let Some(seller) = &page.seller
+        && matches!(p.services.ledger.get_seller(seller).await, Ok(None))
+    {
+        return to_onboarding();
+    }
+    next.run(axum::extract::Request::from_parts(parts, body)).await
+}
+
 /// The page routes.
-pub fn routes() -> Router<Arc<Portal>> {
+pub fn routes(portal: Arc<Portal>) -> Router<Arc<Portal>> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/espace") }))
         .route("/connexion", get(sign_in_page).post(sign_in_post))
@@ -88,6 +110,7 @@ pub fn routes() -> Router<Arc<Portal>> {
         .route("/espace/journal", get(work::journal))
         .route("/facture", get(buyer_page).post(buyer_post))
         .route("/facture/merci", get(buyer_thanks))
+        .route_layer(axum::middleware::from_fn_with_state(portal, guided))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
