@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use marketbill_app::marketplace::MarketplaceCredentials;
 use marketbill_app::model::SellerId;
-use marketbill_app::pipeline::Settings;
 use marketbill_app::ports::SellerRunMessage;
+use marketbill_app::services::Settings;
 use marketbill_aws::{AwsClients, AwsSettings, provision::provision};
 use marketbill_harness::moto::Moto;
 use marketbill_octopia::{OctopiaClient, OctopiaConfig, OctopiaMarketplace};
@@ -210,7 +210,7 @@ pub fn embedded_child(job: &str) -> Result<()> {
         let (user0, sys0) = proc::own_cpu();
         let t = Instant::now();
         let deadline = || job.run_seconds.map(|s| Instant::now() + Duration::from_secs(s));
-        let mut out = marketbill_app::pipeline::run_seller(&services, &seller, deadline()).await?;
+        let mut out = marketbill_app::seller_run::run_seller(&services, &seller, deadline()).await?;
         let mut runs = 1;
         let (mut issued, mut failed) = (out.issued, out.failed.len());
         // Continuations, as SQS would hand them to the next invocation.
@@ -220,7 +220,7 @@ pub fn embedded_child(job: &str) -> Result<()> {
             for m in &queued {
                 services.queue.ack(&m.receipt).await?;
             }
-            out = marketbill_app::pipeline::run_message(&services, &next, deadline()).await?;
+            out = marketbill_app::seller_run::run_message(&services, &next, deadline()).await?;
             runs += 1;
             if out.continued && out.issued == 0 && out.resumed == 0 {
                 bail!("a continuation made no progress (run {runs})");

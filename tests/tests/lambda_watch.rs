@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use marketbill_app::marketplace::MarketplaceCredentials;
 use marketbill_app::model::SellerId;
-use marketbill_app::pipeline::Settings;
+use marketbill_app::services::Settings;
 use marketbill_aws::provision::provision;
 use marketbill_aws::{AwsClients, AwsSettings};
 use marketbill_harness::moto::{Moto, venv, workspace_root};
@@ -89,7 +89,7 @@ async fn function_binaries_answer_a_scheduled_event_and_an_http_api_event() {
     .await
     .unwrap();
     // The seller's invoices are issued by the pipeline, so the portal has usage to show.
-    marketbill_app::pipeline::run_seller(&services, &seller, None).await.unwrap();
+    marketbill_app::seller_run::run_seller(&services, &seller, None).await.unwrap();
 
     let env_file = std::env::temp_dir().join(format!("{name}.env"));
     let mut f = std::fs::File::create(&env_file).unwrap();

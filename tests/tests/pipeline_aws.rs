@@ -9,7 +9,6 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use common::{Outbox, check_invariants, cycle, world};
 use marketbill_app::contract::Subject;
-use marketbill_app::pipeline;
 use marketbill_aws::provision::provision;
 use marketbill_aws::{AwsClients, AwsSettings};
 use marketbill_harness::moto::Moto;
@@ -91,8 +90,8 @@ async fn two_runs_of_the_same_seller_at_once_on_aws_keep_every_invariant() {
     let (s1, s2) = (w.services.clone(), w.services.clone());
     let (i1, i2) = (seller.clone(), seller);
     let (r1, r2) = tokio::join!(
-        tokio::spawn(async move { pipeline::run_seller(&s1, &i1, None).await }),
-        tokio::spawn(async move { pipeline::run_seller(&s2, &i2, None).await })
+        tokio::spawn(async move { marketbill_app::seller_run::run_seller(&s1, &i1, None).await }),
+        tokio::spawn(async move { marketbill_app::seller_run::run_seller(&s2, &i2, None).await })
     );
     let (r1, r2) = (r1.unwrap().unwrap(), r2.unwrap().unwrap());
     // Mails beyond one per invoice are the runs' duplicates (the cycle after them finishes

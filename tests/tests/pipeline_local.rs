@@ -12,7 +12,6 @@ use common::faults::{Faults, FaultyLedger, FaultyMailer, FaultyStore, Op};
 use common::{Outbox, World, check_invariants, cycle, world};
 use marketbill_app::contract::Subject;
 use marketbill_app::model::OrderStage;
-use marketbill_app::pipeline;
 use marketbill_local::{ChannelQueue, FolderStore, KeyFileSecretBox, OutboxMailer, SqliteLedger};
 use marketbill_testkit::simulator::{Fault, FaultKind, Route};
 
@@ -128,8 +127,8 @@ async fn two_runs_of_the_same_seller_at_once_keep_every_invariant() {
     let s2 = w.services.clone();
     let (id1, id2) = (seller.clone(), seller.clone());
     let (r1, r2) = tokio::join!(
-        tokio::spawn(async move { pipeline::run_seller(&s1, &id1, None).await }),
-        tokio::spawn(async move { pipeline::run_seller(&s2, &id2, None).await })
+        tokio::spawn(async move { marketbill_app::seller_run::run_seller(&s1, &id1, None).await }),
+        tokio::spawn(async move { marketbill_app::seller_run::run_seller(&s2, &id2, None).await })
     );
     let (r1, r2) = (r1.unwrap().unwrap(), r2.unwrap().unwrap());
     assert_eq!(r1.issued + r2.issued, common::expectations(&w, 0).0.len() as u64);
@@ -220,7 +219,7 @@ async fn a_run_near_its_deadline_stops_cleanly_and_queues_the_rest() {
     let seller = w.sellers[0].0.clone();
     // A deadline already inside the safety margin: nothing is started, the rest is queued.
     let soon = std::time::Instant::now() + Duration::from_secs(1);
-    let out = pipeline::run_seller(&w.services, &seller, Some(soon)).await.unwrap();
+    let out = marketbill_app::seller_run::run_seller(&w.services, &seller, Some(soon)).await.unwrap();
     assert!(out.continued && !out.complete, "{out:?}");
     assert_eq!(out.issued, 0);
     assert_eq!(
@@ -261,7 +260,7 @@ async fn a_defect_in_one_order_is_set_aside_and_the_run_goes_on() {
     assert!(o.complete, "{o:?}");
     assert_eq!(o.skipped.get("processingFailed"), Some(&1), "{o:?}");
     assert!(o.issued >= 6, "{o:?}");
-    let problems = marketbill_app::portal::problems(&w.services, &w.sellers[0].0).await.unwrap();
+    let problems = marketbill_app::problems::problems(&w.services, &w.sellers[0].0).await.unwrap();
     let p = problems.iter().find(|p| p.order_id == "DEFECT0001").expect("in the problems list");
     assert_eq!(p.refusal.as_ref().map(|r| r.code()), Some("processingFailed"));
     assert!(p.refusal.as_ref().unwrap().to_string().contains("injected defect"), "{p:?}");
@@ -287,7 +286,7 @@ async fn a_continuation_goes_on_from_where_its_run_stopped() {
     let seller = w.sellers[0].0.clone();
     // A run stopped after some orders (a deadline that passes while it works).
     let deadline = std::time::Instant::now() + Duration::from_millis(150);
-    let first = pipeline::run_seller(&w.services, &seller, Some(deadline)).await.unwrap();
+    let first = marketbill_app::seller_run::run_seller(&w.services, &seller, Some(deadline)).await.unwrap();
     if !first.continued {
         // The machine was fast enough to finish: nothing to continue.
         check_invariants(&w, 0).await;
@@ -301,7 +300,7 @@ async fn a_continuation_goes_on_from_where_its_run_stopped() {
         assert!(message.resume_from.is_some(), "{first:?}");
     }
     // The continuation lists from there: it does not see again what the first run handled.
-    let second = pipeline::run_message(&w.services, &message, None).await.unwrap();
+    let second = marketbill_app::seller_run::run_message(&w.services, &message, None).await.unwrap();
     eprintln!(
         "first run: {} issued, {} seen; continuation: {} issued, {} seen",
         first.issued, first.seen, second.issued, second.seen

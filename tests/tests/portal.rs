@@ -11,11 +11,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use common::{Outbox, World, cycle, world};
+use marketbill_app::buyer_requests::BuyerRequestOutcome;
 use marketbill_app::contract::Subject;
 use marketbill_app::mail::parse_mail;
 use marketbill_app::marketplace::MarketplaceCredentials;
 use marketbill_app::model::{InvoiceQuery, OrderStage};
-use marketbill_app::portal::{self, BuyerRequestOutcome, PortalError};
+use marketbill_app::portal::PortalError;
 use marketbill_app::ports::{Clock, ManualClock};
 use marketbill_domain::buyer::BuyerBillingData;
 use marketbill_domain::fees::FeePlans;
@@ -77,12 +78,12 @@ async fn the_profile_is_validated_by_field_and_credentials_are_checked_and_seale
     )
     .unwrap();
     input.siren = Some("732829321".into());
-    match portal::put_profile(&w.services, id, &input).await {
+    match marketbill_app::account::put_profile(&w.services, id, &input).await {
         Err(PortalError::Invalid(fields)) => assert!(fields.contains_key("siren"), "{fields:?}"),
         other => panic!("{other:?}"),
     }
     input.siren = Some("732829320".into());
-    portal::put_profile(&w.services, id, &input).await.unwrap();
+    marketbill_app::account::put_profile(&w.services, id, &input).await.unwrap();
 
     let client = &w.sim.clients()[0];
     let mut creds = MarketplaceCredentials {
@@ -90,15 +91,18 @@ async fn the_profile_is_validated_by_field_and_credentials_are_checked_and_seale
         client_secret: "wrong".into(),
         seller_id: client.seller_id.clone(),
     };
-    match portal::put_credentials(&w.services, id, &creds).await {
+    match marketbill_app::account::put_credentials(&w.services, id, &creds).await {
         Err(PortalError::Invalid(fields)) => assert!(fields.contains_key("clientSecret"), "{fields:?}"),
         other => panic!("{other:?}"),
     }
     creds.client_secret = client.client_secret.clone();
-    portal::put_credentials(&w.services, id, &creds).await.unwrap();
+    marketbill_app::account::put_credentials(&w.services, id, &creds).await.unwrap();
     let mut other_seller = creds.clone();
     other_seller.seller_id = "99999".into();
-    assert!(matches!(portal::put_credentials(&w.services, id, &other_seller).await, Err(PortalError::Invalid(_))));
+    assert!(matches!(
+        marketbill_app::account::put_credentials(&w.services, id, &other_seller).await,
+        Err(PortalError::Invalid(_))
+    ));
 }
 
 #[tokio::test]
@@ -106,11 +110,14 @@ async fn invoices_links_exports_usage_problems_and_resend() {
     let (w, dir) = local_world("seller-views", 10).await;
     cycle(&w).await;
     let id = &w.sellers[0].0;
-    let page = portal::list_invoices(&w.services, id, &InvoiceQuery { limit: 3, ..Default::default() }).await.unwrap();
+    let page =
+        marketbill_app::documents::list_invoices(&w.services, id, &InvoiceQuery { limit: 3, ..Default::default() })
+            .await
+            .unwrap();
     assert_eq!(page.items.len(), 3);
     assert!(page.next.is_some());
     let number = page.items[0].invoice.number.clone();
-    let links = portal::invoice(&w.services, id, &number).await.unwrap();
+    let links = marketbill_app::documents::invoice(&w.services, id, &number).await.unwrap();
     let pdf_url = links.pdf.unwrap().url;
     assert!(pdf_url.starts_with("http://127.0.0.1:9/files/sellers/"), "{pdf_url}");
     let pdf = fetch_link(&dir, &pdf_url).unwrap();
@@ -119,28 +126,28 @@ async fn invoices_links_exports_usage_problems_and_resend() {
     // Documents carry their Paris date (a UTC date is the day before after 23:00).
     let today = marketbill_domain::calendar::paris_date(w.services.clock.now());
     let (zip_link, files) =
-        portal::export(&w.services, id, today - time::Duration::days(1), today, None).await.unwrap();
+        marketbill_app::exports::export(&w.services, id, today - time::Duration::days(1), today, None).await.unwrap();
     assert_eq!(files, 20, "10 invoices, PDF and XML");
     let zip = fetch_link(&dir, &zip_link.url).unwrap();
     let archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
     assert_eq!(archive.len(), 20);
     assert!(matches!(
-        portal::export(&w.services, id, today, today - time::Duration::days(1), None).await,
+        marketbill_app::exports::export(&w.services, id, today, today - time::Duration::days(1), None).await,
         Err(PortalError::Invalid(_))
     ));
 
-    let usage = portal::usage(&w.services, id, &FeePlans::bundled()).await.unwrap();
+    let usage = marketbill_app::usage::usage(&w.services, id, &FeePlans::bundled()).await.unwrap();
     assert_eq!(usage.invoices_this_month, 10);
     assert_eq!(usage.fee.amount_excl_vat.to_string(), "1.00");
 
-    let problems = portal::problems(&w.services, id).await.unwrap();
+    let problems = marketbill_app::problems::problems(&w.services, id).await.unwrap();
     assert!(!problems.is_empty() && problems.iter().all(|p| p.refusal.is_some()), "{problems:?}");
 
     let before = w.outbox.sent().await.len();
-    portal::resend(&w.services, id, &number, None).await.unwrap();
+    marketbill_app::problems::resend(&w.services, id, &number, None).await.unwrap();
     assert_eq!(w.outbox.sent().await.len(), before + 1);
     assert!(matches!(
-        portal::resend(&w.services, id, &"F2026-999999".parse().unwrap(), None).await,
+        marketbill_app::problems::resend(&w.services, id, &"F2026-999999".parse().unwrap(), None).await,
         Err(PortalError::NotFound)
     ));
 }
@@ -154,8 +161,8 @@ fn fetch_link(dir: &std::path::Path, url: &str) -> Result<Vec<u8>, marketbill_lo
 
 /// The daily purge over the world's ledger and store.
 async fn purge(
-    s: &marketbill_app::pipeline::Services,
-) -> Result<Vec<marketbill_app::model::SellerId>, marketbill_app::pipeline::PipelineError> {
+    s: &marketbill_app::services::Services,
+) -> Result<Vec<marketbill_app::model::SellerId>, marketbill_app::services::PipelineError> {
     marketbill_app::retention::purge(s.ledger.as_ref(), s.store.as_ref(), s.clock.now()).await
 }
 
@@ -170,10 +177,10 @@ async fn a_buyer_request_before_the_invoice_is_used_when_it_is_issued() {
     // The order is not known to the ledger yet: the request is refused like an unknown order.
     let email = order.buyer_email().unwrap().to_owned();
     assert_eq!(
-        portal::buyer_request(
+        marketbill_app::buyer_requests::buyer_request(
             &w.services,
             order.order_id.as_str(),
-            &portal::BuyerProof::Email(String::from(&email)),
+            &marketbill_app::buyer_requests::BuyerProof::Email(String::from(&email)),
             company("FR40303265045"),
             None
         )
@@ -192,10 +199,10 @@ async fn a_buyer_request_before_the_invoice_is_used_when_it_is_issued() {
         )
         .await
         .unwrap();
-    let out = portal::buyer_request(
+    let out = marketbill_app::buyer_requests::buyer_request(
         &w.services,
         order.order_id.as_str(),
-        &portal::BuyerProof::Email(String::from(&email)),
+        &marketbill_app::buyer_requests::BuyerProof::Email(String::from(&email)),
         company("FR40303265045"),
         None,
     )
@@ -217,10 +224,10 @@ async fn a_buyer_request_after_the_invoice_issues_a_credit_note_and_a_corrected_
     let order = shipped_orders(&w).remove(0);
     let email = order.buyer_email().unwrap().to_owned();
     let original = w.services.ledger.get_order(id, &order.order_id).await.unwrap().unwrap().number.unwrap();
-    let out = portal::buyer_request(
+    let out = marketbill_app::buyer_requests::buyer_request(
         &w.services,
         order.order_id.as_str(),
-        &portal::BuyerProof::Email(email.to_uppercase()),
+        &marketbill_app::buyer_requests::BuyerProof::Email(email.to_uppercase()),
         company("FR40303265045"),
         None,
     )
@@ -265,18 +272,18 @@ async fn buyer_refusals_do_not_say_what_was_wrong_and_requests_are_rate_limited(
     cycle(&w).await;
     let order = shipped_orders(&w).remove(0);
     let email = order.buyer_email().unwrap().to_owned();
-    let unknown = portal::buyer_request(
+    let unknown = marketbill_app::buyer_requests::buyer_request(
         &w.services,
         "UNKNOWN000001",
-        &portal::BuyerProof::Email(String::from(&email)),
+        &marketbill_app::buyer_requests::BuyerProof::Email(String::from(&email)),
         company("303265045"),
         None,
     )
     .await;
-    let wrong_mail = portal::buyer_request(
+    let wrong_mail = marketbill_app::buyer_requests::buyer_request(
         &w.services,
         order.order_id.as_str(),
-        &portal::BuyerProof::Email(String::from("someone@else.example")),
+        &marketbill_app::buyer_requests::BuyerProof::Email(String::from("someone@else.example")),
         company("303265045"),
         None,
     )
@@ -285,10 +292,10 @@ async fn buyer_refusals_do_not_say_what_was_wrong_and_requests_are_rate_limited(
     assert_eq!(wrong_mail, Err(PortalError::BuyerRefused));
     assert_eq!(unknown.unwrap_err().to_string(), wrong_mail.unwrap_err().to_string());
     for _ in 0..3 {
-        portal::buyer_request(
+        marketbill_app::buyer_requests::buyer_request(
             &w.services,
             order.order_id.as_str(),
-            &portal::BuyerProof::Email(String::from(&email)),
+            &marketbill_app::buyer_requests::BuyerProof::Email(String::from(&email)),
             company("303265045"),
             None,
         )
@@ -296,10 +303,10 @@ async fn buyer_refusals_do_not_say_what_was_wrong_and_requests_are_rate_limited(
         .unwrap();
     }
     assert_eq!(
-        portal::buyer_request(
+        marketbill_app::buyer_requests::buyer_request(
             &w.services,
             order.order_id.as_str(),
-            &portal::BuyerProof::Email(String::from(&email)),
+            &marketbill_app::buyer_requests::BuyerProof::Email(String::from(&email)),
             company("303265045"),
             None
         )
@@ -315,7 +322,7 @@ async fn after_unsubscribing_no_invoice_is_issued_and_everything_is_purged_a_mon
     w.services.clock = clock.clone();
     cycle(&w).await;
     let id = w.sellers[0].0.clone();
-    let purge_after = portal::unsubscribe(&w.services, &id).await.unwrap();
+    let purge_after = marketbill_app::account::unsubscribe(&w.services, &id).await.unwrap();
     assert!(purge_after > clock.now() + time::Duration::days(30));
     // A new shipped order gets no invoice.
     let mut g = marketbill_testkit::OrderGenerator::new(77, &w.sellers[0].1);
@@ -324,7 +331,9 @@ async fn after_unsubscribing_no_invoice_is_issued_and_everything_is_purged_a_mon
     assert!(runs.is_empty(), "an unsubscribed seller is not scheduled: {runs:?}");
     // Downloads stay open during the month.
     let page =
-        portal::list_invoices(&w.services, &id, &InvoiceQuery { limit: 10, ..Default::default() }).await.unwrap();
+        marketbill_app::documents::list_invoices(&w.services, &id, &InvoiceQuery { limit: 10, ..Default::default() })
+            .await
+            .unwrap();
     assert_eq!(page.items.len(), 3);
     assert!(purge(&w.services).await.unwrap().is_empty());
     clock.advance(time::Duration::days(32));
@@ -358,14 +367,17 @@ async fn resends_are_limited_per_day_and_exports_are_unique_and_swept_an_hour_la
     w.services.clock = clock.clone();
     cycle(&w).await;
     let id = w.sellers[0].0.clone();
-    let page = portal::list_invoices(&w.services, &id, &InvoiceQuery { limit: 1, ..Default::default() }).await.unwrap();
+    let page =
+        marketbill_app::documents::list_invoices(&w.services, &id, &InvoiceQuery { limit: 1, ..Default::default() })
+            .await
+            .unwrap();
     let number = page.items[0].invoice.number.clone();
     for _ in 0..3 {
-        portal::resend(&w.services, &id, &number, None).await.unwrap();
+        marketbill_app::problems::resend(&w.services, &id, &number, None).await.unwrap();
     }
-    assert_eq!(portal::resend(&w.services, &id, &number, None).await, Err(PortalError::RateLimited));
+    assert_eq!(marketbill_app::problems::resend(&w.services, &id, &number, None).await, Err(PortalError::RateLimited));
     clock.advance(time::Duration::days(1));
-    portal::resend(&w.services, &id, &number, None).await.unwrap();
+    marketbill_app::problems::resend(&w.services, &id, &number, None).await.unwrap();
 
     // Twenty identical exports at once: each its own file, none fails.
     let today = marketbill_domain::calendar::paris_date(clock.now());
@@ -373,7 +385,7 @@ async fn resends_are_limited_per_day_and_exports_are_unique_and_swept_an_hour_la
     for _ in 0..20 {
         let (services, id) = (w.services.clone(), id.clone());
         handles.push(tokio::spawn(async move {
-            portal::export(&services, &id, today - time::Duration::days(1), today, None).await
+            marketbill_app::exports::export(&services, &id, today - time::Duration::days(1), today, None).await
         }));
     }
     let mut urls = std::collections::BTreeSet::new();
@@ -390,7 +402,7 @@ async fn resends_are_limited_per_day_and_exports_are_unique_and_swept_an_hour_la
     assert_eq!(kept.iter().filter(|k| k.ends_with(".zip")).count(), 20);
     // An hour after they started, the files go: at the next export, and at the daily purge.
     clock.advance(marketbill_app::retention::EXPORT_TTL);
-    portal::export(&w.services, &id, today - time::Duration::days(1), today, None).await.unwrap();
+    marketbill_app::exports::export(&w.services, &id, today - time::Duration::days(1), today, None).await.unwrap();
     assert_eq!(w.services.store.list(&exports).await.unwrap().len(), 2);
     clock.advance(marketbill_app::retention::EXPORT_TTL);
     purge(&w.services).await.unwrap();
@@ -403,18 +415,26 @@ async fn credit_notes_stay_off_the_marketplace_unless_the_setting_asks() {
     common::cycle(&w).await;
     let id = w.sellers[0].0.clone();
     let page =
-        portal::list_invoices(&w.services, &id, &InvoiceQuery { limit: 10, ..Default::default() }).await.unwrap();
+        marketbill_app::documents::list_invoices(&w.services, &id, &InvoiceQuery { limit: 10, ..Default::default() })
+            .await
+            .unwrap();
     let first = page.items[0].clone();
     let second = page.items[1].clone();
     let items = [marketbill_domain::credit::CreditItem::Remainder];
     // By default the order keeps its invoice.
     let attached_before = w.sim.attached(first.order_id.as_str()).unwrap().bytes;
-    let kept = portal::credit_note(&w.services, &id, &first.invoice.number, &items, "annulation", None).await.unwrap();
+    let kept =
+        marketbill_app::credit_notes::credit_note(&w.services, &id, &first.invoice.number, &items, "annulation", None)
+            .await
+            .unwrap();
     assert_eq!(w.sim.attached(first.order_id.as_str()).unwrap().bytes, attached_before, "the invoice stays attached");
     assert!(kept.not_mailed.is_none());
     // With the setting, the credit note replaces it.
     w.services.settings.upload_credit_notes = true;
-    let cn = portal::credit_note(&w.services, &id, &second.invoice.number, &items, "annulation", None).await.unwrap();
+    let cn =
+        marketbill_app::credit_notes::credit_note(&w.services, &id, &second.invoice.number, &items, "annulation", None)
+            .await
+            .unwrap();
     let stored = w.services.ledger.get_invoice(&id, &cn.credit_note).await.unwrap().unwrap();
     let pdf = w.services.store.get(&stored.pdf.unwrap().key).await.unwrap().unwrap();
     assert_eq!(w.sim.attached(second.order_id.as_str()).unwrap().bytes, pdf, "the credit note is attached");

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Diagnostic, LambdaEvent};
-use marketbill_app::pipeline::{self, PipelineError, Services, Settings};
 use marketbill_app::ports::{SellerRunMessage, SystemClock};
+use marketbill_app::services::{PipelineError, Services, Settings};
 use marketbill_aws::{AwsClients, AwsSettings, DynamoLedger, KmsSecretBox, S3Store, SesMailer, SqsQueue};
 use marketbill_octopia::{OctopiaClient, OctopiaConfig, OctopiaMarketplace};
 use serde_json::{Value, json};
@@ -179,7 +179,7 @@ pub async fn scheduler(s: &Services, event: LambdaEvent<Value>) -> Result<Value,
         return Ok(json!({"purged": purged.len()}));
     }
     tracing::info!(source = %source(&event.payload), "scheduled cycle");
-    let out = pipeline::schedule(s.ledger.as_ref(), s.queue.as_ref()).await?;
+    let out = marketbill_app::schedule::schedule(s.ledger.as_ref(), s.queue.as_ref()).await?;
     // On the 1st of a month, Marketbill's own invoices of the month before (once-only).
     let fees = marketbill_app::fee_billing::on_schedule(s, &marketbill_domain::FeePlans::bundled()).await?;
     Ok(json!({"queued": out.queued, "feeInvoices": fees.map(|f| f.issued.len())}))
@@ -235,7 +235,7 @@ pub async fn seller_run(s: &Services, event: LambdaEvent<SqsEvent>) -> Result<Sq
                 continue;
             }
         };
-        match pipeline::run_message(s, &message, deadline).await {
+        match marketbill_app::seller_run::run_message(s, &message, deadline).await {
             Ok(out) => match out.not_run {
                 Some(why) => {
                     tracing::info!(seller = %message.seller_id, reason = why.code(), "seller not ready; run skipped")
@@ -264,7 +264,7 @@ pub async fn seller_run(s: &Services, event: LambdaEvent<SqsEvent>) -> Result<Sq
 /// Import tracker: EventBridge (hourly) → every pending import polled once.
 pub async fn import_tracker(s: &Services, event: LambdaEvent<Value>) -> Result<Value, HandlerError> {
     tracing::info!(source = %source(&event.payload), "import tracking");
-    let out = pipeline::track_imports(s).await?;
+    let out = marketbill_app::import_tracker::track_imports(s).await?;
     // The platforms' acknowledgements and statuses, and any flow a run left behind (each
     // seller on its own; a failure is logged and left for the next hour).
     match &*PLATFORM {

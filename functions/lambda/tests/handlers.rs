@@ -11,7 +11,7 @@ use aws_lambda_events::sqs::SqsEvent;
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use marketbill_app::marketplace::MarketplaceCredentials;
 use marketbill_app::model::SellerId;
-use marketbill_app::pipeline::{Services, Settings};
+use marketbill_app::services::{Services, Settings};
 use marketbill_lambda::{HandlerError, import_tracker, scheduler, seller_run};
 use marketbill_local::Embedded;
 use marketbill_octopia::{OctopiaClient, OctopiaConfig, OctopiaMarketplace};
@@ -149,7 +149,7 @@ async fn the_daily_purge_task_removes_sellers_past_their_month() {
     let (mut s, _sim, ids) = setup("purge").await;
     let clock = Arc::new(marketbill_app::ports::ManualClock::new(time::OffsetDateTime::now_utc()));
     s.clock = clock.clone();
-    marketbill_app::portal::unsubscribe(&s, &ids[0]).await.unwrap();
+    marketbill_app::account::unsubscribe(&s, &ids[0]).await.unwrap();
     let task = serde_json::json!({"task": "purge"});
     let out = scheduler(&s, LambdaEvent::new(task.clone(), Context::default())).await.unwrap();
     assert_eq!(out["purged"], 0, "downloads stay open for a month");
@@ -195,7 +195,7 @@ async fn the_seller_run_handler_finishes_normally_with_poison_orders_in_the_list
     // The five good orders and the one with the hostile e-mail are invoiced; the others refused.
     let month = marketbill_app::model::month_key(now);
     assert_eq!(s.ledger.usage(&ids[0], &month).await.unwrap(), 6);
-    let problems = marketbill_app::portal::problems(&s, &ids[0]).await.unwrap();
+    let problems = marketbill_app::problems::problems(&s, &ids[0]).await.unwrap();
     let reason = |id: &str| problems.iter().find(|p| p.order_id == id).map(|p| p.refusal.as_ref().map(|r| r.code()));
     assert_eq!(reason("POISONDATE"), Some(Some("unreadableOrder")));
     assert_eq!(reason("POISONAMOUNT"), Some(Some("invalidLine")));

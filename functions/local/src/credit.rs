@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use marketbill_app::model::SellerId;
-use marketbill_app::portal::{self, PortalError};
+use marketbill_app::portal::PortalError;
 use marketbill_domain::InvoiceNumber;
 use marketbill_domain::credit::CreditItem;
 use marketbill_domain::money::format_euros_fr;
@@ -98,7 +98,7 @@ pub fn run(o: &CreditOptions) -> Result<()> {
         let client = OctopiaClient::new(OctopiaConfig::new(&o.api_base, &o.auth_base))?;
         let marketplace = Arc::new(OctopiaMarketplace::new(Arc::new(client)));
         let (services, _) = local::services(&o.data_dir, marketplace, "factures@marketbill.example")?;
-        match portal::credit_note(&services, &seller, &number, &items, &o.reason, None).await {
+        match marketbill_app::credit_notes::credit_note(&services, &seller, &number, &items, &o.reason, None).await {
             Ok(issued) => {
                 println!("credit note {} issued: {}", issued.credit_note, format_euros_fr(issued.total_incl_vat));
                 println!("still creditable on {number}: {}", format_euros_fr(issued.remaining_incl_vat));

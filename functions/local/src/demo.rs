@@ -140,16 +140,16 @@ pub fn run(o: &DemoOptions) -> Result<()> {
                 .find_map(|o| Some((o.order_id.to_string(), o.buyer_email()?.to_owned())))
         {
             let company = marketbill_testkit::buyers::company("303265045")?;
-            match marketbill_app::portal::buyer_request(
+            match marketbill_app::buyer_requests::buyer_request(
                 &services,
                 &order_id,
-                &marketbill_app::portal::BuyerProof::Email(email.clone()),
+                &marketbill_app::buyer_requests::BuyerProof::Email(email.clone()),
                 company,
                 None,
             )
             .await
             {
-                Ok(marketbill_app::portal::BuyerRequestOutcome::Corrected { invoice, .. }) => {
+                Ok(marketbill_app::buyer_requests::BuyerRequestOutcome::Corrected { invoice, .. }) => {
                     println!("A buyer asked for an invoice in its company's name: corrected invoice {invoice}");
                 }
                 Ok(_) => {}

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use marketbill_app::model::SellerId;
-use marketbill_app::portal;
 use marketbill_octopia::{OctopiaClient, OctopiaConfig, OctopiaMarketplace};
 
 use crate::local;
@@ -51,7 +50,7 @@ pub fn run(o: &ExportOptions) -> Result<PathBuf> {
             services.settings.accounts = marketbill_app::accounting::Accounts::from_json(&text)
                 .with_context(|| format!("--accounts {}", path.display()))?;
         }
-        let file = portal::journal_file(&services, &seller, &o.format, from, to)
+        let file = marketbill_app::journals::journal_file(&services, &seller, &o.format, from, to)
             .await
             .map_err(|e| anyhow::anyhow!("no journal for seller {seller}: {e:?}"))?;
         std::fs::create_dir_all(&o.out).with_context(|| format!("creating {}", o.out.display()))?;

@@ -5,9 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use marketbill_app::import_tracker::TrackOutcome;
 use marketbill_app::marketplace::Marketplace;
 use marketbill_app::model::{NotRun, OrderStage, SellerId};
-use marketbill_app::pipeline::{self, PipelineError, RunOutcome, SellerRunResult, Services, Settings, TrackOutcome};
+use marketbill_app::schedule::SellerRunResult;
+use marketbill_app::seller_run::RunOutcome;
+use marketbill_app::services::{PipelineError, Services, Settings};
 use marketbill_local::Embedded;
 
 /// Where things go inside a data folder.
@@ -69,17 +72,17 @@ pub fn services(root: &Path, marketplace: Arc<dyn Marketplace>, sender: &str) ->
 /// the imports until final (bounded). The fee invoices of the 1st of a month are issued on
 /// the way; their failure is reported, not fatal.
 pub async fn cycle(s: &Services) -> Result<(Vec<SellerRunResult>, TrackOutcome)> {
-    pipeline::schedule(s.ledger.as_ref(), s.queue.as_ref()).await?;
+    marketbill_app::schedule::schedule(s.ledger.as_ref(), s.queue.as_ref()).await?;
     if let Err(e) = marketbill_app::fee_billing::on_schedule(s, &marketbill_domain::FeePlans::bundled()).await {
         eprintln!("monthly fee invoices left for the next cycle: {e}");
     }
-    let runs = pipeline::run_queued(s).await?;
+    let runs = marketbill_app::schedule::run_queued(s).await?;
     let mut tracked = TrackOutcome::default();
     for _ in 0..20 {
         if s.ledger.pending_imports().await?.is_empty() {
             break;
         }
-        let t = pipeline::track_imports(s).await?;
+        let t = marketbill_app::import_tracker::track_imports(s).await?;
         tracked.polled += t.polled;
         tracked.accepted += t.accepted;
         tracked.retried += t.retried;

@@ -24,11 +24,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use marketbill_app::buyer_requests::{BuyerProof, BuyerRequestOutcome};
 use marketbill_app::marketplace::MarketplaceCredentials;
 use marketbill_app::model::{InvoiceQuery, InvoiceRecord, SellerId, SellerStatus};
 use marketbill_app::once::Once;
-use marketbill_app::pipeline::Services;
-use marketbill_app::portal::{self, BuyerProof, BuyerRequestOutcome, PortalError};
+use marketbill_app::portal::PortalError;
+use marketbill_app::services::Services;
 use marketbill_app::transmission;
 use marketbill_domain::buyer::{BuyerAddress, BuyerBillingData, BuyerKind, TaxNumber};
 use marketbill_domain::fees::FeePlans;
@@ -248,11 +249,11 @@ async fn put_seller(
     body: Result<Json<SellerProfileInput>, JsonRejection>,
 ) -> Result<Json<SellerView>, ApiError> {
     let Json(input) = body.map_err(json_error)?;
-    Ok(Json(seller_view(portal::put_profile(&p.services, &id, &input).await?)))
+    Ok(Json(seller_view(marketbill_app::account::put_profile(&p.services, &id, &input).await?)))
 }
 
 async fn get_seller(State(p): Shared, Caller(id): Caller) -> Result<Json<SellerView>, ApiError> {
-    Ok(Json(seller_view(portal::get_profile(&p.services, &id).await?)))
+    Ok(Json(seller_view(marketbill_app::account::get_profile(&p.services, &id).await?)))
 }
 
 #[derive(Deserialize)]
@@ -282,7 +283,7 @@ async fn put_credentials(
     }
     let creds =
         MarketplaceCredentials { client_id: b.client_id, client_secret: b.client_secret, seller_id: b.seller_id };
-    portal::put_credentials(&p.services, &id, &creds).await?;
+    marketbill_app::account::put_credentials(&p.services, &id, &creds).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -395,7 +396,7 @@ async fn get_invoices(
         after: q.cursor,
         limit,
     };
-    let page = portal::list_invoices(&p.services, &id, &query).await?;
+    let page = marketbill_app::documents::list_invoices(&p.services, &id, &query).await?;
     Ok(Json(json!({"items": page.items.iter().map(summary).collect::<Vec<_>>(), "nextCursor": page.next})))
 }
 
@@ -404,7 +405,7 @@ fn number(raw: &str) -> Result<InvoiceNumber, ApiError> {
 }
 
 async fn get_invoice(State(p): Shared, Caller(id): Caller, Path(raw): Path<String>) -> Result<Json<Value>, ApiError> {
-    let links = portal::invoice(&p.services, &id, &number(&raw)?).await?;
+    let links = marketbill_app::documents::invoice(&p.services, &id, &number(&raw)?).await?;
     Ok(Json(json!({
         "summary": summary(&links.record),
         "invoice": links.record.invoice,
@@ -430,7 +431,7 @@ async fn post_export(
     let once = idempotency(&headers, "POST /v1/exports", &bytes)?;
     let from = date("from", &Some(b.from))?.unwrap_or(time::Date::MIN);
     let to = date("to", &Some(b.to))?.unwrap_or(time::Date::MIN);
-    let (link, files) = portal::export(&p.services, &id, from, to, once.as_ref()).await?;
+    let (link, files) = marketbill_app::exports::export(&p.services, &id, from, to, once.as_ref()).await?;
     Ok((
         StatusCode::CREATED,
         Json(
@@ -457,11 +458,11 @@ async fn get_journal(
     let Query(q) = params.map_err(query_error)?;
     let from = date("from", &Some(q.from))?.unwrap_or(time::Date::MIN);
     let to = date("to", &Some(q.to))?.unwrap_or(time::Date::MIN);
-    Ok(journal_response(portal::journal_file(&p.services, &id, &q.format, from, to).await?))
+    Ok(journal_response(marketbill_app::journals::journal_file(&p.services, &id, &q.format, from, to).await?))
 }
 
 /// A journal file as an answer: its type, and its name for the download.
-pub(crate) fn journal_response(file: portal::JournalFile) -> Response {
+pub(crate) fn journal_response(file: marketbill_app::journals::JournalFile) -> Response {
     let mut r = file.body.into_response();
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(file.content_type));
@@ -474,11 +475,11 @@ pub(crate) fn journal_response(file: portal::JournalFile) -> Response {
 
 /// `GET /v1/fee-invoices`: Marketbill's own invoices of the seller's monthly fees.
 async fn get_fee_invoices(State(p): Shared, Caller(id): Caller) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!({"items": portal::fee_invoices(&p.services, &id).await?})))
+    Ok(Json(json!({"items": marketbill_app::fee_billing::seller_fee_invoices(&p.services, &id).await?})))
 }
 
-async fn get_usage(State(p): Shared, Caller(id): Caller) -> Result<Json<portal::Usage>, ApiError> {
-    Ok(Json(portal::usage(&p.services, &id, &p.plans).await?))
+async fn get_usage(State(p): Shared, Caller(id): Caller) -> Result<Json<marketbill_app::usage::Usage>, ApiError> {
+    Ok(Json(marketbill_app::usage::usage(&p.services, &id, &p.plans).await?))
 }
 
 async fn post_resend(
@@ -489,7 +490,7 @@ async fn post_resend(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let number = number(&raw)?;
     let once = idempotency(&headers, &format!("POST /v1/invoices/{number}/resend"), b"")?;
-    let message_id = portal::resend(&p.services, &id, &number, once.as_ref()).await?;
+    let message_id = marketbill_app::problems::resend(&p.services, &id, &number, once.as_ref()).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({"messageId": message_id}))))
 }
 
@@ -506,19 +507,21 @@ async fn post_credit_note(
     Path(raw): Path<String>,
     headers: HeaderMap,
     bytes: Bytes,
-) -> Result<(StatusCode, Json<portal::CreditNoteIssued>), ApiError> {
+) -> Result<(StatusCode, Json<marketbill_app::credit_notes::CreditNoteIssued>), ApiError> {
     let b: CreditNoteBody = json_body(&headers, &bytes)?;
     if b.items.len() > 1000 {
         return Err(ApiError::field("items", "at most 1000 items"));
     }
     let number = number(&raw)?;
     let once = idempotency(&headers, &format!("POST /v1/invoices/{number}/credit-notes"), &bytes)?;
-    let issued = portal::credit_note(&p.services, &id, &number, &b.items, &b.reason, once.as_ref()).await?;
+    let issued =
+        marketbill_app::credit_notes::credit_note(&p.services, &id, &number, &b.items, &b.reason, once.as_ref())
+            .await?;
     Ok((StatusCode::CREATED, Json(issued)))
 }
 
 async fn get_problems(State(p): Shared, Caller(id): Caller) -> Result<Json<Value>, ApiError> {
-    let items: Vec<Value> = portal::problems(&p.services, &id)
+    let items: Vec<Value> = marketbill_app::problems::problems(&p.services, &id)
         .await?
         .into_iter()
         .map(|o| {
@@ -540,7 +543,7 @@ async fn get_problems(State(p): Shared, Caller(id): Caller) -> Result<Json<Value
 }
 
 async fn delete_seller(State(p): Shared, Caller(id): Caller) -> Result<Json<Value>, ApiError> {
-    let purge_after = portal::unsubscribe(&p.services, &id).await?;
+    let purge_after = marketbill_app::account::unsubscribe(&p.services, &id).await?;
     Ok(Json(
         json!({"purgeAfter": purge_after.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()}),
     ))
@@ -732,7 +735,9 @@ async fn post_invoice_request(
     let b: InvoiceRequestBody = json_body(&headers, &bytes)?;
     let (billing, proof) = check_invoice_request(&b).map_err(ApiError::invalid)?;
     let once = idempotency(&headers, "POST /v1/invoice-requests", &bytes)?;
-    let outcome = portal::buyer_request(&p.services, b.order_id.trim(), &proof, billing, once.as_ref()).await?;
+    let outcome =
+        marketbill_app::buyer_requests::buyer_request(&p.services, b.order_id.trim(), &proof, billing, once.as_ref())
+            .await?;
     let body = match outcome {
         BuyerRequestOutcome::Recorded => json!({"outcome": "recorded"}),
         BuyerRequestOutcome::Corrected { credit_note, invoice } => {
@@ -746,7 +751,7 @@ async fn post_invoice_request(
 async fn post_handled(State(p): Shared, Caller(id): Caller, Path(raw): Path<String>) -> Result<StatusCode, ApiError> {
     let order: marketbill_domain::OrderId =
         raw.parse().map_err(|_| ApiError::field("orderId", "is a marketplace order number"))?;
-    portal::mark_handled(&p.services, &id, &order).await?;
+    marketbill_app::problems::mark_handled(&p.services, &id, &order).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -803,7 +808,7 @@ async fn private_answers(mut response: Response) -> Response {
 }
 
 fn defect_response(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
-    let problem = marketbill_app::pipeline::panic_message(panic.as_ref());
+    let problem = marketbill_app::seller_run::panic_message(panic.as_ref());
     tracing::error!(problem, "defect while handling a request");
     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal error", "an internal error occurred; it was reported")
         .into_response()

@@ -21,8 +21,7 @@ use axum::extract::{Path as UrlPath, Query, State};
 use axum::response::IntoResponse;
 use fantoccini::{Client, ClientBuilder, Locator};
 use marketbill_app::model::{InvoiceQuery, SellerId};
-use marketbill_app::pipeline::{self, Services, Settings};
-use marketbill_app::portal;
+use marketbill_app::services::{Services, Settings};
 use marketbill_domain::fees::FeePlans;
 use marketbill_domain::money::format_euros_fr;
 use marketbill_local::{Embedded, FolderStore};
@@ -419,7 +418,8 @@ async fn a_seller_signs_up_onboards_gets_invoices_downloads_exports_and_unsubscr
     b.check("dashboard-start").await;
     b.submit("#run-now").await;
     assert!(b.text("#run-message").await.contains("Passage lancé"));
-    let seller: SellerId = portal::seller_for_email(&w.services, email).await.unwrap().expect("the new account");
+    let seller: SellerId =
+        marketbill_app::account::seller_for_email(&w.services, email).await.unwrap().expect("the new account");
     let mut done = false;
     for _ in 0..POLLS {
         // The run is over when the seller's run history has it.
@@ -430,14 +430,18 @@ async fn a_seller_signs_up_onboards_gets_invoices_downloads_exports_and_unsubscr
         tokio::time::sleep(POLL_EVERY).await;
     }
     assert!(done, "the run started from the page ran");
-    let issued = portal::list_invoices(&w.services, &seller, &InvoiceQuery { limit: 100, ..Default::default() })
-        .await
-        .unwrap()
-        .items;
+    let issued = marketbill_app::documents::list_invoices(
+        &w.services,
+        &seller,
+        &InvoiceQuery { limit: 100, ..Default::default() },
+    )
+    .await
+    .unwrap()
+    .items;
     assert!(!issued.is_empty(), "the run started from the page issued the invoices");
     b.goto(&url("/espace")).await;
     assert!(!b.has("#getting-started").await, "once invoices are out, the dashboard is no longer a guide");
-    pipeline::track_imports(&w.services).await.unwrap();
+    marketbill_app::import_tracker::track_imports(&w.services).await.unwrap();
     // The seller hears once that its first invoices are out.
     let told = mails_to(&w.dir.join("outbox"), email);
     let firsts: Vec<&String> = told.iter().filter(|m| m.starts_with("Vos premières factures sont parties")).collect();
@@ -513,7 +517,7 @@ async fn a_seller_signs_up_onboards_gets_invoices_downloads_exports_and_unsubscr
     assert!(notice.contains("Avoir ANAV2026-000001") && notice.contains("envoyé"), "{notice}");
     assert_ne!(b.text("#creditable").await, before, "what is left to credit went down");
     // Reloading the page after the form (post, redirect, get) issues and mails nothing more.
-    let seller = marketbill_app::portal::seller_for_email(&w.services, email).await.unwrap().unwrap();
+    let seller = marketbill_app::account::seller_for_email(&w.services, email).await.unwrap().unwrap();
     let credit_notes = || async {
         let q = marketbill_app::model::InvoiceQuery { credit_notes: Some(true), limit: 100, ..Default::default() };
         w.services.ledger.list_invoices(&seller, &q).await.unwrap().items.len()
@@ -560,10 +564,14 @@ async fn a_seller_signs_up_onboards_gets_invoices_downloads_exports_and_unsubscr
     );
     let archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
     // Every document of the period, the credit note included.
-    let documents = portal::list_invoices(&w.services, &seller, &InvoiceQuery { limit: 100, ..Default::default() })
-        .await
-        .unwrap()
-        .items;
+    let documents = marketbill_app::documents::list_invoices(
+        &w.services,
+        &seller,
+        &InvoiceQuery { limit: 100, ..Default::default() },
+    )
+    .await
+    .unwrap()
+    .items;
     assert_eq!(documents.len(), issued.len() + 1);
     let stored_files =
         documents.iter().map(|r| usize::from(r.pdf.is_some()) + usize::from(r.xml.is_some())).sum::<usize>();
@@ -631,14 +639,15 @@ async fn a_seller_signs_up_onboards_gets_invoices_downloads_exports_and_unsubscr
     for (order_id, buyer) in orders {
         let company = marketbill_testkit::buyers::company("303265045").unwrap();
         // The order credited above is the seller's to correct by hand: the next one.
-        if let Ok(portal::BuyerRequestOutcome::Corrected { invoice, .. }) = portal::buyer_request(
-            &w.services,
-            &order_id,
-            &portal::BuyerProof::Email(String::from(&buyer)),
-            company,
-            None,
-        )
-        .await
+        if let Ok(marketbill_app::buyer_requests::BuyerRequestOutcome::Corrected { invoice, .. }) =
+            marketbill_app::buyer_requests::buyer_request(
+                &w.services,
+                &order_id,
+                &marketbill_app::buyer_requests::BuyerProof::Email(String::from(&buyer)),
+                company,
+                None,
+            )
+            .await
         {
             corrected = Some(invoice);
             break;
@@ -733,7 +742,7 @@ async fn a_buyer_asks_for_an_invoice_in_a_company_name_and_gets_the_credit_note_
     let profile = marketbill_testkit::sellers::sample_seller(0, &client.seller_id).unwrap();
     let now = time::OffsetDateTime::now_utc();
     marketbill_app::sellers::register(&w.services, &seller, profile, Some(&creds), now).await.unwrap();
-    pipeline::run_seller(&w.services, &seller, None).await.unwrap();
+    marketbill_app::seller_run::run_seller(&w.services, &seller, None).await.unwrap();
     let order = w.sim.orders("50001").into_iter().find(|o| o["status"] == "Shipped").unwrap();
     let order_id = order["orderId"].as_str().unwrap().to_owned();
     let email = order["lines"][0]["shippingAddress"]["email"].as_str().unwrap().to_owned();

@@ -15,7 +15,7 @@ use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use marketbill_app::pipeline::Settings;
+use marketbill_app::services::Settings;
 use marketbill_domain::fees::FeePlans;
 use marketbill_local::Embedded;
 use marketbill_octopia::{OctopiaClient, OctopiaConfig, OctopiaMarketplace};

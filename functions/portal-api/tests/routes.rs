@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use marketbill_app::marketplace::MarketplaceCredentials;
 use marketbill_app::model::SellerId;
-use marketbill_app::pipeline::{self, Services, Settings};
+use marketbill_app::services::{Services, Settings};
 use marketbill_domain::fees::FeePlans;
 use marketbill_local::Embedded;
 use marketbill_octopia::{OctopiaClient, OctopiaConfig, OctopiaMarketplace};
@@ -106,10 +106,10 @@ async fn api(name: &str) -> Api {
         )
         .await
         .unwrap();
-        pipeline::run_seller(&services, &id, None).await.unwrap();
+        marketbill_app::seller_run::run_seller(&services, &id, None).await.unwrap();
         ids.push(id);
     }
-    pipeline::track_imports(&services).await.unwrap();
+    marketbill_app::import_tracker::track_imports(&services).await.unwrap();
     let tokens_key = b"a test key of thirty-two bytes!!".to_vec();
     let portal = Arc::new(Portal {
         services: services.clone(),
@@ -520,7 +520,7 @@ async fn the_seller_signs_in_by_a_one_time_link_and_reads_the_dashboard_and_invo
 }
 
 async fn portal_usage(api: &Api, id: &SellerId) -> u64 {
-    marketbill_app::portal::usage(&api.services, id, &FeePlans::bundled()).await.unwrap().invoices_this_month
+    marketbill_app::usage::usage(&api.services, id, &FeePlans::bundled()).await.unwrap().invoices_this_month
 }
 
 #[tokio::test]
@@ -920,7 +920,7 @@ async fn a_seller_cannot_take_another_sellers_address() {
 }
 
 async fn portal_api_seller_for(api: &Api, email: &str) -> Option<SellerId> {
-    marketbill_app::portal::seller_for_email(&api.services, email).await.unwrap()
+    marketbill_app::account::seller_for_email(&api.services, email).await.unwrap()
 }
 
 #[tokio::test]
@@ -948,7 +948,7 @@ async fn sign_in_and_sign_up_links_are_limited_per_address() {
         }
         assert_eq!(answers.len(), 1, "{page}: the answer never tells that the limit is reached");
         let sent = outbox_count(&outbox, needle);
-        assert_eq!(sent, marketbill_app::portal::LINKS_PER_DAY as usize, "{page}: 20 posts, {sent} mails");
+        assert_eq!(sent, marketbill_app::account::LINKS_PER_DAY as usize, "{page}: 20 posts, {sent} mails");
     }
 }
 

@@ -1,6 +1,6 @@
 //! Correcting an issued invoice: a credit note cancels it whole and a new invoice, with the
 //! corrected buyer data, replaces it (it names the one it replaces, BT-25/BT-26). Two callers,
-//! one path: a buyer's request ([`crate::portal::buyer_request`]) and the seller issuing again an
+//! one path: a buyer's request ([`crate::buyer_requests::buyer_request`]) and the seller issuing again an
 //! invoice its approved platform rejected or its buyer refused ([`reissue`]).
 
 use marketbill_domain::{BuyerBillingData, Invoice, InvoiceNumber, IssueRequest, OrderId, draft_invoice};
@@ -11,10 +11,10 @@ use crate::delivery::Delivery;
 use crate::marketplace::MarketplaceCredentials;
 use crate::model::{InvoiceRecord, SellerId, SellerRecord, TransmissionState};
 use crate::once::Once;
-use crate::pipeline::{PipelineError, Services, open_credentials};
 use crate::portal::{Conflict, PortalError};
 use crate::ports::LedgerError;
 use crate::ports::RequestSlot;
+use crate::services::{PipelineError, Services, open_credentials};
 use marketbill_domain::Order;
 
 /// How long a correction holds its order's slot if it never frees it (a crash).

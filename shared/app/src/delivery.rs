@@ -15,8 +15,8 @@ use time::OffsetDateTime;
 use crate::mail::{MailBuildError, invoice_mail, mask_email};
 use crate::marketplace::{InvoiceFile, MarketplaceCredentials};
 use crate::model::{ImportRecord, ImportStatus, InvoiceRecord, OrderRecord, OrderStage, SellerId, StoredObject};
-use crate::pipeline::{PipelineError, Services, document_key};
 use crate::ports::LedgerError;
+use crate::services::{PipelineError, Services, document_key};
 
 /// Paces mail to a rate (SES's sending rate): each send waits for its slot.
 #[derive(Debug)]

@@ -1,9 +1,12 @@
 //! Finding a seller's documents: search by number, order, buyer or amount, sorted, by pages
 //! with numbers; one document's PDF; several documents as one archive.
 
+use crate::model::InvoicePage;
+use crate::portal::seller;
 use marketbill_documents::bundle::{BundleEntry, zip_documents};
 use marketbill_domain::InvoiceNumber;
 use rust_decimal::Decimal;
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::model::{InvoiceQuery, InvoiceRecord, SellerId};
@@ -166,6 +169,34 @@ impl SortBy {
             SortBy::Total => "montant",
         }
     }
+}
+
+pub async fn list_invoices(s: &Services, id: &SellerId, q: &InvoiceQuery) -> Result<InvoicePage, PortalError> {
+    seller(s, id).await?;
+    Ok(s.ledger.list_invoices(id, q).await?)
+}
+
+/// One invoice with short-lived links to its files.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvoiceLinks {
+    pub record: InvoiceRecord,
+    pub pdf: Option<PresignedLink>,
+    pub xml: Option<PresignedLink>,
+}
+
+pub async fn invoice(s: &Services, id: &SellerId, number: &InvoiceNumber) -> Result<InvoiceLinks, PortalError> {
+    seller(s, id).await?;
+    let record = s.ledger.get_invoice(id, number).await?.ok_or(PortalError::NotFound)?;
+    let pdf = match &record.pdf {
+        Some(o) => Some(s.store.presign_get(&o.key, LINK_TTL).await.map_err(PipelineError::from)?),
+        None => None,
+    };
+    let xml = match &record.xml {
+        Some(o) => Some(s.store.presign_get(&o.key, LINK_TTL).await.map_err(PipelineError::from)?),
+        None => None,
+    };
+    Ok(InvoiceLinks { record, pdf, xml })
 }
 
 #[cfg(test)]

@@ -9,6 +9,8 @@
 //! the issue (stored, mailed) is recorded on that reference like an order's, and a later run
 //! finishes what a crash left.
 
+use crate::portal::{LINK_TTL, PortalError, seller};
+use crate::ports::PresignedLink;
 use marketbill_domain::fee_invoice::{FeeInvoiceError, FeeInvoiceRequest, draft_fee_invoice, fee_reference};
 use marketbill_domain::seller::SellerProfile;
 use marketbill_domain::{FeePlans, Invoice};
@@ -17,8 +19,8 @@ use time::{Month, OffsetDateTime};
 
 use crate::delivery::Delivery;
 use crate::model::{InvoiceQuery, InvoiceRecord, OrderRecord, OrderStage, SellerId};
-use crate::pipeline::{PipelineError, Services};
 use crate::ports::LedgerError;
+use crate::services::{PipelineError, Services};
 
 /// The ledger account the operator's series and fee invoices are kept under (not a seller:
 /// it has no seller record, so no run, no portal sign-in).
@@ -253,4 +255,48 @@ pub async fn fee_invoice(
     let mine = rec.order_id.as_str().strip_prefix("FEE-").and_then(|r| r.rsplit_once('-')).map(|(who, _)| who)
         == Some(seller.as_str());
     Ok(mine.then_some(rec))
+}
+
+/// One of Marketbill's own invoices to the seller (its monthly fee), with links to its files.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FeeInvoice {
+    pub number: String,
+    pub issue_date: String,
+    /// `FEE-<seller>-<YYYYMM>`.
+    pub reference: String,
+    pub total_excl_vat: rust_decimal::Decimal,
+    pub total_incl_vat: rust_decimal::Decimal,
+    pub payable: rust_decimal::Decimal,
+    pub pdf: Option<PresignedLink>,
+    pub xml: Option<PresignedLink>,
+}
+
+/// The seller's fee invoices of the last two years, newest first.
+pub async fn seller_fee_invoices(s: &Services, id: &SellerId) -> Result<Vec<FeeInvoice>, PortalError> {
+    seller(s, id).await?;
+    let mut out = Vec::new();
+    for rec in crate::fee_billing::fee_invoices(s, id, 24).await? {
+        let link = |o: &Option<crate::model::StoredObject>| {
+            let key = o.as_ref().map(|o| o.key.clone());
+            async move {
+                match key {
+                    Some(k) => s.store.presign_get(&k, LINK_TTL).await.map(Some).map_err(PipelineError::from),
+                    None => Ok(None),
+                }
+            }
+        };
+        let t = &rec.invoice.body.totals;
+        out.push(FeeInvoice {
+            number: rec.invoice.number.to_string(),
+            issue_date: marketbill_domain::calendar::iso_date(rec.invoice.issue_date),
+            reference: rec.order_id.to_string(),
+            total_excl_vat: t.tax_exclusive,
+            total_incl_vat: t.tax_inclusive,
+            payable: t.payable,
+            pdf: link(&rec.pdf).await?,
+            xml: link(&rec.xml).await?,
+        });
+    }
+    Ok(out)
 }

@@ -6,25 +6,30 @@
 //! an outbox, a channel, a key file); one contract suite ([`contract`], feature `contract`)
 //! runs on both.
 
+pub mod account;
 pub mod accounting;
+pub mod buyer_requests;
 #[cfg(feature = "contract")]
 pub mod contract;
 pub mod correction;
+pub mod credit_notes;
 pub mod crypto;
 pub mod delivery;
 pub mod documents;
 pub mod ereporting;
+pub mod exports;
 pub mod fee_billing;
 pub mod import_tracker;
+pub mod journals;
 pub mod mail;
 pub mod marketplace;
 pub mod metrics;
 pub mod model;
 pub mod once;
-pub mod pipeline;
 pub mod platform;
 pub mod portal;
 pub mod ports;
+pub mod problems;
 pub mod refunds;
 pub mod retention;
 pub mod retry;
@@ -34,3 +39,4 @@ pub mod sellers;
 pub mod services;
 pub mod table;
 pub mod transmission;
+pub mod usage;

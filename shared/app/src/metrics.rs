@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::model::SellerId;
-use crate::pipeline::RunOutcome;
+use crate::seller_run::RunOutcome;
 
 /// The JSON line of a run (EMF: the `_aws` block names the metrics that follow).
 pub fn run_line(seller: &SellerId, out: &RunOutcome, elapsed: Duration, timestamp_ms: i128) -> serde_json::Value {

@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 
 use crate::marketplace::MarketplaceCredentials;
 use crate::model::{SellerId, SellerRecord, SellerStatus};
-use crate::pipeline::{PipelineError, Services, seal_credentials};
+use crate::services::{PipelineError, Services, seal_credentials};
 
 /// Creates or updates a seller account. Credentials, when given, are checked against the
 /// marketplace and stored sealed; the registration date of an existing account is kept.

@@ -198,7 +198,7 @@ async fn ask_buyer_for_address(
     doc: &crate::model::InvoiceRecord,
 ) -> Result<(), PipelineError> {
     let Some(sealed) = &record.credentials else { return Ok(()) };
-    let creds = crate::pipeline::open_credentials(s.secrets.as_ref(), sealed).await?;
+    let creds = crate::services::open_credentials(s.secrets.as_ref(), sealed).await?;
     let Some(order) = s.marketplace.order(&creds, &doc.order_id).await? else { return Ok(()) };
     let Some(to) = order.buyer_email() else { return Ok(()) };
     let link = crate::delivery::buyer_page_link(&s.settings, &doc.order_id);

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
 use marketbill_app::marketplace::Marketplace;
-use marketbill_app::pipeline::{Services, Settings};
 use marketbill_app::ports::SystemClock;
+use marketbill_app::services::{Services, Settings};
 
 use crate::{AwsClients, DynamoLedger, KmsSecretBox, S3Store, SesMailer, SqsQueue};
 

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use marketbill_app::marketplace::Marketplace;
-use marketbill_app::pipeline::{Services, Settings};
 use marketbill_app::ports::{LedgerError, MailError, SecretError, StoreError, SystemClock};
+use marketbill_app::services::{Services, Settings};
 
 use crate::{ChannelQueue, FolderStore, KeyFileSecretBox, OutboxMailer, SqliteLedger};
 

@@ -21,8 +21,9 @@ use marketbill_app::contract::Subject;
 use marketbill_app::mail::parse_mail;
 use marketbill_app::marketplace::MarketplaceCredentials;
 use marketbill_app::model::{InvoiceQuery, OrderStage, SellerId, month_key};
-use marketbill_app::pipeline::{self, RunOutcome, Services, Settings};
 use marketbill_app::ports::SystemClock;
+use marketbill_app::seller_run::RunOutcome;
+use marketbill_app::services::{Services, Settings};
 use marketbill_domain::{IssueRequest, Order, draft_invoice};
 use marketbill_octopia::{OctopiaClient, OctopiaConfig, OctopiaMarketplace};
 use marketbill_testkit::sellers::sample_seller;
@@ -104,18 +105,18 @@ pub async fn world(adapters: Subject, outbox: Arc<dyn Outbox>, sellers: usize, s
 /// poll imports until none is pending. Errors of single runs are returned, not raised.
 pub async fn cycle(w: &World) -> Vec<Result<RunOutcome, String>> {
     // A "crashed" world fails every call: the cycle then just stops, as a dead process would.
-    if pipeline::schedule(w.services.ledger.as_ref(), w.services.queue.as_ref()).await.is_err() {
+    if marketbill_app::schedule::schedule(w.services.ledger.as_ref(), w.services.queue.as_ref()).await.is_err() {
         return Vec::new();
     }
     // The queued runs as one process runs them (the command line, `marketbill serve`).
-    let outcomes: Vec<Result<RunOutcome, String>> = match pipeline::run_queued(&w.services).await {
+    let outcomes: Vec<Result<RunOutcome, String>> = match marketbill_app::schedule::run_queued(&w.services).await {
         Ok(runs) => runs.into_iter().map(|(_, r)| r.map_err(|e| e.to_string())).collect(),
         Err(_) => return Vec::new(),
     };
     for _ in 0..10 {
         match w.services.ledger.pending_imports().await {
             Ok(p) if !p.is_empty() => {
-                let _ = pipeline::track_imports(&w.services).await;
+                let _ = marketbill_app::import_tracker::track_imports(&w.services).await;
             }
             _ => break,
         }

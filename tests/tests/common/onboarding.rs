@@ -3,7 +3,7 @@
 
 use marketbill_app::marketplace::MarketplaceCredentials;
 use marketbill_app::model::NotRun;
-use marketbill_app::pipeline::seal_credentials;
+use marketbill_app::services::seal_credentials;
 
 use super::{World, check_invariants_of, cycle};
 
@@ -25,7 +25,7 @@ pub async fn a_cycle_invoices_the_ready_sellers_and_reports_the_others(w: &World
     };
     refused.credentials = Some(seal_credentials(s.secrets.as_ref(), &wrong).await.unwrap());
     s.ledger.put_seller(&refused).await.unwrap();
-    marketbill_app::portal::unsubscribe(s, &w.sellers[3].0).await.unwrap();
+    marketbill_app::account::unsubscribe(s, &w.sellers[3].0).await.unwrap();
 
     let outcomes = cycle(w).await;
     // Queued: the three active sellers, each run on its own.
@@ -43,7 +43,7 @@ pub async fn a_cycle_invoices_the_ready_sellers_and_reports_the_others(w: &World
         assert!(page.items.is_empty(), "seller {k} has no invoice");
     }
     // An unsubscribed seller is not even queued; its run, asked for, says why.
-    let direct = marketbill_app::pipeline::run_seller(s, &w.sellers[3].0, None).await.unwrap();
+    let direct = marketbill_app::seller_run::run_seller(s, &w.sellers[3].0, None).await.unwrap();
     assert_eq!(direct.not_run, Some(NotRun::Unsubscribed));
     // The healthy seller's orders: every invariant of a normal run.
     assert!(check_invariants_of(w, 0, &[0]).await > 0);

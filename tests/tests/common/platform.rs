@@ -12,8 +12,8 @@ use marketbill_app::model::{
 use marketbill_app::platform::PlatformCredentials;
 use marketbill_app::portal::{Conflict, PortalError};
 use marketbill_app::ports::ManualClock;
+use marketbill_app::services::Services;
 use marketbill_app::transmission::{seal_platform, transmit};
-use marketbill_app::{portal, services::Services};
 use marketbill_domain::reporting::{PeriodKind, Placement, ReportingPeriod, placement};
 use marketbill_testkit::platform::{PlatformFault, PlatformRoute, PlatformSimulator};
 use time::OffsetDateTime;
@@ -65,14 +65,15 @@ async fn two_business_buyers(w: &World) {
     let mut corrected = 0;
     for (order_id, email) in orders {
         let company = marketbill_testkit::buyers::company("303265045").unwrap();
-        if let Ok(portal::BuyerRequestOutcome::Corrected { .. }) = portal::buyer_request(
-            &w.services,
-            &order_id,
-            &portal::BuyerProof::Email(String::from(&email)),
-            company,
-            None,
-        )
-        .await
+        if let Ok(marketbill_app::buyer_requests::BuyerRequestOutcome::Corrected { .. }) =
+            marketbill_app::buyer_requests::buyer_request(
+                &w.services,
+                &order_id,
+                &marketbill_app::buyer_requests::BuyerProof::Email(String::from(&email)),
+                company,
+                None,
+            )
+            .await
         {
             corrected += 1;
         }
@@ -113,7 +114,9 @@ async fn credit_an_untouched_invoice(w: &World, seller: &SellerId, wanted: impl 
         .find(|d| !d.invoice.kind.is_credit_note() && !credited.contains(&d.invoice.number.to_string()) && wanted(d))
         .unwrap();
     let items = [marketbill_domain::credit::CreditItem::Remainder];
-    portal::credit_note(&w.services, seller, &invoice.invoice.number, &items, "retour", None).await.unwrap();
+    marketbill_app::credit_notes::credit_note(&w.services, seller, &invoice.invoice.number, &items, "retour", None)
+        .await
+        .unwrap();
 }
 
 /// A French seller's month: its B2B e-invoices handed over one flow each, acknowledged and
@@ -200,7 +203,7 @@ pub async fn documents_reach_the_platform_once_with_their_statuses(w: &World) {
     assert!(refused.reason.as_deref().unwrap().contains("TX_TVA_ERR"));
     // Its cancelling credit note stays internal: not transmitted (spec v3.2, § 3.6.4).
     let number: marketbill_domain::InvoiceNumber = victim.parse().unwrap();
-    let cn = portal::credit_note(
+    let cn = marketbill_app::credit_notes::credit_note(
         &w.services,
         &seller,
         &number,

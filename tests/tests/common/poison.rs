@@ -3,7 +3,6 @@
 use std::collections::BTreeSet;
 
 use marketbill_app::model::OrderStage;
-use marketbill_app::portal;
 use marketbill_domain::{IssueRequest, Order, draft_invoice};
 use marketbill_testkit::OrderGenerator;
 use serde_json::json;
@@ -109,7 +108,7 @@ pub async fn poison_orders_never_block_anyone(w: &World) {
             }
         }
     }
-    let problems = portal::problems(&w.services, &w.sellers[0].0).await.unwrap();
+    let problems = marketbill_app::problems::problems(&w.services, &w.sellers[0].0).await.unwrap();
     for id in &refused {
         let p = problems.iter().find(|p| &p.order_id == id).unwrap_or_else(|| panic!("{id} not in the problems list"));
         let reason = p.refusal.as_ref().unwrap_or_else(|| panic!("{id}: {p:?}"));

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use marketbill_app::model::InvoiceQuery;
-use marketbill_app::pipeline;
 use marketbill_domain::credit::CreditItem;
 use marketbill_domain::invoice::LineKind;
 use marketbill_domain::{DocumentKind, Invoice};
@@ -88,7 +87,7 @@ pub async fn refunds_become_credit_notes_once(w: &World) {
     // An entry that cannot be read is never guessed: the order shows in the problems list.
     report(w, &beyond.0, entry(json!({"reason": "no id"})));
     cycle(w).await;
-    let problems = marketbill_app::portal::problems(&w.services, &w.sellers[0].0).await.unwrap();
+    let problems = marketbill_app::problems::problems(&w.services, &w.sellers[0].0).await.unwrap();
     let noted = problems.iter().find(|p| p.order_id.as_str() == beyond.0).expect("in the problems list");
     assert!(noted.last_error.as_deref().unwrap_or_default().contains("cannot be read"), "{noted:?}");
     for cn in after.values().flat_map(|(_, c)| c) {
@@ -106,8 +105,8 @@ pub async fn refunds_become_credit_notes_once(w: &World) {
     report(w, &twice.0, entry(json!({"refundId": "G2", "amount": "0.50", "rate": rate})));
     // Two runs of the seller at once see it: one credit note.
     let (a, b) = tokio::join!(
-        pipeline::run_seller(&w.services, &w.sellers[0].0, None),
-        pipeline::run_seller(&w.services, &w.sellers[0].0, None)
+        marketbill_app::seller_run::run_seller(&w.services, &w.sellers[0].0, None),
+        marketbill_app::seller_run::run_seller(&w.services, &w.sellers[0].0, None)
     );
     assert_eq!(a.unwrap().credit_notes + b.unwrap().credit_notes, 1, "two runs, one credit note");
     let after = documents(w).await;

@@ -1,7 +1,8 @@
 //! Buyer requests under pressure, the same on both adapter sets.
 
+use marketbill_app::buyer_requests::BuyerRequestOutcome;
 use marketbill_app::model::{InvoiceQuery, month_key};
-use marketbill_app::portal::{self, BuyerRequestOutcome, PortalError};
+use marketbill_app::portal::PortalError;
 use marketbill_domain::Order;
 use marketbill_domain::buyer::BuyerBillingData;
 use marketbill_testkit::simulator::Route;
@@ -59,10 +60,10 @@ pub async fn fifty_simultaneous_requests_make_one_correction(w: &World) {
         let services = w.services.clone();
         let (order_id, email) = (order_id.clone(), email.clone());
         handles.push(tokio::spawn(async move {
-            portal::buyer_request(
+            marketbill_app::buyer_requests::buyer_request(
                 &services,
                 &order_id,
-                &portal::BuyerProof::Email(String::from(&email)),
+                &marketbill_app::buyer_requests::BuyerProof::Email(String::from(&email)),
                 company(),
                 None,
             )
@@ -83,10 +84,10 @@ pub async fn fifty_simultaneous_requests_make_one_correction(w: &World) {
     assert_eq!(mails_to(w.outbox.sent().await), mails_before + 2, "one credit note and one corrected invoice mailed");
     // Every attempt counted: the day's limit is used up.
     assert_eq!(
-        portal::buyer_request(
+        marketbill_app::buyer_requests::buyer_request(
             &w.services,
             &order_id,
-            &portal::BuyerProof::Email(String::from(&email)),
+            &marketbill_app::buyer_requests::BuyerProof::Email(String::from(&email)),
             company(),
             None
         )
@@ -100,21 +101,26 @@ pub async fn wrong_emails_look_like_unknown_orders_and_cost_nothing(w: &World) {
     cycle(w).await;
     let (order_id, email) = invoiced_order(w);
     let calls = w.sim.requests(Route::GetOrder);
-    let unknown = portal::buyer_request(
+    let unknown = marketbill_app::buyer_requests::buyer_request(
         &w.services,
         "UNKNOWN000001",
-        &portal::BuyerProof::Email(String::from(&email)),
+        &marketbill_app::buyer_requests::BuyerProof::Email(String::from(&email)),
         company(),
         None,
     )
     .await;
-    let malformed =
-        portal::buyer_request(&w.services, "BAD#ID", &portal::BuyerProof::Email(String::from(&email)), company(), None)
-            .await;
-    let wrong = portal::buyer_request(
+    let malformed = marketbill_app::buyer_requests::buyer_request(
+        &w.services,
+        "BAD#ID",
+        &marketbill_app::buyer_requests::BuyerProof::Email(String::from(&email)),
+        company(),
+        None,
+    )
+    .await;
+    let wrong = marketbill_app::buyer_requests::buyer_request(
         &w.services,
         &order_id,
-        &portal::BuyerProof::Email(String::from("someone@else.example")),
+        &marketbill_app::buyer_requests::BuyerProof::Email(String::from("someone@else.example")),
         company(),
         None,
     )
@@ -124,20 +130,20 @@ pub async fn wrong_emails_look_like_unknown_orders_and_cost_nothing(w: &World) {
     assert_eq!(wrong, Err(PortalError::BuyerRefused));
     assert_eq!(w.sim.requests(Route::GetOrder), calls, "no marketplace call for a refusal");
     for _ in 0..3 {
-        let _ = portal::buyer_request(
+        let _ = marketbill_app::buyer_requests::buyer_request(
             &w.services,
             &order_id,
-            &portal::BuyerProof::Email(String::from(&email)),
+            &marketbill_app::buyer_requests::BuyerProof::Email(String::from(&email)),
             company(),
             None,
         )
         .await;
     }
     assert_eq!(
-        portal::buyer_request(
+        marketbill_app::buyer_requests::buyer_request(
             &w.services,
             &order_id,
-            &portal::BuyerProof::Email(String::from(&email)),
+            &marketbill_app::buyer_requests::BuyerProof::Email(String::from(&email)),
             company(),
             None
         )
@@ -146,10 +152,10 @@ pub async fn wrong_emails_look_like_unknown_orders_and_cost_nothing(w: &World) {
     );
     // Past the limit, a wrong e-mail still gets the unknown order's answer.
     assert_eq!(
-        portal::buyer_request(
+        marketbill_app::buyer_requests::buyer_request(
             &w.services,
             &order_id,
-            &portal::BuyerProof::Email(String::from("someone@else.example")),
+            &marketbill_app::buyer_requests::BuyerProof::Email(String::from("someone@else.example")),
             company(),
             None
         )
@@ -177,25 +183,32 @@ pub async fn repeated_requests_issue_once(w: &World) {
     let mails = mails_to(w.outbox.sent().await);
     let items = [marketbill_domain::credit::CreditItem::Gesture { rate, amount: rust_decimal::Decimal::ONE }];
     let key = Once::new("credit note", "retry-1", b"gesture 1").unwrap();
-    let first = portal::credit_note(&w.services, &seller, &number, &items, "geste", Some(&key)).await.unwrap();
-    let again = portal::credit_note(&w.services, &seller, &number, &items, "geste", Some(&key)).await.unwrap();
+    let first = marketbill_app::credit_notes::credit_note(&w.services, &seller, &number, &items, "geste", Some(&key))
+        .await
+        .unwrap();
+    let again = marketbill_app::credit_notes::credit_note(&w.services, &seller, &number, &items, "geste", Some(&key))
+        .await
+        .unwrap();
     assert_eq!(first, again, "the first answer again");
     assert_eq!(credit_notes(w).await, 1, "one credit note");
     // Its answer lost (a crash between the numbering and the kept answer): the credit note's
     // own key in the invoice's credited state still finds it.
     let lost = Once::new("credit note", "retry-2", b"gesture 1").unwrap();
-    let marked = portal::credit_note(&w.services, &seller, &number, &items, "geste", Some(&lost)).await.unwrap();
+    let marked = marketbill_app::credit_notes::credit_note(&w.services, &seller, &number, &items, "geste", Some(&lost))
+        .await
+        .unwrap();
     w.services.ledger.release_key(&seller, lost.key()).await.unwrap();
     let credited = w.services.ledger.credited(&seller, &number).await.unwrap();
     assert!(credited.applied.iter().any(|k| k.starts_with("request-")), "{credited:?}");
-    let again = portal::credit_note(&w.services, &seller, &number, &items, "geste", Some(&lost)).await;
+    let again =
+        marketbill_app::credit_notes::credit_note(&w.services, &seller, &number, &items, "geste", Some(&lost)).await;
     assert!(matches!(&again, Ok(c) if c.credit_note == marked.credit_note), "{again:?}");
     assert_eq!(credit_notes(w).await, 2, "two keys, two credit notes");
     assert_eq!(mails_to(w.outbox.sent().await), mails + 2, "one mail per credit note");
 
     let key = Once::new("resend", "resend-1", b"").unwrap();
-    let a = portal::resend(&w.services, &seller, &number, Some(&key)).await.unwrap();
-    let b = portal::resend(&w.services, &seller, &number, Some(&key)).await.unwrap();
+    let a = marketbill_app::problems::resend(&w.services, &seller, &number, Some(&key)).await.unwrap();
+    let b = marketbill_app::problems::resend(&w.services, &seller, &number, Some(&key)).await.unwrap();
     assert_eq!(a, b);
     assert_eq!(mails_to(w.outbox.sent().await), mails + 3, "one resend mail");
 
@@ -219,19 +232,19 @@ pub async fn repeated_requests_issue_once(w: &World) {
             .count()
     };
     let buyer_before = to_buyer(w.outbox.sent().await);
-    let first = portal::buyer_request(
+    let first = marketbill_app::buyer_requests::buyer_request(
         &w.services,
         &other,
-        &portal::BuyerProof::Email(String::from(&other_email)),
+        &marketbill_app::buyer_requests::BuyerProof::Email(String::from(&other_email)),
         company(),
         None,
     )
     .await
     .unwrap();
-    let again = portal::buyer_request(
+    let again = marketbill_app::buyer_requests::buyer_request(
         &w.services,
         &other,
-        &portal::BuyerProof::Email(String::from(&other_email)),
+        &marketbill_app::buyer_requests::BuyerProof::Email(String::from(&other_email)),
         company(),
         None,
     )
@@ -264,10 +277,10 @@ pub async fn a_business_buyer_of_an_oss_seller_is_invoiced_once_it_gives_its_vat
         "{rec:?} (profile {profile})"
     );
     let email = Order::from_value(v).unwrap().buyer_email().unwrap().to_owned();
-    let asked = portal::buyer_request(
+    let asked = marketbill_app::buyer_requests::buyer_request(
         &w.services,
         "BIZOSS000001",
-        &portal::BuyerProof::Email(String::from(&email)),
+        &marketbill_app::buyer_requests::BuyerProof::Email(String::from(&email)),
         company(),
         None,
     )
@@ -297,7 +310,7 @@ pub async fn a_french_business_without_siren_is_a_problem_until_the_buyer_answer
     let order_id: marketbill_domain::OrderId = "BIZFR0000001".parse().unwrap();
     let rec = w.services.ledger.get_order(&seller, &order_id).await.unwrap().unwrap();
     assert!(rec.number.is_some() && rec.buyer_siren_missing, "{rec:?}");
-    let problems = portal::problems(&w.services, &seller).await.unwrap();
+    let problems = marketbill_app::problems::problems(&w.services, &seller).await.unwrap();
     assert!(problems.iter().any(|p| p.order_id == order_id), "in the problems list");
     let email = Order::from_value(v).unwrap().buyer_email().unwrap().to_owned();
     let asked = w.outbox.sent().await.iter().any(|m| {
@@ -306,17 +319,17 @@ pub async fn a_french_business_without_siren_is_a_problem_until_the_buyer_answer
             && parts.iter().any(|p| String::from_utf8_lossy(&p.bytes).contains("nous ne connaissons pas son SIREN"))
     });
     assert!(asked, "the invoice mail asks for the SIREN");
-    let done = portal::buyer_request(
+    let done = marketbill_app::buyer_requests::buyer_request(
         &w.services,
         "BIZFR0000001",
-        &portal::BuyerProof::Email(String::from(&email)),
+        &marketbill_app::buyer_requests::BuyerProof::Email(String::from(&email)),
         company(),
         None,
     )
     .await
     .unwrap();
     assert!(matches!(done, BuyerRequestOutcome::Corrected { .. }), "{done:?}");
-    let problems = portal::problems(&w.services, &seller).await.unwrap();
+    let problems = marketbill_app::problems::problems(&w.services, &seller).await.unwrap();
     assert!(!problems.iter().any(|p| p.order_id == order_id), "no longer a problem: {problems:?}");
 }
 
@@ -338,14 +351,16 @@ pub async fn a_buyer_proves_the_order_by_the_mails_link_or_its_delivery(w: &Worl
     // The link of the invoice mail.
     let linked = orders[0].order_id.to_string();
     let calls = w.sim.requests(Route::GetOrder);
-    let forged = portal::BuyerProof::Link(marketbill_app::crypto::buyer_link_key(key, "UNKNOWN000001"));
+    let forged =
+        marketbill_app::buyer_requests::BuyerProof::Link(marketbill_app::crypto::buyer_link_key(key, "UNKNOWN000001"));
     assert_eq!(
-        portal::buyer_request(&w.services, &linked, &forged, company(), None).await,
+        marketbill_app::buyer_requests::buyer_request(&w.services, &linked, &forged, company(), None).await,
         Err(PortalError::BuyerRefused)
     );
     assert_eq!(w.sim.requests(Route::GetOrder), calls, "a wrong key costs no marketplace call");
-    let link = portal::BuyerProof::Link(marketbill_app::crypto::buyer_link_key(key, &linked));
-    let done = portal::buyer_request(&w.services, &linked, &link, company(), None).await.unwrap();
+    let link = marketbill_app::buyer_requests::BuyerProof::Link(marketbill_app::crypto::buyer_link_key(key, &linked));
+    let done =
+        marketbill_app::buyer_requests::buyer_request(&w.services, &linked, &link, company(), None).await.unwrap();
     assert!(matches!(done, BuyerRequestOutcome::Corrected { .. }), "{done:?}");
     let mailed = w.outbox.sent().await;
     let texts: Vec<String> = mailed
@@ -366,17 +381,20 @@ pub async fn a_buyer_proves_the_order_by_the_mails_link_or_its_delivery(w: &Worl
         address.last_name.clone().unwrap()
     );
     let order_id = delivered.order_id.to_string();
-    let wrong = portal::BuyerProof::Delivery { postal_code: "00000".into(), name: name.clone() };
+    let wrong =
+        marketbill_app::buyer_requests::BuyerProof::Delivery { postal_code: "00000".into(), name: name.clone() };
     assert_eq!(
-        portal::buyer_request(&w.services, &order_id, &wrong, company(), None).await,
+        marketbill_app::buyer_requests::buyer_request(&w.services, &order_id, &wrong, company(), None).await,
         Err(PortalError::BuyerRefused)
     );
-    let unknown = portal::BuyerProof::Delivery { postal_code: postal_code.clone(), name: name.clone() };
+    let unknown =
+        marketbill_app::buyer_requests::BuyerProof::Delivery { postal_code: postal_code.clone(), name: name.clone() };
     assert_eq!(
-        portal::buyer_request(&w.services, "UNKNOWN000001", &unknown, company(), None).await,
+        marketbill_app::buyer_requests::buyer_request(&w.services, "UNKNOWN000001", &unknown, company(), None).await,
         Err(PortalError::BuyerRefused)
     );
-    let right = portal::BuyerProof::Delivery { postal_code, name };
-    let done = portal::buyer_request(&w.services, &order_id, &right, company(), None).await.unwrap();
+    let right = marketbill_app::buyer_requests::BuyerProof::Delivery { postal_code, name };
+    let done =
+        marketbill_app::buyer_requests::buyer_request(&w.services, &order_id, &right, company(), None).await.unwrap();
     assert!(matches!(done, BuyerRequestOutcome::Corrected { .. }), "{done:?}");
 }

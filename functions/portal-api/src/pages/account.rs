@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use marketbill_app::marketplace::MarketplaceCredentials;
 use marketbill_app::model::{SellerRecord, SellerStatus};
-use marketbill_app::portal::{self, PortalError};
+use marketbill_app::portal::PortalError;
 use marketbill_domain::SellerProfileInput;
 use marketbill_domain::fees::PlanKind;
 use minijinja::context;
@@ -43,7 +43,7 @@ pub(super) async fn sign_up_post(State(p): State<Arc<Portal>>, Posted { page, va
         return render(&page, StatusCode::BAD_REQUEST, "sign_up.html", context! { error });
     };
     let s = &p.services;
-    let known = match portal::seller_for_email(s, &email).await {
+    let known = match marketbill_app::account::seller_for_email(s, &email).await {
         Ok(known) => known,
         Err(e) => {
             let error = failure(&page, &e);
@@ -303,7 +303,7 @@ fn plans_text(page: &Page, p: &Portal) -> String {
 /// The signed-in account's record, if it has one yet.
 async fn record(p: &Portal, page: &Page) -> Result<Option<SellerRecord>, PortalError> {
     let Some(seller) = &page.seller else { return Ok(None) };
-    match portal::get_profile(&p.services, seller).await {
+    match marketbill_app::account::get_profile(&p.services, seller).await {
         Ok(r) => Ok(Some(r)),
         Err(PortalError::NotFound) => Ok(None),
         Err(e) => Err(e),
@@ -351,7 +351,9 @@ pub(super) async fn profile_post(State(p): State<Arc<Portal>>, post: SellerPost)
     values.insert("email".into(), email);
     let (input, mut errors) = profile_input(&values, existing.as_ref());
     let outcome = match input {
-        Some(input) if errors.is_empty() => portal::put_profile(&p.services, &seller, &input).await.map(|_| ()),
+        Some(input) if errors.is_empty() => {
+            marketbill_app::account::put_profile(&p.services, &seller, &input).await.map(|_| ())
+        }
         _ => Err(PortalError::Invalid(BTreeMap::new())),
     };
     match outcome {
@@ -528,7 +530,7 @@ pub(super) async fn credentials_post(State(p): State<Arc<Portal>>, post: SellerP
         }
     }
     let outcome = if errors.is_empty() {
-        portal::put_credentials(&p.services, &seller, &creds).await
+        marketbill_app::account::put_credentials(&p.services, &seller, &creds).await
     } else {
         Err(PortalError::Invalid(errors))
     };
@@ -594,7 +596,7 @@ pub(super) async fn unsubscribe(State(p): State<Arc<Portal>>, post: SellerPost) 
         let error = text(page.lang, "unsubscribe_tick").to_owned();
         return account(&page, &p, StatusCode::BAD_REQUEST, None, Some(error)).await;
     }
-    match portal::unsubscribe(&p.services, &seller).await {
+    match marketbill_app::account::unsubscribe(&p.services, &seller).await {
         // Post, redirect, get: the account page then says until when downloads stay open.
         Ok(_) => Redirect::to("/espace/compte").into_response(),
         Err(e) => message_page(&page, StatusCode::SERVICE_UNAVAILABLE, failure(&page, &e)),

@@ -18,9 +18,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use cookie::{Cookie, SameSite};
+use marketbill_app::buyer_requests::BuyerRequestOutcome;
 use marketbill_app::model::{InvoiceQuery, InvoiceRecord, SellerId};
 use marketbill_app::once::Once;
-use marketbill_app::portal::{self, BuyerRequestOutcome, PortalError};
+use marketbill_app::portal::PortalError;
 use marketbill_domain::InvoiceNumber;
 use marketbill_domain::buyer::BuyerKind;
 use marketbill_domain::calendar::iso_date;
@@ -487,7 +488,7 @@ async fn sign_in_post(State(p): State<Arc<Portal>>, Posted { page, values: form 
 /// answers the same). False where links are not how sellers sign in (AWS: Cognito).
 async fn send_sign_in_link(p: &Portal, email: &str) -> Result<bool, PortalError> {
     let s = &p.services;
-    let Some(seller) = portal::seller_for_email(s, email).await? else { return Ok(true) };
+    let Some(seller) = marketbill_app::account::seller_for_email(s, email).await? else { return Ok(true) };
     let Some(token) = p.auth.sign_in_token(&seller) else { return Ok(false) };
     let base = s.settings.public_url.as_deref().unwrap_or("");
     mail_link(s, email, &sign_in_url(base, &token)).await;
@@ -496,8 +497,8 @@ async fn send_sign_in_link(p: &Portal, email: &str) -> Result<bool, PortalError>
 
 /// Mails a one-time link (at most a few a day to one address); the page says the same whether
 /// it left or not, so a failure is only logged.
-async fn mail_link(s: &marketbill_app::pipeline::Services, email: &str, link: &str) {
-    if let Err(e) = portal::mail_link(s, email, link).await {
+async fn mail_link(s: &marketbill_app::services::Services, email: &str, link: &str) {
+    if let Err(e) = marketbill_app::account::mail_link(s, email, link).await {
         tracing::warn!(error = %e, "link mail not sent");
     }
 }
@@ -609,7 +610,7 @@ async fn run_now(State(p): State<Arc<Portal>>, post: SellerPost) -> Response {
 
 async fn dashboard_page(page: Page, p: &Portal, message: Option<&str>, error: Option<String>) -> Response {
     let Some(seller) = page.seller.clone() else { return to_sign_in() };
-    match portal::dashboard(&p.services, &seller, &p.plans).await {
+    match marketbill_app::usage::dashboard(&p.services, &seller, &p.plans).await {
         Ok(d) => {
             let plan = match (d.usage.fee.plan, page.lang) {
                 (PlanKind::PerInvoice, Lang::Fr) => "à la facture",
@@ -897,7 +898,7 @@ async fn invoice_page(
     error: Option<String>,
     typed: Typed<'_>,
 ) -> Response {
-    match portal::invoice(&p.services, seller, number).await {
+    match marketbill_app::documents::invoice(&p.services, seller, number).await {
         Ok(links) => {
             let r = &links.record;
             // An invoice its platform rejected or its buyer refused, still its order's current
@@ -928,7 +929,8 @@ async fn invoice_page(
                     "reason": platform::reason_text(page.lang, t.reason.as_deref()),
                 })
             });
-            let creditable = portal::creditable(&p.services, seller, number).await.unwrap_or_default();
+            let creditable =
+                marketbill_app::credit_notes::creditable(&p.services, seller, number).await.unwrap_or_default();
             let credit_lines: Vec<serde_json::Value> = r
                 .invoice
                 .body
@@ -1167,7 +1169,7 @@ async fn resend(State(p): State<Arc<Portal>>, Path(number): Path<String>, post: 
     let SellerPost { page, seller, values } = post;
     let Ok(number) = number.parse::<InvoiceNumber>() else { return not_found(&page) };
     let once = form_once(&format!("resend {number}"), &values);
-    match portal::resend(&p.services, &seller, &number, once.as_ref()).await {
+    match marketbill_app::problems::resend(&p.services, &seller, &number, once.as_ref()).await {
         Ok(_) => Redirect::to(&format!("/espace/factures/{}?renvoye=1", urlencode(number.as_str()))).into_response(),
         Err(e) => invoice_page(&page, &p, &seller, &number, None, Some(failure(&page, &e)), None).await,
     }
@@ -1368,7 +1370,9 @@ async fn buyer_post(State(p): State<Arc<Portal>>, Posted { page, values }: Poste
         }
     };
     let once = form_once("buyer request", &values);
-    match portal::buyer_request(&p.services, &body.order_id, &proof, billing, once.as_ref()).await {
+    match marketbill_app::buyer_requests::buyer_request(&p.services, &body.order_id, &proof, billing, once.as_ref())
+        .await
+    {
         // Post, redirect, get: reloading the confirmation sends nothing again.
         Ok(outcome) => {
             let to = match outcome {

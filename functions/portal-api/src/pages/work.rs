@@ -8,7 +8,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use marketbill_app::model::TransmissionState;
 use marketbill_app::model::{OrderRecord, OrderStage};
-use marketbill_app::portal::{self, PortalError, RetryOutcome};
+use marketbill_app::portal::PortalError;
+use marketbill_app::problems::RetryOutcome;
 use marketbill_domain::OrderId;
 use marketbill_domain::fees::PlanKind;
 use marketbill_domain::money::format_euros_fr;
@@ -58,7 +59,7 @@ async fn problems(
     error: Option<String>,
 ) -> Response {
     let Some(seller) = &page.seller else { return to_sign_in() };
-    match portal::problems(&p.services, seller).await {
+    match marketbill_app::problems::problems(&p.services, seller).await {
         Ok(list) => {
             let rows: Vec<serde_json::Value> = list.iter().map(|o| problem_row(page, o)).collect();
             // What the approved platform rejected or the buyer refused, in their words.
@@ -127,7 +128,7 @@ pub(super) async fn retry(State(p): State<Arc<Portal>>, post: SellerPost) -> Res
         return problems(&page, &p, StatusCode::NOT_FOUND, None, Some(text(page.lang, "not_found").into())).await;
     };
     let once = super::form_once(&format!("retry {order}"), &values);
-    match portal::retry(&p.services, &seller, &order, once.as_ref()).await {
+    match marketbill_app::problems::retry(&p.services, &seller, &order, once.as_ref()).await {
         Ok(outcome) => {
             let suite = match outcome {
                 RetryOutcome::Uploaded => "envoye",
@@ -152,7 +153,7 @@ pub(super) async fn handled(State(p): State<Arc<Portal>>, post: SellerPost) -> R
     let Some(order) = values.get("commande").and_then(|o| o.trim().parse::<OrderId>().ok()) else {
         return problems(&page, &p, StatusCode::NOT_FOUND, None, Some(text(page.lang, "not_found").into())).await;
     };
-    match portal::mark_handled(&p.services, &seller, &order).await {
+    match marketbill_app::problems::mark_handled(&p.services, &seller, &order).await {
         Ok(()) => Redirect::to(&format!("/espace/problemes?traite={order}")).into_response(),
         Err(e) => {
             let status = if matches!(e, PortalError::NotFound) { StatusCode::NOT_FOUND } else { StatusCode::CONFLICT };
@@ -166,12 +167,12 @@ const HISTORY_MONTHS: usize = 24;
 
 pub(super) async fn usage_page(page: Page, State(p): State<Arc<Portal>>) -> Response {
     let Some(seller) = page.seller.clone() else { return to_sign_in() };
-    let plan = match portal::get_profile(&p.services, &seller).await {
+    let plan = match marketbill_app::account::get_profile(&p.services, &seller).await {
         Ok(r) => r.profile.plan,
         Err(PortalError::NotFound) => return to_onboarding(),
         Err(e) => return message_page(&page, StatusCode::SERVICE_UNAVAILABLE, failure(&page, &e)),
     };
-    match portal::usage_history(&p.services, &seller, &p.plans, HISTORY_MONTHS).await {
+    match marketbill_app::usage::usage_history(&p.services, &seller, &p.plans, HISTORY_MONTHS).await {
         Ok(months) => {
             let rows: Vec<serde_json::Value> = months
                 .iter()
@@ -186,7 +187,7 @@ pub(super) async fn usage_page(page: Page, State(p): State<Arc<Portal>>) -> Resp
                 PlanKind::Tiered => text(page.lang, "plan_tiered_short"),
             };
             // Marketbill's own invoices of the fees (issued on the 1st of each month).
-            let fees = match portal::fee_invoices(&p.services, &seller).await {
+            let fees = match marketbill_app::fee_billing::seller_fee_invoices(&p.services, &seller).await {
                 Ok(f) => f,
                 Err(e) => return message_page(&page, StatusCode::SERVICE_UNAVAILABLE, failure(&page, &e)),
             };
@@ -260,7 +261,7 @@ pub(super) async fn export_post(State(p): State<Arc<Portal>>, post: SellerPost) 
     let SellerPost { page, seller, values } = post;
     let get = |k: &str| values.get(k).map(String::as_str).unwrap_or_default();
     let period = if get("tout") == "1" {
-        match portal::get_profile(&p.services, &seller).await {
+        match marketbill_app::account::get_profile(&p.services, &seller).await {
             Ok(r) => {
                 let today = marketbill_domain::calendar::paris_date(p.services.clock.now());
                 Ok((marketbill_domain::calendar::paris_date(r.registered_at).min(today), today))
@@ -279,7 +280,7 @@ pub(super) async fn export_post(State(p): State<Arc<Portal>>, post: SellerPost) 
         return render(&page, StatusCode::BAD_REQUEST, "export.html", ctx);
     };
     let once = super::form_once("export", &values);
-    match portal::start_export(&p.services, &seller, from, to, once.as_ref()).await {
+    match marketbill_app::exports::start_export(&p.services, &seller, from, to, once.as_ref()).await {
         Ok(started) => Redirect::to(&format!("/espace/export/{}", started.job)).into_response(),
         Err(PortalError::NotFound) => to_onboarding(),
         Err(e) => message_page(&page, StatusCode::SERVICE_UNAVAILABLE, failure(&page, &e)),
@@ -290,7 +291,7 @@ pub(super) async fn export_post(State(p): State<Arc<Portal>>, post: SellerPost) 
 /// until the archive is ready.
 pub(super) async fn export_progress(page: Page, State(p): State<Arc<Portal>>, Path(job): Path<String>) -> Response {
     let Some(seller) = page.seller.clone() else { return to_sign_in() };
-    match portal::advance_export(&p.services, &seller, &job).await {
+    match marketbill_app::exports::advance_export(&p.services, &seller, &job).await {
         Ok(progress) => {
             let ready = progress.link.is_some();
             let ctx = context! {
@@ -353,7 +354,8 @@ pub(super) async fn credit_note(
         return error(text(page.lang, "credit_unreadable").into()).await;
     }
     let once = super::form_once(&format!("credit note {number}"), &values);
-    match portal::credit_note(&p.services, &seller, &number, &items, reason, once.as_ref()).await {
+    match marketbill_app::credit_notes::credit_note(&p.services, &seller, &number, &items, reason, once.as_ref()).await
+    {
         // Post, redirect, get: the invoice's page names the credit note; reloading it issues
         // nothing, and sending the form again finds the first credit note.
         Ok(issued) => {
@@ -423,7 +425,7 @@ pub(super) async fn journal(
         let error = text(page.lang, "export_bad_period").to_owned();
         return render(&page, StatusCode::BAD_REQUEST, "export.html", context! { error, du => q.du, au => q.au });
     };
-    match portal::journal_file(&p.services, &seller, &q.format, from, to).await {
+    match marketbill_app::journals::journal_file(&p.services, &seller, &q.format, from, to).await {
         Ok(file) => crate::journal_response(file),
         Err(e) => {
             // In the page's language: which part of the request was refused.

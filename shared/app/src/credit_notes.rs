@@ -1,0 +1,176 @@
+//! Credit notes a seller issues from an invoice (units, amounts, the remainder, a gesture).
+
+use crate::account::credentials;
+
+use marketbill_domain::{InvoiceNumber, OrderId};
+use serde::Serialize;
+
+use crate::delivery::{Delivery, Mailed};
+use crate::marketplace::MarketplaceCredentials;
+use crate::model::{InvoiceQuery, InvoiceRecord, SellerId, SellerRecord};
+use crate::once::Once;
+use crate::portal::{Conflict, PortalError, all_invoices, seller};
+use crate::ports::LedgerError;
+use crate::services::{PipelineError, Services};
+
+/// A credit note the seller issued, and whether its mail left.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreditNoteIssued {
+    pub credit_note: InvoiceNumber,
+    pub total_incl_vat: rust_decimal::Decimal,
+    /// Still creditable on the invoice after it, VAT included.
+    pub remaining_incl_vat: rust_decimal::Decimal,
+    /// `None` when mailed; else why not (the document is issued and stored either way, and
+    /// can be sent again with `resend`).
+    pub not_mailed: Option<String>,
+}
+
+/// A credit note for part or all of an invoice, asked by its seller (returns, missing items,
+/// gestures): computed against what the invoice's earlier credit notes left, numbered and
+/// recorded in one write, stored and mailed to the buyer like an invoice. Not metered. The
+/// marketplace copy of the order keeps the invoice (an upload would replace it).
+///
+/// Once per [`Once`]: a repeat gets the first credit note. Its key also goes into the
+/// invoice's credited state in the write that numbers the credit note, so even a repeat after
+/// a crash between the two (the key's answer not kept) finds it issued and issues nothing.
+pub async fn credit_note(
+    s: &Services,
+    id: &SellerId,
+    number: &InvoiceNumber,
+    items: &[marketbill_domain::credit::CreditItem],
+    reason: &str,
+    once: Option<&Once>,
+) -> Result<CreditNoteIssued, PortalError> {
+    let marker = once.map(|o| format!("request-{}", &o.key()[..32]));
+    crate::once::once(s, id, once, || credit_note_now(s, id, number, items, reason, marker)).await
+}
+
+async fn credit_note_now(
+    s: &Services,
+    id: &SellerId,
+    number: &InvoiceNumber,
+    items: &[marketbill_domain::credit::CreditItem],
+    reason: &str,
+    marker: Option<String>,
+) -> Result<CreditNoteIssued, PortalError> {
+    let record = seller(s, id).await?;
+    if !record.is_active() {
+        return Err(PortalError::Unsubscribed);
+    }
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 200 {
+        return Err(PortalError::field("reason", "is required, at most 200 characters"));
+    }
+    let original = s.ledger.get_invoice(id, number).await?.ok_or(PortalError::NotFound)?;
+    let before = crate::refunds::credited_state(s, id, &original).await?;
+    if let Some(m) = &marker
+        && before.applied.contains(m)
+    {
+        return issued_under_marker(s, id, &original, &before).await;
+    }
+    let now = s.clock.now();
+    let (draft, mut after) =
+        original.invoice.credit(&record.profile, now, items, reason, &before).map_err(PortalError::Credit)?;
+    if let Some(m) = marker {
+        after.applied.insert(m);
+    }
+    let cn = match s.ledger.issue_credit_note(id, &original.order_id, draft, &before, &after, now).await {
+        Ok(cn) => cn,
+        Err(LedgerError::CreditConflict { .. }) => {
+            return Err(PortalError::Conflict(Conflict::CreditRaced));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    tracing::info!(seller = %id, invoice = %number, credit_note = %cn.number, "credit note issued by the seller");
+    let d = Delivery::new(s, id, now, None);
+    let pdf = match d.store(&cn).await {
+        Ok(pdf) => pdf,
+        // Issued: the next seller run stores and mails it (a credit note without documents).
+        Err(e) => {
+            tracing::warn!(seller = %id, credit_note = %cn.number, error = %e, "credit note issued; delivery left to the next run");
+            return Ok(CreditNoteIssued {
+                credit_note: cn.number.clone(),
+                total_incl_vat: cn.body.totals.tax_inclusive,
+                remaining_incl_vat: after.left_on(&original.invoice),
+                not_mailed: Some("stored and mailed by the next run".into()),
+            });
+        }
+    };
+    let not_mailed = match buyer_email(s, &record, &original.order_id).await {
+        Ok((email, creds)) => {
+            if let Err(e) = crate::refunds::upload_if_asked(s, &creds, &cn, &pdf).await {
+                tracing::warn!(seller = %id, credit_note = %cn.number, error = %e, "credit note not attached to its order");
+            }
+            match d.mail(&cn, &pdf, email.as_deref()).await {
+                Ok(Mailed::Sent(_)) => None,
+                Ok(Mailed::Refused(why)) => Some(why),
+                Err(e) => Some(e.to_string()),
+            }
+        }
+        Err(e) => Some(e.to_string()),
+    };
+    Ok(CreditNoteIssued {
+        credit_note: cn.number.clone(),
+        total_incl_vat: cn.body.totals.tax_inclusive,
+        remaining_incl_vat: after.left_on(&original.invoice),
+        not_mailed,
+    })
+}
+
+/// The credit note a request already issued (found by its key in the credited state after a
+/// crash lost its kept answer): the invoice's latest credit note.
+async fn issued_under_marker(
+    s: &Services,
+    id: &SellerId,
+    original: &InvoiceRecord,
+    credited: &marketbill_domain::credit::Credited,
+) -> Result<CreditNoteIssued, PortalError> {
+    let query = InvoiceQuery {
+        order_id: Some(original.order_id.to_string()),
+        credit_notes: Some(true),
+        limit: 100,
+        ..Default::default()
+    };
+    let latest = all_invoices(s.ledger.as_ref(), id, query)
+        .await?
+        .into_iter()
+        .filter(|r| {
+            matches!(&r.invoice.kind, marketbill_domain::DocumentKind::CreditNote { corrects }
+                if corrects.number == original.invoice.number)
+        })
+        .max_by_key(|r| r.invoice.number.counter().unwrap_or(0))
+        .ok_or(PortalError::NotFound)?;
+    Ok(CreditNoteIssued {
+        credit_note: latest.invoice.number.clone(),
+        total_incl_vat: latest.invoice.body.totals.tax_inclusive,
+        remaining_incl_vat: credited.left_on(&original.invoice),
+        not_mailed: None,
+    })
+}
+
+/// What is still creditable on an invoice, VAT included (zero for a credit note).
+pub async fn creditable(
+    s: &Services,
+    id: &SellerId,
+    number: &InvoiceNumber,
+) -> Result<rust_decimal::Decimal, PortalError> {
+    let original = s.ledger.get_invoice(id, number).await?.ok_or(PortalError::NotFound)?;
+    if original.invoice.kind.is_credit_note() {
+        return Ok(rust_decimal::Decimal::ZERO);
+    }
+    let credited = crate::refunds::credited_state(s, id, &original).await?;
+    Ok(credited.left_on(&original.invoice))
+}
+
+/// The buyer's address of an order, as the marketplace has it now (it is not kept), and the
+/// credentials that read it.
+pub(crate) async fn buyer_email(
+    s: &Services,
+    record: &SellerRecord,
+    order_id: &OrderId,
+) -> Result<(Option<String>, MarketplaceCredentials), PortalError> {
+    let creds = credentials(s, record).await?;
+    let order = s.marketplace.order(&creds, order_id).await.map_err(PipelineError::from)?;
+    Ok((order.and_then(|o| o.buyer_email().map(str::to_owned)), creds))
+}

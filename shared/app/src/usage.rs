@@ -1,0 +1,149 @@
+//! Usage and fees: this month's invoices and fee, the history by month, the dashboard.
+
+use crate::problems::problem_orders;
+use std::collections::BTreeMap;
+
+use marketbill_domain::fees::{FeePlans, MonthlyFee};
+use serde::Serialize;
+
+use crate::model::{InvoiceQuery, SellerId, SellerRecord};
+use crate::portal::{PortalError, all_invoices, seller};
+use crate::services::Services;
+
+/// Usage this month and last month, and the fee under the seller's plan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Usage {
+    pub month: String,
+    pub invoices_this_month: u64,
+    pub previous_month: String,
+    pub invoices_previous_month: u64,
+    pub fee: MonthlyFee,
+}
+
+pub async fn usage(s: &Services, id: &SellerId, plans: &FeePlans) -> Result<Usage, PortalError> {
+    let record = seller(s, id).await?;
+    usage_of(s, &record, plans).await
+}
+
+pub(crate) async fn usage_of(s: &Services, record: &SellerRecord, plans: &FeePlans) -> Result<Usage, PortalError> {
+    let id = &record.seller_id;
+    // Both in Paris time (the first hours of a month in Paris are still the month before in UTC).
+    let (month, previous_month) = crate::model::month_and_previous(s.clock.now());
+    let this = s.ledger.usage(id, &month).await?;
+    let prev = s.ledger.usage(id, &previous_month).await?;
+    Ok(Usage {
+        month,
+        invoices_this_month: this,
+        previous_month,
+        invoices_previous_month: prev,
+        fee: plans.monthly_fee(record.profile.plan, this, prev),
+    })
+}
+
+/// One month of the usage history.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MonthUsage {
+    pub month: String,
+    pub invoices: u64,
+    /// Credit notes issued that month (not billed).
+    pub credit_notes: u64,
+    pub fee: MonthlyFee,
+}
+
+/// Invoices and fee per month, this month first, back to the month of registration (at most
+/// `months`).
+pub async fn usage_history(
+    s: &Services,
+    id: &SellerId,
+    plans: &FeePlans,
+    months: usize,
+) -> Result<Vec<MonthUsage>, PortalError> {
+    let record = seller(s, id).await?;
+    use marketbill_domain::calendar::{first_of_month, paris_date, previous_month as previous};
+    let first = first_of_month(paris_date(record.registered_at));
+    let mut month = first_of_month(paris_date(s.clock.now()));
+    let key = crate::model::date_month_key;
+    // The credit notes of every month shown, in one listing.
+    let oldest = (0..months.saturating_sub(1)).fold(month, |m, _| previous(m)).max(first);
+    let query = InvoiceQuery { from: Some(oldest), credit_notes: Some(true), limit: 500, ..Default::default() };
+    let mut credit_notes: BTreeMap<String, u64> = BTreeMap::new();
+    for cn in all_invoices(s.ledger.as_ref(), id, query).await? {
+        *credit_notes.entry(key(cn.invoice.issue_date)).or_default() += 1;
+    }
+    let mut out: Vec<MonthUsage> = Vec::new();
+    let mut count = s.ledger.usage(id, &key(month)).await?;
+    while out.len() < months && month >= first {
+        let before = previous(month);
+        let count_before = s.ledger.usage(id, &key(before)).await?;
+        out.push(MonthUsage {
+            month: key(month),
+            invoices: count,
+            credit_notes: credit_notes.get(&key(month)).copied().unwrap_or(0),
+            fee: plans.monthly_fee(record.profile.plan, count, count_before),
+        });
+        month = before;
+        count = count_before;
+    }
+    Ok(out)
+}
+
+/// What the seller's dashboard shows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Dashboard {
+    pub seller_name: String,
+    pub usage: Usage,
+    pub last_run: Option<crate::model::RunRecord>,
+    pub problems: usize,
+    /// Invoices (not credit notes) issued on each day of the month so far, day 1 first.
+    pub per_day: Vec<u64>,
+    /// The next scheduled run (RFC 3339).
+    pub next_run: String,
+    /// Where the seller stands in getting started: credentials saved, a platform chosen, an
+    /// invoice issued.
+    pub has_credentials: bool,
+    pub has_platform: bool,
+    pub has_invoices: bool,
+}
+
+/// The dashboard: this month's invoices and fee, the last run, the problems, invoices per day.
+pub async fn dashboard(s: &Services, id: &SellerId, plans: &FeePlans) -> Result<Dashboard, PortalError> {
+    let record = seller(s, id).await?;
+    let usage = usage_of(s, &record, plans).await?;
+    let last_run = s.ledger.runs(id, 1).await?.into_iter().next();
+    let problems = problem_orders(s, id).await?.len();
+    // The Paris day, as invoice dates and the usage months are.
+    let today = marketbill_domain::calendar::paris_date(s.clock.now());
+    let first = today.replace_day(1).unwrap_or(today);
+    let mut per_day = vec![0u64; usize::from(today.day())];
+    let query = InvoiceQuery {
+        from: Some(first),
+        to: Some(today),
+        credit_notes: Some(false),
+        limit: 500,
+        ..Default::default()
+    };
+    for rec in all_invoices(s.ledger.as_ref(), id, query).await? {
+        if let Some(n) = per_day.get_mut(usize::from(rec.invoice.issue_date.day()).saturating_sub(1)) {
+            *n += 1;
+        }
+    }
+    let any = InvoiceQuery { limit: 1, ..Default::default() };
+    let has_invoices = !s.ledger.list_invoices(id, &any).await?.items.is_empty();
+    let next_run = crate::schedule::next_cycle(s.clock.now())
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    Ok(Dashboard {
+        seller_name: record.profile.legal_name,
+        usage,
+        last_run,
+        problems,
+        per_day,
+        next_run,
+        has_credentials: record.credentials.is_some(),
+        has_platform: record.platform.is_some(),
+        has_invoices,
+    })
+}
