@@ -270,17 +270,7 @@ async fn put_credentials(
     body: Result<Json<CredentialsBody>, JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
     let Json(b) = body.map_err(json_error)?;
-    let mut errors = BTreeMap::new();
-    for (field, value, max) in
-        [("clientId", &b.client_id, 200), ("clientSecret", &b.client_secret, 500), ("sellerId", &b.seller_id, 20)]
-    {
-        if value.trim().is_empty() || value.len() > max {
-            errors.insert(field.to_owned(), vec![format!("is required, at most {max} characters")]);
-        }
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::invalid(errors));
-    }
+    // Checked by the use case, with the same rules as the page's form.
     let creds =
         MarketplaceCredentials { client_id: b.client_id, client_secret: b.client_secret, seller_id: b.seller_id };
     marketbill_app::account::put_credentials(&p.services, &id, &creds).await?;

@@ -47,6 +47,7 @@ pub async fn put_profile(s: &Services, id: &SellerId, input: &SellerProfileInput
 
 /// `PUT /v1/seller/credentials`: checked against the marketplace, stored sealed.
 pub async fn put_credentials(s: &Services, id: &SellerId, creds: &MarketplaceCredentials) -> Result<(), PortalError> {
+    creds.validate().map_err(PortalError::Invalid)?;
     let mut record = seller(s, id).await?;
     if !record.is_active() {
         return Err(PortalError::Unsubscribed);

@@ -74,6 +74,11 @@ impl<'a> Delivery<'a> {
     }
 }
 
+/// A document's files, rendered once.
+pub fn render(invoice: &Invoice) -> Result<marketbill_documents::Rendered, PipelineError> {
+    marketbill_documents::render(invoice).map_err(|e| PipelineError::Render(e.to_string()))
+}
+
 /// The buyer's page with the order already known: the link carries the order's key
 /// ([`crate::crypto::buyer_link_key`]). `None` where the portal's address is not known.
 pub fn buyer_page_link(settings: &crate::services::Settings, order_id: &marketbill_domain::OrderId) -> Option<String> {
@@ -88,7 +93,17 @@ pub fn buyer_page_link(settings: &crate::services::Settings, order_id: &marketbi
 impl Delivery<'_> {
     /// Renders the documents and stores them with their digests; returns the PDF.
     pub async fn store(&self, invoice: &Invoice) -> Result<Vec<u8>, PipelineError> {
-        let (bytes, pdf, xml) = self.put(invoice).await?;
+        self.store_rendered(invoice, render(invoice)?).await
+    }
+
+    /// Stores documents already rendered (once: what was mailed is what is kept) and records
+    /// them; returns the PDF.
+    pub async fn store_rendered(
+        &self,
+        invoice: &Invoice,
+        rendered: marketbill_documents::Rendered,
+    ) -> Result<Vec<u8>, PipelineError> {
+        let (bytes, pdf, xml) = self.put_rendered(invoice, rendered).await?;
         self.s.ledger.set_documents(self.seller, &invoice.number, &pdf, &xml).await?;
         Ok(bytes)
     }
@@ -96,7 +111,14 @@ impl Delivery<'_> {
     /// Renders the documents and puts them in the store, not yet recorded: the PDF's bytes,
     /// and where both are.
     async fn put(&self, invoice: &Invoice) -> Result<(Vec<u8>, StoredObject, StoredObject), PipelineError> {
-        let rendered = marketbill_documents::render(invoice).map_err(|e| PipelineError::Render(e.to_string()))?;
+        self.put_rendered(invoice, render(invoice)?).await
+    }
+
+    async fn put_rendered(
+        &self,
+        invoice: &Invoice,
+        rendered: marketbill_documents::Rendered,
+    ) -> Result<(Vec<u8>, StoredObject, StoredObject), PipelineError> {
         let pdf =
             self.s.store.put(&document_key(self.seller, invoice, "pdf"), &rendered.pdf, "application/pdf").await?;
         let xml =
@@ -131,16 +153,23 @@ impl Delivery<'_> {
             }
             Err(other) => return Err(other.into()),
         };
+        self.send(&mail).await.map(Mailed::Sent)
+    }
+
+    /// Sends a built mail at the sending rate, trying again while the provider throttles or
+    /// cannot take it now: every document's mail goes through here (invoices, credit notes,
+    /// fee invoices). The provider's message id.
+    pub async fn send(&self, mail: &crate::ports::OutgoingMail) -> Result<String, PipelineError> {
         let mut tries = 0;
         loop {
             if let Some(gate) = self.gate {
                 gate.wait().await;
             }
             tries += 1;
-            match self.s.mailer.send(&mail).await {
+            match self.s.mailer.send(mail).await {
                 Ok(id) => {
                     self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    return Ok(Mailed::Sent(id));
+                    return Ok(id);
                 }
                 Err(e) if e.is_retryable() && tries < MAIL_TRIES => {
                     let backoff =

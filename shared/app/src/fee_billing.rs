@@ -219,7 +219,8 @@ async fn deliver(
         delivery.pdf(&doc).await?
     };
     let mail = crate::mail::fee_invoice_mail(&doc.invoice, &pdf, &s.settings.sender, to, now)?;
-    let id = s.mailer.send(&mail).await?;
+    // The one sending path: paced and tried again like every document's mail.
+    let id = delivery.send(&mail).await?;
     rec.message_id = Some(id);
     rec.move_to(OrderStage::Mailed, now)?;
     s.ledger.update_order(account, &rec).await?;

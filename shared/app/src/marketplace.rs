@@ -15,6 +15,24 @@ pub struct MarketplaceCredentials {
     pub seller_id: String,
 }
 
+impl MarketplaceCredentials {
+    /// Checks what was typed, before anything is asked of the marketplace: the one set of rules
+    /// of the API and the pages (named refusals per field).
+    pub fn validate(&self) -> Result<(), std::collections::BTreeMap<String, Vec<String>>> {
+        let mut errors: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for (field, value, max) in [
+            ("clientId", &self.client_id, 200),
+            ("clientSecret", &self.client_secret, 500),
+            ("sellerId", &self.seller_id, 20),
+        ] {
+            if value.trim().is_empty() || value.chars().count() > max || value.chars().any(char::is_control) {
+                errors.insert(field.to_owned(), vec![format!("is required, at most {max} characters")]);
+            }
+        }
+        if errors.is_empty() { Ok(()) } else { Err(errors) }
+    }
+}
+
 impl std::fmt::Debug for MarketplaceCredentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MarketplaceCredentials")

@@ -152,9 +152,10 @@ async fn deliver(
     cn: &marketbill_domain::Invoice,
     to: Option<&str>,
 ) -> Result<(), PipelineError> {
-    let pdf = marketbill_documents::render_pdf(cn).map_err(|e| PipelineError::Render(e.to_string()))?;
-    d.mail(cn, &pdf, to).await?;
-    d.store(cn).await?;
+    // Rendered once: the mailed PDF is the stored one and the uploaded one.
+    let rendered = crate::delivery::render(cn)?;
+    d.mail(cn, &rendered.pdf, to).await?;
+    let pdf = d.store_rendered(cn, rendered).await?;
     upload_if_asked(s, creds, cn, &pdf).await
 }
 

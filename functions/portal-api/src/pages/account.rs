@@ -523,18 +523,8 @@ pub(super) async fn credentials_post(State(p): State<Arc<Portal>>, post: SellerP
         client_secret: get("clientSecret"),
         seller_id: r.profile.marketplace_seller_id.clone(),
     };
-    let mut errors = BTreeMap::new();
-    for (field, value, max) in [("clientId", &creds.client_id, 200), ("clientSecret", &creds.client_secret, 500)] {
-        if value.is_empty() || value.len() > max || value.chars().any(char::is_control) {
-            errors.insert(field.to_owned(), vec![format!("is required, at most {max} characters")]);
-        }
-    }
-    let outcome = if errors.is_empty() {
-        marketbill_app::account::put_credentials(&p.services, &seller, &creds).await
-    } else {
-        Err(PortalError::Invalid(errors))
-    };
-    match outcome {
+    // Checked by the use case, with the same rules as the API.
+    match marketbill_app::account::put_credentials(&p.services, &seller, &creds).await {
         Ok(()) => Redirect::to("/espace/identifiants?ok=1").into_response(),
         Err(PortalError::Invalid(errors)) => {
             credentials_form(&page, &r, &errors, StatusCode::BAD_REQUEST, Some(&creds.client_id), false)
