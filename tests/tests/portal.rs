@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use common::{Outbox, World, cycle, world};
-use marketbill_app::buyer_requests::BuyerRequestOutcome;
+use marketbill_app::buyer_requests::{BuyerProof, BuyerRequestOutcome, buyer_request};
 use marketbill_app::contract::Subject;
 use marketbill_app::mail::parse_mail;
 use marketbill_app::marketplace::MarketplaceCredentials;
@@ -177,10 +177,10 @@ async fn a_buyer_request_before_the_invoice_is_used_when_it_is_issued() {
     // The order is not known to the ledger yet: the request is refused like an unknown order.
     let email = order.buyer_email().unwrap().to_owned();
     assert_eq!(
-        marketbill_app::buyer_requests::buyer_request(
+        buyer_request(
             &w.services,
             order.order_id.as_str(),
-            &marketbill_app::buyer_requests::BuyerProof::Email(String::from(&email)),
+            &BuyerProof::Email(String::from(&email)),
             company("FR40303265045"),
             None
         )
@@ -199,10 +199,10 @@ async fn a_buyer_request_before_the_invoice_is_used_when_it_is_issued() {
         )
         .await
         .unwrap();
-    let out = marketbill_app::buyer_requests::buyer_request(
+    let out = buyer_request(
         &w.services,
         order.order_id.as_str(),
-        &marketbill_app::buyer_requests::BuyerProof::Email(String::from(&email)),
+        &BuyerProof::Email(String::from(&email)),
         company("FR40303265045"),
         None,
     )
@@ -224,10 +224,10 @@ async fn a_buyer_request_after_the_invoice_issues_a_credit_note_and_a_corrected_
     let order = shipped_orders(&w).remove(0);
     let email = order.buyer_email().unwrap().to_owned();
     let original = w.services.ledger.get_order(id, &order.order_id).await.unwrap().unwrap().number.unwrap();
-    let out = marketbill_app::buyer_requests::buyer_request(
+    let out = buyer_request(
         &w.services,
         order.order_id.as_str(),
-        &marketbill_app::buyer_requests::BuyerProof::Email(email.to_uppercase()),
+        &BuyerProof::Email(email.to_uppercase()),
         company("FR40303265045"),
         None,
     )
@@ -272,18 +272,18 @@ async fn buyer_refusals_do_not_say_what_was_wrong_and_requests_are_rate_limited(
     cycle(&w).await;
     let order = shipped_orders(&w).remove(0);
     let email = order.buyer_email().unwrap().to_owned();
-    let unknown = marketbill_app::buyer_requests::buyer_request(
+    let unknown = buyer_request(
         &w.services,
         "UNKNOWN000001",
-        &marketbill_app::buyer_requests::BuyerProof::Email(String::from(&email)),
+        &BuyerProof::Email(String::from(&email)),
         company("303265045"),
         None,
     )
     .await;
-    let wrong_mail = marketbill_app::buyer_requests::buyer_request(
+    let wrong_mail = buyer_request(
         &w.services,
         order.order_id.as_str(),
-        &marketbill_app::buyer_requests::BuyerProof::Email(String::from("someone@else.example")),
+        &BuyerProof::Email(String::from("someone@else.example")),
         company("303265045"),
         None,
     )
@@ -292,10 +292,10 @@ async fn buyer_refusals_do_not_say_what_was_wrong_and_requests_are_rate_limited(
     assert_eq!(wrong_mail, Err(PortalError::BuyerRefused));
     assert_eq!(unknown.unwrap_err().to_string(), wrong_mail.unwrap_err().to_string());
     for _ in 0..3 {
-        marketbill_app::buyer_requests::buyer_request(
+        buyer_request(
             &w.services,
             order.order_id.as_str(),
-            &marketbill_app::buyer_requests::BuyerProof::Email(String::from(&email)),
+            &BuyerProof::Email(String::from(&email)),
             company("303265045"),
             None,
         )
@@ -303,10 +303,10 @@ async fn buyer_refusals_do_not_say_what_was_wrong_and_requests_are_rate_limited(
         .unwrap();
     }
     assert_eq!(
-        marketbill_app::buyer_requests::buyer_request(
+        buyer_request(
             &w.services,
             order.order_id.as_str(),
-            &marketbill_app::buyer_requests::BuyerProof::Email(String::from(&email)),
+            &BuyerProof::Email(String::from(&email)),
             company("303265045"),
             None
         )

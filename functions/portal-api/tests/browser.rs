@@ -20,6 +20,7 @@ use std::time::Duration;
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::response::IntoResponse;
 use fantoccini::{Client, ClientBuilder, Locator};
+use marketbill_app::buyer_requests::{BuyerProof, BuyerRequestOutcome, buyer_request};
 use marketbill_app::model::{InvoiceQuery, SellerId};
 use marketbill_app::services::{Services, Settings};
 use marketbill_domain::fees::FeePlans;
@@ -430,14 +431,7 @@ async fn a_seller_signs_up_onboards_gets_invoices_downloads_exports_and_unsubscr
         tokio::time::sleep(POLL_EVERY).await;
     }
     assert!(done, "the run started from the page ran");
-    let issued = marketbill_app::documents::list_invoices(
-        &w.services,
-        &seller,
-        &InvoiceQuery { limit: 100, ..Default::default() },
-    )
-    .await
-    .unwrap()
-    .items;
+    let issued = documents_of(&w, &seller).await;
     assert!(!issued.is_empty(), "the run started from the page issued the invoices");
     b.goto(&url("/espace")).await;
     assert!(!b.has("#getting-started").await, "once invoices are out, the dashboard is no longer a guide");
@@ -564,14 +558,7 @@ async fn a_seller_signs_up_onboards_gets_invoices_downloads_exports_and_unsubscr
     );
     let archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
     // Every document of the period, the credit note included.
-    let documents = marketbill_app::documents::list_invoices(
-        &w.services,
-        &seller,
-        &InvoiceQuery { limit: 100, ..Default::default() },
-    )
-    .await
-    .unwrap()
-    .items;
+    let documents = documents_of(&w, &seller).await;
     assert_eq!(documents.len(), issued.len() + 1);
     let stored_files =
         documents.iter().map(|r| usize::from(r.pdf.is_some()) + usize::from(r.xml.is_some())).sum::<usize>();
@@ -639,15 +626,8 @@ async fn a_seller_signs_up_onboards_gets_invoices_downloads_exports_and_unsubscr
     for (order_id, buyer) in orders {
         let company = marketbill_testkit::buyers::company("303265045").unwrap();
         // The order credited above is the seller's to correct by hand: the next one.
-        if let Ok(marketbill_app::buyer_requests::BuyerRequestOutcome::Corrected { invoice, .. }) =
-            marketbill_app::buyer_requests::buyer_request(
-                &w.services,
-                &order_id,
-                &marketbill_app::buyer_requests::BuyerProof::Email(String::from(&buyer)),
-                company,
-                None,
-            )
-            .await
+        if let Ok(BuyerRequestOutcome::Corrected { invoice, .. }) =
+            buyer_request(&w.services, &order_id, &BuyerProof::Email(String::from(&buyer)), company, None).await
         {
             corrected = Some(invoice);
             break;
@@ -729,6 +709,21 @@ async fn a_seller_signs_up_onboards_gets_invoices_downloads_exports_and_unsubscr
     b.client.clone().close().await.unwrap();
 }
 
+/// Every document of a seller, as the list reads them.
+async fn documents_of(w: &World, seller: &SellerId) -> Vec<marketbill_app::model::InvoiceRecord> {
+    let q = InvoiceQuery { limit: 100, ..Default::default() };
+    marketbill_app::documents::list_invoices(&w.services, seller, &q).await.unwrap().items
+}
+
+/// The company a buyer asks its invoice in the name of, as the form's fields.
+const COMPANY: [(&str, &str); 5] = [
+    ("name", "Atelier Durand SARL"),
+    ("taxNumber", "FR40303265045"),
+    ("line1", "8 avenue Foch"),
+    ("postalCode", "75016"),
+    ("city", "Paris"),
+];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_buyer_asks_for_an_invoice_in_a_company_name_and_gets_the_credit_note_and_corrected_invoice() {
     let w = world("buyer", OrderMix { shipped: 3, not_shipped: 0, abroad: 0 }).await;
@@ -769,15 +764,9 @@ async fn a_buyer_asks_for_an_invoice_in_a_company_name_and_gets_the_credit_note_
     }
     b.check("buyer-errors").await;
     // A wrong postal code: the one refusal that tells nothing.
-    for (id, value) in [
-        ("deliveryPostalCode", "99999"),
-        ("deliveryName", "Personne"),
-        ("name", "Atelier Durand SARL"),
-        ("taxNumber", "FR40303265045"),
-        ("line1", "8 avenue Foch"),
-        ("postalCode", "75016"),
-        ("city", "Paris"),
-    ] {
+    b.fill("deliveryPostalCode", "99999").await;
+    b.fill("deliveryName", "Personne").await;
+    for (id, value) in COMPANY {
         b.fill(id, value).await;
     }
     b.submit("form.stack button[type=submit]").await;
@@ -791,13 +780,7 @@ async fn a_buyer_asks_for_an_invoice_in_a_company_name_and_gets_the_credit_note_
     );
     assert!(!b.has("#deliveryPostalCode").await && !b.has("#email").await);
     b.check("buyer-linked").await;
-    for (id, value) in [
-        ("name", "Atelier Durand SARL"),
-        ("taxNumber", "FR40303265045"),
-        ("line1", "8 avenue Foch"),
-        ("postalCode", "75016"),
-        ("city", "Paris"),
-    ] {
+    for (id, value) in COMPANY {
         b.fill(id, value).await;
     }
     b.submit("form.stack button[type=submit]").await;

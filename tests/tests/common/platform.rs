@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use marketbill_afnor::{AfnorConfig, AfnorPlatform};
+use marketbill_app::buyer_requests::{BuyerProof, BuyerRequestOutcome, buyer_request};
 use marketbill_app::correction::reissue;
 use marketbill_app::model::{
     InvoiceQuery, InvoiceRecord, SellerId, SellerRecord, TransmissionState, TransmissionSubject,
@@ -65,15 +66,8 @@ async fn two_business_buyers(w: &World) {
     let mut corrected = 0;
     for (order_id, email) in orders {
         let company = marketbill_testkit::buyers::company("303265045").unwrap();
-        if let Ok(marketbill_app::buyer_requests::BuyerRequestOutcome::Corrected { .. }) =
-            marketbill_app::buyer_requests::buyer_request(
-                &w.services,
-                &order_id,
-                &marketbill_app::buyer_requests::BuyerProof::Email(String::from(&email)),
-                company,
-                None,
-            )
-            .await
+        if let Ok(BuyerRequestOutcome::Corrected { .. }) =
+            buyer_request(&w.services, &order_id, &BuyerProof::Email(String::from(&email)), company, None).await
         {
             corrected += 1;
         }

@@ -1,6 +1,6 @@
 //! Buyer requests under pressure, the same on both adapter sets.
 
-use marketbill_app::buyer_requests::BuyerRequestOutcome;
+use marketbill_app::buyer_requests::{BuyerProof, BuyerRequestOutcome, buyer_request};
 use marketbill_app::model::{InvoiceQuery, month_key};
 use marketbill_app::portal::PortalError;
 use marketbill_domain::Order;
@@ -60,14 +60,7 @@ pub async fn fifty_simultaneous_requests_make_one_correction(w: &World) {
         let services = w.services.clone();
         let (order_id, email) = (order_id.clone(), email.clone());
         handles.push(tokio::spawn(async move {
-            marketbill_app::buyer_requests::buyer_request(
-                &services,
-                &order_id,
-                &marketbill_app::buyer_requests::BuyerProof::Email(String::from(&email)),
-                company(),
-                None,
-            )
-            .await
+            buyer_request(&services, &order_id, &BuyerProof::Email(String::from(&email)), company(), None).await
         }));
     }
     let mut corrected = 0;
@@ -84,14 +77,7 @@ pub async fn fifty_simultaneous_requests_make_one_correction(w: &World) {
     assert_eq!(mails_to(w.outbox.sent().await), mails_before + 2, "one credit note and one corrected invoice mailed");
     // Every attempt counted: the day's limit is used up.
     assert_eq!(
-        marketbill_app::buyer_requests::buyer_request(
-            &w.services,
-            &order_id,
-            &marketbill_app::buyer_requests::BuyerProof::Email(String::from(&email)),
-            company(),
-            None
-        )
-        .await,
+        buyer_request(&w.services, &order_id, &BuyerProof::Email(String::from(&email)), company(), None).await,
         Err(PortalError::RateLimited)
     );
 }
@@ -101,26 +87,14 @@ pub async fn wrong_emails_look_like_unknown_orders_and_cost_nothing(w: &World) {
     cycle(w).await;
     let (order_id, email) = invoiced_order(w);
     let calls = w.sim.requests(Route::GetOrder);
-    let unknown = marketbill_app::buyer_requests::buyer_request(
-        &w.services,
-        "UNKNOWN000001",
-        &marketbill_app::buyer_requests::BuyerProof::Email(String::from(&email)),
-        company(),
-        None,
-    )
-    .await;
-    let malformed = marketbill_app::buyer_requests::buyer_request(
-        &w.services,
-        "BAD#ID",
-        &marketbill_app::buyer_requests::BuyerProof::Email(String::from(&email)),
-        company(),
-        None,
-    )
-    .await;
-    let wrong = marketbill_app::buyer_requests::buyer_request(
+    let unknown =
+        buyer_request(&w.services, "UNKNOWN000001", &BuyerProof::Email(String::from(&email)), company(), None).await;
+    let malformed =
+        buyer_request(&w.services, "BAD#ID", &BuyerProof::Email(String::from(&email)), company(), None).await;
+    let wrong = buyer_request(
         &w.services,
         &order_id,
-        &marketbill_app::buyer_requests::BuyerProof::Email(String::from("someone@else.example")),
+        &BuyerProof::Email(String::from("someone@else.example")),
         company(),
         None,
     )
@@ -130,32 +104,18 @@ pub async fn wrong_emails_look_like_unknown_orders_and_cost_nothing(w: &World) {
     assert_eq!(wrong, Err(PortalError::BuyerRefused));
     assert_eq!(w.sim.requests(Route::GetOrder), calls, "no marketplace call for a refusal");
     for _ in 0..3 {
-        let _ = marketbill_app::buyer_requests::buyer_request(
-            &w.services,
-            &order_id,
-            &marketbill_app::buyer_requests::BuyerProof::Email(String::from(&email)),
-            company(),
-            None,
-        )
-        .await;
+        let _ = buyer_request(&w.services, &order_id, &BuyerProof::Email(String::from(&email)), company(), None).await;
     }
     assert_eq!(
-        marketbill_app::buyer_requests::buyer_request(
-            &w.services,
-            &order_id,
-            &marketbill_app::buyer_requests::BuyerProof::Email(String::from(&email)),
-            company(),
-            None
-        )
-        .await,
+        buyer_request(&w.services, &order_id, &BuyerProof::Email(String::from(&email)), company(), None).await,
         Err(PortalError::RateLimited)
     );
     // Past the limit, a wrong e-mail still gets the unknown order's answer.
     assert_eq!(
-        marketbill_app::buyer_requests::buyer_request(
+        buyer_request(
             &w.services,
             &order_id,
-            &marketbill_app::buyer_requests::BuyerProof::Email(String::from("someone@else.example")),
+            &BuyerProof::Email(String::from("someone@else.example")),
             company(),
             None
         )
@@ -232,24 +192,12 @@ pub async fn repeated_requests_issue_once(w: &World) {
             .count()
     };
     let buyer_before = to_buyer(w.outbox.sent().await);
-    let first = marketbill_app::buyer_requests::buyer_request(
-        &w.services,
-        &other,
-        &marketbill_app::buyer_requests::BuyerProof::Email(String::from(&other_email)),
-        company(),
-        None,
-    )
-    .await
-    .unwrap();
-    let again = marketbill_app::buyer_requests::buyer_request(
-        &w.services,
-        &other,
-        &marketbill_app::buyer_requests::BuyerProof::Email(String::from(&other_email)),
-        company(),
-        None,
-    )
-    .await
-    .unwrap();
+    let first = buyer_request(&w.services, &other, &BuyerProof::Email(String::from(&other_email)), company(), None)
+        .await
+        .unwrap();
+    let again = buyer_request(&w.services, &other, &BuyerProof::Email(String::from(&other_email)), company(), None)
+        .await
+        .unwrap();
     assert_eq!(first, again);
     assert!(matches!(first, BuyerRequestOutcome::Corrected { .. }), "{first:?}");
     assert_eq!(w.services.ledger.usage(&seller, &month).await.unwrap(), usage + 1, "one billed invoice");
@@ -277,15 +225,9 @@ pub async fn a_business_buyer_of_an_oss_seller_is_invoiced_once_it_gives_its_vat
         "{rec:?} (profile {profile})"
     );
     let email = Order::from_value(v).unwrap().buyer_email().unwrap().to_owned();
-    let asked = marketbill_app::buyer_requests::buyer_request(
-        &w.services,
-        "BIZOSS000001",
-        &marketbill_app::buyer_requests::BuyerProof::Email(String::from(&email)),
-        company(),
-        None,
-    )
-    .await
-    .unwrap();
+    let asked = buyer_request(&w.services, "BIZOSS000001", &BuyerProof::Email(String::from(&email)), company(), None)
+        .await
+        .unwrap();
     assert_eq!(asked, BuyerRequestOutcome::Recorded);
     cycle(w).await;
     let rec = w.services.ledger.get_order(&seller, &order_id).await.unwrap().unwrap();
@@ -319,15 +261,9 @@ pub async fn a_french_business_without_siren_is_a_problem_until_the_buyer_answer
             && parts.iter().any(|p| String::from_utf8_lossy(&p.bytes).contains("nous ne connaissons pas son SIREN"))
     });
     assert!(asked, "the invoice mail asks for the SIREN");
-    let done = marketbill_app::buyer_requests::buyer_request(
-        &w.services,
-        "BIZFR0000001",
-        &marketbill_app::buyer_requests::BuyerProof::Email(String::from(&email)),
-        company(),
-        None,
-    )
-    .await
-    .unwrap();
+    let done = buyer_request(&w.services, "BIZFR0000001", &BuyerProof::Email(String::from(&email)), company(), None)
+        .await
+        .unwrap();
     assert!(matches!(done, BuyerRequestOutcome::Corrected { .. }), "{done:?}");
     let problems = marketbill_app::problems::problems(&w.services, &seller).await.unwrap();
     assert!(!problems.iter().any(|p| p.order_id == order_id), "no longer a problem: {problems:?}");
@@ -351,16 +287,11 @@ pub async fn a_buyer_proves_the_order_by_the_mails_link_or_its_delivery(w: &Worl
     // The link of the invoice mail.
     let linked = orders[0].order_id.to_string();
     let calls = w.sim.requests(Route::GetOrder);
-    let forged =
-        marketbill_app::buyer_requests::BuyerProof::Link(marketbill_app::crypto::buyer_link_key(key, "UNKNOWN000001"));
-    assert_eq!(
-        marketbill_app::buyer_requests::buyer_request(&w.services, &linked, &forged, company(), None).await,
-        Err(PortalError::BuyerRefused)
-    );
+    let forged = BuyerProof::Link(marketbill_app::crypto::buyer_link_key(key, "UNKNOWN000001"));
+    assert_eq!(buyer_request(&w.services, &linked, &forged, company(), None).await, Err(PortalError::BuyerRefused));
     assert_eq!(w.sim.requests(Route::GetOrder), calls, "a wrong key costs no marketplace call");
-    let link = marketbill_app::buyer_requests::BuyerProof::Link(marketbill_app::crypto::buyer_link_key(key, &linked));
-    let done =
-        marketbill_app::buyer_requests::buyer_request(&w.services, &linked, &link, company(), None).await.unwrap();
+    let link = BuyerProof::Link(marketbill_app::crypto::buyer_link_key(key, &linked));
+    let done = buyer_request(&w.services, &linked, &link, company(), None).await.unwrap();
     assert!(matches!(done, BuyerRequestOutcome::Corrected { .. }), "{done:?}");
     let mailed = w.outbox.sent().await;
     let texts: Vec<String> = mailed
@@ -381,20 +312,14 @@ pub async fn a_buyer_proves_the_order_by_the_mails_link_or_its_delivery(w: &Worl
         address.last_name.clone().unwrap()
     );
     let order_id = delivered.order_id.to_string();
-    let wrong =
-        marketbill_app::buyer_requests::BuyerProof::Delivery { postal_code: "00000".into(), name: name.clone() };
+    let wrong = BuyerProof::Delivery { postal_code: "00000".into(), name: name.clone() };
+    assert_eq!(buyer_request(&w.services, &order_id, &wrong, company(), None).await, Err(PortalError::BuyerRefused));
+    let unknown = BuyerProof::Delivery { postal_code: postal_code.clone(), name: name.clone() };
     assert_eq!(
-        marketbill_app::buyer_requests::buyer_request(&w.services, &order_id, &wrong, company(), None).await,
+        buyer_request(&w.services, "UNKNOWN000001", &unknown, company(), None).await,
         Err(PortalError::BuyerRefused)
     );
-    let unknown =
-        marketbill_app::buyer_requests::BuyerProof::Delivery { postal_code: postal_code.clone(), name: name.clone() };
-    assert_eq!(
-        marketbill_app::buyer_requests::buyer_request(&w.services, "UNKNOWN000001", &unknown, company(), None).await,
-        Err(PortalError::BuyerRefused)
-    );
-    let right = marketbill_app::buyer_requests::BuyerProof::Delivery { postal_code, name };
-    let done =
-        marketbill_app::buyer_requests::buyer_request(&w.services, &order_id, &right, company(), None).await.unwrap();
+    let right = BuyerProof::Delivery { postal_code, name };
+    let done = buyer_request(&w.services, &order_id, &right, company(), None).await.unwrap();
     assert!(matches!(done, BuyerRequestOutcome::Corrected { .. }), "{done:?}");
 }
