@@ -76,7 +76,7 @@ impl<'a> Delivery<'a> {
 
 /// A document's files, rendered once.
 pub fn render(invoice: &Invoice) -> Result<marketbill_documents::Rendered, PipelineError> {
-    marketbill_documents::render(invoice).map_err(|e| PipelineError::Render(e.to_string()))
+    Ok(marketbill_documents::render(invoice)?)
 }
 
 /// The buyer's page with the order already known: the link carries the order's key
@@ -134,7 +134,7 @@ impl Delivery<'_> {
         };
         match stored {
             Some(b) => Ok(b),
-            None => marketbill_documents::render_pdf(&rec.invoice).map_err(|e| PipelineError::Render(e.to_string())),
+            None => Ok(marketbill_documents::render_pdf(&rec.invoice)?),
         }
     }
 

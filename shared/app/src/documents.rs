@@ -140,7 +140,7 @@ pub async fn selection(s: &Services, id: &SellerId, numbers: &[InvoiceNumber]) -
     }
     let entries: Vec<BundleEntry<'_>> =
         files.iter().map(|(name, bytes)| BundleEntry { name: name.clone(), bytes }).collect();
-    let zip = zip_documents(entries).map_err(|e| PipelineError::Render(e.to_string()))?;
+    let zip = zip_documents(entries).map_err(PipelineError::from)?;
     // The same selection gives the same name: a repeat overwrites, nothing piles up.
     let digest =
         hex::encode(&Sha256::digest(numbers.iter().map(InvoiceNumber::as_str).collect::<Vec<_>>().join(","))[..6]);

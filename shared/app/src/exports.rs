@@ -106,7 +106,8 @@ async fn start_export_now(
         .map_err(PipelineError::from)?;
     // Unique per request (time and a random part): simultaneous exports never share a file.
     let job = format!("{}-{}", now.unix_timestamp(), hex::encode(&crate::crypto::random_key()[..8]));
-    let body = serde_json::to_vec(&manifest).map_err(|e| PipelineError::Render(e.to_string()))?;
+    let body = serde_json::to_vec(&manifest)
+        .map_err(|e| PipelineError::Data { what: "an export manifest", reason: e.to_string() })?;
     s.store
         .put(&format!("exports/{id}/{job}.manifest.json"), &body, "application/json")
         .await
@@ -127,7 +128,8 @@ pub async fn advance_export(s: &Services, id: &SellerId, job: &str) -> Result<Ex
         .await
         .map_err(PipelineError::from)?
         .ok_or(PortalError::NotFound)?;
-    let m: ExportManifest = serde_json::from_slice(&raw).map_err(|e| PipelineError::Render(e.to_string()))?;
+    let m: ExportManifest = serde_json::from_slice(&raw)
+        .map_err(|e| PipelineError::Data { what: "an export manifest", reason: e.to_string() })?;
     // Named by seller and period where it is downloaded (the last segment of its key).
     let archive = format!("{prefix}/factures_{id}_{}_{}.zip", m.from, m.to);
     let part = |k: usize| format!("{prefix}.part-{k:05}.zip");
@@ -158,7 +160,7 @@ pub async fn advance_export(s: &Services, id: &SellerId, job: &str) -> Result<Ex
             }
         }
         let entries = bytes.iter().map(|(name, b)| BundleEntry { name: name.clone(), bytes: b }).collect();
-        let zip = zip_documents(entries).map_err(|e| PipelineError::Render(e.to_string()))?;
+        let zip = zip_documents(entries).map_err(PipelineError::from)?;
         store.put(&part(k), &zip, "application/zip").await.map_err(PipelineError::from)?;
         progress.files_done += n;
         return Ok(progress);
@@ -174,7 +176,7 @@ pub async fn advance_export(s: &Services, id: &SellerId, job: &str) -> Result<Ex
         );
     }
     let zip = if parts.is_empty() { zip_documents(Vec::new()) } else { merge_archives(&parts) }
-        .map_err(|e| PipelineError::Render(e.to_string()))?;
+        .map_err(PipelineError::from)?;
     store.put(&archive, &zip, "application/zip").await.map_err(PipelineError::from)?;
     for k in 0..m.steps.len() {
         store.delete_prefix(&part(k)).await.map_err(PipelineError::from)?;

@@ -86,7 +86,7 @@ pub async fn journal_file(
                     name: format!("e-reporting-{label}.json"),
                     content_type: "application/json",
                     body: serde_json::to_string_pretty(&report)
-                        .map_err(|e| PipelineError::Render(format!("e-reporting JSON: {e}")))?,
+                        .map_err(|e| PipelineError::Data { what: "the e-reporting JSON", reason: e.to_string() })?,
                 }
             } else {
                 let xml = ereporting::to_xml(&report)

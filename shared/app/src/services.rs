@@ -116,8 +116,12 @@ pub enum PipelineError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Mail(#[from] MailError),
+    /// A document or an archive that cannot be written (the renderer's reason kept).
     #[error("the documents cannot be rendered: {0}")]
-    Render(String),
+    Render(#[from] marketbill_documents::RenderError),
+    /// A record of ours (an export's manifest, a report) that cannot be written or read back.
+    #[error("{what} cannot be written or read: {reason}")]
+    Data { what: &'static str, reason: String },
     #[error("seller {0} has no marketplace credentials")]
     NoCredentials(SellerId),
     #[error("{0}")]
@@ -142,6 +146,7 @@ impl PipelineError {
             PipelineError::Platform(e) => e.is_retryable(),
             PipelineError::Store(_)
             | PipelineError::Render(_)
+            | PipelineError::Data { .. }
             | PipelineError::NoCredentials(_)
             | PipelineError::Defect(_)
             | PipelineError::MailBuild(_)
