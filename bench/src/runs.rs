@@ -193,7 +193,10 @@ pub fn embedded_child(job: &str) -> Result<()> {
         );
         if job.latency {
             use crate::latency::Slow;
-            services.ledger = Arc::new(Slow { inner: services.ledger.clone(), delay: Duration::from_millis(10) });
+            services.ledger = Arc::new(marketbill_app::layer::Layered(Slow {
+                inner: services.ledger.clone(),
+                delay: Duration::from_millis(10),
+            }));
             services.store = Arc::new(Slow { inner: services.store.clone(), delay: Duration::from_millis(25) });
             services.mailer = Arc::new(Slow { inner: services.mailer.clone(), delay: Duration::from_millis(60) });
         }

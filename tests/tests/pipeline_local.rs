@@ -36,7 +36,7 @@ fn adapters(name: &str, faults: Option<Arc<Faults>>) -> (Subject, Arc<dyn Outbox
     let mailer: Arc<dyn marketbill_app::ports::Mailer> = outbox.clone();
     let (ledger, store, mailer) = match faults {
         Some(f) => (
-            Arc::new(FaultyLedger { inner: ledger, faults: f.clone() }) as Arc<dyn marketbill_app::ports::Ledger>,
+            FaultyLedger::ledger(ledger, f.clone()),
             Arc::new(FaultyStore { inner: store, faults: f.clone() }) as Arc<dyn marketbill_app::ports::DocumentStore>,
             Arc::new(FaultyMailer { inner: mailer, faults: f }) as Arc<dyn marketbill_app::ports::Mailer>,
         ),

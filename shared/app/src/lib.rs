@@ -21,6 +21,7 @@ pub mod exports;
 pub mod fee_billing;
 pub mod import_tracker;
 pub mod journals;
+pub mod layer;
 pub mod mail;
 pub mod marketplace;
 pub mod metrics;

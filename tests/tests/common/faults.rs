@@ -8,17 +8,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use marketbill_app::model::{
-    BuyerRequestRecord, ImportRecord, InvoicePage, InvoiceQuery, InvoiceRecord, OrderRecord, RunRecord, SellerId,
-    SellerRecord, StoredObject,
-};
+use marketbill_app::layer::{Layered, LedgerLayer};
+use marketbill_app::model::StoredObject;
 use marketbill_app::ports::{
-    DocumentStore, ImportLedger, InvoiceLedger, IssuingLedger, KeyClaim, KeyLedger, Ledger, LedgerError, MailError,
-    Mailer, OrderLedger, OutgoingMail, PresignedLink, RequestLedger, RequestSlot, RunLedger, SellerLedger, StoreError,
+    DocumentStore, Ledger, LedgerError, MailError, Mailer, OutgoingMail, PresignedLink, StoreError,
 };
-use marketbill_domain::credit::Credited;
-use marketbill_domain::{Draft, Invoice, InvoiceNumber, OrderId, Refusal, Series};
-use time::OffsetDateTime;
+use marketbill_domain::OrderId;
 
 /// The operations faults can target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -101,267 +96,48 @@ pub struct FaultyLedger {
     pub faults: Arc<Faults>,
 }
 
-fn lerr(e: String) -> LedgerError {
-    LedgerError::Unavailable(e)
+impl FaultyLedger {
+    /// The whole ledger, each call behind the faults.
+    pub fn ledger(inner: Arc<dyn Ledger>, faults: Arc<Faults>) -> Arc<dyn Ledger> {
+        Arc::new(Layered(FaultyLedger { inner, faults }))
+    }
 }
 
-macro_rules! pass {
-    ($self:ident, $call:expr) => {{
-        $self.faults.alive().map_err(lerr)?;
-        $call.await
-    }};
-}
-
-#[async_trait]
-impl SellerLedger for FaultyLedger {
-    async fn put_seller(&self, seller: &SellerRecord) -> Result<(), LedgerError> {
-        pass!(self, self.inner.put_seller(seller))
-    }
-    async fn get_seller(&self, id: &SellerId) -> Result<Option<SellerRecord>, LedgerError> {
-        pass!(self, self.inner.get_seller(id))
-    }
-    async fn seller_by_email(&self, email: &str) -> Result<Option<SellerId>, LedgerError> {
-        pass!(self, self.inner.seller_by_email(email))
-    }
-    async fn claim_email(&self, seller: &SellerId, email: &str) -> Result<(), LedgerError> {
-        pass!(self, self.inner.claim_email(seller, email))
-    }
-    async fn active_sellers(&self) -> Result<Vec<SellerId>, LedgerError> {
-        pass!(self, self.inner.active_sellers())
-    }
-    async fn unsubscribed_sellers(&self) -> Result<Vec<SellerRecord>, LedgerError> {
-        pass!(self, self.inner.unsubscribed_sellers())
-    }
-    async fn delete_seller(&self, id: &SellerId) -> Result<u64, LedgerError> {
-        pass!(self, self.inner.delete_seller(id))
+/// The operations of the ledger that faults target by name; every other call only fails once
+/// the process has crashed.
+fn targeted(op: &'static str) -> &'static [Op] {
+    match op {
+        "issue" => &[Op::Issue],
+        "update_order" => &[Op::UpdateOrder],
+        "set_documents" => &[Op::SetDocuments],
+        // Both at once: fails when either is to fail, counts towards a crash after either.
+        "set_documents_and_step" => &[Op::SetDocuments, Op::UpdateOrder],
+        _ => &[],
     }
 }
 
 #[async_trait]
-impl OrderLedger for FaultyLedger {
-    async fn get_order(&self, seller: &SellerId, order_id: &OrderId) -> Result<Option<OrderRecord>, LedgerError> {
-        pass!(self, self.inner.get_order(seller, order_id))
+impl LedgerLayer for FaultyLedger {
+    fn inner(&self) -> &dyn Ledger {
+        self.inner.as_ref()
     }
-    async fn get_orders(
-        &self,
-        seller: &SellerId,
-        order_ids: &[OrderId],
-    ) -> Result<std::collections::HashMap<OrderId, OrderRecord>, LedgerError> {
-        pass!(self, self.inner.get_orders(seller, order_ids))
-    }
-    async fn record_skip(
-        &self,
-        seller: &SellerId,
-        order_id: &OrderId,
-        refusal: &Refusal,
-        email_hash: Option<&str>,
-        at: OffsetDateTime,
-    ) -> Result<(), LedgerError> {
-        pass!(self, self.inner.record_skip(seller, order_id, refusal, email_hash, at))
-    }
-    async fn update_order(&self, seller: &SellerId, record: &OrderRecord) -> Result<(), LedgerError> {
-        self.faults.before(Op::UpdateOrder).map_err(lerr)?;
-        self.inner.update_order(seller, record).await?;
-        self.faults.after(Op::UpdateOrder);
+    async fn before(&self, op: &'static str) -> Result<(), LedgerError> {
+        self.faults.alive().map_err(LedgerError::Unavailable)?;
+        for target in targeted(op) {
+            self.faults.before(*target).map_err(LedgerError::Unavailable)?;
+        }
         Ok(())
     }
-    async fn list_orders(&self, seller: &SellerId) -> Result<Vec<OrderRecord>, LedgerError> {
-        pass!(self, self.inner.list_orders(seller))
+    fn after(&self, op: &'static str) {
+        for target in targeted(op) {
+            self.faults.after(*target);
+        }
     }
-    async fn unfinished_orders(&self, seller: &SellerId) -> Result<Vec<OrderRecord>, LedgerError> {
-        pass!(self, self.inner.unfinished_orders(seller))
-    }
-    async fn find_order_seller(&self, order_id: &OrderId) -> Result<Option<SellerId>, LedgerError> {
-        pass!(self, self.inner.find_order_seller(order_id))
-    }
-}
-
-#[async_trait]
-impl IssuingLedger for FaultyLedger {
-    async fn issue(
-        &self,
-        seller: &SellerId,
-        order_id: &OrderId,
-        draft: Draft,
-        email_hash: Option<&str>,
-        at: OffsetDateTime,
-    ) -> Result<Invoice, LedgerError> {
+    fn issuing(&self, order_id: &OrderId) {
         // A stand-in for an unforeseen defect in one order's processing.
         if order_id.as_str().starts_with("DEFECT") {
             panic!("injected defect while handling {order_id}");
         }
-        self.faults.before(Op::Issue).map_err(lerr)?;
-        let inv = self.inner.issue(seller, order_id, draft, email_hash, at).await?;
-        self.faults.after(Op::Issue);
-        Ok(inv)
-    }
-    async fn issue_correction(
-        &self,
-        seller: &SellerId,
-        order_id: &OrderId,
-        credit_note: Draft,
-        replacement: Draft,
-        at: OffsetDateTime,
-    ) -> Result<(Invoice, Invoice), LedgerError> {
-        pass!(self, self.inner.issue_correction(seller, order_id, credit_note, replacement, at))
-    }
-    async fn credited(&self, seller: &SellerId, invoice: &InvoiceNumber) -> Result<Credited, LedgerError> {
-        pass!(self, self.inner.credited(seller, invoice))
-    }
-    async fn issue_credit_note(
-        &self,
-        seller: &SellerId,
-        order_id: &OrderId,
-        draft: Draft,
-        before: &Credited,
-        after: &Credited,
-        at: OffsetDateTime,
-    ) -> Result<Invoice, LedgerError> {
-        pass!(self, self.inner.issue_credit_note(seller, order_id, draft, before, after, at))
-    }
-    async fn series_counter(&self, seller: &SellerId, series: &Series) -> Result<u64, LedgerError> {
-        pass!(self, self.inner.series_counter(seller, series))
-    }
-    async fn usage(&self, seller: &SellerId, month: &str) -> Result<u64, LedgerError> {
-        pass!(self, self.inner.usage(seller, month))
-    }
-}
-
-#[async_trait]
-impl InvoiceLedger for FaultyLedger {
-    async fn get_invoice(
-        &self,
-        seller: &SellerId,
-        number: &InvoiceNumber,
-    ) -> Result<Option<InvoiceRecord>, LedgerError> {
-        pass!(self, self.inner.get_invoice(seller, number))
-    }
-    async fn list_invoices(&self, seller: &SellerId, query: &InvoiceQuery) -> Result<InvoicePage, LedgerError> {
-        pass!(self, self.inner.list_invoices(seller, query))
-    }
-    async fn set_documents(
-        &self,
-        seller: &SellerId,
-        number: &InvoiceNumber,
-        pdf: &StoredObject,
-        xml: &StoredObject,
-    ) -> Result<(), LedgerError> {
-        self.faults.before(Op::SetDocuments).map_err(lerr)?;
-        self.inner.set_documents(seller, number, pdf, xml).await?;
-        self.faults.after(Op::SetDocuments);
-        Ok(())
-    }
-    /// Both operations at once: fails when either is to fail, counts towards a crash after either.
-    async fn set_documents_and_step(
-        &self,
-        seller: &SellerId,
-        pdf: &StoredObject,
-        xml: &StoredObject,
-        step: &OrderRecord,
-    ) -> Result<(), LedgerError> {
-        self.faults.before(Op::SetDocuments).map_err(lerr)?;
-        self.faults.before(Op::UpdateOrder).map_err(lerr)?;
-        self.inner.set_documents_and_step(seller, pdf, xml, step).await?;
-        self.faults.after(Op::SetDocuments);
-        self.faults.after(Op::UpdateOrder);
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl RunLedger for FaultyLedger {
-    async fn watermark(&self, seller: &SellerId) -> Result<Option<OffsetDateTime>, LedgerError> {
-        pass!(self, self.inner.watermark(seller))
-    }
-    async fn advance_watermark(&self, seller: &SellerId, to: OffsetDateTime) -> Result<(), LedgerError> {
-        pass!(self, self.inner.advance_watermark(seller, to))
-    }
-    async fn record_run(&self, seller: &SellerId, at: OffsetDateTime, run: &RunRecord) -> Result<(), LedgerError> {
-        pass!(self, self.inner.record_run(seller, at, run))
-    }
-    async fn runs(&self, seller: &SellerId, limit: usize) -> Result<Vec<RunRecord>, LedgerError> {
-        pass!(self, self.inner.runs(seller, limit))
-    }
-}
-
-#[async_trait]
-impl ImportLedger for FaultyLedger {
-    async fn put_import(&self, seller: &SellerId, import: &ImportRecord) -> Result<(), LedgerError> {
-        pass!(self, self.inner.put_import(seller, import))
-    }
-    async fn pending_imports(&self) -> Result<Vec<(SellerId, ImportRecord)>, LedgerError> {
-        pass!(self, self.inner.pending_imports())
-    }
-}
-
-#[async_trait]
-impl RequestLedger for FaultyLedger {
-    async fn put_request(&self, seller: &SellerId, request: &BuyerRequestRecord) -> Result<(), LedgerError> {
-        pass!(self, self.inner.put_request(seller, request))
-    }
-    async fn requests_for_order(
-        &self,
-        seller: &SellerId,
-        order_id: &OrderId,
-    ) -> Result<Vec<BuyerRequestRecord>, LedgerError> {
-        pass!(self, self.inner.requests_for_order(seller, order_id))
-    }
-    async fn take_slot(
-        &self,
-        seller: &SellerId,
-        subject: &str,
-        day: &str,
-        limit: u32,
-        at: OffsetDateTime,
-        until: OffsetDateTime,
-    ) -> Result<RequestSlot, LedgerError> {
-        pass!(self, self.inner.take_slot(seller, subject, day, limit, at, until))
-    }
-    async fn free_slot(&self, seller: &SellerId, subject: &str, day: &str) -> Result<(), LedgerError> {
-        pass!(self, self.inner.free_slot(seller, subject, day))
-    }
-}
-
-#[async_trait]
-impl marketbill_app::ports::TransmissionLedger for FaultyLedger {
-    async fn put_transmission(
-        &self,
-        seller: &SellerId,
-        t: &marketbill_app::model::TransmissionRecord,
-    ) -> Result<(), LedgerError> {
-        pass!(self, self.inner.put_transmission(seller, t))
-    }
-    async fn transmissions(
-        &self,
-        seller: &SellerId,
-    ) -> Result<Vec<marketbill_app::model::TransmissionRecord>, LedgerError> {
-        pass!(self, self.inner.transmissions(seller))
-    }
-    async fn platform_cursor(&self, seller: &SellerId) -> Result<Option<String>, LedgerError> {
-        pass!(self, self.inner.platform_cursor(seller))
-    }
-    async fn set_platform_cursor(&self, seller: &SellerId, cursor: &str) -> Result<(), LedgerError> {
-        pass!(self, self.inner.set_platform_cursor(seller, cursor))
-    }
-}
-
-#[async_trait]
-impl KeyLedger for FaultyLedger {
-    async fn claim_key(
-        &self,
-        seller: &SellerId,
-        key: &str,
-        fingerprint: &str,
-        at: OffsetDateTime,
-        until: OffsetDateTime,
-    ) -> Result<KeyClaim, LedgerError> {
-        pass!(self, self.inner.claim_key(seller, key, fingerprint, at, until))
-    }
-    async fn finish_key(&self, seller: &SellerId, key: &str, answer: &str) -> Result<(), LedgerError> {
-        pass!(self, self.inner.finish_key(seller, key, answer))
-    }
-    async fn release_key(&self, seller: &SellerId, key: &str) -> Result<(), LedgerError> {
-        pass!(self, self.inner.release_key(seller, key))
     }
 }
 
