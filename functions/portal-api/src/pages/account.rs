@@ -248,7 +248,7 @@ fn profile_groups(
                     let options: Option<Vec<[&str; 2]>> = match pf.name {
                         // The seller is established in the EU: its country from the list.
                         "countryCode" => Some(
-                            super::EU_COUNTRIES
+                            super::buyer::EU_COUNTRIES
                                 .iter()
                                 .map(|(code, fr, en)| [*code, if page.lang == super::Lang::Fr { *fr } else { *en }])
                                 .collect(),

@@ -349,7 +349,8 @@ pub(super) async fn credit_note(
         }
     }
     let reason = values.get("reason").map(String::as_str).unwrap_or_default();
-    let error = |e: String| async { super::invoice_page(&page, &p, &seller, &number, None, Some(e), None).await };
+    let error =
+        |e: String| async { super::documents::invoice_page(&page, &p, &seller, &number, None, Some(e), None).await };
     if unreadable {
         return error(text(page.lang, "credit_unreadable").into()).await;
     }
