@@ -6,6 +6,8 @@
 # Options go to `marketbill-bench all` (e.g. --moto-orders 0 to skip the moto run).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# Measured as shipped: the Lambda functions' release settings (fat LTO, one codegen unit).
+source scripts/lambda-profile.sh
 
 # moto (for the Lambda run) lives in the tests' venv.
 scripts/python-env.sh >/dev/null
