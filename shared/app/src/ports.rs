@@ -347,6 +347,16 @@ pub struct KeyRecord {
 }
 
 impl KeyRecord {
+    /// The record of a claim made at `at`, leased until `until`, remembered [`KEY_LIFETIME`].
+    pub fn claimed(fingerprint: &str, at: OffsetDateTime, until: OffsetDateTime) -> KeyRecord {
+        KeyRecord {
+            fingerprint: fingerprint.to_owned(),
+            lease_until: until.unix_timestamp(),
+            expires_at: (at + KEY_LIFETIME).unix_timestamp(),
+            answer: None,
+        }
+    }
+
     /// What a claim at `now` makes of the key's current record: the claim, or what blocks it.
     pub fn decide(existing: Option<&KeyRecord>, fingerprint: &str, now: i64) -> KeyClaim {
         match existing {

@@ -20,7 +20,7 @@ use marketbill_app::model::{
     SellerRecord, SellerStatus, StoredObject, TransmissionRecord, invoice_matches, month_key,
 };
 use marketbill_app::ports::{
-    ImportLedger, InvoiceLedger, IssuingLedger, KEY_LIFETIME, KeyClaim, KeyLedger, KeyRecord, LedgerError, OrderLedger,
+    ImportLedger, InvoiceLedger, IssuingLedger, KeyClaim, KeyLedger, KeyRecord, LedgerError, OrderLedger,
     RequestLedger, RequestSlot, RunLedger, SellerLedger, TransmissionLedger, issued_number, update_each,
 };
 use marketbill_app::table;
@@ -1218,12 +1218,7 @@ impl KeyLedger for DynamoLedger {
         until: OffsetDateTime,
     ) -> Result<KeyClaim, LedgerError> {
         let (pk, sk) = (table::pk(seller), table::request_key(key_digest));
-        let record = KeyRecord {
-            fingerprint: fingerprint.to_owned(),
-            lease_until: until.unix_timestamp(),
-            expires_at: (at + KEY_LIFETIME).unix_timestamp(),
-            answer: None,
-        };
+        let record = KeyRecord::claimed(fingerprint, at, until);
         let now = at.unix_timestamp();
         let mut item = key(&pk, &sk);
         item.insert("data".into(), s(to_json(&record)?));

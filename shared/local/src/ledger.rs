@@ -12,7 +12,7 @@ use marketbill_app::model::{
     SellerRecord, SellerStatus, StoredObject, TransmissionRecord, month_key,
 };
 use marketbill_app::ports::{
-    ImportLedger, InvoiceLedger, IssuingLedger, KEY_LIFETIME, KeyClaim, KeyLedger, KeyRecord, LedgerError, OrderLedger,
+    ImportLedger, InvoiceLedger, IssuingLedger, KeyClaim, KeyLedger, KeyRecord, LedgerError, OrderLedger,
     RequestLedger, RequestSlot, RunLedger, SellerLedger, TransmissionLedger, issued_number,
 };
 use marketbill_app::table;
@@ -1014,12 +1014,7 @@ impl KeyLedger for SqliteLedger {
         until: OffsetDateTime,
     ) -> Result<KeyClaim, LedgerError> {
         let (pk, sk) = (table::pk(seller), table::request_key(key));
-        let record = KeyRecord {
-            fingerprint: fingerprint.to_owned(),
-            lease_until: until.unix_timestamp(),
-            expires_at: (at + KEY_LIFETIME).unix_timestamp(),
-            answer: None,
-        };
+        let record = KeyRecord::claimed(fingerprint, at, until);
         let now = at.unix_timestamp();
         self.with(move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
