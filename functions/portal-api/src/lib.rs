@@ -401,6 +401,15 @@ async fn get_invoice(State(p): Shared, Caller(id): Caller, Path(raw): Path<Strin
         "invoice": links.record.invoice,
         "pdf": links.pdf,
         "xml": links.xml,
+        "delivery": links.record.steps.as_ref().map(|steps| {
+            use marketbill_app::model::{Attach, MailOutcome};
+            let mail = match &steps.mail {
+                Some(MailOutcome::Sent { .. }) => "sent",
+                Some(MailOutcome::Refused { .. }) => "refused",
+                None => "pending",
+            };
+            json!({"mail": mail, "attached": steps.attach == Attach::Done})
+        }),
     })))
 }
 

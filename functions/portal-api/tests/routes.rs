@@ -704,6 +704,9 @@ async fn a_seller_issues_credit_notes_by_line_shipping_and_remainder_never_beyon
     assert_eq!(doc["summary"]["kind"], "creditNote");
     assert_eq!(doc["summary"]["corrects"], number.as_str());
     assert!(doc["pdf"]["url"].is_string(), "stored and linked");
+    assert_eq!(doc["delivery"], json!({"mail": "sent", "attached": false}), "its own steps: mailed, not attached");
+    let (_, invoice_doc) = api.call(Method::GET, &format!("/v1/invoices/{number}"), Some(&api.a), None).await;
+    assert!(invoice_doc["delivery"].is_null(), "an invoice's steps are its order's");
 
     // The rest, then nothing more: a request beyond it is refused and says what is left.
     let (status, rest) = api

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use marketbill_domain::{Draft, IssueRequest, Order, OrderId, Refusal, SellerProfile, draft_invoice};
+use marketbill_domain::{Draft, InvoiceNumber, IssueRequest, Order, OrderId, Refusal, SellerProfile, draft_invoice};
 use marketbill_testkit::OrderGenerator;
 use marketbill_testkit::sellers::sample_seller;
 use sha2::{Digest, Sha256};
@@ -19,7 +19,7 @@ use time::macros::datetime;
 use crate::mail::{invoice_mail, parse_mail};
 use crate::model::{
     BuyerRequestRecord, ImportRecord, InvoiceQuery, OrderStage, RunRecord, SellerId, SellerRecord, SellerStatus,
-    month_key,
+    StoredObject, month_key,
 };
 use crate::ports::{
     DocumentStore, ImportLedger, IssuingLedger, Ledger, LedgerError, Mailer, OrderLedger, Queue, RequestLedger,
@@ -403,6 +403,7 @@ pub async fn credit_notes_take_what_is_left_once_and_never_more(s: &Subject, tas
     assert_eq!(cn1.number, d1.series.number(1).unwrap());
     assert_eq!(s.ledger.credited(&seller, &invoice.number).await.unwrap(), after1);
     assert_eq!(s.ledger.get_invoice(&seller, &cn1.number).await.unwrap().unwrap().invoice, cn1);
+    credit_note_steps_are_recorded_on_the_document(s, &seller, &invoice.number, &cn1.number).await;
     // A credit note computed from the state before the first: refused, nothing written.
     let stale = s.ledger.issue_credit_note(&seller, &order_id, d1.clone(), &Credited::default(), &after1, NOW).await;
     assert!(matches!(stale, Err(LedgerError::CreditConflict { .. })), "{stale:?}");
@@ -452,6 +453,44 @@ pub async fn credit_notes_take_what_is_left_once_and_never_more(s: &Subject, tas
     let late =
         s.ledger.issue_credit_note(&seller, &other_order, partial, &Credited::default(), &partial_after, NOW).await;
     assert!(matches!(late, Err(LedgerError::CreditConflict { .. })), "{late:?}");
+}
+
+/// A credit note keeps its own delivery steps (an invoice's are its order's): they start empty,
+/// are replaced as a whole, survive its files being recorded, and are listed with it.
+async fn credit_note_steps_are_recorded_on_the_document(
+    s: &Subject,
+    seller: &SellerId,
+    invoice: &InvoiceNumber,
+    cn: &InvoiceNumber,
+) {
+    use crate::model::{Attach, DocumentSteps, MailOutcome};
+    let read = |n: &InvoiceNumber| {
+        let n = n.clone();
+        async move { s.ledger.get_invoice(seller, &n).await.unwrap().unwrap() }
+    };
+    assert_eq!(read(invoice).await.steps, None, "an invoice's steps are its order's");
+    let fresh = read(cn).await;
+    assert_eq!(fresh.steps, Some(DocumentSteps::default()));
+    assert!(fresh.undelivered());
+    let mailed = DocumentSteps { mail: Some(MailOutcome::Sent { message_id: "m-1".into() }), attach: Attach::Pending };
+    s.ledger.set_steps(seller, cn, &mailed).await.unwrap();
+    let object = |ext: &str| StoredObject { key: format!("k.{ext}"), sha256: "0".repeat(64), size: 1 };
+    s.ledger.set_documents(seller, cn, &object("pdf"), &object("xml")).await.unwrap();
+    let stored = read(cn).await;
+    assert_eq!(stored.steps.as_ref(), Some(&mailed), "the files recorded, the steps kept");
+    assert!(stored.undelivered(), "still to attach");
+    let done = DocumentSteps { attach: Attach::Done, ..mailed };
+    s.ledger.set_steps(seller, cn, &done).await.unwrap();
+    let listed = s
+        .ledger
+        .list_invoices(seller, &InvoiceQuery { credit_notes: Some(true), limit: 10, ..Default::default() })
+        .await
+        .unwrap();
+    let listed = listed.items.iter().find(|r| &r.invoice.number == cn).unwrap();
+    assert_eq!(listed.steps.as_ref(), Some(&done));
+    assert!(!listed.undelivered());
+    let unknown = s.ledger.set_steps(seller, &"AV-2026-999999".parse().unwrap(), &done).await;
+    assert!(matches!(unknown, Err(LedgerError::UnknownDocument { .. })), "{unknown:?}");
 }
 
 pub async fn concurrent_issues_never_skip_or_reuse_a_number(s: &Subject, orders: usize, tasks: usize) {

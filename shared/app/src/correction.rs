@@ -64,8 +64,8 @@ pub(crate) async fn correct(
         Err(e) => return Err(e.into()),
     };
     let d = Delivery::new(s, seller_id, now, None);
-    let cn_pdf = d.store(&cn).await?;
-    d.mail(&cn, &cn_pdf, order.buyer_email()).await?;
+    // Not attached: the order gets the new invoice.
+    d.credit_note(&InvoiceRecord::new(seller_id, order_id, cn.clone(), now), order.buyer_email(), None).await?;
     let mut rec = s
         .ledger
         .get_order(seller_id, order_id)

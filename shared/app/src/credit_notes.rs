@@ -5,9 +5,9 @@ use crate::account::credentials;
 use marketbill_domain::{InvoiceNumber, OrderId};
 use serde::Serialize;
 
-use crate::delivery::{Delivery, Mailed};
+use crate::delivery::Delivery;
 use crate::marketplace::MarketplaceCredentials;
-use crate::model::{InvoiceQuery, InvoiceRecord, SellerId, SellerRecord};
+use crate::model::{InvoiceQuery, InvoiceRecord, MailOutcome, SellerId, SellerRecord};
 use crate::once::Once;
 use crate::portal::{Conflict, PortalError, all_invoices, seller};
 use crate::ports::LedgerError;
@@ -83,36 +83,28 @@ async fn credit_note_now(
         Err(e) => return Err(e.into()),
     };
     tracing::info!(seller = %id, invoice = %number, credit_note = %cn.number, "credit note issued by the seller");
-    let d = Delivery::new(s, id, now, None);
-    let pdf = match d.store(&cn).await {
-        Ok(pdf) => pdf,
-        // Issued: the next seller run stores and mails it (a credit note without documents).
-        Err(e) => {
-            tracing::warn!(seller = %id, credit_note = %cn.number, error = %e, "credit note issued; delivery left to the next run");
-            return Ok(CreditNoteIssued {
-                credit_note: cn.number.clone(),
-                total_incl_vat: cn.body.totals.tax_inclusive,
-                remaining_incl_vat: after.left_on(&original.invoice),
-                not_mailed: Some("stored and mailed by the next run".into()),
-            });
-        }
-    };
+    let rec = InvoiceRecord::new(id, &original.order_id, cn, now);
     let not_mailed = match buyer_email(s, &record, &original.order_id).await {
+        // The one delivery path: stored, mailed, attached where asked, each step recorded.
         Ok((email, creds)) => {
-            if let Err(e) = crate::refunds::upload_if_asked(s, &creds, &cn, &pdf).await {
-                tracing::warn!(seller = %id, credit_note = %cn.number, error = %e, "credit note not attached to its order");
-            }
-            match d.mail(&cn, &pdf, email.as_deref()).await {
-                Ok(Mailed::Sent(_)) => None,
-                Ok(Mailed::Refused(why)) => Some(why),
-                Err(e) => Some(e.to_string()),
+            match Delivery::new(s, id, now, None).credit_note(&rec, email.as_deref(), Some(&creds)).await {
+                Ok(Some(MailOutcome::Sent { .. })) | Ok(None) => None,
+                Ok(Some(MailOutcome::Refused { reason })) => Some(reason),
+                Err(e) => {
+                    tracing::warn!(seller = %id, credit_note = %rec.invoice.number, error = %e, "credit note issued; its delivery is finished by the next run");
+                    Some(e.to_string())
+                }
             }
         }
-        Err(e) => Some(e.to_string()),
+        // Issued: the next seller run finishes its delivery from the step it reached.
+        Err(e) => {
+            tracing::warn!(seller = %id, credit_note = %rec.invoice.number, error = %e, "credit note issued; its delivery is left to the next run");
+            Some(e.to_string())
+        }
     };
     Ok(CreditNoteIssued {
-        credit_note: cn.number.clone(),
-        total_incl_vat: cn.body.totals.tax_inclusive,
+        credit_note: rec.invoice.number.clone(),
+        total_incl_vat: rec.invoice.body.totals.tax_inclusive,
         remaining_incl_vat: after.left_on(&original.invoice),
         not_mailed,
     })

@@ -1,7 +1,13 @@
-//! One delivery path for every issued document — invoices of seller runs, buyer corrections,
-//! resends: render (deterministic) → store with SHA-256 → mail → marketplace, each step
-//! recorded on the order (`issued → stored → mailed → uploaded → accepted | rejected`), so a
-//! crash resumes where it stopped.
+//! One delivery path for every issued document: render once (deterministic) → store with
+//! SHA-256 → mail (paced, retried while the provider throttles) → marketplace, each step
+//! recorded so a crash resumes where it stopped:
+//!
+//! - invoices (seller runs, buyer corrections, reissues, resends) on their order
+//!   (`issued → stored → mailed → uploaded → accepted | rejected`, [`Delivery::through_mail`]);
+//! - credit notes (by the seller, from marketplace refunds, of a correction) on the document
+//!   itself ([`crate::model::DocumentSteps`], [`Delivery::credit_note`]);
+//! - fee invoices on their reference's order record (`crate::fee_billing`), mailed by
+//!   [`Delivery::send`].
 //!
 //! Seller runs upload in bulk imports ([`Delivery::upload_many`]); corrections, resends and
 //! the tracker's retries upload one file ([`Delivery::upload_one`]).
@@ -14,7 +20,10 @@ use time::OffsetDateTime;
 
 use crate::mail::{MailBuildError, invoice_mail, mask_email};
 use crate::marketplace::{InvoiceFile, MarketplaceCredentials};
-use crate::model::{ImportRecord, ImportStatus, InvoiceRecord, OrderRecord, OrderStage, SellerId, StoredObject};
+use crate::model::{
+    Attach, DocumentSteps, ImportRecord, ImportStatus, InvoiceRecord, MailOutcome, OrderRecord, OrderStage, SellerId,
+    StoredObject,
+};
 use crate::ports::LedgerError;
 use crate::services::{PipelineError, Services, document_key};
 
@@ -228,6 +237,66 @@ impl Delivery<'_> {
             }
         }
         Ok(Some(pdf))
+    }
+
+    /// A credit note's way, the invoices' one step by step: rendered once, stored, mailed
+    /// (paced, retried), attached to its order where the settings ask it — each step recorded
+    /// on the document ([`DocumentSteps`]), so a crash resumes where it stopped
+    /// ([`crate::refunds::deliver_pending`]): the mail at worst twice, never none.
+    ///
+    /// `attach_with`: the credentials of the marketplace copy, when this path may attach it
+    /// (`None`: never, e.g. a correction's credit note, whose order gets the new invoice).
+    /// How its mail went, that of an earlier pass included; `None` for a credit note numbered
+    /// before the steps were kept and already stored (delivered then).
+    pub async fn credit_note(
+        &self,
+        rec: &InvoiceRecord,
+        to: Option<&str>,
+        attach_with: Option<&MarketplaceCredentials>,
+    ) -> Result<Option<MailOutcome>, PipelineError> {
+        let cn = &rec.invoice;
+        let mut steps = match &rec.steps {
+            Some(steps) => steps.clone(),
+            None if rec.pdf.is_some() => return Ok(None),
+            None => DocumentSteps::default(),
+        };
+        let mut pdf = match &rec.pdf {
+            None => Some(self.store(cn).await?),
+            Some(_) => None,
+        };
+        if steps.mail.is_none() {
+            let bytes = match pdf.take() {
+                Some(b) => b,
+                None => self.pdf(rec).await?,
+            };
+            steps.mail = Some(match self.mail(cn, &bytes, to).await? {
+                Mailed::Sent(message_id) => MailOutcome::Sent { message_id },
+                Mailed::Refused(reason) => MailOutcome::Refused { reason },
+            });
+            // Decided with the mail and kept: a later pass does what this one decided.
+            steps.attach = match attach_with {
+                Some(_) if self.s.settings.upload_credit_notes => Attach::Pending,
+                _ => Attach::No,
+            };
+            self.s.ledger.set_steps(self.seller, &cn.number, &steps).await?;
+            pdf = Some(bytes);
+        }
+        if steps.attach == Attach::Pending {
+            match attach_with {
+                Some(creds) => {
+                    let bytes = match pdf {
+                        Some(b) => b,
+                        None => self.pdf(rec).await?,
+                    };
+                    let order_id = &cn.body.order_id;
+                    self.s.marketplace.upload_invoice(creds, order_id, &format!("{order_id}.pdf"), &bytes).await?;
+                    steps.attach = Attach::Done;
+                }
+                None => steps.attach = Attach::No,
+            }
+            self.s.ledger.set_steps(self.seller, &cn.number, &steps).await?;
+        }
+        Ok(steps.mail)
     }
 
     /// One document to one order (corrections, resends, retries of a refused file).

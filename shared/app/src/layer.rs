@@ -11,8 +11,8 @@ use marketbill_domain::{Draft, Invoice, InvoiceNumber, OrderId, Refusal, Series}
 use time::OffsetDateTime;
 
 use crate::model::{
-    BuyerRequestRecord, ImportRecord, InvoicePage, InvoiceQuery, InvoiceRecord, OrderRecord, RunRecord, SellerId,
-    SellerRecord, StoredObject, TransmissionRecord,
+    BuyerRequestRecord, DocumentSteps, ImportRecord, InvoicePage, InvoiceQuery, InvoiceRecord, OrderRecord, RunRecord,
+    SellerId, SellerRecord, StoredObject, TransmissionRecord,
 };
 use crate::ports::{
     ImportLedger, InvoiceLedger, IssuingLedger, KeyClaim, KeyLedger, Ledger, LedgerError, OrderLedger, RequestLedger,
@@ -151,6 +151,7 @@ layered!(InvoiceLedger {
     fn get_invoice(&self, seller: &SellerId, number: &InvoiceNumber) -> Option<InvoiceRecord>;
     fn list_invoices(&self, seller: &SellerId, query: &InvoiceQuery) -> InvoicePage;
     fn set_documents(&self, seller: &SellerId, number: &InvoiceNumber, pdf: &StoredObject, xml: &StoredObject) -> ();
+    fn set_steps(&self, seller: &SellerId, number: &InvoiceNumber, steps: &DocumentSteps) -> ();
     fn set_documents_and_step(&self, seller: &SellerId, pdf: &StoredObject, xml: &StoredObject, step: &OrderRecord) -> ();
 });
 

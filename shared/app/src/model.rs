@@ -320,11 +320,18 @@ pub struct InvoiceRecord {
     pub issued_at: OffsetDateTime,
     pub pdf: Option<StoredObject>,
     pub xml: Option<StoredObject>,
+    /// The delivery steps of a document that has no order record of its own: a credit note's
+    /// (an invoice's steps are its order's, [`OrderStage`]). `None` for invoices, and for
+    /// credit notes numbered before the steps were kept (delivered once their files are stored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<DocumentSteps>,
 }
 
 impl InvoiceRecord {
-    /// The record of a freshly numbered document (its files are stored later).
+    /// The record of a freshly numbered document (its files are stored later); a credit note
+    /// starts its own delivery steps.
     pub fn new(seller_id: &SellerId, order_id: &OrderId, invoice: Invoice, issued_at: OffsetDateTime) -> InvoiceRecord {
+        let steps = invoice.kind.is_credit_note().then(DocumentSteps::default);
         InvoiceRecord {
             seller_id: seller_id.clone(),
             order_id: order_id.clone(),
@@ -332,8 +339,54 @@ impl InvoiceRecord {
             issued_at,
             pdf: None,
             xml: None,
+            steps,
         }
     }
+
+    /// Whether the document still has a delivery step to take (a credit note numbered, not yet
+    /// stored, mailed or attached as asked).
+    pub fn undelivered(&self) -> bool {
+        match &self.steps {
+            Some(steps) => self.pdf.is_none() || steps.mail.is_none() || steps.attach == Attach::Pending,
+            None => self.pdf.is_none() && self.invoice.kind.is_credit_note(),
+        }
+    }
+}
+
+/// How a document's mail went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "outcome")]
+pub enum MailOutcome {
+    /// Sent: the provider's message id.
+    #[serde(rename_all = "camelCase")]
+    Sent { message_id: String },
+    /// Not sent and never will be automatically (no address, or one refused as unsafe): why.
+    Refused { reason: String },
+}
+
+/// Whether a credit note is attached to its order on the marketplace.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Attach {
+    /// Not decided yet (decided when it is mailed).
+    #[default]
+    Pending,
+    /// Not attached: the order keeps its invoice (the default, or the order's invoice is a
+    /// newer one — a correction's credit note).
+    No,
+    /// Attached: it replaced the document of the order.
+    Done,
+}
+
+/// A credit note's delivery, step by step, recorded on the document (files: its `pdf`/`xml`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DocumentSteps {
+    /// How its mail went; `None`: not mailed yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mail: Option<MailOutcome>,
+    #[serde(default)]
+    pub attach: Attach,
 }
 
 /// What a flow handed to the platform carries.

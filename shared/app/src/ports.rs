@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::model::{
-    BuyerRequestRecord, ImportRecord, InvoicePage, InvoiceQuery, InvoiceRecord, OrderRecord, OrderStage, RunRecord,
-    SealedSecret, SellerId, SellerRecord, StoredObject, TransmissionRecord,
+    BuyerRequestRecord, DocumentSteps, ImportRecord, InvoicePage, InvoiceQuery, InvoiceRecord, OrderRecord, OrderStage,
+    RunRecord, SealedSecret, SellerId, SellerRecord, StoredObject, TransmissionRecord,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -236,6 +236,14 @@ pub trait InvoiceLedger: Send + Sync {
         number: &InvoiceNumber,
         pdf: &StoredObject,
         xml: &StoredObject,
+    ) -> Result<(), LedgerError>;
+    /// Records the delivery steps of a document that keeps its own (a credit note), replacing
+    /// those recorded; `UnknownDocument` when there is no such document.
+    async fn set_steps(
+        &self,
+        seller: &SellerId,
+        number: &InvoiceNumber,
+        steps: &DocumentSteps,
     ) -> Result<(), LedgerError>;
     /// [`InvoiceLedger::set_documents`] for the invoice of the order's step, then that step
     /// (storing them, as [`OrderLedger::update_order`] records it) — in one write where the

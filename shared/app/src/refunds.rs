@@ -62,7 +62,8 @@ pub async fn credit_reported(
         credited = after;
         issued += 1;
         tracing::info!(seller = %id, invoice = %number, credit_note = %cn.number, refund = %refund.key, "credit note for a marketplace refund");
-        deliver(s, d, creds, &cn, order.buyer_email()).await?;
+        let rec = InvoiceRecord::new(id, &order.order_id, cn, d.now);
+        d.credit_note(&rec, order.buyer_email(), Some(creds)).await?;
     }
     Ok(issued)
 }
@@ -110,10 +111,16 @@ pub async fn credited_state(s: &Services, id: &SellerId, original: &InvoiceRecor
     Ok(if cancelled { Credited { seq: state.seq, ..Credited::whole(&original.invoice) } } else { state })
 }
 
-/// How far back a run looks for credit notes numbered but not yet stored and mailed.
+/// How far back a run looks for credit notes numbered but not yet delivered.
 const PENDING_WINDOW: time::Duration = time::Duration::days(31);
 
-/// Credit notes a crash left numbered but not delivered (no stored documents): finished now.
+/// A credit note younger than this is still in the hands of the request or run that issued it
+/// (it delivers it within seconds): a run finishes only those a crash left behind, so the two
+/// never mail it both.
+const IN_FLIGHT: time::Duration = time::Duration::minutes(10);
+
+/// Credit notes a crash left numbered but not delivered (not stored, not mailed, or not
+/// attached as decided): finished now, from the step they reached.
 pub async fn deliver_pending(
     s: &Services,
     seller: &SellerRecord,
@@ -134,42 +141,11 @@ pub async fn deliver_pending(
     let query =
         InvoiceQuery { from: Some(today - PENDING_WINDOW), credit_notes: Some(true), limit: 200, ..Default::default() };
     let mut delivered = 0;
-    for rec in crate::portal::all_invoices(s.ledger.as_ref(), id, query).await?.iter().filter(|r| r.pdf.is_none()) {
+    let left = crate::portal::all_invoices(s.ledger.as_ref(), id, query).await?;
+    for rec in left.iter().filter(|r| r.undelivered() && d.now - r.issued_at >= IN_FLIGHT) {
         let order = s.marketplace.order(creds, &rec.order_id).await?;
-        deliver(s, d, creds, &rec.invoice, order.as_ref().and_then(|o| o.buyer_email())).await?;
+        d.credit_note(rec, order.as_ref().and_then(|o| o.buyer_email()), Some(creds)).await?;
         delivered += 1;
     }
     Ok(delivered)
-}
-
-/// Mails a credit note, then stores it: a credit note without stored documents is one whose
-/// mail may not have left, and [`deliver_pending`] finishes it (at worst the buyer gets the
-/// same message twice, with the same Message-ID; never none).
-async fn deliver(
-    s: &Services,
-    d: &Delivery<'_>,
-    creds: &crate::marketplace::MarketplaceCredentials,
-    cn: &marketbill_domain::Invoice,
-    to: Option<&str>,
-) -> Result<(), PipelineError> {
-    // Rendered once: the mailed PDF is the stored one and the uploaded one.
-    let rendered = crate::delivery::render(cn)?;
-    d.mail(cn, &rendered.pdf, to).await?;
-    let pdf = d.store_rendered(cn, rendered).await?;
-    upload_if_asked(s, creds, cn, &pdf).await
-}
-
-/// The marketplace copy: by default the order keeps its invoice (an upload replaces the
-/// document attached before); `Settings::upload_credit_notes` attaches the credit note instead.
-pub async fn upload_if_asked(
-    s: &Services,
-    creds: &crate::marketplace::MarketplaceCredentials,
-    cn: &marketbill_domain::Invoice,
-    pdf: &[u8],
-) -> Result<(), PipelineError> {
-    if s.settings.upload_credit_notes {
-        let order_id = &cn.body.order_id;
-        s.marketplace.upload_invoice(creds, order_id, &format!("{order_id}.pdf"), pdf).await?;
-    }
-    Ok(())
 }

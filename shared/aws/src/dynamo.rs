@@ -16,8 +16,8 @@ use aws_sdk_dynamodb::types::{
     Projection, ProjectionType, Put, ScalarAttributeType, TransactWriteItem, Update, WriteRequest,
 };
 use marketbill_app::model::{
-    BuyerRequestRecord, ImportRecord, InvoicePage, InvoiceQuery, InvoiceRecord, OrderRecord, RunRecord, SellerId,
-    SellerRecord, SellerStatus, StoredObject, TransmissionRecord, invoice_matches, month_key,
+    BuyerRequestRecord, DocumentSteps, ImportRecord, InvoicePage, InvoiceQuery, InvoiceRecord, OrderRecord, RunRecord,
+    SellerId, SellerRecord, SellerStatus, StoredObject, TransmissionRecord, invoice_matches, month_key,
 };
 use marketbill_app::ports::{
     ImportLedger, InvoiceLedger, IssuingLedger, KeyClaim, KeyLedger, KeyRecord, LedgerError, OrderLedger,
@@ -81,6 +81,19 @@ fn data<T: DeserializeOwned>(what: &str, item: &Item) -> Result<T, LedgerError> 
         .and_then(|v| v.as_s().ok())
         .ok_or_else(|| LedgerError::Corrupt { what: what.to_owned(), reason: "no data attribute".into() })?;
     serde_json::from_str(text).map_err(|e| LedgerError::Corrupt { what: what.to_owned(), reason: e.to_string() })
+}
+
+/// A document's record: the frozen `data` and, apart (so recording a step never rewrites the
+/// document), its delivery `steps`.
+fn invoice_of(item: &Item) -> Result<InvoiceRecord, LedgerError> {
+    let mut rec: InvoiceRecord = data("invoice", item)?;
+    if let Some(steps) = item.get("steps").and_then(|v| v.as_s().ok()) {
+        rec.steps = Some(
+            serde_json::from_str(steps)
+                .map_err(|e| LedgerError::Corrupt { what: "document steps".into(), reason: e.to_string() })?,
+        );
+    }
+    Ok(rec)
 }
 
 fn number_of(item: &Item, name: &str) -> u64 {
@@ -952,7 +965,7 @@ impl InvoiceLedger for DynamoLedger {
         seller: &SellerId,
         number: &InvoiceNumber,
     ) -> Result<Option<InvoiceRecord>, LedgerError> {
-        self.get(&table::pk(seller), &table::invoice(number.as_str())).await?.map(|i| data("invoice", &i)).transpose()
+        self.get(&table::pk(seller), &table::invoice(number.as_str())).await?.map(|i| invoice_of(&i)).transpose()
     }
     async fn list_invoices(&self, seller: &SellerId, query: &InvoiceQuery) -> Result<InvoicePage, LedgerError> {
         let limit = query.limit.clamp(1, 1000);
@@ -978,7 +991,7 @@ impl InvoiceLedger for DynamoLedger {
                 .await
                 .map_err(unavailable)?;
             for i in out.items.unwrap_or_default() {
-                let rec: InvoiceRecord = data("invoice", &i)?;
+                let rec = invoice_of(&i)?;
                 if !invoice_matches(&rec, query) {
                     continue;
                 }
@@ -1020,6 +1033,30 @@ impl InvoiceLedger for DynamoLedger {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+    async fn set_steps(
+        &self,
+        seller: &SellerId,
+        number: &InvoiceNumber,
+        steps: &DocumentSteps,
+    ) -> Result<(), LedgerError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(&table::pk(seller), &table::invoice(number.as_str()))))
+            .update_expression("SET steps = :steps")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":steps", s(to_json(steps)?))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Err(LedgerError::UnknownDocument { number: number.clone() })
+            }
+            Err(e) => Err(unavailable(e)),
+        }
     }
     async fn set_documents_and_step(
         &self,

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use marketbill_app::model::{
-    BuyerRequestRecord, ImportRecord, InvoicePage, InvoiceQuery, InvoiceRecord, OrderRecord, RunRecord, SellerId,
-    SellerRecord, SellerStatus, StoredObject, TransmissionRecord, month_key,
+    BuyerRequestRecord, DocumentSteps, ImportRecord, InvoicePage, InvoiceQuery, InvoiceRecord, OrderRecord, RunRecord,
+    SellerId, SellerRecord, SellerStatus, StoredObject, TransmissionRecord, month_key,
 };
 use marketbill_app::ports::{
     ImportLedger, InvoiceLedger, IssuingLedger, KeyClaim, KeyLedger, KeyRecord, LedgerError, OrderLedger,
@@ -733,6 +733,30 @@ impl InvoiceLedger for SqliteLedger {
         let pk = table::pk(seller);
         // One statement, atomic on its own.
         self.with(move |c| put_documents(c, &pk, number, pdf, xml)).await
+    }
+    async fn set_steps(
+        &self,
+        seller: &SellerId,
+        number: &InvoiceNumber,
+        steps: &DocumentSteps,
+    ) -> Result<(), LedgerError> {
+        let (pk, sk) = (table::pk(seller), table::invoice(number.as_str()));
+        let steps = to_json(steps)?;
+        // One statement: the steps replaced inside the record, nothing else of it touched.
+        let changed = self
+            .with(move |c| {
+                exec(
+                    c,
+                    "UPDATE items SET data = json_set(data, '$.steps', json(?3)) WHERE pk = ?1 AND sk = ?2",
+                    params![pk, sk, steps],
+                )
+                .map_err(unavailable)
+            })
+            .await?;
+        if changed == 0 {
+            return Err(LedgerError::UnknownDocument { number: number.clone() });
+        }
+        Ok(())
     }
     async fn set_documents_and_step(
         &self,

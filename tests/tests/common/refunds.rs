@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use marketbill_app::model::InvoiceQuery;
+use marketbill_app::model::{InvoiceQuery, MailOutcome};
 use marketbill_domain::credit::CreditItem;
 use marketbill_domain::invoice::LineKind;
 use marketbill_domain::{DocumentKind, Invoice};
@@ -113,8 +113,10 @@ pub async fn refunds_become_credit_notes_once(w: &World) {
     assert_eq!(after[&twice.0].1.len(), 2);
     assert_eq!(total(&after[&twice.0].1), Decimal::new(150, 2));
 
-    // A crash after the number is taken and before the mail: the next run delivers it, no
-    // gap and no second credit note.
+    // A crash after the number is taken and before the mail (a quarter of an hour ago: a run
+    // leaves younger ones to the request that is delivering them): the next run delivers it,
+    // no gap and no second credit note.
+    let crashed_at = time::OffsetDateTime::now_utc() - time::Duration::minutes(15);
     let fifth = others[4];
     let credited = w.services.ledger.credited(&w.sellers[0].0, &fifth.1.number).await.unwrap();
     let profile = w.services.ledger.get_seller(&w.sellers[0].0).await.unwrap().unwrap().profile;
@@ -128,14 +130,7 @@ pub async fn refunds_become_credit_notes_once(w: &World) {
     let cn = w
         .services
         .ledger
-        .issue_credit_note(
-            &w.sellers[0].0,
-            &fifth.1.body.order_id.clone(),
-            draft,
-            &credited,
-            &after_state,
-            time::OffsetDateTime::now_utc(),
-        )
+        .issue_credit_note(&w.sellers[0].0, &fifth.1.body.order_id.clone(), draft, &credited, &after_state, crashed_at)
         .await
         .unwrap();
     assert_eq!(cn.number, series.number(numbered + 1).unwrap());
@@ -150,4 +145,41 @@ pub async fn refunds_become_credit_notes_once(w: &World) {
         after_state,
         "the credited state is the interrupted one's"
     );
+    let steps = stored.steps.expect("a credit note keeps its steps");
+    assert!(matches!(steps.mail, Some(MailOutcome::Sent { .. })), "mailed: {steps:?}");
+
+    // A crash after the files were stored and before the mail (the old way's blind spot: a
+    // stored credit note counted as delivered): the next run mails it, once.
+    let sixth = others[5];
+    let buyer = w
+        .sim
+        .orders(&w.sellers[0].1)
+        .into_iter()
+        .filter_map(|v| marketbill_domain::Order::from_value(v).ok())
+        .find(|o| o.order_id.as_str() == sixth.0)
+        .and_then(|o| o.buyer_email().map(str::to_owned))
+        .expect("the order has a buyer address");
+    let to_buyer = |all: Vec<Vec<u8>>| {
+        all.iter()
+            .filter(|m| marketbill_app::mail::parse_mail(m).0.iter().any(|(k, v)| k == "To" && v == &buyer))
+            .count()
+    };
+    let credited = w.services.ledger.credited(&w.sellers[0].0, &sixth.1.number).await.unwrap();
+    let (draft, after_state) =
+        sixth.1.credit(&profile, crashed_at, &[CreditItem::Remainder], "geste", &credited).unwrap();
+    let cn = w
+        .services
+        .ledger
+        .issue_credit_note(&w.sellers[0].0, &sixth.1.body.order_id, draft, &credited, &after_state, crashed_at)
+        .await
+        .unwrap();
+    let d = marketbill_app::delivery::Delivery::new(&w.services, &w.sellers[0].0, crashed_at, None);
+    d.store(&cn).await.unwrap();
+    let mails = to_buyer(w.outbox.sent().await);
+    cycle(w).await;
+    let stored = w.services.ledger.get_invoice(&w.sellers[0].0, &cn.number).await.unwrap().unwrap();
+    assert!(matches!(stored.steps.as_ref().and_then(|s| s.mail.as_ref()), Some(MailOutcome::Sent { .. })));
+    assert_eq!(to_buyer(w.outbox.sent().await), mails + 1, "mailed by the next run");
+    cycle(w).await;
+    assert_eq!(to_buyer(w.outbox.sent().await), mails + 1, "and only once");
 }

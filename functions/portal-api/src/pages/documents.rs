@@ -361,7 +361,8 @@ pub(super) fn document_way(
 ) -> Vec<String> {
     use marketbill_app::model::OrderStage;
     let t = |key: &str| text(page.lang, key).to_owned();
-    let mut way = vec![t("way_issued").replace("{date}", &date(page, r.invoice.issue_date))];
+    let issued = if r.invoice.kind.is_credit_note() { "way_cn_issued" } else { "way_issued" };
+    let mut way = vec![t(issued).replace("{date}", &date(page, r.invoice.issue_date))];
     if let Some(o) = order {
         if o.mail_refused.is_some() {
             way.push(t("way_not_mailed"));
@@ -373,6 +374,18 @@ pub(super) fn document_way(
             OrderStage::Accepted => way.push(t("way_accepted")),
             OrderStage::Rejected => way.push(t("way_rejected")),
             _ => {}
+        }
+    }
+    // A credit note's own steps (an invoice's are its order's).
+    if let Some(steps) = &r.steps {
+        use marketbill_app::model::{Attach, MailOutcome};
+        way.push(t(match &steps.mail {
+            Some(MailOutcome::Sent { .. }) => "way_cn_mailed",
+            Some(MailOutcome::Refused { .. }) => "way_cn_not_mailed",
+            None => "way_cn_pending",
+        }));
+        if steps.attach == Attach::Done {
+            way.push(t("way_cn_attached"));
         }
     }
     if let Some(f) = flow {
