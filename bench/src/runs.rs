@@ -236,7 +236,7 @@ pub fn embedded_child(job: &str) -> Result<()> {
             // No duplicate, no gap: the series counter, the usage and the invoices agree.
             let series = marketbill_domain::Series::new("ML".parse()?, now.year());
             let counter = services.ledger.series_counter(&seller, &series).await?;
-            let usage = services.ledger.usage(&seller, &marketbill_app::model::month_key(now)).await?;
+            let usage = services.ledger.usage(&seller, marketbill_domain::calendar::YearMonth::in_paris(now)).await?;
             eprintln!("first run: {runs} runs, {issued} issued, counter {counter}, usage {usage}, {failed} failed");
             if counter != issued || usage != issued || issued != job.orders as u64 || failed > 0 {
                 bail!("first run: {issued} issued for {} orders, counter {counter}, usage {usage}", job.orders);
@@ -442,8 +442,8 @@ pub async fn lambda(orders: usize, seed: u64, bins: &Path, work: &Path) -> Resul
         bail!("the seller run asked SQS to retry: {answer}");
     }
     let seller_run_requests = moto_requests(&http, &moto, true).await?;
-    let month = format!("{:04}-{:02}", now.year(), u8::from(now.month()));
-    run.issued = services.ledger.usage(&seller, &month).await?;
+    let month = marketbill_domain::calendar::YearMonth::in_paris(now);
+    run.issued = services.ledger.usage(&seller, month).await?;
     run.orders = orders;
 
     let (_, tracker) =

@@ -108,11 +108,17 @@ async fn an_sqs_batch_runs_each_seller_and_reports_only_retryable_failures() {
     let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
     assert_eq!(failed, ["2e1424d4-f796-459a-8184-9c92662be6da"]);
     assert_eq!(
-        s.ledger.usage(&ids[0], &marketbill_app::model::month_key(time::OffsetDateTime::now_utc())).await.unwrap(),
+        s.ledger
+            .usage(&ids[0], marketbill_domain::calendar::YearMonth::in_paris(time::OffsetDateTime::now_utc()))
+            .await
+            .unwrap(),
         5
     );
     assert_eq!(
-        s.ledger.usage(&ids[1], &marketbill_app::model::month_key(time::OffsetDateTime::now_utc())).await.unwrap(),
+        s.ledger
+            .usage(&ids[1], marketbill_domain::calendar::YearMonth::in_paris(time::OffsetDateTime::now_utc()))
+            .await
+            .unwrap(),
         0
     );
     // Once the API is back, the redelivered message succeeds.
@@ -123,7 +129,10 @@ async fn an_sqs_batch_runs_each_seller_and_reports_only_retryable_failures() {
             .unwrap();
     assert!(again.batch_item_failures.is_empty());
     assert_eq!(
-        s.ledger.usage(&ids[1], &marketbill_app::model::month_key(time::OffsetDateTime::now_utc())).await.unwrap(),
+        s.ledger
+            .usage(&ids[1], marketbill_domain::calendar::YearMonth::in_paris(time::OffsetDateTime::now_utc()))
+            .await
+            .unwrap(),
         5
     );
 }
@@ -193,8 +202,8 @@ async fn the_seller_run_handler_finishes_normally_with_poison_orders_in_the_list
         seller_run(&s, LambdaEvent::new(batch_of(vec![batch.records[0].clone()]), Context::default())).await.unwrap();
     assert!(r.batch_item_failures.is_empty(), "{:?}", r.batch_item_failures);
     // The five good orders and the one with the hostile e-mail are invoiced; the others refused.
-    let month = marketbill_app::model::month_key(now);
-    assert_eq!(s.ledger.usage(&ids[0], &month).await.unwrap(), 6);
+    let month = marketbill_domain::calendar::YearMonth::in_paris(now);
+    assert_eq!(s.ledger.usage(&ids[0], month).await.unwrap(), 6);
     let problems = marketbill_app::problems::problems(&s, &ids[0]).await.unwrap();
     let reason = |id: &str| problems.iter().find(|p| p.order_id == id).map(|p| p.refusal.as_ref().map(|r| r.code()));
     assert_eq!(reason("POISONDATE"), Some(Some("unreadableOrder")));
@@ -214,9 +223,9 @@ async fn a_batch_with_a_seller_without_credentials_invoices_the_other_and_retrie
     let both = batch_of(vec![batch.records[0].clone(), batch.records[1].clone()]);
     let r = seller_run(&s, LambdaEvent::new(both, Context::default())).await.unwrap();
     assert!(r.batch_item_failures.is_empty(), "not ready is no failure to retry: {:?}", r.batch_item_failures);
-    let month = marketbill_app::model::month_key(time::OffsetDateTime::now_utc());
-    assert_eq!(s.ledger.usage(&ids[1], &month).await.unwrap(), 5, "B invoiced");
-    assert_eq!(s.ledger.usage(&ids[0], &month).await.unwrap(), 0);
+    let month = marketbill_domain::calendar::YearMonth::in_paris(time::OffsetDateTime::now_utc());
+    assert_eq!(s.ledger.usage(&ids[1], month).await.unwrap(), 5, "B invoiced");
+    assert_eq!(s.ledger.usage(&ids[0], month).await.unwrap(), 0);
     let last = s.ledger.runs(&ids[0], 1).await.unwrap();
     assert_eq!(last[0].not_run, Some(marketbill_app::model::NotRun::NoCredentials), "A's history says why");
 }

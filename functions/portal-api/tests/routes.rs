@@ -821,8 +821,7 @@ async fn fee_invoices_are_listed_for_their_seller_only_with_their_files() {
         &services,
         &operator,
         &marketbill_domain::FeePlans::bundled(),
-        today.year(),
-        today.month(),
+        marketbill_domain::calendar::YearMonth::of(today),
     )
     .await
     .unwrap();
@@ -1017,13 +1016,13 @@ async fn a_repeated_request_issues_one_document_and_one_mail() {
     let email = order["lines"][0]["shippingAddress"]["email"].as_str().unwrap().to_owned();
     let request = json!({"orderId": order["orderId"], "email": email, "kind": "company", "name": "Atelier Durand SARL",
         "taxNumber": "FR40303265045", "address": {"line1": "8 avenue Foch", "postalCode": "75016", "city": "Paris", "countryCode": "FR"}});
-    let month = marketbill_app::model::month_key(time::OffsetDateTime::now_utc());
-    let usage_before = api.services.ledger.usage(&api.a, &month).await.unwrap();
+    let month = marketbill_domain::calendar::YearMonth::in_paris(time::OffsetDateTime::now_utc());
+    let usage_before = api.services.ledger.usage(&api.a, month).await.unwrap();
     let (s1, first) = api.call(Method::POST, "/v1/invoice-requests", None, Some(request.clone())).await;
     let (s2, again) = api.call(Method::POST, "/v1/invoice-requests", None, Some(request)).await;
     assert_eq!((s1, s2), (StatusCode::ACCEPTED, StatusCode::ACCEPTED), "{first} {again}");
     assert_eq!(first, again);
-    assert_eq!(api.services.ledger.usage(&api.a, &month).await.unwrap(), usage_before + 1, "one billed invoice");
+    assert_eq!(api.services.ledger.usage(&api.a, month).await.unwrap(), usage_before + 1, "one billed invoice");
     let invoice = first["invoice"].as_str().unwrap();
     assert_eq!(outbox_count(&outbox, &format!("{invoice}.pdf")), 1, "the corrected invoice mailed once");
 }

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use marketbill_domain::calendar::YearMonth;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +20,7 @@ use time::macros::datetime;
 use crate::mail::{invoice_mail, parse_mail};
 use crate::model::{
     BuyerRequestRecord, ImportRecord, InvoiceQuery, OrderStage, RunRecord, SellerId, SellerRecord, SellerStatus,
-    StoredObject, month_key,
+    StoredObject,
 };
 use crate::ports::{
     DocumentStore, ImportLedger, IssuingLedger, Ledger, LedgerError, Mailer, OrderLedger, Queue, RequestLedger,
@@ -233,7 +234,7 @@ pub async fn issuing_numbers_records_and_meters_in_one_write(s: &Subject) {
     let inv = s.ledger.issue(&seller, &o1, d1.clone(), None, NOW).await.unwrap();
     assert_eq!(inv.number.as_str(), "ML2026-000001");
     assert_eq!(s.ledger.series_counter(&seller, &series).await.unwrap(), 1);
-    assert_eq!(s.ledger.usage(&seller, &month_key(NOW)).await.unwrap(), 1);
+    assert_eq!(s.ledger.usage(&seller, YearMonth::in_paris(NOW)).await.unwrap(), 1);
     let order = s.ledger.get_order(&seller, &o1).await.unwrap().unwrap();
     assert_eq!((order.stage, order.number.clone()), (OrderStage::Issued, Some(inv.number.clone())));
     let rec = s.ledger.get_invoice(&seller, &inv.number).await.unwrap().unwrap();
@@ -247,7 +248,7 @@ pub async fn issuing_numbers_records_and_meters_in_one_write(s: &Subject) {
         other => panic!("{other:?}"),
     }
     assert_eq!(s.ledger.series_counter(&seller, &series).await.unwrap(), 1);
-    assert_eq!(s.ledger.usage(&seller, &month_key(NOW)).await.unwrap(), 1);
+    assert_eq!(s.ledger.usage(&seller, YearMonth::in_paris(NOW)).await.unwrap(), 1);
 
     // A skip never overwrites an invoice; a refused order is recorded with its reason.
     let refusal = Refusal::NotShipped { status: "Cancelled".into() };
@@ -296,7 +297,7 @@ pub async fn issuing_numbers_records_and_meters_in_one_write(s: &Subject) {
     assert_eq!(cn.number.as_str(), "MLAV2026-000001");
     assert_eq!(replacement.number.as_str(), "ML2026-000003");
     assert_eq!(s.ledger.get_order(&seller, &o2).await.unwrap().unwrap().number, Some(replacement.number.clone()));
-    assert_eq!(s.ledger.usage(&seller, &month_key(NOW)).await.unwrap(), 3);
+    assert_eq!(s.ledger.usage(&seller, YearMonth::in_paris(NOW)).await.unwrap(), 3);
 
     // Listing with filters and paging.
     let (o3, d3) = batch.remove(0);
@@ -393,7 +394,7 @@ pub async fn credit_notes_take_what_is_left_once_and_never_more(s: &Subject, tas
     s.ledger.put_seller(&seller_record(&seller)).await.unwrap();
     let (order_id, draft) = drafts(11, 1).remove(0);
     let invoice = s.ledger.issue(&seller, &order_id, draft, None, NOW).await.unwrap();
-    let usage = s.ledger.usage(&seller, &crate::model::month_key(NOW)).await.unwrap();
+    let usage = s.ledger.usage(&seller, YearMonth::in_paris(NOW)).await.unwrap();
     assert_eq!(s.ledger.credited(&seller, &invoice.number).await.unwrap(), Credited::default());
     let first_line = invoice.body.lines[0].id;
     let one = [CreditItem::Units { line: first_line, quantity: invoice.body.lines[0].quantity }];
@@ -431,7 +432,7 @@ pub async fn credit_notes_take_what_is_left_once_and_never_more(s: &Subject, tas
     assert_eq!(s.ledger.series_counter(&seller, &d1.series).await.unwrap(), 2);
     let credited = s.ledger.credited(&seller, &invoice.number).await.unwrap();
     assert_eq!(credited.total(), invoice.body.totals.tax_inclusive, "the whole invoice, not more");
-    assert_eq!(s.ledger.usage(&seller, &crate::model::month_key(NOW)).await.unwrap(), usage, "not metered");
+    assert_eq!(s.ledger.usage(&seller, YearMonth::in_paris(NOW)).await.unwrap(), usage, "not metered");
 
     // A correction (cancel and reissue) cancels a whole invoice: refused once a credit note
     // took part of it, and a credit note is refused once a correction cancelled it.
@@ -526,7 +527,7 @@ pub async fn concurrent_issues_never_skip_or_reuse_a_number(s: &Subject, orders:
     assert_eq!(counters, (1..=orders as u64).collect::<Vec<_>>(), "numbers 1..={orders}, no gap, no duplicate");
     let distinct_orders: BTreeSet<&OrderId> = all.iter().map(|(o, _)| o).collect();
     assert_eq!(distinct_orders.len(), orders, "each order invoiced once");
-    assert_eq!(s.ledger.usage(&seller, &month_key(NOW)).await.unwrap(), orders as u64);
+    assert_eq!(s.ledger.usage(&seller, YearMonth::in_paris(NOW)).await.unwrap(), orders as u64);
     assert_eq!(s.ledger.series_counter(&seller, &series).await.unwrap(), orders as u64);
     for (order_id, _) in batch.iter() {
         let rec = s.ledger.get_order(&seller, order_id).await.unwrap().unwrap();

@@ -11,11 +11,12 @@
 
 use crate::portal::{LINK_TTL, PortalError, seller};
 use crate::ports::PresignedLink;
+use marketbill_domain::calendar::YearMonth;
 use marketbill_domain::fee_invoice::{FeeInvoiceError, FeeInvoiceRequest, draft_fee_invoice, fee_reference};
 use marketbill_domain::seller::SellerProfile;
 use marketbill_domain::{FeePlans, Invoice};
 use serde::Serialize;
-use time::{Month, OffsetDateTime};
+use time::OffsetDateTime;
 
 use crate::delivery::Delivery;
 use crate::model::{InvoiceQuery, InvoiceRecord, OrderRecord, OrderStage, SellerId};
@@ -45,25 +46,9 @@ pub struct FeeRun {
     pub failed: Vec<(String, String)>,
 }
 
-fn month_key(year: i32, month: Month) -> String {
-    format!("{year:04}-{:02}", u8::from(month))
-}
-
-/// The month before a (year, month).
-fn previous(year: i32, month: Month) -> (i32, Month) {
-    match time::Date::from_calendar_date(year, month, 1) {
-        Ok(first) => {
-            let before = marketbill_domain::calendar::previous_month(first);
-            (before.year(), before.month())
-        }
-        Err(_) => (year, month),
-    }
-}
-
 /// The month before the one of `now` (Paris time): the month a pass on the 1st invoices.
-pub fn month_before(now: OffsetDateTime) -> (i32, Month) {
-    let before = marketbill_domain::calendar::previous_month(marketbill_domain::calendar::paris_date(now));
-    (before.year(), before.month())
+pub fn month_before(now: OffsetDateTime) -> YearMonth {
+    YearMonth::in_paris(now).previous()
 }
 
 /// Whether `now` is the first day of a month in Paris: the day fee invoices are issued.
@@ -83,27 +68,25 @@ pub async fn on_schedule(s: &Services, plans: &FeePlans) -> Result<Option<FeeRun
         tracing::warn!("no operator profile configured: the monthly fee invoices are not issued");
         return Ok(None);
     };
-    let (year, month) = month_before(now);
-    Ok(Some(bill_month(s, operator, plans, year, month).await?))
+    Ok(Some(bill_month(s, operator, plans, month_before(now)).await?))
 }
 
-/// Invoices the fees of `year`-`month` to every seller with usage in it (active or
+/// Invoices the fees of `month` to every seller with usage in it (active or
 /// unsubscribed since).
 pub async fn bill_month(
     s: &Services,
     operator: &SellerProfile,
     plans: &FeePlans,
-    year: i32,
-    month: Month,
+    month: YearMonth,
 ) -> Result<FeeRun, PipelineError> {
-    let mut run = FeeRun { month: month_key(year, month), ..FeeRun::default() };
+    let mut run = FeeRun { month: month.to_string(), ..FeeRun::default() };
     let mut sellers = s.ledger.active_sellers().await?;
     sellers.extend(s.ledger.unsubscribed_sellers().await?.into_iter().map(|r| r.seller_id));
     sellers.sort();
     sellers.dedup();
     for id in sellers {
         // Each seller on its own: a failure is this seller's, tried again by the next pass.
-        if let Err(e) = bill_seller(s, operator, plans, (year, month), &id, &mut run).await {
+        if let Err(e) = bill_seller(s, operator, plans, month, &id, &mut run).await {
             tracing::error!(seller = %id, error = %e, "fee invoice left for the next pass");
             run.failed.push((id.to_string(), e.to_string()));
         }
@@ -117,32 +100,30 @@ async fn bill_seller(
     s: &Services,
     operator: &SellerProfile,
     plans: &FeePlans,
-    (year, month): (i32, Month),
+    month: YearMonth,
     id: &SellerId,
     run: &mut FeeRun,
 ) -> Result<(), PipelineError> {
     let now = s.clock.now();
     let account = operator_account()?;
-    let (prev_year, prev_month) = previous(year, month);
     let Some(record) = s.ledger.get_seller(id).await? else { return Ok(()) };
-    let reference = fee_reference(id.as_str(), year, month).map_err(|e| PipelineError::Defect(e.to_string()))?;
+    let reference = fee_reference(id.as_str(), month).map_err(|e| PipelineError::Defect(e.to_string()))?;
     // Issued by an earlier pass: finish it if a crash left it behind, issue nothing.
     if let Some(earlier) = s.ledger.get_order(&account, &reference).await? {
         run.already_issued += 1;
         return deliver(s, &account, &record.profile.email, earlier, None, now).await;
     }
-    let used = s.ledger.usage(id, &month_key(year, month)).await?;
+    let used = s.ledger.usage(id, month).await?;
     if used == 0 {
         run.nothing_to_bill += 1;
         return Ok(());
     }
-    let used_before = s.ledger.usage(id, &month_key(prev_year, prev_month)).await?;
+    let used_before = s.ledger.usage(id, month.previous()).await?;
     let fee = plans.monthly_fee(record.profile.plan, used, used_before);
     let request = FeeInvoiceRequest {
         operator,
         customer: &record.profile,
         customer_id: id.as_str(),
-        year,
         month,
         fee: &fee,
         issued_at: now,
@@ -231,15 +212,13 @@ async fn deliver(
 /// invoiced on the 1st of the next, but looking costs one read), newest first.
 pub async fn fee_invoices(s: &Services, seller: &SellerId, months: u32) -> Result<Vec<InvoiceRecord>, PipelineError> {
     let account = operator_account()?;
-    let today = marketbill_domain::calendar::paris_date(s.clock.now());
-    let (mut year, mut month) = (today.year(), today.month());
+    let mut month = YearMonth::in_paris(s.clock.now());
     let mut found = Vec::new();
     for _ in 0..months {
-        let reference =
-            fee_reference(seller.as_str(), year, month).map_err(|e| PipelineError::Defect(e.to_string()))?;
+        let reference = fee_reference(seller.as_str(), month).map_err(|e| PipelineError::Defect(e.to_string()))?;
         let query = InvoiceQuery { order_id: Some(reference.to_string()), limit: 10, ..Default::default() };
         found.extend(s.ledger.list_invoices(&account, &query).await?.items);
-        (year, month) = previous(year, month);
+        month = month.previous();
     }
     Ok(found)
 }

@@ -139,7 +139,11 @@ impl<L: LedgerLayer> IssuingLedger for Layered<L> {
         self.0.after("series_counter");
         Ok(out)
     }
-    async fn usage(&self, seller: &SellerId, month: &str) -> Result<u64, LedgerError> {
+    async fn usage(
+        &self,
+        seller: &SellerId,
+        month: marketbill_domain::calendar::YearMonth,
+    ) -> Result<u64, LedgerError> {
         self.0.before("usage").await?;
         let out = self.0.inner().usage(seller, month).await?;
         self.0.after("usage");

@@ -567,23 +567,6 @@ pub fn day_key(at: OffsetDateTime) -> String {
     marketbill_domain::calendar::iso_date(marketbill_domain::calendar::paris_date(at))
 }
 
-/// The month key of usage counters (`2026-11`).
-pub fn month_key(at: OffsetDateTime) -> String {
-    date_month_key(marketbill_domain::calendar::paris_date(at))
-}
-
-/// The month of an instant and the month before, in Paris (`2026-04`, `2026-03`): at
-/// 2026-03-31T22:30Z it is already 1 April in Paris.
-pub fn month_and_previous(at: OffsetDateTime) -> (String, String) {
-    let today = marketbill_domain::calendar::paris_date(at);
-    (date_month_key(today), date_month_key(marketbill_domain::calendar::previous_month(today)))
-}
-
-/// The month key of a (Paris) day.
-pub fn date_month_key(d: time::Date) -> String {
-    format!("{:04}-{:02}", d.year(), u8::from(d.month()))
-}
-
 /// Whether an invoice record passes a query's filters (paging aside).
 pub fn invoice_matches(rec: &InvoiceRecord, q: &InvoiceQuery) -> bool {
     let d = rec.invoice.issue_date;
@@ -591,18 +574,4 @@ pub fn invoice_matches(rec: &InvoiceRecord, q: &InvoiceQuery) -> bool {
         && q.to.is_none_or(|t| d <= t)
         && q.credit_notes.is_none_or(|c| c == rec.invoice.kind.is_credit_note())
         && q.order_id.as_ref().is_none_or(|o| o == rec.order_id.as_str())
-}
-
-#[cfg(test)]
-mod month_tests {
-    use super::month_and_previous;
-    use time::macros::datetime;
-
-    #[test]
-    fn the_month_and_the_one_before_are_paris_months() {
-        // 22:30 UTC on 31 March is 00:30 on 1 April in Paris (summer time).
-        assert_eq!(month_and_previous(datetime!(2026-03-31 22:30 UTC)), ("2026-04".into(), "2026-03".into()));
-        assert_eq!(month_and_previous(datetime!(2026-01-15 12:00 UTC)), ("2026-01".into(), "2025-12".into()));
-        assert_eq!(month_and_previous(datetime!(2025-12-31 23:30 UTC)), ("2026-01".into(), "2025-12".into()));
-    }
 }

@@ -216,8 +216,9 @@ pub trait IssuingLedger: Send + Sync {
     ) -> Result<Invoice, LedgerError>;
     /// The last number taken in a series (0 when none).
     async fn series_counter(&self, seller: &SellerId, series: &Series) -> Result<u64, LedgerError>;
-    /// Invoices issued in a month (`2026-11`).
-    async fn usage(&self, seller: &SellerId, month: &str) -> Result<u64, LedgerError>;
+    /// Invoices issued in a month (a Paris month: the one of their issue instant).
+    async fn usage(&self, seller: &SellerId, month: marketbill_domain::calendar::YearMonth)
+    -> Result<u64, LedgerError>;
 }
 
 /// Issued documents and where their files are.

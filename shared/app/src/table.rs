@@ -44,7 +44,7 @@ pub fn series(key: &str) -> String {
     format!("SERIES#{key}")
 }
 
-pub fn usage(month: &str) -> String {
+pub fn usage(month: marketbill_domain::calendar::YearMonth) -> String {
     format!("USAGE#{month}")
 }
 

@@ -3,6 +3,7 @@
 use crate::problems::problem_orders;
 use std::collections::BTreeMap;
 
+use marketbill_domain::calendar::YearMonth;
 use marketbill_domain::fees::{FeePlans, MonthlyFee};
 use serde::Serialize;
 
@@ -29,13 +30,13 @@ pub async fn usage(s: &Services, id: &SellerId, plans: &FeePlans) -> Result<Usag
 pub(crate) async fn usage_of(s: &Services, record: &SellerRecord, plans: &FeePlans) -> Result<Usage, PortalError> {
     let id = &record.seller_id;
     // Both in Paris time (the first hours of a month in Paris are still the month before in UTC).
-    let (month, previous_month) = crate::model::month_and_previous(s.clock.now());
-    let this = s.ledger.usage(id, &month).await?;
-    let prev = s.ledger.usage(id, &previous_month).await?;
+    let month = YearMonth::in_paris(s.clock.now());
+    let this = s.ledger.usage(id, month).await?;
+    let prev = s.ledger.usage(id, month.previous()).await?;
     Ok(Usage {
-        month,
+        month: month.to_string(),
         invoices_this_month: this,
-        previous_month,
+        previous_month: month.previous().to_string(),
         invoices_previous_month: prev,
         fee: plans.monthly_fee(record.profile.plan, this, prev),
     })
@@ -61,26 +62,25 @@ pub async fn usage_history(
     months: usize,
 ) -> Result<Vec<MonthUsage>, PortalError> {
     let record = seller(s, id).await?;
-    use marketbill_domain::calendar::{first_of_month, paris_date, previous_month as previous};
-    let first = first_of_month(paris_date(record.registered_at));
-    let mut month = first_of_month(paris_date(s.clock.now()));
-    let key = crate::model::date_month_key;
+    let first = YearMonth::in_paris(record.registered_at);
+    let mut month = YearMonth::in_paris(s.clock.now());
     // The credit notes of every month shown, in one listing.
-    let oldest = (0..months.saturating_sub(1)).fold(month, |m, _| previous(m)).max(first);
-    let query = InvoiceQuery { from: Some(oldest), credit_notes: Some(true), limit: 500, ..Default::default() };
-    let mut credit_notes: BTreeMap<String, u64> = BTreeMap::new();
+    let oldest = (0..months.saturating_sub(1)).fold(month, |m, _| m.previous()).max(first);
+    let query =
+        InvoiceQuery { from: Some(oldest.first_day()), credit_notes: Some(true), limit: 500, ..Default::default() };
+    let mut credit_notes: BTreeMap<YearMonth, u64> = BTreeMap::new();
     for cn in all_invoices(s.ledger.as_ref(), id, query).await? {
-        *credit_notes.entry(key(cn.invoice.issue_date)).or_default() += 1;
+        *credit_notes.entry(YearMonth::of(cn.invoice.issue_date)).or_default() += 1;
     }
     let mut out: Vec<MonthUsage> = Vec::new();
-    let mut count = s.ledger.usage(id, &key(month)).await?;
+    let mut count = s.ledger.usage(id, month).await?;
     while out.len() < months && month >= first {
-        let before = previous(month);
-        let count_before = s.ledger.usage(id, &key(before)).await?;
+        let before = month.previous();
+        let count_before = s.ledger.usage(id, before).await?;
         out.push(MonthUsage {
-            month: key(month),
+            month: month.to_string(),
             invoices: count,
-            credit_notes: credit_notes.get(&key(month)).copied().unwrap_or(0),
+            credit_notes: credit_notes.get(&month).copied().unwrap_or(0),
             fee: plans.monthly_fee(record.profile.plan, count, count_before),
         });
         month = before;

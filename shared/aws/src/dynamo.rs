@@ -17,13 +17,14 @@ use aws_sdk_dynamodb::types::{
 };
 use marketbill_app::model::{
     BuyerRequestRecord, DocumentSteps, ImportRecord, InvoicePage, InvoiceQuery, InvoiceRecord, OrderRecord, RunRecord,
-    SellerId, SellerRecord, SellerStatus, StoredObject, TransmissionRecord, invoice_matches, month_key,
+    SellerId, SellerRecord, SellerStatus, StoredObject, TransmissionRecord, invoice_matches,
 };
 use marketbill_app::ports::{
     ImportLedger, InvoiceLedger, IssuingLedger, KeyClaim, KeyLedger, KeyRecord, LedgerError, OrderLedger,
     RequestLedger, RequestSlot, RunLedger, SellerLedger, TransmissionLedger, issued_number, update_each,
 };
 use marketbill_app::table;
+use marketbill_domain::calendar::YearMonth;
 use marketbill_domain::credit::Credited;
 use marketbill_domain::{DocumentKind, Draft, Invoice, InvoiceNumber, OrderId, Refusal, Series};
 use serde::Serialize;
@@ -313,7 +314,7 @@ impl DynamoLedger {
     fn usage_update(pk: &str, at: OffsetDateTime, table_name: &str) -> Result<TransactWriteItem, LedgerError> {
         let update = Update::builder()
             .table_name(table_name)
-            .set_key(Some(key(pk, &table::usage(&month_key(at)))))
+            .set_key(Some(key(pk, &table::usage(YearMonth::in_paris(at)))))
             .update_expression("ADD n :one")
             .expression_attribute_values(":one", n(1))
             .build()
@@ -953,7 +954,7 @@ impl IssuingLedger for DynamoLedger {
     async fn series_counter(&self, seller: &SellerId, series: &Series) -> Result<u64, LedgerError> {
         Ok(self.get(&table::pk(seller), &table::series(&series.key())).await?.map(|i| number_of(&i, "n")).unwrap_or(0))
     }
-    async fn usage(&self, seller: &SellerId, month: &str) -> Result<u64, LedgerError> {
+    async fn usage(&self, seller: &SellerId, month: YearMonth) -> Result<u64, LedgerError> {
         Ok(self.get(&table::pk(seller), &table::usage(month)).await?.map(|i| number_of(&i, "n")).unwrap_or(0))
     }
 }

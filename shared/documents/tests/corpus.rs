@@ -275,8 +275,7 @@ fn corpus() -> Vec<Invoice> {
                 operator: &operator,
                 customer: &customer,
                 customer_id: seller_ids[k],
-                year: 2026,
-                month: time::Month::November,
+                month: marketbill_domain::calendar::YearMonth::new(2026, time::Month::November),
                 fee: &fee,
                 issued_at: time::macros::datetime!(2026-12-01 06:00 UTC),
             })

@@ -55,14 +55,107 @@ pub fn local_date(lang: crate::seller::Language, d: Date) -> String {
     }
 }
 
-/// The first day of a day's month.
-pub fn first_of_month(d: Date) -> Date {
-    d.replace_day(1).unwrap_or(d)
+/// A calendar month, `2026-11`: the month of usage counters, fee invoices, statements and
+/// the export page's presets. Months are counted in Paris ([`YearMonth::in_paris`]): at
+/// 2026-03-31T22:30Z it is already April.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct YearMonth {
+    // Field order gives the calendar order.
+    year: i32,
+    month: u8,
 }
 
-/// The first day of the month before a day's month (January's is December of the year before).
-pub fn previous_month(d: Date) -> Date {
-    first_of_month(first_of_month(d).previous_day().unwrap_or(d))
+/// Text that is not a month `YYYY-MM`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a month is written YYYY-MM; got {0:?}")]
+pub struct YearMonthError(String);
+
+impl YearMonth {
+    pub fn new(year: i32, month: Month) -> YearMonth {
+        YearMonth { year, month: u8::from(month) }
+    }
+
+    /// The month of a day.
+    pub fn of(d: Date) -> YearMonth {
+        YearMonth::new(d.year(), d.month())
+    }
+
+    /// The month of an instant in Paris.
+    pub fn in_paris(at: OffsetDateTime) -> YearMonth {
+        YearMonth::of(paris_date(at))
+    }
+
+    pub fn year(self) -> i32 {
+        self.year
+    }
+
+    pub fn month(self) -> Month {
+        Month::try_from(self.month).unwrap_or(Month::January)
+    }
+
+    /// The month before (January's is December of the year before).
+    pub fn previous(self) -> YearMonth {
+        match self.month() {
+            Month::January => YearMonth::new(self.year - 1, Month::December),
+            m => YearMonth::new(self.year, m.previous()),
+        }
+    }
+
+    /// The month after (December's is January of the year after).
+    pub fn next(self) -> YearMonth {
+        match self.month() {
+            Month::December => YearMonth::new(self.year + 1, Month::January),
+            m => YearMonth::new(self.year, m.next()),
+        }
+    }
+
+    /// The first month of its quarter (January, April, July, October).
+    pub fn quarter_start(self) -> YearMonth {
+        YearMonth { month: (self.month - 1) / 3 * 3 + 1, ..self }
+    }
+
+    /// Its first day (total: a month beyond the calendar's range gives its edge).
+    pub fn first_day(self) -> Date {
+        Date::from_calendar_date(self.year, self.month(), 1).unwrap_or(if self.year < 0 {
+            Date::MIN
+        } else {
+            Date::MAX
+        })
+    }
+
+    /// Its last day.
+    pub fn last_day(self) -> Date {
+        let first = self.first_day();
+        first.replace_day(self.month().length(self.year)).unwrap_or(first)
+    }
+
+    /// `202611`, as in a fee invoice's reference.
+    pub fn compact(self) -> String {
+        format!("{:04}{:02}", self.year, self.month)
+    }
+}
+
+impl std::fmt::Display for YearMonth {
+    /// `2026-11`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:04}-{:02}", self.year, self.month)
+    }
+}
+
+impl std::str::FromStr for YearMonth {
+    type Err = YearMonthError;
+
+    /// `2026-11`, exactly (four-digit year, two-digit month).
+    fn from_str(text: &str) -> Result<YearMonth, YearMonthError> {
+        let bad = || YearMonthError(text.chars().take(20).collect());
+        let (y, m) = text.split_once('-').ok_or_else(bad)?;
+        if y.len() != 4 || m.len() != 2 || !(y.bytes().chain(m.bytes())).all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        let year: i32 = y.parse().map_err(|_| bad())?;
+        let month = m.parse::<u8>().ok().and_then(|m| Month::try_from(m).ok()).ok_or_else(bad)?;
+        Ok(YearMonth::new(year, month))
+    }
 }
 
 /// `2026-11-21`.
@@ -96,6 +189,23 @@ mod tests {
         assert_eq!(iso_date(paris_date(datetime!(9999-12-31 23:30 UTC))), "9999-12-31");
         assert_eq!(iso_date(paris_date(datetime!(9999-12-31 23:30 -5))), "9999-12-31");
         assert_eq!(iso_date(paris_date(datetime!(-9999-01-01 00:00 UTC))), "-9999-01-01");
+    }
+
+    #[test]
+    fn months_follow_the_calendar_in_paris() {
+        let april = YearMonth::in_paris(datetime!(2026-03-31 22:30 UTC));
+        assert_eq!(april.to_string(), "2026-04");
+        assert_eq!(april.previous().to_string(), "2026-03");
+        assert_eq!("2026-01".parse::<YearMonth>().unwrap().previous().to_string(), "2025-12");
+        assert_eq!("2025-12".parse::<YearMonth>().unwrap().next().to_string(), "2026-01");
+        assert_eq!(YearMonth::new(2028, Month::February).last_day(), time::macros::date!(2028 - 02 - 29));
+        assert_eq!(YearMonth::new(2026, Month::November).quarter_start().to_string(), "2026-10");
+        assert_eq!(YearMonth::new(2026, Month::March).quarter_start().to_string(), "2026-01");
+        assert_eq!(YearMonth::new(2026, Month::November).compact(), "202611");
+        assert!(YearMonth::new(2025, Month::December) < YearMonth::new(2026, Month::January));
+        for bad in ["2026-13", "2026-00", "2026-1", "26-11", "2026/11", "2026-11-01", ""] {
+            assert!(bad.parse::<YearMonth>().is_err(), "{bad}");
+        }
     }
 
     #[test]

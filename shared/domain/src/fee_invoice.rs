@@ -12,9 +12,9 @@
 //! businesses carries.
 
 use rust_decimal::Decimal;
-use time::{Date, Month, OffsetDateTime};
+use time::{Month, OffsetDateTime};
 
-use crate::calendar::paris_date;
+use crate::calendar::{YearMonth, paris_date};
 use crate::fees::{MonthlyFee, PlanKind};
 use crate::invoice::{
     BuyerParty, Draft, InvoiceAddress, InvoiceBody, InvoiceLine, LineKind, Note, PaymentInfo, Totals, VatBreakdown,
@@ -39,8 +39,6 @@ pub enum FeeInvoiceError {
     Operator(String),
     #[error("{0:?} cannot be part of a fee invoice's reference")]
     Reference(String),
-    #[error("the month {0} is not a calendar month")]
-    Month(String),
     #[error("the operator's profile has no bank account: a fee invoice says where to pay (IBAN)")]
     NoBankAccount,
 }
@@ -54,16 +52,15 @@ pub struct FeeInvoiceRequest<'a> {
     pub customer: &'a SellerProfile,
     pub customer_id: &'a str,
     /// The month billed.
-    pub year: i32,
-    pub month: Month,
+    pub month: YearMonth,
     pub fee: &'a MonthlyFee,
     pub issued_at: OffsetDateTime,
 }
 
 /// The reference of the fee invoice of a seller and a month (`FEE-<seller>-202611`): the key
 /// that makes it once-only.
-pub fn fee_reference(customer_id: &str, year: i32, month: Month) -> Result<OrderId, FeeInvoiceError> {
-    format!("FEE-{customer_id}-{year:04}{:02}", u8::from(month))
+pub fn fee_reference(customer_id: &str, month: YearMonth) -> Result<OrderId, FeeInvoiceError> {
+    format!("FEE-{customer_id}-{}", month.compact())
         .parse()
         .map_err(|_| FeeInvoiceError::Reference(customer_id.chars().take(64).collect()))
 }
@@ -89,7 +86,7 @@ fn month_name(month: Month) -> &'static str {
 
 /// The line's words: what was counted and how the plan priced it.
 fn description(req: &FeeInvoiceRequest<'_>) -> String {
-    let month = format!("{} {}", month_name(req.month), req.year);
+    let month = format!("{} {}", month_name(req.month.month()), req.month.year());
     match req.fee.plan {
         PlanKind::PerInvoice => {
             format!("Marketbill, formule « à la facture » — {month} : {} facture(s) émise(s)", req.fee.invoices_counted)
@@ -110,9 +107,7 @@ pub fn draft_fee_invoice(req: &FeeInvoiceRequest<'_>) -> Result<Draft, FeeInvoic
     if net <= Decimal::ZERO {
         return Err(FeeInvoiceError::NothingToBill);
     }
-    let first = Date::from_calendar_date(req.year, req.month, 1)
-        .map_err(|_| FeeInvoiceError::Month(format!("{}-{}", req.year, u8::from(req.month))))?;
-    let last = first.replace_day(req.month.length(req.year)).unwrap_or(first);
+    let (first, last) = (req.month.first_day(), req.month.last_day());
     let c = req.customer;
     let customer_country = c.address.country_code;
     let reverse_charge = !customer_country.is_france() && customer_country.is_eu() && c.vat_number.is_some();
@@ -214,7 +209,7 @@ pub fn draft_fee_invoice(req: &FeeInvoiceRequest<'_>) -> Result<Draft, FeeInvoic
         series: Series::new(req.operator.invoice_prefix.clone(), issue_date.year()),
         body: InvoiceBody {
             currency: "EUR".into(),
-            order_id: fee_reference(req.customer_id, req.year, req.month)?,
+            order_id: fee_reference(req.customer_id, req.month)?,
             delivery_date: last,
             // Nothing is paid yet: the date the terms run from.
             payment: PaymentInfo {
@@ -271,8 +266,7 @@ mod tests {
             operator: &operator,
             customer,
             customer_id: "seller-1",
-            year: 2026,
-            month: Month::November,
+            month: YearMonth::new(2026, Month::November),
             fee,
             issued_at: time::macros::datetime!(2026-12-01 06:00 UTC),
         })
@@ -338,6 +332,9 @@ mod tests {
         assert!(d.body.payment.terms.contains("31/12/2026"), "{}", d.body.payment.terms);
         let yen = MonthlyFee { currency: "JPY".into(), ..fee.clone() };
         assert!(matches!(draft(&customer("FR"), &yen), Err(FeeInvoiceError::Currency(_))));
-        assert!(matches!(fee_reference("bad id/..", 2026, Month::November), Err(FeeInvoiceError::Reference(_))));
+        assert!(matches!(
+            fee_reference("bad id/..", YearMonth::new(2026, Month::November)),
+            Err(FeeInvoiceError::Reference(_))
+        ));
     }
 }

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use time::{Date, Month};
 
 use crate::buyer::BuyerKind;
+use crate::calendar::YearMonth;
 use crate::invoice::{BuyerParty, Invoice};
 use crate::regime::VatRegime;
 use crate::seller::{SellerProfile, VatScheme};
@@ -60,34 +61,26 @@ pub enum PeriodError {
     Form(String),
 }
 
-fn last_day(year: i32, month: Month) -> Date {
-    Date::from_calendar_date(year, month, month.length(year)).unwrap_or(Date::MAX)
-}
-
 fn day(year: i32, month: Month, d: u8) -> Date {
     Date::from_calendar_date(year, month, d).unwrap_or(Date::MAX)
-}
-
-fn next_month(year: i32, month: Month) -> (i32, Month) {
-    if month == Month::December { (year + 1, Month::January) } else { (year, month.next()) }
 }
 
 impl ReportingPeriod {
     /// The period of `kind` that holds `date`.
     pub fn containing(kind: PeriodKind, date: Date) -> ReportingPeriod {
         let (y, m, d) = (date.year(), date.month(), date.day());
+        let month = YearMonth::of(date);
         let (start, end) = match kind {
             PeriodKind::TenDays => match d {
                 1..=10 => (day(y, m, 1), day(y, m, 10)),
                 11..=20 => (day(y, m, 11), day(y, m, 20)),
-                _ => (day(y, m, 21), last_day(y, m)),
+                _ => (day(y, m, 21), month.last_day()),
             },
-            PeriodKind::Month => (day(y, m, 1), last_day(y, m)),
+            PeriodKind::Month => (month.first_day(), month.last_day()),
             PeriodKind::TwoMonths => {
                 // January, March, May…: the first month of a pair is odd.
-                let first = if u8::from(m) % 2 == 1 { m } else { m.previous() };
-                let (ey, em) = next_month(y, first);
-                (day(y, first, 1), last_day(ey, em))
+                let first = if u8::from(m) % 2 == 1 { month } else { month.previous() };
+                (first.first_day(), first.next().last_day())
             }
         };
         ReportingPeriod { kind, start, end }
@@ -107,19 +100,14 @@ impl ReportingPeriod {
         let bad = || PeriodError::Form(text.chars().take(40).collect());
         let month_part = text.get(..7).ok_or_else(bad)?;
         let rest = &text[7..];
-        let (y, m) = month_part.split_once('-').ok_or_else(bad)?;
-        if y.len() != 4 || m.len() != 2 || !y.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(bad());
-        }
-        let year: i32 = y.parse().map_err(|_| bad())?;
-        let month = m.parse::<u8>().ok().and_then(|m| Month::try_from(m).ok()).ok_or_else(bad)?;
-        let first = Date::from_calendar_date(year, month, 1).map_err(|_| bad())?;
+        let month: YearMonth = month_part.parse().map_err(|_| bad())?;
+        let first = month.first_day();
         let kind_and_day = match rest {
             "" => (PeriodKind::Month, 1),
             "-D1" | "-d1" => (PeriodKind::TenDays, 1),
             "-D2" | "-d2" => (PeriodKind::TenDays, 11),
             "-D3" | "-d3" => (PeriodKind::TenDays, 21),
-            "+1" if u8::from(month) % 2 == 1 => (PeriodKind::TwoMonths, 1),
+            "+1" if u8::from(month.month()) % 2 == 1 => (PeriodKind::TwoMonths, 1),
             _ => return Err(bad()),
         };
         Ok(ReportingPeriod::containing(kind_and_day.0, first.replace_day(kind_and_day.1).map_err(|_| bad())?))
@@ -127,7 +115,7 @@ impl ReportingPeriod {
 
     /// The period's name in the form [`ReportingPeriod::parse`] reads.
     pub fn label(&self) -> String {
-        let month = format!("{:04}-{:02}", self.start.year(), u8::from(self.start.month()));
+        let month = YearMonth::of(self.start).to_string();
         match self.kind {
             PeriodKind::Month => month,
             PeriodKind::TwoMonths => format!("{month}+1"),
@@ -138,19 +126,20 @@ impl ReportingPeriod {
     /// The last day to hand the period's transaction data to the approved platform (table 13
     /// of the general specification v3.2).
     pub fn deadline(&self, filing: VatFiling, franchise: bool) -> Date {
-        let (y, m) = (self.end.year(), self.end.month());
-        let (ny, nm) = next_month(y, m);
+        let month = YearMonth::of(self.end);
+        let next = month.next();
+        let tenth_of_next = day(next.year(), next.month(), 10);
         match (self.kind, franchise, filing) {
             // Ten-day periods: the 20th, the last day of the month, the 10th of the next.
             (PeriodKind::TenDays, _, _) => match self.start.day() {
-                1 => day(y, m, 20),
-                11 => last_day(y, m),
-                _ => day(ny, nm, 10),
+                1 => day(month.year(), month.month(), 20),
+                11 => month.last_day(),
+                _ => tenth_of_next,
             },
             // Quarterly normal regime: the 10th of the next month.
-            (PeriodKind::Month, false, VatFiling::NormalQuarterly | VatFiling::NormalMonthly) => day(ny, nm, 10),
+            (PeriodKind::Month, false, VatFiling::NormalQuarterly | VatFiling::NormalMonthly) => tenth_of_next,
             // Simplified regime and franchise: the last day of the next month.
-            _ => last_day(ny, nm),
+            _ => next.last_day(),
         }
     }
 }

@@ -9,13 +9,14 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use marketbill_app::model::{
     BuyerRequestRecord, DocumentSteps, ImportRecord, InvoicePage, InvoiceQuery, InvoiceRecord, OrderRecord, RunRecord,
-    SellerId, SellerRecord, SellerStatus, StoredObject, TransmissionRecord, month_key,
+    SellerId, SellerRecord, SellerStatus, StoredObject, TransmissionRecord,
 };
 use marketbill_app::ports::{
     ImportLedger, InvoiceLedger, IssuingLedger, KeyClaim, KeyLedger, KeyRecord, LedgerError, OrderLedger,
     RequestLedger, RequestSlot, RunLedger, SellerLedger, TransmissionLedger, issued_number,
 };
 use marketbill_app::table;
+use marketbill_domain::calendar::YearMonth;
 use marketbill_domain::credit::Credited;
 use marketbill_domain::{Draft, Invoice, InvoiceNumber, OrderId, Refusal, Series};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
@@ -296,7 +297,7 @@ fn number_draft(
     )
     .map_err(unavailable)?;
     if count_usage {
-        bump(tx, &pk, &table::usage(&month_key(at)))?;
+        bump(tx, &pk, &table::usage(YearMonth::in_paris(at)))?;
     }
     Ok(invoice)
 }
@@ -673,7 +674,7 @@ impl IssuingLedger for SqliteLedger {
         let (pk, sk) = (table::pk(seller), table::series(&series.key()));
         self.with(move |c| get_n(c, &pk, &sk)).await
     }
-    async fn usage(&self, seller: &SellerId, month: &str) -> Result<u64, LedgerError> {
+    async fn usage(&self, seller: &SellerId, month: YearMonth) -> Result<u64, LedgerError> {
         let (pk, sk) = (table::pk(seller), table::usage(month));
         self.with(move |c| get_n(c, &pk, &sk)).await
     }

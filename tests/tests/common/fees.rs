@@ -2,11 +2,12 @@
 //! each seller with usage gets one invoice of its fee, in the operator's gapless series,
 //! mailed once, even when the scheduler runs twice at the same time or a pass crashed.
 
+use marketbill_domain::calendar::YearMonth;
 use std::sync::Arc;
 
 use marketbill_app::fee_billing::{OPERATOR_ACCOUNT, bill_month, fee_invoice, fee_invoices, on_schedule};
 use marketbill_app::mail::parse_mail;
-use marketbill_app::model::{InvoiceQuery, SellerId, month_key};
+use marketbill_app::model::{InvoiceQuery, SellerId};
 use marketbill_app::ports::ManualClock;
 use marketbill_domain::FeePlans;
 use marketbill_domain::calendar::paris_date;
@@ -45,8 +46,8 @@ pub async fn fee_invoices_are_issued_once(w: &World) {
     cycle(w).await;
     let plans = FeePlans::bundled();
     let operator = bundled_operator().unwrap();
-    let usage_month = month_key(w.services.clock.now());
-    let billed = paris_date(w.services.clock.now());
+    let usage_month = YearMonth::in_paris(w.services.clock.now());
+    let billed = YearMonth::of(paris_date(w.services.clock.now()));
     // The scheduler on the 1st of next month, twice at the same time.
     let mut s = w.services.clone();
     let clock = Arc::new(ManualClock::new(first_of_next_month(w.services.clock.now())));
@@ -70,7 +71,7 @@ pub async fn fee_invoices_are_issued_once(w: &World) {
     // Each seller's invoice: its fee under its plan, listed for it and for no one else.
     for (id, _, _) in &w.sellers {
         let record = s.ledger.get_seller(id).await.unwrap().unwrap();
-        let used = s.ledger.usage(id, &usage_month).await.unwrap();
+        let used = s.ledger.usage(id, usage_month).await.unwrap();
         assert!(used > 0);
         let fee = plans.monthly_fee(record.profile.plan, used, 0);
         let mine = fee_invoices(&s, id, 3).await.unwrap();
@@ -78,7 +79,7 @@ pub async fn fee_invoices_are_issued_once(w: &World) {
         let inv = &mine[0].invoice;
         assert_eq!(inv.body.totals.tax_exclusive, fee.amount_excl_vat, "{id}: {used} invoices");
         assert_eq!(inv.body.totals.payable, inv.body.totals.tax_inclusive, "due in full");
-        assert_eq!(inv.body.order_id, fee_reference(id.as_str(), billed.year(), billed.month()).unwrap());
+        assert_eq!(inv.body.order_id, fee_reference(id.as_str(), billed).unwrap());
         assert!(mine[0].pdf.is_some() && mine[0].xml.is_some(), "stored");
         assert!(fee_invoice(&s, id, inv.number.as_str()).await.unwrap().is_some());
         for (other, _, _) in w.sellers.iter().filter(|(o, _, _)| o != id) {
@@ -101,12 +102,11 @@ pub async fn fee_invoices_are_issued_once(w: &World) {
     let (id, _, _) = &w.sellers[0];
     let record = s.ledger.get_seller(id).await.unwrap().unwrap();
     let fee = plans.monthly_fee(record.profile.plan, 5, 0);
-    let (year, month) = (billed.year() - 1, billed.month());
+    let month = YearMonth::new(billed.year() - 1, billed.month());
     let draft = draft_fee_invoice(&FeeInvoiceRequest {
         operator: &operator,
         customer: &record.profile,
         customer_id: id.as_str(),
-        year,
         month,
         fee: &fee,
         issued_at: s.clock.now(),
@@ -114,11 +114,11 @@ pub async fn fee_invoices_are_issued_once(w: &World) {
     .unwrap();
     let reference = draft.body.order_id.clone();
     s.ledger.issue(&account, &reference, draft, None, s.clock.now()).await.unwrap();
-    let soon = bill_month(&s, &operator, &plans, year, month).await.unwrap();
+    let soon = bill_month(&s, &operator, &plans, month).await.unwrap();
     assert_eq!((soon.issued.len(), soon.already_issued), (0, 1));
     assert_eq!(fee_mails(w).await.len(), w.sellers.len(), "left to the pass at work");
     clock.advance(time::Duration::hours(1));
-    let later = bill_month(&s, &operator, &plans, year, month).await.unwrap();
+    let later = bill_month(&s, &operator, &plans, month).await.unwrap();
     assert_eq!((later.issued.len(), later.already_issued), (0, 1), "{later:?}");
     assert_eq!(fee_mails(w).await.len(), w.sellers.len() + 1, "finished and mailed once");
 }

@@ -12,6 +12,7 @@ pub mod poison;
 pub mod refunds;
 pub mod requests;
 
+use marketbill_domain::calendar::YearMonth;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +21,7 @@ use async_trait::async_trait;
 use marketbill_app::contract::Subject;
 use marketbill_app::mail::parse_mail;
 use marketbill_app::marketplace::MarketplaceCredentials;
-use marketbill_app::model::{InvoiceQuery, OrderStage, SellerId, month_key};
+use marketbill_app::model::{InvoiceQuery, OrderStage, SellerId};
 use marketbill_app::ports::SystemClock;
 use marketbill_app::seller_run::RunOutcome;
 use marketbill_app::services::{Services, Settings};
@@ -243,7 +244,7 @@ pub async fn check_invariants_of(w: &World, max_duplicate_mails: usize, sellers:
         counters.sort_unstable();
         assert_eq!(counters, (1..=counters.len() as u64).collect::<Vec<_>>(), "series of {seller}");
         assert_eq!(counters.len(), eligible.len(), "{seller}: one invoice per eligible order");
-        let usage = ledger.usage(seller, &month_key(w.services.clock.now())).await.unwrap();
+        let usage = ledger.usage(seller, YearMonth::in_paris(w.services.clock.now())).await.unwrap();
         assert_eq!(usage, counters.len() as u64, "{seller}: usage equals invoices issued");
     }
     checked

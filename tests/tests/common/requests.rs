@@ -1,10 +1,11 @@
 //! Buyer requests under pressure, the same on both adapter sets.
 
 use marketbill_app::buyer_requests::{BuyerProof, BuyerRequestOutcome, buyer_request};
-use marketbill_app::model::{InvoiceQuery, month_key};
+use marketbill_app::model::InvoiceQuery;
 use marketbill_app::portal::PortalError;
 use marketbill_domain::Order;
 use marketbill_domain::buyer::BuyerBillingData;
+use marketbill_domain::calendar::YearMonth;
 use marketbill_testkit::simulator::Route;
 
 use super::{World, cycle};
@@ -47,8 +48,8 @@ pub async fn fifty_simultaneous_requests_make_one_correction(w: &World) {
     cycle(w).await;
     let seller = w.sellers[0].0.clone();
     let (order_id, email) = invoiced_order(w);
-    let month = month_key(w.services.clock.now());
-    let usage_before = w.services.ledger.usage(&seller, &month).await.unwrap();
+    let month = YearMonth::in_paris(w.services.clock.now());
+    let usage_before = w.services.ledger.usage(&seller, month).await.unwrap();
     let mails_to = |all: Vec<Vec<u8>>| {
         all.iter()
             .filter(|m| marketbill_app::mail::parse_mail(m).0.iter().any(|(k, v)| k == "To" && v == &email))
@@ -73,7 +74,7 @@ pub async fn fifty_simultaneous_requests_make_one_correction(w: &World) {
     }
     assert_eq!(corrected, 1);
     assert_eq!(credit_notes(w).await, 1);
-    assert_eq!(w.services.ledger.usage(&seller, &month).await.unwrap(), usage_before + 1);
+    assert_eq!(w.services.ledger.usage(&seller, month).await.unwrap(), usage_before + 1);
     assert_eq!(mails_to(w.outbox.sent().await), mails_before + 2, "one credit note and one corrected invoice mailed");
     // Every attempt counted: the day's limit is used up.
     assert_eq!(
@@ -183,8 +184,8 @@ pub async fn repeated_requests_issue_once(w: &World) {
             .find_map(|o| Some((o.order_id.to_string(), o.buyer_email()?.to_owned())))
             .unwrap()
     };
-    let month = month_key(w.services.clock.now());
-    let usage = w.services.ledger.usage(&seller, &month).await.unwrap();
+    let month = YearMonth::in_paris(w.services.clock.now());
+    let usage = w.services.ledger.usage(&seller, month).await.unwrap();
     // A shared emulator holds other tests' mails too: count this buyer's.
     let to_buyer = |all: Vec<Vec<u8>>| {
         all.iter()
@@ -200,7 +201,7 @@ pub async fn repeated_requests_issue_once(w: &World) {
         .unwrap();
     assert_eq!(first, again);
     assert!(matches!(first, BuyerRequestOutcome::Corrected { .. }), "{first:?}");
-    assert_eq!(w.services.ledger.usage(&seller, &month).await.unwrap(), usage + 1, "one billed invoice");
+    assert_eq!(w.services.ledger.usage(&seller, month).await.unwrap(), usage + 1, "one billed invoice");
     assert_eq!(to_buyer(w.outbox.sent().await), buyer_before + 2, "a credit note and a corrected invoice, mailed once");
 }
 

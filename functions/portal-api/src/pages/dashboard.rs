@@ -103,7 +103,7 @@ pub(super) async fn dashboard_page(page: Page, p: &Portal, message: Option<&str>
             let last_run_at = d.last_run.as_ref().map(|r| paris_time(page.lang, &r.finished_at));
             let next_run_at = paris_time(page.lang, &d.next_run);
             let today = marketbill_domain::calendar::paris_date(p.services.clock.now());
-            let month_start = iso_date(marketbill_domain::calendar::first_of_month(today));
+            let month_start = iso_date(marketbill_domain::calendar::YearMonth::of(today).first_day());
             let status = if error.is_some() { StatusCode::TOO_MANY_REQUESTS } else { StatusCode::OK };
             let ctx = context! {
                 d => Value::from_serialize(&d),

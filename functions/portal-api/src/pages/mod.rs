@@ -417,7 +417,7 @@ fn conflict_text(lang: Lang, c: &marketbill_app::portal::Conflict) -> String {
 /// Dates as the page's language writes them.
 fn date(page: &Page, d: time::Date) -> String {
     match page.lang {
-        Lang::Fr => format!("{:02}/{:02}/{}", d.day(), u8::from(d.month()), d.year()),
+        Lang::Fr => marketbill_domain::calendar::french_date(d),
         Lang::En => iso_date(d),
     }
 }

@@ -215,17 +215,11 @@ pub(super) struct PeriodQuery {
 /// The period presets of the export page (this month, last month, this quarter), as Paris
 /// days: (label key, first day, last day).
 fn presets(today: time::Date) -> Vec<(&'static str, time::Date, time::Date)> {
-    use marketbill_domain::calendar::{first_of_month, previous_month};
-    let this_month = first_of_month(today);
-    let last_month = previous_month(today);
-    let quarter_month =
-        time::Month::try_from(((u8::from(today.month()) - 1) / 3) * 3 + 1).unwrap_or(time::Month::January);
-    let quarter = time::Date::from_calendar_date(today.year(), quarter_month, 1).unwrap_or(this_month);
-    let end_of_last = this_month.previous_day().unwrap_or(this_month);
+    let month = marketbill_domain::calendar::YearMonth::of(today);
     vec![
-        ("preset_this_month", this_month, today),
-        ("preset_last_month", last_month, end_of_last),
-        ("preset_this_quarter", quarter, today),
+        ("preset_this_month", month.first_day(), today),
+        ("preset_last_month", month.previous().first_day(), month.previous().last_day()),
+        ("preset_this_quarter", month.quarter_start().first_day(), today),
     ]
 }
 
