@@ -1,0 +1,169 @@
+//! The use cases on in-memory fakes (`fakes`): what a seller run, a credit note, the usage
+//! page, the fee billing and « Lancer maintenant » do, each in milliseconds — beside the
+//! contract suite (each adapter against the ports) and the end-to-end suites (the simulator,
+//! moto, the browser).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
+
+mod fakes;
+
+use std::sync::atomic::Ordering;
+
+use marketbill_app::model::{InvoiceQuery, MailOutcome, OrderStage};
+use marketbill_app::portal::{Conflict, PortalError};
+use marketbill_app::schedule::{RunNow, run_now};
+use marketbill_app::seller_run::run_seller;
+use marketbill_domain::calendar::YearMonth;
+use marketbill_domain::credit::CreditItem;
+use time::macros::datetime;
+
+use fakes::fixture;
+
+const NOW: time::OffsetDateTime = datetime!(2026-11-20 09:00 UTC);
+
+#[tokio::test]
+async fn a_run_issues_mails_and_attaches_each_shipped_order_once() {
+    let f = fixture(12, NOW).await;
+    let first = run_seller(&f.services, &f.seller, None).await.unwrap();
+    assert!(first.issued >= 10, "{first:?}");
+    assert_eq!(first.mailed, first.issued);
+    let invoiced = f
+        .services
+        .ledger
+        .list_invoices(&f.seller, &InvoiceQuery { limit: 100, ..Default::default() })
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(invoiced.len() as u64, first.issued);
+    for rec in &invoiced {
+        assert!(rec.pdf.is_some() && rec.xml.is_some(), "{} stored", rec.invoice.number);
+        assert_eq!(f.market.attached_to(&rec.order_id), 1, "{} attached once", rec.order_id);
+        let order = f.services.ledger.get_order(&f.seller, &rec.order_id).await.unwrap().unwrap();
+        assert_eq!(order.stage, OrderStage::Uploaded);
+    }
+    let mails = f.mailer.sent.lock().unwrap().len();
+
+    let again = run_seller(&f.services, &f.seller, None).await.unwrap();
+    assert_eq!((again.issued, again.mailed), (0, 0), "{again:?}");
+    assert_eq!(f.mailer.sent.lock().unwrap().len(), mails, "nothing mailed twice");
+}
+
+#[tokio::test]
+async fn a_credit_note_left_before_its_mail_is_mailed_by_a_later_run_once() {
+    let f = fixture(4, NOW).await;
+    run_seller(&f.services, &f.seller, None).await.unwrap();
+    let query = InvoiceQuery { limit: 10, ..Default::default() };
+    let invoice = f.services.ledger.list_invoices(&f.seller, &query).await.unwrap().items.remove(0);
+    let buyer = f
+        .market
+        .orders
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|o| o.order_id == invoice.order_id)
+        .and_then(|o| o.buyer_email().map(str::to_owned))
+        .unwrap();
+    let before = f.mailer.to(&buyer);
+
+    // The mailer cannot take mail: the credit note is issued and stored, its mail left.
+    f.mailer.down.store(true, Ordering::Relaxed);
+    let issued = marketbill_app::credit_notes::credit_note(
+        &f.services,
+        &f.seller,
+        &invoice.invoice.number,
+        &[CreditItem::Remainder],
+        "retour",
+        None,
+    )
+    .await
+    .unwrap();
+    assert!(issued.not_mailed.is_some());
+    let cn = f.services.ledger.get_invoice(&f.seller, &issued.credit_note).await.unwrap().unwrap();
+    assert!(cn.pdf.is_some(), "stored");
+    assert_eq!(cn.steps.as_ref().and_then(|s| s.mail.as_ref()), None, "not mailed");
+    f.mailer.down.store(false, Ordering::Relaxed);
+
+    // A run right after leaves it to the request that may still be delivering it.
+    run_seller(&f.services, &f.seller, None).await.unwrap();
+    assert_eq!(f.mailer.to(&buyer), before);
+    // Later, the run finishes it: one mail, recorded.
+    f.clock.advance(time::Duration::minutes(11));
+    run_seller(&f.services, &f.seller, None).await.unwrap();
+    assert_eq!(f.mailer.to(&buyer), before + 1, "mailed by the run");
+    let cn = f.services.ledger.get_invoice(&f.seller, &issued.credit_note).await.unwrap().unwrap();
+    assert!(matches!(cn.steps.as_ref().and_then(|s| s.mail.as_ref()), Some(MailOutcome::Sent { .. })));
+    assert!(!cn.undelivered());
+    f.clock.advance(time::Duration::hours(12));
+    run_seller(&f.services, &f.seller, None).await.unwrap();
+    assert_eq!(f.mailer.to(&buyer), before + 1, "once");
+    // Not attached: by default the order keeps its invoice.
+    assert_eq!(f.market.attached_to(&invoice.order_id), 1);
+}
+
+#[tokio::test]
+async fn the_usage_page_reads_paris_months_at_the_turn_of_a_month() {
+    // 23:00 in Paris on 31 March: still March.
+    let f = fixture(5, datetime!(2026-03-31 21:00 UTC)).await;
+    let run = run_seller(&f.services, &f.seller, None).await.unwrap();
+    let plans = marketbill_domain::FeePlans::bundled();
+    let march = marketbill_app::usage::usage(&f.services, &f.seller, &plans).await.unwrap();
+    assert_eq!((march.month.as_str(), march.invoices_this_month), ("2026-03", run.issued));
+    // 00:30 in Paris on 1 April (22:30 UTC on the 31st): April, and March is the month before.
+    f.clock.advance(time::Duration::minutes(90));
+    let april = marketbill_app::usage::usage(&f.services, &f.seller, &plans).await.unwrap();
+    assert_eq!((april.month.as_str(), april.invoices_this_month), ("2026-04", 0));
+    assert_eq!((april.previous_month.as_str(), april.invoices_previous_month), ("2026-03", run.issued));
+    let history = marketbill_app::usage::usage_history(&f.services, &f.seller, &plans, 12).await.unwrap();
+    let months: Vec<(&str, u64)> = history.iter().map(|m| (m.month.as_str(), m.invoices)).collect();
+    assert_eq!(months, [("2026-04", 0), ("2026-03", run.issued)], "back to the month of registration");
+}
+
+#[tokio::test]
+async fn a_month_of_fees_is_invoiced_once_and_mailed_once() {
+    let f = fixture(3, NOW).await;
+    let run = run_seller(&f.services, &f.seller, None).await.unwrap();
+    assert!(run.issued > 0);
+    let operator = marketbill_domain::fee_invoice::bundled_operator().unwrap();
+    let plans = marketbill_domain::FeePlans::bundled();
+    let email = f.services.ledger.get_seller(&f.seller).await.unwrap().unwrap().profile.email;
+    let told = f.mailer.to(&email); // its first invoices are out
+    f.clock.advance(time::Duration::days(11)); // 1 December
+    let november = YearMonth::in_paris(NOW);
+    let first = marketbill_app::fee_billing::bill_month(&f.services, &operator, &plans, november).await.unwrap();
+    assert_eq!((first.month.as_str(), first.issued.len()), ("2026-11", 1), "{first:?}");
+    assert_eq!(f.mailer.to(&email), told + 1);
+    let again = marketbill_app::fee_billing::bill_month(&f.services, &operator, &plans, november).await.unwrap();
+    assert_eq!((again.issued.len(), again.already_issued), (0, 1));
+    assert_eq!(f.mailer.to(&email), told + 1, "mailed once");
+    let mine = marketbill_app::fee_billing::fee_invoices(&f.services, &f.seller, 2).await.unwrap();
+    assert_eq!(mine.len(), 1);
+    let fee = plans.monthly_fee(marketbill_domain::PlanKind::PerInvoice, run.issued, 0);
+    assert_eq!(mine[0].invoice.body.totals.tax_exclusive, fee.amount_excl_vat);
+    // Nothing used in October: nothing to invoice.
+    let october = november.previous();
+    let none = marketbill_app::fee_billing::bill_month(&f.services, &operator, &plans, october).await.unwrap();
+    assert_eq!((none.issued.len(), none.nothing_to_bill), (0, 1));
+}
+
+#[tokio::test]
+async fn runs_asked_for_are_queued_a_few_an_hour() {
+    let f = fixture(1, NOW).await;
+    assert_eq!(run_now(&f.services, &f.seller).await.unwrap(), RunNow::Queued);
+    // Within the minute: the run is already queued (the ask counts all the same).
+    assert_eq!(run_now(&f.services, &f.seller).await.unwrap(), RunNow::AlreadyQueued);
+    f.clock.advance(time::Duration::minutes(2));
+    assert_eq!(run_now(&f.services, &f.seller).await.unwrap(), RunNow::Queued);
+    f.clock.advance(time::Duration::minutes(2));
+    assert!(matches!(run_now(&f.services, &f.seller).await, Err(PortalError::RateLimited)));
+    // The next hour, again.
+    f.clock.advance(time::Duration::hours(1));
+    assert_eq!(run_now(&f.services, &f.seller).await.unwrap(), RunNow::Queued);
+    let unknown = run_now(&f.services, &"nobody".parse().unwrap()).await;
+    assert!(matches!(unknown, Err(PortalError::NotFound)), "{unknown:?}");
+    // A seller without credentials yet has nothing to run.
+    let bare: marketbill_app::model::SellerId = "bare-seller".parse().unwrap();
+    let profile = marketbill_testkit::sellers::sample_seller(0, "30002").unwrap();
+    marketbill_app::sellers::register(&f.services, &bare, profile, None, NOW).await.unwrap();
+    let refused = run_now(&f.services, &bare).await;
+    assert!(matches!(refused, Err(PortalError::Conflict(Conflict::NoCredentials))), "{refused:?}");
+}
