@@ -183,7 +183,13 @@ pub fn embedded_child(job: &str) -> Result<()> {
         let embedded = marketbill_local::Embedded::open(&job.dir)?;
         // Short runs stop two seconds before their end (a Lambda's margin is 30 s of 15 min).
         let settings = match job.run_seconds {
-            Some(_) => Settings { deadline_margin: Duration::from_secs(2), ..Settings::default() },
+            Some(_) => Settings {
+                runs: marketbill_app::services::RunSettings {
+                    deadline_margin: Duration::from_secs(2),
+                    ..Default::default()
+                },
+                ..Settings::default()
+            },
             None => Settings::default(),
         };
         let mut services = embedded.services(

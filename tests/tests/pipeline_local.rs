@@ -282,7 +282,7 @@ async fn numbers_follow_the_listing_with_concurrent_delivery_over_many_pages() {
 async fn a_continuation_goes_on_from_where_its_run_stopped() {
     let (a, outbox) = adapters("continuation", None);
     let mut w = world(a, outbox, 1, 30, 17).await;
-    w.services.settings.deadline_margin = Duration::ZERO;
+    w.services.settings.runs.deadline_margin = Duration::ZERO;
     let seller = w.sellers[0].0.clone();
     // A run stopped after some orders (a deadline that passes while it works).
     let deadline = std::time::Instant::now() + Duration::from_millis(150);

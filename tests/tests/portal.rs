@@ -430,7 +430,7 @@ async fn credit_notes_stay_off_the_marketplace_unless_the_setting_asks() {
     assert_eq!(w.sim.attached(first.order_id.as_str()).unwrap().bytes, attached_before, "the invoice stays attached");
     assert!(kept.not_mailed.is_none());
     // With the setting, the credit note replaces it.
-    w.services.settings.upload_credit_notes = true;
+    w.services.settings.runs.upload_credit_notes = true;
     let cn =
         marketbill_app::credit_notes::credit_note(&w.services, &id, &second.invoice.number, &items, "annulation", None)
             .await

@@ -85,7 +85,7 @@ pub async fn buyer_request(
             &seller_id,
             &subject,
             &day,
-            s.settings.buyer_requests_per_day,
+            s.settings.limits.buyer_requests_per_day,
             now,
             now + crate::correction::ORDER_LEASE,
         )

@@ -275,7 +275,7 @@ impl Delivery<'_> {
             });
             // Decided with the mail and kept: a later pass does what this one decided.
             steps.attach = match attach_with {
-                Some(_) if self.s.settings.upload_credit_notes => Attach::Pending,
+                Some(_) if self.s.settings.runs.upload_credit_notes => Attach::Pending,
                 _ => Attach::No,
             };
             self.s.ledger.set_steps(self.seller, &cn.number, &steps).await?;

@@ -57,7 +57,7 @@ async fn track_one(
             rec.last_error = None;
             s.ledger.update_order(seller_id, &rec).await?;
             out.accepted += 1;
-        } else if rec.upload_attempts < s.settings.max_upload_attempts {
+        } else if rec.upload_attempts < s.settings.runs.max_upload_attempts {
             let Some(number) = rec.number.clone() else { continue };
             let Some(invoice) = s.ledger.get_invoice(seller_id, &number).await? else { continue };
             rec.last_error = Some(file.errors.join("; "));

@@ -64,7 +64,14 @@ async fn resend_now(s: &Services, id: &SellerId, number: &InvoiceNumber) -> Resu
     let now = s.clock.now();
     let slot = s
         .ledger
-        .take_slot(id, &format!("resend:{number}"), &crate::model::day_key(now), s.settings.resends_per_day, now, now)
+        .take_slot(
+            id,
+            &format!("resend:{number}"),
+            &crate::model::day_key(now),
+            s.settings.limits.resends_per_day,
+            now,
+            now,
+        )
         .await?;
     if slot == RequestSlot::LimitReached {
         return Err(PortalError::RateLimited);

@@ -26,13 +26,13 @@ pub async fn credit_reported(
         note_unreadable(s, id, order, rec, d.now).await?;
     }
     let Some(number) = &rec.number else { return Ok(0) };
-    if !shows_refunds(order, &s.settings.refunded_line_statuses) {
+    if !shows_refunds(order, &s.settings.runs.refunded_line_statuses) {
         return Ok(0);
     }
     let Some(original) = s.ledger.get_invoice(id, number).await? else { return Ok(0) };
     let mut credited = credited_state(s, id, &original).await?;
     let mut issued = 0;
-    for refund in reported_refunds(&original.invoice, order, &s.settings.refunded_line_statuses, &credited) {
+    for refund in reported_refunds(&original.invoice, order, &s.settings.runs.refunded_line_statuses, &credited) {
         // Once per key, also against what this loop just credited.
         if credited.applied.contains(&refund.key) {
             continue;

@@ -18,7 +18,7 @@ use crate::marketplace::MarketplaceError;
 use crate::marketplace::{MAX_PAGES, MarketplaceCredentials, PageToken};
 use crate::model::{InvoiceRecord, NotRun, OrderRecord, OrderStage, RequestStatus, RunRecord, SellerId, SellerRecord};
 use crate::ports::{LedgerError, RunReason, SellerRunMessage};
-use crate::services::{PipelineError, Services, Settings, open_credentials};
+use crate::services::{PipelineError, RunSettings, Services, open_credentials};
 
 /// What one seller run did.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -247,7 +247,7 @@ impl UploadBatch {
         self.items.push((rec, pdf));
     }
 
-    fn is_full(&self, settings: &Settings) -> bool {
+    fn is_full(&self, settings: &RunSettings) -> bool {
         self.items.len() >= settings.upload_batch_files || self.bytes >= settings.upload_batch_bytes
     }
 
@@ -450,14 +450,14 @@ async fn listed_run(
     let seller_id = &seller.seller_id;
     let mut out = RunOutcome::default();
     let since = match s.ledger.watermark(seller_id).await? {
-        Some(w) => w - s.settings.overlap,
-        None => seller.registered_at - s.settings.first_run_lookback,
+        Some(w) => w - s.settings.runs.overlap,
+        None => seller.registered_at - s.settings.runs.first_run_lookback,
     };
     let since = resume_from.map_or(since, |r| r.max(since));
-    let gate = RateGate::new(s.settings.mail_per_second);
+    let gate = RateGate::new(s.settings.runs.mail_per_second);
     let ctx = Ctx { s, seller, d: Delivery::new(s, seller_id, now, Some(&gate)), creds };
-    let depth = s.settings.delivery_depth.max(1);
-    let near_deadline = || deadline.is_some_and(|d| Instant::now() + s.settings.deadline_margin >= d);
+    let depth = s.settings.runs.delivery_depth.max(1);
+    let near_deadline = || deadline.is_some_and(|d| Instant::now() + s.settings.runs.deadline_margin >= d);
 
     let mut flow = Flow::new(&ctx, creds);
     let mut seen_ids: BTreeSet<String> = BTreeSet::new();
@@ -669,7 +669,7 @@ impl<'a> Flow<'a> {
     /// Starts waiting imports while fewer than `uploads_in_flight` are under way.
     fn start_uploads(&mut self) {
         let settings = &self.ctx.s.settings;
-        while self.uploads.len() < settings.uploads_in_flight.max(1) {
+        while self.uploads.len() < settings.runs.uploads_in_flight.max(1) {
             let Some(batch) = self.full.pop_front() else { break };
             let (ctx, creds) = (self.ctx, self.creds);
             self.uploads.push(Box::pin(ctx.upload(creds, batch)));
@@ -680,7 +680,7 @@ impl<'a> Flow<'a> {
         match d.result {
             Ok(Some((rec, pdf))) => {
                 self.batch.push(rec, pdf);
-                if self.batch.is_full(&self.ctx.s.settings) {
+                if self.batch.is_full(&self.ctx.s.settings.runs) {
                     self.full.push_back(self.batch.take());
                 }
             }

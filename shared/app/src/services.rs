@@ -13,11 +13,34 @@ use crate::ports::{
     Clock, DocumentStore, Ledger, LedgerError, MailError, Mailer, Queue, QueueError, SecretBox, SecretError, StoreError,
 };
 
-/// How the pipeline behaves.
+/// How the service behaves: what every document's mail and link needs, then one group per
+/// capability, each read by its own use cases (seller runs, the portal's limits, accounting,
+/// fee billing).
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// The sender address of invoice mails (an SES-verified identity on AWS).
     pub sender: String,
+    /// Where the portal is reached from outside (`https://portail.example`), for links in mails;
+    /// `None`: links are relative.
+    pub public_url: Option<String>,
+    /// The key of the buyer e-mail hashes kept on order records (HMAC-SHA256), and of the
+    /// buyer's links. A deployment secret: from the environment on AWS, derived from the
+    /// master key locally.
+    pub buyer_email_key: Vec<u8>,
+    /// Seller runs, their delivery and the marketplace's refunds.
+    pub runs: RunSettings,
+    /// What the portal lets sellers and buyers do, and how often.
+    pub limits: Limits,
+    /// The accounts of the sales journal (FEC).
+    pub accounts: crate::accounting::Accounts,
+    /// Marketbill's own company profile, issuer of the monthly fee invoices; `None`: no fee
+    /// invoice is issued (on AWS until the operator's profile is configured).
+    pub operator: Option<marketbill_domain::SellerProfile>,
+}
+
+/// How a seller run fetches, issues and delivers.
+#[derive(Debug, Clone)]
+pub struct RunSettings {
     /// Uploads of one invoice before it is reported as rejected.
     pub max_upload_attempts: u32,
     /// A run stops this long before its deadline and queues the rest.
@@ -37,33 +60,41 @@ pub struct Settings {
     pub upload_batch_bytes: usize,
     /// Bulk imports in flight per seller (the reference: one or two requests at a time).
     pub uploads_in_flight: usize,
-    /// The key of the buyer e-mail hashes kept on order records (HMAC-SHA256). A deployment
-    /// secret: from the environment on AWS, derived from the master key locally.
-    pub buyer_email_key: Vec<u8>,
-    /// Buyer requests accepted per order and per day (every attempt counts).
-    pub buyer_requests_per_day: u32,
-    /// Resends of one invoice per day.
-    pub resends_per_day: u32,
     /// Line statuses that mean a line was refunded after the sale (docs/reference/
     /// marketplace-refunds.md: *assumed*, hence a setting).
     pub refunded_line_statuses: Vec<String>,
     /// Attach credit notes to their order at the marketplace (replacing the invoice there);
     /// off by default: the order's document is its invoice, the credit note goes by mail.
     pub upload_credit_notes: bool,
-    /// Where the portal is reached from outside (`https://portail.example`), for links in mails;
-    /// `None`: links are relative.
-    pub public_url: Option<String>,
-    /// The accounts of the sales journal (FEC).
-    pub accounts: crate::accounting::Accounts,
-    /// Marketbill's own company profile, issuer of the monthly fee invoices; `None`: no fee
-    /// invoice is issued (on AWS until the operator's profile is configured).
-    pub operator: Option<marketbill_domain::SellerProfile>,
+}
+
+/// The portal's limits.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Buyer requests accepted per order and per day (every attempt counts).
+    pub buyer_requests_per_day: u32,
+    /// Resends of one invoice per day.
+    pub resends_per_day: u32,
 }
 
 impl Default for Settings {
     fn default() -> Settings {
         Settings {
             sender: "factures@marketbill.example".into(),
+            public_url: None,
+            // Tests and the benchmark only; deployments set their own (see the config loaders).
+            buyer_email_key: b"marketbill-default-buyer-email-key".to_vec(),
+            runs: RunSettings::default(),
+            limits: Limits::default(),
+            accounts: crate::accounting::Accounts::default(),
+            operator: None,
+        }
+    }
+}
+
+impl Default for RunSettings {
+    fn default() -> RunSettings {
+        RunSettings {
             max_upload_attempts: 3,
             deadline_margin: Duration::from_secs(30),
             overlap: time::Duration::hours(1),
@@ -73,16 +104,15 @@ impl Default for Settings {
             upload_batch_files: 100,
             upload_batch_bytes: 20 * 1024 * 1024,
             uploads_in_flight: 2,
-            // Tests and the benchmark only; deployments set their own (see the config loaders).
-            buyer_email_key: b"marketbill-default-buyer-email-key".to_vec(),
-            buyer_requests_per_day: 3,
-            resends_per_day: 3,
             refunded_line_statuses: vec!["Cancelled".into(), "Refunded".into(), "Returned".into()],
             upload_credit_notes: false,
-            public_url: None,
-            accounts: crate::accounting::Accounts::default(),
-            operator: None,
         }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { buyer_requests_per_day: 3, resends_per_day: 3 }
     }
 }
 

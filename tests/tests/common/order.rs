@@ -23,7 +23,7 @@ pub fn small_pages(w: &mut World, page_size: u32) {
 /// 1, 2, 3… in the order the listing gave the orders (oldest update first): chronological,
 /// although delivery ran concurrently.
 pub async fn numbers_follow_the_listing(w: &World) {
-    assert!(w.services.settings.delivery_depth > 1);
+    assert!(w.services.settings.runs.delivery_depth > 1);
     for o in cycle(w).await {
         assert!(o.unwrap().complete);
     }
