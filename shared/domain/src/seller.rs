@@ -362,17 +362,75 @@ impl SellerProfileInput {
 
     fn check(&self, strict: bool) -> Result<SellerProfile, ProfileErrors> {
         let mut e = ProfileErrors::default();
-        text_field(&mut e, "legalName", &self.legal_name, true);
-        text_field(&mut e, "legalForm", &self.legal_form, true);
-        text_field(&mut e, "address.line1", &self.address.line1, true);
-        text_field(&mut e, "address.line2", self.address.line2.as_deref().unwrap_or(""), false);
-        text_field(&mut e, "address.postalCode", &self.address.postal_code, true);
-        text_field(&mut e, "address.city", &self.address.city, true);
-        if let Some(city) = &self.rcs_city {
-            text_field(&mut e, "rcsCity", city, true);
+        self.check_texts(&mut e);
+        let country = self.check_country(&mut e, strict);
+        let is_fr = country.is_some_and(CountryCode::is_france);
+        self.check_capital(&mut e, is_fr);
+        let (siren, siret) = self.check_identifiers(&mut e, is_fr);
+        let (vat_number, french_vat_number) = self.check_vat(&mut e, country, siren.as_ref());
+        self.check_registers(&mut e, country, strict);
+        let bank = self.check_bank(&mut e);
+        let msid = self.marketplace_seller_id.trim();
+        self.check_contact(&mut e, msid);
+        let (default_vat_rate, sku_vat_rates) = self.check_rates(&mut e, country);
+        let (invoice_prefix, credit_note_prefix) = self.check_series(&mut e);
+        match (country, default_vat_rate, invoice_prefix, credit_note_prefix) {
+            (Some(country_code), Some(default_vat_rate), Some(invoice_prefix), Some(credit_note_prefix))
+                if e.0.is_empty() =>
+            {
+                Ok(SellerProfile {
+                    legal_name: self.legal_name.trim().to_owned(),
+                    legal_form: self.legal_form.trim().to_owned(),
+                    share_capital: self.share_capital,
+                    siren,
+                    siret,
+                    rcs_city: self.rcs_city.as_ref().map(|c| c.trim().to_owned()),
+                    vat_number,
+                    french_vat_number,
+                    address: PostalAddress {
+                        line1: self.address.line1.trim().to_owned(),
+                        line2: self.address.line2.as_ref().map(|l| l.trim().to_owned()).filter(|l| !l.is_empty()),
+                        postal_code: self.address.postal_code.trim().to_owned(),
+                        city: self.address.city.trim().to_owned(),
+                        country_code,
+                    },
+                    email: self.email.trim().to_owned(),
+                    marketplace_seller_id: msid.to_owned(),
+                    vat_scheme: self.vat_scheme,
+                    stock_location: self.stock_location,
+                    default_vat_rate,
+                    sku_vat_rates,
+                    invoice_prefix,
+                    credit_note_prefix,
+                    plan: self.plan,
+                    language: self.language,
+                    vat_filing: self.vat_filing,
+                    register: self.register.as_ref().map(|r| r.trim().to_owned()).filter(|r| !r.is_empty()),
+                    managers: self.managers.as_ref().map(|m| m.trim().to_owned()).filter(|m| !m.is_empty()),
+                    bank,
+                })
+            }
+            _ => Err(e),
         }
+    }
 
-        let country = match self.address.country_code.parse::<CountryCode>() {
+    /// Free texts: required where the invoice needs them, bounded, no control characters.
+    fn check_texts(&self, e: &mut ProfileErrors) {
+        text_field(e, "legalName", &self.legal_name, true);
+        text_field(e, "legalForm", &self.legal_form, true);
+        text_field(e, "address.line1", &self.address.line1, true);
+        text_field(e, "address.line2", self.address.line2.as_deref().unwrap_or(""), false);
+        text_field(e, "address.postalCode", &self.address.postal_code, true);
+        text_field(e, "address.city", &self.address.city, true);
+        if let Some(city) = &self.rcs_city {
+            text_field(e, "rcsCity", city, true);
+        }
+    }
+
+    /// The country of establishment (in the EU), and the postal code's form in it (only on
+    /// save: a stored profile stays readable).
+    fn check_country(&self, e: &mut ProfileErrors, strict: bool) -> Option<CountryCode> {
+        match self.address.country_code.parse::<CountryCode>() {
             Ok(c) if c.is_eu() => {
                 // Only on save: a stored profile stays readable.
                 if strict && !self.address.postal_code.trim().is_empty() && !c.postal_code_ok(&self.address.postal_code)
@@ -392,9 +450,11 @@ impl SellerProfileInput {
                 e.add("address.countryCode", err.to_string());
                 None
             }
-        };
-        let is_fr = country.is_some_and(CountryCode::is_france);
+        }
+    }
 
+    /// A French company's share capital and RCS city.
+    fn check_capital(&self, e: &mut ProfileErrors, is_fr: bool) {
         if let Some(capital) = self.share_capital
             && capital < Decimal::ZERO
         {
@@ -409,7 +469,10 @@ impl SellerProfileInput {
                 e.add("rcsCity", format!("is required for a French {}", self.legal_form.trim()));
             }
         }
+    }
 
+    /// SIREN and SIRET, coherent with each other; one of them for a French seller.
+    fn check_identifiers(&self, e: &mut ProfileErrors, is_fr: bool) -> (Option<Siren>, Option<Siret>) {
         let siren = match self.siren.as_deref().map(str::parse::<Siren>) {
             Some(Ok(s)) => Some(s),
             Some(Err(err)) => {
@@ -435,7 +498,18 @@ impl SellerProfileInput {
         if is_fr && siren.is_none() && self.siren.is_none() && self.siret.is_none() {
             e.add("siren", "is required for a seller established in France");
         }
+        (siren, siret)
+    }
 
+    /// The VAT numbers and the VAT scheme, coherent with the country, the SIREN and the
+    /// stock's location.
+    fn check_vat(
+        &self,
+        e: &mut ProfileErrors,
+        country: Option<CountryCode>,
+        siren: Option<&Siren>,
+    ) -> (Option<VatNumber>, Option<VatNumber>) {
+        let is_fr = country.is_some_and(CountryCode::is_france);
         let vat_number = match self.vat_number.as_deref().map(str::parse::<VatNumber>) {
             Some(Ok(v)) => {
                 if let Some(c) = country
@@ -443,7 +517,7 @@ impl SellerProfileInput {
                 {
                     e.add("vatNumber", format!("must be the VAT number of the seller's country ({}…)", c.vat_prefix()));
                 }
-                if let (Some(siren), Some(embedded)) = (&siren, v.french_siren())
+                if let (Some(siren), Some(embedded)) = (siren, v.french_siren())
                     && embedded != siren.as_str()
                 {
                     e.add("vatNumber", format!("does not match the SIREN {siren}"));
@@ -495,12 +569,16 @@ impl SellerProfileInput {
         if self.vat_scheme == VatScheme::Franchise && self.vat_number.is_some() && self.french_vat_number.is_some() {
             e.add("frenchVatNumber", "must be empty for a seller under the franchise");
         }
+        (vat_number, french_vat_number)
+    }
 
+    /// Register and managers, required of German companies' letters (only on save).
+    fn check_registers(&self, e: &mut ProfileErrors, country: Option<CountryCode>, strict: bool) {
         if let Some(register) = &self.register {
-            text_field(&mut e, "register", register, true);
+            text_field(e, "register", register, true);
         }
         if let Some(managers) = &self.managers {
-            text_field(&mut e, "managers", managers, true);
+            text_field(e, "managers", managers, true);
         }
         // A German company's letters name its register court and number, and a GmbH's or
         // an AG's its managing directors (§ 35a GmbHG, § 80 AktG, § 37a HGB).
@@ -518,7 +596,10 @@ impl SellerProfileInput {
                 e.add("managers", format!("is required for a German {} (managing directors)", self.legal_form.trim()));
             }
         }
-        let bank = match &self.bank {
+    }
+
+    fn check_bank(&self, e: &mut ProfileErrors) -> Option<BankAccount> {
+        match &self.bank {
             Some(b) => match BankAccount::parse(b) {
                 Ok(b) => Some(b),
                 Err((field, why)) => {
@@ -527,16 +608,25 @@ impl SellerProfileInput {
                 }
             },
             None => None,
-        };
+        }
+    }
 
+    /// The seller's address for mail and its marketplace id.
+    fn check_contact(&self, e: &mut ProfileErrors, msid: &str) {
         if let Err(problem) = crate::email::parse_address(&self.email) {
             e.add("email", problem.to_string());
         }
-        let msid = self.marketplace_seller_id.trim();
         if msid.is_empty() || msid.len() > 20 || !msid.bytes().all(|b| b.is_ascii_digit()) {
             e.add("marketplaceSellerId", "is the numeric seller id of the marketplace");
         }
+    }
 
+    /// The default VAT rate and the per-SKU rates: rates of the seller's VAT regime.
+    fn check_rates(
+        &self,
+        e: &mut ProfileErrors,
+        country: Option<CountryCode>,
+    ) -> (Option<VatRate>, BTreeMap<String, VatRate>) {
         let allowed = match (self.vat_scheme, country) {
             (VatScheme::HomeCountry, Some(c)) => c.vat_rates(),
             _ => CountryCode::FR.vat_rates(),
@@ -555,7 +645,7 @@ impl SellerProfileInput {
                 }
             }
         };
-        let default_vat_rate = check_rate(&mut e, "defaultVatRate", &self.default_vat_rate);
+        let default_vat_rate = check_rate(e, "defaultVatRate", &self.default_vat_rate);
         let mut sku_vat_rates = BTreeMap::new();
         if self.sku_vat_rates.len() > 10_000 {
             e.add("skuVatRates", "holds more than 10,000 entries");
@@ -564,11 +654,15 @@ impl SellerProfileInput {
             if sku.is_empty() || sku.len() > 100 {
                 e.add("skuVatRates", format!("SKU {sku:?} must be 1 to 100 characters"));
             }
-            if let Some(r) = check_rate(&mut e, &format!("skuVatRates.{sku}"), raw) {
+            if let Some(r) = check_rate(e, &format!("skuVatRates.{sku}"), raw) {
                 sku_vat_rates.insert(sku.clone(), r);
             }
         }
+        (default_vat_rate, sku_vat_rates)
+    }
 
+    /// The two numbering series, distinct.
+    fn check_series(&self, e: &mut ProfileErrors) -> (Option<SeriesPrefix>, Option<SeriesPrefix>) {
         let invoice_prefix =
             self.invoice_prefix.parse::<SeriesPrefix>().map_err(|err| e.add("invoicePrefix", err.to_string())).ok();
         let credit_note_prefix = self
@@ -579,45 +673,7 @@ impl SellerProfileInput {
         if self.invoice_prefix == self.credit_note_prefix {
             e.add("creditNotePrefix", "must differ from invoicePrefix (two series)");
         }
-
-        match (country, default_vat_rate, invoice_prefix, credit_note_prefix) {
-            (Some(country_code), Some(default_vat_rate), Some(invoice_prefix), Some(credit_note_prefix))
-                if e.0.is_empty() =>
-            {
-                Ok(SellerProfile {
-                    legal_name: self.legal_name.trim().to_owned(),
-                    legal_form: self.legal_form.trim().to_owned(),
-                    share_capital: self.share_capital,
-                    siren,
-                    siret,
-                    rcs_city: self.rcs_city.as_ref().map(|c| c.trim().to_owned()),
-                    vat_number,
-                    french_vat_number,
-                    address: PostalAddress {
-                        line1: self.address.line1.trim().to_owned(),
-                        line2: self.address.line2.as_ref().map(|l| l.trim().to_owned()).filter(|l| !l.is_empty()),
-                        postal_code: self.address.postal_code.trim().to_owned(),
-                        city: self.address.city.trim().to_owned(),
-                        country_code,
-                    },
-                    email: self.email.trim().to_owned(),
-                    marketplace_seller_id: msid.to_owned(),
-                    vat_scheme: self.vat_scheme,
-                    stock_location: self.stock_location,
-                    default_vat_rate,
-                    sku_vat_rates,
-                    invoice_prefix,
-                    credit_note_prefix,
-                    plan: self.plan,
-                    language: self.language,
-                    vat_filing: self.vat_filing,
-                    register: self.register.as_ref().map(|r| r.trim().to_owned()).filter(|r| !r.is_empty()),
-                    managers: self.managers.as_ref().map(|m| m.trim().to_owned()).filter(|m| !m.is_empty()),
-                    bank,
-                })
-            }
-            _ => Err(e),
-        }
+        (invoice_prefix, credit_note_prefix)
     }
 }
 
