@@ -447,187 +447,263 @@ async fn listed_run(
     now: OffsetDateTime,
 ) -> Result<RunOutcome, PipelineError> {
     let started = Instant::now();
-    let seller_id = &seller.seller_id;
-    let mut out = RunOutcome::default();
-    let since = match s.ledger.watermark(seller_id).await? {
+    let since = match s.ledger.watermark(&seller.seller_id).await? {
         Some(w) => w - s.settings.runs.overlap,
         None => seller.registered_at - s.settings.runs.first_run_lookback,
     };
     let since = resume_from.map_or(since, |r| r.max(since));
     let gate = RateGate::new(s.settings.runs.mail_per_second);
-    let ctx = Ctx { s, seller, d: Delivery::new(s, seller_id, now, Some(&gate)), creds };
-    let depth = s.settings.runs.delivery_depth.max(1);
-    let near_deadline = || deadline.is_some_and(|d| Instant::now() + s.settings.runs.deadline_margin >= d);
+    let ctx = Ctx { s, seller, d: Delivery::new(s, &seller.seller_id, now, Some(&gate)), creds };
+    let mut run = Listing {
+        s,
+        ctx: &ctx,
+        flow: Flow::new(&ctx, creds),
+        out: RunOutcome::default(),
+        seen_ids: BTreeSet::new(),
+        stopped: false,
+        handled_up_to: None,
+        first_unnumbered_failure: None,
+        depth: s.settings.runs.delivery_depth.max(1),
+        deadline,
+        now,
+    };
+    run.list(since).await?;
+    if !run.stopped {
+        run.pending_credit_notes().await;
+        run.left_behind().await?;
+    }
+    // Drain what is in flight (also near the deadline: the margin is for this), then the
+    // last imports.
+    run.flow.drain(&mut run.out).await;
+    run.close(resume_from, started).await
+}
 
-    let mut flow = Flow::new(&ctx, creds);
-    let mut seen_ids: BTreeSet<String> = BTreeSet::new();
-    let mut pages: BTreeSet<PageToken> = BTreeSet::new();
-    let mut token: Option<PageToken> = None;
-    let mut stopped = false;
-    // The update time of the last order handled: where a continuation goes on (the listing
-    // comes oldest update first, so everything before it is done).
-    let mut handled_up_to: Option<OffsetDateTime> = None;
-    let mut first_unnumbered_failure: Option<OffsetDateTime> = None;
-    'pages: for _ in 0..MAX_PAGES {
-        let page = flow.drive(s.marketplace.shipped_orders_page(creds, since, token.as_ref())).await?;
-        // The page's order records in one round trip.
-        let ids: Vec<OrderId> = page
-            .orders
-            .iter()
-            .filter_map(|o| o.as_ref().ok())
-            .map(|o| o.order_id.clone())
-            .filter(|id| !seen_ids.contains(id.as_str()))
-            .collect();
-        let mut records = flow.drive(s.ledger.get_orders(seller_id, &ids)).await?;
-        for item in page.orders {
-            if near_deadline() {
-                stopped = true;
-                break 'pages;
-            }
-            let id = match &item {
-                Ok(o) => o.order_id.to_string(),
-                Err(bad) => bad.order.clone(),
-            };
-            // An order the listing shows twice (it moved between pages) is handled once.
-            if id != "<unknown>" && !seen_ids.insert(id) {
-                continue;
-            }
-            out.seen += 1;
-            let order = match item {
-                Ok(order) => order,
-                Err(bad) => {
-                    // Recorded under its own id, or one derived from what was sent when that
-                    // cannot be an id: the seller sees it in the problems list either way.
-                    let (id, problem) = match bad.order.parse::<OrderId>() {
-                        Ok(id) => (id, bad.reason.clone()),
-                        Err(_) => {
-                            (unreadable_id(&bad.order), format!("order id {}: {}", shown(&bad.order), bad.reason))
-                        }
-                    };
-                    let refusal = Refusal::Unreadable { field: bad.field.clone(), problem };
-                    *out.skipped.entry(refusal.code().to_owned()).or_default() += 1;
-                    flow.drive(s.ledger.record_skip(seller_id, &id, &refusal, None, now)).await?;
+/// One seller run under way: the listing, then what earlier runs left, then the close.
+struct Listing<'a> {
+    s: &'a Services,
+    ctx: &'a Ctx<'a>,
+    flow: Flow<'a>,
+    out: RunOutcome,
+    /// Orders handled (an order the listing shows twice, or that it brought back and a crash
+    /// had left, is handled once).
+    seen_ids: BTreeSet<String>,
+    /// Stopped near the deadline: the rest goes to a continuation.
+    stopped: bool,
+    /// The update time of the last order handled: where a continuation goes on (the listing
+    /// comes oldest update first, so everything before it is done)…
+    handled_up_to: Option<OffsetDateTime>,
+    /// …unless an order before it failed before it was numbered: a continuation lists it again.
+    first_unnumbered_failure: Option<OffsetDateTime>,
+    depth: usize,
+    deadline: Option<Instant>,
+    now: OffsetDateTime,
+}
+
+impl<'a> Listing<'a> {
+    fn seller_id(&self) -> &'a SellerId {
+        let ctx: &'a Ctx<'a> = self.ctx;
+        &ctx.seller.seller_id
+    }
+
+    fn near_deadline(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() + self.s.settings.runs.deadline_margin >= d)
+    }
+
+    /// Every page of the shipped orders updated since `since`, each order issued and handed
+    /// to the delivery in flight; stops near the deadline.
+    async fn list(&mut self, since: OffsetDateTime) -> Result<(), PipelineError> {
+        let (s, creds) = (self.s, self.ctx.creds);
+        let mut pages: BTreeSet<PageToken> = BTreeSet::new();
+        let mut token: Option<PageToken> = None;
+        for _ in 0..MAX_PAGES {
+            let page = self.flow.drive(s.marketplace.shipped_orders_page(creds, since, token.as_ref())).await?;
+            // The page's order records in one round trip.
+            let ids: Vec<OrderId> = page
+                .orders
+                .iter()
+                .filter_map(|o| o.as_ref().ok())
+                .map(|o| o.order_id.clone())
+                .filter(|id| !self.seen_ids.contains(id.as_str()))
+                .collect();
+            let mut records = self.flow.drive(s.ledger.get_orders(self.seller_id(), &ids)).await?;
+            for item in page.orders {
+                if self.near_deadline() {
+                    self.stopped = true;
+                    return Ok(());
+                }
+                let id = match &item {
+                    Ok(o) => o.order_id.to_string(),
+                    Err(bad) => bad.order.clone(),
+                };
+                // An order the listing shows twice (it moved between pages) is handled once.
+                if id != "<unknown>" && !self.seen_ids.insert(id) {
                     continue;
                 }
-            };
-            // The order's boundary: a defect (a panic) in one order's processing is that
-            // order's failure, never the run's (release builds unwind for this reason).
-            // Deliveries and imports in flight go on while the number is taken.
-            let existing = records.remove(&order.order_id);
-            let mut step = RunOutcome::default();
-            let issued = flow.drive(AssertUnwindSafe(ctx.issue(&order, existing, &mut step)).catch_unwind()).await;
-            out.absorb(step);
-            match issued {
-                Ok(Ok(Some(job))) => flow.deliver(job),
-                Ok(Ok(None)) => {}
-                Ok(Err(e)) => {
-                    // Not numbered: a continuation must list it again.
-                    first_unnumbered_failure = first_unnumbered_failure.or(order.updated_at);
-                    note_failure(s, seller_id, &order.order_id, &e, &mut out).await
-                }
-                Err(panic) => {
-                    let problem = panic_message(panic.as_ref());
-                    tracing::error!(seller = %seller_id, order = %order.order_id, problem, "defect while handling an order; set aside");
-                    set_aside(s, seller_id, &order.order_id, &problem, now, &mut out).await?;
-                }
-            }
-            // Bounded depth, bounded imports waiting: wait before starting another.
-            flow.settle(depth, &mut out).await;
-            handled_up_to = order.updated_at.or(handled_up_to);
-        }
-        match page.next {
-            Some(next) if pages.insert(next.clone()) => token = Some(next),
-            _ => break,
-        }
-    }
-    // Credit notes a crash left numbered but not delivered.
-    if !stopped {
-        match flow.drive(crate::refunds::deliver_pending(s, seller, &ctx.d, creds)).await {
-            Ok(n) => out.resumed += n,
-            Err(e) => tracing::warn!(seller = %seller_id, error = %e, "undelivered credit notes left for the next run"),
-        }
-    }
-    // Orders a crash left half-way that the listing did not bring back.
-    if !stopped {
-        for rec in flow.drive(s.ledger.unfinished_orders(seller_id)).await? {
-            if seen_ids.contains(rec.order_id.as_str()) {
-                continue;
-            }
-            // Refused until the buyer gives its billing data (a business buyer's VAT number):
-            // looked at again once a request of the buyer waits.
-            if rec.number.is_none() && rec.refusal.as_ref().is_some_and(Refusal::waits_for_buyer) {
-                if near_deadline() {
-                    stopped = true;
-                    break;
-                }
-                let answered = flow.drive(ctx.buyer_data(&rec.order_id)).await;
-                if let Ok(Some(_)) = answered
-                    && let Ok(Some(order)) = flow.drive(s.marketplace.order(creds, &rec.order_id)).await
-                {
-                    let mut step = RunOutcome::default();
-                    match flow.drive(ctx.issue(&order, Some(rec.clone()), &mut step)).await {
-                        Ok(Some(job)) => flow.deliver(job),
-                        Ok(None) => {}
-                        Err(e) => note_failure(s, seller_id, &rec.order_id, &e, &mut out).await,
+                self.out.seen += 1;
+                match item {
+                    Ok(order) => {
+                        let existing = records.remove(&order.order_id);
+                        self.one(&order, existing).await?;
                     }
-                    out.absorb(step);
+                    Err(bad) => self.unreadable(&bad).await?,
                 }
+            }
+            match page.next {
+                Some(next) if pages.insert(next.clone()) => token = Some(next),
+                _ => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// An order the listing shows that cannot be read: recorded under its own id, or one
+    /// derived from what was sent when that cannot be an id; the seller sees it in the
+    /// problems list either way.
+    async fn unreadable(&mut self, bad: &marketbill_domain::OrderParseError) -> Result<(), PipelineError> {
+        let (id, problem) = match bad.order.parse::<OrderId>() {
+            Ok(id) => (id, bad.reason.clone()),
+            Err(_) => (unreadable_id(&bad.order), format!("order id {}: {}", shown(&bad.order), bad.reason)),
+        };
+        let refusal = Refusal::Unreadable { field: bad.field.clone(), problem };
+        *self.out.skipped.entry(refusal.code().to_owned()).or_default() += 1;
+        let (s, now) = (self.s, self.now);
+        Ok(self.flow.drive(s.ledger.record_skip(self.seller_id(), &id, &refusal, None, now)).await?)
+    }
+
+    /// One listed order, at the order's boundary: a defect (a panic) in its processing is
+    /// that order's failure, never the run's (release builds unwind for this reason).
+    /// Deliveries and imports in flight go on while the number is taken.
+    async fn one(&mut self, order: &Order, existing: Option<OrderRecord>) -> Result<(), PipelineError> {
+        let (s, ctx) = (self.s, self.ctx);
+        let mut step = RunOutcome::default();
+        let issued = self.flow.drive(AssertUnwindSafe(ctx.issue(order, existing, &mut step)).catch_unwind()).await;
+        self.out.absorb(step);
+        match issued {
+            Ok(Ok(Some(job))) => self.flow.deliver(job),
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => {
+                // Not numbered: a continuation must list it again.
+                self.first_unnumbered_failure = self.first_unnumbered_failure.or(order.updated_at);
+                note_failure(s, self.seller_id(), &order.order_id, &e, &mut self.out).await
+            }
+            Err(panic) => {
+                let problem = panic_message(panic.as_ref());
+                tracing::error!(seller = %self.seller_id(), order = %order.order_id, problem, "defect while handling an order; set aside");
+                set_aside(s, self.seller_id(), &order.order_id, &problem, self.now, &mut self.out).await?;
+            }
+        }
+        // Bounded depth, bounded imports waiting: wait before starting another.
+        self.flow.settle(self.depth, &mut self.out).await;
+        self.handled_up_to = order.updated_at.or(self.handled_up_to);
+        Ok(())
+    }
+
+    /// Credit notes a crash left numbered but not delivered.
+    async fn pending_credit_notes(&mut self) {
+        let (s, ctx) = (self.s, self.ctx);
+        match self.flow.drive(crate::refunds::deliver_pending(s, ctx.seller, &ctx.d, ctx.creds)).await {
+            Ok(n) => self.out.resumed += n,
+            Err(e) => {
+                tracing::warn!(seller = %self.seller_id(), error = %e, "undelivered credit notes left for the next run")
+            }
+        }
+    }
+
+    /// Orders a crash left half-way that the listing did not bring back, and orders refused
+    /// until their buyer answered.
+    async fn left_behind(&mut self) -> Result<(), PipelineError> {
+        let (s, ctx, creds) = (self.s, self.ctx, self.ctx.creds);
+        for rec in self.flow.drive(s.ledger.unfinished_orders(self.seller_id())).await? {
+            if self.seen_ids.contains(rec.order_id.as_str()) {
                 continue;
             }
-            if rec.number.is_none() || rec.stage >= OrderStage::Uploaded {
+            let waits = rec.number.is_none() && rec.refusal.as_ref().is_some_and(Refusal::waits_for_buyer);
+            if !waits && (rec.number.is_none() || rec.stage >= OrderStage::Uploaded) {
                 continue;
             }
-            if near_deadline() {
-                stopped = true;
-                break;
+            if self.near_deadline() {
+                self.stopped = true;
+                return Ok(());
             }
-            let job = match flow.drive(s.marketplace.order(creds, &rec.order_id)).await {
-                Ok(Some(order)) => flow.drive(ctx.resumable(&order, rec.clone())).await,
+            if waits {
+                self.answered(rec).await;
+                continue;
+            }
+            let job = match self.flow.drive(s.marketplace.order(creds, &rec.order_id)).await {
+                Ok(Some(order)) => self.flow.drive(ctx.resumable(&order, rec.clone())).await,
                 Ok(None) => Ok(None),
                 Err(e) => Err(e.into()),
             };
             match job {
                 Ok(Some(job)) => {
-                    out.resumed += 1;
-                    flow.deliver(job);
+                    self.out.resumed += 1;
+                    self.flow.deliver(job);
                 }
                 Ok(None) => {}
-                Err(e) => note_failure(s, seller_id, &rec.order_id, &e, &mut out).await,
+                Err(e) => note_failure(s, self.seller_id(), &rec.order_id, &e, &mut self.out).await,
             }
-            flow.settle(depth, &mut out).await;
+            self.flow.settle(self.depth, &mut self.out).await;
+        }
+        Ok(())
+    }
+
+    /// An order refused until the buyer gives its billing data (a business buyer's VAT
+    /// number): issued once a request of the buyer waits.
+    async fn answered(&mut self, rec: OrderRecord) {
+        let (s, ctx) = (self.s, self.ctx);
+        let answered = self.flow.drive(ctx.buyer_data(&rec.order_id)).await;
+        if let Ok(Some(_)) = answered
+            && let Ok(Some(order)) = self.flow.drive(s.marketplace.order(ctx.creds, &rec.order_id)).await
+        {
+            let mut step = RunOutcome::default();
+            let order_id = rec.order_id.clone();
+            match self.flow.drive(ctx.issue(&order, Some(rec), &mut step)).await {
+                Ok(Some(job)) => self.flow.deliver(job),
+                Ok(None) => {}
+                Err(e) => note_failure(s, self.seller_id(), &order_id, &e, &mut self.out).await,
+            }
+            self.out.absorb(step);
         }
     }
-    // Drain what is in flight (also near the deadline: the margin is for this), then the
-    // last imports.
-    flow.drain(&mut out).await;
-    if stopped {
-        out.continued = true;
-        let resume_from = first_unnumbered_failure.or(handled_up_to).or(resume_from);
-        out.resume_from = resume_from;
-        s.queue
-            .send(&SellerRunMessage { seller_id: seller_id.clone(), reason: RunReason::Continuation, resume_from })
-            .await?;
-    } else if out.failed.is_empty() {
-        // The run listed as of its start: the next one goes on from there (less the overlap).
-        s.ledger.advance_watermark(seller_id, now).await?;
-        out.complete = true;
+
+    /// A stopped run queues its continuation; a whole one moves the watermark. The run is
+    /// recorded either way.
+    async fn close(
+        mut self,
+        resume_from: Option<OffsetDateTime>,
+        started: Instant,
+    ) -> Result<RunOutcome, PipelineError> {
+        let (s, now) = (self.s, self.now);
+        let seller_id = self.seller_id().clone();
+        let out = &mut self.out;
+        if self.stopped {
+            out.continued = true;
+            let resume_from = self.first_unnumbered_failure.or(self.handled_up_to).or(resume_from);
+            out.resume_from = resume_from;
+            s.queue
+                .send(&SellerRunMessage { seller_id: seller_id.clone(), reason: RunReason::Continuation, resume_from })
+                .await?;
+        } else if out.failed.is_empty() {
+            // The run listed as of its start: the next one goes on from there (less the overlap).
+            s.ledger.advance_watermark(&seller_id, now).await?;
+            out.complete = true;
+        }
+        let run = RunRecord {
+            started_at: rfc3339(now),
+            finished_at: rfc3339(s.clock.now()),
+            orders_seen: out.seen,
+            issued: out.issued,
+            mailed: out.mailed,
+            uploaded: out.uploaded,
+            skipped: out.skipped_total(),
+            failed: out.failed.len() as u64,
+            complete: out.complete,
+            not_run: None,
+        };
+        s.ledger.record_run(&seller_id, now, &run).await?;
+        crate::metrics::log_run(&seller_id, out, started.elapsed());
+        Ok(self.out)
     }
-    let finished = s.clock.now();
-    let run = RunRecord {
-        started_at: rfc3339(now),
-        finished_at: rfc3339(finished),
-        orders_seen: out.seen,
-        issued: out.issued,
-        mailed: out.mailed,
-        uploaded: out.uploaded,
-        skipped: out.skipped_total(),
-        failed: out.failed.len() as u64,
-        complete: out.complete,
-        not_run: None,
-    };
-    s.ledger.record_run(seller_id, now, &run).await?;
-    crate::metrics::log_run(seller_id, &out, started.elapsed());
-    Ok(out)
 }
 
 type Pending<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
