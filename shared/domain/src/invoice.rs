@@ -499,131 +499,11 @@ pub(crate) fn spread_base(grosses: &[Decimal], base: Decimal, rate: VatRate) -> 
 pub fn draft_invoice(req: &IssueRequest<'_>) -> Result<Draft, Refusal> {
     let order = req.order;
     let seller = req.seller;
-
-    if let Some(order_seller) = order.seller.as_ref().and_then(|s| s.id.as_deref())
-        && order_seller != seller.marketplace_seller_id
-    {
-        return Err(Refusal::OtherSeller { order_seller: order_seller.to_owned() });
-    }
-    if !order.status.is_shipped() {
-        return Err(Refusal::NotShipped { status: order.status.to_string() });
-    }
-    if let Some(currency) = order.currency_code.as_deref()
-        && !currency.eq_ignore_ascii_case("EUR")
-    {
-        return Err(Refusal::UnsupportedCurrency { currency: currency.to_owned() });
-    }
-    if order.lines.len() > MAX_LINES {
-        return Err(Refusal::TooManyLines { count: order.lines.len(), max: MAX_LINES });
-    }
-    let supplied: Vec<(usize, &OrderLine)> = order.lines.iter().enumerate().filter(|(_, l)| !l.is_void()).collect();
-    if supplied.is_empty() {
-        return Err(Refusal::NoSuppliedLines);
-    }
-
-    // Delivery: every supplied line must ship to France.
-    let billing_country = order
-        .billing_address
-        .as_ref()
-        .and_then(|b| b.country_code.as_deref())
-        .and_then(|c| c.parse::<CountryCode>().ok());
-    let mut foreign: Vec<String> = Vec::new();
-    for (i, line) in &supplied {
-        let country = line
-            .shipping_address
-            .as_ref()
-            .and_then(|a| a.country_code.as_deref())
-            .and_then(|c| c.parse::<CountryCode>().ok())
-            .or(billing_country)
-            .ok_or_else(|| Refusal::NoDeliveryCountry { line: line_label(line, *i) })?;
-        if !country.is_france() && !foreign.contains(&country.to_string()) {
-            foreign.push(country.to_string());
-        }
-        // Overseas departments and territories (postal codes 97… and 98…) are outside the
-        // French VAT territory: a sale there is an export, not a French sale.
-        let postal = line
-            .shipping_address
-            .as_ref()
-            .and_then(|a| a.postal_code.as_deref())
-            .or_else(|| order.billing_address.as_ref().and_then(|b| b.postal_code.as_deref()))
-            .map(str::trim)
-            .unwrap_or("");
-        if country.is_france() && (postal.starts_with("97") || postal.starts_with("98")) {
-            return Err(Refusal::OverseasDelivery { line: line_label(line, *i), postal_code: postal.to_owned() });
-        }
-    }
-    if !foreign.is_empty() {
-        return Err(Refusal::NotShippedToFrance { countries: foreign.join(", ") });
-    }
-
-    // Where the goods leave from.
+    let supplied = supplied_lines(order, seller)?;
+    check_delivered_in_france(order, &supplied)?;
+    let ship_from = ship_from(seller, &supplied)?;
     let seller_country = seller.country();
-    let mut ship_from: Option<ShipFrom> = None;
-    for (_, line) in &supplied {
-        let fulfilled =
-            line.offer.as_ref().and_then(|o| o.supply_mode.as_ref()).is_some_and(|m| *m == SupplyMode::Fulfillment);
-        let from = if fulfilled {
-            ShipFrom::France
-        } else {
-            match seller.stock_location {
-                StockLocation::France => ShipFrom::France,
-                StockLocation::OutsideEu => ShipFrom::OutsideEu,
-                StockLocation::SellerCountry if seller_country.is_france() => ShipFrom::France,
-                StockLocation::SellerCountry => ShipFrom::EuCountry(seller_country),
-            }
-        };
-        match ship_from {
-            None => ship_from = Some(from),
-            Some(previous) if previous != from => return Err(Refusal::MixedShipFrom),
-            Some(_) => {}
-        }
-    }
-    let ship_from = ship_from.unwrap_or(ShipFrom::France);
-
-    // Amounts as the marketplace states them, checked against each other.
-    let mut priced: Vec<PricedLine<'_>> = Vec::with_capacity(supplied.len());
-    for (i, line) in &supplied {
-        let label = line_label(line, *i);
-        let invalid = |problem: &str| Refusal::InvalidLine { line: label.clone(), problem: problem.to_owned() };
-        let quantity = line.quantity.ok_or_else(|| invalid("the quantity is missing"))?;
-        if quantity <= Decimal::ZERO || quantity > MAX_QUANTITY || quantity.normalize().scale() > 4 {
-            return Err(invalid("the quantity must be positive, at most 100,000, with at most 4 decimals"));
-        }
-        let price = line.selling_price.as_ref().ok_or_else(|| invalid("the selling price is missing"))?;
-        let unit = price.unit_sales_price.ok_or_else(|| invalid("the unit sales price is missing"))?;
-        let shipping = price.shipping_cost.unwrap_or(Decimal::ZERO);
-        if unit < Decimal::ZERO || shipping < Decimal::ZERO {
-            return Err(invalid("prices must not be negative"));
-        }
-        if unit > MAX_UNIT_PRICE || shipping > MAX_SHIPPING {
-            return Err(invalid("the unit price is over €1,000,000 or the shipping cost over €100,000"));
-        }
-        if unit.normalize().scale() > 2 || shipping.normalize().scale() > 2 {
-            return Err(invalid("prices must be whole cents"));
-        }
-        let product = unit.checked_mul(quantity).ok_or_else(|| invalid("quantity × unit price is out of range"))?;
-        let goods_gross = round_cents(product);
-        if goods_gross != product {
-            return Err(invalid("quantity × unit price is not a whole number of cents"));
-        }
-        if let Some(stated) = line.total_price.as_ref().and_then(|t| t.selling_price) {
-            let computed =
-                goods_gross.checked_add(shipping).ok_or_else(|| invalid("the line total is out of range"))?;
-            if stated != computed {
-                return Err(Refusal::TotalsMismatch { what: format!("line {label} total"), stated, computed });
-            }
-        }
-        priced.push(PricedLine { line, label, quantity, goods_gross, shipping_gross: shipping });
-    }
-    let paid = priced
-        .iter()
-        .try_fold(Decimal::ZERO, |acc, p| acc.checked_add(p.goods_gross)?.checked_add(p.shipping_gross))
-        .ok_or_else(|| Refusal::InvalidLine { line: "*".into(), problem: "the order total is out of range".into() })?;
-    if let Some(stated) = order.total_price.as_ref().and_then(|t| t.selling_price)
-        && stated != paid
-    {
-        return Err(Refusal::TotalsMismatch { what: "order total".into(), stated, computed: paid });
-    }
+    let (priced, paid) = check_amounts(order, &supplied)?;
 
     // Parties.
     let buyer = buyer_party(order, req.buyer_data)?;
@@ -640,19 +520,7 @@ pub fn draft_invoice(req: &IssueRequest<'_>) -> Result<Draft, Refusal> {
         consignment_value: paid,
     })?;
 
-    // VAT rate of each line.
-    // The rates of the regime, not of the scheme: a home-country seller whose goods leave from
-    // France makes a French sale at French rates.
-    let allowed = match regime {
-        VatRegime::HomeCountry { country } => country.vat_rates(),
-        _ => CountryCode::FR.vat_rates(),
-    };
-    let mut rates: Vec<VatRate> = Vec::with_capacity(priced.len());
-    for p in &priced {
-        let rate = if !regime.is_taxed() { VatRate::ZERO } else { line_rate(p, seller, regime, &allowed)? };
-        rates.push(rate);
-    }
-
+    let rates = line_rates(&priced, seller, regime)?;
     let seller_party = seller_party(seller, regime);
     let lines_and_breakdown = compute_lines(&priced, &rates, regime, seller.language);
     let (lines, vat_breakdown) = lines_and_breakdown;
@@ -697,6 +565,167 @@ pub fn draft_invoice(req: &IssueRequest<'_>) -> Result<Draft, Refusal> {
             replaces: None,
         },
     })
+}
+
+/// The lines a shipped order of this seller supplied, in euros, within bounds.
+fn supplied_lines<'o>(order: &'o Order, seller: &SellerProfile) -> Result<Vec<(usize, &'o OrderLine)>, Refusal> {
+    if let Some(order_seller) = order.seller.as_ref().and_then(|s| s.id.as_deref())
+        && order_seller != seller.marketplace_seller_id
+    {
+        return Err(Refusal::OtherSeller { order_seller: order_seller.to_owned() });
+    }
+    if !order.status.is_shipped() {
+        return Err(Refusal::NotShipped { status: order.status.to_string() });
+    }
+    if let Some(currency) = order.currency_code.as_deref()
+        && !currency.eq_ignore_ascii_case("EUR")
+    {
+        return Err(Refusal::UnsupportedCurrency { currency: currency.to_owned() });
+    }
+    if order.lines.len() > MAX_LINES {
+        return Err(Refusal::TooManyLines { count: order.lines.len(), max: MAX_LINES });
+    }
+    let supplied: Vec<(usize, &OrderLine)> = order.lines.iter().enumerate().filter(|(_, l)| !l.is_void()).collect();
+    if supplied.is_empty() {
+        return Err(Refusal::NoSuppliedLines);
+    }
+    Ok(supplied)
+}
+
+/// Every supplied line ships to metropolitan France (overseas departments and territories are
+/// outside the French VAT territory).
+fn check_delivered_in_france(order: &Order, supplied: &[(usize, &OrderLine)]) -> Result<(), Refusal> {
+    // Delivery: every supplied line must ship to France.
+    let billing_country = order
+        .billing_address
+        .as_ref()
+        .and_then(|b| b.country_code.as_deref())
+        .and_then(|c| c.parse::<CountryCode>().ok());
+    let mut foreign: Vec<String> = Vec::new();
+    for (i, line) in supplied {
+        let country = line
+            .shipping_address
+            .as_ref()
+            .and_then(|a| a.country_code.as_deref())
+            .and_then(|c| c.parse::<CountryCode>().ok())
+            .or(billing_country)
+            .ok_or_else(|| Refusal::NoDeliveryCountry { line: line_label(line, *i) })?;
+        if !country.is_france() && !foreign.contains(&country.to_string()) {
+            foreign.push(country.to_string());
+        }
+        // Overseas departments and territories (postal codes 97… and 98…) are outside the
+        // French VAT territory: a sale there is an export, not a French sale.
+        let postal = line
+            .shipping_address
+            .as_ref()
+            .and_then(|a| a.postal_code.as_deref())
+            .or_else(|| order.billing_address.as_ref().and_then(|b| b.postal_code.as_deref()))
+            .map(str::trim)
+            .unwrap_or("");
+        if country.is_france() && (postal.starts_with("97") || postal.starts_with("98")) {
+            return Err(Refusal::OverseasDelivery { line: line_label(line, *i), postal_code: postal.to_owned() });
+        }
+    }
+    if !foreign.is_empty() {
+        return Err(Refusal::NotShippedToFrance { countries: foreign.join(", ") });
+    }
+    Ok(())
+}
+
+/// Where the goods leave from: one place for the whole order.
+fn ship_from(seller: &SellerProfile, supplied: &[(usize, &OrderLine)]) -> Result<ShipFrom, Refusal> {
+    // Where the goods leave from.
+    let seller_country = seller.country();
+    let mut ship_from: Option<ShipFrom> = None;
+    for (_, line) in supplied {
+        let fulfilled =
+            line.offer.as_ref().and_then(|o| o.supply_mode.as_ref()).is_some_and(|m| *m == SupplyMode::Fulfillment);
+        let from = if fulfilled {
+            ShipFrom::France
+        } else {
+            match seller.stock_location {
+                StockLocation::France => ShipFrom::France,
+                StockLocation::OutsideEu => ShipFrom::OutsideEu,
+                StockLocation::SellerCountry if seller_country.is_france() => ShipFrom::France,
+                StockLocation::SellerCountry => ShipFrom::EuCountry(seller_country),
+            }
+        };
+        match ship_from {
+            None => ship_from = Some(from),
+            Some(previous) if previous != from => return Err(Refusal::MixedShipFrom),
+            Some(_) => {}
+        }
+    }
+    Ok(ship_from.unwrap_or(ShipFrom::France))
+}
+
+/// Amounts as the marketplace states them, checked against each other: the priced lines and
+/// what the buyer paid.
+fn check_amounts<'o>(
+    order: &'o Order,
+    supplied: &[(usize, &'o OrderLine)],
+) -> Result<(Vec<PricedLine<'o>>, Decimal), Refusal> {
+    // Amounts as the marketplace states them, checked against each other.
+    let mut priced: Vec<PricedLine<'_>> = Vec::with_capacity(supplied.len());
+    for (i, line) in supplied {
+        let label = line_label(line, *i);
+        let invalid = |problem: &str| Refusal::InvalidLine { line: label.clone(), problem: problem.to_owned() };
+        let quantity = line.quantity.ok_or_else(|| invalid("the quantity is missing"))?;
+        if quantity <= Decimal::ZERO || quantity > MAX_QUANTITY || quantity.normalize().scale() > 4 {
+            return Err(invalid("the quantity must be positive, at most 100,000, with at most 4 decimals"));
+        }
+        let price = line.selling_price.as_ref().ok_or_else(|| invalid("the selling price is missing"))?;
+        let unit = price.unit_sales_price.ok_or_else(|| invalid("the unit sales price is missing"))?;
+        let shipping = price.shipping_cost.unwrap_or(Decimal::ZERO);
+        if unit < Decimal::ZERO || shipping < Decimal::ZERO {
+            return Err(invalid("prices must not be negative"));
+        }
+        if unit > MAX_UNIT_PRICE || shipping > MAX_SHIPPING {
+            return Err(invalid("the unit price is over €1,000,000 or the shipping cost over €100,000"));
+        }
+        if unit.normalize().scale() > 2 || shipping.normalize().scale() > 2 {
+            return Err(invalid("prices must be whole cents"));
+        }
+        let product = unit.checked_mul(quantity).ok_or_else(|| invalid("quantity × unit price is out of range"))?;
+        let goods_gross = round_cents(product);
+        if goods_gross != product {
+            return Err(invalid("quantity × unit price is not a whole number of cents"));
+        }
+        if let Some(stated) = line.total_price.as_ref().and_then(|t| t.selling_price) {
+            let computed =
+                goods_gross.checked_add(shipping).ok_or_else(|| invalid("the line total is out of range"))?;
+            if stated != computed {
+                return Err(Refusal::TotalsMismatch { what: format!("line {label} total"), stated, computed });
+            }
+        }
+        priced.push(PricedLine { line, label, quantity, goods_gross, shipping_gross: shipping });
+    }
+    let paid = priced
+        .iter()
+        .try_fold(Decimal::ZERO, |acc, p| acc.checked_add(p.goods_gross)?.checked_add(p.shipping_gross))
+        .ok_or_else(|| Refusal::InvalidLine { line: "*".into(), problem: "the order total is out of range".into() })?;
+    if let Some(stated) = order.total_price.as_ref().and_then(|t| t.selling_price)
+        && stated != paid
+    {
+        return Err(Refusal::TotalsMismatch { what: "order total".into(), stated, computed: paid });
+    }
+    Ok((priced, paid))
+}
+
+/// The VAT rate of each line: the rates of the regime, not of the scheme (a home-country
+/// seller whose goods leave from France makes a French sale at French rates).
+fn line_rates(priced: &[PricedLine<'_>], seller: &SellerProfile, regime: VatRegime) -> Result<Vec<VatRate>, Refusal> {
+    // VAT rate of each line.
+    let allowed = match regime {
+        VatRegime::HomeCountry { country } => country.vat_rates(),
+        _ => CountryCode::FR.vat_rates(),
+    };
+    let mut rates: Vec<VatRate> = Vec::with_capacity(priced.len());
+    for p in priced {
+        let rate = if !regime.is_taxed() { VatRate::ZERO } else { line_rate(p, seller, regime, &allowed)? };
+        rates.push(rate);
+    }
+    Ok(rates)
 }
 
 fn line_rate(
