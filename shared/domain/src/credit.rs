@@ -147,143 +147,17 @@ impl Invoice {
             return Err(CreditError::Empty);
         }
         let b = &self.body;
-        let mut after = credited.clone();
-        after.seq += 1;
-        let line = |id: u32| b.lines.iter().find(|l| l.id == id).ok_or(CreditError::NoSuchLine(id));
-        let remaining =
-            |after: &Credited, l: &InvoiceLine| l.gross_amount - after.lines.get(&l.id).copied().unwrap_or_default();
-        let mut pending: Vec<LineToPrice> = Vec::new();
-        let take = |after: &mut Credited, l: &InvoiceLine, gross: Decimal| -> Result<(), CreditError> {
-            let left = remaining(after, l);
-            if gross > left {
-                return Err(CreditError::LineExceeded { line: l.id, remaining: left, asked: gross });
-            }
-            *after.lines.entry(l.id).or_default() += gross;
-            Ok(())
-        };
+        let mut c = Crediting { invoice: self, after: credited.clone(), pending: Vec::new() };
+        c.after.seq += 1;
         for item in items {
             match item {
-                CreditItem::Units { line: id, quantity } => {
-                    let l = line(*id)?;
-                    if l.kind != LineKind::Goods {
-                        return Err(CreditError::WrongKind {
-                            line: *id,
-                            kind: "shipping",
-                            instead: "a shipping amount",
-                        });
-                    }
-                    if *quantity <= Decimal::ZERO {
-                        return Err(CreditError::NotPositive { what: format!("the quantity of line {id}") });
-                    }
-                    if *quantity > l.quantity {
-                        return Err(CreditError::TooManyUnits { line: *id, quantity: *quantity, invoiced: l.quantity });
-                    }
-                    // Pro rata of the units; the last units take what is left, so rounding
-                    // never leaves a cent behind nor goes over.
-                    let share = round_cents(l.gross_amount * *quantity / l.quantity);
-                    let left = remaining(&after, l);
-                    let gross = if *quantity == l.quantity || share > left { left } else { share };
-                    if gross <= Decimal::ZERO {
-                        return Err(CreditError::LineExceeded { line: *id, remaining: left, asked: share });
-                    }
-                    take(&mut after, l, gross)?;
-                    pending.push(LineToPrice {
-                        kind: LineKind::Goods,
-                        order_line: l.order_line.clone(),
-                        description: l.description.clone(),
-                        sku: l.sku.clone(),
-                        gtin: l.gtin.clone(),
-                        quantity: *quantity,
-                        gross,
-                        rate: l.vat_rate,
-                    });
-                }
-                CreditItem::Shipping { line: id, amount } => {
-                    let l = line(*id)?;
-                    if l.kind != LineKind::Shipping {
-                        return Err(CreditError::WrongKind {
-                            line: *id,
-                            kind: goods_or_shipping(l.kind),
-                            instead: "units",
-                        });
-                    }
-                    let amount = round_cents(*amount);
-                    if amount <= Decimal::ZERO {
-                        return Err(CreditError::NotPositive { what: format!("the amount of line {id}") });
-                    }
-                    take(&mut after, l, amount)?;
-                    pending.push(LineToPrice {
-                        kind: LineKind::Shipping,
-                        order_line: None,
-                        description: l.description.clone(),
-                        sku: None,
-                        gtin: None,
-                        quantity: Decimal::ONE,
-                        gross: amount,
-                        rate: l.vat_rate,
-                    });
-                }
-                CreditItem::Gesture { rate, amount } => {
-                    let amount = round_cents(*amount);
-                    if amount <= Decimal::ZERO {
-                        return Err(CreditError::NotPositive { what: "the amount of the gesture".into() });
-                    }
-                    let at_rate: Decimal = b.lines.iter().filter(|l| l.vat_rate == *rate).map(|l| l.gross_amount).sum();
-                    if at_rate.is_zero() {
-                        return Err(CreditError::NoSuchRate(rate.to_french()));
-                    }
-                    let taken: Decimal = b
-                        .lines
-                        .iter()
-                        .filter(|l| l.vat_rate == *rate)
-                        .map(|l| after.lines.get(&l.id).copied().unwrap_or_default())
-                        .sum::<Decimal>()
-                        + after.gestures.get(rate).copied().unwrap_or_default();
-                    let left = at_rate - taken;
-                    if amount > left {
-                        return Err(CreditError::RateExceeded {
-                            rate: rate.to_french(),
-                            remaining: left,
-                            asked: amount,
-                        });
-                    }
-                    *after.gestures.entry(*rate).or_default() += amount;
-                    pending.push(LineToPrice {
-                        kind: LineKind::Goods,
-                        order_line: None,
-                        description: format!("Geste commercial (TVA {})", rate.to_french()),
-                        sku: None,
-                        gtin: None,
-                        quantity: Decimal::ONE,
-                        gross: amount,
-                        rate: *rate,
-                    });
-                }
-                CreditItem::Remainder => {
-                    // What each line has left; gestures at a rate come off that rate's lines
-                    // in order, so the remainders add up to what is left at the rate.
-                    let before = after.clone();
-                    for l in &b.lines {
-                        let left = remaining(&before, l) - absorbed_by_gestures(b, &before, l);
-                        if left <= Decimal::ZERO {
-                            continue;
-                        }
-                        *after.lines.entry(l.id).or_default() += left;
-                        let quantity = if l.gross_amount == left { l.quantity } else { Decimal::ONE };
-                        pending.push(LineToPrice {
-                            kind: l.kind,
-                            order_line: l.order_line.clone(),
-                            description: l.description.clone(),
-                            sku: l.sku.clone(),
-                            gtin: l.gtin.clone(),
-                            quantity,
-                            gross: left,
-                            rate: l.vat_rate,
-                        });
-                    }
-                }
+                CreditItem::Units { line, quantity } => c.units(*line, *quantity)?,
+                CreditItem::Shipping { line, amount } => c.shipping(*line, *amount)?,
+                CreditItem::Gesture { rate, amount } => c.gesture(*rate, *amount)?,
+                CreditItem::Remainder => c.remainder(),
             }
         }
+        let Crediting { after, pending, .. } = c;
         if pending.is_empty() {
             return Err(CreditError::NothingLeft);
         }
@@ -338,6 +212,162 @@ fn absorbed_by_gestures(b: &crate::invoice::InvoiceBody, after: &Credited, line:
         left_to_absorb -= absorbed;
     }
     Decimal::ZERO
+}
+
+/// What an invoice's credit note takes, item by item: the lines it will carry and the
+/// invoice's credited state after it.
+struct Crediting<'a> {
+    invoice: &'a Invoice,
+    after: Credited,
+    pending: Vec<LineToPrice>,
+}
+
+/// What a line has left, given a credited state.
+fn left_on_line(credited: &Credited, l: &InvoiceLine) -> Decimal {
+    l.gross_amount - credited.lines.get(&l.id).copied().unwrap_or_default()
+}
+
+impl<'a> Crediting<'a> {
+    fn line(&self, id: u32) -> Result<&'a InvoiceLine, CreditError> {
+        let invoice: &'a Invoice = self.invoice;
+        invoice.body.lines.iter().find(|l| l.id == id).ok_or(CreditError::NoSuchLine(id))
+    }
+
+    fn remaining(&self, l: &InvoiceLine) -> Decimal {
+        left_on_line(&self.after, l)
+    }
+
+    /// Takes `gross` off a line, never beyond what it has left.
+    fn take(&mut self, l: &InvoiceLine, gross: Decimal) -> Result<(), CreditError> {
+        let left = self.remaining(l);
+        if gross > left {
+            return Err(CreditError::LineExceeded { line: l.id, remaining: left, asked: gross });
+        }
+        *self.after.lines.entry(l.id).or_default() += gross;
+        Ok(())
+    }
+
+    /// Units of a goods line, pro rata.
+    fn units(&mut self, id: u32, quantity: Decimal) -> Result<(), CreditError> {
+        let l = self.line(id)?;
+        if l.kind != LineKind::Goods {
+            return Err(CreditError::WrongKind { line: id, kind: "shipping", instead: "a shipping amount" });
+        }
+        if quantity <= Decimal::ZERO {
+            return Err(CreditError::NotPositive { what: format!("the quantity of line {id}") });
+        }
+        if quantity > l.quantity {
+            return Err(CreditError::TooManyUnits { line: id, quantity, invoiced: l.quantity });
+        }
+        // Pro rata of the units; the last units take what is left, so rounding
+        // never leaves a cent behind nor goes over.
+        let share = round_cents(l.gross_amount * quantity / l.quantity);
+        let left = self.remaining(l);
+        let gross = if quantity == l.quantity || share > left { left } else { share };
+        if gross <= Decimal::ZERO {
+            return Err(CreditError::LineExceeded { line: id, remaining: left, asked: share });
+        }
+        self.take(l, gross)?;
+        self.pending.push(LineToPrice {
+            kind: LineKind::Goods,
+            order_line: l.order_line.clone(),
+            description: l.description.clone(),
+            sku: l.sku.clone(),
+            gtin: l.gtin.clone(),
+            quantity,
+            gross,
+            rate: l.vat_rate,
+        });
+        Ok(())
+    }
+
+    /// An amount of a shipping line.
+    fn shipping(&mut self, id: u32, amount: Decimal) -> Result<(), CreditError> {
+        let l = self.line(id)?;
+        if l.kind != LineKind::Shipping {
+            return Err(CreditError::WrongKind { line: id, kind: goods_or_shipping(l.kind), instead: "units" });
+        }
+        let amount = round_cents(amount);
+        if amount <= Decimal::ZERO {
+            return Err(CreditError::NotPositive { what: format!("the amount of line {id}") });
+        }
+        self.take(l, amount)?;
+        self.pending.push(LineToPrice {
+            kind: LineKind::Shipping,
+            order_line: None,
+            description: l.description.clone(),
+            sku: None,
+            gtin: None,
+            quantity: Decimal::ONE,
+            gross: amount,
+            rate: l.vat_rate,
+        });
+        Ok(())
+    }
+
+    /// A commercial gesture at one of the invoice's rates, within what is left at that rate.
+    fn gesture(&mut self, rate: VatRate, amount: Decimal) -> Result<(), CreditError> {
+        let amount = round_cents(amount);
+        if amount <= Decimal::ZERO {
+            return Err(CreditError::NotPositive { what: "the amount of the gesture".into() });
+        }
+        let at_rate: Decimal =
+            self.invoice.body.lines.iter().filter(|l| l.vat_rate == rate).map(|l| l.gross_amount).sum();
+        if at_rate.is_zero() {
+            return Err(CreditError::NoSuchRate(rate.to_french()));
+        }
+        let taken: Decimal = self
+            .invoice
+            .body
+            .lines
+            .iter()
+            .filter(|l| l.vat_rate == rate)
+            .map(|l| self.after.lines.get(&l.id).copied().unwrap_or_default())
+            .sum::<Decimal>()
+            + self.after.gestures.get(&rate).copied().unwrap_or_default();
+        let left = at_rate - taken;
+        if amount > left {
+            return Err(CreditError::RateExceeded { rate: rate.to_french(), remaining: left, asked: amount });
+        }
+        *self.after.gestures.entry(rate).or_default() += amount;
+        self.pending.push(LineToPrice {
+            kind: LineKind::Goods,
+            order_line: None,
+            description: format!("Geste commercial (TVA {})", rate.to_french()),
+            sku: None,
+            gtin: None,
+            quantity: Decimal::ONE,
+            gross: amount,
+            rate,
+        });
+        Ok(())
+    }
+
+    /// Whatever is left on every line.
+    fn remainder(&mut self) {
+        let b = &self.invoice.body;
+        // What each line has left; gestures at a rate come off that rate's lines
+        // in order, so the remainders add up to what is left at the rate.
+        let before = self.after.clone();
+        for l in &b.lines {
+            let left = left_on_line(&before, l) - absorbed_by_gestures(b, &before, l);
+            if left <= Decimal::ZERO {
+                continue;
+            }
+            *self.after.lines.entry(l.id).or_default() += left;
+            let quantity = if l.gross_amount == left { l.quantity } else { Decimal::ONE };
+            self.pending.push(LineToPrice {
+                kind: l.kind,
+                order_line: l.order_line.clone(),
+                description: l.description.clone(),
+                sku: l.sku.clone(),
+                gtin: l.gtin.clone(),
+                quantity,
+                gross: left,
+                rate: l.vat_rate,
+            });
+        }
+    }
 }
 
 /// A refund the marketplace reports on an invoiced order, not credited yet: its once-only key,
