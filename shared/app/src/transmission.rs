@@ -22,7 +22,8 @@ use sha2::{Digest, Sha256};
 
 use crate::ereporting::{self, ReportRequest, ReportSender};
 use crate::model::{
-    InvoiceQuery, SealedSecret, SellerId, SellerRecord, TransmissionRecord, TransmissionState, TransmissionSubject,
+    InvoiceQuery, InvoiceRecord, SealedSecret, SellerId, SellerRecord, TransmissionRecord, TransmissionState,
+    TransmissionSubject,
 };
 use crate::platform::{
     AckStatus, FlowSubmission, FlowSyntax, Platform, PlatformCredentials, PlatformError, ProcessingRule,
@@ -30,6 +31,7 @@ use crate::platform::{
 use crate::portal::PortalError;
 use crate::ports::{RequestSlot, SecretBox, SecretError};
 use crate::services::{PipelineError, Services};
+use time::OffsetDateTime;
 
 /// The settings a seller gives for its platform, sealed as one secret.
 pub async fn seal_platform(
@@ -227,23 +229,53 @@ async fn transmit_now(
     let docs =
         crate::portal::all_invoices(s.ledger.as_ref(), seller, InvoiceQuery { limit: 500, ..Default::default() })
             .await?;
-    let now = s.clock.now();
-
+    let pass = Pass { s, platform, seller, record, creds, known: &known, docs: &docs, now: s.clock.now() };
     // E-invoices, one flow each.
     for doc in &docs {
+        pass.e_invoice(doc, &mut out).await?;
+    }
+    // E-reporting, one file per closed period (and a replacement when it changed).
+    for period in pass.closed_periods() {
+        pass.report(period, &mut out).await?;
+    }
+    out.updated = read_statuses(s, platform, creds, seller).await.unwrap_or_else(|e| {
+        tracing::warn!(seller = %seller, error = %e, "platform statuses not read");
+        out.failed.push(("statuses".into(), e.to_string()));
+        0
+    });
+    Ok(out)
+}
+
+/// One pass of a seller's transmission: what is known at the platform, the seller's documents.
+struct Pass<'a> {
+    s: &'a Services,
+    platform: &'a dyn Platform,
+    seller: &'a SellerId,
+    record: &'a crate::model::SellerRecord,
+    creds: &'a PlatformCredentials,
+    known: &'a BTreeMap<String, TransmissionRecord>,
+    docs: &'a [InvoiceRecord],
+    now: OffsetDateTime,
+}
+
+impl Pass<'_> {
+    /// A document that is an e-invoice, handed over once (held while its buyer cannot
+    /// receive).
+    async fn e_invoice(&self, doc: &InvoiceRecord, out: &mut TransmitOutcome) -> Result<(), PipelineError> {
+        let Pass { s, platform, seller, record, creds, known, now, .. } = *self;
         if placement(&record.profile, &doc.invoice) != Placement::EInvoice {
-            continue;
+            return Ok(());
         }
         // The credit note cancelling an invoice the platform rejected or the buyer refused is
         // an internal one: it is not transmitted (general specification v3.2, § 3.6.4).
         if let marketbill_domain::DocumentKind::CreditNote { corrects } = &doc.invoice.kind
             && known.get(corrects.number.as_str()).is_some_and(|t| t.state == TransmissionState::Rejected)
         {
-            continue;
+            return Ok(());
         }
         let number = doc.invoice.number.to_string();
         let t = match known.get(&number) {
-            Some(t) if !matches!(t.state, TransmissionState::Submitting | TransmissionState::Held) => continue,
+            Some(t) if !matches!(t.state, TransmissionState::Submitting | TransmissionState::Held) => return Ok(()),
             Some(t) => t.clone(),
             None => TransmissionRecord {
                 tracking_id: number.clone(),
@@ -259,7 +291,7 @@ async fn transmit_now(
         let (key, syntax, name) = match (&doc.pdf, &doc.xml, creds.prefer_ubl) {
             (_, Some(xml), true) => (xml.key.clone(), FlowSyntax::Ubl, format!("{number}.xml")),
             (Some(pdf), _, _) => (pdf.key.clone(), FlowSyntax::FacturX, format!("{number}.pdf")),
-            _ => continue,
+            _ => return Ok(()),
         };
         // The buyer must be reachable: an enabled line of its SIREN in the directory (its
         // platform receives for it). Without one the invoice waits, shown as a problem.
@@ -282,11 +314,11 @@ async fn transmit_now(
                             tracing::warn!(seller = %seller, invoice = %doc.invoice.number, error = %e, "the buyer was not asked for its e-invoicing address");
                         }
                     }
-                    continue;
+                    return Ok(());
                 }
                 Err(e) => {
                     out.failed.push((number, e.to_string()));
-                    continue;
+                    return Ok(());
                 }
             }
         }
@@ -295,29 +327,40 @@ async fn transmit_now(
             Some(bytes) => bytes,
             None => {
                 out.failed.push((number, format!("the stored file {key} is missing")));
-                continue;
+                return Ok(());
             }
         };
         let t = TransmissionRecord { reason: None, ..t };
         let flow = FlowSubmission { tracking_id: number, name, syntax, rule: ProcessingRule::B2B, file };
-        submit_once(s, platform, creds, seller, t, flow, &mut out).await?;
+        submit_once(s, platform, creds, seller, t, flow, out).await?;
+        Ok(())
     }
 
-    // E-reporting, one file per closed period (and a replacement when it changed).
-    let kind = record.profile.reporting_period_kind();
-    let today = paris_date(now);
-    let mut periods: Vec<ReportingPeriod> = Vec::new();
-    for doc in &docs {
-        if matches!(placement(&record.profile, &doc.invoice), Placement::InvoiceReport | Placement::Aggregated { .. }) {
-            let p = ReportingPeriod::containing(kind, doc.invoice.issue_date);
-            if p.end < today && !periods.contains(&p) {
-                periods.push(p);
+    /// The closed periods with documents to report, oldest first.
+    fn closed_periods(&self) -> Vec<ReportingPeriod> {
+        let (record, docs, now) = (self.record, self.docs, self.now);
+        let kind = record.profile.reporting_period_kind();
+        let today = paris_date(now);
+        let mut periods: Vec<ReportingPeriod> = Vec::new();
+        for doc in docs {
+            if matches!(
+                placement(&record.profile, &doc.invoice),
+                Placement::InvoiceReport | Placement::Aggregated { .. }
+            ) {
+                let p = ReportingPeriod::containing(kind, doc.invoice.issue_date);
+                if p.end < today && !periods.contains(&p) {
+                    periods.push(p);
+                }
             }
         }
+        periods.sort_by_key(|p| p.start);
+        periods
     }
-    periods.sort_by_key(|p| p.start);
-    let sender = ReportSender { id: creds.platform_id.clone(), name: creds.platform_name.clone() };
-    for period in periods {
+
+    /// One period's e-reporting: its first version, or a new one when what it reports changed.
+    async fn report(&self, period: ReportingPeriod, out: &mut TransmitOutcome) -> Result<(), PipelineError> {
+        let Pass { s, platform, seller, record, creds, known, docs, now } = *self;
+        let sender = ReportSender { id: creds.platform_id.clone(), name: creds.platform_name.clone() };
         let label = period.label();
         let latest = known
             .values()
@@ -332,7 +375,7 @@ async fn transmit_now(
             ereporting::report(&ReportRequest {
                 profile: &record.profile,
                 period,
-                records: &docs,
+                records: docs,
                 sender: Some(&sender),
                 version,
                 created_at: now,
@@ -343,7 +386,7 @@ async fn transmit_now(
             Some((v, _, t)) if t.state == TransmissionState::Submitting => (v, Some(t.clone())),
             Some((v, content, _)) => {
                 if report_content(&build(v)) == content {
-                    continue;
+                    return Ok(());
                 }
                 (v + 1, None)
             }
@@ -351,14 +394,14 @@ async fn transmit_now(
         };
         let report = build(version);
         if report.is_empty() || report.declarant_siren.is_none() {
-            continue;
+            return Ok(());
         }
         let content = report_content(&report);
         let xml = match ereporting::to_xml(&report) {
             Ok(xml) => xml,
             Err(e) => {
                 out.failed.push((report.report_id.clone(), e.to_string()));
-                continue;
+                return Ok(());
             }
         };
         let rule = if report.transactions.is_empty() { ProcessingRule::B2BInt } else { ProcessingRule::B2C };
@@ -378,15 +421,9 @@ async fn transmit_now(
             rule,
             file: xml,
         };
-        submit_once(s, platform, creds, seller, t, flow, &mut out).await?;
+        submit_once(s, platform, creds, seller, t, flow, out).await?;
+        Ok(())
     }
-
-    out.updated = read_statuses(s, platform, creds, seller).await.unwrap_or_else(|e| {
-        tracing::warn!(seller = %seller, error = %e, "platform statuses not read");
-        out.failed.push(("statuses".into(), e.to_string()));
-        0
-    });
-    Ok(out)
 }
 
 /// Reads what changed at the platform since the last pass: acknowledgements of our flows and
