@@ -71,10 +71,6 @@ impl KeyLedger for DynamoLedger {
             .condition_expression("attribute_not_exists(answer)")
             .send()
             .await;
-        match deleted {
-            Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(()),
-            Err(e) => Err(unavailable(e)),
-        }
+        unless_condition_failed(deleted)
     }
 }

@@ -86,6 +86,25 @@ fn unavailable<E: std::error::Error + 'static>(e: E) -> LedgerError {
     LedgerError::Unavailable(DisplayErrorContext(&e).to_string())
 }
 
+/// A conditional write whose condition did not hold wrote nothing, which is what it is for
+/// (the watermark never goes back, a refusal never overwrites an invoice, an answered key or
+/// another account's address stays): done. Any other failure is the table's.
+fn unless_condition_failed<O, E, R>(result: Result<O, SdkError<E, R>>) -> Result<(), LedgerError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    match result {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_service_error().and_then(ProvideErrorMetadata::code) == Some("ConditionalCheckFailedException") =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(unavailable(e)),
+    }
+}
+
 fn to_json<T: Serialize>(v: &T) -> Result<String, LedgerError> {
     serde_json::to_string(v).map_err(|e| LedgerError::Corrupt { what: "record".into(), reason: e.to_string() })
 }
@@ -256,11 +275,7 @@ impl DynamoLedger {
             .expression_attribute_values(":me", s(me))
             .send()
             .await;
-        match deleted {
-            Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(()),
-            Err(e) => Err(unavailable(e)),
-        }
+        unless_condition_failed(deleted)
     }
 
     /// Every attribute value of every item, as text (tests look for secrets in clear).

@@ -70,12 +70,8 @@ impl OrderLedger for DynamoLedger {
             .condition_expression("attribute_not_exists(invoiceNumber)")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            // Already invoiced: a refusal never overwrites an invoice.
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(()),
-            Err(e) => Err(unavailable(e)),
-        }
+        // Already invoiced: a refusal never overwrites an invoice.
+        unless_condition_failed(result)
     }
     async fn update_order(&self, seller: &SellerId, record: &OrderRecord) -> Result<(), LedgerError> {
         // The stage never goes back (a concurrent run may be further along).

@@ -28,12 +28,8 @@ impl RunLedger for DynamoLedger {
             .expression_attribute_values(":to", n(micros(to)))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            // Already further: the watermark never goes back.
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(()),
-            Err(e) => Err(unavailable(e)),
-        }
+        // Already further: the watermark never goes back.
+        unless_condition_failed(result)
     }
     async fn record_run(&self, seller: &SellerId, at: OffsetDateTime, run: &RunRecord) -> Result<(), LedgerError> {
         let mut item = key(
