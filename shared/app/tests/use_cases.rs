@@ -167,3 +167,84 @@ async fn runs_asked_for_are_queued_a_few_an_hour() {
     let refused = run_now(&f.services, &bare).await;
     assert!(matches!(refused, Err(PortalError::Conflict(Conflict::NoCredentials))), "{refused:?}");
 }
+
+#[tokio::test]
+async fn a_buyer_from_the_mail_link_gets_the_invoice_in_its_company_name_once() {
+    use marketbill_app::buyer_requests::{BuyerProof, BuyerRequestOutcome, buyer_request};
+    let f = fixture(3, NOW).await;
+    run_seller(&f.services, &f.seller, None).await.unwrap();
+    let query = InvoiceQuery { limit: 10, ..Default::default() };
+    let invoice = f.services.ledger.list_invoices(&f.seller, &query).await.unwrap().items.remove(0);
+    let order = invoice.order_id.to_string();
+    let buyer = f
+        .market
+        .orders
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|o| o.order_id == invoice.order_id)
+        .and_then(|o| o.buyer_email().map(str::to_owned))
+        .unwrap();
+    let mails = f.mailer.to(&buyer);
+    let company = || marketbill_testkit::buyers::company("FR40303265045").unwrap();
+
+    // A link that is not the mail's: refused, saying nothing about the order.
+    let forged = BuyerProof::Link("0".repeat(32));
+    let refused = buyer_request(&f.services, &order, &forged, company(), None).await;
+    assert!(matches!(refused, Err(PortalError::BuyerRefused)), "{refused:?}");
+
+    // The mail's link: the invoice is cancelled by a credit note and issued again in the
+    // company's name; both are mailed.
+    let key = marketbill_app::crypto::buyer_link_key(&f.services.settings.buyer_email_key, &order);
+    let proof = BuyerProof::Link(key);
+    let first = buyer_request(&f.services, &order, &proof, company(), None).await.unwrap();
+    let BuyerRequestOutcome::Corrected { credit_note, invoice: replacement } = first.clone() else {
+        panic!("{first:?}")
+    };
+    let new = f.services.ledger.get_invoice(&f.seller, &replacement.parse().unwrap()).await.unwrap().unwrap();
+    assert_eq!(new.invoice.body.buyer.name, "Atelier Durand SARL");
+    assert_eq!(new.invoice.body.replaces.as_ref().map(|r| &r.number), Some(&invoice.invoice.number));
+    let cn = f.services.ledger.get_invoice(&f.seller, &credit_note.parse().unwrap()).await.unwrap().unwrap();
+    assert!(matches!(cn.steps.as_ref().and_then(|s| s.mail.as_ref()), Some(MailOutcome::Sent { .. })));
+    assert_eq!(f.mailer.to(&buyer), mails + 2, "the credit note and the new invoice");
+    // The new invoice replaces the old one on the order; the credit note is not attached.
+    assert_eq!(f.market.attached_to(&invoice.order_id), 2);
+
+    // Sent again (a reload): the same answer, nothing issued or mailed again.
+    let again = buyer_request(&f.services, &order, &proof, company(), None).await.unwrap();
+    assert_eq!(again, first);
+    assert_eq!(f.mailer.to(&buyer), mails + 2);
+}
+
+#[tokio::test]
+async fn a_seller_finds_an_invoice_by_amount_or_buyer_newest_first_page_by_page() {
+    use marketbill_app::documents::{Search, find};
+    let f = fixture(12, NOW).await;
+    let run = run_seller(&f.services, &f.seller, None).await.unwrap();
+    // The default order: by date, newest first.
+    let search = |text: &str, page: usize| Search { text: text.to_owned(), page, per_page: 5, ..Default::default() };
+    let first = find(&f.services, &f.seller, &search("", 1)).await.unwrap();
+    assert_eq!((first.total as u64, first.items.len()), (run.issued, 5));
+    assert_eq!(first.pages, first.total.div_ceil(5));
+    let numbers = |items: &[marketbill_app::model::InvoiceRecord]| {
+        items.iter().map(|r| r.invoice.number.counter().unwrap()).collect::<Vec<_>>()
+    };
+    let shown = numbers(&first.items);
+    assert!(shown.windows(2).all(|w| w[0] > w[1]), "newest first: {shown:?}");
+    let second = find(&f.services, &f.seller, &search("", 2)).await.unwrap();
+    assert!(numbers(&second.items).iter().all(|n| !shown.contains(n)), "page 2 goes on");
+
+    // An amount as a French seller types it, and a buyer's name.
+    let wanted = &first.items[2];
+    let typed = wanted.invoice.body.totals.tax_inclusive.to_string().replace('.', ",");
+    let by_amount = find(&f.services, &f.seller, &search(&typed, 1)).await.unwrap();
+    assert!(by_amount.items.iter().any(|r| r.invoice.number == wanted.invoice.number), "{typed}");
+    assert!(
+        by_amount.items.iter().all(|r| r.invoice.body.totals.tax_inclusive == wanted.invoice.body.totals.tax_inclusive)
+    );
+    let name = wanted.invoice.body.buyer.name.split_whitespace().last().unwrap().to_lowercase();
+    let by_name = find(&f.services, &f.seller, &search(&name, 1)).await.unwrap();
+    assert!(by_name.total >= 1 && by_name.items.iter().any(|r| r.invoice.number == wanted.invoice.number), "{name}");
+    let none = find(&f.services, &f.seller, &search("nobody-at-all", 1)).await.unwrap();
+    assert_eq!(none.total, 0);
+}
