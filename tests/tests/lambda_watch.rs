@@ -1,9 +1,10 @@
 //! Real function binaries under `cargo lambda watch` (the local Lambda runtime emulator),
 //! invoked with a scheduled event and with an HTTP API event, against moto and the simulator.
+//! The binaries are the functions' own mains built by this test build (tests/Cargo.toml); the
+//! emulator serves only the Lambda APIs, so it builds nothing.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
-use std::io::Write;
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -28,20 +29,44 @@ impl Drop for Watch {
     }
 }
 
+/// A function process, stopped with the test.
+struct Function(Child);
+
+impl Drop for Function {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn invoke(port: u16, function: &str, event: &str) -> serde_json::Value {
+/// Invokes a function through the emulator; fails (with the function's log) if no answer comes
+/// within two minutes — a function that died leaves the emulator waiting for ever.
+fn invoke(port: u16, function: &str, event: &str, function_log: &std::path::Path) -> serde_json::Value {
     let path = std::env::temp_dir().join(format!("marketbill-event-{function}-{port}.json"));
     std::fs::write(&path, event).unwrap();
-    let out = Command::new(venv().unwrap().join("bin/cargo-lambda"))
+    let mut child = Command::new(venv().unwrap().join("bin/cargo-lambda"))
         .args(["lambda", "invoke", function, "--invoke-port", &port.to_string(), "--data-file"])
         .arg(&path)
         .env("PATH", path_with_venv())
         .current_dir(workspace_root())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let log = std::fs::read_to_string(function_log).unwrap_or_default();
+            panic!("{function}: no answer within two minutes; its log:\n{log}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(out.status.success(), "{function}: {text}{}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{function}: {e}: {text}"))
@@ -91,38 +116,49 @@ async fn function_binaries_answer_a_scheduled_event_and_an_http_api_event() {
     // The seller's invoices are issued by the pipeline, so the portal has usage to show.
     marketbill_app::seller_run::run_seller(&services, &seller, None).await.unwrap();
 
-    let env_file = std::env::temp_dir().join(format!("{name}.env"));
-    let mut f = std::fs::File::create(&env_file).unwrap();
-    for (k, v) in [
-        ("TABLE_NAME", name.as_str()),
-        ("BUCKET_NAME", name.as_str()),
-        ("QUEUE_URL", queue_url.as_str()),
-        ("KMS_KEY_ID", key_id.as_str()),
-        ("SENDER_ADDRESS", sender),
-        ("BUYER_EMAIL_KEY", "a-test-key-of-at-least-thirty-two-characters"),
-        ("OCTOPIA_API_BASE", &sim.api_base()),
-        ("OCTOPIA_AUTH_BASE", &sim.auth_base()),
-        ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
-        ("AWS_REGION", "eu-west-3"),
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-    ] {
-        writeln!(f, "{k}={v}").unwrap();
-    }
-    drop(f);
+    let env: Vec<(&str, String)> = vec![
+        ("TABLE_NAME", name.clone()),
+        ("BUCKET_NAME", name.clone()),
+        ("QUEUE_URL", queue_url.clone()),
+        ("KMS_KEY_ID", key_id.clone()),
+        ("SENDER_ADDRESS", sender.to_owned()),
+        ("BUYER_EMAIL_KEY", "a-test-key-of-at-least-thirty-two-characters".to_owned()),
+        ("OCTOPIA_API_BASE", sim.api_base()),
+        ("OCTOPIA_AUTH_BASE", sim.auth_base()),
+        ("AWS_ENDPOINT_URL", moto.endpoint.clone()),
+        ("AWS_REGION", "eu-west-3".to_owned()),
+        ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+    ];
     let port = free_port();
-    let log = std::fs::File::create(std::env::temp_dir().join(format!("{name}-watch.log"))).unwrap();
+    let log_path = |what: &str| std::env::temp_dir().join(format!("{name}-{what}.log"));
+    let log = |what: &str| std::fs::File::create(log_path(what)).unwrap();
+    // The emulator's Lambda APIs only: the functions are the binaries this test build made
+    // from the functions' own mains (tests/Cargo.toml), started here against them.
+    let watch_log = log("watch");
     let _watch = Watch(
         Command::new(venv().unwrap().join("bin/cargo-lambda"))
-            .args(["lambda", "watch", "--ignore-changes", "--invoke-port", &port.to_string(), "--env-file"])
-            .arg(&env_file)
+            .args(["lambda", "watch", "--only-lambda-apis", "--invoke-port", &port.to_string()])
             .env("PATH", path_with_venv())
             .current_dir(workspace_root())
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
+            .stdout(Stdio::from(watch_log.try_clone().unwrap()))
+            .stderr(Stdio::from(watch_log))
             .spawn()
             .unwrap(),
     );
+    let function = |function: &str, binary: &str| {
+        let out = log(function);
+        let mut command = Command::new(binary);
+        command
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .env("AWS_LAMBDA_RUNTIME_API", format!("http://127.0.0.1:{port}/.rt/{function}"))
+            .env("AWS_LAMBDA_FUNCTION_NAME", function)
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
+            .stdout(Stdio::from(out.try_clone().unwrap()))
+            .stderr(Stdio::from(out));
+        command
+    };
     // Poll until the emulator listens (bounded).
     let mut ready = false;
     for _ in 0..600 {
@@ -133,15 +169,18 @@ async fn function_binaries_answer_a_scheduled_event_and_an_http_api_event() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(ready, "cargo lambda watch did not listen");
+    let (scheduler_log, portal_log) = (log_path("scheduler"), log_path("portal-api"));
+    let _scheduler = Function(function("scheduler", env!("CARGO_BIN_EXE_lambda-scheduler")).spawn().unwrap());
+    let _portal = Function(function("portal-api", env!("CARGO_BIN_EXE_lambda-portal-api")).spawn().unwrap());
 
     let scheduled = std::fs::read_to_string(workspace_root().join("infra/events/scheduled-cycle.json")).unwrap();
-    let out = tokio::task::spawn_blocking(move || invoke(port, "scheduler", &scheduled)).await.unwrap();
+    let out = tokio::task::spawn_blocking(move || invoke(port, "scheduler", &scheduled, &scheduler_log)).await.unwrap();
     assert!(out["queued"].as_u64().unwrap() >= 1, "{out}");
 
     let http = std::fs::read_to_string(workspace_root().join("infra/events/http-get-usage.json"))
         .unwrap()
         .replace("SELLER_ID", seller.as_str());
-    let out = tokio::task::spawn_blocking(move || invoke(port, "portal-api", &http)).await.unwrap();
+    let out = tokio::task::spawn_blocking(move || invoke(port, "portal-api", &http, &portal_log)).await.unwrap();
     assert_eq!(out["statusCode"], 200, "{out}");
     let body: serde_json::Value = serde_json::from_str(out["body"].as_str().unwrap()).unwrap();
     assert_eq!(body["invoicesThisMonth"], 3, "{body}");
