@@ -54,15 +54,7 @@ async fn a_credit_note_left_before_its_mail_is_mailed_by_a_later_run_once() {
     run_seller(&f.services, &f.seller, None).await.unwrap();
     let query = InvoiceQuery { limit: 10, ..Default::default() };
     let invoice = f.services.ledger.list_invoices(&f.seller, &query).await.unwrap().items.remove(0);
-    let buyer = f
-        .market
-        .orders
-        .lock()
-        .unwrap()
-        .iter()
-        .find(|o| o.order_id == invoice.order_id)
-        .and_then(|o| o.buyer_email().map(str::to_owned))
-        .unwrap();
+    let buyer = f.market.buyer_of(&invoice.order_id);
     let before = f.mailer.to(&buyer);
 
     // The mailer cannot take mail: the credit note is issued and stored, its mail left.
@@ -176,15 +168,7 @@ async fn a_buyer_from_the_mail_link_gets_the_invoice_in_its_company_name_once() 
     let query = InvoiceQuery { limit: 10, ..Default::default() };
     let invoice = f.services.ledger.list_invoices(&f.seller, &query).await.unwrap().items.remove(0);
     let order = invoice.order_id.to_string();
-    let buyer = f
-        .market
-        .orders
-        .lock()
-        .unwrap()
-        .iter()
-        .find(|o| o.order_id == invoice.order_id)
-        .and_then(|o| o.buyer_email().map(str::to_owned))
-        .unwrap();
+    let buyer = f.market.buyer_of(&invoice.order_id);
     let mails = f.mailer.to(&buyer);
     let company = || marketbill_testkit::buyers::company("FR40303265045").unwrap();
 

@@ -54,6 +54,13 @@ impl FakeMarketplace {
         FakeMarketplace { orders: Mutex::new(orders), ..FakeMarketplace::default() }
     }
 
+    /// The buyer's address of an order.
+    pub fn buyer_of(&self, order: &OrderId) -> String {
+        let orders = self.orders.lock().unwrap();
+        let order = orders.iter().find(|o| &o.order_id == order).expect("a known order");
+        order.buyer_email().expect("a buyer address").to_owned()
+    }
+
     pub fn attached_to(&self, order: &OrderId) -> usize {
         self.attached.lock().unwrap().get(order.as_str()).map_or(0, Vec::len)
     }
