@@ -322,7 +322,7 @@ pub fn run(o: &ServeOptions) -> Result<()> {
         let auth = Arc::new(LocalTokens::new(&token_key(&o.data_dir)?));
         // Whoever holds the data folder holds its key: one sign-in link per seller, to start with.
         for id in services.ledger.active_sellers().await?.into_iter().take(10) {
-            if let Some(token) = portal_api::Authenticator::sign_in_token(auth.as_ref(), &id) {
+            if let Some(token) = portal_api::auth::EmailLinks::sign_in_token(auth.as_ref(), &id) {
                 let link = portal_api::sign_in_url(&format!("http://{addr}"), &token);
                 eprintln!("Espace vendeur {id} (lien valable 15 min, une fois) : {link}");
             }

@@ -19,61 +19,65 @@ pub struct HostedLogin {
 /// A future of the sign-in callback.
 pub type LoginFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Option<String>> + Send + 'a>>;
 
-/// Finds the verified seller id of a request, or none.
+/// Who is calling: the API's caller, and what of the pages' sign-in this deployment does.
+/// Three capabilities, each its own trait, so an authenticator implements only what it does
+/// (the Lambda API alone: none of them; locally: sessions and e-mailed links; on AWS:
+/// sessions and the hosted page).
 pub trait Authenticator: Send + Sync {
+    /// The verified seller id of an API request, or none.
     fn seller(&self, parts: &Parts) -> Option<SellerId>;
+    /// The web pages' sessions; `None`: the pages cannot sign anyone in.
+    fn sessions(&self) -> Option<&dyn Sessions> {
+        None
+    }
+    /// Sign-in and sign-up by e-mailed links (locally).
+    fn links(&self) -> Option<&dyn EmailLinks> {
+        None
+    }
+    /// Sign-in and sign-up on a hosted page (AWS: Cognito's managed login).
+    fn hosted(&self) -> Option<&dyn HostedSignIn> {
+        None
+    }
+}
 
-    /// The web pages: the seller of a session cookie's value, if it is valid now.
-    fn session(&self, _cookie: &str) -> Option<SellerId> {
-        None
-    }
-    /// The web pages: a new session for a seller who proved their address (`None` where
-    /// sessions are made elsewhere — on AWS, Cognito's managed login, not built yet).
-    fn open_session(&self, _seller: &SellerId) -> Option<String> {
-        None
-    }
-    /// The local sign-in by e-mail: a one-time link token for a seller.
-    fn sign_in_token(&self, _seller: &SellerId) -> Option<String> {
-        None
-    }
-    /// Redeems a one-time link token: its seller the first time, `None` ever after.
-    fn redeem(&self, _token: &str) -> Option<SellerId> {
-        None
-    }
-    /// The local sign-up: a one-time link token proving an address that has no account yet.
-    fn sign_up_token(&self, _email: &str) -> Option<String> {
-        None
-    }
-    /// Redeems a sign-up link once: the new account's seller id and the proven address.
-    fn redeem_sign_up(&self, _token: &str) -> Option<(SellerId, String)> {
-        None
-    }
-    /// A token that carries an address proven by a sign-up link, for the onboarding form.
-    fn email_proof(&self, _email: &str) -> Option<String> {
-        None
-    }
-    fn proven_email(&self, _token: &str) -> Option<String> {
-        None
-    }
+/// The pages' sessions.
+pub trait Sessions: Send + Sync {
+    /// The seller of a session cookie's value, if it is valid now.
+    fn session(&self, cookie: &str) -> Option<SellerId>;
     /// Ends a session: its cookie no longer signs in, even if replayed before its expiry.
-    fn end_session(&self, _cookie: &str) {}
-    /// Sign-in and sign-up happen on a hosted page (AWS: Cognito): where to send the browser.
-    /// `None`: they happen here, by e-mailed links.
-    fn hosted_login(&self, _sign_up: bool) -> Option<HostedLogin> {
-        None
-    }
-    /// The hosted page's callback: a session for its code, if `state` is the one `kept`.
-    fn finish_login<'a>(&'a self, _code: &'a str, _state: &'a str, _kept: &'a str) -> LoginFuture<'a> {
-        Box::pin(async { None })
-    }
-    /// Where the browser goes after signing out (the hosted page's logout ends its session).
-    fn logout_url(&self) -> Option<String> {
-        None
-    }
+    fn end_session(&self, cookie: &str);
+    /// The address a token proves (a sign-up's proof, or a verified session token).
+    fn proven_email(&self, token: &str) -> Option<String>;
     /// How long a session cookie lasts.
     fn session_lifetime(&self) -> time::Duration {
         SESSION_LIFETIME
     }
+}
+
+/// The local sign-in and sign-up by e-mailed one-time links.
+pub trait EmailLinks: Send + Sync {
+    /// A one-time sign-in link token for a seller.
+    fn sign_in_token(&self, seller: &SellerId) -> Option<String>;
+    /// Redeems a sign-in link token: its seller the first time, `None` ever after.
+    fn redeem(&self, token: &str) -> Option<SellerId>;
+    /// A one-time link token proving an address that has no account yet.
+    fn sign_up_token(&self, email: &str) -> Option<String>;
+    /// Redeems a sign-up link once: the new account's seller id and the proven address.
+    fn redeem_sign_up(&self, token: &str) -> Option<(SellerId, String)>;
+    /// A token that carries an address proven by a sign-up link, for the onboarding form.
+    fn email_proof(&self, email: &str) -> Option<String>;
+    /// A new session for a seller who proved their address.
+    fn open_session(&self, seller: &SellerId) -> Option<String>;
+}
+
+/// Sign-in and sign-up on a hosted page.
+pub trait HostedSignIn: Send + Sync {
+    /// Where to send the browser, and what to keep until it comes back.
+    fn login(&self, sign_up: bool) -> Option<HostedLogin>;
+    /// The hosted page's callback: a session for its code, if `state` is the one `kept`.
+    fn finish_login<'a>(&'a self, code: &'a str, state: &'a str, kept: &'a str) -> LoginFuture<'a>;
+    /// Where the browser goes after signing out (the hosted page's logout ends its session).
+    fn logout_url(&self) -> Option<String>;
 }
 
 /// Tokens `mbt.<seller>.<expiry unix seconds>.<hex HMAC>` signed with a local key; page
@@ -193,13 +197,19 @@ impl Authenticator for LocalTokens {
         self.verify(token, OffsetDateTime::now_utc())
     }
 
+    fn sessions(&self) -> Option<&dyn Sessions> {
+        Some(self)
+    }
+
+    fn links(&self) -> Option<&dyn EmailLinks> {
+        Some(self)
+    }
+}
+
+impl Sessions for LocalTokens {
     fn session(&self, cookie: &str) -> Option<SellerId> {
         let (seller, _) = self.verify_kind(SESSION, cookie, OffsetDateTime::now_utc(), SESSION_LIFETIME)?;
         (!self.is_spent(cookie)).then_some(seller)
-    }
-
-    fn open_session(&self, seller: &SellerId) -> Option<String> {
-        Some(self.mint_kind(SESSION, seller.as_str(), OffsetDateTime::now_utc() + SESSION_LIFETIME))
     }
 
     fn end_session(&self, cookie: &str) {
@@ -209,6 +219,13 @@ impl Authenticator for LocalTokens {
         }
     }
 
+    fn proven_email(&self, token: &str) -> Option<String> {
+        let (subject, _) = self.verify_subject(EMAIL, token, OffsetDateTime::now_utc(), SESSION_LIFETIME)?;
+        String::from_utf8(hex::decode(subject).ok()?).ok()
+    }
+}
+
+impl EmailLinks for LocalTokens {
     fn sign_in_token(&self, seller: &SellerId) -> Option<String> {
         Some(self.mint_kind(LINK, seller.as_str(), OffsetDateTime::now_utc() + LINK_LIFETIME))
     }
@@ -235,9 +252,8 @@ impl Authenticator for LocalTokens {
         Some(self.mint_kind(EMAIL, &hex::encode(email), OffsetDateTime::now_utc() + SESSION_LIFETIME))
     }
 
-    fn proven_email(&self, token: &str) -> Option<String> {
-        let (subject, _) = self.verify_subject(EMAIL, token, OffsetDateTime::now_utc(), SESSION_LIFETIME)?;
-        String::from_utf8(hex::decode(subject).ok()?).ok()
+    fn open_session(&self, seller: &SellerId) -> Option<String> {
+        Some(self.mint_kind(SESSION, seller.as_str(), OffsetDateTime::now_utc() + SESSION_LIFETIME))
     }
 }
 

@@ -23,7 +23,7 @@ use marketbill_app::model::SellerId;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::auth::{Authenticator, HostedLogin, LoginFuture};
+use crate::auth::{Authenticator, HostedLogin, HostedSignIn, LoginFuture, Sessions};
 
 /// How the API's callers are known (on Lambda: the claims API Gateway verified).
 pub type ApiCaller = Arc<dyn Fn(&Parts) -> Option<SellerId> + Send + Sync>;
@@ -129,9 +129,22 @@ impl Authenticator for CognitoPages {
         (self.api)(parts)
     }
 
+    fn sessions(&self) -> Option<&dyn Sessions> {
+        Some(self)
+    }
+
+    fn hosted(&self) -> Option<&dyn HostedSignIn> {
+        Some(self)
+    }
+}
+
+impl Sessions for CognitoPages {
     fn session(&self, cookie: &str) -> Option<SellerId> {
         self.id_claims(cookie)?.sub.parse().ok()
     }
+
+    /// A Cognito session ends at the hosted page's logout (its token expires within the hour).
+    fn end_session(&self, _cookie: &str) {}
 
     /// The session token itself proves the address, when Cognito verified it.
     fn proven_email(&self, token: &str) -> Option<String> {
@@ -139,7 +152,14 @@ impl Authenticator for CognitoPages {
         if claims.email_verified == Some(true) { claims.email } else { None }
     }
 
-    fn hosted_login(&self, sign_up: bool) -> Option<HostedLogin> {
+    /// Cognito's ID tokens live an hour (template.yaml); the cookie no longer.
+    fn session_lifetime(&self) -> time::Duration {
+        time::Duration::hours(1)
+    }
+}
+
+impl HostedSignIn for CognitoPages {
+    fn login(&self, sign_up: bool) -> Option<HostedLogin> {
         let (state, verifier) = (random_value(), random_value());
         let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
         let query = serde_urlencoded::to_string([
@@ -197,10 +217,5 @@ impl Authenticator for CognitoPages {
         ])
         .ok()?;
         Some(format!("{}/logout?{query}", self.config.login_url))
-    }
-
-    /// Cognito's ID tokens live an hour (template.yaml); the cookie no longer.
-    fn session_lifetime(&self) -> time::Duration {
-        time::Duration::hours(1)
     }
 }

@@ -608,7 +608,7 @@ async fn a_problem_is_retried_from_its_page_a_refused_upload_at_once_a_failed_st
     let api = api("retry").await;
     let s = &api.services;
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let session = format!("mb_session={}", portal_api::Authenticator::open_session(&api.tokens, &api.a).unwrap());
+    let session = format!("mb_session={}", portal_api::auth::EmailLinks::open_session(&api.tokens, &api.a).unwrap());
     let now = time::OffsetDateTime::now_utc();
     // One accepted order the marketplace then refused, one whose next upload failed.
     let orders = s.ledger.list_orders(&api.a).await.unwrap();
@@ -1119,7 +1119,7 @@ async fn a_french_page_with_every_kind_of_refusal_says_it_in_french() {
     let api = api("french").await;
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     // Signed in by the one-time link, as a seller is.
-    let token = portal_api::Authenticator::sign_in_token(&api.tokens, &api.a).unwrap();
+    let token = portal_api::auth::EmailLinks::sign_in_token(&api.tokens, &api.a).unwrap();
     let r = http.get(format!("{}/connexion/lien?jeton={token}", api.base)).send().await.unwrap();
     let session = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
     let (csrf_cookie, csrf) = form_csrf(&http, &format!("{}/espace", api.base), Some(&session)).await;

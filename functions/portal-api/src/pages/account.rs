@@ -51,10 +51,10 @@ pub(super) async fn sign_up_post(State(p): State<Arc<Portal>>, Posted { page, va
         }
     };
     let base = s.settings.public_url.as_deref().unwrap_or("");
-    let link = match known {
-        Some(seller) => p.auth.sign_in_token(&seller).map(|t| super::sign_in_url(base, &t)),
-        None => p.auth.sign_up_token(&email).map(|t| format!("{base}/inscription/lien?jeton={t}")),
-    };
+    let link = p.auth.links().and_then(|links| match known {
+        Some(seller) => links.sign_in_token(&seller).map(|t| super::sign_in_url(base, &t)),
+        None => links.sign_up_token(&email).map(|t| format!("{base}/inscription/lien?jeton={t}")),
+    });
     let Some(link) = link else {
         let error = text(page.lang, "cognito_pending").to_owned();
         return render(&page, StatusCode::OK, "sign_up.html", context! { error });
@@ -71,11 +71,13 @@ pub(super) struct LinkQuery {
 
 /// The sign-up link: the address is proven, the account exists; next, the company data.
 pub(super) async fn sign_up_link(page: Page, State(p): State<Arc<Portal>>, Query(q): Query<LinkQuery>) -> Response {
-    let Some((seller, email)) = p.auth.redeem_sign_up(&q.jeton) else {
+    let Some((seller, email)) = p.auth.links().and_then(|l| l.redeem_sign_up(&q.jeton)) else {
         let error = text(page.lang, "link_invalid").to_owned();
         return render(&page, StatusCode::FORBIDDEN, "sign_up.html", context! { error });
     };
-    let (Some(session), Some(proof)) = (p.auth.open_session(&seller), p.auth.email_proof(&email)) else {
+    let (Some(session), Some(proof)) =
+        p.auth.links().map_or((None, None), |l| (l.open_session(&seller), l.email_proof(&email)))
+    else {
         return Redirect::to("/inscription").into_response();
     };
     let mut response = Redirect::to("/espace/profil").into_response();

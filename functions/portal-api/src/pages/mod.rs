@@ -175,7 +175,7 @@ impl FromRequestParts<Arc<Portal>> for Page {
             _ => None,
         });
         let session = jar.get(SESSION_COOKIE).cloned();
-        let seller = session.as_deref().and_then(|c| state.auth.session(c));
+        let seller = session.as_deref().and_then(|c| state.auth.sessions().and_then(|x| x.session(c)));
         let host = parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
         let name = host.rsplit_once(':').map_or(host, |(h, _)| h);
         let secure = !matches!(name, "127.0.0.1" | "localhost" | "[::1]");
@@ -183,7 +183,7 @@ impl FromRequestParts<Arc<Portal>> for Page {
             Some(v) if v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()) => (v.clone(), false),
             _ => (hex::encode(&marketbill_app::crypto::random_key()[..16]), true),
         };
-        let proven_email = jar.get(EMAIL_COOKIE).and_then(|c| state.auth.proven_email(c));
+        let proven_email = jar.get(EMAIL_COOKIE).and_then(|c| state.auth.sessions().and_then(|x| x.proven_email(c)));
         let login_kept = jar.get(LOGIN_COOKIE).cloned();
         let section = parts.uri.path().split('/').take(3).collect::<Vec<_>>().join("/");
         Ok(Page {
@@ -435,7 +435,7 @@ async fn sign_in_page(page: Page, State(p): State<Arc<Portal>>) -> Response {
 /// Where sign-in and sign-up are hosted elsewhere (AWS: Cognito's managed login): the redirect
 /// there, with what its answer will be checked against in a short-lived cookie.
 fn to_hosted_login(page: &Page, p: &Portal, sign_up: bool) -> Option<Response> {
-    let hosted = p.auth.hosted_login(sign_up)?;
+    let hosted = p.auth.hosted()?.login(sign_up)?;
     let mut response = Redirect::to(&hosted.url).into_response();
     set_cookie(&mut response, cookie(page, LOGIN_COOKIE, hosted.kept, time::Duration::minutes(10)));
     Some(response)
@@ -452,11 +452,14 @@ struct CallbackQuery {
 /// The hosted login's answer: a session if the state matches and the code is good.
 async fn sign_in_callback(page: Page, State(p): State<Arc<Portal>>, Query(q): Query<CallbackQuery>) -> Response {
     let kept = page.login_kept.clone().unwrap_or_default();
-    let Some(session) = p.auth.finish_login(&q.code, &q.state, &kept).await else {
+    let Some(session) = (match p.auth.hosted() {
+        Some(h) => h.finish_login(&q.code, &q.state, &kept).await,
+        None => None,
+    }) else {
         let error = text(page.lang, "login_failed").to_owned();
         return message_page(&page, StatusCode::FORBIDDEN, error);
     };
-    let lifetime = p.auth.session_lifetime();
+    let lifetime = p.auth.sessions().map_or(crate::auth::SESSION_LIFETIME, |x| x.session_lifetime());
     let mut response = Redirect::to("/espace").into_response();
     set_cookie(&mut response, cookie(&page, SESSION_COOKIE, session.clone(), lifetime));
     // The token also carries the verified address, for the company form of a new account.
@@ -486,7 +489,7 @@ async fn sign_in_post(State(p): State<Arc<Portal>>, Posted { page, values: form 
 async fn send_sign_in_link(p: &Portal, email: &str) -> Result<bool, PortalError> {
     let s = &p.services;
     let Some(seller) = marketbill_app::account::seller_for_email(s, email).await? else { return Ok(true) };
-    let Some(token) = p.auth.sign_in_token(&seller) else { return Ok(false) };
+    let Some(token) = p.auth.links().and_then(|l| l.sign_in_token(&seller)) else { return Ok(false) };
     let base = s.settings.public_url.as_deref().unwrap_or("");
     mail_link(s, email, &sign_in_url(base, &token)).await;
     Ok(true)
@@ -507,11 +510,11 @@ struct LinkQuery {
 }
 
 async fn sign_in_link(page: Page, State(p): State<Arc<Portal>>, Query(q): Query<LinkQuery>) -> Response {
-    let Some(seller) = p.auth.redeem(&q.jeton) else {
+    let Some(seller) = p.auth.links().and_then(|l| l.redeem(&q.jeton)) else {
         let error = text(page.lang, "link_invalid").to_owned();
         return render(&page, StatusCode::FORBIDDEN, "sign_in.html", context! { error });
     };
-    let Some(session) = p.auth.open_session(&seller) else {
+    let Some(session) = p.auth.links().and_then(|l| l.open_session(&seller)) else {
         return Redirect::to("/connexion").into_response();
     };
     let mut response = Redirect::to("/espace").into_response();
@@ -520,11 +523,11 @@ async fn sign_in_link(page: Page, State(p): State<Arc<Portal>>, Query(q): Query<
 }
 
 async fn sign_out(State(p): State<Arc<Portal>>, Posted { page, .. }: Posted) -> Response {
-    if let Some(session) = &page.session {
-        p.auth.end_session(session);
+    if let (Some(session), Some(sessions)) = (&page.session, p.auth.sessions()) {
+        sessions.end_session(session);
     }
     // Hosted sign-in: its own session ends too, at its logout page.
-    let next = p.auth.logout_url().unwrap_or_else(|| "/connexion".to_owned());
+    let next = p.auth.hosted().and_then(|h| h.logout_url()).unwrap_or_else(|| "/connexion".to_owned());
     let mut response = Redirect::to(&next).into_response();
     set_cookie(&mut response, cookie(&page, EMAIL_COOKIE, String::new(), time::Duration::ZERO));
     set_cookie(&mut response, cookie(&page, SESSION_COOKIE, String::new(), time::Duration::ZERO));
