@@ -48,10 +48,7 @@ pub async fn put_profile(s: &Services, id: &SellerId, input: &SellerProfileInput
 /// `PUT /v1/seller/credentials`: checked against the marketplace, stored sealed.
 pub async fn put_credentials(s: &Services, id: &SellerId, creds: &MarketplaceCredentials) -> Result<(), PortalError> {
     creds.validate().map_err(PortalError::Invalid)?;
-    let mut record = seller(s, id).await?;
-    if !record.is_active() {
-        return Err(PortalError::Unsubscribed);
-    }
+    let mut record = crate::portal::active_seller(s, id).await?;
     if creds.seller_id != record.profile.marketplace_seller_id {
         return Err(PortalError::field("sellerId", "must be the marketplace seller id of the profile"));
     }

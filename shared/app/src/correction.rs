@@ -14,7 +14,7 @@ use crate::once::Once;
 use crate::portal::{Conflict, PortalError};
 use crate::ports::LedgerError;
 use crate::ports::RequestSlot;
-use crate::services::{PipelineError, Services, open_credentials};
+use crate::services::{PipelineError, Services};
 use marketbill_domain::Order;
 
 /// How long a correction holds its order's slot if it never frees it (a crash).
@@ -96,10 +96,7 @@ pub async fn reissue(
     billing: BuyerBillingData,
     once: Option<&Once>,
 ) -> Result<Corrected, PortalError> {
-    let record = s.ledger.get_seller(seller_id).await?.ok_or(PortalError::NotFound)?;
-    if !record.is_active() {
-        return Err(PortalError::Unsubscribed);
-    }
+    let record = crate::portal::active_seller(s, seller_id).await?;
     let original = s.ledger.get_invoice(seller_id, number).await?.ok_or(PortalError::NotFound)?;
     if original.invoice.kind != marketbill_domain::DocumentKind::Invoice {
         return Err(PortalError::Conflict(Conflict::NotRefused));
@@ -113,8 +110,7 @@ pub async fn reissue(
     if !refused {
         return Err(PortalError::Conflict(Conflict::NotRefused));
     }
-    let sealed = record.credentials.as_ref().ok_or(PortalError::Conflict(Conflict::NoCredentials))?;
-    let creds = open_credentials(s.secrets.as_ref(), sealed).await?;
+    let creds = crate::account::credentials(s, &record).await?;
     let order_id = original.order_id.clone();
     let now = s.clock.now();
     let day = crate::model::day_key(now);

@@ -9,7 +9,7 @@ use crate::delivery::Delivery;
 use crate::marketplace::MarketplaceCredentials;
 use crate::model::{InvoiceQuery, InvoiceRecord, MailOutcome, SellerId, SellerRecord};
 use crate::once::Once;
-use crate::portal::{Conflict, PortalError, all_invoices, seller};
+use crate::portal::{Conflict, PortalError, active_seller, all_invoices};
 use crate::ports::LedgerError;
 use crate::services::{PipelineError, Services};
 
@@ -54,10 +54,7 @@ async fn credit_note_now(
     reason: &str,
     marker: Option<String>,
 ) -> Result<CreditNoteIssued, PortalError> {
-    let record = seller(s, id).await?;
-    if !record.is_active() {
-        return Err(PortalError::Unsubscribed);
-    }
+    let record = active_seller(s, id).await?;
     let reason = reason.trim();
     if reason.is_empty() || reason.chars().count() > 200 {
         return Err(PortalError::field("reason", "is required, at most 200 characters"));

@@ -260,16 +260,16 @@ impl Delivery<'_> {
             None if rec.pdf.is_some() => return Ok(None),
             None => DocumentSteps::default(),
         };
-        let mut pdf = match &rec.pdf {
-            None => Some(self.store(cn).await?),
-            Some(_) => None,
+        if rec.pdf.is_some() && steps.mail.is_some() && steps.attach != Attach::Pending {
+            return Ok(steps.mail);
+        }
+        // Rendered and stored once, or read back for the steps still to take.
+        let pdf = match &rec.pdf {
+            None => self.store(cn).await?,
+            Some(_) => self.pdf(rec).await?,
         };
         if steps.mail.is_none() {
-            let bytes = match pdf.take() {
-                Some(b) => b,
-                None => self.pdf(rec).await?,
-            };
-            steps.mail = Some(match self.mail(cn, &bytes, to).await? {
+            steps.mail = Some(match self.mail(cn, &pdf, to).await? {
                 Mailed::Sent(message_id) => MailOutcome::Sent { message_id },
                 Mailed::Refused(reason) => MailOutcome::Refused { reason },
             });
@@ -279,17 +279,12 @@ impl Delivery<'_> {
                 _ => Attach::No,
             };
             self.s.ledger.set_steps(self.seller, &cn.number, &steps).await?;
-            pdf = Some(bytes);
         }
         if steps.attach == Attach::Pending {
             match attach_with {
                 Some(creds) => {
-                    let bytes = match pdf {
-                        Some(b) => b,
-                        None => self.pdf(rec).await?,
-                    };
                     let order_id = &cn.body.order_id;
-                    self.s.marketplace.upload_invoice(creds, order_id, &format!("{order_id}.pdf"), &bytes).await?;
+                    self.s.marketplace.upload_invoice(creds, order_id, &format!("{order_id}.pdf"), &pdf).await?;
                     steps.attach = Attach::Done;
                 }
                 None => steps.attach = Attach::No,

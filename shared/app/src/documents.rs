@@ -76,7 +76,7 @@ fn matches(r: &InvoiceRecord, text: &str) -> bool {
 
 /// The documents a search finds, sorted, one page of them.
 pub async fn find(s: &Services, id: &SellerId, search: &Search) -> Result<Found, PortalError> {
-    s.ledger.get_seller(id).await?.ok_or(PortalError::NotFound)?;
+    seller(s, id).await?;
     let filters = InvoiceQuery { after: None, limit: 1000, ..search.filters.clone() };
     let mut all: Vec<InvoiceRecord> = all_invoices(s.ledger.as_ref(), id, filters)
         .await?
@@ -112,7 +112,7 @@ pub async fn find(s: &Services, id: &SellerId, search: &Search) -> Result<Found,
 
 /// A short-lived link to one document's PDF.
 pub async fn pdf_link(s: &Services, id: &SellerId, number: &InvoiceNumber) -> Result<PresignedLink, PortalError> {
-    s.ledger.get_seller(id).await?.ok_or(PortalError::NotFound)?;
+    seller(s, id).await?;
     let record = s.ledger.get_invoice(id, number).await?.ok_or(PortalError::NotFound)?;
     let pdf = record.pdf.ok_or(PortalError::NotFound)?;
     Ok(s.store.presign_get(&pdf.key, LINK_TTL).await.map_err(PipelineError::from)?)
@@ -128,7 +128,7 @@ pub async fn selection(s: &Services, id: &SellerId, numbers: &[InvoiceNumber]) -
     if numbers.is_empty() || numbers.len() > SELECTION_MAX {
         return Err(PortalError::field("numbers", "choose between 1 and 100 documents"));
     }
-    s.ledger.get_seller(id).await?.ok_or(PortalError::NotFound)?;
+    seller(s, id).await?;
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     for number in numbers {
         let record = s.ledger.get_invoice(id, number).await?.ok_or(PortalError::NotFound)?;

@@ -209,17 +209,25 @@ async fn deliver(
 }
 
 /// A seller's fee invoices of the last `months` months (this one included: a month is
-/// invoiced on the 1st of the next, but looking costs one read), newest first.
+/// invoiced on the 1st of the next), newest first: one listing of the operator's documents
+/// since then, not one per month.
 pub async fn fee_invoices(s: &Services, seller: &SellerId, months: u32) -> Result<Vec<InvoiceRecord>, PipelineError> {
     let account = operator_account()?;
     let mut month = YearMonth::in_paris(s.clock.now());
-    let mut found = Vec::new();
+    let mut references = Vec::new();
     for _ in 0..months {
-        let reference = fee_reference(seller.as_str(), month).map_err(|e| PipelineError::Defect(e.to_string()))?;
-        let query = InvoiceQuery { order_id: Some(reference.to_string()), limit: 10, ..Default::default() };
-        found.extend(s.ledger.list_invoices(&account, &query).await?.items);
+        references.push(fee_reference(seller.as_str(), month).map_err(|e| PipelineError::Defect(e.to_string()))?);
         month = month.previous();
     }
+    // From the first day of the oldest month (its invoice is issued later, on the 1st after it).
+    let query = InvoiceQuery { from: Some(month.next().first_day()), limit: 500, ..Default::default() };
+    let mut found: Vec<InvoiceRecord> = crate::portal::all_invoices(s.ledger.as_ref(), &account, query)
+        .await?
+        .into_iter()
+        .filter(|r| references.contains(&r.order_id))
+        .collect();
+    // The references' months are newest first.
+    found.sort_by_key(|r| references.iter().position(|reference| reference == &r.order_id));
     Ok(found)
 }
 

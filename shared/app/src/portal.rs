@@ -147,3 +147,13 @@ pub(crate) async fn all_invoices(
 pub(crate) async fn seller(s: &Services, id: &SellerId) -> Result<SellerRecord, PortalError> {
     s.ledger.get_seller(id).await?.ok_or(PortalError::NotFound)
 }
+
+/// The seller's record, if it is still subscribed: what everything that issues, sends or
+/// queues asks first.
+pub(crate) async fn active_seller(s: &Services, id: &SellerId) -> Result<SellerRecord, PortalError> {
+    let record = seller(s, id).await?;
+    if !record.is_active() {
+        return Err(PortalError::Unsubscribed);
+    }
+    Ok(record)
+}

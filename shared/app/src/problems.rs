@@ -7,7 +7,7 @@ use marketbill_domain::{InvoiceNumber, OrderId};
 use serde::Serialize;
 
 use crate::delivery::{Delivery, Mailed};
-use crate::model::{OrderRecord, OrderStage, SellerId};
+use crate::model::{OrderRecord, OrderStage, SellerId, SellerRecord};
 use crate::once::Once;
 use crate::portal::{Conflict, PortalError, seller};
 use crate::ports::RequestSlot;
@@ -15,14 +15,14 @@ use crate::services::{PipelineError, Services};
 
 /// Orders refused or failing, with their reasons.
 pub async fn problems(s: &Services, id: &SellerId) -> Result<Vec<OrderRecord>, PortalError> {
-    seller(s, id).await?;
-    problem_orders(s, id).await
+    let record = seller(s, id).await?;
+    problem_orders(s, &record).await
 }
 
-pub(crate) async fn problem_orders(s: &Services, id: &SellerId) -> Result<Vec<OrderRecord>, PortalError> {
-    let all = s.ledger.list_orders(id).await?;
-    let handled = seller(s, id).await.map(|r| r.handled_problems).unwrap_or_default();
-    Ok(all.into_iter().filter(|o| o.is_open_problem(&handled)).collect())
+/// The seller's orders with a problem it has not marked as handled.
+pub(crate) async fn problem_orders(s: &Services, record: &SellerRecord) -> Result<Vec<OrderRecord>, PortalError> {
+    let all = s.ledger.list_orders(&record.seller_id).await?;
+    Ok(all.into_iter().filter(|o| o.is_open_problem(&record.handled_problems)).collect())
 }
 
 /// `POST /v1/orders/{orderId}/handled`: the seller has dealt with an order's problem (by hand,
@@ -109,10 +109,7 @@ pub async fn retry(
 }
 
 async fn retry_now(s: &Services, id: &SellerId, order_id: &OrderId) -> Result<RetryOutcome, PortalError> {
-    let record = seller(s, id).await?;
-    if !record.is_active() {
-        return Err(PortalError::Unsubscribed);
-    }
+    let record = crate::portal::active_seller(s, id).await?;
     let mut order = s.ledger.get_order(id, order_id).await?.ok_or(PortalError::NotFound)?;
     if order.stage == OrderStage::Rejected {
         let number = order.number.clone().ok_or(PortalError::NotFound)?;

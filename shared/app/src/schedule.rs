@@ -98,10 +98,7 @@ pub enum RunNow {
 /// queue's message starts the seller-run function; in `marketbill serve`, its worker.
 pub async fn run_now(s: &Services, id: &SellerId) -> Result<RunNow, crate::portal::PortalError> {
     use crate::portal::{Conflict, PortalError};
-    let record = s.ledger.get_seller(id).await?.ok_or(PortalError::NotFound)?;
-    if !record.is_active() {
-        return Err(PortalError::Unsubscribed);
-    }
+    let record = crate::portal::active_seller(s, id).await?;
     if record.credentials.is_none() {
         return Err(PortalError::Conflict(Conflict::NoCredentials));
     }

@@ -204,9 +204,9 @@ async fn ask_buyer_for_address(
     let Some(order) = s.marketplace.order(&creds, &doc.order_id).await? else { return Ok(()) };
     let Some(to) = order.buyer_email() else { return Ok(()) };
     let link = crate::delivery::buyer_page_link(&s.settings, &doc.order_id);
-    let mail =
-        crate::mail::not_in_directory_mail(&doc.invoice, &s.settings.sender, to, link.as_deref(), s.clock.now())?;
-    s.mailer.send(&mail).await?;
+    let now = s.clock.now();
+    let mail = crate::mail::not_in_directory_mail(&doc.invoice, &s.settings.sender, to, link.as_deref(), now)?;
+    crate::delivery::Delivery::new(s, &record.seller_id, now, None).send(&mail).await?;
     Ok(())
 }
 
@@ -526,14 +526,6 @@ pub struct PlatformSummary {
     pub prefer_ubl: bool,
 }
 
-async fn active(s: &Services, id: &SellerId) -> Result<crate::model::SellerRecord, PortalError> {
-    let record = s.ledger.get_seller(id).await?.ok_or(PortalError::NotFound)?;
-    if !record.is_active() {
-        return Err(PortalError::Unsubscribed);
-    }
-    Ok(record)
-}
-
 /// `PUT /v1/seller/platform`: the seller's approved platform, checked (its Flow Service
 /// answers its health check and its token endpoint takes the pair) before it is sealed and
 /// saved. Nothing is saved when a check fails; the refusal names the field.
@@ -543,7 +535,7 @@ pub async fn put_platform(
     id: &SellerId,
     creds: &PlatformCredentials,
 ) -> Result<(), PortalError> {
-    let mut record = active(s, id).await?;
+    let mut record = crate::portal::active_seller(s, id).await?;
     creds.validate().map_err(PortalError::Invalid)?;
     platform.check(creds).await.map_err(|e| match e {
         PlatformError::Credentials(_) => PortalError::field("clientSecret", "the platform refused these credentials"),
@@ -559,7 +551,7 @@ pub async fn put_platform(
 
 /// `DELETE /v1/seller/platform`: nothing is transmitted any more (what was stays recorded).
 pub async fn remove_platform(s: &Services, id: &SellerId) -> Result<(), PortalError> {
-    let mut record = active(s, id).await?;
+    let mut record = crate::portal::active_seller(s, id).await?;
     record.platform = None;
     s.ledger.put_seller(&record).await?;
     Ok(())
@@ -567,7 +559,7 @@ pub async fn remove_platform(s: &Services, id: &SellerId) -> Result<(), PortalEr
 
 /// The seller's platform as the space shows it, if any.
 pub async fn platform_of(s: &Services, id: &SellerId) -> Result<Option<PlatformSummary>, PortalError> {
-    let record = s.ledger.get_seller(id).await?.ok_or(PortalError::NotFound)?;
+    let record = crate::portal::seller(s, id).await?;
     let Some(sealed) = &record.platform else {
         return Ok(None);
     };
@@ -585,6 +577,6 @@ pub async fn platform_of(s: &Services, id: &SellerId) -> Result<Option<PlatformS
 
 /// Every flow handed to the seller's platform, with where it stands.
 pub async fn transmissions(s: &Services, id: &SellerId) -> Result<Vec<TransmissionRecord>, PortalError> {
-    s.ledger.get_seller(id).await?.ok_or(PortalError::NotFound)?;
+    crate::portal::seller(s, id).await?;
     Ok(s.ledger.transmissions(id).await?)
 }

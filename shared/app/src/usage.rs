@@ -113,10 +113,10 @@ pub async fn dashboard(s: &Services, id: &SellerId, plans: &FeePlans) -> Result<
     let record = seller(s, id).await?;
     let usage = usage_of(s, &record, plans).await?;
     let last_run = s.ledger.runs(id, 1).await?.into_iter().next();
-    let problems = problem_orders(s, id).await?.len();
+    let problems = problem_orders(s, &record).await?.len();
     // The Paris day, as invoice dates and the usage months are.
     let today = marketbill_domain::calendar::paris_date(s.clock.now());
-    let first = today.replace_day(1).unwrap_or(today);
+    let first = YearMonth::of(today).first_day();
     let mut per_day = vec![0u64; usize::from(today.day())];
     let query = InvoiceQuery {
         from: Some(first),
