@@ -208,14 +208,10 @@ pub fn embedded_child(job: &str) -> Result<()> {
         }
         let seller: SellerId = "bench-seller".parse()?;
         let now = time::OffsetDateTime::now_utc();
-        marketbill_app::sellers::register(
-            &services,
-            &seller,
-            sample_seller(0, &job.credentials.seller_id)?,
-            Some(&job.credentials),
-            now,
-        )
-        .await?;
+        services
+            .account()
+            .register(&seller, sample_seller(0, &job.credentials.seller_id)?, Some(&job.credentials), now)
+            .await?;
         let (user0, sys0) = proc::own_cpu();
         let t = Instant::now();
         let deadline = || job.run_seconds.map(|s| Instant::now() + Duration::from_secs(s));
@@ -426,14 +422,7 @@ pub async fn lambda(orders: usize, seed: u64, bins: &Path, work: &Path) -> Resul
     );
     let seller: SellerId = "bench-seller".parse()?;
     let now = time::OffsetDateTime::now_utc();
-    marketbill_app::sellers::register(
-        &services,
-        &seller,
-        sample_seller(0, MARKETPLACE_SELLER)?,
-        Some(&credentials(&sim)?),
-        now,
-    )
-    .await?;
+    services.account().register(&seller, sample_seller(0, MARKETPLACE_SELLER)?, Some(&credentials(&sim)?), now).await?;
     let env = function_env(&env);
     let event = sqs_event(&SellerRunMessage {
         seller_id: seller.clone(),

@@ -104,15 +104,11 @@ async fn function_binaries_answer_a_scheduled_event_and_an_http_api_event() {
         client_secret: c.client_secret.clone(),
         seller_id: "60001".into(),
     };
-    marketbill_app::sellers::register(
-        &services,
-        &seller,
-        sample_seller(0, "60001").unwrap(),
-        Some(&creds),
-        time::OffsetDateTime::now_utc(),
-    )
-    .await
-    .unwrap();
+    services
+        .account()
+        .register(&seller, sample_seller(0, "60001").unwrap(), Some(&creds), time::OffsetDateTime::now_utc())
+        .await
+        .unwrap();
     // The seller's invoices are issued by the pipeline, so the portal has usage to show.
     marketbill_app::seller_run::run_seller(&services, &seller, None).await.unwrap();
 

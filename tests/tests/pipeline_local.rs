@@ -260,7 +260,7 @@ async fn a_defect_in_one_order_is_set_aside_and_the_run_goes_on() {
     assert!(o.complete, "{o:?}");
     assert_eq!(o.skipped.get("processingFailed"), Some(&1), "{o:?}");
     assert!(o.issued >= 6, "{o:?}");
-    let problems = marketbill_app::problems::problems(&w.services, &w.sellers[0].0).await.unwrap();
+    let problems = marketbill_app::problems::problems(w.services.ledger.as_ref(), &w.sellers[0].0).await.unwrap();
     let p = problems.iter().find(|p| p.order_id == "DEFECT0001").expect("in the problems list");
     assert_eq!(p.refusal.as_ref().map(|r| r.code()), Some("processingFailed"));
     assert!(p.refusal.as_ref().unwrap().to_string().contains("injected defect"), "{p:?}");

@@ -78,12 +78,12 @@ async fn the_profile_is_validated_by_field_and_credentials_are_checked_and_seale
     )
     .unwrap();
     input.siren = Some("732829321".into());
-    match marketbill_app::account::put_profile(&w.services, id, &input).await {
+    match w.services.account().put_profile(id, &input).await {
         Err(PortalError::Invalid(fields)) => assert!(fields.contains_key("siren"), "{fields:?}"),
         other => panic!("{other:?}"),
     }
     input.siren = Some("732829320".into());
-    marketbill_app::account::put_profile(&w.services, id, &input).await.unwrap();
+    w.services.account().put_profile(id, &input).await.unwrap();
 
     let client = &w.sim.clients()[0];
     let mut creds = MarketplaceCredentials {
@@ -91,18 +91,15 @@ async fn the_profile_is_validated_by_field_and_credentials_are_checked_and_seale
         client_secret: "wrong".into(),
         seller_id: client.seller_id.clone(),
     };
-    match marketbill_app::account::put_credentials(&w.services, id, &creds).await {
+    match w.services.account().put_credentials(id, &creds).await {
         Err(PortalError::Invalid(fields)) => assert!(fields.contains_key("clientSecret"), "{fields:?}"),
         other => panic!("{other:?}"),
     }
     creds.client_secret = client.client_secret.clone();
-    marketbill_app::account::put_credentials(&w.services, id, &creds).await.unwrap();
+    w.services.account().put_credentials(id, &creds).await.unwrap();
     let mut other_seller = creds.clone();
     other_seller.seller_id = "99999".into();
-    assert!(matches!(
-        marketbill_app::account::put_credentials(&w.services, id, &other_seller).await,
-        Err(PortalError::Invalid(_))
-    ));
+    assert!(matches!(w.services.account().put_credentials(id, &other_seller).await, Err(PortalError::Invalid(_))));
 }
 
 #[tokio::test]
@@ -111,13 +108,11 @@ async fn invoices_links_exports_usage_problems_and_resend() {
     cycle(&w).await;
     let id = &w.sellers[0].0;
     let page =
-        marketbill_app::documents::list_invoices(&w.services, id, &InvoiceQuery { limit: 3, ..Default::default() })
-            .await
-            .unwrap();
+        w.services.documents().list_invoices(id, &InvoiceQuery { limit: 3, ..Default::default() }).await.unwrap();
     assert_eq!(page.items.len(), 3);
     assert!(page.next.is_some());
     let number = page.items[0].invoice.number.clone();
-    let links = marketbill_app::documents::invoice(&w.services, id, &number).await.unwrap();
+    let links = w.services.documents().invoice(id, &number).await.unwrap();
     let pdf_url = links.pdf.unwrap().url;
     assert!(pdf_url.starts_with("http://127.0.0.1:9/files/sellers/"), "{pdf_url}");
     let pdf = fetch_link(&dir, &pdf_url).unwrap();
@@ -126,21 +121,21 @@ async fn invoices_links_exports_usage_problems_and_resend() {
     // Documents carry their Paris date (a UTC date is the day before after 23:00).
     let today = marketbill_domain::calendar::paris_date(w.services.clock.now());
     let (zip_link, files) =
-        marketbill_app::exports::export(&w.services, id, today - time::Duration::days(1), today, None).await.unwrap();
+        w.services.exports().export(id, today - time::Duration::days(1), today, None).await.unwrap();
     assert_eq!(files, 20, "10 invoices, PDF and XML");
     let zip = fetch_link(&dir, &zip_link.url).unwrap();
     let archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
     assert_eq!(archive.len(), 20);
     assert!(matches!(
-        marketbill_app::exports::export(&w.services, id, today, today - time::Duration::days(1), None).await,
+        w.services.exports().export(id, today, today - time::Duration::days(1), None).await,
         Err(PortalError::Invalid(_))
     ));
 
-    let usage = marketbill_app::usage::usage(&w.services, id, &FeePlans::bundled()).await.unwrap();
+    let usage = w.services.metering().usage(id, &FeePlans::bundled()).await.unwrap();
     assert_eq!(usage.invoices_this_month, 10);
     assert_eq!(usage.fee.amount_excl_vat.to_string(), "1.00");
 
-    let problems = marketbill_app::problems::problems(&w.services, id).await.unwrap();
+    let problems = marketbill_app::problems::problems(w.services.ledger.as_ref(), id).await.unwrap();
     assert!(!problems.is_empty() && problems.iter().all(|p| p.refusal.is_some()), "{problems:?}");
 
     let before = w.outbox.sent().await.len();
@@ -322,7 +317,7 @@ async fn after_unsubscribing_no_invoice_is_issued_and_everything_is_purged_a_mon
     w.services.clock = clock.clone();
     cycle(&w).await;
     let id = w.sellers[0].0.clone();
-    let purge_after = marketbill_app::account::unsubscribe(&w.services, &id).await.unwrap();
+    let purge_after = w.services.account().unsubscribe(&id).await.unwrap();
     assert!(purge_after > clock.now() + time::Duration::days(30));
     // A new shipped order gets no invoice.
     let mut g = marketbill_testkit::OrderGenerator::new(77, &w.sellers[0].1);
@@ -331,9 +326,7 @@ async fn after_unsubscribing_no_invoice_is_issued_and_everything_is_purged_a_mon
     assert!(runs.is_empty(), "an unsubscribed seller is not scheduled: {runs:?}");
     // Downloads stay open during the month.
     let page =
-        marketbill_app::documents::list_invoices(&w.services, &id, &InvoiceQuery { limit: 10, ..Default::default() })
-            .await
-            .unwrap();
+        w.services.documents().list_invoices(&id, &InvoiceQuery { limit: 10, ..Default::default() }).await.unwrap();
     assert_eq!(page.items.len(), 3);
     assert!(purge(&w.services).await.unwrap().is_empty());
     clock.advance(time::Duration::days(32));
@@ -368,9 +361,7 @@ async fn resends_are_limited_per_day_and_exports_are_unique_and_swept_an_hour_la
     cycle(&w).await;
     let id = w.sellers[0].0.clone();
     let page =
-        marketbill_app::documents::list_invoices(&w.services, &id, &InvoiceQuery { limit: 1, ..Default::default() })
-            .await
-            .unwrap();
+        w.services.documents().list_invoices(&id, &InvoiceQuery { limit: 1, ..Default::default() }).await.unwrap();
     let number = page.items[0].invoice.number.clone();
     for _ in 0..3 {
         marketbill_app::problems::resend(&w.services, &id, &number, None).await.unwrap();
@@ -385,7 +376,7 @@ async fn resends_are_limited_per_day_and_exports_are_unique_and_swept_an_hour_la
     for _ in 0..20 {
         let (services, id) = (w.services.clone(), id.clone());
         handles.push(tokio::spawn(async move {
-            marketbill_app::exports::export(&services, &id, today - time::Duration::days(1), today, None).await
+            services.exports().export(&id, today - time::Duration::days(1), today, None).await
         }));
     }
     let mut urls = std::collections::BTreeSet::new();
@@ -402,7 +393,7 @@ async fn resends_are_limited_per_day_and_exports_are_unique_and_swept_an_hour_la
     assert_eq!(kept.iter().filter(|k| k.ends_with(".zip")).count(), 20);
     // An hour after they started, the files go: at the next export, and at the daily purge.
     clock.advance(marketbill_app::retention::EXPORT_TTL);
-    marketbill_app::exports::export(&w.services, &id, today - time::Duration::days(1), today, None).await.unwrap();
+    w.services.exports().export(&id, today - time::Duration::days(1), today, None).await.unwrap();
     assert_eq!(w.services.store.list(&exports).await.unwrap().len(), 2);
     clock.advance(marketbill_app::retention::EXPORT_TTL);
     purge(&w.services).await.unwrap();
@@ -415,9 +406,7 @@ async fn credit_notes_stay_off_the_marketplace_unless_the_setting_asks() {
     common::cycle(&w).await;
     let id = w.sellers[0].0.clone();
     let page =
-        marketbill_app::documents::list_invoices(&w.services, &id, &InvoiceQuery { limit: 10, ..Default::default() })
-            .await
-            .unwrap();
+        w.services.documents().list_invoices(&id, &InvoiceQuery { limit: 10, ..Default::default() }).await.unwrap();
     let first = page.items[0].clone();
     let second = page.items[1].clone();
     let items = [marketbill_domain::credit::CreditItem::Remainder];

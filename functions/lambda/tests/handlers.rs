@@ -49,15 +49,11 @@ async fn setup(name: &str) -> (Services, Simulator, Vec<SellerId>) {
             client_secret: client.client_secret.clone(),
             seller_id: client.seller_id.clone(),
         };
-        marketbill_app::sellers::register(
-            &services,
-            &id,
-            sample_seller(0, &client.seller_id).unwrap(),
-            Some(&creds),
-            time::OffsetDateTime::now_utc(),
-        )
-        .await
-        .unwrap();
+        services
+            .account()
+            .register(&id, sample_seller(0, &client.seller_id).unwrap(), Some(&creds), time::OffsetDateTime::now_utc())
+            .await
+            .unwrap();
         ids.push(id);
     }
     (services, sim, ids)
@@ -158,7 +154,7 @@ async fn the_daily_purge_task_removes_sellers_past_their_month() {
     let (mut s, _sim, ids) = setup("purge").await;
     let clock = Arc::new(marketbill_app::ports::ManualClock::new(time::OffsetDateTime::now_utc()));
     s.clock = clock.clone();
-    marketbill_app::account::unsubscribe(&s, &ids[0]).await.unwrap();
+    s.account().unsubscribe(&ids[0]).await.unwrap();
     let task = serde_json::json!({"task": "purge"});
     let out = scheduler(&s, LambdaEvent::new(task.clone(), Context::default())).await.unwrap();
     assert_eq!(out["purged"], 0, "downloads stay open for a month");
@@ -204,7 +200,7 @@ async fn the_seller_run_handler_finishes_normally_with_poison_orders_in_the_list
     // The five good orders and the one with the hostile e-mail are invoiced; the others refused.
     let month = marketbill_domain::calendar::YearMonth::in_paris(now);
     assert_eq!(s.ledger.usage(&ids[0], month).await.unwrap(), 6);
-    let problems = marketbill_app::problems::problems(&s, &ids[0]).await.unwrap();
+    let problems = marketbill_app::problems::problems(s.ledger.as_ref(), &ids[0]).await.unwrap();
     let reason = |id: &str| problems.iter().find(|p| p.order_id == id).map(|p| p.refusal.as_ref().map(|r| r.code()));
     assert_eq!(reason("POISONDATE"), Some(Some("unreadableOrder")));
     assert_eq!(reason("POISONAMOUNT"), Some(Some("invalidLine")));

@@ -98,7 +98,7 @@ pub fn run(o: &DemoOptions) -> Result<()> {
                 client_secret: client.client_secret.clone(),
                 seller_id: client.seller_id.clone(),
             };
-            marketbill_app::sellers::register(&services, &seller_id, profile, Some(&creds), state.epoch).await?;
+            services.account().register(&seller_id, profile, Some(&creds), state.epoch).await?;
         }
         // The French seller has an approved platform (a simulated one, on loopback).
         let platform_sim = marketbill_testkit::platform::PlatformSimulator::start("demo-seller-0", "demo-secret")

@@ -50,7 +50,9 @@ pub fn run(o: &ExportOptions) -> Result<PathBuf> {
             services.settings.accounts = marketbill_app::accounting::Accounts::from_json(&text)
                 .with_context(|| format!("--accounts {}", path.display()))?;
         }
-        let file = marketbill_app::journals::journal_file(&services, &seller, &o.format, from, to)
+        let file = services
+            .documents()
+            .journal_file(&services.settings.accounts, &seller, &o.format, from, to)
             .await
             .map_err(|e| anyhow::anyhow!("no journal for seller {seller}: {e:?}"))?;
         std::fs::create_dir_all(&o.out).with_context(|| format!("creating {}", o.out.display()))?;

@@ -67,7 +67,9 @@ pub fn run(config_path: &Path) -> Result<()> {
         // the data folder (signed up in the space) are run too, each on its own.
         for s in &config.sellers {
             let id: SellerId = s.id.parse()?;
-            marketbill_app::sellers::register(&services, &id, s.profile.clone(), Some(&s.credentials), now)
+            services
+                .account()
+                .register(&id, s.profile.clone(), Some(&s.credentials), now)
                 .await
                 .with_context(|| format!("registering seller {}", s.id))?;
         }

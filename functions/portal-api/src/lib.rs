@@ -30,7 +30,6 @@ use marketbill_app::model::{InvoiceQuery, InvoiceRecord, SellerId, SellerStatus}
 use marketbill_app::once::Once;
 use marketbill_app::portal::PortalError;
 use marketbill_app::services::Services;
-use marketbill_app::transmission;
 use marketbill_domain::buyer::{BuyerAddress, BuyerBillingData, BuyerKind, TaxNumber};
 use marketbill_domain::fees::FeePlans;
 use marketbill_domain::money::format_amount;
@@ -249,11 +248,11 @@ async fn put_seller(
     body: Result<Json<SellerProfileInput>, JsonRejection>,
 ) -> Result<Json<SellerView>, ApiError> {
     let Json(input) = body.map_err(json_error)?;
-    Ok(Json(seller_view(marketbill_app::account::put_profile(&p.services, &id, &input).await?)))
+    Ok(Json(seller_view(p.services.account().put_profile(&id, &input).await?)))
 }
 
 async fn get_seller(State(p): Shared, Caller(id): Caller) -> Result<Json<SellerView>, ApiError> {
-    Ok(Json(seller_view(marketbill_app::account::get_profile(&p.services, &id).await?)))
+    Ok(Json(seller_view(p.services.account().get_profile(&id).await?)))
 }
 
 #[derive(Deserialize)]
@@ -273,7 +272,7 @@ async fn put_credentials(
     // Checked by the use case, with the same rules as the page's form.
     let creds =
         MarketplaceCredentials { client_id: b.client_id, client_secret: b.client_secret, seller_id: b.seller_id };
-    marketbill_app::account::put_credentials(&p.services, &id, &creds).await?;
+    p.services.account().put_credentials(&id, &creds).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -283,24 +282,24 @@ async fn put_platform(
     body: Result<Json<marketbill_app::platform::PlatformCredentials>, JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
     let Json(creds) = body.map_err(json_error)?;
-    transmission::put_platform(&p.services, p.platform.as_ref(), &id, &creds).await?;
+    p.services.platform_setup().put_platform(p.platform.as_ref(), &id, &creds).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn get_platform(State(p): Shared, Caller(id): Caller) -> Result<Json<Value>, ApiError> {
-    match transmission::platform_of(&p.services, &id).await? {
+    match p.services.platform_setup().platform_of(&id).await? {
         Some(summary) => Ok(Json(json!(summary))),
         None => Err(ApiError::new(StatusCode::NOT_FOUND, "Not found", "no approved platform chosen")),
     }
 }
 
 async fn delete_platform(State(p): Shared, Caller(id): Caller) -> Result<StatusCode, ApiError> {
-    transmission::remove_platform(&p.services, &id).await?;
+    p.services.platform_setup().remove_platform(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn get_transmissions(State(p): Shared, Caller(id): Caller) -> Result<Json<Value>, ApiError> {
-    let items = transmission::transmissions(&p.services, &id).await?;
+    let items = p.services.platform_setup().transmissions(&id).await?;
     Ok(Json(json!({"items": items})))
 }
 
@@ -386,7 +385,7 @@ async fn get_invoices(
         after: q.cursor,
         limit,
     };
-    let page = marketbill_app::documents::list_invoices(&p.services, &id, &query).await?;
+    let page = p.services.documents().list_invoices(&id, &query).await?;
     Ok(Json(json!({"items": page.items.iter().map(summary).collect::<Vec<_>>(), "nextCursor": page.next})))
 }
 
@@ -395,7 +394,7 @@ fn number(raw: &str) -> Result<InvoiceNumber, ApiError> {
 }
 
 async fn get_invoice(State(p): Shared, Caller(id): Caller, Path(raw): Path<String>) -> Result<Json<Value>, ApiError> {
-    let links = marketbill_app::documents::invoice(&p.services, &id, &number(&raw)?).await?;
+    let links = p.services.documents().invoice(&id, &number(&raw)?).await?;
     Ok(Json(json!({
         "summary": summary(&links.record),
         "invoice": links.record.invoice,
@@ -430,7 +429,7 @@ async fn post_export(
     let once = idempotency(&headers, "POST /v1/exports", &bytes)?;
     let from = date("from", &Some(b.from))?.unwrap_or(time::Date::MIN);
     let to = date("to", &Some(b.to))?.unwrap_or(time::Date::MIN);
-    let (link, files) = marketbill_app::exports::export(&p.services, &id, from, to, once.as_ref()).await?;
+    let (link, files) = p.services.exports().export(&id, from, to, once.as_ref()).await?;
     Ok((
         StatusCode::CREATED,
         Json(
@@ -457,7 +456,9 @@ async fn get_journal(
     let Query(q) = params.map_err(query_error)?;
     let from = date("from", &Some(q.from))?.unwrap_or(time::Date::MIN);
     let to = date("to", &Some(q.to))?.unwrap_or(time::Date::MIN);
-    Ok(journal_response(marketbill_app::journals::journal_file(&p.services, &id, &q.format, from, to).await?))
+    Ok(journal_response(
+        p.services.documents().journal_file(&p.services.settings.accounts, &id, &q.format, from, to).await?,
+    ))
 }
 
 /// A journal file as an answer: its type, and its name for the download.
@@ -474,11 +475,11 @@ pub(crate) fn journal_response(file: marketbill_app::journals::JournalFile) -> R
 
 /// `GET /v1/fee-invoices`: Marketbill's own invoices of the seller's monthly fees.
 async fn get_fee_invoices(State(p): Shared, Caller(id): Caller) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!({"items": marketbill_app::fee_billing::seller_fee_invoices(&p.services, &id).await?})))
+    Ok(Json(json!({"items": p.services.documents().fee_invoices(&id).await?})))
 }
 
 async fn get_usage(State(p): Shared, Caller(id): Caller) -> Result<Json<marketbill_app::usage::Usage>, ApiError> {
-    Ok(Json(marketbill_app::usage::usage(&p.services, &id, &p.plans).await?))
+    Ok(Json(p.services.metering().usage(&id, &p.plans).await?))
 }
 
 async fn post_resend(
@@ -520,7 +521,7 @@ async fn post_credit_note(
 }
 
 async fn get_problems(State(p): Shared, Caller(id): Caller) -> Result<Json<Value>, ApiError> {
-    let items: Vec<Value> = marketbill_app::problems::problems(&p.services, &id)
+    let items: Vec<Value> = marketbill_app::problems::problems(p.services.ledger.as_ref(), &id)
         .await?
         .into_iter()
         .map(|o| {
@@ -542,7 +543,7 @@ async fn get_problems(State(p): Shared, Caller(id): Caller) -> Result<Json<Value
 }
 
 async fn delete_seller(State(p): Shared, Caller(id): Caller) -> Result<Json<Value>, ApiError> {
-    let purge_after = marketbill_app::account::unsubscribe(&p.services, &id).await?;
+    let purge_after = p.services.account().unsubscribe(&id).await?;
     Ok(Json(
         json!({"purgeAfter": purge_after.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()}),
     ))
@@ -750,13 +751,19 @@ async fn post_invoice_request(
 async fn post_handled(State(p): Shared, Caller(id): Caller, Path(raw): Path<String>) -> Result<StatusCode, ApiError> {
     let order: marketbill_domain::OrderId =
         raw.parse().map_err(|_| ApiError::field("orderId", "is a marketplace order number"))?;
-    marketbill_app::problems::mark_handled(&p.services, &id, &order).await?;
+    marketbill_app::problems::mark_handled(p.services.ledger.as_ref(), &id, &order).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// The seller's run now, outside the schedule (a few an hour).
 async fn post_run(State(p): Shared, Caller(id): Caller) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let done = marketbill_app::schedule::run_now(&p.services, &id).await?;
+    let done = marketbill_app::schedule::run_now(
+        p.services.ledger.as_ref(),
+        p.services.queue.as_ref(),
+        p.services.clock.as_ref(),
+        &id,
+    )
+    .await?;
     Ok((StatusCode::ACCEPTED, Json(json!({"run": done}))))
 }
 

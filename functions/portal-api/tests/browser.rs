@@ -419,8 +419,7 @@ async fn a_seller_signs_up_onboards_gets_invoices_downloads_exports_and_unsubscr
     b.check("dashboard-start").await;
     b.submit("#run-now").await;
     assert!(b.text("#run-message").await.contains("Passage lancé"));
-    let seller: SellerId =
-        marketbill_app::account::seller_for_email(&w.services, email).await.unwrap().expect("the new account");
+    let seller: SellerId = w.services.account().seller_for_email(email).await.unwrap().expect("the new account");
     let mut done = false;
     for _ in 0..POLLS {
         // The run is over when the seller's run history has it.
@@ -511,7 +510,7 @@ async fn a_seller_signs_up_onboards_gets_invoices_downloads_exports_and_unsubscr
     assert!(notice.contains("Avoir ANAV2026-000001") && notice.contains("envoyé"), "{notice}");
     assert_ne!(b.text("#creditable").await, before, "what is left to credit went down");
     // Reloading the page after the form (post, redirect, get) issues and mails nothing more.
-    let seller = marketbill_app::account::seller_for_email(&w.services, email).await.unwrap().unwrap();
+    let seller = w.services.account().seller_for_email(email).await.unwrap().unwrap();
     let credit_notes = || async {
         let q = marketbill_app::model::InvoiceQuery { credit_notes: Some(true), limit: 100, ..Default::default() };
         w.services.ledger.list_invoices(&seller, &q).await.unwrap().items.len()
@@ -712,7 +711,7 @@ async fn a_seller_signs_up_onboards_gets_invoices_downloads_exports_and_unsubscr
 /// Every document of a seller, as the list reads them.
 async fn documents_of(w: &World, seller: &SellerId) -> Vec<marketbill_app::model::InvoiceRecord> {
     let q = InvoiceQuery { limit: 100, ..Default::default() };
-    marketbill_app::documents::list_invoices(&w.services, seller, &q).await.unwrap().items
+    w.services.documents().list_invoices(seller, &q).await.unwrap().items
 }
 
 /// The company a buyer asks its invoice in the name of, as the form's fields.
@@ -736,7 +735,7 @@ async fn a_buyer_asks_for_an_invoice_in_a_company_name_and_gets_the_credit_note_
     };
     let profile = marketbill_testkit::sellers::sample_seller(0, &client.seller_id).unwrap();
     let now = time::OffsetDateTime::now_utc();
-    marketbill_app::sellers::register(&w.services, &seller, profile, Some(&creds), now).await.unwrap();
+    w.services.account().register(&seller, profile, Some(&creds), now).await.unwrap();
     marketbill_app::seller_run::run_seller(&w.services, &seller, None).await.unwrap();
     let order = w.sim.orders("50001").into_iter().find(|o| o["status"] == "Shipped").unwrap();
     let order_id = order["orderId"].as_str().unwrap().to_owned();

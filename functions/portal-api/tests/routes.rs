@@ -97,15 +97,11 @@ async fn api(name: &str) -> Api {
             seller_id: client.seller_id.clone(),
         };
         // Different profiles: seller A numbers ML…, seller B numbers BW…
-        marketbill_app::sellers::register(
-            &services,
-            &id,
-            sample_seller(k, &client.seller_id).unwrap(),
-            Some(&creds),
-            now,
-        )
-        .await
-        .unwrap();
+        services
+            .account()
+            .register(&id, sample_seller(k, &client.seller_id).unwrap(), Some(&creds), now)
+            .await
+            .unwrap();
         marketbill_app::seller_run::run_seller(&services, &id, None).await.unwrap();
         ids.push(id);
     }
@@ -520,7 +516,7 @@ async fn the_seller_signs_in_by_a_one_time_link_and_reads_the_dashboard_and_invo
 }
 
 async fn portal_usage(api: &Api, id: &SellerId) -> u64 {
-    marketbill_app::usage::usage(&api.services, id, &FeePlans::bundled()).await.unwrap().invoices_this_month
+    api.services.metering().usage(id, &FeePlans::bundled()).await.unwrap().invoices_this_month
 }
 
 #[tokio::test]
@@ -922,7 +918,7 @@ async fn a_seller_cannot_take_another_sellers_address() {
 }
 
 async fn portal_api_seller_for(api: &Api, email: &str) -> Option<SellerId> {
-    marketbill_app::account::seller_for_email(&api.services, email).await.unwrap()
+    api.services.account().seller_for_email(email).await.unwrap()
 }
 
 #[tokio::test]

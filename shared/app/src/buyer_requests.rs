@@ -72,7 +72,7 @@ pub async fn buyer_request(
     let (Some(seller_id), Some(order_id), true) = (seller_id, order_key, matches) else {
         return Err(PortalError::BuyerRefused);
     };
-    let seller_record = seller(s, &seller_id).await.map_err(|_| PortalError::BuyerRefused)?;
+    let seller_record = seller(s.ledger.as_ref(), &seller_id).await.map_err(|_| PortalError::BuyerRefused)?;
     if !seller_record.is_active() || seller_record.credentials.is_none() {
         return Err(PortalError::BuyerRefused);
     }
@@ -97,7 +97,7 @@ pub async fn buyer_request(
         }
         RequestSlot::Taken => {}
     }
-    let outcome = crate::once::once(s, &seller_id, once, || {
+    let outcome = crate::once::once(s.ledger.as_ref(), s.clock.as_ref(), &seller_id, once, || {
         handle_buyer_request(s, &seller_id, &seller_record, &order_id, proof, billing, now)
     })
     .await;

@@ -56,7 +56,9 @@ pub(crate) async fn correct(
         draft_invoice(&IssueRequest { order, seller: &record.profile, buyer_data: Some(billing), issued_at: now })
             .map_err(|r| PortalError::Conflict(Conflict::NotDraftable(r.to_string())))?
             .replacing(&original.invoice);
-    let replacement = crate::transmission::with_directory_addresses(s, record, replacement).await;
+    let replacement =
+        crate::transmission::with_directory_addresses(s.secrets.as_ref(), s.platform.as_ref(), record, replacement)
+            .await;
     let (cn, inv) = match s.ledger.issue_correction(seller_id, order_id, credit, replacement, now).await {
         Ok(issued) => issued,
         // The seller already gave part of it back: a correction would cancel more than is left.
@@ -96,7 +98,7 @@ pub async fn reissue(
     billing: BuyerBillingData,
     once: Option<&Once>,
 ) -> Result<Corrected, PortalError> {
-    let record = crate::portal::active_seller(s, seller_id).await?;
+    let record = crate::portal::active_seller(s.ledger.as_ref(), seller_id).await?;
     let original = s.ledger.get_invoice(seller_id, number).await?.ok_or(PortalError::NotFound)?;
     if original.invoice.kind != marketbill_domain::DocumentKind::Invoice {
         return Err(PortalError::Conflict(Conflict::NotRefused));
@@ -110,7 +112,7 @@ pub async fn reissue(
     if !refused {
         return Err(PortalError::Conflict(Conflict::NotRefused));
     }
-    let creds = crate::account::credentials(s, &record).await?;
+    let creds = crate::account::credentials(s.secrets.as_ref(), &record).await?;
     let order_id = original.order_id.clone();
     let now = s.clock.now();
     let day = crate::model::day_key(now);
@@ -119,7 +121,7 @@ pub async fn reissue(
         RequestSlot::Taken => {}
         RequestSlot::Busy | RequestSlot::LimitReached => return Err(PortalError::Conflict(Conflict::OrderBusy)),
     }
-    let outcome = crate::once::once(s, seller_id, once, || async {
+    let outcome = crate::once::once(s.ledger.as_ref(), s.clock.as_ref(), seller_id, once, || async {
         // Read under the slot: a correction that just finished has moved the order on.
         let current = s.ledger.get_order(seller_id, &order_id).await?.and_then(|o| o.number);
         if let Some(current) = current.filter(|c| c != number) {

@@ -10,7 +10,7 @@ use crate::marketplace::MarketplaceCredentials;
 use crate::model::{InvoiceQuery, InvoiceRecord, MailOutcome, SellerId, SellerRecord};
 use crate::once::Once;
 use crate::portal::{Conflict, PortalError, active_seller, all_invoices};
-use crate::ports::LedgerError;
+use crate::ports::{InvoiceLedger, IssuingLedger, LedgerError};
 use crate::services::{PipelineError, Services};
 
 /// A credit note the seller issued, and whether its mail left.
@@ -43,7 +43,10 @@ pub async fn credit_note(
     once: Option<&Once>,
 ) -> Result<CreditNoteIssued, PortalError> {
     let marker = once.map(|o| format!("request-{}", &o.key()[..32]));
-    crate::once::once(s, id, once, || credit_note_now(s, id, number, items, reason, marker)).await
+    crate::once::once(s.ledger.as_ref(), s.clock.as_ref(), id, once, || {
+        credit_note_now(s, id, number, items, reason, marker)
+    })
+    .await
 }
 
 async fn credit_note_now(
@@ -54,13 +57,13 @@ async fn credit_note_now(
     reason: &str,
     marker: Option<String>,
 ) -> Result<CreditNoteIssued, PortalError> {
-    let record = active_seller(s, id).await?;
+    let record = active_seller(s.ledger.as_ref(), id).await?;
     let reason = reason.trim();
     if reason.is_empty() || reason.chars().count() > 200 {
         return Err(PortalError::field("reason", "is required, at most 200 characters"));
     }
     let original = s.ledger.get_invoice(id, number).await?.ok_or(PortalError::NotFound)?;
-    let before = crate::refunds::credited_state(s, id, &original).await?;
+    let before = crate::refunds::credited_state(s.ledger.as_ref(), id, &original).await?;
     if let Some(m) = &marker
         && before.applied.contains(m)
     {
@@ -140,15 +143,15 @@ async fn issued_under_marker(
 
 /// What is still creditable on an invoice, VAT included (zero for a credit note).
 pub async fn creditable(
-    s: &Services,
+    ledger: &(impl IssuingLedger + InvoiceLedger + ?Sized),
     id: &SellerId,
     number: &InvoiceNumber,
 ) -> Result<rust_decimal::Decimal, PortalError> {
-    let original = s.ledger.get_invoice(id, number).await?.ok_or(PortalError::NotFound)?;
+    let original = ledger.get_invoice(id, number).await?.ok_or(PortalError::NotFound)?;
     if original.invoice.kind.is_credit_note() {
         return Ok(rust_decimal::Decimal::ZERO);
     }
-    let credited = crate::refunds::credited_state(s, id, &original).await?;
+    let credited = crate::refunds::credited_state(ledger, id, &original).await?;
     Ok(credited.left_on(&original.invoice))
 }
 
@@ -159,7 +162,7 @@ pub(crate) async fn buyer_email(
     record: &SellerRecord,
     order_id: &OrderId,
 ) -> Result<(Option<String>, MarketplaceCredentials), PortalError> {
-    let creds = credentials(s, record).await?;
+    let creds = credentials(s.secrets.as_ref(), record).await?;
     let order = s.marketplace.order(&creds, order_id).await.map_err(PipelineError::from)?;
     Ok((order.and_then(|o| o.buyer_email().map(str::to_owned)), creds))
 }

@@ -11,8 +11,30 @@ use sha2::{Digest, Sha256};
 
 use crate::model::{InvoiceQuery, InvoiceRecord, SellerId};
 use crate::portal::{LINK_TTL, PortalError, all_invoices};
-use crate::ports::PresignedLink;
+use crate::ports::{Clock, DocumentStore, InvoiceLedger, PresignedLink, SellerLedger};
 use crate::services::{PipelineError, Services};
+
+/// What reading a seller's documents uses: the sellers (asked first), their documents, the
+/// stored files and the time (an archive's name). Nothing here writes to the ledger.
+#[derive(Clone, Copy)]
+pub struct Documents<'a> {
+    pub sellers: &'a dyn SellerLedger,
+    pub invoices: &'a dyn InvoiceLedger,
+    pub store: &'a dyn DocumentStore,
+    pub clock: &'a dyn Clock,
+}
+
+impl Services {
+    /// The documents' use cases, on this deployment's ports.
+    pub fn documents(&self) -> Documents<'_> {
+        Documents {
+            sellers: self.ledger.as_ref(),
+            invoices: self.ledger.as_ref(),
+            store: self.store.as_ref(),
+            clock: self.clock.as_ref(),
+        }
+    }
+}
 
 /// What a list sorts by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -74,80 +96,114 @@ fn matches(r: &InvoiceRecord, text: &str) -> bool {
     text.to_lowercase().split_whitespace().all(|w| haystack.contains(w))
 }
 
-/// The documents a search finds, sorted, one page of them.
-pub async fn find(s: &Services, id: &SellerId, search: &Search) -> Result<Found, PortalError> {
-    seller(s, id).await?;
-    let filters = InvoiceQuery { after: None, limit: 1000, ..search.filters.clone() };
-    let mut all: Vec<InvoiceRecord> = all_invoices(s.ledger.as_ref(), id, filters)
-        .await?
-        .into_iter()
-        .filter(|r| {
-            let n = r.invoice.number.as_str();
-            search.only.as_ref().is_none_or(|only| only.contains(n)) && !search.except.contains(n)
-        })
-        .filter(|r| matches(r, &search.text))
-        .collect();
-    // Numbers are zero-padded within a series: their text sorts them.
-    match search.sort {
-        SortBy::Date => all.sort_by(|a, b| {
-            (a.invoice.issue_date, a.invoice.number.as_str()).cmp(&(b.invoice.issue_date, b.invoice.number.as_str()))
-        }),
-        SortBy::Number => all.sort_by(|a, b| a.invoice.number.as_str().cmp(b.invoice.number.as_str())),
-        SortBy::Buyer => all.sort_by_key(|r| r.invoice.body.buyer.name.to_lowercase()),
-        SortBy::Total => all.sort_by_key(|r| {
-            let t = r.invoice.body.totals.tax_inclusive;
-            if r.invoice.kind.is_credit_note() { -t } else { t }
-        }),
-    }
-    if !search.ascending {
-        all.reverse();
-    }
-    let per_page = search.per_page.clamp(1, 200);
-    let total = all.len();
-    let pages = total.div_ceil(per_page).max(1);
-    let page = search.page.clamp(1, pages);
-    let items = all.into_iter().skip((page - 1) * per_page).take(per_page).collect();
-    Ok(Found { items, total, page, pages })
-}
-
-/// A short-lived link to one document's PDF.
-pub async fn pdf_link(s: &Services, id: &SellerId, number: &InvoiceNumber) -> Result<PresignedLink, PortalError> {
-    seller(s, id).await?;
-    let record = s.ledger.get_invoice(id, number).await?.ok_or(PortalError::NotFound)?;
-    let pdf = record.pdf.ok_or(PortalError::NotFound)?;
-    Ok(s.store.presign_get(&pdf.key, LINK_TTL).await.map_err(PipelineError::from)?)
-}
-
 /// Documents one archive of a selection takes at most (one request builds it).
 pub const SELECTION_MAX: usize = 100;
 
-/// Several documents chosen in the list, as one archive (their PDF and XML), behind a
-/// short-lived link. The archive is named by seller (`factures_{seller}_selection-{n}.zip`)
-/// and swept with the exports.
-pub async fn selection(s: &Services, id: &SellerId, numbers: &[InvoiceNumber]) -> Result<PresignedLink, PortalError> {
-    if numbers.is_empty() || numbers.len() > SELECTION_MAX {
-        return Err(PortalError::field("numbers", "choose between 1 and 100 documents"));
-    }
-    seller(s, id).await?;
-    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
-    for number in numbers {
-        let record = s.ledger.get_invoice(id, number).await?.ok_or(PortalError::NotFound)?;
-        for stored in [&record.pdf, &record.xml].into_iter().flatten() {
-            let bytes = s.store.get(&stored.key).await.map_err(PipelineError::from)?.ok_or(PortalError::NotFound)?;
-            let name = stored.key.rsplit('/').next().unwrap_or(number.as_str()).to_owned();
-            files.push((format!("{}/{name}", record.invoice.issue_date.year()), bytes));
+/// One invoice with short-lived links to its files.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvoiceLinks {
+    pub record: InvoiceRecord,
+    pub pdf: Option<PresignedLink>,
+    pub xml: Option<PresignedLink>,
+}
+
+impl Documents<'_> {
+    /// The documents a search finds, sorted, one page of them.
+    pub async fn find(&self, id: &SellerId, search: &Search) -> Result<Found, PortalError> {
+        seller(self.sellers, id).await?;
+        let filters = InvoiceQuery { after: None, limit: 1000, ..search.filters.clone() };
+        let mut all: Vec<InvoiceRecord> = all_invoices(self.invoices, id, filters)
+            .await?
+            .into_iter()
+            .filter(|r| {
+                let n = r.invoice.number.as_str();
+                search.only.as_ref().is_none_or(|only| only.contains(n)) && !search.except.contains(n)
+            })
+            .filter(|r| matches(r, &search.text))
+            .collect();
+        // Numbers are zero-padded within a series: their text sorts them.
+        match search.sort {
+            SortBy::Date => all.sort_by(|a, b| {
+                (a.invoice.issue_date, a.invoice.number.as_str())
+                    .cmp(&(b.invoice.issue_date, b.invoice.number.as_str()))
+            }),
+            SortBy::Number => all.sort_by(|a, b| a.invoice.number.as_str().cmp(b.invoice.number.as_str())),
+            SortBy::Buyer => all.sort_by_key(|r| r.invoice.body.buyer.name.to_lowercase()),
+            SortBy::Total => all.sort_by_key(|r| {
+                let t = r.invoice.body.totals.tax_inclusive;
+                if r.invoice.kind.is_credit_note() { -t } else { t }
+            }),
         }
+        if !search.ascending {
+            all.reverse();
+        }
+        let per_page = search.per_page.clamp(1, 200);
+        let total = all.len();
+        let pages = total.div_ceil(per_page).max(1);
+        let page = search.page.clamp(1, pages);
+        let items = all.into_iter().skip((page - 1) * per_page).take(per_page).collect();
+        Ok(Found { items, total, page, pages })
     }
-    let entries: Vec<BundleEntry<'_>> =
-        files.iter().map(|(name, bytes)| BundleEntry { name: name.clone(), bytes }).collect();
-    let zip = zip_documents(entries).map_err(PipelineError::from)?;
-    // The same selection gives the same name: a repeat overwrites, nothing piles up.
-    let digest =
-        hex::encode(&Sha256::digest(numbers.iter().map(InvoiceNumber::as_str).collect::<Vec<_>>().join(","))[..6]);
-    let job = format!("{}-selection-{digest}", s.clock.now().unix_timestamp());
-    let key = format!("exports/{id}/{job}/factures_{id}_selection-{}.zip", numbers.len());
-    s.store.put(&key, &zip, "application/zip").await.map_err(PipelineError::from)?;
-    Ok(s.store.presign_get(&key, LINK_TTL).await.map_err(PipelineError::from)?)
+
+    /// A short-lived link to one document's PDF.
+    pub async fn pdf_link(&self, id: &SellerId, number: &InvoiceNumber) -> Result<PresignedLink, PortalError> {
+        seller(self.sellers, id).await?;
+        let record = self.invoices.get_invoice(id, number).await?.ok_or(PortalError::NotFound)?;
+        let pdf = record.pdf.ok_or(PortalError::NotFound)?;
+        Ok(self.store.presign_get(&pdf.key, LINK_TTL).await.map_err(PipelineError::from)?)
+    }
+
+    /// Several documents chosen in the list, as one archive (their PDF and XML), behind a
+    /// short-lived link. The archive is named by seller (`factures_{seller}_selection-{n}.zip`)
+    /// and swept with the exports.
+    pub async fn selection(&self, id: &SellerId, numbers: &[InvoiceNumber]) -> Result<PresignedLink, PortalError> {
+        if numbers.is_empty() || numbers.len() > SELECTION_MAX {
+            return Err(PortalError::field("numbers", "choose between 1 and 100 documents"));
+        }
+        seller(self.sellers, id).await?;
+        let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+        for number in numbers {
+            let record = self.invoices.get_invoice(id, number).await?.ok_or(PortalError::NotFound)?;
+            for stored in [&record.pdf, &record.xml].into_iter().flatten() {
+                let bytes =
+                    self.store.get(&stored.key).await.map_err(PipelineError::from)?.ok_or(PortalError::NotFound)?;
+                let name = stored.key.rsplit('/').next().unwrap_or(number.as_str()).to_owned();
+                files.push((format!("{}/{name}", record.invoice.issue_date.year()), bytes));
+            }
+        }
+        let entries: Vec<BundleEntry<'_>> =
+            files.iter().map(|(name, bytes)| BundleEntry { name: name.clone(), bytes }).collect();
+        let zip = zip_documents(entries).map_err(PipelineError::from)?;
+        // The same selection gives the same name: a repeat overwrites, nothing piles up.
+        let digest =
+            hex::encode(&Sha256::digest(numbers.iter().map(InvoiceNumber::as_str).collect::<Vec<_>>().join(","))[..6]);
+        let job = format!("{}-selection-{digest}", self.clock.now().unix_timestamp());
+        let key = format!("exports/{id}/{job}/factures_{id}_selection-{}.zip", numbers.len());
+        self.store.put(&key, &zip, "application/zip").await.map_err(PipelineError::from)?;
+        Ok(self.store.presign_get(&key, LINK_TTL).await.map_err(PipelineError::from)?)
+    }
+
+    /// One page of the seller's documents as the ledger lists them (the API's list).
+    pub async fn list_invoices(&self, id: &SellerId, q: &InvoiceQuery) -> Result<InvoicePage, PortalError> {
+        seller(self.sellers, id).await?;
+        Ok(self.invoices.list_invoices(id, q).await?)
+    }
+
+    /// One document with short-lived links to its files.
+    pub async fn invoice(&self, id: &SellerId, number: &InvoiceNumber) -> Result<InvoiceLinks, PortalError> {
+        seller(self.sellers, id).await?;
+        let record = self.invoices.get_invoice(id, number).await?.ok_or(PortalError::NotFound)?;
+        let pdf = match &record.pdf {
+            Some(o) => Some(self.store.presign_get(&o.key, LINK_TTL).await.map_err(PipelineError::from)?),
+            None => None,
+        };
+        let xml = match &record.xml {
+            Some(o) => Some(self.store.presign_get(&o.key, LINK_TTL).await.map_err(PipelineError::from)?),
+            None => None,
+        };
+        Ok(InvoiceLinks { record, pdf, xml })
+    }
 }
 
 /// The sort keys as the pages and the API name them.
@@ -169,34 +225,6 @@ impl SortBy {
             SortBy::Total => "montant",
         }
     }
-}
-
-pub async fn list_invoices(s: &Services, id: &SellerId, q: &InvoiceQuery) -> Result<InvoicePage, PortalError> {
-    seller(s, id).await?;
-    Ok(s.ledger.list_invoices(id, q).await?)
-}
-
-/// One invoice with short-lived links to its files.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct InvoiceLinks {
-    pub record: InvoiceRecord,
-    pub pdf: Option<PresignedLink>,
-    pub xml: Option<PresignedLink>,
-}
-
-pub async fn invoice(s: &Services, id: &SellerId, number: &InvoiceNumber) -> Result<InvoiceLinks, PortalError> {
-    seller(s, id).await?;
-    let record = s.ledger.get_invoice(id, number).await?.ok_or(PortalError::NotFound)?;
-    let pdf = match &record.pdf {
-        Some(o) => Some(s.store.presign_get(&o.key, LINK_TTL).await.map_err(PipelineError::from)?),
-        None => None,
-    };
-    let xml = match &record.xml {
-        Some(o) => Some(s.store.presign_get(&o.key, LINK_TTL).await.map_err(PipelineError::from)?),
-        None => None,
-    };
-    Ok(InvoiceLinks { record, pdf, xml })
 }
 
 #[cfg(test)]

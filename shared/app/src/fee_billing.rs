@@ -20,7 +20,7 @@ use time::OffsetDateTime;
 
 use crate::delivery::Delivery;
 use crate::model::{InvoiceQuery, InvoiceRecord, OrderRecord, OrderStage, SellerId};
-use crate::ports::LedgerError;
+use crate::ports::{Clock, InvoiceLedger, LedgerError};
 use crate::services::{PipelineError, Services};
 
 /// The ledger account the operator's series and fee invoices are kept under (not a seller:
@@ -211,9 +211,14 @@ async fn deliver(
 /// A seller's fee invoices of the last `months` months (this one included: a month is
 /// invoiced on the 1st of the next), newest first: one listing of the operator's documents
 /// since then, not one per month.
-pub async fn fee_invoices(s: &Services, seller: &SellerId, months: u32) -> Result<Vec<InvoiceRecord>, PipelineError> {
+pub async fn fee_invoices(
+    invoices: &(impl InvoiceLedger + ?Sized),
+    clock: &dyn Clock,
+    seller: &SellerId,
+    months: u32,
+) -> Result<Vec<InvoiceRecord>, PipelineError> {
     let account = operator_account()?;
-    let mut month = YearMonth::in_paris(s.clock.now());
+    let mut month = YearMonth::in_paris(clock.now());
     let mut references = Vec::new();
     for _ in 0..months {
         references.push(fee_reference(seller.as_str(), month).map_err(|e| PipelineError::Defect(e.to_string()))?);
@@ -221,7 +226,7 @@ pub async fn fee_invoices(s: &Services, seller: &SellerId, months: u32) -> Resul
     }
     // From the first day of the oldest month (its invoice is issued later, on the 1st after it).
     let query = InvoiceQuery { from: Some(month.next().first_day()), limit: 500, ..Default::default() };
-    let mut found: Vec<InvoiceRecord> = crate::portal::all_invoices(s.ledger.as_ref(), &account, query)
+    let mut found: Vec<InvoiceRecord> = crate::portal::all_invoices(invoices, &account, query)
         .await?
         .into_iter()
         .filter(|r| references.contains(&r.order_id))
@@ -233,13 +238,13 @@ pub async fn fee_invoices(s: &Services, seller: &SellerId, months: u32) -> Resul
 
 /// The fee invoice `number` of a seller, if it is that seller's.
 pub async fn fee_invoice(
-    s: &Services,
+    invoices: &(impl InvoiceLedger + ?Sized),
     seller: &SellerId,
     number: &str,
 ) -> Result<Option<InvoiceRecord>, PipelineError> {
     let account = operator_account()?;
     let Ok(number) = number.parse() else { return Ok(None) };
-    let Some(rec) = s.ledger.get_invoice(&account, &number).await? else { return Ok(None) };
+    let Some(rec) = invoices.get_invoice(&account, &number).await? else { return Ok(None) };
     let mine = rec.order_id.as_str().strip_prefix("FEE-").and_then(|r| r.rsplit_once('-')).map(|(who, _)| who)
         == Some(seller.as_str());
     Ok(mine.then_some(rec))
@@ -260,31 +265,34 @@ pub struct FeeInvoice {
     pub xml: Option<PresignedLink>,
 }
 
-/// The seller's fee invoices of the last two years, newest first.
-pub async fn seller_fee_invoices(s: &Services, id: &SellerId) -> Result<Vec<FeeInvoice>, PortalError> {
-    seller(s, id).await?;
-    let mut out = Vec::new();
-    for rec in crate::fee_billing::fee_invoices(s, id, 24).await? {
-        let link = |o: &Option<crate::model::StoredObject>| {
-            let key = o.as_ref().map(|o| o.key.clone());
-            async move {
-                match key {
-                    Some(k) => s.store.presign_get(&k, LINK_TTL).await.map(Some).map_err(PipelineError::from),
-                    None => Ok(None),
+/// Marketbill's own invoices to a seller are read with its documents.
+impl crate::documents::Documents<'_> {
+    /// The seller's fee invoices of the last two years, newest first.
+    pub async fn fee_invoices(&self, id: &SellerId) -> Result<Vec<FeeInvoice>, PortalError> {
+        seller(self.sellers, id).await?;
+        let mut out = Vec::new();
+        for rec in fee_invoices(self.invoices, self.clock, id, 24).await? {
+            let link = |o: &Option<crate::model::StoredObject>| {
+                let key = o.as_ref().map(|o| o.key.clone());
+                async move {
+                    match key {
+                        Some(k) => self.store.presign_get(&k, LINK_TTL).await.map(Some).map_err(PipelineError::from),
+                        None => Ok(None),
+                    }
                 }
-            }
-        };
-        let t = &rec.invoice.body.totals;
-        out.push(FeeInvoice {
-            number: rec.invoice.number.to_string(),
-            issue_date: marketbill_domain::calendar::iso_date(rec.invoice.issue_date),
-            reference: rec.order_id.to_string(),
-            total_excl_vat: t.tax_exclusive,
-            total_incl_vat: t.tax_inclusive,
-            payable: t.payable,
-            pdf: link(&rec.pdf).await?,
-            xml: link(&rec.xml).await?,
-        });
+            };
+            let t = &rec.invoice.body.totals;
+            out.push(FeeInvoice {
+                number: rec.invoice.number.to_string(),
+                issue_date: marketbill_domain::calendar::iso_date(rec.invoice.issue_date),
+                reference: rec.order_id.to_string(),
+                total_excl_vat: t.tax_exclusive,
+                total_incl_vat: t.tax_inclusive,
+                payable: t.payable,
+                pdf: link(&rec.pdf).await?,
+                xml: link(&rec.xml).await?,
+            });
+        }
+        Ok(out)
     }
-    Ok(out)
 }

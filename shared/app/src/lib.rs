@@ -36,7 +36,6 @@ pub mod retention;
 pub mod retry;
 pub mod schedule;
 pub mod seller_run;
-pub mod sellers;
 pub mod services;
 pub mod table;
 pub mod transmission;

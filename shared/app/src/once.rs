@@ -16,8 +16,8 @@ use sha2::{Digest, Sha256};
 
 use crate::model::SellerId;
 use crate::portal::PortalError;
-use crate::ports::KeyClaim;
-use crate::services::{PipelineError, Services};
+use crate::ports::{Clock, KeyClaim, KeyLedger};
+use crate::services::PipelineError;
 
 /// How long a request holds its key before a repeat may take over (a process that died).
 pub const LEASE: time::Duration = time::Duration::minutes(2);
@@ -61,15 +61,21 @@ impl Once {
 
 /// Runs `work` once for `once` (every time when there is none): the first request does the
 /// work and its outcome is kept; repeats get that outcome without the work.
-pub async fn once<T, F, Fut>(s: &Services, seller: &SellerId, once: Option<&Once>, work: F) -> Result<T, PortalError>
+pub async fn once<T, F, Fut>(
+    keys: &(impl KeyLedger + ?Sized),
+    clock: &dyn Clock,
+    seller: &SellerId,
+    once: Option<&Once>,
+    work: F,
+) -> Result<T, PortalError>
 where
     T: Serialize + DeserializeOwned,
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<T, PortalError>>,
 {
     let Some(o) = once else { return work().await };
-    let now = s.clock.now();
-    match s.ledger.claim_key(seller, &o.key, &o.fingerprint, now, now + LEASE).await? {
+    let now = clock.now();
+    match keys.claim_key(seller, &o.key, &o.fingerprint, now, now + LEASE).await? {
         KeyClaim::Claimed => {}
         KeyClaim::Done(answer) => {
             return serde_json::from_str(&answer).map_err(|e| {
@@ -82,10 +88,10 @@ where
     let outcome = work().await;
     let kept = match &outcome {
         Ok(value) => match serde_json::to_string(value) {
-            Ok(answer) => s.ledger.finish_key(seller, &o.key, &answer).await,
+            Ok(answer) => keys.finish_key(seller, &o.key, &answer).await,
             Err(e) => Err(crate::ports::LedgerError::Corrupt { what: "answer".into(), reason: e.to_string() }),
         },
-        Err(_) => s.ledger.release_key(seller, &o.key).await,
+        Err(_) => keys.release_key(seller, &o.key).await,
     };
     if let Err(e) = kept {
         // The outcome stands; a repeat within the lease is told to wait, after it redoes the

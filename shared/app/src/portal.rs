@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::model::{InvoiceQuery, InvoiceRecord, SellerId, SellerRecord};
-use crate::ports::LedgerError;
-use crate::services::{PipelineError, Services};
+use crate::ports::{InvoiceLedger, LedgerError, SellerLedger};
+use crate::services::PipelineError;
 
 /// How long download links live.
 pub const LINK_TTL: Duration = Duration::from_secs(5 * 60);
@@ -129,7 +129,7 @@ impl PortalError {
 
 /// Every document a query selects, page after page (its `limit` is the page size).
 pub(crate) async fn all_invoices(
-    ledger: &dyn crate::ports::InvoiceLedger,
+    ledger: &(impl InvoiceLedger + ?Sized),
     id: &SellerId,
     mut query: InvoiceQuery,
 ) -> Result<Vec<InvoiceRecord>, LedgerError> {
@@ -144,14 +144,17 @@ pub(crate) async fn all_invoices(
     }
 }
 
-pub(crate) async fn seller(s: &Services, id: &SellerId) -> Result<SellerRecord, PortalError> {
-    s.ledger.get_seller(id).await?.ok_or(PortalError::NotFound)
+pub(crate) async fn seller(sellers: &(impl SellerLedger + ?Sized), id: &SellerId) -> Result<SellerRecord, PortalError> {
+    sellers.get_seller(id).await?.ok_or(PortalError::NotFound)
 }
 
 /// The seller's record, if it is still subscribed: what everything that issues, sends or
 /// queues asks first.
-pub(crate) async fn active_seller(s: &Services, id: &SellerId) -> Result<SellerRecord, PortalError> {
-    let record = seller(s, id).await?;
+pub(crate) async fn active_seller(
+    sellers: &(impl SellerLedger + ?Sized),
+    id: &SellerId,
+) -> Result<SellerRecord, PortalError> {
+    let record = seller(sellers, id).await?;
     if !record.is_active() {
         return Err(PortalError::Unsubscribed);
     }

@@ -10,39 +10,49 @@ use crate::delivery::{Delivery, Mailed};
 use crate::model::{OrderRecord, OrderStage, SellerId, SellerRecord};
 use crate::once::Once;
 use crate::portal::{Conflict, PortalError, seller};
-use crate::ports::RequestSlot;
+use crate::ports::{OrderLedger, RequestSlot, SellerLedger};
 use crate::services::{PipelineError, Services};
 
 /// Orders refused or failing, with their reasons.
-pub async fn problems(s: &Services, id: &SellerId) -> Result<Vec<OrderRecord>, PortalError> {
-    let record = seller(s, id).await?;
-    problem_orders(s, &record).await
+pub async fn problems(
+    ledger: &(impl SellerLedger + OrderLedger + ?Sized),
+    id: &SellerId,
+) -> Result<Vec<OrderRecord>, PortalError> {
+    let record = seller(ledger, id).await?;
+    problem_orders(ledger, &record).await
 }
 
 /// The seller's orders with a problem it has not marked as handled.
-pub(crate) async fn problem_orders(s: &Services, record: &SellerRecord) -> Result<Vec<OrderRecord>, PortalError> {
-    let all = s.ledger.list_orders(&record.seller_id).await?;
+pub(crate) async fn problem_orders(
+    orders: &(impl OrderLedger + ?Sized),
+    record: &SellerRecord,
+) -> Result<Vec<OrderRecord>, PortalError> {
+    let all = orders.list_orders(&record.seller_id).await?;
     Ok(all.into_iter().filter(|o| o.is_open_problem(&record.handled_problems)).collect())
 }
 
 /// `POST /v1/orders/{orderId}/handled`: the seller has dealt with an order's problem (by hand,
 /// with the buyer…): it leaves the problems list until another problem comes.
-pub async fn mark_handled(s: &Services, id: &SellerId, order_id: &OrderId) -> Result<(), PortalError> {
-    let order = s.ledger.get_order(id, order_id).await?.ok_or(PortalError::NotFound)?;
+pub async fn mark_handled(
+    ledger: &(impl SellerLedger + OrderLedger + ?Sized),
+    id: &SellerId,
+    order_id: &OrderId,
+) -> Result<(), PortalError> {
+    let order = ledger.get_order(id, order_id).await?.ok_or(PortalError::NotFound)?;
     let Some(key) = order.problem_key() else {
         return Err(PortalError::Conflict(Conflict::NothingToRetry));
     };
-    let mut record = seller(s, id).await?;
+    let mut record = seller(ledger, id).await?;
     if record.handled_problems.get(order_id) == Some(&key) {
         return Ok(());
     }
     // Marks of orders whose problem has gone are dropped on the way: the map stays small.
-    let all = s.ledger.list_orders(id).await?;
+    let all = ledger.list_orders(id).await?;
     let open: std::collections::BTreeSet<&OrderId> =
         all.iter().filter(|o| o.problem_key().is_some()).map(|o| &o.order_id).collect();
     record.handled_problems.retain(|o, _| open.contains(o));
     record.handled_problems.insert(order_id.clone(), key);
-    s.ledger.put_seller(&record).await?;
+    ledger.put_seller(&record).await?;
     Ok(())
 }
 
@@ -54,11 +64,11 @@ pub async fn resend(
     number: &InvoiceNumber,
     once: Option<&Once>,
 ) -> Result<String, PortalError> {
-    crate::once::once(s, id, once, || resend_now(s, id, number)).await
+    crate::once::once(s.ledger.as_ref(), s.clock.as_ref(), id, once, || resend_now(s, id, number)).await
 }
 
 async fn resend_now(s: &Services, id: &SellerId, number: &InvoiceNumber) -> Result<String, PortalError> {
-    let record = seller(s, id).await?;
+    let record = seller(s.ledger.as_ref(), id).await?;
     let inv = s.ledger.get_invoice(id, number).await?.ok_or(PortalError::NotFound)?;
     // At most `resends_per_day` a day per invoice: a buyer's inbox is not a target.
     let now = s.clock.now();
@@ -76,7 +86,7 @@ async fn resend_now(s: &Services, id: &SellerId, number: &InvoiceNumber) -> Resu
     if slot == RequestSlot::LimitReached {
         return Err(PortalError::RateLimited);
     }
-    let creds = credentials(s, &record).await?;
+    let creds = credentials(s.secrets.as_ref(), &record).await?;
     let order =
         s.marketplace.order(&creds, &inv.order_id).await.map_err(PipelineError::from)?.ok_or(PortalError::NotFound)?;
     let d = Delivery::new(s, id, now, None);
@@ -105,16 +115,16 @@ pub async fn retry(
     order_id: &OrderId,
     once: Option<&Once>,
 ) -> Result<RetryOutcome, PortalError> {
-    crate::once::once(s, id, once, || retry_now(s, id, order_id)).await
+    crate::once::once(s.ledger.as_ref(), s.clock.as_ref(), id, once, || retry_now(s, id, order_id)).await
 }
 
 async fn retry_now(s: &Services, id: &SellerId, order_id: &OrderId) -> Result<RetryOutcome, PortalError> {
-    let record = crate::portal::active_seller(s, id).await?;
+    let record = crate::portal::active_seller(s.ledger.as_ref(), id).await?;
     let mut order = s.ledger.get_order(id, order_id).await?.ok_or(PortalError::NotFound)?;
     if order.stage == OrderStage::Rejected {
         let number = order.number.clone().ok_or(PortalError::NotFound)?;
         let inv = s.ledger.get_invoice(id, &number).await?.ok_or(PortalError::NotFound)?;
-        let creds = credentials(s, &record).await?;
+        let creds = credentials(s.secrets.as_ref(), &record).await?;
         let d = Delivery::new(s, id, s.clock.now(), None);
         let pdf = d.pdf(&inv).await?;
         d.upload_one(&creds, &mut order, &pdf).await?;

@@ -8,7 +8,7 @@ use marketbill_domain::{DocumentKind, Order};
 
 use crate::delivery::Delivery;
 use crate::model::{InvoiceQuery, InvoiceRecord, OrderRecord, SellerId, SellerRecord};
-use crate::ports::LedgerError;
+use crate::ports::{InvoiceLedger, IssuingLedger, LedgerError};
 use crate::services::{PipelineError, Services};
 
 /// Issues, stores and mails the credit notes of the refunds an invoiced order now shows and
@@ -30,7 +30,7 @@ pub async fn credit_reported(
         return Ok(0);
     }
     let Some(original) = s.ledger.get_invoice(id, number).await? else { return Ok(0) };
-    let mut credited = credited_state(s, id, &original).await?;
+    let mut credited = credited_state(s.ledger.as_ref(), id, &original).await?;
     let mut issued = 0;
     for refund in reported_refunds(&original.invoice, order, &s.settings.runs.refunded_line_statuses, &credited) {
         // Once per key, also against what this loop just credited.
@@ -93,8 +93,12 @@ async fn note_unreadable(
 
 /// What an invoice's credit notes have taken. An invoice a credit note cancelled before these
 /// states were kept (a buyer's correction) reads as wholly credited, so nothing credits it again.
-pub async fn credited_state(s: &Services, id: &SellerId, original: &InvoiceRecord) -> Result<Credited, LedgerError> {
-    let state = s.ledger.credited(id, &original.invoice.number).await?;
+pub async fn credited_state(
+    ledger: &(impl IssuingLedger + InvoiceLedger + ?Sized),
+    id: &SellerId,
+    original: &InvoiceRecord,
+) -> Result<Credited, LedgerError> {
+    let state = ledger.credited(id, &original.invoice.number).await?;
     if state != Credited::default() {
         return Ok(state);
     }
@@ -104,7 +108,7 @@ pub async fn credited_state(s: &Services, id: &SellerId, original: &InvoiceRecor
         limit: 100,
         ..Default::default()
     };
-    let cancelled = s.ledger.list_invoices(id, &query).await?.items.iter().any(|r| {
+    let cancelled = ledger.list_invoices(id, &query).await?.items.iter().any(|r| {
         matches!(&r.invoice.kind, DocumentKind::CreditNote { corrects } if corrects.number == original.invoice.number)
     });
     // `seq` stays that of the stored state: nothing is left, so nothing is ever written from it.

@@ -8,7 +8,7 @@ use marketbill_domain::calendar::{paris_date, paris_instant};
 use time::OffsetDateTime;
 
 use crate::model::SellerId;
-use crate::ports::{Queue, RunReason, SellerLedger, SellerRunMessage};
+use crate::ports::{Clock, Queue, RequestLedger, RunReason, SellerLedger, SellerRunMessage};
 use crate::seller_run::{RunOutcome, run_message};
 use crate::services::{PipelineError, Services};
 
@@ -96,23 +96,28 @@ pub enum RunNow {
 
 /// `POST /v1/runs`: the seller's run now, outside the schedule (a few an hour). On AWS the
 /// queue's message starts the seller-run function; in `marketbill serve`, its worker.
-pub async fn run_now(s: &Services, id: &SellerId) -> Result<RunNow, crate::portal::PortalError> {
+pub async fn run_now(
+    ledger: &(impl SellerLedger + RequestLedger + ?Sized),
+    queue: &dyn Queue,
+    clock: &dyn Clock,
+    id: &SellerId,
+) -> Result<RunNow, crate::portal::PortalError> {
     use crate::portal::{Conflict, PortalError};
-    let record = crate::portal::active_seller(s, id).await?;
+    let record = crate::portal::active_seller(ledger, id).await?;
     if record.credentials.is_none() {
         return Err(PortalError::Conflict(Conflict::NoCredentials));
     }
-    let now = s.clock.now();
+    let now = clock.now();
     let local = now.to_offset(marketbill_domain::calendar::paris_offset(now));
     let hour = format!("{}T{:02}", marketbill_domain::calendar::iso_date(local.date()), local.hour());
     let lease = now + time::Duration::minutes(1);
-    match s.ledger.take_slot(id, "run-now", &hour, RUNS_NOW_PER_HOUR, now, lease).await? {
+    match ledger.take_slot(id, "run-now", &hour, RUNS_NOW_PER_HOUR, now, lease).await? {
         crate::ports::RequestSlot::Taken => {}
         crate::ports::RequestSlot::Busy => return Ok(RunNow::AlreadyQueued),
         crate::ports::RequestSlot::LimitReached => return Err(PortalError::RateLimited),
     }
     let message = SellerRunMessage { seller_id: id.clone(), reason: RunReason::Manual, resume_from: None };
-    s.queue.send(&message).await.map_err(PipelineError::from)?;
+    queue.send(&message).await.map_err(PipelineError::from)?;
     tracing::info!(seller = %id, "run asked for by the seller, queued");
     Ok(RunNow::Queued)
 }

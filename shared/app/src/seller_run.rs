@@ -172,7 +172,13 @@ impl Ctx<'_> {
                 Ok(None)
             }
             Ok(draft) => {
-                let draft = crate::transmission::with_directory_addresses(self.s, self.seller, draft).await;
+                let draft = crate::transmission::with_directory_addresses(
+                    self.s.secrets.as_ref(),
+                    self.s.platform.as_ref(),
+                    self.seller,
+                    draft,
+                )
+                .await;
                 self.numbered(order, draft, email_hash, out).await
             }
         }

@@ -29,7 +29,7 @@ use crate::platform::{
     AckStatus, FlowSubmission, FlowSyntax, Platform, PlatformCredentials, PlatformError, ProcessingRule,
 };
 use crate::portal::PortalError;
-use crate::ports::{RequestSlot, SecretBox, SecretError};
+use crate::ports::{RequestSlot, SecretBox, SecretError, SellerLedger, TransmissionLedger};
 use crate::services::{PipelineError, Services};
 use time::OffsetDateTime;
 
@@ -158,14 +158,19 @@ pub async fn transmit(
 /// answer (no platform, no line, the platform down) the SIRENs stay the addresses — valid
 /// (BR-FR-21: the address starts with the SIREN) — and the transmission pass looks the buyer up
 /// again before handing the invoice over.
-pub async fn with_directory_addresses(s: &Services, record: &SellerRecord, draft: Draft) -> Draft {
+pub async fn with_directory_addresses(
+    secrets: &dyn SecretBox,
+    platform: &dyn Platform,
+    record: &SellerRecord,
+    draft: Draft,
+) -> Draft {
     let (Some(sealed), Some(buyer)) = (&record.platform, draft.body.buyer.known_siren()) else {
         return draft;
     };
     if placement_of(&record.profile, &draft.body) != Placement::EInvoice {
         return draft;
     }
-    let creds = match open_platform(s.secrets.as_ref(), sealed).await {
+    let creds = match open_platform(secrets, sealed).await {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(error = %e, "platform credentials not opened; the SIRENs stay the addresses");
@@ -175,7 +180,7 @@ pub async fn with_directory_addresses(s: &Services, record: &SellerRecord, draft
     let lookup = |siren: String| {
         let creds = &creds;
         async move {
-            match s.platform.directory_address(creds, &siren).await {
+            match platform.directory_address(creds, &siren).await {
                 Ok(found) => found,
                 Err(e) => {
                     tracing::warn!(error = %e, "directory not read; the SIREN stays the address");
@@ -526,57 +531,82 @@ pub struct PlatformSummary {
     pub prefer_ubl: bool,
 }
 
-/// `PUT /v1/seller/platform`: the seller's approved platform, checked (its Flow Service
-/// answers its health check and its token endpoint takes the pair) before it is sealed and
-/// saved. Nothing is saved when a check fails; the refusal names the field.
-pub async fn put_platform(
-    s: &Services,
-    platform: &dyn Platform,
-    id: &SellerId,
-    creds: &PlatformCredentials,
-) -> Result<(), PortalError> {
-    let mut record = crate::portal::active_seller(s, id).await?;
-    creds.validate().map_err(PortalError::Invalid)?;
-    platform.check(creds).await.map_err(|e| match e {
-        PlatformError::Credentials(_) => PortalError::field("clientSecret", "the platform refused these credentials"),
-        PlatformError::Config(_) => PortalError::field("flowUrl", "is not an address of a platform"),
-        PlatformError::Refused { .. } | PlatformError::Unavailable { .. } | PlatformError::Garbled { .. } => {
-            PortalError::field("flowUrl", "the platform does not answer at this address")
+/// What the seller's platform setup and its flows' list use: the sellers (where the sealed
+/// credentials are kept), the secret box, and the flows recorded. The platform a new pair is
+/// checked against is given by the caller.
+#[derive(Clone, Copy)]
+pub struct PlatformSetup<'a> {
+    pub sellers: &'a dyn SellerLedger,
+    pub transmissions: &'a dyn TransmissionLedger,
+    pub secrets: &'a dyn SecretBox,
+}
+
+impl Services {
+    /// The platform setup, on this deployment's ports.
+    pub fn platform_setup(&self) -> PlatformSetup<'_> {
+        PlatformSetup {
+            sellers: self.ledger.as_ref(),
+            transmissions: self.ledger.as_ref(),
+            secrets: self.secrets.as_ref(),
         }
-    })?;
-    record.platform = Some(seal_platform(s.secrets.as_ref(), creds).await?);
-    s.ledger.put_seller(&record).await?;
-    Ok(())
+    }
 }
 
-/// `DELETE /v1/seller/platform`: nothing is transmitted any more (what was stays recorded).
-pub async fn remove_platform(s: &Services, id: &SellerId) -> Result<(), PortalError> {
-    let mut record = crate::portal::active_seller(s, id).await?;
-    record.platform = None;
-    s.ledger.put_seller(&record).await?;
-    Ok(())
-}
+impl PlatformSetup<'_> {
+    /// `PUT /v1/seller/platform`: the seller's approved platform, checked (its Flow Service
+    /// answers its health check and its token endpoint takes the pair) before it is sealed and
+    /// saved. Nothing is saved when a check fails; the refusal names the field.
+    pub async fn put_platform(
+        &self,
+        platform: &dyn Platform,
+        id: &SellerId,
+        creds: &PlatformCredentials,
+    ) -> Result<(), PortalError> {
+        let mut record = crate::portal::active_seller(self.sellers, id).await?;
+        creds.validate().map_err(PortalError::Invalid)?;
+        platform.check(creds).await.map_err(|e| match e {
+            PlatformError::Credentials(_) => {
+                PortalError::field("clientSecret", "the platform refused these credentials")
+            }
+            PlatformError::Config(_) => PortalError::field("flowUrl", "is not an address of a platform"),
+            PlatformError::Refused { .. } | PlatformError::Unavailable { .. } | PlatformError::Garbled { .. } => {
+                PortalError::field("flowUrl", "the platform does not answer at this address")
+            }
+        })?;
+        record.platform = Some(seal_platform(self.secrets, creds).await?);
+        self.sellers.put_seller(&record).await?;
+        Ok(())
+    }
 
-/// The seller's platform as the space shows it, if any.
-pub async fn platform_of(s: &Services, id: &SellerId) -> Result<Option<PlatformSummary>, PortalError> {
-    let record = crate::portal::seller(s, id).await?;
-    let Some(sealed) = &record.platform else {
-        return Ok(None);
-    };
-    let c = open_platform(s.secrets.as_ref(), sealed).await?;
-    Ok(Some(PlatformSummary {
-        platform_name: c.platform_name,
-        platform_id: c.platform_id,
-        flow_url: c.flow_url,
-        directory_url: c.directory_url,
-        token_url: c.token_url,
-        client_id: c.client_id,
-        prefer_ubl: c.prefer_ubl,
-    }))
-}
+    /// `DELETE /v1/seller/platform`: nothing is transmitted any more (what was stays recorded).
+    pub async fn remove_platform(&self, id: &SellerId) -> Result<(), PortalError> {
+        let mut record = crate::portal::active_seller(self.sellers, id).await?;
+        record.platform = None;
+        self.sellers.put_seller(&record).await?;
+        Ok(())
+    }
 
-/// Every flow handed to the seller's platform, with where it stands.
-pub async fn transmissions(s: &Services, id: &SellerId) -> Result<Vec<TransmissionRecord>, PortalError> {
-    crate::portal::seller(s, id).await?;
-    Ok(s.ledger.transmissions(id).await?)
+    /// The seller's platform as the space shows it, if any.
+    pub async fn platform_of(&self, id: &SellerId) -> Result<Option<PlatformSummary>, PortalError> {
+        let record = crate::portal::seller(self.sellers, id).await?;
+        let Some(sealed) = &record.platform else {
+            return Ok(None);
+        };
+        let c = open_platform(self.secrets, sealed).await?;
+        Ok(Some(PlatformSummary {
+            platform_name: c.platform_name,
+            platform_id: c.platform_id,
+            flow_url: c.flow_url,
+            directory_url: c.directory_url,
+            token_url: c.token_url,
+            client_id: c.client_id,
+            prefer_ubl: c.prefer_ubl,
+        }))
+    }
+
+    /// Every flow handed to the seller's platform, with where it stands.
+    pub async fn transmissions(&self, id: &SellerId) -> Result<Vec<TransmissionRecord>, PortalError> {
+        crate::portal::seller(self.sellers, id).await?;
+        Ok(self.transmissions.transmissions(id).await?)
+    }
 }

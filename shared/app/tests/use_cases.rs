@@ -98,14 +98,14 @@ async fn the_usage_page_reads_paris_months_at_the_turn_of_a_month() {
     let f = fixture(5, datetime!(2026-03-31 21:00 UTC)).await;
     let run = run_seller(&f.services, &f.seller, None).await.unwrap();
     let plans = marketbill_domain::FeePlans::bundled();
-    let march = marketbill_app::usage::usage(&f.services, &f.seller, &plans).await.unwrap();
+    let march = f.services.metering().usage(&f.seller, &plans).await.unwrap();
     assert_eq!((march.month.as_str(), march.invoices_this_month), ("2026-03", run.issued));
     // 00:30 in Paris on 1 April (22:30 UTC on the 31st): April, and March is the month before.
     f.clock.advance(time::Duration::minutes(90));
-    let april = marketbill_app::usage::usage(&f.services, &f.seller, &plans).await.unwrap();
+    let april = f.services.metering().usage(&f.seller, &plans).await.unwrap();
     assert_eq!((april.month.as_str(), april.invoices_this_month), ("2026-04", 0));
     assert_eq!((april.previous_month.as_str(), april.invoices_previous_month), ("2026-03", run.issued));
-    let history = marketbill_app::usage::usage_history(&f.services, &f.seller, &plans, 12).await.unwrap();
+    let history = f.services.metering().usage_history(&f.seller, &plans, 12).await.unwrap();
     let months: Vec<(&str, u64)> = history.iter().map(|m| (m.month.as_str(), m.invoices)).collect();
     assert_eq!(months, [("2026-04", 0), ("2026-03", run.issued)], "back to the month of registration");
 }
@@ -127,7 +127,10 @@ async fn a_month_of_fees_is_invoiced_once_and_mailed_once() {
     let again = marketbill_app::fee_billing::bill_month(&f.services, &operator, &plans, november).await.unwrap();
     assert_eq!((again.issued.len(), again.already_issued), (0, 1));
     assert_eq!(f.mailer.to(&email), told + 1, "mailed once");
-    let mine = marketbill_app::fee_billing::fee_invoices(&f.services, &f.seller, 2).await.unwrap();
+    let mine =
+        marketbill_app::fee_billing::fee_invoices(f.services.ledger.as_ref(), f.services.clock.as_ref(), &f.seller, 2)
+            .await
+            .unwrap();
     assert_eq!(mine.len(), 1);
     let fee = plans.monthly_fee(marketbill_domain::PlanKind::PerInvoice, run.issued, 0);
     assert_eq!(mine[0].invoice.body.totals.tax_exclusive, fee.amount_excl_vat);
@@ -140,23 +143,53 @@ async fn a_month_of_fees_is_invoiced_once_and_mailed_once() {
 #[tokio::test]
 async fn runs_asked_for_are_queued_a_few_an_hour() {
     let f = fixture(1, NOW).await;
-    assert_eq!(run_now(&f.services, &f.seller).await.unwrap(), RunNow::Queued);
+    assert_eq!(
+        run_now(f.services.ledger.as_ref(), f.services.queue.as_ref(), f.services.clock.as_ref(), &f.seller)
+            .await
+            .unwrap(),
+        RunNow::Queued
+    );
     // Within the minute: the run is already queued (the ask counts all the same).
-    assert_eq!(run_now(&f.services, &f.seller).await.unwrap(), RunNow::AlreadyQueued);
+    assert_eq!(
+        run_now(f.services.ledger.as_ref(), f.services.queue.as_ref(), f.services.clock.as_ref(), &f.seller)
+            .await
+            .unwrap(),
+        RunNow::AlreadyQueued
+    );
     f.clock.advance(time::Duration::minutes(2));
-    assert_eq!(run_now(&f.services, &f.seller).await.unwrap(), RunNow::Queued);
+    assert_eq!(
+        run_now(f.services.ledger.as_ref(), f.services.queue.as_ref(), f.services.clock.as_ref(), &f.seller)
+            .await
+            .unwrap(),
+        RunNow::Queued
+    );
     f.clock.advance(time::Duration::minutes(2));
-    assert!(matches!(run_now(&f.services, &f.seller).await, Err(PortalError::RateLimited)));
+    assert!(matches!(
+        run_now(f.services.ledger.as_ref(), f.services.queue.as_ref(), f.services.clock.as_ref(), &f.seller).await,
+        Err(PortalError::RateLimited)
+    ));
     // The next hour, again.
     f.clock.advance(time::Duration::hours(1));
-    assert_eq!(run_now(&f.services, &f.seller).await.unwrap(), RunNow::Queued);
-    let unknown = run_now(&f.services, &"nobody".parse().unwrap()).await;
+    assert_eq!(
+        run_now(f.services.ledger.as_ref(), f.services.queue.as_ref(), f.services.clock.as_ref(), &f.seller)
+            .await
+            .unwrap(),
+        RunNow::Queued
+    );
+    let unknown = run_now(
+        f.services.ledger.as_ref(),
+        f.services.queue.as_ref(),
+        f.services.clock.as_ref(),
+        &"nobody".parse().unwrap(),
+    )
+    .await;
     assert!(matches!(unknown, Err(PortalError::NotFound)), "{unknown:?}");
     // A seller without credentials yet has nothing to run.
     let bare: marketbill_app::model::SellerId = "bare-seller".parse().unwrap();
     let profile = marketbill_testkit::sellers::sample_seller(0, "30002").unwrap();
-    marketbill_app::sellers::register(&f.services, &bare, profile, None, NOW).await.unwrap();
-    let refused = run_now(&f.services, &bare).await;
+    f.services.account().register(&bare, profile, None, NOW).await.unwrap();
+    let refused =
+        run_now(f.services.ledger.as_ref(), f.services.queue.as_ref(), f.services.clock.as_ref(), &bare).await;
     assert!(matches!(refused, Err(PortalError::Conflict(Conflict::NoCredentials))), "{refused:?}");
 }
 
@@ -202,12 +235,13 @@ async fn a_buyer_from_the_mail_link_gets_the_invoice_in_its_company_name_once() 
 
 #[tokio::test]
 async fn a_seller_finds_an_invoice_by_amount_or_buyer_newest_first_page_by_page() {
-    use marketbill_app::documents::{Search, find};
+    use marketbill_app::documents::Search;
     let f = fixture(12, NOW).await;
     let run = run_seller(&f.services, &f.seller, None).await.unwrap();
+    let documents = f.services.documents();
     // The default order: by date, newest first.
     let search = |text: &str, page: usize| Search { text: text.to_owned(), page, per_page: 5, ..Default::default() };
-    let first = find(&f.services, &f.seller, &search("", 1)).await.unwrap();
+    let first = documents.find(&f.seller, &search("", 1)).await.unwrap();
     assert_eq!((first.total as u64, first.items.len()), (run.issued, 5));
     assert_eq!(first.pages, first.total.div_ceil(5));
     let numbers = |items: &[marketbill_app::model::InvoiceRecord]| {
@@ -215,20 +249,20 @@ async fn a_seller_finds_an_invoice_by_amount_or_buyer_newest_first_page_by_page(
     };
     let shown = numbers(&first.items);
     assert!(shown.windows(2).all(|w| w[0] > w[1]), "newest first: {shown:?}");
-    let second = find(&f.services, &f.seller, &search("", 2)).await.unwrap();
+    let second = documents.find(&f.seller, &search("", 2)).await.unwrap();
     assert!(numbers(&second.items).iter().all(|n| !shown.contains(n)), "page 2 goes on");
 
     // An amount as a French seller types it, and a buyer's name.
     let wanted = &first.items[2];
     let typed = wanted.invoice.body.totals.tax_inclusive.to_string().replace('.', ",");
-    let by_amount = find(&f.services, &f.seller, &search(&typed, 1)).await.unwrap();
+    let by_amount = documents.find(&f.seller, &search(&typed, 1)).await.unwrap();
     assert!(by_amount.items.iter().any(|r| r.invoice.number == wanted.invoice.number), "{typed}");
     assert!(
         by_amount.items.iter().all(|r| r.invoice.body.totals.tax_inclusive == wanted.invoice.body.totals.tax_inclusive)
     );
     let name = wanted.invoice.body.buyer.name.split_whitespace().last().unwrap().to_lowercase();
-    let by_name = find(&f.services, &f.seller, &search(&name, 1)).await.unwrap();
+    let by_name = documents.find(&f.seller, &search(&name, 1)).await.unwrap();
     assert!(by_name.total >= 1 && by_name.items.iter().any(|r| r.invoice.number == wanted.invoice.number), "{name}");
-    let none = find(&f.services, &f.seller, &search("nobody-at-all", 1)).await.unwrap();
+    let none = documents.find(&f.seller, &search("nobody-at-all", 1)).await.unwrap();
     assert_eq!(none.total, 0);
 }

@@ -74,16 +74,19 @@ pub async fn fee_invoices_are_issued_once(w: &World) {
         let used = s.ledger.usage(id, usage_month).await.unwrap();
         assert!(used > 0);
         let fee = plans.monthly_fee(record.profile.plan, used, 0);
-        let mine = fee_invoices(&s, id, 3).await.unwrap();
+        let mine = fee_invoices(s.ledger.as_ref(), s.clock.as_ref(), id, 3).await.unwrap();
         assert_eq!(mine.len(), 1, "{id}");
         let inv = &mine[0].invoice;
         assert_eq!(inv.body.totals.tax_exclusive, fee.amount_excl_vat, "{id}: {used} invoices");
         assert_eq!(inv.body.totals.payable, inv.body.totals.tax_inclusive, "due in full");
         assert_eq!(inv.body.order_id, fee_reference(id.as_str(), billed).unwrap());
         assert!(mine[0].pdf.is_some() && mine[0].xml.is_some(), "stored");
-        assert!(fee_invoice(&s, id, inv.number.as_str()).await.unwrap().is_some());
+        assert!(fee_invoice(s.ledger.as_ref(), id, inv.number.as_str()).await.unwrap().is_some());
         for (other, _, _) in w.sellers.iter().filter(|(o, _, _)| o != id) {
-            assert!(fee_invoice(&s, other, inv.number.as_str()).await.unwrap().is_none(), "not {other}'s");
+            assert!(
+                fee_invoice(s.ledger.as_ref(), other, inv.number.as_str()).await.unwrap().is_none(),
+                "not {other}'s"
+            );
         }
     }
     // One mail per fee invoice, to the seller's address.

@@ -96,7 +96,7 @@ pub async fn world(adapters: Subject, outbox: Arc<dyn Outbox>, sellers: usize, s
             seller_id: mid.clone(),
         };
         let profile = sample_seller(k % 2, mid).unwrap();
-        marketbill_app::sellers::register(&services, &seller_id, profile, Some(&creds), now).await.unwrap();
+        services.account().register(&seller_id, profile, Some(&creds), now).await.unwrap();
         registered.push((seller_id, mid.clone(), k % 2));
     }
     World { services, sim, sellers: registered, outbox }

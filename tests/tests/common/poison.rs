@@ -108,7 +108,7 @@ pub async fn poison_orders_never_block_anyone(w: &World) {
             }
         }
     }
-    let problems = marketbill_app::problems::problems(&w.services, &w.sellers[0].0).await.unwrap();
+    let problems = marketbill_app::problems::problems(w.services.ledger.as_ref(), &w.sellers[0].0).await.unwrap();
     for id in &refused {
         let p = problems.iter().find(|p| &p.order_id == id).unwrap_or_else(|| panic!("{id} not in the problems list"));
         let reason = p.refusal.as_ref().unwrap_or_else(|| panic!("{id}: {p:?}"));

@@ -87,7 +87,7 @@ pub async fn refunds_become_credit_notes_once(w: &World) {
     // An entry that cannot be read is never guessed: the order shows in the problems list.
     report(w, &beyond.0, entry(json!({"reason": "no id"})));
     cycle(w).await;
-    let problems = marketbill_app::problems::problems(&w.services, &w.sellers[0].0).await.unwrap();
+    let problems = marketbill_app::problems::problems(w.services.ledger.as_ref(), &w.sellers[0].0).await.unwrap();
     let noted = problems.iter().find(|p| p.order_id.as_str() == beyond.0).expect("in the problems list");
     assert!(noted.last_error.as_deref().unwrap_or_default().contains("cannot be read"), "{noted:?}");
     for cn in after.values().flat_map(|(_, c)| c) {

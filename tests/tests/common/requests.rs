@@ -253,7 +253,7 @@ pub async fn a_french_business_without_siren_is_a_problem_until_the_buyer_answer
     let order_id: marketbill_domain::OrderId = "BIZFR0000001".parse().unwrap();
     let rec = w.services.ledger.get_order(&seller, &order_id).await.unwrap().unwrap();
     assert!(rec.number.is_some() && rec.buyer_siren_missing, "{rec:?}");
-    let problems = marketbill_app::problems::problems(&w.services, &seller).await.unwrap();
+    let problems = marketbill_app::problems::problems(w.services.ledger.as_ref(), &seller).await.unwrap();
     assert!(problems.iter().any(|p| p.order_id == order_id), "in the problems list");
     let email = Order::from_value(v).unwrap().buyer_email().unwrap().to_owned();
     let asked = w.outbox.sent().await.iter().any(|m| {
@@ -266,7 +266,7 @@ pub async fn a_french_business_without_siren_is_a_problem_until_the_buyer_answer
         .await
         .unwrap();
     assert!(matches!(done, BuyerRequestOutcome::Corrected { .. }), "{done:?}");
-    let problems = marketbill_app::problems::problems(&w.services, &seller).await.unwrap();
+    let problems = marketbill_app::problems::problems(w.services.ledger.as_ref(), &seller).await.unwrap();
     assert!(!problems.iter().any(|p| p.order_id == order_id), "no longer a problem: {problems:?}");
 }
 

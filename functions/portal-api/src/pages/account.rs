@@ -43,7 +43,7 @@ pub(super) async fn sign_up_post(State(p): State<Arc<Portal>>, Posted { page, va
         return render(&page, StatusCode::BAD_REQUEST, "sign_up.html", context! { error });
     };
     let s = &p.services;
-    let known = match marketbill_app::account::seller_for_email(s, &email).await {
+    let known = match s.account().seller_for_email(&email).await {
         Ok(known) => known,
         Err(e) => {
             let error = failure(&page, &e);
@@ -305,7 +305,7 @@ fn plans_text(page: &Page, p: &Portal) -> String {
 /// The signed-in account's record, if it has one yet.
 async fn record(p: &Portal, page: &Page) -> Result<Option<SellerRecord>, PortalError> {
     let Some(seller) = &page.seller else { return Ok(None) };
-    match marketbill_app::account::get_profile(&p.services, seller).await {
+    match p.services.account().get_profile(seller).await {
         Ok(r) => Ok(Some(r)),
         Err(PortalError::NotFound) => Ok(None),
         Err(e) => Err(e),
@@ -353,9 +353,7 @@ pub(super) async fn profile_post(State(p): State<Arc<Portal>>, post: SellerPost)
     values.insert("email".into(), email);
     let (input, mut errors) = profile_input(&values, existing.as_ref());
     let outcome = match input {
-        Some(input) if errors.is_empty() => {
-            marketbill_app::account::put_profile(&p.services, &seller, &input).await.map(|_| ())
-        }
+        Some(input) if errors.is_empty() => p.services.account().put_profile(&seller, &input).await.map(|_| ()),
         _ => Err(PortalError::Invalid(BTreeMap::new())),
     };
     match outcome {
@@ -526,7 +524,7 @@ pub(super) async fn credentials_post(State(p): State<Arc<Portal>>, post: SellerP
         seller_id: r.profile.marketplace_seller_id.clone(),
     };
     // Checked by the use case, with the same rules as the API.
-    match marketbill_app::account::put_credentials(&p.services, &seller, &creds).await {
+    match p.services.account().put_credentials(&seller, &creds).await {
         Ok(()) => Redirect::to("/espace/identifiants?ok=1").into_response(),
         Err(PortalError::Invalid(errors)) => {
             credentials_form(&page, &r, &errors, StatusCode::BAD_REQUEST, Some(&creds.client_id), false)
@@ -588,7 +586,7 @@ pub(super) async fn unsubscribe(State(p): State<Arc<Portal>>, post: SellerPost) 
         let error = text(page.lang, "unsubscribe_tick").to_owned();
         return account(&page, &p, StatusCode::BAD_REQUEST, None, Some(error)).await;
     }
-    match marketbill_app::account::unsubscribe(&p.services, &seller).await {
+    match p.services.account().unsubscribe(&seller).await {
         // Post, redirect, get: the account page then says until when downloads stay open.
         Ok(_) => Redirect::to("/espace/compte").into_response(),
         Err(e) => message_page(&page, StatusCode::SERVICE_UNAVAILABLE, failure(&page, &e)),

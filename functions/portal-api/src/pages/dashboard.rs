@@ -77,7 +77,14 @@ pub(super) async fn dashboard(page: Page, State(p): State<Arc<Portal>>, Query(q)
 /// « Lancer maintenant »: the seller's run, queued; post, redirect, get.
 pub(super) async fn run_now(State(p): State<Arc<Portal>>, post: SellerPost) -> Response {
     let SellerPost { page, seller, .. } = post;
-    match marketbill_app::schedule::run_now(&p.services, &seller).await {
+    match marketbill_app::schedule::run_now(
+        p.services.ledger.as_ref(),
+        p.services.queue.as_ref(),
+        p.services.clock.as_ref(),
+        &seller,
+    )
+    .await
+    {
         Ok(marketbill_app::schedule::RunNow::Queued) => Redirect::to("/espace?passage=lance").into_response(),
         Ok(marketbill_app::schedule::RunNow::AlreadyQueued) => Redirect::to("/espace?passage=deja").into_response(),
         Err(e) => {
@@ -92,7 +99,7 @@ pub(super) async fn run_now(State(p): State<Arc<Portal>>, post: SellerPost) -> R
 
 pub(super) async fn dashboard_page(page: Page, p: &Portal, message: Option<&str>, error: Option<String>) -> Response {
     let Some(seller) = page.seller.clone() else { return to_sign_in() };
-    match marketbill_app::usage::dashboard(&p.services, &seller, &p.plans).await {
+    match p.services.metering().dashboard(&seller, &p.plans).await {
         Ok(d) => {
             let plan = match (d.usage.fee.plan, page.lang) {
                 (PlanKind::PerInvoice, Lang::Fr) => "à la facture",

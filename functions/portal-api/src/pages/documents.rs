@@ -111,7 +111,7 @@ pub(super) async fn invoices_page(page: Page, p: &Portal, q: ListQuery, error: O
         limit: PER_PAGE,
     };
     let flows: BTreeMap<String, marketbill_app::model::TransmissionRecord> =
-        match marketbill_app::transmission::transmissions(&p.services, &seller).await {
+        match p.services.platform_setup().transmissions(&seller).await {
             Ok(all) => all
                 .into_iter()
                 .filter_map(|t| match &t.subject {
@@ -143,7 +143,7 @@ pub(super) async fn invoices_page(page: Page, p: &Portal, q: ListQuery, error: O
         page: q.page.parse().unwrap_or(1),
         per_page: PER_PAGE,
     };
-    match marketbill_app::documents::find(&p.services, &seller, &search).await {
+    match p.services.documents().find(&seller, &search).await {
         Ok(found) => {
             let rows: Vec<serde_json::Value> =
                 found.items.iter().map(|r| row(&page, r, flows.get(r.invoice.number.as_str()))).collect();
@@ -220,7 +220,7 @@ pub(super) async fn selection(State(p): State<Arc<Portal>>, post: SellerPost) ->
     // One box per row, named after its document (`n-ML2026-000001`).
     let numbers: Vec<InvoiceNumber> =
         values.keys().filter_map(|k| k.strip_prefix("n-")).filter_map(|n| n.parse().ok()).collect();
-    match marketbill_app::documents::selection(&p.services, &seller, &numbers).await {
+    match p.services.documents().selection(&seller, &numbers).await {
         Ok(link) => Redirect::to(&link.url).into_response(),
         Err(PortalError::Invalid(_)) => {
             let error = Some(
@@ -237,7 +237,7 @@ pub(super) async fn selection(State(p): State<Arc<Portal>>, post: SellerPost) ->
 pub(super) async fn pdf(page: Page, State(p): State<Arc<Portal>>, Path(number): Path<String>) -> Response {
     let Some(seller) = page.seller.clone() else { return to_sign_in() };
     let Ok(number) = number.parse::<InvoiceNumber>() else { return not_found(&page) };
-    match marketbill_app::documents::pdf_link(&p.services, &seller, &number).await {
+    match p.services.documents().pdf_link(&seller, &number).await {
         Ok(link) => Redirect::to(&link.url).into_response(),
         Err(PortalError::NotFound) => not_found(&page),
         Err(e) => message_page(&page, StatusCode::SERVICE_UNAVAILABLE, failure(&page, &e)),
@@ -258,7 +258,7 @@ pub(super) async fn invoice_page(
     error: Option<String>,
     typed: Typed<'_>,
 ) -> Response {
-    match marketbill_app::documents::invoice(&p.services, seller, number).await {
+    match p.services.documents().invoice(seller, number).await {
         Ok(links) => {
             let r = &links.record;
             // An invoice its platform rejected or its buyer refused, still its order's current
@@ -289,8 +289,9 @@ pub(super) async fn invoice_page(
                     "reason": platform::reason_text(page.lang, t.reason.as_deref()),
                 })
             });
-            let creditable =
-                marketbill_app::credit_notes::creditable(&p.services, seller, number).await.unwrap_or_default();
+            let creditable = marketbill_app::credit_notes::creditable(p.services.ledger.as_ref(), seller, number)
+                .await
+                .unwrap_or_default();
             let credit_lines: Vec<serde_json::Value> = r
                 .invoice
                 .body

@@ -488,7 +488,7 @@ async fn sign_in_post(State(p): State<Arc<Portal>>, Posted { page, values: form 
 /// answers the same). False where links are not how sellers sign in (AWS: Cognito).
 async fn send_sign_in_link(p: &Portal, email: &str) -> Result<bool, PortalError> {
     let s = &p.services;
-    let Some(seller) = marketbill_app::account::seller_for_email(s, email).await? else { return Ok(true) };
+    let Some(seller) = s.account().seller_for_email(email).await? else { return Ok(true) };
     let Some(token) = p.auth.links().and_then(|l| l.sign_in_token(&seller)) else { return Ok(false) };
     let base = s.settings.public_url.as_deref().unwrap_or("");
     mail_link(s, email, &sign_in_url(base, &token)).await;

@@ -94,12 +94,12 @@ async fn form(
     saved: bool,
 ) -> Response {
     let Some(seller) = &page.seller else { return to_sign_in() };
-    let current: Option<PlatformSummary> = match transmission::platform_of(&p.services, seller).await {
+    let current: Option<PlatformSummary> = match p.services.platform_setup().platform_of(seller).await {
         Ok(c) => c,
         Err(PortalError::NotFound) => return to_onboarding(),
         Err(e) => return message_page(page, StatusCode::SERVICE_UNAVAILABLE, failure(page, &e)),
     };
-    let flows = match transmission::transmissions(&p.services, seller).await {
+    let flows = match p.services.platform_setup().transmissions(seller).await {
         Ok(mut f) => {
             f.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then(a.tracking_id.cmp(&b.tracking_id)));
             f.iter().map(|t| flow_row(page, t)).collect::<Vec<_>>()
@@ -167,7 +167,7 @@ pub(super) async fn platform_post(State(p): State<Arc<Portal>>, post: SellerPost
         platform_name: get("platformName"),
         prefer_ubl: get("syntax") == "ubl",
     };
-    match transmission::put_platform(&p.services, p.platform.as_ref(), &seller, &creds).await {
+    match p.services.platform_setup().put_platform(p.platform.as_ref(), &seller, &creds).await {
         Ok(()) => Redirect::to("/espace/plateforme?ok=1").into_response(),
         Err(PortalError::Invalid(errors)) => {
             let mut kept = values.clone();
@@ -184,7 +184,7 @@ pub(super) async fn platform_post(State(p): State<Arc<Portal>>, post: SellerPost
 
 pub(super) async fn platform_remove(State(p): State<Arc<Portal>>, post: SellerPost) -> Response {
     let SellerPost { page, seller, .. } = post;
-    match transmission::remove_platform(&p.services, &seller).await {
+    match p.services.platform_setup().remove_platform(&seller).await {
         Ok(()) => Redirect::to("/espace/plateforme").into_response(),
         Err(PortalError::NotFound) => to_onboarding(),
         Err(e) => message_page(&page, StatusCode::SERVICE_UNAVAILABLE, failure(&page, &e)),

@@ -59,11 +59,11 @@ async fn problems(
     error: Option<String>,
 ) -> Response {
     let Some(seller) = &page.seller else { return to_sign_in() };
-    match marketbill_app::problems::problems(&p.services, seller).await {
+    match marketbill_app::problems::problems(p.services.ledger.as_ref(), seller).await {
         Ok(list) => {
             let rows: Vec<serde_json::Value> = list.iter().map(|o| problem_row(page, o)).collect();
             // What the approved platform rejected or the buyer refused, in their words.
-            let flows = match marketbill_app::transmission::transmissions(&p.services, seller).await {
+            let flows = match p.services.platform_setup().transmissions(seller).await {
                 Ok(flows) => flows,
                 Err(e) => return message_page(page, StatusCode::SERVICE_UNAVAILABLE, failure(page, &e)),
             };
@@ -153,7 +153,7 @@ pub(super) async fn handled(State(p): State<Arc<Portal>>, post: SellerPost) -> R
     let Some(order) = values.get("commande").and_then(|o| o.trim().parse::<OrderId>().ok()) else {
         return problems(&page, &p, StatusCode::NOT_FOUND, None, Some(text(page.lang, "not_found").into())).await;
     };
-    match marketbill_app::problems::mark_handled(&p.services, &seller, &order).await {
+    match marketbill_app::problems::mark_handled(p.services.ledger.as_ref(), &seller, &order).await {
         Ok(()) => Redirect::to(&format!("/espace/problemes?traite={order}")).into_response(),
         Err(e) => {
             let status = if matches!(e, PortalError::NotFound) { StatusCode::NOT_FOUND } else { StatusCode::CONFLICT };
@@ -167,12 +167,12 @@ const HISTORY_MONTHS: usize = 24;
 
 pub(super) async fn usage_page(page: Page, State(p): State<Arc<Portal>>) -> Response {
     let Some(seller) = page.seller.clone() else { return to_sign_in() };
-    let plan = match marketbill_app::account::get_profile(&p.services, &seller).await {
+    let plan = match p.services.account().get_profile(&seller).await {
         Ok(r) => r.profile.plan,
         Err(PortalError::NotFound) => return to_onboarding(),
         Err(e) => return message_page(&page, StatusCode::SERVICE_UNAVAILABLE, failure(&page, &e)),
     };
-    match marketbill_app::usage::usage_history(&p.services, &seller, &p.plans, HISTORY_MONTHS).await {
+    match p.services.metering().usage_history(&seller, &p.plans, HISTORY_MONTHS).await {
         Ok(months) => {
             let rows: Vec<serde_json::Value> = months
                 .iter()
@@ -187,7 +187,7 @@ pub(super) async fn usage_page(page: Page, State(p): State<Arc<Portal>>) -> Resp
                 PlanKind::Tiered => text(page.lang, "plan_tiered_short"),
             };
             // Marketbill's own invoices of the fees (issued on the 1st of each month).
-            let fees = match marketbill_app::fee_billing::seller_fee_invoices(&p.services, &seller).await {
+            let fees = match p.services.documents().fee_invoices(&seller).await {
                 Ok(f) => f,
                 Err(e) => return message_page(&page, StatusCode::SERVICE_UNAVAILABLE, failure(&page, &e)),
             };
@@ -255,7 +255,7 @@ pub(super) async fn export_post(State(p): State<Arc<Portal>>, post: SellerPost) 
     let SellerPost { page, seller, values } = post;
     let get = |k: &str| values.get(k).map(String::as_str).unwrap_or_default();
     let period = if get("tout") == "1" {
-        match marketbill_app::account::get_profile(&p.services, &seller).await {
+        match p.services.account().get_profile(&seller).await {
             Ok(r) => {
                 let today = marketbill_domain::calendar::paris_date(p.services.clock.now());
                 Ok((marketbill_domain::calendar::paris_date(r.registered_at).min(today), today))
@@ -274,7 +274,7 @@ pub(super) async fn export_post(State(p): State<Arc<Portal>>, post: SellerPost) 
         return render(&page, StatusCode::BAD_REQUEST, "export.html", ctx);
     };
     let once = super::form_once("export", &values);
-    match marketbill_app::exports::start_export(&p.services, &seller, from, to, once.as_ref()).await {
+    match p.services.exports().start_export(&seller, from, to, once.as_ref()).await {
         Ok(started) => Redirect::to(&format!("/espace/export/{}", started.job)).into_response(),
         Err(PortalError::NotFound) => to_onboarding(),
         Err(e) => message_page(&page, StatusCode::SERVICE_UNAVAILABLE, failure(&page, &e)),
@@ -285,7 +285,7 @@ pub(super) async fn export_post(State(p): State<Arc<Portal>>, post: SellerPost) 
 /// until the archive is ready.
 pub(super) async fn export_progress(page: Page, State(p): State<Arc<Portal>>, Path(job): Path<String>) -> Response {
     let Some(seller) = page.seller.clone() else { return to_sign_in() };
-    match marketbill_app::exports::advance_export(&p.services, &seller, &job).await {
+    match p.services.exports().advance_export(&seller, &job).await {
         Ok(progress) => {
             let ready = progress.link.is_some();
             let ctx = context! {
@@ -420,7 +420,7 @@ pub(super) async fn journal(
         let error = text(page.lang, "export_bad_period").to_owned();
         return render(&page, StatusCode::BAD_REQUEST, "export.html", context! { error, du => q.du, au => q.au });
     };
-    match marketbill_app::journals::journal_file(&p.services, &seller, &q.format, from, to).await {
+    match p.services.documents().journal_file(&p.services.settings.accounts, &seller, &q.format, from, to).await {
         Ok(file) => crate::journal_response(file),
         Err(e) => {
             // In the page's language: which part of the request was refused.

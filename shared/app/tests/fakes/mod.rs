@@ -302,8 +302,6 @@ pub async fn fixture(shipped: usize, now: OffsetDateTime) -> Fixture {
     };
     let profile = sample_seller(0, "30001").unwrap();
     // Registered a day before the orders' updates, so the first run's look-back covers them.
-    marketbill_app::sellers::register(&services, &seller, profile, Some(&creds), now - time::Duration::days(1))
-        .await
-        .unwrap();
+    services.account().register(&seller, profile, Some(&creds), now - time::Duration::days(1)).await.unwrap();
     Fixture { seller, services, market, mailer, clock }
 }
