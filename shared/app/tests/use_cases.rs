@@ -235,10 +235,14 @@ async fn a_buyer_from_the_mail_link_gets_the_invoice_in_its_company_name_once() 
 
 #[tokio::test]
 async fn a_seller_finds_an_invoice_by_amount_or_buyer_newest_first_page_by_page() {
-    use marketbill_app::documents::Search;
+    use marketbill_app::documents::{Documents, Search};
     let f = fixture(12, NOW).await;
     let run = run_seller(&f.services, &f.seller, None).await.unwrap();
-    let documents = f.services.documents();
+    // The room is built from the ports it uses alone: the ledger's sellers and documents, a
+    // store and a clock (no mailer, marketplace, queue or platform).
+    let ledger = f.services.ledger.as_ref();
+    let store = fakes::MemoryStore::default();
+    let documents = Documents { sellers: ledger, invoices: ledger, store: &store, clock: f.clock.as_ref() };
     // The default order: by date, newest first.
     let search = |text: &str, page: usize| Search { text: text.to_owned(), page, per_page: 5, ..Default::default() };
     let first = documents.find(&f.seller, &search("", 1)).await.unwrap();
