@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The release profile of the shipped Lambda functions and of the benchmark: fat LTO and one
-# codegen unit (smaller and faster binaries, a slower build). Cargo.toml's release profile is
-# tuned for a quick first build of the demo; source this before `sam build` or a measurement:
+# The release profile of the shipped Lambda functions and of the benchmark: optimized
+# (opt-level 3), fat LTO and one codegen unit (smaller and faster binaries, a slower build).
+# Cargo.toml's release profile is tuned for a quick first build of the demo (not optimized);
+# source this before `sam build` or a measurement:
 #   source scripts/lambda-profile.sh && sam build --beta-features
+export CARGO_PROFILE_RELEASE_OPT_LEVEL=3
 export CARGO_PROFILE_RELEASE_LTO=fat
 export CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1
