@@ -117,39 +117,14 @@ impl Moto {
         SHARED.get_or_init(Moto::start).as_ref().map_err(Clone::clone)
     }
 
-    /// moto's recorded state (`/moto-api/data.json`).
-    pub async fn data(&self) -> Result<serde_json::Value, HarnessError> {
-        let r = reqwest::get(format!("{}/moto-api/data.json", self.endpoint))
+    /// The raw MIME of every mail SES was asked to send (`tools/moto/serve.py` reads them from
+    /// SES's own list: moto's `/moto-api/data.json` would serialize every model of every service).
+    pub async fn sent_raw_mails(&self) -> Result<Vec<Vec<u8>>, HarnessError> {
+        let r = reqwest::get(format!("{}/_marketbill/ses/raw", self.endpoint))
             .await
             .map_err(|e| HarnessError::Request(e.to_string()))?;
-        r.json().await.map_err(|e| HarnessError::Request(e.to_string()))
-    }
-
-    /// The raw MIME of every mail SES was asked to send.
-    pub async fn sent_raw_mails(&self) -> Result<Vec<Vec<u8>>, HarnessError> {
-        let data = self.data().await?;
-        let mut out = Vec::new();
-        collect_raw(&data["ses"], &mut out);
-        Ok(out)
-    }
-}
-
-/// Finds every `raw_data` string under moto's SES state, wherever the region/account nesting puts it.
-fn collect_raw(v: &serde_json::Value, out: &mut Vec<Vec<u8>>) {
-    match v {
-        serde_json::Value::Object(map) => {
-            for (k, x) in map {
-                if k == "raw_data" {
-                    if let Some(s) = x.as_str() {
-                        out.push(s.as_bytes().to_vec());
-                    }
-                } else {
-                    collect_raw(x, out);
-                }
-            }
-        }
-        serde_json::Value::Array(items) => items.iter().for_each(|x| collect_raw(x, out)),
-        _ => {}
+        let mails: Vec<String> = r.json().await.map_err(|e| HarnessError::Request(e.to_string()))?;
+        Ok(mails.into_iter().map(String::into_bytes).collect())
     }
 }
 
