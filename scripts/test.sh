@@ -10,4 +10,11 @@ scripts/python-env.sh >/dev/null
 MARKETBILL_AXE="$(scripts/browser-env.sh)"
 export MARKETBILL_AXE
 
-cargo test --workspace --all-targets "$@"
+# The same tests either way: cargo-nextest runs them across all test binaries at once (each in
+# its own process, the slowest first: .config/nextest.toml); without it, cargo test runs the
+# binaries one after another.
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --all-targets "$@"
+else
+  cargo test --workspace --all-targets "$@"
+fi

@@ -14,7 +14,7 @@ fn bench(c: &mut Criterion) {
         let inv = sample_invoice(n).unwrap();
         let pdf = render_pdf(&inv).unwrap();
         let ubl = to_ubl(&inv);
-        println!(
+        eprintln!(
             "{n}-line invoice: Factur-X PDF {} bytes ({} pages), UBL {} bytes",
             pdf.len(),
             // lopdf writes names without a space: every `/Type/Page`, less the one `/Type/Pages`.
