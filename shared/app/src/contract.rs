@@ -663,6 +663,9 @@ pub async fn transmissions_are_kept_per_tracking_id_with_the_cursor(ledger: &dyn
     ledger.put_transmission(&a, &report).await.unwrap();
     assert_eq!(ledger.transmissions(&a).await.unwrap(), vec![report, t.clone()], "by tracking id");
     assert!(ledger.transmissions(&b).await.unwrap().is_empty(), "another seller's are not listed");
+    assert_eq!(ledger.transmission(&a, "ML2026-000001").await.unwrap(), Some(t.clone()), "one, by tracking id");
+    assert_eq!(ledger.transmission(&b, "ML2026-000001").await.unwrap(), None, "not another seller's");
+    assert_eq!(ledger.transmission(&a, "ML2026-000002").await.unwrap(), None);
     ledger.set_platform_cursor(&a, "2026-12-01T10:00:00Z").await.unwrap();
     ledger.set_platform_cursor(&a, "2026-12-01T11:00:00Z").await.unwrap();
     assert_eq!(ledger.platform_cursor(&a).await.unwrap().as_deref(), Some("2026-12-01T11:00:00Z"));

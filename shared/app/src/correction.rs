@@ -105,10 +105,9 @@ pub async fn reissue(
     }
     let refused = s
         .ledger
-        .transmissions(seller_id)
+        .transmission(seller_id, number.as_str())
         .await?
-        .into_iter()
-        .any(|t| t.tracking_id == number.as_str() && t.state == TransmissionState::Rejected);
+        .is_some_and(|t| t.state == TransmissionState::Rejected);
     if !refused {
         return Err(PortalError::Conflict(Conflict::NotRefused));
     }

@@ -202,6 +202,7 @@ layered!(KeyLedger {
 layered!(TransmissionLedger {
     fn put_transmission(&self, seller: &SellerId, t: &TransmissionRecord) -> ();
     fn transmissions(&self, seller: &SellerId) -> Vec<TransmissionRecord>;
+    fn transmission(&self, seller: &SellerId, tracking_id: &str) -> Option<TransmissionRecord>;
     fn platform_cursor(&self, seller: &SellerId) -> Option<String>;
     fn set_platform_cursor(&self, seller: &SellerId, cursor: &str) -> ();
 });

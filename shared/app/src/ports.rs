@@ -89,6 +89,13 @@ pub trait TransmissionLedger: Send + Sync {
     async fn put_transmission(&self, seller: &SellerId, t: &TransmissionRecord) -> Result<(), LedgerError>;
     /// Every flow of a seller, by tracking id.
     async fn transmissions(&self, seller: &SellerId) -> Result<Vec<TransmissionRecord>, LedgerError>;
+    /// One flow, by its tracking id (a document's number): what one document's page shows,
+    /// without reading every flow of the seller.
+    async fn transmission(
+        &self,
+        seller: &SellerId,
+        tracking_id: &str,
+    ) -> Result<Option<TransmissionRecord>, LedgerError>;
     /// Where the reading of the platform's flows stopped.
     async fn platform_cursor(&self, seller: &SellerId) -> Result<Option<String>, LedgerError>;
     async fn set_platform_cursor(&self, seller: &SellerId, cursor: &str) -> Result<(), LedgerError>;

@@ -609,4 +609,14 @@ impl PlatformSetup<'_> {
         crate::portal::seller(self.sellers, id).await?;
         Ok(self.transmissions.transmissions(id).await?)
     }
+
+    /// One document's flow at the platform, if it was handed over (the seller is asked first by
+    /// the document's own reading).
+    pub async fn transmission(
+        &self,
+        id: &SellerId,
+        number: &marketbill_domain::InvoiceNumber,
+    ) -> Result<Option<TransmissionRecord>, PortalError> {
+        Ok(self.transmissions.transmission(id, number.as_str()).await?)
+    }
 }

@@ -263,19 +263,19 @@ pub(super) async fn invoice_page(
             let r = &links.record;
             // An invoice its platform rejected or its buyer refused, still its order's current
             // one: the form that issues it again, with the buyer as invoiced.
-            let refusal = match p.services.ledger.transmissions(seller).await {
-                Ok(all) => all.into_iter().find(|t| {
-                    t.tracking_id == number.as_str() && t.state == marketbill_app::model::TransmissionState::Rejected
-                }),
+            // Its flow at the approved platform, read once: the page's last step, and the
+            // refusal the reissue form answers.
+            let flow = match p.services.platform_setup().transmission(seller, number).await {
+                Ok(flow) => flow,
                 Err(e) => {
-                    tracing::warn!(error = %e, "transmissions not read for an invoice's page");
+                    tracing::warn!(error = %e, "the document's flow not read for its page");
                     None
                 }
             };
+            let refusal = flow.clone().filter(|t| t.state == marketbill_app::model::TransmissionState::Rejected);
             let order = p.services.ledger.get_order(seller, &r.order_id).await.ok().flatten();
             let current = order.as_ref().is_some_and(|o| o.number.as_ref() == Some(number));
-            let way =
-                document_way(page, r, order.as_ref().filter(|_| current), refusal_or_flow(p, seller, number).await);
+            let way = document_way(page, r, order.as_ref().filter(|_| current), flow);
             let related = related(page, p, seller, r).await;
             let reissue = (refusal.is_some() && current && !r.invoice.kind.is_credit_note()).then(|| {
                 let as_invoiced = billing_values(&r.invoice.body.buyer.billing_data());
@@ -340,15 +340,6 @@ pub(super) async fn invoice_page(
             message_page(page, status, failure(page, &e))
         }
     }
-}
-
-/// The document's flow at the approved platform, if it was handed over.
-pub(super) async fn refusal_or_flow(
-    p: &Portal,
-    seller: &SellerId,
-    number: &InvoiceNumber,
-) -> Option<marketbill_app::model::TransmissionRecord> {
-    p.services.ledger.transmissions(seller).await.ok()?.into_iter().find(|t| t.tracking_id == number.as_str())
 }
 
 /// What became of a document, step by step, in the page's language: issued, mailed to the

@@ -14,6 +14,14 @@ impl TransmissionLedger for DynamoLedger {
         let items = self.query_prefix(&table::pk(seller), "TX#", false, None).await?;
         items.iter().map(|i| data("transmission", i)).collect()
     }
+    async fn transmission(
+        &self,
+        seller: &SellerId,
+        tracking_id: &str,
+    ) -> Result<Option<TransmissionRecord>, LedgerError> {
+        let item = self.get(&table::pk(seller), &table::transmission(tracking_id)).await?;
+        item.map(|i| data("transmission", &i)).transpose()
+    }
     async fn platform_cursor(&self, seller: &SellerId) -> Result<Option<String>, LedgerError> {
         let item = self.get(&table::pk(seller), table::PLATFORM_CURSOR).await?;
         item.map(|i| data("cursor", &i)).transpose()

@@ -24,6 +24,14 @@ impl TransmissionLedger for SqliteLedger {
         })
         .await
     }
+    async fn transmission(
+        &self,
+        seller: &SellerId,
+        tracking_id: &str,
+    ) -> Result<Option<TransmissionRecord>, LedgerError> {
+        let (pk, sk) = (table::pk(seller), table::transmission(tracking_id));
+        self.with(move |c| get_data(c, &pk, &sk)?.map(|d| from_json("transmission", &d)).transpose()).await
+    }
     async fn platform_cursor(&self, seller: &SellerId) -> Result<Option<String>, LedgerError> {
         let pk = table::pk(seller);
         self.with(move |c| get_data(c, &pk, table::PLATFORM_CURSOR)?.map(|d| from_json("cursor", &d)).transpose()).await
