@@ -166,8 +166,8 @@ impl Delivery<'_> {
     }
 
     /// Sends a built mail at the sending rate, trying again while the provider throttles or
-    /// cannot take it now: every document's mail goes through here (invoices, credit notes,
-    /// fee invoices). The provider's message id.
+    /// cannot take it now: every mail goes through here (invoices, credit notes, fee invoices,
+    /// the first invoices, a held buyer's address, sign-in links). The provider's message id.
     pub async fn send(&self, mail: &crate::ports::OutgoingMail) -> Result<String, PipelineError> {
         let mut tries = 0;
         loop {
