@@ -16,7 +16,7 @@ use crate::model::{
 };
 use crate::ports::{
     ImportLedger, InvoiceLedger, IssuingLedger, KeyClaim, KeyLedger, Ledger, LedgerError, OrderLedger, RequestLedger,
-    RequestSlot, RunLedger, SellerLedger, TransmissionLedger,
+    RequestSlot, RunLedger, SellerLedger, TransmissionLedger, UsageLedger,
 };
 
 /// What is done around each call of a wrapped ledger. `op` is the method's name
@@ -139,17 +139,11 @@ impl<L: LedgerLayer> IssuingLedger for Layered<L> {
         self.0.after("series_counter");
         Ok(out)
     }
-    async fn usage(
-        &self,
-        seller: &SellerId,
-        month: marketbill_domain::calendar::YearMonth,
-    ) -> Result<u64, LedgerError> {
-        self.0.before("usage").await?;
-        let out = self.0.inner().usage(seller, month).await?;
-        self.0.after("usage");
-        Ok(out)
-    }
 }
+
+layered!(UsageLedger {
+    fn usage(&self, seller: &SellerId, month: marketbill_domain::calendar::YearMonth) -> u64;
+});
 
 layered!(InvoiceLedger {
     fn get_invoice(&self, seller: &SellerId, number: &InvoiceNumber) -> Option<InvoiceRecord>;

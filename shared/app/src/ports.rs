@@ -58,6 +58,7 @@ pub trait Ledger:
     SellerLedger
     + OrderLedger
     + IssuingLedger
+    + UsageLedger
     + InvoiceLedger
     + RunLedger
     + ImportLedger
@@ -71,6 +72,7 @@ impl<
     T: SellerLedger
         + OrderLedger
         + IssuingLedger
+        + UsageLedger
         + InvoiceLedger
         + RunLedger
         + ImportLedger
@@ -223,6 +225,12 @@ pub trait IssuingLedger: Send + Sync {
     ) -> Result<Invoice, LedgerError>;
     /// The last number taken in a series (0 when none).
     async fn series_counter(&self, seller: &SellerId, series: &Series) -> Result<u64, LedgerError>;
+}
+
+/// The usage counters the atomic issue keeps, read apart from it: what the usage page, the
+/// dashboard and fee billing read, without the power to issue.
+#[async_trait]
+pub trait UsageLedger: Send + Sync {
     /// Invoices issued in a month (a Paris month: the one of their issue instant).
     async fn usage(&self, seller: &SellerId, month: marketbill_domain::calendar::YearMonth)
     -> Result<u64, LedgerError>;

@@ -9,16 +9,16 @@ use serde::Serialize;
 
 use crate::model::{InvoiceQuery, SellerId, SellerRecord};
 use crate::portal::{PortalError, all_invoices, seller};
-use crate::ports::{Clock, InvoiceLedger, IssuingLedger, OrderLedger, RunLedger, SellerLedger};
+use crate::ports::{Clock, InvoiceLedger, OrderLedger, RunLedger, SellerLedger, UsageLedger};
 use crate::services::Services;
 
-/// What reading usage and the dashboard uses: the sellers, the usage counters the issue keeps
-/// (the issuing ledger, read only), the documents (credit notes, invoices per day), the orders
-/// (open problems), the runs and the time. Nothing here writes.
+/// What reading usage and the dashboard uses: the sellers, the usage counters the issue keeps,
+/// the documents (credit notes, invoices per day), the orders (open problems), the runs and the
+/// time. Nothing here writes.
 #[derive(Clone, Copy)]
 pub struct Metering<'a> {
     pub sellers: &'a dyn SellerLedger,
-    pub counters: &'a dyn IssuingLedger,
+    pub counters: &'a dyn UsageLedger,
     pub invoices: &'a dyn InvoiceLedger,
     pub orders: &'a dyn OrderLedger,
     pub runs: &'a dyn RunLedger,

@@ -263,6 +263,11 @@ impl IssuingLedger for DynamoLedger {
     async fn series_counter(&self, seller: &SellerId, series: &Series) -> Result<u64, LedgerError> {
         Ok(self.get(&table::pk(seller), &table::series(&series.key())).await?.map(|i| number_of(&i, "n")).unwrap_or(0))
     }
+}
+
+/// The usage counters, written by the issue above.
+#[async_trait]
+impl UsageLedger for DynamoLedger {
     async fn usage(&self, seller: &SellerId, month: YearMonth) -> Result<u64, LedgerError> {
         Ok(self.get(&table::pk(seller), &table::usage(month)).await?.map(|i| number_of(&i, "n")).unwrap_or(0))
     }

@@ -25,7 +25,7 @@ use marketbill_app::model::{
 };
 use marketbill_app::ports::{
     ImportLedger, InvoiceLedger, IssuingLedger, KeyClaim, KeyLedger, KeyRecord, LedgerError, OrderLedger,
-    RequestLedger, RequestSlot, RunLedger, SellerLedger, TransmissionLedger, issued_number, update_each,
+    RequestLedger, RequestSlot, RunLedger, SellerLedger, TransmissionLedger, UsageLedger, issued_number, update_each,
 };
 use marketbill_app::table;
 use marketbill_domain::calendar::YearMonth;

@@ -130,6 +130,11 @@ impl IssuingLedger for SqliteLedger {
         let (pk, sk) = (table::pk(seller), table::series(&series.key()));
         self.with(move |c| get_n(c, &pk, &sk)).await
     }
+}
+
+/// The usage counters, written by the issue above.
+#[async_trait]
+impl UsageLedger for SqliteLedger {
     async fn usage(&self, seller: &SellerId, month: YearMonth) -> Result<u64, LedgerError> {
         let (pk, sk) = (table::pk(seller), table::usage(month));
         self.with(move |c| get_n(c, &pk, &sk)).await

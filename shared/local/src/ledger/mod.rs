@@ -17,7 +17,7 @@ use marketbill_app::model::{
 };
 use marketbill_app::ports::{
     ImportLedger, InvoiceLedger, IssuingLedger, KeyClaim, KeyLedger, KeyRecord, LedgerError, OrderLedger,
-    RequestLedger, RequestSlot, RunLedger, SellerLedger, TransmissionLedger, issued_number,
+    RequestLedger, RequestSlot, RunLedger, SellerLedger, TransmissionLedger, UsageLedger, issued_number,
 };
 use marketbill_app::table;
 use marketbill_domain::calendar::YearMonth;
