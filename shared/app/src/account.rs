@@ -55,8 +55,7 @@ pub async fn mail_link(s: &Services, email: &str, link: &str) -> Result<bool, Po
     }
     let mail = crate::mail::sign_in_mail(&s.settings.sender, &to, link, now).map_err(PipelineError::from)?;
     // Through the one sending path, like every mail: tried again while the provider throttles.
-    let nobody = SellerId::placeholder();
-    crate::delivery::Delivery::new(s, &nobody, now, None).send(&mail).await?;
+    crate::delivery::send(s.mailer.as_ref(), None, &mail).await.map_err(PipelineError::from)?;
     Ok(true)
 }
 
@@ -87,18 +86,12 @@ impl Account<'_> {
                 self.marketplace.check_credentials(c).await?;
                 Some(seal_credentials(self.secrets, c).await?)
             }
-            None => existing.as_ref().and_then(|e| e.credentials.clone()),
+            None => None,
         };
-        let record = SellerRecord {
-            seller_id: seller_id.clone(),
-            profile,
-            status: SellerStatus::Active,
-            registered_at: existing.as_ref().map(|e| e.registered_at).unwrap_or(now),
-            credentials: sealed,
-            first_invoices_at: existing.as_ref().and_then(|e| e.first_invoices_at),
-            handled_problems: existing.as_ref().map(|e| e.handled_problems.clone()).unwrap_or_default(),
-            platform: existing.and_then(|e| e.platform),
-        };
+        let mut record = active_record(seller_id, profile, existing, now);
+        if sealed.is_some() {
+            record.credentials = sealed;
+        }
         self.sellers.put_seller(&record).await?;
         Ok(record)
     }
@@ -125,16 +118,7 @@ impl Account<'_> {
                 Err(e) => return Err(e.into()),
             }
         }
-        let record = SellerRecord {
-            seller_id: id.clone(),
-            profile,
-            status: SellerStatus::Active,
-            registered_at: existing.as_ref().map(|e| e.registered_at).unwrap_or(now),
-            platform: existing.as_ref().and_then(|e| e.platform.clone()),
-            first_invoices_at: existing.as_ref().and_then(|e| e.first_invoices_at),
-            handled_problems: existing.as_ref().map(|e| e.handled_problems.clone()).unwrap_or_default(),
-            credentials: existing.and_then(|e| e.credentials),
-        };
+        let record = active_record(id, profile, existing, now);
         self.sellers.put_seller(&record).await?;
         Ok(record)
     }
@@ -152,7 +136,7 @@ impl Account<'_> {
             }
             other => PortalError::Pipeline(other.into()),
         })?;
-        record.credentials = Some(crate::services::seal_credentials(self.secrets, creds).await?);
+        record.credentials = Some(seal_credentials(self.secrets, creds).await?);
         self.sellers.put_seller(&record).await?;
         Ok(())
     }
@@ -183,5 +167,28 @@ impl Account<'_> {
         record.credentials = None;
         self.sellers.put_seller(&record).await?;
         Ok(purge_after)
+    }
+}
+
+/// A seller's record under a profile, active, keeping what an existing account holds: its
+/// registration date, credentials, platform, first-invoices mail and handled problems.
+fn active_record(
+    id: &SellerId,
+    profile: SellerProfile,
+    existing: Option<SellerRecord>,
+    now: OffsetDateTime,
+) -> SellerRecord {
+    match existing {
+        Some(e) => SellerRecord { profile, status: SellerStatus::Active, ..e },
+        None => SellerRecord {
+            seller_id: id.clone(),
+            profile,
+            status: SellerStatus::Active,
+            registered_at: now,
+            credentials: None,
+            platform: None,
+            handled_problems: Default::default(),
+            first_invoices_at: None,
+        },
     }
 }

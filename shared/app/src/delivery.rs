@@ -24,7 +24,7 @@ use crate::model::{
     Attach, DocumentSteps, ImportRecord, ImportStatus, InvoiceRecord, MailOutcome, OrderRecord, OrderStage, SellerId,
     StoredObject,
 };
-use crate::ports::LedgerError;
+use crate::ports::{LedgerError, MailError, Mailer, OutgoingMail};
 use crate::services::{PipelineError, Services, document_key};
 
 /// Paces mail to a rate (SES's sending rate): each send waits for its slot.
@@ -80,6 +80,27 @@ const MAIL_TRIES: u32 = 4;
 impl<'a> Delivery<'a> {
     pub fn new(s: &'a Services, seller: &'a SellerId, now: OffsetDateTime, gate: Option<&'a RateGate>) -> Delivery<'a> {
         Delivery { s, seller, now, gate, sent: std::sync::atomic::AtomicU64::new(0) }
+    }
+}
+
+/// Sends a built mail at the sending rate, trying again while the provider throttles or
+/// cannot take it now: every mail goes through here (invoices, credit notes, fee invoices, the
+/// first invoices, a held buyer's address, sign-in links). The provider's message id.
+pub async fn send(mailer: &dyn Mailer, gate: Option<&RateGate>, mail: &OutgoingMail) -> Result<String, MailError> {
+    let mut tries = 0;
+    loop {
+        if let Some(gate) = gate {
+            gate.wait().await;
+        }
+        tries += 1;
+        match mailer.send(mail).await {
+            Ok(id) => return Ok(id),
+            Err(e) if e.is_retryable() && tries < MAIL_TRIES => {
+                let backoff = Duration::from_millis(100 * 2u64.pow(tries)) + Duration::from_millis(fastrand::u64(..50));
+                tokio::time::sleep(backoff).await;
+            }
+            Err(e) => return Err(e),
+        }
     }
 }
 
@@ -165,29 +186,11 @@ impl Delivery<'_> {
         self.send(&mail).await.map(Mailed::Sent)
     }
 
-    /// Sends a built mail at the sending rate, trying again while the provider throttles or
-    /// cannot take it now: every mail goes through here (invoices, credit notes, fee invoices,
-    /// the first invoices, a held buyer's address, sign-in links). The provider's message id.
-    pub async fn send(&self, mail: &crate::ports::OutgoingMail) -> Result<String, PipelineError> {
-        let mut tries = 0;
-        loop {
-            if let Some(gate) = self.gate {
-                gate.wait().await;
-            }
-            tries += 1;
-            match self.s.mailer.send(mail).await {
-                Ok(id) => {
-                    self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    return Ok(id);
-                }
-                Err(e) if e.is_retryable() && tries < MAIL_TRIES => {
-                    let backoff =
-                        Duration::from_millis(100 * 2u64.pow(tries)) + Duration::from_millis(fastrand::u64(..50));
-                    tokio::time::sleep(backoff).await;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+    /// [`send`] at this run's sending rate, counted.
+    pub async fn send(&self, mail: &OutgoingMail) -> Result<String, PipelineError> {
+        let id = send(self.s.mailer.as_ref(), self.gate, mail).await?;
+        self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(id)
     }
 
     /// Records an order's step; `false` when another run recorded a later one meanwhile (its

@@ -376,7 +376,7 @@ async fn first_invoices(s: &Services, seller_id: &SellerId, issued: u64) {
             crate::mail::first_invoices_mail(&s.settings.sender, &record.profile.email, issued, space.as_deref(), now)?;
         record.first_invoices_at = Some(now);
         s.ledger.put_seller(&record).await?;
-        Delivery::new(s, seller_id, now, None).send(&mail).await?;
+        crate::delivery::send(s.mailer.as_ref(), None, &mail).await?;
         Ok::<(), PipelineError>(())
     };
     if let Err(e) = told.await {

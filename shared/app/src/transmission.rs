@@ -211,7 +211,7 @@ async fn ask_buyer_for_address(
     let link = crate::delivery::buyer_page_link(&s.settings, &doc.order_id);
     let now = s.clock.now();
     let mail = crate::mail::not_in_directory_mail(&doc.invoice, &s.settings.sender, to, link.as_deref(), now)?;
-    crate::delivery::Delivery::new(s, &record.seller_id, now, None).send(&mail).await?;
+    crate::delivery::send(s.mailer.as_ref(), None, &mail).await?;
     Ok(())
 }
 
