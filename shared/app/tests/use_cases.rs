@@ -140,56 +140,31 @@ async fn a_month_of_fees_is_invoiced_once_and_mailed_once() {
     assert_eq!((none.issued.len(), none.nothing_to_bill), (0, 1));
 }
 
+/// « Lancer maintenant » for a seller, on the fixture's ports.
+async fn ask_run(f: &fakes::Fixture, id: &marketbill_app::model::SellerId) -> Result<RunNow, PortalError> {
+    run_now(f.services.ledger.as_ref(), f.services.queue.as_ref(), f.services.clock.as_ref(), id).await
+}
+
 #[tokio::test]
 async fn runs_asked_for_are_queued_a_few_an_hour() {
     let f = fixture(1, NOW).await;
-    assert_eq!(
-        run_now(f.services.ledger.as_ref(), f.services.queue.as_ref(), f.services.clock.as_ref(), &f.seller)
-            .await
-            .unwrap(),
-        RunNow::Queued
-    );
+    assert_eq!(ask_run(&f, &f.seller).await.unwrap(), RunNow::Queued);
     // Within the minute: the run is already queued (the ask counts all the same).
-    assert_eq!(
-        run_now(f.services.ledger.as_ref(), f.services.queue.as_ref(), f.services.clock.as_ref(), &f.seller)
-            .await
-            .unwrap(),
-        RunNow::AlreadyQueued
-    );
+    assert_eq!(ask_run(&f, &f.seller).await.unwrap(), RunNow::AlreadyQueued);
     f.clock.advance(time::Duration::minutes(2));
-    assert_eq!(
-        run_now(f.services.ledger.as_ref(), f.services.queue.as_ref(), f.services.clock.as_ref(), &f.seller)
-            .await
-            .unwrap(),
-        RunNow::Queued
-    );
+    assert_eq!(ask_run(&f, &f.seller).await.unwrap(), RunNow::Queued);
     f.clock.advance(time::Duration::minutes(2));
-    assert!(matches!(
-        run_now(f.services.ledger.as_ref(), f.services.queue.as_ref(), f.services.clock.as_ref(), &f.seller).await,
-        Err(PortalError::RateLimited)
-    ));
+    assert!(matches!(ask_run(&f, &f.seller).await, Err(PortalError::RateLimited)));
     // The next hour, again.
     f.clock.advance(time::Duration::hours(1));
-    assert_eq!(
-        run_now(f.services.ledger.as_ref(), f.services.queue.as_ref(), f.services.clock.as_ref(), &f.seller)
-            .await
-            .unwrap(),
-        RunNow::Queued
-    );
-    let unknown = run_now(
-        f.services.ledger.as_ref(),
-        f.services.queue.as_ref(),
-        f.services.clock.as_ref(),
-        &"nobody".parse().unwrap(),
-    )
-    .await;
+    assert_eq!(ask_run(&f, &f.seller).await.unwrap(), RunNow::Queued);
+    let unknown = ask_run(&f, &"nobody".parse().unwrap()).await;
     assert!(matches!(unknown, Err(PortalError::NotFound)), "{unknown:?}");
     // A seller without credentials yet has nothing to run.
     let bare: marketbill_app::model::SellerId = "bare-seller".parse().unwrap();
     let profile = marketbill_testkit::sellers::sample_seller(0, "30002").unwrap();
     f.services.account().register(&bare, profile, None, NOW).await.unwrap();
-    let refused =
-        run_now(f.services.ledger.as_ref(), f.services.queue.as_ref(), f.services.clock.as_ref(), &bare).await;
+    let refused = ask_run(&f, &bare).await;
     assert!(matches!(refused, Err(PortalError::Conflict(Conflict::NoCredentials))), "{refused:?}");
 }
 

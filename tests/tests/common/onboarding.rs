@@ -74,20 +74,15 @@ pub async fn the_worker_runs_the_cycle_at_its_hours_and_the_runs_asked_for(w: &W
     assert!(worker.tick(&s, &plans).await.unwrap().is_empty(), "once per cycle");
     // « Lancer maintenant »: queued once however often it is pressed, run at the next tick.
     let (seller, _, _) = &w.sellers[0];
-    assert_eq!(run_now(s.ledger.as_ref(), s.queue.as_ref(), s.clock.as_ref(), seller).await.unwrap(), RunNow::Queued);
-    assert_eq!(
-        run_now(s.ledger.as_ref(), s.queue.as_ref(), s.clock.as_ref(), seller).await.unwrap(),
-        RunNow::AlreadyQueued
-    );
+    let ask_run = || run_now(s.ledger.as_ref(), s.queue.as_ref(), s.clock.as_ref(), seller);
+    assert_eq!(ask_run().await.unwrap(), RunNow::Queued);
+    assert_eq!(ask_run().await.unwrap(), RunNow::AlreadyQueued);
     let runs = worker.tick(&s, &plans).await.unwrap();
     assert_eq!(runs.iter().map(|(id, _)| id).collect::<Vec<_>>(), vec![seller]);
     // Three asks an hour (the repeated press above counts), then refused until the next hour.
     clock.advance(time::Duration::minutes(2));
-    assert_eq!(run_now(s.ledger.as_ref(), s.queue.as_ref(), s.clock.as_ref(), seller).await.unwrap(), RunNow::Queued);
+    assert_eq!(ask_run().await.unwrap(), RunNow::Queued);
     clock.advance(time::Duration::minutes(2));
-    assert_eq!(
-        run_now(s.ledger.as_ref(), s.queue.as_ref(), s.clock.as_ref(), seller).await,
-        Err(marketbill_app::portal::PortalError::RateLimited)
-    );
+    assert_eq!(ask_run().await, Err(marketbill_app::portal::PortalError::RateLimited));
     worker.tick(&s, &plans).await.unwrap();
 }
