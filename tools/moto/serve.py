@@ -13,14 +13,15 @@ It also counts the requests it serves by service and operation (`GET /_marketbil
 returns them, `POST /_marketbill/requests/reset` starts again): the benchmark's cost model
 prices what a seller run really asked of AWS.
 
-Two costs of moto that real AWS does not have are taken out, moto's answers unchanged:
+Three costs of moto that real AWS does not have are taken out, moto's answers unchanged:
 - `GET /_marketbill/ses/raw` answers the raw MIME of the mails SES was asked to send, read from
   SES's own list. `/moto-api/data.json` gave them too, but by serializing every model of every
   service (each DynamoDB item, each S3 object): 15 to 40 s a call once a test has run 300 orders.
 - moto lists its own package folder (a directory read and a stat per entry, some 200 of them)
   on every request, twice, to tell a service name from a host name, under the lock all requests
-  share: a fifth of the server's time in the AWS run of 3 sellers x 100 orders. The folder does
-  not change while the server runs; it is listed once.
+  share (a fifth of the server's time under cProfile, which inflates small calls; the AWS run of
+  3 sellers x 100 orders alone went from 40.4 s to 38.0 s). The folder does not change while
+  the server runs; it is listed once.
 - A DynamoDB transaction keeps a copy of the items it touches, to put them back if it is
   cancelled. moto deep-copies the whole table for each item of the transaction instead, so
   each write cost time in proportion to everything written before (44 of moto's 48 s of
