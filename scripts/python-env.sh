@@ -7,7 +7,8 @@ venv="${MARKETBILL_VENV:-$root/.venv}"
 reqs=("$root"/tools/*/requirements.txt)
 # uv (Astral's installer, from PyPI, pinned) installs them: pip took 65 to 74 s of CPU for this
 # set on 2 cores (its resolver, and byte-compiling every module of every package); uv 3 s from
-# its cache, 23 s from an empty one. Python compiles a module the first time it is imported.
+# its cache (this whole script 9 s), 23 s from an empty one. Python compiles a module the first
+# time it is imported.
 uv_pin="uv==0.13.9"
 stamp="$venv/.requirements.sha256"
 want="$( (cat "${reqs[@]}"; echo "$uv_pin") | sha256sum | cut -d' ' -f1)"
