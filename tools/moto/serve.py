@@ -124,6 +124,13 @@ def sent_raw_mails():
     return out
 
 
+def json_answer(start_response, value):
+    """A 200 answer of our own endpoints, in JSON."""
+    data = json.dumps(value).encode()
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+    return [data]
+
+
 class SerializedDynamoDB:
     def __init__(self, app):
         self.app = app
@@ -167,9 +174,7 @@ class RequestCounter:
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
         if path == "/_marketbill/ses/raw":
-            data = json.dumps(sent_raw_mails()).encode()
-            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
-            return [data]
+            return json_answer(start_response, sent_raw_mails())
         if path.startswith(self.PATH):
             with self.lock:
                 out = {"requests": dict(self.counts), "bytesIn": dict(self.bytes_in), "bytesOut": dict(self.bytes_out)}
@@ -178,9 +183,7 @@ class RequestCounter:
                     self.counts.clear()
                     self.bytes_in.clear()
                     self.bytes_out.clear()
-            data = json.dumps(out).encode()
-            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
-            return [data]
+            return json_answer(start_response, out)
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = b""
         if length:

@@ -81,16 +81,10 @@ impl Account<'_> {
         now: OffsetDateTime,
     ) -> Result<SellerRecord, PipelineError> {
         let existing = self.sellers.get_seller(seller_id).await?;
-        let sealed = match credentials {
-            Some(c) => {
-                self.marketplace.check_credentials(c).await?;
-                Some(seal_credentials(self.secrets, c).await?)
-            }
-            None => None,
-        };
         let mut record = active_record(seller_id, profile, existing, now);
-        if sealed.is_some() {
-            record.credentials = sealed;
+        if let Some(c) = credentials {
+            self.marketplace.check_credentials(c).await?;
+            record.credentials = Some(seal_credentials(self.secrets, c).await?);
         }
         self.sellers.put_seller(&record).await?;
         Ok(record)
